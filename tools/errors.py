@@ -1,0 +1,269 @@
+"""The project's one exception tree.
+
+Every error the assistant raises on purpose is a subclass of :class:`AssistantError`,
+so callers (the CLI, the HTTP API, the agent graph) can catch one type and show its
+message. Each message says *what* failed, *for which* resource, patient, file or URL,
+and *what to do next*. Layers above ``tools`` (``agent``, ``surfaces``) extend this tree
+rather than starting their own.
+
+::
+
+    AssistantError
+    ├── ConfigError                    bad or unsafe configuration
+    ├── SourceError                    anything a RecordSource (server or store) raises
+    │   ├── PatientNotFound            no such patient in this source
+    │   ├── ResourceNotFound           read() of a reference that does not exist (404)
+    │   │   └── ResourceGone           ... that existed and was deleted (410)
+    │   ├── UnsupportedSearch          a search parameter the source cannot honour
+    │   ├── FhirHttpError              the server answered with an error status
+    │   │   │                          (.status, .url, .outcome: OperationOutcome dict)
+    │   │   ├── FhirAuthError          401 / 403: credentials missing, expired or not allowed
+    │   │   ├── FhirRateLimited        429 that persisted through every retry
+    │   │   └── FhirServerError        5xx that persisted through every retry
+    │   ├── FhirUnreachable            connection refused / DNS / TLS: no answer at all
+    │   ├── FhirTimeout                the server did not answer in time (after retries)
+    │   ├── FhirProtocolError          an answer that is not FHIR (not JSON, wrong type)
+    │   │   └── PagingLoop             a Bundle ``next`` link that repeats
+    │   └── TokenError                 SMART Backend Services token request failed
+    ├── ImportFailed                   a file could not be imported (nothing of it was kept)
+    │   ├── MalformedJson              not parseable JSON / NDJSON (with line number)
+    │   ├── NotABundle                 JSON, but not a Bundle / not a resource
+    │   ├── WrongFhirVersion           valid JSON in another FHIR version (e.g. STU3, R5)
+    │   ├── InvalidResource            a resource that fails R4 structural validation
+    │   └── UnresolvedReference        a urn:uuid / conditional reference with no target
+    └── StoreError                     the record store itself failed (schema, database)
+
+``ResourceNotFound`` and ``PatientNotFound`` are also ``LookupError`` so that generic code
+can treat them as missing keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AssistantError",
+    "ConfigError",
+    "FhirAuthError",
+    "FhirHttpError",
+    "FhirProtocolError",
+    "FhirRateLimited",
+    "FhirServerError",
+    "FhirTimeout",
+    "FhirUnreachable",
+    "ImportFailed",
+    "InvalidResource",
+    "MalformedJson",
+    "NotABundle",
+    "PagingLoop",
+    "PatientNotFound",
+    "ResourceGone",
+    "ResourceNotFound",
+    "SourceError",
+    "StoreError",
+    "TokenError",
+    "UnresolvedReference",
+    "UnsupportedSearch",
+    "WrongFhirVersion",
+    "outcome_text",
+]
+
+
+class AssistantError(Exception):
+    """Root of every error the assistant raises on purpose."""
+
+
+class ConfigError(AssistantError):
+    """A configuration file or value is missing, invalid or unsafe."""
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class SourceError(AssistantError):
+    """A record source (FHIR server or embedded store) could not answer."""
+
+
+class PatientNotFound(SourceError, LookupError):
+    """The patient does not exist in this source."""
+
+    def __init__(self, patient_id: str, source: str = "") -> None:
+        where = f" in {source}" if source else ""
+        super().__init__(
+            f"Patient/{patient_id} was not found{where}. "
+            "List the available patients with `fhir-assistant patients`, or import/sync the record first."
+        )
+        self.patient_id = patient_id
+
+
+class ResourceNotFound(SourceError, LookupError):
+    """A read of a reference that does not exist."""
+
+    def __init__(self, reference: str, source: str = "", detail: str = "") -> None:
+        where = f" in {source}" if source else ""
+        extra = f": {detail}" if detail else ""
+        super().__init__(f"{reference} was not found{where}{extra}.")
+        self.reference = reference
+
+
+class ResourceGone(ResourceNotFound):
+    """The resource existed and was deleted (HTTP 410)."""
+
+    def __init__(self, reference: str, source: str = "", detail: str = "") -> None:
+        SourceError.__init__(
+            self,
+            f"{reference} was deleted from {source or 'the source'} (410 Gone)"
+            + (f": {detail}" if detail else "")
+            + ". It cannot be cited; re-run the search to get the current record.",
+        )
+        self.reference = reference
+
+
+class UnsupportedSearch(SourceError):
+    """A search parameter or resource type this source cannot honour."""
+
+
+def outcome_text(outcome: dict[str, Any] | None) -> str:
+    """Flatten an OperationOutcome into one readable line (severity: text; ...)."""
+    if not outcome or outcome.get("resourceType") != "OperationOutcome":
+        return ""
+    parts: list[str] = []
+    for issue in outcome.get("issue") or []:
+        text = (
+            issue.get("diagnostics")
+            or (issue.get("details") or {}).get("text")
+            or issue.get("code")
+            or ""
+        )
+        severity = issue.get("severity", "error")
+        if text:
+            parts.append(f"{severity}: {text}")
+    return "; ".join(parts)
+
+
+class FhirHttpError(SourceError):
+    """The FHIR server answered with an HTTP error status.
+
+    Attributes:
+        status: the HTTP status code.
+        url: the request URL (without credentials).
+        outcome: the server's OperationOutcome as a dict, when it sent one.
+    """
+
+    hint = "Check the request and the server's log."
+
+    def __init__(
+        self,
+        status: int,
+        url: str,
+        outcome: dict[str, Any] | None = None,
+        body: str = "",
+        hint: str | None = None,
+    ) -> None:
+        self.status = status
+        self.url = url
+        self.outcome = outcome
+        detail = outcome_text(outcome) or body.strip()[:300]
+        msg = f"FHIR server returned HTTP {status} for GET {url}"
+        if detail:
+            msg += f" ({detail})"
+        msg += f". {hint or self.hint}"
+        super().__init__(msg)
+
+
+class FhirAuthError(FhirHttpError):
+    """401 or 403: the credentials are missing, expired, or lack the needed scope."""
+
+    hint = (
+        "Check the configured auth (bearer token or SMART Backend Services client id, key "
+        "and scopes) and that the client is allowed to read this patient."
+    )
+
+
+class FhirRateLimited(FhirHttpError):
+    """429 Too Many Requests that persisted through every retry."""
+
+    hint = "The server is rate limiting; lower `limits.max_concurrency` or retry later."
+
+
+class FhirServerError(FhirHttpError):
+    """A 5xx that persisted through every retry."""
+
+    hint = "The server is failing; retry later or contact its operators."
+
+
+class FhirUnreachable(SourceError):
+    """No answer at all: connection refused, DNS failure, TLS failure."""
+
+    def __init__(self, url: str, cause: BaseException | str) -> None:
+        super().__init__(
+            f"Cannot reach the FHIR server at {url} ({cause}). "
+            "Check the URL in the config or --source, and that the server is running."
+        )
+        self.url = url
+
+
+class FhirTimeout(SourceError):
+    """The server did not answer within the configured timeout, after retries."""
+
+    def __init__(self, url: str, seconds: float, attempts: int) -> None:
+        super().__init__(
+            f"FHIR server did not answer GET {url} within {seconds:g} s "
+            f"({attempts} attempt(s)). Raise `limits.timeout_s` or check the server's load."
+        )
+        self.url = url
+
+
+class FhirProtocolError(SourceError):
+    """The server's answer is not the FHIR that was asked for."""
+
+
+class PagingLoop(FhirProtocolError):
+    """A searchset Bundle's ``next`` link points at a page already fetched."""
+
+    def __init__(self, url: str, pages: int) -> None:
+        super().__init__(
+            f"Paging loop: the server's `next` link {url} repeats a page already fetched "
+            f"(after {pages} pages). The results so far are incomplete; report this server bug."
+        )
+        self.url = url
+
+
+class TokenError(SourceError):
+    """A SMART Backend Services token could not be obtained."""
+
+
+# --------------------------------------------------------------------------- imports
+
+
+class ImportFailed(AssistantError):
+    """A file could not be imported; nothing from it was written to the store."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"Cannot import {path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+
+class MalformedJson(ImportFailed):
+    """The file is not valid JSON (or an NDJSON line is not)."""
+
+
+class NotABundle(ImportFailed):
+    """The JSON is not a FHIR Bundle (or, for NDJSON, not a FHIR resource)."""
+
+
+class WrongFhirVersion(ImportFailed):
+    """The data is FHIR, but not R4 (e.g. STU3 or R5 fields)."""
+
+
+class InvalidResource(ImportFailed):
+    """A resource fails FHIR R4 structural validation."""
+
+
+class UnresolvedReference(ImportFailed):
+    """A ``urn:uuid:`` or conditional reference matches no resource."""
+
+
+class StoreError(AssistantError):
+    """The record store itself failed (cannot open, schema mismatch, database error)."""
