@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 __all__ = [
+    "ENV_STORE",
     "AuthConfig",
     "BearerAuth",
     "FhirServerConfig",
@@ -39,7 +40,9 @@ class Limits(_Strict):
     connect_timeout_s: float = Field(5.0, gt=0)
     max_retries: int = Field(4, ge=0, le=10, description="retries on 429/503/timeouts")
     backoff_base_s: float = Field(0.5, ge=0, description="first retry delay; doubles each retry")
-    backoff_max_s: float = Field(30.0, ge=0, description="cap on any one wait, Retry-After included")
+    backoff_max_s: float = Field(
+        30.0, ge=0, description="cap on any one wait, Retry-After included"
+    )
     max_concurrency: int = Field(8, ge=1, le=64, description="requests in flight per client")
     page_size: int = Field(1000, ge=1, le=10000, description="_count asked of the server")
     max_pages: int = Field(10_000, ge=1, description="hard stop on one search's pages")
@@ -61,12 +64,15 @@ class SmartBackendAuth(_Strict):
 
     kind: Literal["smart-backend"] = "smart-backend"
     client_id: str
-    private_key_path: Path = Field(description="PEM private key (RSA for RS384, EC P-384 for ES384)")
+    private_key_path: Path = Field(
+        description="PEM private key (RSA for RS384, EC P-384 for ES384)"
+    )
     key_id: str = Field(description="`kid` of the public key registered with the server")
     algorithm: Literal["RS384", "ES384"] = "RS384"
     scope: str = "system/*.rs"
     token_url: str | None = Field(
-        None, description="token endpoint; discovered from .well-known/smart-configuration when unset"
+        None,
+        description="token endpoint; discovered from .well-known/smart-configuration when unset",
     )
     refresh_margin_s: float = Field(60.0, ge=0, description="refresh this long before expiry")
 

@@ -147,11 +147,10 @@ def patient_ids_of(resource: dict[str, Any]) -> set[str]:
 def model_class(resource_type: str) -> type[Any]:
     """The R4 (``fhir.resources.R4B``) model class for a resource type."""
     try:
-        return _models.get_fhir_model_class(resource_type)  # type: ignore[no-any-return]
+        cls: type[Any] = _models.get_fhir_model_class(resource_type)
+        return cls
     except KeyError as exc:
-        raise WrongFhirVersion(
-            "<data>", f"`{resource_type}` is not an R4 resource type"
-        ) from exc
+        raise WrongFhirVersion("<data>", f"`{resource_type}` is not an R4 resource type") from exc
 
 
 def validate(resource: dict[str, Any], where: str = "<data>") -> None:

@@ -79,7 +79,9 @@ class RecordSource(Protocol):
         """
         ...
 
-    async def search(self, resource_type: str, params: SearchParams | None = None) -> list[Resource]:
+    async def search(
+        self, resource_type: str, params: SearchParams | None = None
+    ) -> list[Resource]:
         """All matches of a search (every page), as resources.
 
         Resources included by ``_include`` are returned too. Unsupported parameters

@@ -1,0 +1,258 @@
+"""``FhirClient``: the :class:`~tools.source.RecordSource` over a FHIR R4 server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from tools.config import BearerAuth, FhirServerConfig, Limits, NoAuth
+from tools.errors import (
+    FhirAuthError,
+    FhirHttpError,
+    FhirProtocolError,
+    PatientNotFound,
+    ResourceGone,
+    ResourceNotFound,
+    outcome_text,
+)
+from tools.fhir._auth import build_auth
+from tools.fhir._capabilities import Capabilities
+from tools.fhir._everything import EverythingResult, Strategy, fetch_everything
+from tools.fhir._http import FhirHttp, public_url
+from tools.fhir._retry import Sleep
+from tools.source import PatientRow, Resource, SearchParams, normalize_params
+
+__all__ = ["FhirClient"]
+
+log = logging.getLogger("tools.fhir")
+
+_ID = r"[A-Za-z0-9\-.]{1,64}"
+_REFERENCE_RE = re.compile(
+    rf"^(?P<type>[A-Z][A-Za-z]{{1,63}})/(?P<id>{_ID})(?:/_history/(?P<vid>{_ID}))?$"
+)
+_ID_RE = re.compile(rf"^{_ID}$")
+
+
+class FhirClient:
+    """Read a FHIR R4 server as a :class:`~tools.source.RecordSource`.
+
+    Args:
+        config: base URL, auth and limits.
+        transport: an httpx transport to use instead of the network (tests).
+        auth: an ``httpx.Auth`` to use instead of the one ``config.auth`` describes.
+        sleep: how to wait between retries (defaults to ``asyncio.sleep``).
+        clock: wall clock (``time.time``) for ``Retry-After`` dates and token expiry.
+        everything_strategy: ``auto`` (``$everything`` plus gap-filling when the server
+            declares it and ``config.prefer_everything``, else per-type searches),
+            ``everything`` or ``per-type``.
+
+    Use as ``async with FhirClient(config) as source: ...`` or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        config: FhirServerConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        everything_strategy: Strategy = "auto",
+    ) -> None:
+        self.config = config
+        self.everything_strategy: Strategy = everything_strategy
+        self._http = FhirHttp(
+            config.base_url,
+            config.limits,
+            transport=transport,
+            auth=auth if auth is not None else build_auth(config, clock=clock),
+            sleep=sleep,
+            clock=clock,
+        )
+        self._caps: Capabilities | None = None
+        self._caps_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        limits: Limits | None = None,
+        prefer_everything: bool = True,
+        **kwargs: Any,
+    ) -> FhirClient:
+        """A client for a base URL (the CLI's ``--source http://...``).
+
+        ``token`` adds a static bearer token; other keyword arguments go to the
+        constructor (``transport``, ``sleep``, ``everything_strategy``, ...).
+        Raises pydantic's ValidationError for a URL that is not http(s).
+        """
+        config = FhirServerConfig(
+            base_url=url,
+            auth=BearerAuth(token=SecretStr(token)) if token else NoAuth(),
+            limits=limits or Limits(),
+            prefer_everything=prefer_everything,
+        )
+        return cls(config, **kwargs)
+
+    # ------------------------------------------------------------------ RecordSource
+
+    @property
+    def label(self) -> str:
+        """The server's base URL (without credentials)."""
+        return public_url(self._http.base_url)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests made so far (retries included)."""
+        return self._http.requests
+
+    async def read(self, reference: str) -> Resource:
+        """Read ``Type/id`` (or ``Type/id/_history/vid``, or an absolute URL on this server)."""
+        ref = self._relative(reference)
+        match = _REFERENCE_RE.match(ref)
+        if not match:
+            raise ResourceNotFound(
+                reference, self.label, "not a `Type/id` reference (e.g. `Observation/123`)"
+            )
+        rtype = match["type"]
+        try:
+            resource, url = await self._http.get_json(f"{self._http.base_url}/{ref}")
+        except FhirHttpError as exc:
+            detail = outcome_text(exc.outcome)
+            if exc.status == 404:
+                raise ResourceNotFound(ref, self.label, detail) from exc
+            if exc.status == 410:
+                raise ResourceGone(ref, self.label, detail) from exc
+            raise
+        if resource.get("resourceType") != rtype:
+            raise FhirProtocolError(
+                f"GET {public_url(url)} returned a {resource.get('resourceType')}, not a {rtype}. "
+                "Check that the base URL points at a FHIR R4 endpoint."
+            )
+        return resource
+
+    async def search(
+        self, resource_type: str, params: SearchParams | None = None
+    ) -> list[Resource]:
+        """Every match of a search (all pages), ``_include``d resources too.
+
+        Sends ``Prefer: handling=strict``; a parameter the server rejects or reports as
+        ignored raises UnsupportedSearch.
+        """
+        return await self._http.search(resource_type, normalize_params(params))
+
+    async def everything(self, patient_id: str) -> list[Resource]:
+        """The patient's complete record; never another patient's resources."""
+        return (await self.fetch_everything(patient_id)).resources
+
+    async def fetch_everything(
+        self, patient_id: str, *, strategy: Strategy | None = None
+    ) -> EverythingResult:
+        """:meth:`everything` with the details: strategy used, dropped counts, scans."""
+        if not _ID_RE.match(patient_id):
+            raise PatientNotFound(patient_id, self.label)
+        return await fetch_everything(
+            self._http,
+            await self.capabilities(),
+            patient_id,
+            strategy=strategy or self.everything_strategy,
+            prefer_everything=self.config.prefer_everything,
+        )
+
+    async def patients(self) -> list[PatientRow]:
+        """Every Patient on the server (``resource_count`` is None: not cheap to count)."""
+        return [_patient_row(p) for p in await self.search("Patient")]
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> FhirClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ capabilities
+
+    async def capabilities(self) -> Capabilities:
+        """The server's CapabilityStatement (``GET metadata``), fetched once and cached.
+
+        A server without a readable statement gets :meth:`Capabilities.unknown` (the
+        client then probes); auth failures and unreachable servers raise.
+        """
+        if self._caps is not None:
+            return self._caps
+        async with self._caps_lock:
+            if self._caps is None:
+                self._caps = await self._fetch_capabilities()
+        return self._caps
+
+    async def _fetch_capabilities(self) -> Capabilities:
+        url = f"{self._http.base_url}/metadata"
+        try:
+            statement, _ = await self._http.get_json(url)
+        except FhirAuthError:
+            raise
+        except (FhirHttpError, FhirProtocolError) as exc:
+            log.warning(
+                "no usable CapabilityStatement from %s (%s); probing instead", self.label, exc
+            )
+            return Capabilities.unknown()
+        if statement.get("resourceType") != "CapabilityStatement":
+            log.warning(
+                "%s/metadata is a %s; probing instead", self.label, statement.get("resourceType")
+            )
+            return Capabilities.unknown()
+        caps = Capabilities.parse(statement)
+        if caps.fhir_version and not caps.fhir_version.startswith("4.0"):
+            log.warning(
+                "%s declares FHIR %s; the assistant reads FHIR R4 (4.0.x)",
+                self.label,
+                caps.fhir_version,
+            )
+        return caps
+
+    # ------------------------------------------------------------------ helpers
+
+    def _relative(self, reference: str) -> str:
+        base = self._http.base_url + "/"
+        return reference[len(base) :] if reference.startswith(base) else reference
+
+
+def _patient_row(patient: Resource) -> PatientRow:
+    return PatientRow(
+        id=str(patient.get("id", "")),
+        name=_display_name(patient),
+        birth_date=patient.get("birthDate") if isinstance(patient.get("birthDate"), str) else None,
+        gender=patient.get("gender") if isinstance(patient.get("gender"), str) else None,
+        deceased=bool(patient.get("deceasedBoolean")) or "deceasedDateTime" in patient,
+        resource_count=None,
+    )
+
+
+def _display_name(patient: Resource) -> str:
+    names = [n for n in patient.get("name") or [] if isinstance(n, dict)]
+    if not names:
+        return ""
+    name = next((n for n in names if n.get("use") == "official"), names[0])
+    if isinstance(name.get("text"), str) and name["text"].strip():
+        return str(name["text"]).strip()
+    given = [g for g in name.get("given") or [] if isinstance(g, str)]
+    family = name.get("family")
+    return " ".join([*given, family if isinstance(family, str) else ""]).strip()
