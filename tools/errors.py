@@ -31,14 +31,20 @@ rather than starting their own.
     │   ├── WrongFhirVersion           valid JSON in another FHIR version (e.g. STU3, R5)
     │   ├── InvalidResource            a resource that fails R4 structural validation
     │   └── UnresolvedReference        a urn:uuid / conditional reference with no target
-    └── StoreError                     the record store itself failed (schema, database)
+    ├── StoreError                     the record store itself failed (schema, database)
+    └── RecordToolError                a record tool (evidence, summary, trend, plot) failed
+        ├── UnknownMeasure             a trend name or code that matches no known measure
+        ├── IncompatibleUnits          values whose units cannot be converted to one unit
+        └── OptionalDependencyMissing  an optional package (matplotlib, tokenizers, ...) is absent
 
-``ResourceNotFound`` and ``PatientNotFound`` are also ``LookupError`` so that generic code
-can treat them as missing keys.
+``ResourceNotFound``, ``PatientNotFound`` and ``UnknownMeasure`` are also ``LookupError``;
+``IncompatibleUnits`` is also a ``ValueError``; ``OptionalDependencyMissing`` is also an
+``ImportError``. The agent layer extends this tree in :mod:`agent.errors`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -52,16 +58,20 @@ __all__ = [
     "FhirTimeout",
     "FhirUnreachable",
     "ImportFailed",
+    "IncompatibleUnits",
     "InvalidResource",
     "MalformedJson",
     "NotABundle",
+    "OptionalDependencyMissing",
     "PagingLoop",
     "PatientNotFound",
+    "RecordToolError",
     "ResourceGone",
     "ResourceNotFound",
     "SourceError",
     "StoreError",
     "TokenError",
+    "UnknownMeasure",
     "UnresolvedReference",
     "UnsupportedSearch",
     "WrongFhirVersion",
@@ -267,3 +277,50 @@ class UnresolvedReference(ImportFailed):
 
 class StoreError(AssistantError):
     """The record store itself failed (cannot open, schema mismatch, database error)."""
+
+
+# --------------------------------------------------------------------------- record tools
+
+
+class RecordToolError(AssistantError):
+    """A record tool (evidence, summary, trend, brief, plot) could not answer."""
+
+
+class UnknownMeasure(RecordToolError, LookupError):
+    """A trend query (name or code) that matches no known measure."""
+
+    def __init__(self, query: str, known: Sequence[str] = ()) -> None:
+        names = ", ".join(sorted(known)[:40])
+        super().__init__(
+            f"Unknown lab or vital {query!r}: give a LOINC code (e.g. 4548-4) or one of the "
+            f"known names ({names})."
+        )
+        self.query = query
+
+
+class IncompatibleUnits(RecordToolError, ValueError):
+    """Values whose units cannot be converted to one common unit.
+
+    ``values`` names each offending value (``Observation/… = 5.1 mmol/L``).
+    """
+
+    def __init__(self, what: str, target_unit: str, values: Sequence[str]) -> None:
+        shown = "; ".join(values[:10]) + (f"; … ({len(values)} in all)" if len(values) > 10 else "")
+        super().__init__(
+            f"Cannot convert {what} to {target_unit!r}: {shown}. "
+            "These units measure different things; ask for one code at a time, or pass a "
+            "unit that every value can be converted to."
+        )
+        self.target_unit = target_unit
+        self.values = list(values)
+
+
+class OptionalDependencyMissing(RecordToolError, ImportError):
+    """An optional package needed for this feature is not installed."""
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package `{package}`, which is not installed. "
+            f"Install it with `pip install 'fhir-record-assistant[{extra}]'`."
+        )
+        self.package = package

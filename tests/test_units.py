@@ -1,0 +1,153 @@
+"""UCUM conversions (tools.units) and the measure table (tools.codes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.codes import BP_PANEL_CODES, MEASURES, resolve_measures
+from tools.errors import IncompatibleUnits, UnknownMeasure
+from tools.units import UnitParseError, canonical_unit, conversion, convert, parse_unit
+
+
+@pytest.mark.parametrize(
+    ("value", "src", "dst", "molar_mass", "expected"),
+    [
+        (100, "mg/dL", "mmol/L", 180.156, 5.5507),  # glucose
+        (1, "mg/dL", "umol/L", 113.12, 88.4017),  # creatinine
+        (88.4, "umol/L", "mg/dL", 113.12, 1.0),
+        (200, "mg/dL", "mmol/L", 386.65, 5.1726),  # cholesterol
+        (150, "mg/dL", "mmol/L", 885.7, 1.6936),  # triglycerides
+        (1, "kg", "[lb_av]", None, 2.20462),
+        (154, "[lb_av]", "kg", None, 69.8532),
+        (70, "kg", "g", None, 70000.0),
+        (8, "[oz_av]", "g", None, 226.796),
+        (5, "10*3/uL", "10*9/L", None, 5.0),
+        (60, "mL/min", "mL/min/{1.73_m2}", None, 60.0),  # annotations are unity (UCUM)
+        (1, "g/dL", "g/L", None, 10.0),
+        (120, "mmHg", "mm[Hg]", None, 120.0),
+        (120, "mm[Hg]", "kPa", None, 15.9987),
+        (72, "/min", "/s", None, 1.2),
+        (1, "U/L", "kU/L", None, 0.001),
+        (180, "cm", "[in_i]", None, 70.866),
+        (37, "Cel", "[degF]", None, 98.6),
+        (98.6, "[degF]", "Cel", None, 37.0),
+        (0, "Cel", "K", None, 273.15),
+    ],
+)
+def test_convert(
+    value: float, src: str, dst: str, molar_mass: float | None, expected: float
+) -> None:
+    assert convert(value, src, dst, molar_mass=molar_mass) == pytest.approx(expected, rel=1e-4)
+
+
+def test_round_trip() -> None:
+    for src, dst, mm in [
+        ("mg/dL", "mmol/L", 180.156),
+        ("kg", "[lb_av]", None),
+        ("mg/dL", "umol/L", 113.12),
+    ]:
+        assert convert(
+            convert(7.3, src, dst, molar_mass=mm), dst, src, molar_mass=mm
+        ) == pytest.approx(7.3)
+
+
+def test_incompatible_units_name_the_value() -> None:
+    with pytest.raises(IncompatibleUnits) as info:
+        convert(5.1, "mmol/L", "kg", what="Glucose")
+    message = str(info.value)
+    assert "5.1 mmol/L" in message
+    assert "'kg'" in message
+    assert "Glucose" in message
+    # mass <-> substance needs a molar mass
+    assert conversion("mg/dL", "mmol/L") is None
+    assert conversion("mg/dL", "mmol/L", 180.156) is not None
+
+
+def test_unknown_units_only_match_themselves() -> None:
+    assert conversion("(score)", "(score)") == 1.0
+    assert conversion("(score)", "{score}") is None
+    with pytest.raises(UnitParseError):
+        parse_unit("furlongs")
+
+
+def test_parser_shapes() -> None:
+    assert parse_unit("kg/m2").dims == (("g", 1), ("m", -2))
+    assert parse_unit("mL/min/{1.73_m2}").dims == parse_unit("mL/min").dims
+    assert parse_unit("g{total}/dL").factor == pytest.approx(parse_unit("g/dL").factor)
+    assert parse_unit("10*3/uL").factor == pytest.approx(1e3 / 1e-9)
+    assert parse_unit("%").factor == 0.01
+    assert canonical_unit("mmHg") == "mm[Hg]"
+    assert canonical_unit("lbs") == "[lb_av]"
+
+
+# --------------------------------------------------------------------------- synonym table
+
+
+@pytest.mark.parametrize(
+    ("query", "key"),
+    [
+        ("HbA1c", "hba1c"),
+        ("hba1c", "hba1c"),
+        ("A1C", "hba1c"),
+        ("eGFR", "egfr"),
+        ("Creatinine", "creatinine"),
+        ("LDL", "ldl"),
+        ("ldl-c", "ldl"),
+        ("HDL", "hdl"),
+        ("Total Cholesterol", "cholesterol"),
+        ("triglycerides", "triglycerides"),
+        ("glucose", "glucose"),
+        ("systolic", "systolic"),
+        ("Diastolic", "diastolic"),
+        ("weight", "weight"),
+        ("BMI", "bmi"),
+        ("heart rate", "heart_rate"),
+        ("Heart_Rate", "heart_rate"),
+        ("4548-4", "hba1c"),
+        ("http://loinc.org|2160-0", "creatinine"),
+    ],
+)
+def test_resolve_names(query: str, key: str) -> None:
+    (m,) = resolve_measures(query)
+    assert m.key == key
+
+
+def test_blood_pressure_gives_two_series() -> None:
+    for q in ("blood pressure", "BP", BP_PANEL_CODES[0]):
+        assert [m.key for m in resolve_measures(q)] == ["systolic", "diastolic"]
+
+
+def test_codes_lists() -> None:
+    (m,) = resolve_measures(["2160-0", "38483-4"])
+    assert m.key == "creatinine"
+    assert m.codes == ("2160-0", "38483-4")
+    (m,) = resolve_measures("38483-4")  # one code: that code only
+    assert m.codes == ("38483-4",)
+    (m,) = resolve_measures("12345-6")  # unknown but well-formed: ad hoc
+    assert m.codes == ("12345-6",)
+    assert not m.ranges
+    assert [m.key for m in resolve_measures(["4548-4", "2160-0"])] == ["hba1c", "creatinine"]
+
+
+def test_unknown_name() -> None:
+    with pytest.raises(UnknownMeasure) as info:
+        resolve_measures("unobtainium")
+    assert "unobtainium" in str(info.value)
+    assert "hba1c" in str(info.value)
+    with pytest.raises(UnknownMeasure):
+        resolve_measures("http://snomed.info/sct|4548-4")
+
+
+def test_table_is_consistent() -> None:
+    seen: set[str] = set()
+    for m in MEASURES:
+        assert m.unit
+        assert m.codes
+        assert m.label
+        parse_unit(m.unit) if m.unit not in ("Cel",) else None
+        assert not (seen & set(m.codes)), m.key
+        seen |= set(m.codes)
+        for r in m.ranges:
+            assert r.source
+            if r.low is not None and r.high is not None:
+                assert r.low < r.high

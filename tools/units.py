@@ -1,0 +1,282 @@
+"""UCUM unit conversion for lab and vital values (no external dependency).
+
+A small UCUM parser covering what lab and vital results use: metric prefixes, the
+base units (g, m, s, mol, K), L, min/h/d/wk/mo/a, mm[Hg], Pa, U (enzyme unit), arbitrary
+units ([iU], [IU], eq, [arb'U]: only convertible to themselves), ``10*N`` factors, ``%``,
+curly-brace annotations (``{1.73_m2}``, ``{score}``: dimensionless, as UCUM defines),
+``.`` / ``/`` / exponents / parentheses, and the customary units ``[lb_av]``, ``[oz_av]``,
+``[in_i]``, ``[ft_i]``. Temperatures (``Cel``, ``[degF]``, ``K``) convert affinely.
+
+Mass ↔ substance conversions (mg/dL ↔ mmol/L) need the analyte's molar mass, which
+:mod:`tools.codes` provides per measure. Unit strings that are not UCUM but common in
+records (``mmHg``, ``lbs``, ``°C``, ``bpm``, ``mL/min/1.73m2``) are mapped first.
+
+Everything else (unknown atoms) is only "compatible" with the identical string.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+
+from tools.errors import IncompatibleUnits
+
+__all__ = ["UnitParseError", "canonical_unit", "conversion", "convert", "parse_unit"]
+
+_DIMS = ("m", "s", "g", "mol", "K")
+
+
+class UnitParseError(ValueError):
+    """A unit string that is not (supported) UCUM."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    factor: float
+    dims: tuple[tuple[str, int], ...]  # sorted (dimension, exponent), exponent != 0
+
+    def __mul__(self, other: _Unit) -> _Unit:
+        return _Unit(self.factor * other.factor, _combine(self.dims, other.dims, 1))
+
+    def __truediv__(self, other: _Unit) -> _Unit:
+        return _Unit(self.factor / other.factor, _combine(self.dims, other.dims, -1))
+
+    def __pow__(self, exp: int) -> _Unit:
+        return _Unit(self.factor**exp, tuple((d, e * exp) for d, e in self.dims))
+
+
+def _combine(
+    a: tuple[tuple[str, int], ...], b: tuple[tuple[str, int], ...], sign: int
+) -> tuple[tuple[str, int], ...]:
+    acc = dict(a)
+    for d, e in b:
+        acc[d] = acc.get(d, 0) + sign * e
+    return tuple(sorted((d, e) for d, e in acc.items() if e))
+
+
+def _u(factor: float, **dims: int) -> _Unit:
+    return _Unit(factor, tuple(sorted((d, e) for d, e in dims.items() if e)))
+
+
+_ONE = _u(1.0)
+_PA = _u(1000.0, g=1, m=-1, s=-2)
+# atom -> (unit, may take a metric prefix)
+_ATOMS: dict[str, tuple[_Unit, bool]] = {
+    "m": (_u(1, m=1), True),
+    "s": (_u(1, s=1), True),
+    "g": (_u(1, g=1), True),
+    "mol": (_u(1, mol=1), True),
+    "K": (_u(1, K=1), True),
+    "L": (_u(1e-3, m=3), True),
+    "l": (_u(1e-3, m=3), True),
+    "min": (_u(60, s=1), False),
+    "h": (_u(3600, s=1), False),
+    "d": (_u(86400, s=1), False),
+    "wk": (_u(604800, s=1), False),
+    "mo": (_u(2629800, s=1), False),
+    "a": (_u(31557600, s=1), False),
+    "Pa": (_PA, True),
+    "bar": (_PA * _u(1e5), True),
+    "m[Hg]": (_PA * _u(133322.387415), True),
+    "m[H2O]": (_PA * _u(9806.65), True),
+    "U": (_u(1e-6 / 60, mol=1, s=-1), True),
+    "kat": (_u(1, mol=1, s=-1), True),
+    "[lb_av]": (_u(453.59237, g=1), False),
+    "[oz_av]": (_u(28.349523125, g=1), False),
+    "[in_i]": (_u(0.0254, m=1), False),
+    "[ft_i]": (_u(0.3048, m=1), False),
+    "%": (_u(0.01), False),
+    "[ppm]": (_u(1e-6), False),
+    "[pi]": (_u(math.pi), False),
+    # arbitrary units: each its own dimension, convertible only among their prefixes
+    "[iU]": (_u(1, iU=1), True),
+    "[IU]": (_u(1, iU=1), True),
+    "eq": (_u(1, eq=1), True),
+    "osm": (_u(1, osm=1), True),
+    "[arb'U]": (_u(1, arbU=1), False),
+    "[pH]": (_u(1, pH=1), False),
+}
+_PREFIXES = {
+    "Y": 1e24, "Z": 1e21, "E": 1e18, "P": 1e15, "T": 1e12, "G": 1e9, "M": 1e6, "k": 1e3,
+    "h": 1e2, "da": 1e1, "d": 1e-1, "c": 1e-2, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "μ": 1e-6,
+    "n": 1e-9, "p": 1e-12, "f": 1e-15, "a": 1e-18, "z": 1e-21, "y": 1e-24,
+}  # fmt: skip
+_TEMPERATURE = {"Cel", "[degF]", "K"}
+
+# Common non-UCUM spellings in records -> UCUM.
+_ALIASES = {
+    "mmhg": "mm[Hg]",
+    "mm hg": "mm[Hg]",
+    "lb": "[lb_av]",
+    "lbs": "[lb_av]",
+    "pound": "[lb_av]",
+    "pounds": "[lb_av]",
+    "oz": "[oz_av]",
+    "in": "[in_i]",
+    "inch": "[in_i]",
+    "ft": "[ft_i]",
+    "°c": "Cel",
+    "degc": "Cel",
+    "c": "Cel",
+    "°f": "[degF]",
+    "degf": "[degF]",
+    "f": "[degF]",
+    "bpm": "/min",
+    "beats/min": "/min",
+    "breaths/min": "/min",
+    "/minute": "/min",
+    "kg/m²": "kg/m2",
+    "ml/min/1.73m2": "mL/min/{1.73_m2}",
+    "ml/min/1.73 m2": "mL/min/{1.73_m2}",
+    "ml/min/1.73m²": "mL/min/{1.73_m2}",
+    "meq/l": "meq/L",
+    "iu/l": "[iU]/L",
+    "miu/l": "m[iU]/L",
+    "iu/ml": "[iU]/mL",
+    "mcg": "ug",
+    "mcg/dl": "ug/dL",
+    "mcg/l": "ug/L",
+    "mcmol/l": "umol/L",
+    "µmol/l": "umol/L",
+    "μmol/l": "umol/L",
+}
+
+
+def canonical_unit(unit: str | None) -> str:
+    """Map a record's unit string to UCUM where it is a known non-UCUM spelling."""
+    if not unit:
+        return ""
+    text = unit.strip()
+    return _ALIASES.get(text.lower(), text)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[str] = []
+        # split into atoms; keep bracketed parts glued to letters (e.g. "m[Hg]", "[lb_av]")
+        pos = 0
+        pattern = re.compile(
+            r"\{[^}]*\}|10[*^][+-]?\d+|\d+|[./()]|(?:[^./()\[\]{}\d]|\[[^\]]*\])+(?:[+-]?\d+)?"
+        )
+        while pos < len(text):
+            m = pattern.match(text, pos)
+            if not m:
+                raise UnitParseError(f"cannot parse unit {text!r} at {text[pos:]!r}")
+            self.tokens.append(m.group())
+            pos = m.end()
+        self.i = 0
+
+    def parse(self) -> _Unit:
+        unit = self._term()
+        if self.i != len(self.tokens):
+            raise UnitParseError(f"cannot parse unit {self.text!r}")
+        return unit
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def _term(self) -> _Unit:
+        if self._peek() == "/":
+            self.i += 1
+            unit = _ONE / self._component()
+        else:
+            unit = self._component()
+        while self._peek() in (".", "/"):
+            op = self.tokens[self.i]
+            self.i += 1
+            nxt = self._component()
+            unit = unit * nxt if op == "." else unit / nxt
+        return unit
+
+    def _component(self) -> _Unit:
+        tok = self._peek()
+        if tok is None:
+            raise UnitParseError(f"unit {self.text!r} ends early")
+        self.i += 1
+        if tok == "(":
+            unit = self._term()
+            if self._peek() != ")":
+                raise UnitParseError(f"unbalanced parentheses in {self.text!r}")
+            self.i += 1
+            return unit
+        if tok.startswith("{"):
+            return _ONE
+        m = re.fullmatch(r"10[*^]([+-]?\d+)", tok)
+        if m:
+            return _u(10.0 ** int(m.group(1)))
+        if tok.isdigit():
+            return _u(float(tok))
+        m = re.fullmatch(r"(.*?)([+-]?\d+)?", tok)
+        assert m is not None
+        symbol, exp = m.group(1), m.group(2)
+        unit = _atom(symbol, self.text)
+        if (self._peek() or "").startswith("{"):  # annotation after an atom: "g{total}"
+            self.i += 1
+        return unit ** int(exp) if exp else unit
+
+
+def _atom(symbol: str, text: str) -> _Unit:
+    if symbol in _ATOMS:
+        return _ATOMS[symbol][0]
+    for plen in (2, 1):
+        prefix, rest = symbol[:plen], symbol[plen:]
+        if prefix in _PREFIXES and rest in _ATOMS and _ATOMS[rest][1]:
+            return _ATOMS[rest][0] * _u(_PREFIXES[prefix])
+    raise UnitParseError(f"unknown unit {symbol!r} in {text!r}")
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_unit(unit: str) -> _Unit:
+    """Parse a UCUM unit string into a factor and dimensions (raises UnitParseError)."""
+    text = canonical_unit(unit)
+    if text in ("", "1"):
+        return _ONE
+    return _Parser(text).parse()
+
+
+def _temperature(value: float, src: str, dst: str) -> float:
+    kelvin = {"Cel": value + 273.15, "[degF]": (value - 32) * 5 / 9 + 273.15, "K": value}[src]
+    return {"Cel": kelvin - 273.15, "[degF]": (kelvin - 273.15) * 9 / 5 + 32, "K": kelvin}[dst]
+
+
+@functools.lru_cache(maxsize=1024)
+def conversion(src: str, dst: str, molar_mass: float | None = None) -> float | None:
+    """The factor that converts a value in ``src`` to ``dst`` (``None``: incompatible).
+
+    ``molar_mass`` (g/mol) allows mass ↔ substance conversions (e.g. mg/dL ↔ mmol/L).
+    Temperatures are not ratio units: use :func:`convert`.
+    """
+    a, b = canonical_unit(src), canonical_unit(dst)
+    if a == b:
+        return 1.0
+    if a in _TEMPERATURE or b in _TEMPERATURE:
+        return None
+    try:
+        ua, ub = parse_unit(a), parse_unit(b)
+    except UnitParseError:
+        return None
+    if ua.dims == ub.dims:
+        return ua.factor / ub.factor
+    if molar_mass:
+        # a - b = k * (g - mol): divide by molar_mass**k
+        diff = dict(_combine(ua.dims, ub.dims, -1))
+        k = diff.get("g", 0)
+        if k and diff.get("mol", 0) == -k and set(diff) == {"g", "mol"}:
+            return ua.factor / ub.factor / molar_mass**k
+    return None
+
+
+def convert(
+    value: float, src: str, dst: str, *, molar_mass: float | None = None, what: str = "value"
+) -> float:
+    """Convert ``value`` from unit ``src`` to ``dst`` (UCUM), or raise IncompatibleUnits."""
+    a, b = canonical_unit(src), canonical_unit(dst)
+    if a in _TEMPERATURE and b in _TEMPERATURE:
+        return _temperature(value, a, b)
+    factor = conversion(a, b, molar_mass)
+    if factor is None:
+        raise IncompatibleUnits(what, dst, [f"{value:g} {src or '(no unit)'}"])
+    return value * factor
