@@ -149,7 +149,7 @@ def model_class(resource_type: str) -> type[Any]:
     try:
         cls: type[Any] = _models.get_fhir_model_class(resource_type)
         return cls
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:  # fhir.resources 8.3 raises ValueError
         raise WrongFhirVersion("<data>", f"`{resource_type}` is not an R4 resource type") from exc
 
 
