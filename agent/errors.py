@@ -1,0 +1,171 @@
+"""The agent layer's part of the project's one exception tree.
+
+Everything here extends :class:`tools.errors.AssistantError`, so a surface that catches
+``AssistantError`` also catches model failures. Bad deployment files raise
+:class:`tools.errors.ConfigError` (with the file and the field in the message);
+:class:`UnsafeEndpoint` is the one configuration error the agent layer adds.
+
+::
+
+    AssistantError                         (tools.errors)
+    ├── ConfigError                        (tools.errors) bad or unsafe configuration
+    │   └── UnsafeEndpoint                 a model endpoint that would send data off the premises
+    └── ModelError                         anything a chat model backend raises
+        ├── ModelLoadError                 weights / GGUF / runtime missing or unloadable
+        │                                  (says what to install or where to put the file)
+        ├── BackendUnreachable             no answer at all from a model server (refused, DNS)
+        ├── ModelTimeout                   the model did not finish within the time limit
+        ├── ContextOverflow                prompt + max_tokens larger than the context window
+        │                                  (.prompt_tokens, .max_tokens, .limit)
+        ├── UnsupportedInput               e.g. an image sent to a text-only model
+        ├── BackendHTTPError               the model server answered with an error status
+        │                                  (.status, .url, .body)
+        ├── BackendProtocolError           the server's answer is not an OpenAI-style reply
+        └── MalformedOutput                the model's text is not parseable / schema-valid
+                                           after the bounded repair retries (.raw, .attempts)
+
+Messages say what failed, where (model, file or URL) and what to do next.
+"""
+
+from __future__ import annotations
+
+from tools.errors import AssistantError, ConfigError
+
+__all__ = [
+    "BackendHTTPError",
+    "BackendProtocolError",
+    "BackendUnreachable",
+    "ContextOverflow",
+    "MalformedOutput",
+    "ModelError",
+    "ModelLoadError",
+    "ModelTimeout",
+    "UnsafeEndpoint",
+    "UnsupportedInput",
+]
+
+
+class UnsafeEndpoint(ConfigError):
+    """A model endpoint whose host is neither loopback nor explicitly allowed.
+
+    Patient data goes to the model in every prompt; an endpoint off this machine must be
+    named on purpose (``allowed_hosts``), never reached by a typo or a copied config.
+    """
+
+    def __init__(self, url: str, host: str, where: str = "") -> None:
+        at = f" ({where})" if where else ""
+        super().__init__(
+            f"Refusing model endpoint {url}{at}: host {host!r} is not a loopback address "
+            "(127.0.0.0/8, ::1, localhost) and is not listed in this config's "
+            "`allowed_hosts`. Patient data is sent to the model with every prompt; if this "
+            f'host is your on-premises model server, add allowed_hosts = ["{host}"] to the '
+            "[model] table of this deployment file."
+        )
+        self.url = url
+        self.host = host
+
+
+class ModelError(AssistantError):
+    """Root of every error a chat model backend raises."""
+
+
+class ModelLoadError(ModelError):
+    """The model (weights, GGUF file, processor) or its runtime could not be loaded."""
+
+
+class BackendUnreachable(ModelError):
+    """No answer at all from a model server: connection refused, DNS or TLS failure."""
+
+    def __init__(self, url: str, cause: BaseException | str) -> None:
+        super().__init__(
+            f"Cannot reach the model server at {url} ({cause or type(cause).__name__}). "
+            "Check that the server is running and that [model] base_url in the deployment "
+            "file points at it."
+        )
+        self.url = url
+
+
+class ModelTimeout(ModelError):
+    """The model did not finish within the configured time."""
+
+    def __init__(self, what: str, seconds: float, hint: str = "") -> None:
+        super().__init__(
+            f"{what} did not finish within {seconds:g} s. "
+            + (
+                hint
+                or "Raise [model] timeout_s, lower max_tokens, or check the model server's load."
+            )
+        )
+        self.seconds = seconds
+
+
+class ContextOverflow(ModelError):
+    """The prompt plus the tokens asked for do not fit the model's context window."""
+
+    def __init__(
+        self, prompt_tokens: int | None, max_tokens: int | None, limit: int | None, model: str = ""
+    ) -> None:
+        who = f" of {model}" if model else ""
+        if prompt_tokens is not None and limit is not None:
+            need = prompt_tokens + (max_tokens or 0)
+            detail = (
+                f"the prompt has {prompt_tokens} tokens and {max_tokens or 0} more were asked for "
+                f"({need} in all), but the context window{who} holds {limit}"
+            )
+        else:
+            detail = f"the prompt is longer than the context window{who}"
+        super().__init__(
+            f"Context overflow: {detail}. Shorten the record summary (a smaller token budget), "
+            "lower max_tokens, or raise n_ctx / the server's context length."
+        )
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+        self.limit = limit
+
+
+class UnsupportedInput(ModelError):
+    """The request uses something this backend or model cannot take (e.g. images)."""
+
+
+class BackendHTTPError(ModelError):
+    """The model server answered with an HTTP error status."""
+
+    def __init__(self, status: int, url: str, body: str = "", hint: str = "") -> None:
+        detail = body.strip()[:400]
+        super().__init__(
+            f"Model server returned HTTP {status} for POST {url}"
+            + (f": {detail}" if detail else "")
+            + ". "
+            + (hint or "Check the server's log and the [model] settings (model name, API key).")
+        )
+        self.status = status
+        self.url = url
+        self.body = body
+
+
+class BackendProtocolError(ModelError):
+    """The server's answer is not an OpenAI-compatible chat completion."""
+
+
+class MalformedOutput(ModelError):
+    """The model's answer could not be parsed or validated, even after repair retries.
+
+    Attributes:
+        raw: the model's last raw text (thinking spans included), for logs and debugging.
+        attempts: how many model calls were made (1 + repair retries).
+        reason: why the last attempt was rejected.
+    """
+
+    def __init__(self, reason: str, raw: str, attempts: int, model: str = "") -> None:
+        who = f" from {model}" if model else ""
+        snippet = raw.strip().replace("\n", " ")
+        if len(snippet) > 200:
+            snippet = snippet[:200] + "…"
+        super().__init__(
+            f"Malformed model output{who} after {attempts} attempt(s): {reason}. "
+            f"Last output: {snippet!r}. Try a larger max_tokens, a lower temperature, or a "
+            "backend with constrained decoding (llama.cpp grammar, vLLM guided decoding)."
+        )
+        self.reason = reason
+        self.raw = raw
+        self.attempts = attempts
