@@ -286,15 +286,33 @@ def patients_cmd(
 FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "patients"
 
 
+DEMO_PATIENT = "4b54bebd-7f01-4a33-8494-0214dc432e46"  # Cleotilde Ruecker: diabetes, CKD, AF
+
+
 @app.command("demo")
-def demo_cmd() -> None:
-    """The main job on embedded defaults: import the bundled fixtures and list the patients."""
+def demo_cmd(
+    patient: Annotated[
+        str, typer.Option("--patient", help="Fixture patient whose brief is written.")
+    ] = DEMO_PATIENT,
+) -> None:
+    """The main job on embedded defaults: import the fixtures, list them, brief one patient."""
     if not FIXTURES.is_dir():
         err.print(f"[bold red]error:[/] fixtures not found at {FIXTURES}")
         raise typer.Exit(1)
     err.print(f"importing {FIXTURES} into the store …")
     import_cmd([FIXTURES], validation="shape", as_json=False)
+    out.print()
     patients_cmd(as_json=False, source=None)
+    out.print()
+
+    async def go() -> str:
+        src = open_source(source_config(None, state.store))
+        try:
+            return await _record_commands.run_brief(src, patient, as_json=False)
+        finally:
+            await src.aclose()
+
+    out.print(run(go()), markup=False)
 
 
 _record_commands.register(app)
