@@ -18,11 +18,15 @@ root ``--store`` option, through :mod:`surfaces._sources` (same precedence as th
 other commands). Errors of the assistant's tree print on stderr and exit with 1.
 
 JSON outputs: ``summarize`` → ``text``, ``citations`` (``Type/id``), ``handles``,
-``tokens``, ``budget``, ``token_counter``, ``token_count_exact``, ``omitted``;
+``tokens``, ``budget``, ``token_counter``, ``token_count_exact``, ``omitted`` (lines
+left out per block: ``problems``, ``medications``, …, ``social``, ``past_problems``);
 ``trend`` → the trend object (``code``, ``display``, ``unit``, ``points`` each with
 ``date``, ``value``, ``ref``…, ``n``, ``latest``, ``slope_per_year``, ``direction``,
 …) and, for blood pressure, the same keys for systolic plus ``series`` with both;
-``brief`` → ``text`` (Markdown), ``citations``, ``sections``.
+``brief`` → ``text`` (Markdown), ``citations``, ``sections`` (title → lines with their
+citations, in order: Patient, Problems, Medications, Allergies, Key labs and trends,
+Recent encounters, Recent procedures, Immunizations, Open items, Past problems, Social
+history).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ T = TypeVar("T")
 
 # Piped output is not cut to 80 columns (ids must survive `| grep`).
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="fhir-assistant",
@@ -158,7 +158,7 @@ def import_cmd(
             f"{len(report.files)} file(s), {report.resources} resources in {report.seconds:.2f} s "
             f"({report.rate:,.0f}/s): {report.imported} new, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.skipped} skipped; "
-            f"{len(report.patients)} patient(s)"
+            f"{len(report.patients)} patient record(s) changed"
         )
     for failed in report.errors:
         err.print(f"[bold red]error:[/] {failed.error}")

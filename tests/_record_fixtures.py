@@ -78,9 +78,13 @@ class MemorySource:
     def __init__(self, records: dict[str, list[dict[str, Any]]]) -> None:
         self._records = records
 
-    async def everything(self, patient_id: str) -> list[dict[str, Any]]:
-        from tools.errors import PatientNotFound
+    async def everything(
+        self, patient_id: str, *, since: str | None = None
+    ) -> list[dict[str, Any]]:
+        from tools.errors import PatientNotFound, UnsupportedSearch
 
+        if since is not None:
+            raise UnsupportedSearch("the in-memory test source cannot filter by update time")
         if patient_id not in self._records:
             raise PatientNotFound(patient_id, self.label)
         return json.loads(json.dumps(self._records[patient_id]))

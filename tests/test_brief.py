@@ -30,6 +30,26 @@ AS_OF = dt.date(2026, 1, 1)
 shared = pytest.mark.shared_data
 needs_data = pytest.mark.skipif(not bundle_files(), reason="../shared/synthea is absent")
 CITE = re.compile(r"\[([A-Za-z]+/[A-Za-z0-9\-.]+)\]")
+FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "patients"
+FIXTURE_DATE = dt.date(2025, 6, 1)  # the fixtures' reference date
+# Social-determinant and administrative Conditions that Synthea writes (listed here by
+# hand, independently of tools.codes): not clinical problems.
+SOCIAL = {
+    "Full-time employment (finding)", "Part-time employment (finding)", "Not in labor force (finding)",
+    "Received higher education (finding)", "Has a criminal record (finding)", "Refugee (person)",
+    "Limited social contact (finding)", "Social isolation (finding)", "Stress (finding)",
+    "Victim of intimate partner abuse (finding)", "Reports of violence in the environment (finding)",
+    "Risk activity involvement (finding)", "Medication review due (situation)",
+}  # fmt: skip
+
+
+def _section(markdown: str, title: str) -> str:
+    """The body of one ``## title`` section of a brief."""
+    return markdown.split(f"\n## {title}\n")[1].split("\n## ")[0].split("\n_Record:")[0]
+
+
+def _bullets(markdown: str, title: str) -> list[str]:
+    return [ln for ln in _section(markdown, title).splitlines() if ln.startswith("- ")]
 
 
 def _record() -> list[dict[str, Any]]:
@@ -118,9 +138,13 @@ def test_shared_brief(name: str) -> None:
         for r in record
         if r["resourceType"] == "Condition" and r["clinicalStatus"]["coding"][0]["code"] == "active"
     }
-    problems = brief.markdown.split("## Problems")[1].split("## Medications")[0]
-    for display in active:
+    problems = _section(brief.markdown, "Problems")
+    social = _section(brief.markdown, "Social history")
+    for display in active - SOCIAL:
         assert display in problems
+    for display in active & SOCIAL:
+        assert display in social
+        assert display not in problems
     allergies = {
         r["code"]["coding"][0]["display"]
         for r in record
@@ -203,3 +227,108 @@ def test_cli_brief_and_errors(cli: tuple[typer.Typer, CliRunner]) -> None:
     unknown = runner.invoke(app, ["trend", "--patient", PID, "unobtainium"])
     assert unknown.exit_code == 1
     assert "Unknown lab or vital" in unknown.output
+
+
+# --------------------------------------------------------------------------- clinical quality
+
+
+def _fixture(name: str) -> list[dict[str, Any]]:
+    (path,) = FIXTURES.glob(f"{name}_*.json")
+    return load_record(path)[1]
+
+
+def test_fixture_brief_problems_are_clinical_and_social_history_comes_last() -> None:
+    record = _fixture("Cleotilde_Ruecker")
+    md = build_brief(record, as_of=FIXTURE_DATE).markdown
+    _bullets_cite(md)
+    titles = re.findall(r"^## (.+)$", md, flags=re.M)
+    assert titles[:4] == ["Patient", "Problems", "Medications", "Allergies"]
+    assert titles[-2:] == ["Past problems", "Social history"]
+    problems = _bullets(md, "Problems")
+    text = "\n".join(problems)
+    for name in SOCIAL:
+        assert name not in text, name
+    # disorders first, then clinical findings (which stay problems), then the acute
+    # condition left open since 1969, flagged
+    kinds = [("verify" in p, "(finding)" in p) for p in problems]
+    assert kinds == sorted(kinds)
+    assert problems[0].startswith("- Chronic kidney disease stage 2 (disorder)")
+    for finding in ("Body mass index 30+ - obesity (finding)", "Prediabetes (finding)"):
+        assert finding in text
+    assert "Microalbuminuria due to type 2 diabetes mellitus (disorder)" in text
+    assert problems[-1].startswith("- Acute infective cystitis (disorder), since 1969-02-16")
+    assert "acute condition still active in record after over a year: verify" in problems[-1]
+
+    active = {
+        r["code"]["coding"][0]["display"]
+        for r in record
+        if r["resourceType"] == "Condition" and r["clinicalStatus"]["coding"][0]["code"] == "active"
+    }
+    social = "\n".join(_bullets(md, "Social history"))
+    for name in active & SOCIAL:
+        assert name in social
+    assert "- administrative: Medication review due (situation), since 1947-03-26" in social
+    assert "- no longer active: Victim of intimate partner abuse (finding)" in social
+    assert "Part-time employment" not in _section(md, "Past problems")
+
+
+def test_fixture_brief_flags_old_active_medications() -> None:
+    md = build_brief(_fixture("Cleotilde_Ruecker"), as_of=FIXTURE_DATE).markdown
+    meds = _bullets(md, "Medications")
+    assert [m.split(" ")[1] for m in meds[:3]] == ["Digoxin", "verapamil", "Warfarin"]
+    assert all("verify" not in m for m in meds[:3])
+    assert all("— verify" in m for m in meds[3:])
+    assert len(meds) == 8
+    assert meds[-1].startswith(
+        "- Penicillin V Potassium 250 MG Oral Tablet; active in record, last ordered 1960 — verify"
+    )
+
+
+def test_fixture_briefs_are_readable() -> None:
+    for name in (
+        "Cleotilde_Ruecker",
+        "Debora_Nazario",
+        "Luigi_Schmitt",
+        "Jarred_Cormier",
+        "Adan_Moen",
+    ):
+        record = _fixture(name)
+        brief = build_brief(record, as_of=FIXTURE_DATE)
+        md = brief.markdown
+        _bullets_cite(md)
+        assert set(brief.citations) <= {f"{r['resourceType']}/{r['id']}" for r in record}
+        assert "{'" not in md, name  # Synthea's Python-dict goal descriptions are parsed
+        assert "careplan-category" not in md
+        assert not re.search(r"for [A-Za-z]+_[A-Za-z_]+", md), name  # Medication_Review_Due
+        titles = re.findall(r"^## (.+)$", md, flags=re.M)
+        assert titles.index("Key labs and trends") < titles.index("Social history")
+        labs = _section(md, "Key labs and trends")
+        if "Diastolic BP" in labs:
+            assert labs.index("Systolic BP") < labs.index("Diastolic BP")
+    md = build_brief(_fixture("Debora_Nazario"), as_of=FIXTURE_DATE).markdown
+    assert _bullets(md, "Problems")[0].startswith("- Diabetes mellitus type 2 (disorder)")
+    allergies = _bullets(md, "Allergies")
+    assert allergies[0].startswith("- Lisinopril")  # criticality high first
+    goals = _section(md, "Open items")
+    assert "- Goal: Hemoglobin A1c total in Blood < 7: active" in goals
+    assert "- Goal: Maintain blood pressure below 140/90 mmHg: active; ×2" in goals
+    md = build_brief(_fixture("Cleotilde_Ruecker"), as_of=FIXTURE_DATE).markdown
+    procedures = _bullets(md, "Recent procedures")
+    assert procedures[0].startswith("- Direct current cardioversion (procedure)")
+    assert procedures[-1].startswith("- Routine screenings and assessments on 2025-04-30: ")
+    assert "Depression screening" in procedures[-1]
+    assert sum("Depression screening" in p for p in procedures) == 1
+
+
+@shared
+@needs_data
+def test_entries_after_death_are_flagged() -> None:
+    _pid, record = load_record(find_bundle("Fletcher_Hyatt"))
+    md = build_brief(record, as_of=AS_OF).markdown
+    (check,) = [b for b in _bullets(md, "Patient") if "Record check" in b]
+    assert "39 entries dated after the recorded death (1996-01-21)" in check
+    assert "1996-01-25 to 1996-09-06" in check
+    assert len(CITE.findall(check)) == 5
+    # a death certificate filed after death is not flagged
+    _pid, record = load_record(find_bundle("Bambi_Murray"))
+    assert "Record check" not in build_brief(record, as_of=AS_OF).markdown

@@ -365,3 +365,132 @@ def test_largest_record_is_fast_and_compact() -> None:
     raw = counter.count(path.read_text(encoding="utf-8"))
     text = counter.count(ev.render())
     assert raw / text > 40, (raw, text)
+
+
+# --------------------------------------------------------------------------- clinical ranking
+
+
+def test_conditions_rank_clinical_problems_before_social_history() -> None:
+    record = [
+        patient(),
+        condition("s1", "224299000", "Received higher education (finding)", "2024-01-01"),
+        condition("s2", "446654005", "Refugee (person)", "2024-02-01"),
+        condition("a1", "314529007", "Medication review due (situation)", "2025-01-01"),
+        condition("f1", "162864005", "Body mass index 30+ - obesity (finding)", "2023-01-01"),
+        condition("d1", "44054006", "Diabetes mellitus type 2 (disorder)", "2015-01-01"),
+        condition("d2", "431856006", "Chronic kidney disease stage 2 (disorder)", "2019-01-01"),
+        condition("x1", "10509002", "Acute bronchitis (disorder)", "2012-01-01"),
+        condition("x2", "10509002", "Acute bronchitis (disorder)", "2025-11-01"),
+        condition("c1", "307426000", "Acute infective cystitis (disorder)", "1990-01-01"),
+    ]
+    items = build_evidence(record, as_of=AS_OF).section("conditions")
+    names = [str(i.value).split(" (")[0] for i in items]
+    assert names == [
+        "Acute bronchitis",  # recorded again two months ago: not stale
+        "Chronic kidney disease stage 2",
+        "Diabetes mellitus type 2",
+        "Body mass index 30+ - obesity",  # a clinical finding stays a problem
+        "Acute infective cystitis",  # open since 1990: flagged, last of the problems
+        "Refugee",
+        "Received higher education",
+        "Medication review due",
+    ]
+    flags = {str(i.value).split(" (")[0]: i.flags for i in items}
+    assert flags["Refugee"] == ("social",)
+    assert flags["Medication review due"] == ("administrative",)
+    assert flags["Acute infective cystitis"] == ("stale",)
+    assert flags["Body mass index 30+ - obesity"] == ()
+    cystitis = items[4]
+    assert "acute condition still active in record after over a year: verify" in cystitis.text
+    assert all(i.status == "active" for i in items)  # the record's status is kept
+
+
+def test_old_active_medications_are_flagged_and_ranked_last() -> None:
+    record = [
+        patient(),
+        med("m1", "834061", "Penicillin V Potassium 250 MG Oral Tablet", "1960-01-07"),
+        med("m2", "310798", "Hydrochlorothiazide 25 MG Oral Tablet", "2019-06-01"),
+        med("m3", "197361", "Amlodipine 5 MG Oral Tablet", "2025-09-01"),
+        med("m4", "310965", "Ibuprofen 200 MG", "2025-10-01", status="stopped"),
+    ]
+    items = build_evidence(record, as_of=AS_OF).section("medications")
+    assert [i.reference for i in items] == [
+        "MedicationRequest/m3",  # ordered four months ago
+        "MedicationRequest/m2",
+        "MedicationRequest/m1",
+        "MedicationRequest/m4",  # past
+    ]
+    assert items[0].flags == ()
+    assert items[2].flags == ("stale",)
+    assert items[2].status == "current"  # kept: the record says active
+    assert "active in record, last ordered 1960 — verify" in items[2].text
+    assert "active in record, last ordered 2019 — verify" in items[1].text
+    # a deceased patient's medications are judged at the death date
+    died = [patient(deceasedDateTime="2019-12-01"), *record[1:]]
+    by_ref = {i.reference: i for i in build_evidence(died, as_of=AS_OF).section("medications")}
+    assert by_ref["MedicationRequest/m2"].flags == ()
+    assert by_ref["MedicationRequest/m1"].flags == ("stale",)
+
+
+def test_readable_goals_dosage_reasons_and_plan_codes() -> None:
+    subject = {"reference": f"Patient/{PID}"}
+    record = [
+        patient(),
+        {"resourceType": "Goal", "id": "g1", "lifecycleStatus": "active", "subject": subject,
+         "description": {"text": "{'addresses': ['hypertension_dx'], 'text': 'Maintain blood pressure below 140/90 mm[Hg]'}"}},
+        {"resourceType": "Goal", "id": "g2", "lifecycleStatus": "active", "subject": subject,
+         "description": {"text": "{'text': 'Maintain blood pressure below 140/90 mmHg', 'addresses': ['diabetes_stage']}"}},
+        {"resourceType": "Goal", "id": "g3", "lifecycleStatus": "active", "subject": subject,
+         "description": {"text": "{'observation': {'codes': [{'system': 'LOINC', 'code': '4548-4', 'display': 'Hemoglobin A1c total in Blood'}], 'operator': '<', 'value': 7}}"}},
+        {"resourceType": "Goal", "id": "g4", "lifecycleStatus": "active", "subject": subject,
+         "description": {"text": "{__import__('os').system('echo no')}"}},
+        {"resourceType": "CarePlan", "id": "cp1", "status": "active", "intent": "plan", "subject": subject,
+         "period": {"start": "2019-03-13T10:00:00Z"},
+         "category": [{"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/careplan-category", "code": "assess-plan"}]},
+                      {"coding": [{"system": "http://snomed.info/sct", "code": "735985000", "display": "Diabetes self management plan"}]}]},
+        {"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "AMB"}, "subject": subject,
+         "type": [{"text": "General examination"}], "reasonCode": [{"text": "Medication_Review_Due"}],
+         "period": {"start": "2020-01-01T09:00:00Z"}},
+        med("m1", "860975", "metformin 500 MG", "2025-10-01", dosageInstruction=[
+            {"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+             "doseAndRate": [{"doseQuantity": {"value": 1}}]}]),
+    ]  # fmt: skip
+    ev = build_evidence(record, as_of=AS_OF)
+    goals = [i.text for i in ev.section("care_plans") if i.text.startswith("Goal")]
+    assert "Goal: Maintain blood pressure below 140/90 mm[Hg]: active; ×2" in goals
+    assert "Goal: Hemoglobin A1c total in Blood < 7: active" in goals
+    assert any("__import__" in g for g in goals)  # not a dict literal: shown as recorded
+    (plan,) = [i for i in ev.section("care_plans") if i.text.startswith("Care plan")]
+    assert plan.text.startswith(
+        "Care plan Diabetes self management plan [SCT 735985000]: active since 2019-03-13"
+    )
+    (enc,) = ev.section("encounters")
+    assert "for Medication Review Due" in enc.text
+    (metformin,) = ev.section("medications")
+    assert "dosage: 1 dose twice a day" in metformin.text
+
+
+def test_routine_procedures_are_flagged_and_allergies_rank_by_criticality() -> None:
+    subject = {"reference": f"Patient/{PID}"}
+
+    def proc(pid: str, code: str, display: str) -> dict[str, Any]:
+        return {"resourceType": "Procedure", "id": pid, "status": "completed", "subject": subject,
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]},
+                "performedPeriod": {"start": "2025-04-30T10:00:00Z"}}  # fmt: skip
+
+    def allergy(aid: str, name: str, criticality: str) -> dict[str, Any]:
+        return {"resourceType": "AllergyIntolerance", "id": aid, "patient": subject,
+                "clinicalStatus": {"coding": [{"code": "active"}]}, "criticality": criticality,
+                "code": {"text": name}}  # fmt: skip
+
+    record = [
+        patient(),
+        proc("p1", "171207006", "Depression screening (procedure)"),
+        proc("p2", "180325003", "Direct current cardioversion (procedure)"),
+        allergy("a1", "Aspirin", "low"),
+        allergy("a2", "Lisinopril", "high"),
+    ]
+    ev = build_evidence(record, as_of=AS_OF)
+    flags = {i.reference: i.flags for i in ev.section("procedures")}
+    assert flags == {"Procedure/p1": ("routine",), "Procedure/p2": ()}
+    assert [i.value for i in ev.section("allergies")] == ["Lisinopril", "Aspirin"]

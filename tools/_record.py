@@ -26,10 +26,13 @@ __all__ = [
     "codings_of",
     "exclusion_reason",
     "fmt_num",
+    "label_text",
     "numeric_points",
     "observation_category",
     "observation_date",
     "parse_date",
+    "reasons_of",
+    "record_end",
     "ref_of",
     "resource_date",
     "view_of",
@@ -74,6 +77,18 @@ def cc_text(cc: Any, default: str = "") -> str:
         if c.get("code"):
             return clean(c["code"])
     return default
+
+
+def label_text(text: str) -> str:
+    """A code-like label made readable: ``Medication_Review_Due`` → ``Medication Review Due``.
+
+    Only single-token texts with underscores change (Synthea writes its internal
+    reason names into ``reasonCode.text``); anything with a space is left as recorded.
+    """
+    stripped = text.strip()
+    if "_" in stripped and " " not in stripped:
+        return " ".join(part for part in stripped.split("_") if part)
+    return text
 
 
 def fmt_num(value: float | int, sig: int = 4) -> str:
@@ -306,6 +321,13 @@ def numeric_points(obs: Mapping[str, Any]) -> list[NumPoint]:
 # --------------------------------------------------------------------------- the view
 
 
+def record_end(patient: Mapping[str, Any] | None, as_of: dt.date) -> dt.date:
+    """The date a record's "how long ago" questions are asked on: the death date of a
+    deceased patient (when recorded and earlier), else ``as_of``."""
+    died = parse_date((patient or {}).get("deceasedDateTime"))
+    return min(died, as_of) if died else as_of
+
+
 @dataclass
 class RecordView:
     """A patient's record classified once (see module docstring)."""
@@ -353,6 +375,14 @@ class RecordView:
         if isinstance(reference, dict) and reference.get("display"):
             return clean(reference["display"])
         return ""
+
+
+def reasons_of(view: RecordView, resource: Mapping[str, Any]) -> list[str]:
+    """The reasons of an encounter, procedure or order (``reasonCode`` texts, readable,
+    then what ``reasonReference`` points to), without duplicates."""
+    texts = [label_text(cc_text(c)) for c in resource.get("reasonCode") or []]
+    texts += [view.ref_display(ref) for ref in resource.get("reasonReference") or []]
+    return list(dict.fromkeys(t for t in texts if t))
 
 
 def view_of(record: Sequence[Resource] | RecordView) -> RecordView:

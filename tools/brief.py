@@ -1,10 +1,16 @@
 """Extractive pre-visit brief in Markdown (no model): the baseline and the fallback.
 
-Sections: patient, problems, medications, allergies, key labs with trends, recent care
-(encounters, procedures, immunizations), open items (key labs overdue, active care
-plans, goals in progress), and the record counts. Every line ends with the FHIR
-references it rests on, ``[Condition/abc]`` style; :attr:`Brief.citations` lists them
-all (``Type/id``).
+Sections: patient (and a record check when entries are dated after the recorded
+death), problems (clinical: disorders first, then findings; acute or self-limiting ones
+left open for over a year say "verify"), medications (recently ordered first; ones last
+ordered more than a year ago marked "active in record, last ordered YEAR — verify"),
+allergies, key labs with trends, recent care (encounters; significant procedures, then
+routine screenings and assessments on one line; immunizations), open items (key labs
+overdue, active care plans, goals in progress), past problems, social history (social
+determinants of health and administrative entries such as "Medication review due",
+:func:`tools.codes.condition_kind`), and the record counts. Every line ends with the
+FHIR references it rests on, ``[Condition/abc]`` style; :attr:`Brief.citations` lists
+them all (``Type/id``).
 
 Open items — "overdue": a key lab the patient has had before (a measure with a
 ``retest_days`` interval in :mod:`tools.codes`: HbA1c 182 days per ADA; eGFR,
@@ -24,13 +30,16 @@ from tools.codes import MEASURES
 from tools.evidence import EvidenceSet, build_evidence
 from tools.summary import (
     Line,
+    after_death_line,
     allergy_lines,
     care_lines,
     encounter_lines,
     handle_index,
     medication_lines,
     problem_lines,
+    procedure_lines,
     recent_lines,
+    social_lines,
     trend_line,
 )
 from tools.trends import Trend, lab_trends
@@ -92,20 +101,25 @@ def build_brief(
     index = handle_index(ev)
     key = [t for t in trends if t.priority <= _KEY_PRIORITY or t.abnormal]
     patient = ev.section("patient")
+    check = after_death_line(view, ev)
     sections: dict[str, list[Line]] = {
-        "Patient": [Line(patient[0].text.removeprefix("Patient: "), [], [patient[0].reference])]
-        if patient
-        else [],
+        "Patient": (
+            [Line(patient[0].text.removeprefix("Patient: "), [], [patient[0].reference])]
+            if patient
+            else []
+        )
+        + ([check] if check else []),
         "Problems": problem_lines(ev, True),
         "Medications": medication_lines(ev, True),
         "Allergies": allergy_lines(ev)
         or [Line("No allergies recorded (no AllergyIntolerance in the record)", [], [])],
         "Key labs and trends": [trend_line(t, index, compact=False) for t in key],
         "Recent encounters": encounter_lines(view, ev, max_encounters),
-        "Recent procedures": recent_lines(ev, "procedures", 5),
-        "Immunizations": recent_lines(ev, "immunizations", 5),
+        "Recent procedures": procedure_lines(ev, 5),
+        "Immunizations": recent_lines(ev.section("immunizations"), 5),
         "Open items": _overdue(view, trends, as_of) + care_lines(ev),
         "Past problems": problem_lines(ev, False),
+        "Social history": social_lines(ev),
     }
     name = f"Patient/{view.patient_id}" if view.patient_id else "unknown patient"
     md = [

@@ -29,6 +29,12 @@ orientation, not a laboratory's own ranges:
 "Clinically meaningful change" thresholds (flags in :mod:`tools.trends`) cite the same
 sources where one exists (HbA1c 0.5 %, creatinine 0.3 mg/dL, eGFR 25 %, body weight 5 %);
 the others are project defaults (marked ``project default``) pending clinical review.
+
+Also here (see the comments at each table): which Conditions are social history or
+administrative entries rather than clinical problems (:func:`condition_kind`, SNOMED
+code lists + semantic-tag rules), which are acute / self-limiting
+(:func:`is_self_limiting`), and which Procedures are routine screenings, assessments
+or paperwork (:func:`is_routine_procedure`).
 """
 
 from __future__ import annotations
@@ -40,13 +46,20 @@ from dataclasses import dataclass, field, replace
 from tools.errors import UnknownMeasure
 
 __all__ = [
+    "ADMINISTRATIVE_CODES",
     "LOINC",
     "MEASURES",
+    "ROUTINE_PROCEDURE_CODES",
+    "SOCIAL_HISTORY_CODES",
     "Measure",
     "RefRange",
     "adhoc_measure",
+    "condition_kind",
+    "is_routine_procedure",
+    "is_self_limiting",
     "measure_for_code",
     "resolve_measures",
+    "semantic_tag",
 ]
 
 LOINC = "http://loinc.org"
@@ -197,7 +210,7 @@ MEASURES: tuple[Measure, ...] = (
        kind="vital", ranges=(RefRange(90, 119, f"{_BP} (normal < 120)"),), change_abs=10, change_rel=None,
        priority=11),
     _m("diastolic", "Diastolic BP", ["8462-4"], "mm[Hg]", ["diastolic", "dbp", "diastolic blood pressure", "diastolic bp"],
-       kind="vital", ranges=(RefRange(60, 79, f"{_BP} (normal < 80)"),), change_abs=5, change_rel=None, priority=11),
+       kind="vital", ranges=(RefRange(60, 79, f"{_BP} (normal < 80)"),), change_abs=5, change_rel=None, priority=12),
     _m("weight", "Body weight", ["29463-7", "3141-9"], "kg", ["weight", "body weight", "wt"], kind="vital",
        change_rel=0.05, change_source="5 % (clinically significant weight change)", priority=13),
     _m("height", "Body height", ["8302-2", "8306-3"], "cm", ["height", "body height", "ht", "length"], kind="vital",
@@ -290,3 +303,167 @@ def _with_codes(base: Measure, codes: tuple[str, ...]) -> Measure:
 def adhoc_measure(codes: tuple[str, ...]) -> Measure:
     """A measure for LOINC codes not in the table (no default range; 10 % threshold)."""
     return Measure(key="loinc:" + "+".join(codes), label="", codes=codes, unit="", priority=60)
+
+
+# --------------------------------------------------------------------------- condition kinds
+#
+# Synthea (and many real problem lists) record social determinants of health and
+# administrative reminders as Conditions: "Received higher education (finding)",
+# "Refugee (person)", "Medication review due (situation)". They are real and useful,
+# but they are not the problems a clinician manages, and ranking them with the
+# disorders lets them crowd diabetes or CKD out of a budgeted summary. The record
+# tools therefore sort each Condition into one of three kinds (:func:`condition_kind`):
+#
+# - ``"administrative"``: reminders and bookkeeping. SNOMED codes in
+#   :data:`ADMINISTRATIVE_CODES`, or the semantic tag ``(record artifact)`` /
+#   ``(administrative concept)``, or a ``(situation)`` whose name says something is
+#   "due" (``Medication review due (situation)``).
+# - ``"social"``: social history / social determinants of health. SNOMED codes in
+#   :data:`SOCIAL_HISTORY_CODES` (the SDOH findings Synthea emits: employment,
+#   education, criminal record, refugee status, housing, transport, social contact,
+#   isolation, stress, violence and intimate-partner abuse), or the semantic tags of
+#   :data:`SOCIAL_TAGS` (``(person)``, ``(social concept)``, ``(occupation)`` …), or —
+#   for a code not in the lists — a ``(finding)``/``(situation)``/``(person)``/untagged
+#   name matching :data:`_SOCIAL_NAME` (employment, education, housing, transport,
+#   refugee, migrant, military service, criminal record, social isolation/contact,
+#   intimate-partner abuse, violence in the environment). A ``(disorder)`` is never
+#   social.
+# - ``"problem"``: everything else, including clinical findings such as "Body mass index
+#   30+ - obesity (finding)", "Prediabetes (finding)", "Chronic pain (finding)",
+#   "History of myocardial infarction (situation)" and substance use ("Unhealthy
+#   alcohol drinking behavior (finding)", "Smokes tobacco daily (finding)": these stay
+#   problems on purpose, they change clinical management).
+#
+# Codes win over names: the lists are the documented source of truth, names only
+# catch codes that are not listed (other SNOMED versions, other generators).
+
+SNOMED = "http://snomed.info/sct"
+
+SOCIAL_HISTORY_CODES: dict[str, str] = {
+    "160903007": "Full-time employment (finding)",
+    "160904001": "Part-time employment (finding)",
+    "741062008": "Not in labor force (finding)",
+    "73438004": "Unemployed (finding)",
+    "224299000": "Received higher education (finding)",
+    "473461003": "Educated to high school level (finding)",
+    "224295006": "Only received primary school education (finding)",
+    "5251000175109": "Received certificate of high school equivalency (finding)",
+    "266948004": "Has a criminal record (finding)",
+    "446654005": "Refugee (person)",
+    "423315002": "Limited social contact (finding)",
+    "422650009": "Social isolation (finding)",
+    "73595000": "Stress (finding)",
+    "706893006": "Victim of intimate partner abuse (finding)",
+    "424393004": "Reports of violence in the environment (finding)",
+    "160968000": "Risk activity involvement (finding)",
+    "32911000": "Homeless (finding)",
+    "105531004": "Housing unsatisfactory (finding)",
+    "713458007": "Lack of access to transportation (finding)",
+    "266934004": "Transport problem (finding)",
+}
+ADMINISTRATIVE_CODES: dict[str, str] = {
+    "314529007": "Medication review due (situation)",
+}
+SOCIAL_TAGS = frozenset(
+    {"person", "social concept", "occupation", "ethnic group", "racial group",
+     "religion/philosophy", "life style"}
+)  # fmt: skip
+ADMINISTRATIVE_TAGS = frozenset({"record artifact", "administrative concept"})
+_SNOMED_TAGS = SOCIAL_TAGS | ADMINISTRATIVE_TAGS | {
+    "disorder", "finding", "situation", "procedure", "regime/therapy", "event",
+    "morphologic abnormality", "observable entity", "physical object", "substance",
+}  # fmt: skip
+_TAG_RE = re.compile(r"\(([a-z/ ]+)\)\s*$")
+_SOCIAL_NAME = re.compile(
+    r"employment|employed\b|labou?r force|education|educated|\bschool\b|criminal record"
+    r"|homeless|housing|transport|refugee|migrant|armed forces|military service"
+    r"|social isolation|social contact|intimate partner|violence in the environment",
+    re.IGNORECASE,
+)
+_DUE_NAME = re.compile(r"\bdue\b", re.IGNORECASE)
+
+
+def semantic_tag(display: str | None) -> str | None:
+    """The SNOMED CT semantic tag at the end of a display (``disorder``, ``finding`` …).
+
+    Only recognised tags count: "Hib (PRP-OMP)" has none.
+    """
+    m = _TAG_RE.search(display or "")
+    return m.group(1) if m and m.group(1) in _SNOMED_TAGS else None
+
+
+def condition_kind(codes: Sequence[tuple[str | None, str | None]], display: str) -> str:
+    """``"problem"``, ``"social"`` or ``"administrative"`` for a Condition.
+
+    Args:
+        codes: the (system, code) pairs of ``Condition.code``.
+        display: its display text (the SNOMED semantic tag is read from it).
+    """
+    for system, code in codes:
+        if system in (SNOMED, None) and code:
+            if code in ADMINISTRATIVE_CODES:
+                return "administrative"
+            if code in SOCIAL_HISTORY_CODES:
+                return "social"
+    tag = semantic_tag(display)
+    if tag in ADMINISTRATIVE_TAGS or (tag == "situation" and _DUE_NAME.search(display)):
+        return "administrative"
+    if tag in SOCIAL_TAGS:
+        return "social"
+    if tag in (None, "finding", "situation") and _SOCIAL_NAME.search(display):
+        return "social"
+    return "problem"
+
+
+# Self-limiting conditions: still "active" in a record long after onset they are
+# almost always a record that was never closed (Synthea leaves some open for decades).
+# The record tools keep them but flag them "verify" one year after the last onset.
+_SELF_LIMITING = re.compile(
+    r"\bacute\b|\bviral\b|sinusitis|pharyngitis|bronchitis|otitis|cystitis|sore throat"
+    r"|sprain|laceration|concussion|first degree burn|whiplash|appendicitis",
+    re.IGNORECASE,
+)
+SELF_LIMITING_DAYS = 365
+
+
+def is_self_limiting(display: str) -> bool:
+    """Whether a condition's name says it is acute / self-limiting (not "chronic …")."""
+    return bool(_SELF_LIMITING.search(display)) and "chronic" not in display.lower()
+
+
+# --------------------------------------------------------------------------- routine procedures
+#
+# Screening questionnaires, assessments, medication reconciliation, referrals and
+# documentation are recorded as Procedures at nearly every Synthea wellness visit; in
+# a "recent procedures" list they hide the ones that matter (cardioversion,
+# colonoscopy). The brief and the summary list them after the others, on one line.
+
+ROUTINE_PROCEDURE_CODES: dict[str, str] = {
+    "428191000124101": "Documentation of current medications",
+    "171207006": "Depression screening (procedure)",
+    "715252007": "Depression screening using Patient Health Questionnaire Nine Item score (procedure)",
+    "710824005": "Assessment of health and social care needs (procedure)",
+    "430193006": "Medication reconciliation (procedure)",
+    "428211000124100": "Assessment of substance use (procedure)",
+    "710841007": "Assessment of anxiety (procedure)",
+    "762993000": "Assessment using Morse Fall Scale (procedure)",
+    "713106006": "Screening for drug abuse (procedure)",
+    "866148006": "Screening for domestic abuse (procedure)",
+    "763302001": "Assessment using Alcohol Use Disorders Identification Test - Consumption (procedure)",
+    "103697008": "Patient referral for dental care (procedure)",
+    "84100007": "History taking (procedure)",
+    "315639002": "Initial patient assessment (procedure)",
+    "225338004": "Risk assessment (procedure)",
+    "58000006": "Patient discharge (procedure)",
+}
+_ROUTINE_NAME = re.compile(
+    r"^(screening for|depression screening|assessment (of|using)|documentation of"
+    r"|medication reconciliation|patient referral|referral (to|for)|history taking"
+    r"|risk assessment|initial patient assessment|patient discharge)",
+    re.IGNORECASE,
+)
+
+
+def is_routine_procedure(code: str | None, display: str) -> bool:
+    """Whether a Procedure is a routine screening / assessment / paperwork entry."""
+    return (code in ROUTINE_PROCEDURE_CODES) or bool(_ROUTINE_NAME.search(display.strip()))

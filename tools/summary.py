@@ -3,15 +3,23 @@
 :func:`summarize` selects and orders facts from the evidence by clinical priority and
 stops at the budget (counted with the Gemma 3 tokenizer, see :mod:`tools.tokens`):
 
-1. the patient line (always); 2. active problems; 3. current medications;
-4. allergies (or "none recorded"); 5. abnormal labs/vitals with their trends (latest
-value out of range, or a clinically meaningful change of a key measure); 6. recent
-encounters (the five latest); 7. active care plans and goals; 8. other labs/vitals;
-9. recent procedures and immunizations; 10. resolved problems and past medications.
+1. the patient line (always), and a record check when entries are dated after the
+recorded death; 2. active problems (clinical: disorders, then findings; social
+history and administrative entries are not problems, see below); 3. current
+medications (recently ordered first; ones last ordered more than a year ago are kept
+but marked "active in record, last ordered YEAR — verify"); 4. allergies (or "none
+recorded"); 5. abnormal labs/vitals with their trends (latest value out of range, or a
+clinically meaningful change of a key measure); 6. recent encounters (the five
+latest); 7. active care plans and goals; 8. other labs/vitals; 9. recent procedures
+(significant ones first, routine screenings and assessments on one line) and
+immunizations; 10. social history (social determinants of health and administrative
+entries such as "Medication review due", see :func:`tools.codes.condition_kind`);
+11. resolved problems and past medications.
 
-Filling is greedy in two passes: first each group up to a quota (10 problems, 10
-medications, 6 allergies, 8 abnormal labs, 3 encounters, …) so that one long list
-cannot crowd out the others, then the remaining lines in priority order.
+Filling is greedy in three passes: first the core (5 problems, 5 medications, 6
+allergies: a small budget never drops an allergy for a tenth problem), then each group
+up to a quota (10 problems, 10 medications, 8 abnormal labs, 3 encounters, …) so that
+one long list cannot crowd out the others, then the remaining lines in priority order.
 
 Each line cites evidence handles (``[E12]``) — the same handles as
 :func:`tools.evidence.build_evidence` gives the same record — and the JSON form lists
@@ -29,7 +37,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools._record import RecordView, Resource, cc_text, ref_of, view_of
+from tools._record import (
+    RecordView,
+    Resource,
+    cc_text,
+    codings_of,
+    parse_date,
+    reasons_of,
+    ref_of,
+    resource_date,
+    view_of,
+)
 from tools.evidence import EvidenceItem, EvidenceSet, build_evidence
 from tools.tokens import TokenCounter, token_counter
 from tools.trends import Trend, lab_trends
@@ -40,8 +58,9 @@ DEFAULT_BUDGET = 2000
 _KEY_PRIORITY = 15  # measures up to this priority (tools.codes) are "key" labs/vitals
 # First-pass line quotas per block (then the rest in priority order): see ``summarize``.
 _QUOTA = {"problems": 10, "medications": 10, "allergies": 6, "abnormal": 8, "encounters": 3,
-          "care": 3, "labs": 4, "procedures": 2, "immunizations": 2, "past_problems": 3,
-          "past_medications": 3}  # fmt: skip
+          "care": 3, "labs": 4, "procedures": 2, "immunizations": 2, "social": 3,
+          "past_problems": 3, "past_medications": 3}  # fmt: skip
+_CORE_QUOTA = {"problems": 5, "medications": 5, "allergies": 6}
 
 
 @dataclass
@@ -106,17 +125,29 @@ def _first_ref(item: EvidenceItem) -> list[str]:
     return [item.citations[0].reference] if item.citations else [item.reference]
 
 
-def problem_lines(ev: EvidenceSet, active: bool) -> list[Line]:
-    """Active (or resolved) conditions: name, onset, cited to the onset instance."""
+def condition_kind_of(item: EvidenceItem) -> str:
+    """``problem``, ``social`` or ``administrative`` (from the evidence item's flags)."""
+    for kind in ("social", "administrative"):
+        if kind in item.flags:
+            return kind
+    return "problem"
+
+
+def problem_lines(ev: EvidenceSet, active: bool, kinds: Sequence[str] = ("problem",)) -> list[Line]:
+    """Active (or resolved) conditions of these kinds: name, onset, cited to the onset
+    instance (active) or the latest instance (resolved). Acute / self-limiting conditions
+    left open for over a year say so ("verify")."""
     out = []
     for item in ev.section("conditions"):
-        if (item.status == "active") != active:
+        if (item.status == "active") != active or condition_kind_of(item) not in kinds:
             continue
         first = item.citations[0] if item.citations else None
         n = len(item.citations)
         if active:
             onset = f", since {first.date}" if first and first.date else ""
             text = f"{item.value}{onset}" + (f" (recorded ×{n})" if n > 1 else "")
+            if "stale" in item.flags:
+                text += "; acute condition still active in record after over a year: verify"
             refs = [first.reference] if first else [item.reference]
         else:
             last = item.citations[-1] if item.citations else None
@@ -127,14 +158,32 @@ def problem_lines(ev: EvidenceSet, active: bool) -> list[Line]:
     return out
 
 
+def social_lines(ev: EvidenceSet) -> list[Line]:
+    """Social history: active social-determinant entries, then administrative entries
+    (marked), then inactive social entries (marked)."""
+    active = problem_lines(ev, True, ("social",))
+    admin = problem_lines(ev, True, ("administrative",))
+    for ln in admin:
+        ln.text = "administrative: " + ln.text
+    past = problem_lines(ev, False, ("social", "administrative"))
+    for ln in past:
+        ln.text = "no longer active: " + ln.text
+    return active + admin + past
+
+
 def medication_lines(ev: EvidenceSet, current: bool) -> list[Line]:
-    """Current (or past) medications with dosage and reason, cited to the orders."""
+    """Current (or past) medications with dosage and reason, cited to the orders.
+
+    Current ones last ordered more than a year ago come after the others and carry the
+    evidence detail "active in record, last ordered YEAR — verify"."""
     out = []
     for item in ev.section("medications"):
         if (item.status == "current") != current:
             continue
         last = item.citations[-1] if item.citations else None
-        since = f"last recorded {last.date}" if last and last.date else ""
+        since = (
+            f"last recorded {last.date}" if last and last.date and "stale" not in item.flags else ""
+        )
         text = "; ".join(x for x in [str(item.value), since, *item.details] if x)
         out.append(Line(text, [item.handle], [item.reference]))
     return out
@@ -169,8 +218,7 @@ def encounter_lines(view: RecordView, ev: EvidenceSet, n: int) -> list[Line]:
         start = str(period.get("start") or "")[:10] or "undated"
         end = str(period.get("end") or "")[:10]
         cls = (r.get("class") or {}).get("code") or ""
-        reasons = [cc_text(c) for c in r.get("reasonCode") or []]
-        reasons += [view.ref_display(x) for x in r.get("reasonReference") or []]
+        reasons = reasons_of(view, r)
         text = f"{start}{'→' + end if end and end != start else ''} {cls} {cc_text(r.get('type'), 'encounter')}"
         if any(reasons):
             text += " for " + ", ".join(x for x in reasons if x)
@@ -190,9 +238,9 @@ def care_lines(ev: EvidenceSet) -> list[Line]:
     return out
 
 
-def recent_lines(ev: EvidenceSet, section: str, n: int) -> list[Line]:
-    """The ``n`` most recent items of a folded section (procedures, immunizations)."""
-    items = sorted(ev.section(section), key=lambda i: (i.date or "", i.handle), reverse=True)
+def recent_lines(items: Sequence[EvidenceItem], n: int) -> list[Line]:
+    """The ``n`` most recent of these folded items (procedures, immunizations)."""
+    items = sorted(items, key=lambda i: (i.date or "", i.handle), reverse=True)
     out = []
     for item in items[:n]:
         last = max(item.citations, key=lambda c: c.date or "") if item.citations else None
@@ -206,6 +254,84 @@ def recent_lines(ev: EvidenceSet, section: str, n: int) -> list[Line]:
             )
         )
     return out
+
+
+def procedure_lines(ev: EvidenceSet, n: int) -> list[Line]:
+    """The ``n`` most recent significant procedures, then one line for the routine
+    screenings, assessments and paperwork done on their latest date (flag ``routine``
+    in the evidence), cited to those procedures."""
+    items = ev.section("procedures")
+    main = [i for i in items if "routine" not in i.flags]
+    routine = [i for i in items if "routine" in i.flags]
+    out = recent_lines(main, n)
+    if routine:
+
+        def last_date(item: EvidenceItem) -> str:
+            return max((c.date or "" for c in item.citations), default="")
+
+        latest = max(last_date(i) for i in routine)
+        on_day = sorted((i for i in routine if last_date(i) == latest), key=lambda i: i.handle)
+        refs = [
+            max(i.citations, key=lambda c: c.date or "").reference if i.citations else i.reference
+            for i in on_day
+        ]
+        names = ", ".join(dict.fromkeys(_plain_name(i) for i in on_day))
+        earlier = len({_plain_name(i) for i in routine} - {_plain_name(i) for i in on_day})
+        text = f"Routine screenings and assessments on {latest or 'an unknown date'}: {names}"
+        if earlier:
+            text += f" (+{earlier} other kind{'s' if earlier > 1 else ''} earlier)"
+        out.append(Line(text, [i.handle for i in on_day], list(dict.fromkeys(refs))))
+    return out
+
+
+def _plain_name(item: EvidenceItem) -> str:
+    """A procedure's name without its SNOMED semantic tag."""
+    name = item.code.display if item.code and item.code.display else str(item.value)
+    return name.removesuffix(" (procedure)").removesuffix(" (regime/therapy)")
+
+
+# Death certification entries are dated after death by design (Synthea records them).
+_DEATH_CERT_CODES = {"308646001", "69453-9", "69409-1"}
+
+
+def after_death_line(view: RecordView, ev: EvidenceSet | None = None) -> Line | None:
+    """A record check: clinical entries dated after the recorded death date (a wrong
+    death date, or entries filed on the wrong patient). Death certification entries
+    (SNOMED 308646001, LOINC 69453-9, 69409-1) do not count. Cites up to five."""
+    died = parse_date((view.patient or {}).get("deceasedDateTime"))
+    if died is None:
+        return None
+    late: list[tuple[str, str]] = []
+    for r in view.kept:
+        when = resource_date(r)
+        day = parse_date(when)
+        if day is None or day <= died:
+            continue
+        codes = {str(c.get("code")) for key in ("code", "type") for c in codings_of(r.get(key))}
+        if codes & _DEATH_CERT_CODES:
+            continue
+        late.append((str(when)[:10], ref_of(r)))
+    if not late:
+        return None
+    late.sort()
+    kinds: dict[str, int] = {}
+    for _d, ref in late:
+        kinds[ref.split("/")[0]] = kinds.get(ref.split("/")[0], 0) + 1
+    what = ", ".join(f"{n} {t}" for t, n in sorted(kinds.items(), key=lambda x: (-x[1], x[0])))
+    cited = [ref for _d, ref in late[:4]] + ([late[-1][1]] if len(late) > 4 else [])
+    text = (
+        f"Record check: {len(late)} entries dated after the recorded death ({died.isoformat()}), "
+        f"{late[0][0]} to {late[-1][0]} ({what}): verify"
+    )
+    refs = list(dict.fromkeys(cited))
+    handles: list[str] = []
+    if ev is not None:
+        by_ref: dict[str, str] = {}
+        for item in ev.items:
+            for cited_ref in item.references:
+                by_ref.setdefault(cited_ref, item.handle)
+        handles = list(dict.fromkeys(by_ref[x] for x in refs if x in by_ref))
+    return Line(text, handles, refs)
 
 
 def _blocks(view: RecordView, ev: EvidenceSet, trends: Sequence[Trend]) -> list[Block]:
@@ -250,16 +376,24 @@ def _blocks(view: RecordView, ev: EvidenceSet, trends: Sequence[Trend]) -> list[
         Block(
             "procedures",
             "Procedures (most recent)",
-            recent_lines(ev, "procedures", 5),
+            procedure_lines(ev, 5),
             "evidence section procedures",
-            len(ev.section("procedures")),
+            # the routine line stands for all routine kinds
+            sum("routine" not in i.flags for i in ev.section("procedures"))
+            + any("routine" in i.flags for i in ev.section("procedures")),
         ),
         Block(
             "immunizations",
             "Immunizations (most recent)",
-            recent_lines(ev, "immunizations", 5),
+            recent_lines(ev.section("immunizations"), 5),
             "evidence section immunizations",
             len(ev.section("immunizations")),
+        ),
+        Block(
+            "social",
+            "Social history (not clinical problems)",
+            social_lines(ev),
+            "evidence section conditions",
         ),
         Block(
             "past_problems",
@@ -316,6 +450,9 @@ def summarize(
     fixed: list[Line] = [Line(header)]
     if patient:
         fixed.append(Line(patient[0].text, [patient[0].handle], [patient[0].reference]))
+    check = after_death_line(view, ev)
+    if check is not None:
+        fixed.append(check)
     blocks = _blocks(view, ev, trends)
 
     def render(line: Line) -> str:
@@ -330,14 +467,19 @@ def summarize(
     fixed_cost = sum(line_cost[id(x)] + 1 for x in fixed)
 
     def fill(reserve: int) -> dict[str, list[Line]]:
-        """Greedy in two passes: first up to each block's quota (so a long problem list
-        cannot crowd out medications and allergies), then the rest, in priority order."""
+        """Greedy in three passes: the core, then up to each block's quota (so a long
+        problem list cannot crowd out medications and allergies), then the rest, in
+        priority order."""
         used = fixed_cost
         chosen: dict[str, list[Line]] = {}
-        for quota_pass in (True, False):
+        for quotas in (_CORE_QUOTA, _QUOTA, None):
+            quota_pass = quotas is not None
             for b in blocks:
                 take = chosen.setdefault(b.key, [])
-                limit = _QUOTA.get(b.key, 3) if quota_pass else len(b.lines)
+                if quotas is None:
+                    limit = len(b.lines)
+                else:
+                    limit = quotas.get(b.key, 0 if quotas is _CORE_QUOTA else 3)
                 stopped = False
                 for ln in b.lines[len(take) : limit]:
                     c = line_cost[id(ln)] + 3  # "- " prefix and the newline
@@ -349,7 +491,7 @@ def summarize(
                     take.append(ln)
                     used += c
                 if stopped and not quota_pass:
-                    break  # keep strict priority order in the second pass
+                    break  # keep strict priority order in the last pass
         return {k: v for k, v in chosen.items() if v}
 
     def finish(chosen: dict[str, list[Line]]) -> tuple[str, int, dict[str, int]]:

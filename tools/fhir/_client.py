@@ -25,7 +25,7 @@ from tools.errors import (
 )
 from tools.fhir._auth import build_auth
 from tools.fhir._capabilities import Capabilities
-from tools.fhir._everything import EverythingResult, Strategy, fetch_everything
+from tools.fhir._everything import EverythingResult, Strategy, fetch_changed, fetch_everything
 from tools.fhir._http import FhirHttp, public_url
 from tools.fhir._retry import Sleep
 from tools.source import PatientRow, Resource, SearchParams, normalize_params
@@ -151,8 +151,16 @@ class FhirClient:
         """
         return await self._http.search(resource_type, normalize_params(params))
 
-    async def everything(self, patient_id: str) -> list[Resource]:
-        """The patient's complete record; never another patient's resources."""
+    async def everything(self, patient_id: str, *, since: str | None = None) -> list[Resource]:
+        """The patient's complete record; never another patient's resources.
+
+        ``since``: only what changed after that instant (``_lastUpdated=gt``, per type).
+        """
+        if since is not None:
+            if not _ID_RE.match(patient_id):
+                raise PatientNotFound(patient_id, self.label)
+            caps = await self.capabilities()
+            return (await fetch_changed(self._http, caps, patient_id, since)).resources
         return (await self.fetch_everything(patient_id)).resources
 
     async def fetch_everything(

@@ -34,6 +34,7 @@ __all__ = [
     "COMPARTMENT_TYPES",
     "EverythingResult",
     "Strategy",
+    "fetch_changed",
     "fetch_everything",
     "gather_all",
     "patient_search_plan",
@@ -121,7 +122,11 @@ How = Literal["searched", "scanned", "skipped"]
 
 
 async def _type_for_patient(
-    http: FhirHttp, caps: Capabilities, resource_type: str, patient_id: str
+    http: FhirHttp,
+    caps: Capabilities,
+    resource_type: str,
+    patient_id: str,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> tuple[list[Resource], How]:
     """The resources of one type for a patient (still unfiltered), and how they were found.
 
@@ -131,7 +136,9 @@ async def _type_for_patient(
     """
     for name in patient_search_plan(resource_type, caps):
         try:
-            found = await http.search(resource_type, [(name, _param_value(name, patient_id))])
+            found = await http.search(
+                resource_type, [(name, _param_value(name, patient_id)), *extra]
+            )
         except UnsupportedSearch as exc:
             log.debug("%s: %s", resource_type, exc)
             continue
@@ -143,7 +150,7 @@ async def _type_for_patient(
         resource_type,
     )
     try:
-        return await http.search(resource_type, []), "scanned"
+        return await http.search(resource_type, list(extra)), "scanned"
     except UnsupportedSearch as exc:
         if caps.lists_type(resource_type):
             raise
@@ -176,10 +183,14 @@ class _Found:
 
 
 async def _types_for_patient(
-    http: FhirHttp, caps: Capabilities, types: Iterable[str], patient_id: str
+    http: FhirHttp,
+    caps: Capabilities,
+    types: Iterable[str],
+    patient_id: str,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> _Found:
     types = list(types)
-    results = await gather_all(_type_for_patient(http, caps, t, patient_id) for t in types)
+    results = await gather_all(_type_for_patient(http, caps, t, patient_id, extra) for t in types)
     return _Found(
         [r for found, _ in results for r in found],
         tuple(t for t, (_, how) in zip(types, results, strict=True) if how == "scanned"),
@@ -266,6 +277,25 @@ def _scoped(
     return EverythingResult(
         patient_id, kept, strategy, gaps, found.scanned, found.skipped, foreign, unrelated
     )
+
+
+async def fetch_changed(
+    http: FhirHttp, caps: Capabilities, patient_id: str, since: str
+) -> EverythingResult:
+    """The patient's compartment resources updated after ``since`` (a FHIR instant).
+
+    One search per compartment type with ``_lastUpdated=gt{since}``, through the same
+    patient-parameter plan and client-side scoping as a full retrieval (so servers that
+    reject ``patient=`` on some types still work). The Patient is included only if it
+    changed. A server that cannot filter by ``_lastUpdated`` raises ``UnsupportedSearch``
+    (the caller then fetches everything).
+    """
+    extra = (("_lastUpdated", f"gt{since}"),)
+    patient_changed = http.search("Patient", [("_id", patient_id), *extra])
+    patients, found = await asyncio.gather(
+        patient_changed, _types_for_patient(http, caps, COMPARTMENT_TYPES, patient_id, extra)
+    )
+    return _scoped(patient_id, [*patients, *found.resources], "per-type", (), found)
 
 
 async def fetch_everything(

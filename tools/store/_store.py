@@ -31,9 +31,10 @@ from tools.errors import (
     ResourceNotFound,
     StoreError,
     UnresolvedReference,
+    UnsupportedSearch,
 )
 from tools.source import PatientRow, Resource, SearchParams
-from tools.store._dates import now_utc, to_fhir_instant
+from tools.store._dates import instant, now_utc, to_fhir_instant
 from tools.store._importer import (
     CONDITIONAL,
     Prepared,
@@ -709,7 +710,7 @@ class RecordStore:
             rows = conn.execute(query).all()
         return [_to_resource(*row) for row in rows]
 
-    def everything_blocking(self, patient_id: str) -> list[Resource]:
+    def everything_blocking(self, patient_id: str, *, since: str | None = None) -> list[Resource]:
         """Blocking :meth:`everything`."""
         cols = RESOURCE.c
         query = (
@@ -718,6 +719,14 @@ class RecordStore:
             .where(PATIENT.c.patient_id == patient_id)
             .order_by(sa.case((cols.resource_type == "Patient", 0), else_=1), cols.pk)
         )
+        if since is not None:
+            try:
+                bound = instant(since)
+            except ValueError as exc:
+                raise UnsupportedSearch(
+                    f"`since` must be a FHIR instant such as 2024-01-31T12:00:00Z, got {since!r}"
+                ) from exc
+            query = query.where(cols.last_updated > bound)
         with self._read_conn() as conn:
             exists = conn.scalar(sa.select(cols.pk).where(cols.ref == f"Patient/{patient_id}"))
             if exists is None:
@@ -800,9 +809,12 @@ class RecordStore:
         """Every match of a search; ``UnsupportedSearch`` for what the store cannot do."""
         return await asyncio.to_thread(self.search_blocking, resource_type, params)
 
-    async def everything(self, patient_id: str) -> list[Resource]:
-        """The Patient first, then every resource in their compartment (import order)."""
-        return await asyncio.to_thread(self.everything_blocking, patient_id)
+    async def everything(self, patient_id: str, *, since: str | None = None) -> list[Resource]:
+        """The Patient first, then every resource in their compartment (import order).
+
+        ``since``: only resources stored or updated after that FHIR instant.
+        """
+        return await asyncio.to_thread(self.everything_blocking, patient_id, since=since)
 
     async def patients(self) -> list[PatientRow]:
         """Every stored patient, sorted by name."""

@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 from tools.errors import AssistantError, UnsupportedSearch
-from tools.fhir_version import PATIENT_SEARCH_PARAM
 from tools.source import RecordSource, Resource
 from tools.store._dates import instant, now_utc, to_fhir_instant
 from tools.store._store import RecordStore
 from tools.store._validation import Validation
 
 __all__ = ["SyncReport", "sync_all", "sync_patient"]
-
-_CONCURRENT_SEARCHES: Final = 8
 
 
 @dataclass(slots=True)
@@ -51,22 +48,6 @@ class SyncReport:
     def ok(self) -> bool:
         """True unless the sync failed (the store is then as it was)."""
         return self.error is None
-
-
-async def _changed_since(source: RecordSource, patient_id: str, since: str) -> list[Resource]:
-    """Every compartment type's resources updated after ``since`` (one search per type)."""
-    limit = asyncio.Semaphore(_CONCURRENT_SEARCHES)
-
-    async def one(resource_type: str, param: str) -> list[Resource]:
-        async with limit:
-            return await source.search(
-                resource_type, {param: patient_id, "_lastUpdated": f"gt{since}"}
-            )
-
-    batches = await asyncio.gather(
-        *(one(rtype, param) for rtype, param in PATIENT_SEARCH_PARAM.items())
-    )
-    return [resource for batch in batches for resource in batch]
 
 
 def _newest(resources: list[Resource]) -> str | None:
@@ -116,7 +97,7 @@ async def sync_patient(
         resources = await source.everything(patient_id)
     else:
         try:
-            resources = await _changed_since(source, patient_id, since)
+            resources = await source.everything(patient_id, since=since)
             report.mode, report.since = "incremental", since
         except UnsupportedSearch as exc:
             report.note = f"incremental search not supported ({exc}); fetched everything"
