@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tools.codes import BP_PANEL_CODES, MEASURES, resolve_measures
+from tools.codes import (
+    BP_PANEL_CODES,
+    MEASURES,
+    condition_kind,
+    is_routine_procedure,
+    is_self_limiting,
+    resolve_measures,
+    semantic_tag,
+)
 from tools.errors import IncompatibleUnits, UnknownMeasure
 from tools.units import UnitParseError, canonical_unit, conversion, convert, parse_unit
 
@@ -151,3 +159,71 @@ def test_table_is_consistent() -> None:
             assert r.source
             if r.low is not None and r.high is not None:
                 assert r.low < r.high
+
+
+# --------------------------------------------------------------------------- condition kinds
+
+
+@pytest.mark.parametrize(
+    ("code", "display", "kind"),
+    [
+        # social determinants and administrative entries, by code
+        ("224299000", "Received higher education (finding)", "social"),
+        ("266948004", "Has a criminal record (finding)", "social"),
+        ("446654005", "Refugee (person)", "social"),
+        ("73595000", "Stress (finding)", "social"),
+        ("741062008", "Not in labor force (finding)", "social"),
+        ("160903007", "Full-time employment (finding)", "social"),
+        ("423315002", "Limited social contact (finding)", "social"),
+        ("422650009", "Social isolation", "social"),  # no tag: the code decides
+        ("314529007", "Medication review due (situation)", "administrative"),
+        # by semantic tag or name, for codes not in the lists
+        (None, "Served in armed forces (finding)", "social"),
+        ("999", "Homeless", "social"),
+        ("999", "Somebody (person)", "social"),
+        ("999", "Influenza vaccination due (situation)", "administrative"),
+        ("999", "Hospital record (record artifact)", "administrative"),
+        # clinical problems stay problems
+        ("44054006", "Diabetes mellitus type 2 (disorder)", "problem"),
+        ("431856006", "Chronic kidney disease stage 2 (disorder)", "problem"),
+        ("162864005", "Body mass index 30+ - obesity (finding)", "problem"),
+        ("714628002", "Prediabetes (finding)", "problem"),
+        (
+            "90781000119102",
+            "Microalbuminuria due to type 2 diabetes mellitus (disorder)",
+            "problem",
+        ),
+        ("399211009", "History of myocardial infarction (situation)", "problem"),
+        ("10939881000119105", "Unhealthy alcohol drinking behavior (finding)", "problem"),
+        ("999", "Housing-related stress fracture (disorder)", "problem"),  # a disorder never is
+        ("38341003", "Hypertension", "problem"),
+    ],
+)
+def test_condition_kind(code: str | None, display: str, kind: str) -> None:
+    assert condition_kind([("http://snomed.info/sct", code)], display) == kind
+
+
+def test_codes_win_over_other_systems_and_tags() -> None:
+    # the same number in another code system is not the SNOMED social code
+    assert condition_kind([("http://example.org/local", "224299000")], "X (disorder)") == "problem"
+    assert semantic_tag("Hib (PRP-OMP)") is None
+    assert semantic_tag("Refugee (person)") == "person"
+    assert semantic_tag("Acute bronchitis (disorder) ") == "disorder"
+
+
+def test_acute_and_routine_rules() -> None:
+    assert is_self_limiting("Acute infective cystitis (disorder)")
+    assert is_self_limiting("Acute non-ST segment elevation myocardial infarction (disorder)")
+    assert is_self_limiting("Viral sinusitis (disorder)")
+    assert not is_self_limiting("Chronic sinusitis (disorder)")
+    assert not is_self_limiting("Essential hypertension (disorder)")
+    assert is_routine_procedure("171207006", "Depression screening (procedure)")
+    assert is_routine_procedure(None, "Screening for domestic abuse (procedure)")
+    assert is_routine_procedure(None, "Assessment using Morse Fall Scale (procedure)")
+    assert not is_routine_procedure("180325003", "Direct current cardioversion (procedure)")
+    assert not is_routine_procedure("73761001", "Colonoscopy")
+
+
+def test_systolic_sorts_before_diastolic() -> None:
+    by_key = {m.key: m for m in MEASURES}
+    assert by_key["systolic"].priority < by_key["diastolic"].priority
