@@ -1,5 +1,45 @@
-"""Record tools: FHIR client, record store and (later) evidence, summaries and lab trends.
+"""Record tools: FHIR client, record store, evidence, summaries and lab trends.
 
-Usable without any model. See :mod:`tools.errors` for the exception tree and
-:mod:`tools.source` for the ``RecordSource`` interface shared by server and store.
+Usable without any model. The public API, re-exported here::
+
+    from tools import RecordStore, FhirClient, build_evidence, summarize, trend, build_brief
+
+- :class:`RecordSource` (:mod:`tools.source`): the one interface over a FHIR server
+  (:class:`FhirClient`) and the embedded store (:class:`RecordStore`).
+- :func:`build_evidence` → :class:`EvidenceSet`: the record as short, citable lines.
+- :func:`summarize` → :class:`Summary`: evidence under a token budget, by clinical priority.
+- :func:`trend` / :func:`lab_trends` → :class:`Trend`: cited lab and vital series.
+- :func:`build_brief` → :class:`Brief`: the extractive (no-model) pre-visit brief.
+
+Errors: :mod:`tools.errors` holds the project's one exception tree. The FHIR version is
+pinned in :mod:`tools.fhir_version`; configuration objects live in :mod:`tools.config`.
 """
+
+from tools.brief import Brief, build_brief
+from tools.evidence import EvidenceItem, EvidenceSet, build_evidence
+from tools.fhir import FhirClient
+from tools.source import PatientRow, RecordSource, Resource, SearchParams
+from tools.store import RecordStore, sync_all, sync_patient
+from tools.summary import Summary, summarize
+from tools.trends import Trend, lab_trends, trend
+
+__all__ = [
+    "Brief",
+    "EvidenceItem",
+    "EvidenceSet",
+    "FhirClient",
+    "PatientRow",
+    "RecordSource",
+    "RecordStore",
+    "Resource",
+    "SearchParams",
+    "Summary",
+    "Trend",
+    "build_brief",
+    "build_evidence",
+    "lab_trends",
+    "summarize",
+    "sync_all",
+    "sync_patient",
+    "trend",
+]
