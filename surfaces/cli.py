@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.ehrqa import cli as ehrqa_cli
 from surfaces import _record_commands
 from surfaces._sources import is_server_url, open_source, open_store, source_config
 from tools.config import ENV_STORE, BearerAuth, FhirServerConfig, Limits, NoAuth
@@ -316,6 +317,7 @@ def demo_cmd(
 
 
 _record_commands.register(app)
+ehrqa_cli.register(app)
 
 
 def main() -> None:

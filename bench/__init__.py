@@ -1,0 +1,1 @@
+"""Benchmarks of the FHIR record assistant (``bench.ehrqa``: EHR question answering)."""

@@ -1,0 +1,99 @@
+"""``fhir-assistant eval``: the EHRQA benchmark as a CLI command.
+
+The lead's CLI calls :func:`register` on its Typer app::
+
+    from bench.ehrqa.cli import register
+    register(app)
+
+``--config baseline`` runs the no-model baseline (:mod:`bench.ehrqa.baseline`); a
+``configs/*.toml`` deployment config will run the agent once :func:`agent_factory` is
+wired to ``agent.run.ask`` — until then it exits with "agent answerer not available yet".
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bench.ehrqa.generate import DEFAULT_REFERENCE_DATE
+from bench.ehrqa.run import AnswererFactory, RunConfig, markdown_table, run_eval
+
+__all__ = ["AgentUnavailable", "agent_factory", "eval_command", "register"]
+
+
+class AgentUnavailable(RuntimeError):
+    """The agent answerer cannot run yet (``agent.run.ask`` is not wired)."""
+
+
+def agent_factory(config_path: Path) -> AnswererFactory:
+    """The answerer factory for a deployment config (``configs/*.toml``).
+
+    To wire the agent: build an :class:`~bench.ehrqa.answer.Answerer` whose ``answer``
+    calls ``agent.run.ask(question.text, patient_id, source=…, config=…)`` with only the
+    question text, and maps its result to an :class:`~bench.ehrqa.answer.AnswerRecord`
+    (text, cited ``Type/id`` references, dropped/flagged sentence counts, model calls,
+    tokens). Until then this raises :class:`AgentUnavailable`.
+    """
+    if not config_path.is_file():
+        raise AgentUnavailable(f"config {config_path} not found (or use --config baseline)")
+    raise AgentUnavailable(
+        f"agent answerer not available yet: `agent.run.ask` is not wired into the benchmark "
+        f"(config {config_path}); run `--config baseline` for the no-model baseline."
+    )
+
+
+def eval_command(
+    config: Annotated[
+        str, typer.Option("--config", help="`baseline`, or a deployment config configs/*.toml")
+    ],
+    data: Annotated[
+        Path, typer.Option("--data", help="Directory of FHIR R4 Bundles (fixtures, synthea)")
+    ],
+    questions: Annotated[int, typer.Option("--questions", help="Number of questions")] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed")] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Report path REPORT.json (+ .md, .png, .results.jsonl)"),
+    ] = None,
+    ref_date: Annotated[
+        str, typer.Option("--ref-date", help="Reference date for age questions")
+    ] = DEFAULT_REFERENCE_DATE,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Discard earlier results")] = False,
+) -> None:
+    """Run the EHR question-answering benchmark and write its reports."""
+    factory: AnswererFactory | None = None
+    name = "baseline"
+    if config != "baseline":
+        try:
+            factory = agent_factory(Path(config))
+        except AgentUnavailable as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        name = Path(config).stem
+    cfg = RunConfig(
+        data,
+        questions,
+        seed=seed,
+        out=out,
+        answerer=name,
+        ref_date=ref_date,
+        fresh=fresh,
+        progress=sys.stderr.isatty(),
+    )
+    command = (
+        f"fhir-assistant eval --config {config} --data {data} --questions {questions} "
+        f"--seed {seed}" + (f" --out {out}" if out else "")
+    )
+    report: dict[str, Any] | None = run_eval(cfg, factory, command=command)
+    if report is None:
+        return
+    typer.echo(markdown_table(report))
+    typer.echo(f"report: {cfg.out}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``eval`` command to the ``fhir-assistant`` Typer app."""
+    app.command("eval", help="Run the EHR question-answering benchmark (EHRQA).")(eval_command)
