@@ -14,6 +14,7 @@ from tools.errors import IncompatibleUnits, UnknownMeasure
 from tools.trends import lab_trends, theil_sen, trend
 
 AS_OF = dt.date(2026, 1, 1)
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "patients"
 shared = pytest.mark.shared_data
 needs_data = pytest.mark.skipif(not bundle_files(), reason="../shared/synthea is absent")
 
@@ -253,7 +254,9 @@ def test_shared_latest_values_and_blood_pressure(name: str) -> None:
             and "valueQuantity" in r
         )
         t = one(record, code)
-        assert t.n == len(rows)
+        # the same instant and value recorded by two Observations is one point citing both
+        assert t.n == len(set(rows))
+        assert len(t.references) == len(rows)
         if rows:
             assert t.latest is not None
             assert t.latest.date == rows[-1][0][:10]
@@ -271,7 +274,7 @@ def test_shared_latest_values_and_blood_pressure(name: str) -> None:
         if c["code"]["coding"][0]["code"] == "8480-6"
     ]
     systolic, _diastolic = trend(record, "blood pressure", as_of=AS_OF)
-    assert systolic.n == len(systolic_rows)
+    assert systolic.n == len(set(systolic_rows))
     if systolic_rows:
         assert systolic.latest
         assert systolic.latest.original_value == max(systolic_rows)[1]
@@ -287,3 +290,22 @@ def test_all_trends_of_the_largest_patient() -> None:
     assert "hba1c" not in keys
     assert len(keys) == len(set(keys))
     assert all(t.n >= 1 and t.latest is not None for t in trends)
+
+
+def test_one_measurement_recorded_twice_is_one_point_citing_both() -> None:
+    """A BP panel component and a standalone systolic Observation at the same instant."""
+    fixture = next(FIXTURES_DIR.glob("Cleotilde_Ruecker_*.json"))
+    _pid, record = load_record(fixture)
+    systolic, _diastolic = trend(record, "blood pressure", as_of=AS_OF)
+    stamps = [
+        (r["effectiveDateTime"], c["valueQuantity"]["value"])
+        for r in record
+        if r["resourceType"] == "Observation"
+        for c in [r, *r.get("component", [])]
+        if (c.get("code") or {}).get("coding", [{}])[0].get("code") == "8480-6"
+        and "valueQuantity" in c
+    ]
+    assert len(stamps) > len(set(stamps))  # the fixture really records each value twice
+    assert systolic.n == len(set(stamps))
+    assert len(systolic.references) == len(stamps)  # every recording stays cited
+    assert all(len(p.also) == 1 for p in systolic.points)

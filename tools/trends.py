@@ -73,9 +73,11 @@ class TrendPoint:
     date_source: str = "effectiveDateTime"
     range: str | None = None
     flag: str | None = None  # "H" / "L" against the range
+    also: tuple[str, ...] = ()  # other Observations recording the same measurement
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "also": list(self.also),
             "date": self.date,
             "value": self.value,
             "unit": self.unit,
@@ -138,7 +140,7 @@ class Trend:
     @property
     def references(self) -> list[str]:
         """Every Observation cited (unique, in date order)."""
-        return list(dict.fromkeys(p.ref for p in self.points))
+        return list(dict.fromkeys(r for p in self.points for r in (p.ref, *p.also)))
 
     @property
     def abnormal(self) -> bool:
@@ -329,10 +331,22 @@ def _build(view: RecordView, measure: Measure, unit: str | None, as_of: dt.date)
     # one value per (Observation, path): a value coded with two codes of the same measure counts once
     seen: set[tuple[str, str]] = set()
     unique: list[NumPoint] = []
+    # The same measurement recorded twice (e.g. a blood-pressure panel's systolic component
+    # and a standalone systolic Observation with the same instant, value and unit) is one
+    # point; the duplicate stays cited in ``also``.
+    same: dict[tuple[str | None, str, float, str], NumPoint] = {}
+    also: dict[tuple[str, str], list[str]] = {}
     for p in raw:
-        if (p.reference, p.path) not in seen:
-            seen.add((p.reference, p.path))
-            unique.append(p)
+        if (p.reference, p.path) in seen:
+            continue
+        seen.add((p.reference, p.path))
+        key = (p.date_text, p.code, p.value, p.unit)
+        first = same.get(key) if p.date_text else None
+        if first is not None and first.reference != p.reference:
+            also.setdefault((first.reference, first.path), []).append(p.reference)
+            continue
+        same[key] = p
+        unique.append(p)
     display = measure.label or (unique[-1].display if unique else "") or "+".join(measure.codes)
     if not unique:
         return Trend(
@@ -385,6 +399,7 @@ def _build(view: RecordView, measure: Measure, unit: str | None, as_of: dt.date)
                 p.date_source or "effectiveDateTime",
                 rtext,
                 flag,
+                tuple(also.get((p.reference, p.path), ())),
             )
         )
     if bad:
