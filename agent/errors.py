@@ -24,6 +24,14 @@ Everything here extends :class:`tools.errors.AssistantError`, so a surface that 
         └── MalformedOutput                the model's text is not parseable / schema-valid
                                            after the bounded repair retries (.raw, .attempts)
 
+    AgentError                             the agent's graph (agent.graph / agent.run)
+    ├── ToolCallError                      a model tool call that cannot run (unknown tool,
+    │   │                                  bad arguments); sent back to the model as text
+    │   └── ToolCallRefused                a call naming another patient / leaving the
+    │                                      session patient's compartment (refused in code)
+    └── AgentSourceFailed                  the record source failed mid-run (.thread_id,
+                                           the checkpointed thread can be retried)
+
 Messages say what failed, where (model, file or URL) and what to do next.
 """
 
@@ -32,6 +40,8 @@ from __future__ import annotations
 from tools.errors import AssistantError, ConfigError
 
 __all__ = [
+    "AgentError",
+    "AgentSourceFailed",
     "BackendHTTPError",
     "BackendProtocolError",
     "BackendUnreachable",
@@ -40,6 +50,8 @@ __all__ = [
     "ModelError",
     "ModelLoadError",
     "ModelTimeout",
+    "ToolCallError",
+    "ToolCallRefused",
     "UnsafeEndpoint",
     "UnsupportedInput",
 ]
@@ -169,3 +181,38 @@ class MalformedOutput(ModelError):
         self.reason = reason
         self.raw = raw
         self.attempts = attempts
+
+
+class AgentError(AssistantError):
+    """Root of the errors the agent graph raises (not the model backends)."""
+
+
+class ToolCallError(AgentError):
+    """A tool call of the model that cannot run; its message goes back to the model."""
+
+
+class ToolCallRefused(ToolCallError):
+    """A tool call that names another patient or escapes the session's compartment."""
+
+
+class AgentSourceFailed(AgentError):
+    """The record source failed while the agent ran; the thread's state is kept.
+
+    Attributes:
+        patient_id: the session's patient.
+        thread_id: the checkpointed thread (retry the same question with it), if any.
+    """
+
+    def __init__(self, patient_id: str, thread_id: str | None, cause: BaseException) -> None:
+        retry = (
+            f" The thread {thread_id!r} was checkpointed; ask again with the same thread id "
+            "to retry."
+            if thread_id
+            else " Retry when the source is back."
+        )
+        super().__init__(
+            f"The record source failed while answering for Patient/{patient_id}: {cause}.{retry}"
+        )
+        self.patient_id = patient_id
+        self.thread_id = thread_id
+        self.cause = cause

@@ -211,14 +211,33 @@ def register(app: typer.Typer) -> None:
         extractive: Annotated[
             bool,
             typer.Option(
-                "--extractive", help="The extractive brief (no model; the only kind here)."
+                "--extractive", help="The extractive brief: no model, every line from the record."
             ),
-        ] = True,
+        ] = False,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                "--config",
+                help="Deployment file for the model-written brief (default: configs/cpu-demo.toml).",
+            ),
+        ] = None,
         as_json: JsonOpt = False,
         source: SourceOpt = None,
     ) -> None:
-        """Write a pre-visit brief in Markdown; every line cites its FHIR resources."""
-        if not extractive:
-            typer.echo("error: only the extractive brief is available without a model.", err=True)
-            raise typer.Exit(2)
-        _execute(ctx, source, lambda src: run_brief(src, patient, as_json))
+        """Write a pre-visit brief in Markdown; every sentence cites its FHIR resources.
+
+        By default a model writes it and the verifier checks every sentence; with
+        ``--extractive`` it is assembled from the record without a model.
+        """
+        if extractive:
+            _execute(ctx, source, lambda src: run_brief(src, patient, as_json))
+            return
+        from agent.config import load_deployment
+        from surfaces._agent_commands import DEFAULT_CONFIG, run_model_brief
+
+        try:
+            deployment = load_deployment(config or DEFAULT_CONFIG)
+        except AssistantError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        _execute(ctx, source, lambda src: run_model_brief(src, patient, deployment, as_json))

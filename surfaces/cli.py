@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agent.config import load_deployment
 from bench.ehrqa import cli as ehrqa_cli
-from surfaces import _record_commands
+from surfaces import _agent_commands, _record_commands
 from surfaces._sources import is_server_url, open_source, open_store, source_config
 from tools.config import ENV_STORE, BearerAuth, FhirServerConfig, Limits, NoAuth
 from tools.errors import AssistantError, ConfigError
@@ -295,8 +296,20 @@ def demo_cmd(
     patient: Annotated[
         str, typer.Option("--patient", help="Fixture patient whose brief is written.")
     ] = DEMO_PATIENT,
+    extractive: Annotated[
+        bool, typer.Option("--extractive", help="Write the extractive brief (no model).")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Deployment for the model brief (default: cpu-demo)."),
+    ] = None,
 ) -> None:
-    """The main job on embedded defaults: import the fixtures, list them, brief one patient."""
+    """The main job on embedded defaults: import the fixtures, list them, brief one patient.
+
+    The brief is written by the model of ``configs/cpu-demo.toml`` (llama.cpp on the CPU)
+    and every sentence is verified against the record; ``--config`` switches the model
+    (e.g. ``configs/medgemma-27b-vllm.toml``), ``--extractive`` needs no model.
+    """
     if not FIXTURES.is_dir():
         err.print(f"[bold red]error:[/] fixtures not found at {FIXTURES}")
         raise typer.Exit(1)
@@ -306,10 +319,19 @@ def demo_cmd(
     patients_cmd(as_json=False, source=None)
     out.print()
 
+    deployment = None if extractive else load_deployment(config or _agent_commands.DEFAULT_CONFIG)
+    if deployment is not None:
+        err.print(
+            f"writing the brief of Patient/{patient} with {deployment.name} "
+            "(a small CPU model: a few minutes) …"
+        )
+
     async def go() -> str:
         src = open_source(source_config(None, state.store))
         try:
-            return await _record_commands.run_brief(src, patient, as_json=False)
+            if deployment is None:
+                return await _record_commands.run_brief(src, patient, as_json=False)
+            return await _agent_commands.run_model_brief(src, patient, deployment, as_json=False)
         finally:
             await src.aclose()
 
@@ -317,6 +339,7 @@ def demo_cmd(
 
 
 _record_commands.register(app)
+_agent_commands.register(app)
 ehrqa_cli.register(app)
 
 

@@ -311,7 +311,7 @@ def test_demo_with_the_store_from_the_environment(
 ) -> None:
     store = tmp_path / "demo.db"
     monkeypatch.setenv(ENV_STORE, str(store))
-    result = runner.invoke(app, ["demo"])
+    result = runner.invoke(app, ["demo", "--extractive"])
     assert result.exit_code == 0, result.output
     for pid, f in FILES.items():
         assert pid in result.stdout

@@ -1,0 +1,284 @@
+"""The agent graph with a scripted fake of the model (tools, store, verifier are real)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from agent import AgentSettings, CitedAnswer, ask, brief
+from agent.errors import AgentSourceFailed
+from agent.models import Message
+from tests.agent_fixtures import (
+    ADAN,
+    CLEOTILDE,
+    DEBORA,
+    FaultInjectingSource,
+    ScriptedChatModel,
+    agent_store,  # noqa: F401
+    answer,
+    composed,
+    tools,
+)
+from tools.store import RecordStore
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def store(agent_store: Path) -> RecordStore:  # noqa: F811
+    return RecordStore(agent_store)
+
+
+def _latest_a1c_handle(messages: Sequence[Message]) -> str:
+    text = messages[-1].text
+    line = next(ln for ln in text.splitlines() if "HbA1c 6.6 %" in ln)
+    return line.rsplit("[", 1)[1].split("]")[0].split(",")[0]
+
+
+async def test_answer_from_summary_in_one_call(store: RecordStore) -> None:
+    def step(messages: Sequence[Message]) -> dict[str, object]:
+        h = _latest_a1c_handle(messages)
+        return answer(("The latest HbA1c was 6.6 % on 2025-01-15.", [h]))
+
+    model = ScriptedChatModel([step])
+    a = await ask("Latest HbA1c?", patient_id=DEBORA, source=store, model=model)
+    assert a.usage.model_calls == 1
+    assert [s.text for s in a.sentences] == ["The latest HbA1c was 6.6 % on 2025-01-15."]
+    assert a.sentences[0].references[0].startswith("Observation/")
+    assert a.cited
+    assert a.cited[0].type == "Observation"
+    md = a.to_markdown()
+    assert "[^1]" in md
+    assert "[^1]: Observation/" in md
+    assert json.loads(a.to_json())["sentences"][0]["status"] == "verified"
+
+
+async def test_tools_then_answer_and_repair(store: RecordStore) -> None:
+    model = ScriptedChatModel(
+        [
+            tools(
+                ("lab_trend", {"name": "HbA1c"}),
+                ("search_record", {"resource_type": "Condition", "name": "diabetes"}),
+            ),
+            answer(
+                ("HbA1c fell to 6.6 % on 2025-01-15.", ["E37"]),
+                ("Diabetes since 2099-01-01.", ["E2"]),
+            ),
+            composed(("Type 2 diabetes is recorded since 2016-12-14.", ["E2"])),
+        ]
+    )
+    events: list[dict[str, object]] = []
+    a = await ask(
+        "Diabetes control?", patient_id=DEBORA, source=store, model=model, on_event=events.append
+    )
+    assert a.usage.model_calls == 3
+    assert len(a.sentences) == 2
+    assert not a.dropped
+    assert any(e.get("tool") == "lab_trend" for e in events)
+    # the repair prompt carried the verifier's findings
+    assert "2099" in model.calls[2][-1].text
+
+
+async def test_unsupported_sentence_dropped_after_one_repair(store: RecordStore) -> None:
+    model = ScriptedChatModel(
+        [
+            answer(("HbA1c was 9.9 % in 2025.", ["E37"]), ("Seen at E999.", ["E999"])),
+            composed(("HbA1c was 9.8 %.", ["E37"])),
+        ]
+    )
+    a = await ask("HbA1c?", patient_id=DEBORA, source=store, model=model)
+    assert a.sentences == []
+    assert {d.text for d in a.dropped} == {"HbA1c was 9.8 %."}
+    assert a.warnings
+    assert len(model.calls) == 2
+
+
+async def test_unknown_tool_and_bad_args_bounded(store: RecordStore) -> None:
+    bad = tools(
+        ("delete_record", {}),
+        ("lab_trend", {"colour": "red"}),
+        ("search_record", {"date_from": "yesterday"}),
+    )
+    model = ScriptedChatModel([bad, composed(("No answer in the record.", ["E1"]))])
+    a = await ask(
+        "?", patient_id=DEBORA, source=store, model=model, settings=AgentSettings(max_tool_errors=3)
+    )
+    prompt = model.calls[1][-1].text
+    assert "unknown tool 'delete_record'" in prompt
+    assert "unknown argument 'colour'" in prompt
+    assert "date_from must be a date" in prompt
+    assert any("tool errors" in w for w in a.warnings)
+    assert len(model.calls) == 2  # stopped asking for tools after the bound
+
+
+async def test_step_budget_when_model_never_stops(store: RecordStore) -> None:
+    loop = tools(("record_summary", {"section": "allergies"}))
+    final = composed(("She is allergic to Lisinopril.", ["E35"]))
+    model = ScriptedChatModel([loop, loop, loop, final])
+    a = await ask(
+        "Allergies?",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(max_steps=3),
+    )
+    assert len(model.calls) == 4
+    assert any("step budget" in w for w in a.warnings)
+    assert [s.text for s in a.sentences] == ["She is allergic to Lisinopril."]
+
+
+async def test_injection_obeyed_by_model_is_refused(store: RecordStore, tmp_path: Path) -> None:
+    model = ScriptedChatModel(
+        [
+            tools(("search_record", {"resource_type": "DocumentReference", "name": "portal"})),
+            tools(
+                ("read_resource", {"reference": f"Patient/{CLEOTILDE}"}),
+                (
+                    "search_record",
+                    {"resource_type": "MedicationRequest", "subject": f"Patient/{CLEOTILDE}"},
+                ),
+                ("search_record", {"name": f"Patient/{CLEOTILDE}"}),
+                (
+                    "search_record",
+                    {"resource_type": "Observation", "name": "x&patient=" + CLEOTILDE},
+                ),
+            ),
+            composed(
+                ("The record has a patient portal message.", ["E206"]),
+                (f"Patient/{CLEOTILDE} takes medications.", ["E206"]),
+            ),
+            composed(("A portal message is recorded.", ["E206"])),
+        ]
+    )
+    db = tmp_path / "threads.db"
+    a = await ask(
+        "What do the notes say?",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        thread_id="t-inj",
+        threads_db=db,
+    )
+    # the note reached the model with the other patient's id withheld
+    assert "withheld" in model.calls[1][-1].text
+    assert any("refused" in w for w in a.warnings)
+    cleo = store.everything_blocking(CLEOTILDE)
+    cleo_ids = {r["id"] for r in cleo}
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from agent.graph import build_graph
+
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        snap = await build_graph(saver).aget_state({"configurable": {"thread_id": "t-inj"}})
+    blob = json.dumps(snap.values, default=str) + a.to_json() + a.to_markdown()
+    assert CLEOTILDE not in blob
+    assert not [i for i in cleo_ids if i in blob]
+    assert CLEOTILDE.encode() not in db.read_bytes()
+
+
+def store_path(store: RecordStore) -> str:
+    return str(store.url) if hasattr(store, "url") else str(store)
+
+
+async def test_empty_record(store: RecordStore) -> None:
+    model = ScriptedChatModel(
+        [
+            tools(("lab_trend", {"name": "HbA1c"}), ("record_summary", {"section": "medications"})),
+            answer(("No HbA1c is recorded.", [])),
+            composed(("No HbA1c is recorded.", [])),
+        ]
+    )
+    a = await ask("HbA1c?", patient_id=ADAN, source=store, model=model)
+    assert isinstance(a, CitedAnswer)
+    assert a.sentences == []
+    assert a.dropped
+    assert "no HbA1c values" in model.calls[1][-1].text
+
+
+async def test_source_failure_keeps_thread_and_retry_resumes(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    faulty = FaultInjectingSource(store, fail_on=2)  # everything() ok, the search fails
+    steps = [
+        tools(("search_record", {"resource_type": "AllergyIntolerance"})),
+        answer(("She is allergic to Lisinopril.", ["E35"])),
+    ]
+    model = ScriptedChatModel(steps)
+    db = tmp_path / "threads.db"
+    with pytest.raises(AgentSourceFailed) as err:
+        await ask(
+            "Allergies?",
+            patient_id=DEBORA,
+            source=faulty,
+            model=model,
+            thread_id="t1",
+            threads_db=db,
+        )
+    assert "t1" in str(err.value)
+    assert "503" in str(err.value)
+    faulty.heal()
+    model2 = ScriptedChatModel(steps[1:])
+    a = await ask(
+        "Allergies?", patient_id=DEBORA, source=faulty, model=model2, thread_id="t1", threads_db=db
+    )
+    assert len(model2.calls) == 1  # resumed at the failed tool step, the plan was kept
+    assert [s.text for s in a.sentences] == ["She is allergic to Lisinopril."]
+
+
+async def test_follow_up_reuses_thread_evidence(store: RecordStore, tmp_path: Path) -> None:
+    db = tmp_path / "threads.db"
+    seen: dict[str, str] = {}
+
+    def first_tool_handle(messages: Sequence[Message]) -> dict[str, object]:
+        text = messages[-1].text.split("(tool results)", 1)[1]
+        h = re.search(r"^  (E\d+) ", text, re.M)
+        assert h
+        seen["handle"] = h.group(1)
+        return answer(("Immunizations are recorded.", [h.group(1)]))
+
+    m1 = ScriptedChatModel(
+        [tools(("record_summary", {"section": "immunizations"})), first_tool_handle]
+    )
+    await ask("Vaccines?", patient_id=DEBORA, source=store, model=m1, thread_id="f", threads_db=db)
+
+    def step(messages: Sequence[Message]) -> dict[str, object]:
+        seen["prompt"] = messages[-1].text
+        return answer(("Immunizations are recorded.", [seen["handle"]]))
+
+    m2 = ScriptedChatModel([step])
+    a = await ask(
+        "And which?", patient_id=DEBORA, source=store, model=m2, thread_id="f", threads_db=db
+    )
+    assert "evidence from earlier turns" in seen["prompt"]
+    assert "Q: Vaccines?" in seen["prompt"]
+    assert a.usage.model_calls == 1
+    with pytest.raises(Exception, match="another patient"):
+        await ask("x", patient_id=ADAN, source=store, model=m2, thread_id="f", threads_db=db)
+
+
+async def test_brief_covers_extractive_and_falls_back(store: RecordStore) -> None:
+    model = ScriptedChatModel(
+        [
+            composed(
+                ("Type 2 diabetes has been active since 2016-12-14.", ["E2"]),
+                ("She is allergic to Lisinopril.", ["E35"]),
+                ("Invented 42 mg.", ["E31"]),
+            ),
+            "malformed",
+            composed(("Fake visit on 1999-01-01.", ["E144"])),
+            composed(),
+        ],
+        repeat=True,
+    )
+    b = await brief(DEBORA, source=store, model=model)
+    assert b.mode == "brief"
+    statuses = {s.status for s in b.sentences}
+    assert statuses == {"verified", "extractive"}
+    assert any(d.text == "Invented 42 mg." for d in b.dropped)
+    assert any(s.section == "Key labs and trends" and s.status == "extractive" for s in b.sentences)
+    assert "Pre-visit brief" in b.to_markdown()
+    assert CLEOTILDE not in b.to_json()
