@@ -19,7 +19,7 @@ from tests.agent_fixtures import CLEOTILDE, DEBORA, agent_store  # noqa: F401
 from tests.models_fixtures import require
 from tools.store import RecordStore
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
+pytestmark = [pytest.mark.slow]  # async tests run via asyncio_mode = "auto"
 ROOT = Path(__file__).resolve().parents[1]
 
 
