@@ -453,7 +453,7 @@ async def brief_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
     for item in ev.items:
         for r in item.references:
             by_ref.setdefault(r, item.handle)
-    raw_sections = _brief_lines(ctx, ev)
+    raw_sections = _brief_lines(ev)
     sentences: list[AnswerSentence] = []
     dropped: list[DroppedSentence] = []
     usage: list[dict[str, Any]] = []
@@ -552,54 +552,9 @@ async def brief_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
     return {"answer": answer.as_dict(), "evidence": evidence, "usage": usage}
 
 
-def _brief_lines(ctx: AgentContext, ev: EvidenceSet) -> dict[str, list[Line]]:
+def _brief_lines(ev: EvidenceSet) -> dict[str, list[Line]]:
     """The extractive brief's sections as Line objects (the baseline to cover)."""
-    from tools.brief import _overdue  # the open-items rule lives with the extractive brief
-    from tools.summary import (
-        after_death_line,
-        allergy_lines,
-        care_lines,
-        encounter_lines,
-        handle_index,
-        medication_lines,
-        problem_lines,
-        procedure_lines,
-        recent_lines,
-        social_lines,
-        trend_line,
-    )
+    from tools.brief import brief_sections
     from tools.trends import lab_trends
 
-    record = ctx.cache.record or []
-    view = ev.view
-    trends = lab_trends(view, as_of=ev.as_of)
-    index = handle_index(ev)
-    key = [t for t in trends if t.priority <= 15 or t.abnormal]
-    patient = ev.section("patient")
-    check = after_death_line(view, ev)
-    _ = record
-    return {
-        "Patient": (
-            [
-                Line(
-                    patient[0].text.removeprefix("Patient: "),
-                    [patient[0].handle],
-                    [patient[0].reference],
-                )
-            ]
-            if patient
-            else []
-        )
-        + ([check] if check else []),
-        "Problems": problem_lines(ev, True),
-        "Medications": medication_lines(ev, True),
-        "Allergies": allergy_lines(ev)
-        or [Line("No allergies recorded (no AllergyIntolerance in the record)", [], [])],
-        "Key labs and trends": [trend_line(t, index, compact=False) for t in key],
-        "Recent encounters": encounter_lines(view, ev, 5),
-        "Recent procedures": procedure_lines(ev, 5),
-        "Immunizations": recent_lines(ev.section("immunizations"), 5),
-        "Open items": _overdue(view, trends, ev.as_of) + care_lines(ev),
-        "Past problems": problem_lines(ev, False),
-        "Social history": social_lines(ev),
-    }
+    return brief_sections(ev.view, ev, lab_trends(ev.view, as_of=ev.as_of), ev.as_of)

@@ -44,7 +44,7 @@ from tools.summary import (
 )
 from tools.trends import Trend, lab_trends
 
-__all__ = ["Brief", "build_brief"]
+__all__ = ["Brief", "brief_sections", "build_brief"]
 
 _KEY_PRIORITY = 15
 
@@ -85,26 +85,29 @@ def _overdue(view: RecordView, trends: Sequence[Trend], as_of: dt.date) -> list[
     return out
 
 
-def build_brief(
-    record: Sequence[Resource] | RecordView,
+def brief_sections(
+    view: RecordView,
+    ev: EvidenceSet,
+    trends: Sequence[Trend],
+    as_of: dt.date,
     *,
-    as_of: dt.date | None = None,
-    evidence: EvidenceSet | None = None,
-    trends: Sequence[Trend] | None = None,
     max_encounters: int = 5,
-) -> Brief:
-    """Build the extractive pre-visit brief of a patient's record."""
-    view = view_of(record)
-    as_of = as_of or dt.datetime.now(dt.UTC).date()
-    ev = evidence or build_evidence(view, as_of=as_of)
-    trends = list(trends) if trends is not None else lab_trends(view, as_of=as_of)
+) -> dict[str, list[Line]]:
+    """The brief's sections as cited lines: what any brief (extractive or model-written)
+    must cover. Keys are the section titles, in order."""
     index = handle_index(ev)
     key = [t for t in trends if t.priority <= _KEY_PRIORITY or t.abnormal]
     patient = ev.section("patient")
     check = after_death_line(view, ev)
-    sections: dict[str, list[Line]] = {
+    return {
         "Patient": (
-            [Line(patient[0].text.removeprefix("Patient: "), [], [patient[0].reference])]
+            [
+                Line(
+                    patient[0].text.removeprefix("Patient: "),
+                    [patient[0].handle],
+                    [patient[0].reference],
+                )
+            ]
             if patient
             else []
         )
@@ -121,6 +124,22 @@ def build_brief(
         "Past problems": problem_lines(ev, False),
         "Social history": social_lines(ev),
     }
+
+
+def build_brief(
+    record: Sequence[Resource] | RecordView,
+    *,
+    as_of: dt.date | None = None,
+    evidence: EvidenceSet | None = None,
+    trends: Sequence[Trend] | None = None,
+    max_encounters: int = 5,
+) -> Brief:
+    """Build the extractive pre-visit brief of a patient's record."""
+    view = view_of(record)
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    ev = evidence or build_evidence(view, as_of=as_of)
+    trends = list(trends) if trends is not None else lab_trends(view, as_of=as_of)
+    sections = brief_sections(view, ev, trends, as_of, max_encounters=max_encounters)
     name = f"Patient/{view.patient_id}" if view.patient_id else "unknown patient"
     md = [
         f"# Pre-visit brief: {name}",
