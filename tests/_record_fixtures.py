@@ -7,10 +7,13 @@ their ``fullUrl``), and only the patient's own resources are returned, like
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tools.fhir_version import patient_ids_of
 
@@ -253,3 +256,20 @@ def med(
         "authoredOn": authored,
         **extra,
     }
+
+
+# ---------------------------------------------------------------- shared by the record-tool tests
+
+AS_OF = dt.date(2026, 1, 1)  # a fixed "today" for ages, overdue items and time since tests
+FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "patients"
+shared = pytest.mark.shared_data
+needs_data = pytest.mark.skipif(not bundle_files(), reason="../shared/synthea is absent")
+# Social-determinant and administrative Conditions that Synthea writes (listed here by
+# hand, independently of tools.codes): not clinical problems.
+SOCIAL = {
+    "Full-time employment (finding)", "Part-time employment (finding)", "Not in labor force (finding)",
+    "Received higher education (finding)", "Has a criminal record (finding)", "Refugee (person)",
+    "Limited social contact (finding)", "Social isolation (finding)", "Stress (finding)",
+    "Victim of intimate partner abuse (finding)", "Reports of violence in the environment (finding)",
+    "Risk activity involvement (finding)", "Medication review due (situation)",
+}  # fmt: skip

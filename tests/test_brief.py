@@ -13,34 +13,25 @@ import typer
 from typer.testing import CliRunner
 
 from tests._record_fixtures import (
+    AS_OF,
+    FIXTURES,
     PID,
+    SOCIAL,
     MemorySource,
     bp,
-    bundle_files,
     condition,
     find_bundle,
     load_record,
     med,
+    needs_data,
     obs,
     patient,
+    shared,
 )
 from tools.brief import build_brief
 
-AS_OF = dt.date(2026, 1, 1)
-shared = pytest.mark.shared_data
-needs_data = pytest.mark.skipif(not bundle_files(), reason="../shared/synthea is absent")
 CITE = re.compile(r"\[([A-Za-z]+/[A-Za-z0-9\-.]+)\]")
-FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "patients"
 FIXTURE_DATE = dt.date(2025, 6, 1)  # the fixtures' reference date
-# Social-determinant and administrative Conditions that Synthea writes (listed here by
-# hand, independently of tools.codes): not clinical problems.
-SOCIAL = {
-    "Full-time employment (finding)", "Part-time employment (finding)", "Not in labor force (finding)",
-    "Received higher education (finding)", "Has a criminal record (finding)", "Refugee (person)",
-    "Limited social contact (finding)", "Social isolation (finding)", "Stress (finding)",
-    "Victim of intimate partner abuse (finding)", "Reports of violence in the environment (finding)",
-    "Risk activity involvement (finding)", "Medication review due (situation)",
-}  # fmt: skip
 
 
 def _section(markdown: str, title: str) -> str:

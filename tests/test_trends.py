@@ -9,14 +9,20 @@ from typing import Any
 
 import pytest
 
-from tests._record_fixtures import bp, bundle_files, find_bundle, load_record, obs, patient
+from tests._record_fixtures import (
+    AS_OF,
+    FIXTURES,
+    bp,
+    bundle_files,
+    find_bundle,
+    load_record,
+    needs_data,
+    obs,
+    patient,
+    shared,
+)
 from tools.errors import IncompatibleUnits, UnknownMeasure
 from tools.trends import lab_trends, theil_sen, trend
-
-AS_OF = dt.date(2026, 1, 1)
-FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fhir_fixtures" / "patients"
-shared = pytest.mark.shared_data
-needs_data = pytest.mark.skipif(not bundle_files(), reason="../shared/synthea is absent")
 
 
 def one(record: list[dict[str, Any]], query: Any, **kw: Any) -> Any:
@@ -294,7 +300,7 @@ def test_all_trends_of_the_largest_patient() -> None:
 
 def test_one_measurement_recorded_twice_is_one_point_citing_both() -> None:
     """A BP panel component and a standalone systolic Observation at the same instant."""
-    fixture = next(FIXTURES_DIR.glob("Cleotilde_Ruecker_*.json"))
+    fixture = next(FIXTURES.glob("Cleotilde_Ruecker_*.json"))
     _pid, record = load_record(fixture)
     systolic, _diastolic = trend(record, "blood pressure", as_of=AS_OF)
     stamps = [
