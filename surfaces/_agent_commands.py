@@ -17,6 +17,7 @@ from agent.config import DeploymentConfig, load_deployment
 from agent.models import build_chat_model
 from agent.run import ask as agent_ask
 from agent.run import brief as agent_brief
+from surfaces._sources import open_source, source_config, store_of
 from tools.config import SourceConfig
 from tools.errors import AssistantError
 from tools.source import RecordSource
@@ -50,8 +51,6 @@ def _status(event: dict[str, Any]) -> None:
 
 
 def _source_config(cfg: DeploymentConfig, source: str | None, store: str | None) -> SourceConfig:
-    from surfaces._sources import source_config
-
     if source or store:
         return source_config(source, store)
     return cfg.source
@@ -69,11 +68,6 @@ async def run_model_brief(
     return answer.to_json() if as_json else answer.to_markdown()
 
 
-def _store_of(ctx: typer.Context) -> str | None:
-    value = ctx.find_root().params.get("store")
-    return value if isinstance(value, str) else None
-
-
 def register(app: typer.Typer) -> None:
     """Add ``ask`` and ``chat`` to the CLI app."""
 
@@ -88,11 +82,10 @@ def register(app: typer.Typer) -> None:
         source: SourceOpt = None,
     ) -> None:
         """Answer a question about one patient, every sentence checked against its citations."""
-        from surfaces._sources import open_source
 
         async def go() -> str:
             cfg = load_deployment(config)
-            src = open_source(_source_config(cfg, source, _store_of(ctx)))
+            src = open_source(_source_config(cfg, source, store_of(ctx)))
             model = build_chat_model(cfg.model)
             try:
                 answer = await agent_ask(
@@ -126,8 +119,6 @@ def register(app: typer.Typer) -> None:
         Ctrl-D ends). Tokens and tool status lines stream to stderr."""
         import uuid
 
-        from surfaces._sources import open_source
-
         thread_id = thread or f"chat-{patient[:8]}-{uuid.uuid4().hex[:8]}"
 
         def token(text: str) -> None:
@@ -136,7 +127,7 @@ def register(app: typer.Typer) -> None:
 
         async def go() -> None:
             cfg = load_deployment(config)
-            src = open_source(_source_config(cfg, source, _store_of(ctx)))
+            src = open_source(_source_config(cfg, source, store_of(ctx)))
             model = build_chat_model(cfg.model)
             sys.stderr.write(f"thread {thread_id} · Patient/{patient}\n")
             try:

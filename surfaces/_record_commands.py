@@ -148,9 +148,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 def _execute(
     ctx: typer.Context, source: str | None, job: Callable[[RecordSource], Awaitable[str]]
 ) -> None:
-    from surfaces._sources import open_source, source_config
+    from surfaces._sources import open_source, source_config, store_of
 
-    store = ctx.find_root().params.get("store")
+    store = store_of(ctx)
 
     async def go() -> str:
         src = open_source(source_config(source, store))

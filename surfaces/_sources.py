@@ -8,12 +8,14 @@ store location (a file path or a SQLAlchemy URL).
 
 from __future__ import annotations
 
+import typer
+
 from tools.config import FhirServerConfig, Limits, SourceConfig, StoreConfig, default_store_url
 from tools.fhir import FhirClient
 from tools.source import RecordSource
 from tools.store import RecordStore
 
-__all__ = ["is_server_url", "open_source", "open_store", "source_config"]
+__all__ = ["is_server_url", "open_source", "open_store", "source_config", "store_of"]
 
 
 def is_server_url(spec: str) -> bool:
@@ -37,3 +39,9 @@ def open_source(config: SourceConfig) -> RecordSource:
     if isinstance(config, FhirServerConfig):
         return FhirClient(config)
     return RecordStore(config.url)
+
+
+def store_of(ctx: typer.Context) -> str | None:
+    """The root ``--store`` option (or ``$FHIR_ASSISTANT_STORE``) of the running command."""
+    value = ctx.find_root().params.get("store")
+    return value if isinstance(value, str) else None

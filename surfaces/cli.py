@@ -9,6 +9,7 @@ status 1 (usage errors: 2).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -24,7 +25,7 @@ from rich.table import Table
 from agent.config import load_deployment
 from bench.ehrqa import cli as ehrqa_cli
 from surfaces import _agent_commands, _record_commands
-from surfaces._sources import is_server_url, open_source, open_store, source_config
+from surfaces._sources import is_server_url, open_source, open_store, source_config, store_of
 from tools.config import ENV_STORE, BearerAuth, FhirServerConfig, Limits, NoAuth
 from tools.errors import AssistantError, ConfigError
 from tools.fhir import FhirClient
@@ -47,13 +48,6 @@ app = typer.Typer(
 )
 
 
-class _State:
-    store: str | None = None
-    verbose: bool = False
-
-
-state = _State()
-
 StoreOpt = Annotated[
     str | None,
     typer.Option(
@@ -73,8 +67,11 @@ def _root(
         bool, typer.Option("--verbose", "-v", help="More diagnostics on stderr.")
     ] = False,
 ) -> None:
-    state.store = store
-    state.verbose = verbose
+    # `store` is read by each command through `store_of(ctx)`.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:  # the project's own diagnostics (e.g. resources dropped as out of scope)
+        for name in ("tools", "agent", "surfaces"):
+            logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -106,6 +103,7 @@ def _progress() -> Progress:
 
 @app.command("import")
 def import_cmd(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path],
         typer.Argument(
@@ -133,7 +131,7 @@ def import_cmd(
         err.print(f"[bold red]error:[/] no such file or directory: {', '.join(missing)}")
         raise typer.Exit(2)
     try:
-        with open_store(state.store) as store, _progress() as bar:
+        with open_store(store_of(ctx)) as store, _progress() as bar:
             task = bar.add_task("importing", total=None)
 
             def progress(event: ImportProgress) -> None:
@@ -173,6 +171,7 @@ def import_cmd(
 
 @app.command("sync")
 def sync_cmd(
+    ctx: typer.Context,
     source: Annotated[str, typer.Option("--source", help="Base URL of the FHIR R4 server.")],
     patient: Annotated[
         list[str] | None,
@@ -212,7 +211,7 @@ def sync_cmd(
         raise ConfigError(str(exc)) from None
 
     async def go() -> list[SyncReport]:
-        with open_store(state.store) as store:
+        with open_store(store_of(ctx)) as store:
             async with FhirClient(config) as client:
                 ids = patient or [row.id for row in await client.patients()]
                 reports: list[SyncReport] = []
@@ -245,6 +244,7 @@ def sync_cmd(
 
 @app.command("patients")
 def patients_cmd(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     source: Annotated[
         str | None,
@@ -254,7 +254,7 @@ def patients_cmd(
     """List the patients: id, name, birth date, gender, resource count."""
 
     async def go() -> list[Any]:
-        src = open_source(source_config(source, state.store))
+        src = open_source(source_config(source, store_of(ctx)))
         try:
             return await src.patients()
         finally:
@@ -293,6 +293,7 @@ DEMO_PATIENT = "4b54bebd-7f01-4a33-8494-0214dc432e46"  # Cleotilde Ruecker: diab
 
 @app.command("demo")
 def demo_cmd(
+    ctx: typer.Context,
     patient: Annotated[
         str, typer.Option("--patient", help="Fixture patient whose brief is written.")
     ] = DEMO_PATIENT,
@@ -314,9 +315,9 @@ def demo_cmd(
         err.print(f"[bold red]error:[/] fixtures not found at {FIXTURES}")
         raise typer.Exit(1)
     err.print(f"importing {FIXTURES} into the store …")
-    import_cmd([FIXTURES], validation="shape", as_json=False)
+    import_cmd(ctx, [FIXTURES], validation="shape", as_json=False)
     out.print()
-    patients_cmd(as_json=False, source=None)
+    patients_cmd(ctx, as_json=False, source=None)
     out.print()
 
     deployment = None if extractive else load_deployment(config or _agent_commands.DEFAULT_CONFIG)
@@ -327,7 +328,7 @@ def demo_cmd(
         )
 
     async def go() -> str:
-        src = open_source(source_config(None, state.store))
+        src = open_source(source_config(None, store_of(ctx)))
         try:
             if deployment is None:
                 return await _record_commands.run_brief(src, patient, as_json=False)
