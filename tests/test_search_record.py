@@ -1,0 +1,295 @@
+"""search_record pushes code, date range and status to the source's search (bound to the
+session patient) and filters the evidence again locally: the lines are the same whether
+the source honours the parameters (the embedded store, sekmet-fhir) or ignores them all."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.context import AgentContext
+from agent.errors import ToolCallError, ToolCallRefused
+from agent.tool_specs import ToolCall, run_tool_call
+from tests.agent_fixtures import (
+    CLEOTILDE,
+    LUIGI,
+    ScriptedChatModel,
+    agent_store,  # noqa: F401
+)
+from tests.sekmet import LoadedBundle, SekmetServer, load_bundles, running_sekmet
+from tools.config import FhirServerConfig, Limits
+from tools.errors import UnsupportedSearch
+from tools.fhir import FhirClient
+from tools.fhir_version import PATIENT_SEARCH_PARAM
+from tools.source import PatientRow, RecordSource, Resource, SearchParams
+from tools.store import RecordStore
+
+pytestmark = pytest.mark.asyncio
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fhir_fixtures" / "patients"
+_PATIENT_PARAMS = {"patient", "subject", "beneficiary", "_id"}
+_ID = re.compile(r"\b([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}")
+
+#: (arguments, parameters the first search must carry besides the patient)
+QUERIES: list[tuple[dict[str, str], set[str]]] = [
+    ({"resource_type": "Observation", "code": "4548-4"}, {"combo-code"}),
+    (
+        {"resource_type": "Observation", "code": "LOINC 4548-4", "date_from": "2020-01-01",
+         "date_to": "2022-12-31"},
+        {"combo-code", "date"},
+    ),
+    ({"resource_type": "Observation", "code": "http://loinc.org|2160-0", "status": "final"},
+     {"combo-code", "status"}),
+    ({"resource_type": "Observation", "date_from": "2024-06-01"}, {"date"}),
+    ({"resource_type": "Observation", "name": "glucose", "date_to": "2023-12-31"}, {"date"}),
+    ({"resource_type": "Condition", "status": "active"}, {"clinical-status"}),
+    ({"resource_type": "Condition", "status": "resolved"}, set()),  # evidence meaning: local
+    ({"resource_type": "Condition", "date_from": "2018-01-01", "date_to": "2020-12-31"},
+     {"onset-date"}),
+    ({"resource_type": "Condition", "code": "SCT 431856006"}, {"code"}),
+    ({"resource_type": "MedicationRequest", "date_from": "2023-01-01"}, {"authoredon"}),
+    ({"resource_type": "MedicationRequest", "status": "stopped"}, {"status"}),
+    ({"resource_type": "MedicationRequest", "status": "active"}, {"status"}),
+    ({"resource_type": "MedicationRequest", "status": "current"}, set()),  # evidence meaning
+    ({"resource_type": "Encounter", "date_from": "2024-06-01", "date_to": "2025-06-01"},
+     {"date"}),
+    ({"resource_type": "Procedure", "status": "completed", "date_from": "2022-01-01"},
+     {"status", "date"}),
+    ({"resource_type": "Immunization", "date_to": "2019-12-31"}, {"date"}),
+    ({"resource_type": "DiagnosticReport", "date_from": "2024-01-01"}, {"date"}),
+    ({"resource_type": "AllergyIntolerance", "status": "active"}, {"clinical-status"}),
+    ({"resource_type": "CarePlan", "status": "active"}, {"status"}),
+    ({"resource_type": "DocumentReference", "date_from": "2023-01-01"}, {"date"}),
+    ({"resource_type": "Goal"}, set()),
+    ({"resource_type": "CareTeam", "date_from": "2020-01-01"}, {"date"}),
+]  # fmt: skip
+
+
+class RecordingSource:
+    """A RecordSource wrapper that records every search and its number of results.
+
+    ``ignore_params``: pass on only the patient parameter (a server that silently ignores
+    everything else): what the local second pass alone makes of a search.
+    """
+
+    def __init__(self, inner: RecordSource, *, ignore_params: bool = False) -> None:
+        self.inner = inner
+        self.ignore_params = ignore_params
+        self.searches: list[tuple[str, dict[str, Any], int | None]] = []
+
+    @property
+    def label(self) -> str:
+        return f"recording({self.inner.label})"
+
+    async def read(self, reference: str) -> Resource:
+        return await self.inner.read(reference)
+
+    async def search(
+        self, resource_type: str, params: SearchParams | None = None
+    ) -> list[Resource]:
+        sent = dict(params or {})
+        if self.ignore_params:
+            sent = {k: v for k, v in sent.items() if k in _PATIENT_PARAMS}
+        try:
+            found = await self.inner.search(resource_type, sent)
+        except UnsupportedSearch:
+            self.searches.append((resource_type, dict(params or {}), None))
+            raise
+        self.searches.append((resource_type, dict(params or {}), len(found)))
+        return found
+
+    async def everything(self, patient_id: str, *, since: str | None = None) -> list[Resource]:
+        return await self.inner.everything(patient_id, since=since)
+
+    async def patients(self) -> list[PatientRow]:
+        return await self.inner.patients()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _run(
+    source: RecordingSource, pid: str, args: dict[str, str], ctx: AgentContext | None = None
+) -> list[str]:
+    ctx = ctx or AgentContext(patient_id=pid, source=source, model=ScriptedChatModel([]))
+    result = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))
+    return result.lines
+
+
+def _texts(lines: list[str]) -> list[str]:
+    """Lines without handles and ids (both depend on the ids a server assigned)."""
+    return [_ID.sub(r"\1/<id>", ln.split(" ", 1)[1] if ln.startswith("E") else ln) for ln in lines]
+
+
+async def _check_source(inner: RecordSource, pid: str) -> dict[str, list[str]]:
+    """Run every query pushed and ignored; both give the same lines. Returns the lines."""
+    pushed = RecordingSource(inner)
+    ignored = RecordingSource(inner, ignore_params=True)
+    ctx_p = AgentContext(patient_id=pid, source=pushed, model=ScriptedChatModel([]))
+    ctx_i = AgentContext(patient_id=pid, source=ignored, model=ScriptedChatModel([]))
+    out: dict[str, list[str]] = {}
+    narrowed = 0
+    for args, expected in QUERIES:
+        pushed.searches.clear()
+        ignored.searches.clear()
+        got = await _run(pushed, pid, args, ctx_p)
+        want = await _run(ignored, pid, args, ctx_i)
+        assert got == want, args
+        out[json.dumps(args, sort_keys=True)] = got
+        first = pushed.searches[0]
+        assert first[0] == args["resource_type"]
+        # the patient is bound in code, by the type's own patient parameter
+        param = PATIENT_SEARCH_PARAM[args["resource_type"]]
+        assert first[1][param] == [pid], (args, first)
+        assert expected <= set(first[1]) - {param}, (args, first)
+        honoured = [s for s in pushed.searches if s[2] is not None]
+        if honoured and ignored.searches[-1][2] is not None:
+            n_pushed, n_all = honoured[0][2], ignored.searches[-1][2]
+            assert n_pushed is not None
+            assert n_pushed <= n_all
+            if set(honoured[0][1]) - _PATIENT_PARAMS and n_pushed < n_all:
+                narrowed += 1
+    assert narrowed >= 8, "the source filtered too few of the searches itself"
+    return out
+
+
+# --------------------------------------------------------------------------- embedded store
+
+
+@pytest.fixture
+def store(agent_store: Path) -> RecordStore:  # noqa: F811
+    return RecordStore(agent_store)
+
+
+async def test_store_pushed_equals_local(store: RecordStore) -> None:
+    lines = await _check_source(store, CLEOTILDE)
+    hba1c = lines[json.dumps({"resource_type": "Observation", "code": "4548-4"}, sort_keys=True)]
+    assert len(hba1c) == 1
+    assert "Hemoglobin A1c" in hba1c[0]
+    active = lines[json.dumps({"resource_type": "Condition", "status": "active"}, sort_keys=True)]
+    assert active
+    assert all(": active" in ln for ln in active if ln[0] == "E")
+
+
+async def test_store_receives_the_generic_params(store: RecordStore) -> None:
+    """The store rejects FHIR's per-type names (onset-date, authoredon, combo-code): the
+    generic set (date, code, status) is searched next; the patient-only search is not."""
+    src = RecordingSource(store)
+    await _run(
+        src,
+        CLEOTILDE,
+        {
+            "resource_type": "Condition",
+            "code": "431856006",
+            "date_from": "2010-01-01",
+            "status": "active",
+        },
+    )
+    statuses = ["active,recurrence,relapse"]
+    assert src.searches[0] == (
+        "Condition",
+        {
+            "patient": [CLEOTILDE],
+            "onset-date": ["ge2009-12-31"],
+            "code": ["431856006"],
+            "clinical-status": statuses,
+        },
+        None,
+    )
+    assert src.searches[1][:2] == (
+        "Condition",
+        {
+            "patient": [CLEOTILDE],
+            "date": ["ge2009-12-31"],
+            "code": ["431856006"],
+            "status": statuses,
+        },
+    )
+    assert src.searches[1][2] == 4
+    assert len(src.searches) == 2
+    src.searches.clear()
+    await _run(src, CLEOTILDE, {"resource_type": "Observation", "code": "4548-4",
+                                "date_from": "2021-01-01"})  # fmt: skip
+    (_, params, n), *_rest = [s for s in src.searches if s[2] is not None]
+    assert params == {"patient": [CLEOTILDE], "date": ["ge2020-12-31"]}
+    assert n is not None
+    assert n < len(await store.search("Observation", {"patient": CLEOTILDE}))
+
+
+async def test_patient_stays_bound(store: RecordStore) -> None:
+    src = RecordingSource(store)
+    for args in (
+        {"resource_type": "Observation", "patient": LUIGI},
+        {"resource_type": "Observation", "code": f"Patient/{LUIGI}"},
+        {"resource_type": "Observation", "code": "4548-4&patient=x"},
+    ):
+        with pytest.raises(ToolCallRefused):
+            await _run(src, CLEOTILDE, args)
+    with pytest.raises(ToolCallError, match="code must be one code"):
+        await _run(src, CLEOTILDE, {"resource_type": "Observation", "code": "4548-4, 2160-0"})
+    assert src.searches == []
+
+
+class _LeakySource(RecordingSource):
+    """A server that answers other patients' resources too (ignores ``patient``)."""
+
+    async def search(
+        self, resource_type: str, params: SearchParams | None = None
+    ) -> list[Resource]:
+        found = await super().search(resource_type, params)
+        other = await self.inner.search(resource_type, {"patient": LUIGI})
+        return found + other
+
+
+async def test_results_of_other_patients_are_dropped(store: RecordStore) -> None:
+    args = {"resource_type": "Observation", "date_from": "2024-01-01"}
+    leaky = await _run(_LeakySource(store), CLEOTILDE, args)
+    assert leaky == await _run(RecordingSource(store), CLEOTILDE, args)
+
+
+async def test_without_type_the_evidence_is_filtered_locally(store: RecordStore) -> None:
+    src = RecordingSource(store)
+    lines = await _run(src, CLEOTILDE, {"name": "hemoglobin a1c"})
+    assert src.searches == []
+    assert any("LOINC 4548-4" in ln for ln in lines)
+
+
+# --------------------------------------------------------------------------- sekmet-fhir
+
+
+@pytest.fixture(scope="module")
+def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SekmetServer, str, str]]:
+    """A sekmet of its own with Cleotilde and Luigi (server ids: sekmet assigns them)."""
+    with running_sekmet(tmp_path_factory.mktemp("sekmet-search")) as server:
+        paths = [next(FIXTURES.glob(f"*_{pid}.json")) for pid in (CLEOTILDE, LUIGI)]
+        loaded: list[LoadedBundle] = load_bundles(server.base_url, paths)
+        ids = [b.patient_id for b in loaded]
+        assert all(ids)
+        yield server, str(ids[0]), str(ids[1])
+
+
+@pytest.mark.integration
+async def test_sekmet_pushed_equals_local(
+    sekmet: tuple[SekmetServer, str, str], store: RecordStore
+) -> None:
+    server, cleotilde, _ = sekmet
+    config = FhirServerConfig(base_url=server.base_url, limits=Limits(page_size=200))
+    async with FhirClient(config) as client:
+        lines = await _check_source(client, cleotilde)
+        # the server received the parameters: fewer results than the patient-only search
+        src = RecordingSource(client)
+        await _run(src, cleotilde, {"resource_type": "Observation", "code": "4548-4"})
+        honoured = [s for s in src.searches if s[2] is not None]
+        everything = await client.search("Observation", {"patient": cleotilde})
+        assert honoured[0][2] is not None
+        assert honoured[0][2] < len(everything)
+        assert set(honoured[0][1]) - {"patient"}
+    # the same lines as from the embedded store (handles aside: ids differ)
+    on_store = await _check_source(store, CLEOTILDE)
+    assert {k: _texts(v) for k, v in lines.items()} == {k: _texts(v) for k, v in on_store.items()}
