@@ -10,34 +10,55 @@ Usable without any model. The public API, re-exported here::
 - :func:`summarize` → :class:`Summary`: evidence under a token budget, by clinical priority.
 - :func:`trend` / :func:`lab_trends` → :class:`Trend`: cited lab and vital series.
 - :func:`build_brief` → :class:`Brief`: the extractive (no-model) pre-visit brief.
+- :func:`image_attachments` / :func:`load_image` (:mod:`tools.attachments`): a record's
+  image attachments, one loaded (patient-bound, checked, downscaled) for a vision model.
+- :class:`RecordWriter`: ``create()`` on both sources, bound to the session patient;
+  :func:`find_patients` (:mod:`tools.lookup`): a patient by name and birth date.
 
 Errors: :mod:`tools.errors` holds the project's one exception tree. The FHIR version is
 pinned in :mod:`tools.fhir_version`; configuration objects live in :mod:`tools.config`.
 """
 
+from tools.attachments import (
+    AttachmentError,
+    AttachmentRefused,
+    ImageAttachment,
+    LoadedImage,
+    image_attachments,
+    load_image,
+)
 from tools.brief import Brief, build_brief
 from tools.evidence import EvidenceItem, EvidenceSet, build_evidence
 from tools.fhir import FhirClient
-from tools.source import PatientRow, RecordSource, Resource, SearchParams
+from tools.lookup import find_patients
+from tools.source import PatientRow, RecordSource, RecordWriter, Resource, SearchParams
 from tools.store import RecordStore, sync_all, sync_patient
 from tools.summary import Summary, summarize
 from tools.trends import Trend, lab_trends, trend
 
 __all__ = [
+    "AttachmentError",
+    "AttachmentRefused",
     "Brief",
     "EvidenceItem",
     "EvidenceSet",
     "FhirClient",
+    "ImageAttachment",
+    "LoadedImage",
     "PatientRow",
     "RecordSource",
     "RecordStore",
+    "RecordWriter",
     "Resource",
     "SearchParams",
     "Summary",
     "Trend",
     "build_brief",
     "build_evidence",
+    "find_patients",
+    "image_attachments",
     "lab_trends",
+    "load_image",
     "summarize",
     "sync_all",
     "sync_patient",

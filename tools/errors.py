@@ -24,7 +24,10 @@ rather than starting their own.
     │   ├── FhirTimeout                the server did not answer in time (after retries)
     │   ├── FhirProtocolError          an answer that is not FHIR (not JSON, wrong type)
     │   │   └── PagingLoop             a Bundle ``next`` link that repeats
-    │   └── TokenError                 SMART Backend Services token request failed
+    │   ├── TokenError                 SMART Backend Services token request failed
+    │   └── WriteRefused               a create() refused before it was sent: the resource's
+    │                                  subject/patient is not the session's patient, or the
+    │                                  resource is not writable (no resourceType, id given)
     ├── ImportFailed                   a file could not be imported (nothing of it was kept)
     │   ├── MalformedJson              not parseable JSON / NDJSON (with line number)
     │   ├── NotABundle                 JSON, but not a Bundle / not a resource
@@ -74,6 +77,7 @@ __all__ = [
     "UnknownMeasure",
     "UnresolvedReference",
     "UnsupportedSearch",
+    "WriteRefused",
     "WrongFhirVersion",
     "outcome_text",
 ]
@@ -241,6 +245,14 @@ class PagingLoop(FhirProtocolError):
 
 class TokenError(SourceError):
     """A SMART Backend Services token could not be obtained."""
+
+
+class WriteRefused(SourceError):
+    """A write (``create``) refused in code before anything was sent or stored.
+
+    Raised when the resource's subject/patient is not the session's patient (writes are
+    patient-scoped like reads), or when the resource cannot be created as given.
+    """
 
 
 # --------------------------------------------------------------------------- imports

@@ -21,7 +21,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["PatientRow", "RecordSource", "Resource", "SearchParams", "normalize_params"]
+from tools.errors import WriteRefused
+
+__all__ = [
+    "PatientRow",
+    "RecordSource",
+    "RecordWriter",
+    "Resource",
+    "SearchParams",
+    "check_write",
+    "normalize_params",
+]
 
 Resource: TypeAlias = dict[str, Any]
 SearchParams: TypeAlias = Mapping[str, str | Sequence[str]]
@@ -107,3 +117,76 @@ class RecordSource(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+@runtime_checkable
+class RecordWriter(Protocol):
+    """Write access (create only) to one patient's record, scoped like every read.
+
+    Implemented by :class:`tools.fhir.FhirClient` (``POST [base]/[type]``) and
+    :class:`tools.store.RecordStore`. Point it only at a test server or store: the
+    assistant writes what a session asked for (e.g. an order), nothing else.
+    """
+
+    async def create(self, resource: Resource, *, patient_id: str) -> Resource:
+        """Create ``resource`` (no ``id``) in ``patient_id``'s compartment.
+
+        Returns the created resource as stored, with its new ``id`` and
+        ``meta.lastUpdated``. Raises ``WriteRefused`` (before anything is sent) when the
+        resource's subject/patient is not ``Patient/{patient_id}`` or it names another
+        patient; otherwise the source's usual errors.
+        """
+        ...
+
+
+def _patient_references(value: Any) -> set[str]:
+    """The ids of every ``Patient/<id>`` reference anywhere in a resource."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str):
+            parts = ref.split("/")
+            found.update(parts[i + 1] for i in range(len(parts) - 1) if parts[i] == "Patient")
+        for item in value.values():
+            found |= _patient_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _patient_references(item)
+    return found
+
+
+def check_write(resource: Any, patient_id: str, where: str = "") -> str:
+    """Check that ``resource`` may be created for the session patient; its type.
+
+    Raises ``WriteRefused`` unless it is a JSON object with a ``resourceType`` other than
+    Patient, no ``id`` (the source assigns one), a subject/patient that is exactly
+    ``Patient/{patient_id}``, and no reference to any other patient.
+    """
+    # imported here: tools.fhir_version imports fhir.resources (slow) and this module is
+    # imported by everything
+    from tools.fhir_version import patient_ids_of
+
+    at = f" to {where}" if where else ""
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        raise WriteRefused(f"Refused to write{at}: not a FHIR resource (no `resourceType`).")
+    rtype = str(resource["resourceType"])
+    if rtype == "Patient":
+        raise WriteRefused(
+            f"Refused to write{at}: creating Patient resources is not allowed; the assistant "
+            f"only adds resources to the session patient's record (Patient/{patient_id})."
+        )
+    if resource.get("id") is not None:
+        raise WriteRefused(
+            f"Refused to write {rtype}{at}: it already has an id ({resource.get('id')!r}); "
+            "create() assigns a new one. Leave `id` out."
+        )
+    owners = patient_ids_of(resource)
+    others = (owners | _patient_references(resource)) - {patient_id}
+    if owners != {patient_id} or others:
+        named = ", ".join(f"Patient/{o}" for o in sorted(others)) or "no patient"
+        raise WriteRefused(
+            f"Refused to write {rtype}{at}: writes are bound to the session patient "
+            f"Patient/{patient_id}, but the resource's subject/patient names {named}. "
+            f"Set its subject (or patient) to Patient/{patient_id}."
+        )
+    return rtype

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import orjson
 from pydantic import SecretStr
 
 from tools.config import BearerAuth, FhirServerConfig, Limits, NoAuth
@@ -18,9 +19,12 @@ from tools.errors import (
     FhirAuthError,
     FhirHttpError,
     FhirProtocolError,
+    FhirTimeout,
+    FhirUnreachable,
     PatientNotFound,
     ResourceGone,
     ResourceNotFound,
+    SourceError,
     outcome_text,
 )
 from tools.fhir._auth import build_auth
@@ -28,7 +32,8 @@ from tools.fhir._capabilities import Capabilities
 from tools.fhir._everything import EverythingResult, Strategy, fetch_changed, fetch_everything
 from tools.fhir._http import FhirHttp, public_url
 from tools.fhir._retry import Sleep
-from tools.source import PatientRow, Resource, SearchParams, normalize_params
+from tools.fhir_version import FHIR_MIME
+from tools.source import PatientRow, Resource, SearchParams, check_write, normalize_params
 
 __all__ = ["FhirClient"]
 
@@ -39,6 +44,9 @@ _REFERENCE_RE = re.compile(
     rf"^(?P<type>[A-Z][A-Za-z]{{1,63}})/(?P<id>{_ID})(?:/_history/(?P<vid>{_ID}))?$"
 )
 _ID_RE = re.compile(rf"^{_ID}$")
+_LOCATION_RE = re.compile(
+    rf"(?:^|/)(?P<type>[A-Z][A-Za-z]{{1,63}})/(?P<id>{_ID})(?:/_history/{_ID})?/?$"
+)
 
 
 class FhirClient:
@@ -185,6 +193,57 @@ class FhirClient:
         """Close the connections."""
         await self._http.aclose()
 
+    # ------------------------------------------------------------------ RecordWriter
+
+    async def create(self, resource: Resource, *, patient_id: str) -> Resource:
+        """``POST [base]/[type]``: create ``resource`` for ``patient_id``; the created resource.
+
+        Checked first (``WriteRefused``, nothing sent): the resource has no ``id`` and its
+        subject/patient is ``Patient/{patient_id}`` (see :func:`tools.source.check_write`).
+        Sends ``Prefer: return=representation``; the answer's body is returned when it is
+        the created resource, else the resource is read back from the ``Location`` header.
+        A POST is never retried (a retry after a lost answer could create it twice):
+        FhirTimeout / FhirUnreachable then mean the outcome is unknown. Error statuses
+        raise FhirHttpError and its subclasses (the server's OperationOutcome in the
+        message: e.g. 400/422 for a resource the server rejects).
+        """
+        rtype = check_write(resource, patient_id, self.label)
+        url = f"{self._http.base_url}/{rtype}"
+        headers = {"Content-Type": FHIR_MIME, "Prefer": "return=representation"}
+        http = self._http
+        try:
+            async with http._semaphore:
+                http.requests += 1
+                response = await http._client.post(
+                    url, content=orjson.dumps(resource), headers=headers
+                )
+        except httpx.TimeoutException as exc:
+            raise FhirTimeout(public_url(url), http.limits.timeout_s, 1) from exc
+        except httpx.TransportError as exc:
+            raise FhirUnreachable(public_url(url), f"{type(exc).__name__}: {exc}") from exc
+        except httpx.RequestError as exc:
+            raise FhirProtocolError(f"POST {public_url(url)} failed: {exc}.") from exc
+        if not 200 <= response.status_code < 300:
+            try:
+                http._parse(response)  # raises the mapped FhirHttpError subclass
+            except SourceError as exc:
+                exc.args = tuple(
+                    a.replace(" GET ", " POST ", 1) if isinstance(a, str) else a for a in exc.args
+                )
+                raise
+        created = _created(response, rtype)
+        if created is not None:
+            return created
+        location = response.headers.get("location") or response.headers.get("content-location")
+        match = _LOCATION_RE.search(location or "")
+        if match is None or match["type"] != rtype:
+            raise FhirProtocolError(
+                f"POST {public_url(url)} answered HTTP {response.status_code} without the "
+                f"created {rtype} or a Location header naming it ({location!r}). The resource "
+                "may have been created; search for it before retrying."
+            )
+        return await self.read(f"{rtype}/{match['id']}")
+
     async def __aenter__(self) -> FhirClient:
         return self
 
@@ -241,6 +300,19 @@ class FhirClient:
     def _relative(self, reference: str) -> str:
         base = self._http.base_url + "/"
         return reference[len(base) :] if reference.startswith(base) else reference
+
+
+def _created(response: httpx.Response, rtype: str) -> Resource | None:
+    """The created resource in a POST's answer body, or None (empty / an OperationOutcome)."""
+    if not response.content:
+        return None
+    try:
+        body: Any = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict) and body.get("resourceType") == rtype and body.get("id"):
+        return body
+    return None
 
 
 def _patient_row(patient: Resource) -> PatientRow:

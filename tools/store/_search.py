@@ -16,33 +16,43 @@ Supported (anything else raises :class:`~tools.errors.UnsupportedSearch`):
 * ``_sort``: ``date``, ``-date``, ``_lastUpdated``, ``-_lastUpdated`` (comma-separated);
   without it, results come in import order;
 * ``_count``: accepted (a positive integer) and ignored: ``search()`` returns every match
-  on every source, so a page size has no meaning here.
+  on every source, so a page size has no meaning here;
+* Patient only: ``name``, ``family``, ``given`` (FHIR string search: a value matches when
+  some part of a name — family, given, prefix, suffix, text — starts with it, ignoring
+  case and accents; ``:exact`` = equals, case- and accent-sensitive; comma = OR), checked
+  on the stored resource after the SQL query (Patients are few), ``birthdate`` (a date,
+  prefixes as for ``date``) and ``gender``.
 
 Repeating any parameter ANDs the repeats.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import sqlalchemy as sa
 
 from tools.errors import UnsupportedSearch
 from tools.fhir_version import PATIENT_SEARCH_PARAM
-from tools.source import SearchParams, normalize_params
+from tools.source import Resource, SearchParams, normalize_params
 from tools.store._dates import date_range
 from tools.store._models import CODE, IDENTIFIER, PATIENT, RESOURCE
 from tools.store._validation import known_type
 
-__all__ = ["build_query", "patient_id_of"]
+__all__ = ["StoreSearch", "build_query", "build_search", "patient_id_of"]
 
 _DATE_PREFIXES: Final = ("eq", "ne", "gt", "lt", "ge", "le")
 _UNSUPPORTED_PREFIXES: Final = ("sa", "eb", "ap")
 _PATIENT_PARAMS: Final = frozenset({"patient", "subject"})
 _SORTS: Final = {"date": "date_start", "_lastUpdated": "last_updated"}
 _SUPPORTED: Final = (
-    "patient, subject, _id, identifier, code, category, status, date, _lastUpdated, _sort, _count"
+    "patient, subject, _id, identifier, code, category, status, date, _lastUpdated, _sort, "
+    "_count; for Patient also name, family, given (:exact), birthdate, gender"
 )
+_NAME_PARAMS: Final = ("name", "family", "given")
 
 
 def _unsupported(resource_type: str, detail: str) -> UnsupportedSearch:
@@ -112,8 +122,67 @@ def _date_condition(
     return conditions[prefix]
 
 
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form of a string (FHIR string search)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _name_parts(patient: Resource, param: str) -> list[str]:
+    parts: list[str] = []
+    for name in patient.get("name") or ():
+        if not isinstance(name, dict):
+            continue
+        keys = {"family": ("family",), "given": ("given",)}.get(
+            param, ("family", "given", "prefix", "suffix", "text")
+        )
+        for key in keys:
+            value = name.get(key)
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str) and v.strip():
+                    parts.append(v.strip())
+                    if key == "text":  # "Anna Maria Smith": every word is a part too
+                        parts.extend(v.split())
+    return parts
+
+
+def _name_filter(param: str, exact: bool, values: list[str]) -> Callable[[Resource], bool]:
+    if exact:
+        return lambda r: any(v in _name_parts(r, param) for v in values)
+    folded = [_fold(v) for v in values]
+    return lambda r: any(
+        _fold(part).startswith(v) for part in _name_parts(r, param) for v in folded
+    )
+
+
+def _gender_filter(wanted: set[str]) -> Callable[[Resource], bool]:
+    return lambda r: r.get("gender") in wanted
+
+
+@dataclass
+class StoreSearch:
+    """A search as one SQL query plus checks on the stored resources it returns."""
+
+    query: sa.Select[Any]
+    filters: list[Callable[[Resource], bool]] = field(default_factory=list)
+
+    def matches(self, resource: Resource) -> bool:
+        return all(f(resource) for f in self.filters)
+
+
 def build_query(resource_type: str, params: SearchParams | None) -> sa.Select[Any]:
-    """The SELECT of ``(body, version_id, last_updated)`` rows matching a search.
+    """The SELECT of ``(body, version_id, last_updated)`` rows matching a search that needs
+    no checks after SQL (all but Patient name searches; those raise UnsupportedSearch here:
+    use :func:`build_search`)."""
+    search = build_search(resource_type, params)
+    if search.filters:
+        raise _unsupported(resource_type, "name searches need build_search()")
+    return search.query
+
+
+def build_search(resource_type: str, params: SearchParams | None) -> StoreSearch:
+    """The SELECT of ``(body, version_id, last_updated)`` rows matching a search, and the
+    checks the returned resources must also pass (Patient name parameters).
 
     Raises ``UnsupportedSearch`` for an unknown type, parameter, modifier or value.
     """
@@ -125,11 +194,27 @@ def build_query(resource_type: str, params: SearchParams | None) -> sa.Select[An
     )
     patient_params = _PATIENT_PARAMS | {PATIENT_SEARCH_PARAM.get(resource_type, "patient")}
     order: list[sa.ColumnElement[Any]] = []
+    filters: list[Callable[[Resource], bool]] = []
+    is_patient = resource_type == "Patient"
     for raw_name, value in normalize_params(params):
         name, _, modifier = raw_name.partition(":")
-        if modifier and not (name in patient_params and modifier == "Patient"):
+        allowed = (name in patient_params and modifier == "Patient") or (
+            is_patient and name in _NAME_PARAMS and modifier == "exact"
+        )
+        if modifier and not allowed:
             raise _unsupported(resource_type, f"the modifier `:{modifier}` of `{name}`")
-        if name in patient_params and name != "_id":
+        if is_patient and name in _NAME_PARAMS:
+            filters.append(
+                _name_filter(name, modifier == "exact", _values(resource_type, name, value))
+            )
+        elif is_patient and name == "birthdate":
+            query = query.where(
+                r.c.date_start.is_not(None),
+                _date_condition(resource_type, name, value, r.c.date_start, r.c.date_end),
+            )
+        elif is_patient and name == "gender":
+            filters.append(_gender_filter(set(_values(resource_type, name, value))))
+        elif name in patient_params and name != "_id":
             ids = [patient_id_of(v) for v in _values(resource_type, name, value)]
             query = query.where(
                 r.c.ref.in_(sa.select(PATIENT.c.ref).where(PATIENT.c.patient_id.in_(ids)))
@@ -169,4 +254,4 @@ def build_query(resource_type: str, params: SearchParams | None) -> sa.Select[An
                 raise _unsupported(resource_type, f"`_count={value}` is not a positive integer")
         else:
             raise _unsupported(resource_type, f"the parameter `{raw_name}`")
-    return query.order_by(*order, r.c.pk)
+    return StoreSearch(query.order_by(*order, r.c.pk), filters)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import gc
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,7 @@ from tools.errors import (
     UnresolvedReference,
     UnsupportedSearch,
 )
-from tools.source import PatientRow, Resource, SearchParams
+from tools.source import PatientRow, Resource, SearchParams, check_write
 from tools.store._dates import instant, now_utc, to_fhir_instant
 from tools.store._importer import (
     CONDITIONAL,
@@ -56,7 +58,7 @@ from tools.store._models import (
     TABLES,
 )
 from tools.store._report import FileReport, ImportProgress, ImportReport, ProgressCallback
-from tools.store._search import build_query
+from tools.store._search import build_search
 from tools.store._validation import Validation, Validator
 
 __all__ = ["RecordStore", "SyncMark", "store_url"]
@@ -356,7 +358,8 @@ class _Loaded:
 
 
 class RecordStore:
-    """The embedded FHIR R4 record store; implements :class:`tools.source.RecordSource`.
+    """The embedded FHIR R4 record store; implements :class:`tools.source.RecordSource`
+    and :class:`tools.source.RecordWriter`.
 
     ``url`` is a file path (SQLite, created if missing) or any SQLAlchemy URL, e.g.
     ``sqlite:///records.db`` or ``postgresql+psycopg://user:pw@host/db``. ``validation``
@@ -682,6 +685,35 @@ class RecordStore:
         report.seconds = time.perf_counter() - started
         return report
 
+    # ------------------------------------------------------------------ writes
+
+    def create_blocking(self, resource: Resource, *, patient_id: str) -> Resource:
+        """Blocking :meth:`create`."""
+        rtype = check_write(resource, patient_id, self._label)
+        try:
+            self.read_blocking(f"Patient/{patient_id}")
+        except ResourceNotFound:
+            raise PatientNotFound(patient_id, self._label) from None
+        body = copy.deepcopy(resource)
+        body["id"] = str(uuid.uuid4())
+        meta = dict(body["meta"]) if isinstance(body.get("meta"), dict) else {}
+        meta["versionId"] = "1"
+        meta["lastUpdated"] = to_fhir_instant(now_utc())
+        body["meta"] = meta
+        self.import_resources([body], f"create {rtype}")
+        return self.read_blocking(f"{rtype}/{body['id']}")
+
+    async def create(self, resource: Resource, *, patient_id: str) -> Resource:
+        """Store a new resource for ``patient_id``; the stored resource (see RecordWriter).
+
+        Gets a new uuid ``id``, ``meta.versionId`` 1 and ``meta.lastUpdated`` now.
+        Checked first with :func:`tools.source.check_write` (``WriteRefused``), then
+        validated in the store's validation mode (``InvalidResource`` /
+        ``WrongFhirVersion``: nothing is stored); ``PatientNotFound`` when the patient is
+        not in the store.
+        """
+        return await asyncio.to_thread(self.create_blocking, resource, patient_id=patient_id)
+
     # ------------------------------------------------------------------ reads (blocking)
 
     def read_blocking(self, reference: str) -> Resource:
@@ -705,10 +737,10 @@ class RecordStore:
         self, resource_type: str, params: SearchParams | None = None
     ) -> list[Resource]:
         """Blocking :meth:`search` (parameters: see :mod:`tools.store._search`)."""
-        query = build_query(resource_type, params)
+        search = build_search(resource_type, params)
         with self._read_conn() as conn:
-            rows = conn.execute(query).all()
-        return [_to_resource(*row) for row in rows]
+            rows = conn.execute(search.query).all()
+        return [r for r in (_to_resource(*row) for row in rows) if search.matches(r)]
 
     def everything_blocking(self, patient_id: str, *, since: str | None = None) -> list[Resource]:
         """Blocking :meth:`everything`."""

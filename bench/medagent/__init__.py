@@ -1,0 +1,13 @@
+"""MedAgentBench-style tasks on Synthea data, with FHIR write-back graded on server state.
+
+- :mod:`bench.medagent.generate`: tasks and ground truth from the raw Bundles (plain
+  code, not the tools under test): ``find_patient``, ``lab_window``, ``conditional_order``;
+- :mod:`bench.medagent.answer`: :class:`~bench.medagent.answer.MedAgentAnswerer` protocol
+  and :class:`~bench.medagent.answer.TaskAnswer`;
+- :mod:`bench.medagent.baseline`: the deterministic no-model answerer (oracle routing);
+- :mod:`bench.medagent.grade`: answers vs truth; orders vs the server's ServiceRequests;
+- :mod:`bench.medagent.run`: the runner (``python -m bench.medagent.run``), which loads
+  the bundles into a fresh store or an EMPTY test server (``--server``);
+- :mod:`bench.medagent.cli`: ``register(app)`` adds ``fhir-assistant medagent``;
+  :func:`bench.medagent.cli.agent_factory` is the hook for the agent answerer.
+"""

@@ -1,0 +1,106 @@
+"""The agent as a MedAgentBench-style answerer (task text only; orders graded on state).
+
+* ``find_patient``: :func:`agent.find_patient.find_patient` (the model extracts name and
+  birth date, code checks them against the request and searches the source).
+* ``lab_window``: ``agent.run.ask(task.text)``; the verified answer text is parsed for a
+  value, unit and date (or "none" / "not in the record").
+* ``conditional_order``: ``agent.run.ask(task.text)`` with writes allowed
+  (``AgentSettings(allow_writes=True)``), so the model may call ``order_lab``; the grade
+  reads the source's ServiceRequests, never this answer.
+
+Writes are enabled here only because the runner's source is a fresh store or an empty
+test server (``bench.medagent.run``); never point this at a production source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import time
+from pathlib import Path
+
+from agent.context import AgentSettings
+from agent.find_patient import find_patient
+from agent.models import ChatModel
+from agent.run import ask
+from bench.ehrqa.score import parse_dates, parse_number, says_not_in_record
+from bench.medagent.answer import TaskAnswer
+from bench.medagent.generate import DEFAULT_REFERENCE_DATE, Task
+from tools.source import RecordSource
+
+__all__ = ["AgentTaskAnswerer", "from_config", "parse_lab_answer"]
+
+_NONE = re.compile(r"\b(none|no (?:such )?(?:result|value|measurement)s?)\b", re.I)
+_LOINC = re.compile(r"\b\d{1,6}-\d\b")
+
+
+def parse_lab_answer(text: str) -> TaskAnswer:
+    """Value, unit and day from a lab answer's text, or ``none``."""
+    if not text.strip() or says_not_in_record(text) or _NONE.search(text):
+        return TaskAnswer(text=text, none=bool(text.strip()))
+    got = parse_number(text, skip_codes=_LOINC.findall(text))
+    days = parse_dates(text)
+    if got is None:
+        return TaskAnswer(text=text)
+    return TaskAnswer(text=text, value=got[0], unit=got[1], date=days[-1] if days else None)
+
+
+class AgentTaskAnswerer:
+    """Runs each task through the agent with the deployment's model."""
+
+    def __init__(
+        self,
+        source: RecordSource,
+        model: ChatModel,
+        *,
+        name: str,
+        ref_date: str = DEFAULT_REFERENCE_DATE,
+        multimodal: bool = False,
+    ) -> None:
+        self.source = source
+        self.model = model
+        self.name = name
+        self.as_of = dt.date.fromisoformat(ref_date)
+        self.multimodal = multimodal
+        self.settings = dataclasses.replace(AgentSettings(), allow_writes=True)
+
+    async def answer(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        started = time.perf_counter()
+        if patient_id is None:  # find_patient: no session patient yet
+            found = await find_patient(task.text, source=self.source, model=self.model)
+            return TaskAnswer(
+                text=found.problem or f"Patient/{found.patient_id}",
+                value=found.patient_id,
+                latency_s=time.perf_counter() - started,
+            )
+        answer = await ask(
+            task.text,
+            patient_id=patient_id,
+            source=self.source,
+            model=self.model,
+            settings=self.settings,
+            as_of=self.as_of,
+            multimodal=self.multimodal,
+        )
+        out = parse_lab_answer(answer.text) if task.kind == "lab_window" else TaskAnswer()
+        out.text = answer.text
+        out.latency_s = time.perf_counter() - started
+        return out
+
+    async def aclose(self) -> None:
+        await self.model.aclose()
+
+
+def from_config(config_path: str | Path, source: RecordSource) -> AgentTaskAnswerer:
+    """An answerer for a deployment file (``configs/*.toml``): its model, on ``source``."""
+    from agent.config import load_deployment
+    from agent.models import accepts_images, build_chat_model
+
+    cfg = load_deployment(config_path)
+    return AgentTaskAnswerer(
+        source,
+        build_chat_model(cfg.model),
+        name=Path(config_path).stem,
+        multimodal=accepts_images(cfg.model),
+    )

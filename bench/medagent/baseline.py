@@ -1,0 +1,179 @@
+"""The deterministic, no-model baseline for the MedAgentBench-style tasks.
+
+**Oracle routing** (like :mod:`bench.ehrqa.baseline`): it reads ``task.kind`` and
+``task.params`` instead of understanding the text, and then does the task with the
+project's tools only: :func:`tools.lookup.find_patients`, ``RecordSource.search`` and
+``RecordWriter.create``. It never reads ``task.expected``. Its score is what the tools
+can do when a planner routes every task perfectly — not a model result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from bench.medagent.answer import TaskAnswer
+from bench.medagent.generate import Task
+from tools.errors import AssistantError
+from tools.lookup import find_patients
+from tools.source import RecordSource, RecordWriter, Resource
+
+__all__ = ["BASELINE_TAG", "BaselineAnswerer", "lab_order"]
+
+LOINC = "http://loinc.org"
+BASELINE_TAG = {
+    "system": "urn:fhir-record-assistant:tag",
+    "code": "assistant-generated",
+    "display": "Created by the medagent baseline (benchmark)",
+}
+_EXCLUDED = {"entered-in-error", "cancelled"}
+
+
+def lab_order(patient_id: str, code: str, display: str, reason: str) -> Resource:
+    """A ServiceRequest ordering a LOINC lab test for ``patient_id`` (no id)."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return {
+        "resourceType": "ServiceRequest",
+        "meta": {"tag": [dict(BASELINE_TAG)]},
+        "status": "active",
+        "intent": "order",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "108252007",
+                        "display": "Laboratory procedure",
+                    }
+                ],
+                "text": "laboratory",
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authoredOn": now,
+        "note": [{"text": f"Reason: {reason}"}],
+    }
+
+
+def _when(obs: Resource) -> str | None:
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        if isinstance(obs.get(key), str):
+            return str(obs[key])
+    period = obs.get("effectivePeriod")
+    if isinstance(period, dict) and isinstance(period.get("start"), str):
+        return str(period["start"])
+    return obs.get("issued") if isinstance(obs.get("issued"), str) else None
+
+
+def _is_lab(obs: Resource) -> bool:
+    return any(
+        c.get("code") == "laboratory"
+        for cat in obs.get("category") or []
+        if isinstance(cat, dict)
+        for c in cat.get("coding") or []
+        if isinstance(c, dict)
+    )
+
+
+class BaselineAnswerer:
+    """No-model task runner over a RecordSource (and RecordWriter for orders)."""
+
+    name = "baseline"
+
+    def __init__(self, source: RecordSource) -> None:
+        self.source = source
+
+    async def answer(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        started = time.perf_counter()
+        try:
+            handler = getattr(self, f"_{task.kind}", None)
+            if handler is None:
+                out = TaskAnswer(error=f"no route for kind {task.kind}")
+            else:
+                out = await handler(task, patient_id)
+        except AssistantError as exc:
+            out = TaskAnswer(error=f"{type(exc).__name__}: {exc}")
+        out.latency_s = time.perf_counter() - started
+        return out
+
+    async def _find_patient(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        rows = await find_patients(
+            self.source, name=task.params["name"], birth_date=task.params["birth_date"]
+        )
+        if len(rows) != 1:
+            return TaskAnswer(
+                text=f"{len(rows)} patients match; not guessing.", error="not exactly one match"
+            )
+        return TaskAnswer(text=f"Patient/{rows[0].id}", value=rows[0].id)
+
+    async def _labs(
+        self, patient_id: str, code: str, start: str | None, end: str
+    ) -> list[tuple[str, str, Resource]]:
+        """(local day, recorded dateTime, Observation) of the lab values in the window."""
+        end_d = dt.date.fromisoformat(end)
+        dates = [f"le{(end_d + dt.timedelta(days=1)).isoformat()}"]
+        if start is not None:
+            dates.append(f"ge{(dt.date.fromisoformat(start) - dt.timedelta(days=1)).isoformat()}")
+        found = await self.source.search(
+            "Observation", {"patient": patient_id, "code": f"{LOINC}|{code}", "date": dates}
+        )
+        out = []
+        for obs in found:
+            q: Any = obs.get("valueQuantity")
+            when = _when(obs)
+            if (
+                obs.get("status") in _EXCLUDED
+                or not _is_lab(obs)
+                or not isinstance(q, dict)
+                or not isinstance(q.get("value"), int | float)
+                or when is None
+            ):
+                continue
+            day = when[:10]  # the recorded local day, as the task states windows
+            if (start is None or day >= start) and day <= end:
+                out.append((day, when, obs))
+        return sorted(out, key=lambda t: t[1])
+
+    async def _lab_window(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        if patient_id is None:
+            return TaskAnswer(error="no session patient")
+        p = task.params
+        labs = await self._labs(patient_id, p["code"], p["start"], p["end"])
+        if not labs:
+            return TaskAnswer(text="none", none=True)
+        day, _, obs = labs[-1]
+        q = obs["valueQuantity"]
+        unit = str(q.get("unit") or q.get("code") or "")
+        value = q["value"]
+        return TaskAnswer(
+            text=f"{value} {unit} on {day} [Observation/{obs.get('id')}]",
+            value=value,
+            unit=unit,
+            date=day,
+        )
+
+    async def _conditional_order(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        if patient_id is None:
+            return TaskAnswer(error="no session patient")
+        p = task.params
+        labs = await self._labs(patient_id, p["code"], None, p["ref_date"])
+        ref = dt.date.fromisoformat(p["ref_date"])
+        if labs:
+            last = labs[-1][0]
+            since = (ref - dt.date.fromisoformat(last)).days
+            found = f"latest {p['display']} on {last} ({since} days before {p['ref_date']})"
+            due = since > int(p["days"])
+        else:
+            found, due = f"no {p['display']} on or before {p['ref_date']}", True
+        if not due:
+            return TaskAnswer(text=f"{found}; no order needed.", ordered=[])
+        if not isinstance(self.source, RecordWriter):
+            return TaskAnswer(text=found, error="the source cannot write")
+        created = await self.source.create(
+            lab_order(patient_id, p["code"], p["display"], f"{found}; due per the task"),
+            patient_id=patient_id,
+        )
+        ref_created = f"ServiceRequest/{created.get('id')}"
+        return TaskAnswer(text=f"{found}; ordered {ref_created}.", ordered=[ref_created])

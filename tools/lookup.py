@@ -1,0 +1,101 @@
+"""Find a patient by name and birth date (the MedAgentBench "find the patient" step).
+
+::
+
+    rows = await find_patients(source, name="Frankie174 Jast432", birth_date="1963-05-21")
+
+One FHIR search, ``Patient?name=<word>&name=<word>…&birthdate=<date>`` (each word of the
+name must match: FHIR string search, i.e. some part of a name starts with it, ignoring
+case and accents), on any :class:`~tools.source.RecordSource`. A FHIR server is searched
+with ``Prefer: handling=strict`` (as every :class:`~tools.fhir.FhirClient` search), so a
+server that does not support a parameter answers with an error instead of ignoring it;
+the matches are then checked again here (birth date equal, every word matching a name
+part), so a lenient server that ignored a parameter still cannot return someone else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from typing import Any
+
+from tools.errors import RecordToolError
+from tools.source import PatientRow, RecordSource, Resource
+
+__all__ = ["find_patients"]
+
+_SPLIT = re.compile(r"[\s,]+")
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _parts(patient: Resource) -> list[str]:
+    parts: list[str] = []
+    for name in patient.get("name") or ():
+        if not isinstance(name, dict):
+            continue
+        for key in ("family", "given", "prefix", "suffix", "text"):
+            value = name.get(key)
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str):
+                    parts.extend(_fold(w) for w in _SPLIT.split(v) if w)
+    return parts
+
+
+def _display_name(patient: Resource) -> str:
+    names = [n for n in patient.get("name") or () if isinstance(n, dict)]
+    if not names:
+        return ""
+    name = next((n for n in names if n.get("use") == "official"), names[0])
+    if isinstance(name.get("text"), str) and name["text"].strip():
+        return str(name["text"]).strip()
+    given = [g for g in name.get("given") or () if isinstance(g, str)]
+    family = name.get("family")
+    return " ".join([*given, family if isinstance(family, str) else ""]).strip()
+
+
+def _row(patient: Resource) -> PatientRow:
+    birth: Any = patient.get("birthDate")
+    gender: Any = patient.get("gender")
+    return PatientRow(
+        id=str(patient.get("id", "")),
+        name=_display_name(patient),
+        birth_date=birth if isinstance(birth, str) else None,
+        gender=gender if isinstance(gender, str) else None,
+        deceased=bool(patient.get("deceasedBoolean")) or "deceasedDateTime" in patient,
+        resource_count=None,
+    )
+
+
+async def find_patients(source: RecordSource, *, name: str, birth_date: str) -> list[PatientRow]:
+    """The patients whose name matches every word of ``name`` and born on ``birth_date``.
+
+    ``birth_date`` is ``YYYY-MM-DD``. Returns an empty list when nobody matches and
+    several rows when the search is ambiguous (the caller decides; never a guess).
+    Raises ``RecordToolError`` for an empty name or a malformed date, and the source's
+    errors (e.g. ``UnsupportedSearch`` when a server cannot search by name/birthdate).
+    """
+    words = [w for w in _SPLIT.split(name.strip()) if w]
+    if not words:
+        raise RecordToolError("find_patients needs a name (e.g. 'Frankie174 Jast432').")
+    try:
+        day = dt.date.fromisoformat(birth_date.strip())
+    except ValueError:
+        raise RecordToolError(
+            f"birth_date must be a date YYYY-MM-DD, not {birth_date!r}."
+        ) from None
+    born = day.isoformat()
+    found = await source.search("Patient", {"name": words, "birthdate": born})
+    wanted = [_fold(w) for w in words]
+    rows: dict[str, PatientRow] = {}
+    for patient in found:
+        if patient.get("resourceType") != "Patient" or patient.get("birthDate") != born:
+            continue
+        parts = _parts(patient)
+        if all(any(p.startswith(w) for p in parts) for w in wanted):
+            rows.setdefault(str(patient.get("id")), _row(patient))
+    return list(rows.values())
