@@ -29,13 +29,17 @@ Everything here extends :class:`tools.errors.AssistantError`, so a surface that 
     │   │                                  bad arguments); sent back to the model as text
     │   └── ToolCallRefused                a call naming another patient / leaving the
     │                                      session patient's compartment (refused in code)
-    └── AgentSourceFailed                  the record source failed mid-run (.thread_id,
-                                           the checkpointed thread can be retried)
+    ├── AgentSourceFailed                  the record source failed mid-run (.thread_id,
+    │                                      the checkpointed thread can be retried)
+    └── ThreadStoreError                   the encrypted threads database cannot be read:
+                                           another key, or an unusable key (.db, .key_source)
 
 Messages say what failed, where (model, file or URL) and what to do next.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from tools.errors import AssistantError, ConfigError
 
@@ -50,6 +54,7 @@ __all__ = [
     "ModelError",
     "ModelLoadError",
     "ModelTimeout",
+    "ThreadStoreError",
     "ToolCallError",
     "ToolCallRefused",
     "UnsafeEndpoint",
@@ -216,3 +221,30 @@ class AgentSourceFailed(AgentError):
         self.patient_id = patient_id
         self.thread_id = thread_id
         self.cause = cause
+
+
+class ThreadStoreError(AgentError):
+    """The threads database (encrypted checkpoints) cannot be used with the key in use.
+
+    Attributes:
+        db: the threads database, if known.
+        key_source: where the key came from (an environment variable or the key file).
+    """
+
+    def __init__(self, message: str, db: Path | None = None, key_source: str = "") -> None:
+        super().__init__(message)
+        self.db = db
+        self.key_source = key_source
+
+    @classmethod
+    def unreadable(cls, db: Path, key_source: str, detail: str = "") -> ThreadStoreError:
+        """A database written with another key than the one from ``key_source``."""
+        what = detail or "its checkpoints were encrypted with another key"
+        return cls(
+            f"Cannot read the threads database {db} with the key from {key_source}: {what}. "
+            "The key is taken from $FHIR_ASSISTANT_THREADS_KEY, else $LANGGRAPH_AES_KEY, else "
+            f"the key file {db.with_suffix('.key')}. Set the key these threads were written "
+            "with, or use another threads database ($FHIR_ASSISTANT_THREADS) to start afresh.",
+            db,
+            key_source,
+        )

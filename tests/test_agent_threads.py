@@ -1,0 +1,234 @@
+"""Encrypted thread checkpoints: no patient data in the SQLite file, follow-ups still work,
+a wrong key fails clearly (API and CLI)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import sqlite3
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from agent import ask
+from agent.errors import ThreadStoreError
+from agent.run import THREADS_KEY_ENV, _serde, threads_key
+from surfaces import _agent_commands
+from tests.agent_fixtures import DEBORA, ScriptedChatModel, agent_store, answer, tools  # noqa: F401
+from tools.store import RecordStore
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = str(ROOT / "configs" / "cpu-demo.toml")
+# What Débora Nazario's thread holds in the clear: her name, birth date, ids,
+# an allergy, a lab
+SECRETS = [
+    "Nazario",
+    DEBORA,
+    "Débora",
+    "1959-05-13",  # birth date
+    "Lisinopril",
+    "HbA1c",
+    "f1bfe012-1b93-49b5-85c7-c15ffe3c55aa",  # her Lisinopril AllergyIntolerance
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in THREADS_KEY_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def store(agent_store: Path) -> RecordStore:  # noqa: F811
+    return RecordStore(agent_store)
+
+
+def _steps() -> list[Any]:
+    return [
+        tools(("search_record", {"resource_type": "AllergyIntolerance"})),
+        answer(("She is allergic to Lisinopril.", ["E35"])),
+    ]
+
+
+def _raw_bytes(db: Path) -> bytes:
+    """The database and any journal beside it, as stored on disk."""
+    return b"".join(p.read_bytes() for p in sorted(db.parent.glob(db.name + "*")))
+
+
+def _decrypted(db: Path) -> str:
+    """Every checkpoint and pending write, decrypted with the key in use."""
+    serde = _serde(db)
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT type, checkpoint FROM checkpoints").fetchall()
+        rows += con.execute("SELECT type, value FROM writes").fetchall()
+    finally:
+        con.close()
+    assert rows
+    assert all("+aes-gcm" in t for t, _ in rows if t)
+    return "\n".join(
+        json.dumps(serde.loads_typed((t, blob)), default=str, ensure_ascii=False)
+        for t, blob in rows
+        if t
+    )
+
+
+async def test_checkpoints_encrypted_follow_up_and_wrong_key(
+    store: RecordStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    db = tmp_path / "threads.db"
+    caplog.set_level(logging.DEBUG, logger="agent.run")
+    a = await ask(
+        "Allergies?",
+        patient_id=DEBORA,
+        source=store,
+        model=ScriptedChatModel(_steps()),
+        thread_id="visit-1",
+        threads_db=db,
+    )
+    assert [s.text for s in a.sentences] == ["She is allergic to Lisinopril."]
+
+    key_file = tmp_path / "threads.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(base64.b64decode(key_file.read_text())) == 32
+    assert any(str(key_file) in r.getMessage() for r in caplog.records)
+
+    raw = _raw_bytes(db)
+    plain = _decrypted(db)
+    for secret in SECRETS:
+        assert secret in plain, f"{secret!r} is not in the thread state: the check is void"
+        assert secret.encode() not in raw, f"{secret!r} is stored in the clear"
+        assert secret.encode("utf-16-le") not in raw
+
+    # a follow-up on the same thread reads the encrypted state (earlier evidence reused)
+    seen: dict[str, str] = {}
+
+    def follow_up(messages: Any) -> dict[str, Any]:
+        seen["prompt"] = messages[-1].text
+        return answer(("She is allergic to Lisinopril.", ["E35"]))
+
+    b = await ask(
+        "Any others?",
+        patient_id=DEBORA,
+        source=store,
+        model=ScriptedChatModel([follow_up]),
+        thread_id="visit-1",
+        threads_db=db,
+    )
+    assert b.sentences
+    assert "Q: Allergies?" in seen["prompt"]
+    assert b"Any others?" not in _raw_bytes(db)
+
+    # another key (the variable wins over the key file) cannot read the thread
+    monkeypatch.setenv("FHIR_ASSISTANT_THREADS_KEY", base64.b64encode(b"k" * 32).decode())
+    with pytest.raises(ThreadStoreError) as err:
+        await ask(
+            "Again?",
+            patient_id=DEBORA,
+            source=store,
+            model=ScriptedChatModel(_steps()),
+            thread_id="visit-1",
+            threads_db=db,
+        )
+    msg = str(err.value)
+    # ... nor start a new thread in it (one database, one key)
+    with pytest.raises(ThreadStoreError):
+        await ask(
+            "Again?",
+            patient_id=DEBORA,
+            source=store,
+            model=ScriptedChatModel(_steps()),
+            thread_id="visit-2",
+            threads_db=db,
+        )
+    assert "$FHIR_ASSISTANT_THREADS_KEY" in msg
+    assert str(key_file) in msg
+    assert str(db) in msg
+    assert base64.b64encode(b"k" * 32).decode() not in msg
+
+    # the key file's key still reads it
+    monkeypatch.delenv("FHIR_ASSISTANT_THREADS_KEY")
+    c = await ask(
+        "Allergies?",
+        patient_id=DEBORA,
+        source=store,
+        model=ScriptedChatModel([answer(("She is allergic to Lisinopril.", ["E35"]))]),
+        thread_id="visit-1",
+        threads_db=db,
+    )
+    assert c.sentences
+
+
+def test_key_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "t.db"
+    key = bytes(range(32))
+    for value in (
+        key.hex(),
+        base64.b64encode(key).decode(),
+        base64.urlsafe_b64encode(key).decode(),
+    ):
+        monkeypatch.setenv("FHIR_ASSISTANT_THREADS_KEY", value)
+        assert threads_key(db) == (key, "$FHIR_ASSISTANT_THREADS_KEY")
+    assert threads_key(db)[0] == key
+    monkeypatch.setenv("FHIR_ASSISTANT_THREADS_KEY", bytes(range(16)).hex())
+    assert threads_key(db)[0] == bytes(range(16))
+    monkeypatch.delenv("FHIR_ASSISTANT_THREADS_KEY")
+    # LangGraph's own convention: the text itself is the key
+    monkeypatch.setenv("LANGGRAPH_AES_KEY", "0123456789abcdefghijklmnopqrstuv")
+    assert threads_key(db) == (b"0123456789abcdefghijklmnopqrstuv", "$LANGGRAPH_AES_KEY")
+    assert not (tmp_path / "t.key").exists()  # no key file while a variable is set
+    monkeypatch.setenv("LANGGRAPH_AES_KEY", "short")
+    with pytest.raises(ThreadStoreError, match=r"\$LANGGRAPH_AES_KEY") as err:
+        threads_key(db)
+    assert "short" not in str(err.value)
+    monkeypatch.delenv("LANGGRAPH_AES_KEY")
+    generated, where = threads_key(db)
+    assert where == f"the key file {tmp_path / 't.key'}"
+    assert threads_key(db)[0] == generated  # created once, then read
+    (tmp_path / "t.key").write_text("not a key\n")
+    with pytest.raises(ThreadStoreError, match=r"t\.key"):
+        threads_key(db)
+
+
+def test_cli_wrong_key_is_a_clear_error(
+    agent_store: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "threads.db"
+    monkeypatch.setenv("FHIR_ASSISTANT_THREADS", str(db))
+    monkeypatch.setattr(
+        _agent_commands,
+        "build_chat_model",
+        lambda cfg: ScriptedChatModel(
+            [answer(("She is allergic to Lisinopril.", ["E35"]))], repeat=True
+        ),
+    )
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        pass
+
+    _agent_commands.register(app)
+    base = ["--patient", DEBORA, "--config", CFG, "--source", str(agent_store), "--thread", "t"]
+    r = CliRunner().invoke(app, ["ask", "Allergies?", *base])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "threads.key").exists()
+    monkeypatch.setenv("FHIR_ASSISTANT_THREADS_KEY", "ab" * 32)
+    r = CliRunner().invoke(app, ["ask", "Allergies?", *base])
+    assert r.exit_code == 1
+    assert "Cannot read the threads database" in r.stderr
+    assert "FHIR_ASSISTANT_THREADS_KEY" in r.stderr
+    assert "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["chat", *base], input="Allergies?\nAgain?\n\n")
+    assert r.exit_code == 1
+    assert r.stderr.count("Cannot read the threads database") == 1
