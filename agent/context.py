@@ -32,6 +32,9 @@ class AgentSettings:
         summary_budget: token budget of the record summary in the prompt.
         max_lines: evidence lines a tool returns at most (the rest is counted).
         repair: allow one repair round after failed verification.
+        allow_writes: enable the write tools (``order_lab``), which create resources in
+            the session patient's record. Off by default; turn it on only for a test
+            server or store (the source must also be a :class:`tools.source.RecordWriter`).
     """
 
     max_steps: int = 3
@@ -42,6 +45,7 @@ class AgentSettings:
     max_lines: int = 20
     repair: bool = True
     max_tokens: int | None = None
+    allow_writes: bool = False
 
 
 @dataclass
@@ -50,6 +54,7 @@ class RecordCache:
 
     record: list[dict[str, Any]] | None = None
     evidence: EvidenceSet | None = None
+    written: list[str] = field(default_factory=list)  # references created by write tools
 
 
 @dataclass

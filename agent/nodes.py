@@ -206,6 +206,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         **_context_kwargs(state, ctx),
         sections=SECTIONS,
         multimodal=ctx.multimodal,
+        allow_writes=s.allow_writes,
         max_calls=s.max_calls_per_step,
         last_round=steps + 1 >= s.max_steps,
     )
@@ -305,7 +306,10 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
         "lines": result.lines,
         "handles": list(result.items),
     }
-    return {"observations": [obs], "evidence": result.items}
+    update: dict[str, Any] = {"observations": [obs], "evidence": result.items}
+    if result.usage:  # model calls a tool made (view_image)
+        update["usage"] = result.usage
+    return update
 
 
 async def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:

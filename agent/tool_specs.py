@@ -14,21 +14,39 @@ any ``Patient/<id>`` other than the session's (a note may quote another patient'
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tools.errors import RecordToolError, ResourceNotFound
+from tools.attachments import AttachmentError, AttachmentRefused, image_attachments, load_image
+from tools.errors import (
+    ImportFailed,
+    RecordToolError,
+    ResourceNotFound,
+    UnsupportedSearch,
+    WriteRefused,
+)
 from tools.evidence import SECTIONS, EvidenceItem, EvidenceSet, build_evidence
-from tools.fhir_version import patient_ids_of
+from tools.fhir_version import PATIENT_SEARCH_PARAM, patient_ids_of
+from tools.source import RecordWriter
 from tools.summary import handle_index, trend_line
 from tools.trends import trend
 
+from . import prompts
 from .context import AgentContext
-from .errors import ToolCallError, ToolCallRefused
+from .errors import (
+    ContextOverflow,
+    MalformedOutput,
+    ModelTimeout,
+    ToolCallError,
+    ToolCallRefused,
+    UnsupportedInput,
+)
+from .models import ImagePart
 
 __all__ = [
     "TOOL_NAMES",
@@ -99,10 +117,12 @@ class Plan(BaseModel):
 
 @dataclass
 class ToolResult:
-    """What a tool returns: lines for the model and the evidence items they show."""
+    """What a tool returns: lines for the model and the evidence items they show; ``usage``
+    holds one entry per model call the tool made (``view_image``), as the nodes count them."""
 
     lines: list[str]
     items: dict[str, dict[str, Any]]
+    usage: list[dict[str, Any]] = field(default_factory=list)
 
 
 def scrub(text: str, patient_id: str) -> str:
@@ -200,9 +220,181 @@ def _bounded(
 # --------------------------------------------------------------------------- tools
 
 
+#: What ``search_record`` pushes to the server per resource type (FHIR R4 search
+#: parameters): the date parameter on the element the evidence dates come from, the code
+#: token parameter, and the status parameter with its codes. A second, generic set is tried
+#: when the source rejects these (the embedded store searches ``date``/``code``/``status``:
+#: see tools/store/_search.py); the patient-only search comes last. Observation codes are
+#: not pushed as ``code``: evidence series may be a component's code (``combo-code``).
+_DATE_PARAM: dict[str, str] = {
+    "Observation": "date",
+    "Condition": "onset-date",
+    "MedicationRequest": "authoredon",
+    "MedicationStatement": "effective",
+    "AllergyIntolerance": "date",
+    "Encounter": "date",
+    "Procedure": "date",
+    "Immunization": "date",
+    "DiagnosticReport": "date",
+    "DocumentReference": "date",
+    "CarePlan": "date",
+    "CareTeam": "date",
+    "ImagingStudy": "started",
+    "Media": "created",
+}
+_CODE_PARAM: dict[str, tuple[str, str | None]] = {  # (FHIR name, generic name)
+    "Observation": ("combo-code", None),
+    "Condition": ("code", "code"),
+    "MedicationRequest": ("code", "code"),
+    "MedicationStatement": ("code", "code"),
+    "AllergyIntolerance": ("code", "code"),
+    "Procedure": ("code", "code"),
+    "DiagnosticReport": ("code", "code"),
+    "Immunization": ("vaccine-code", "code"),
+    "Encounter": ("type", "code"),
+    "DocumentReference": ("type", "code"),
+}
+_EVENT = frozenset({"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+                    "entered-in-error", "unknown"})  # fmt: skip
+_STATUS_PARAM: dict[str, tuple[str, frozenset[str]]] = {
+    "Condition": ("clinical-status", frozenset({"active", "recurrence", "relapse", "inactive", "remission"})),
+    "AllergyIntolerance": ("clinical-status", frozenset({"active", "inactive", "resolved"})),
+    "Observation": ("status", frozenset({"registered", "preliminary", "final", "amended", "corrected",
+                                         "cancelled", "entered-in-error", "unknown"})),
+    "MedicationRequest": ("status", frozenset({"active", "on-hold", "cancelled", "completed",
+                                               "entered-in-error", "stopped", "draft", "unknown"})),
+    "MedicationStatement": ("status", frozenset({"active", "completed", "entered-in-error", "intended",
+                                                 "stopped", "on-hold", "unknown", "not-taken"})),
+    "Encounter": ("status", frozenset({"planned", "arrived", "triaged", "in-progress", "onleave",
+                                       "finished", "cancelled", "entered-in-error", "unknown"})),
+    "Procedure": ("status", _EVENT),
+    "Immunization": ("status", frozenset({"completed", "entered-in-error", "not-done"})),
+    "DiagnosticReport": ("status", frozenset({"registered", "partial", "preliminary", "final", "amended",
+                                              "corrected", "appended", "cancelled", "entered-in-error",
+                                              "unknown"})),
+    "DocumentReference": ("status", frozenset({"current", "superseded", "entered-in-error"})),
+    "CarePlan": ("status", frozenset({"draft", "active", "on-hold", "revoked", "completed",
+                                      "entered-in-error", "unknown"})),
+    "CareTeam": ("status", frozenset({"proposed", "active", "suspended", "inactive", "entered-in-error"})),
+    "ImagingStudy": ("status", frozenset({"registered", "available", "cancelled", "entered-in-error",
+                                          "unknown"})),
+    "Media": ("status", _EVENT),
+    "Device": ("status", frozenset({"active", "inactive", "entered-in-error", "unknown"})),
+}  # fmt: skip
+#: Condition "active" in the evidence means any of these clinical statuses.
+_ACTIVE_CONDITION = "active,recurrence,relapse"
+_CODE_SYSTEMS = {
+    "loinc": "http://loinc.org",
+    "sct": "http://snomed.info/sct",
+    "snomed": "http://snomed.info/sct",
+    "snomedct": "http://snomed.info/sct",
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "cvx": "http://hl7.org/fhir/sid/cvx",
+    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+    "icd10": "http://hl7.org/fhir/sid/icd-10",
+    "cpt": "http://www.ama-assn.org/go/cpt",
+}
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}$")
+
+
+def _code_arg(value: str) -> tuple[str | None, str] | None:
+    """``4548-4``, ``LOINC 4548-4``, ``[SCT 44054006]`` or ``system|code`` → (system, code)."""
+    v = value.strip().strip("[]").strip()
+    if not v:
+        return None
+    system: str | None = None
+    if "|" in v:
+        sys_part, _, v = v.partition("|")
+        system = sys_part.strip() or None
+    else:
+        parts = v.replace(":", " ").split()
+        if len(parts) == 2 and parts[0].lower().replace("-", "") in _CODE_SYSTEMS:
+            system, v = _CODE_SYSTEMS[parts[0].lower().replace("-", "")], parts[1]
+    v = v.strip()
+    if not _CODE.match(v):
+        raise ToolCallError(
+            f"code must be one code, e.g. 4548-4, LOINC 4548-4 or http://loinc.org|4548-4; "
+            f"not {value!r}"
+        )
+    return system, v
+
+
+def _param_sets(
+    ctx: AgentContext,
+    rtype: str,
+    code: tuple[str | None, str] | None,
+    status: str,
+    d_from: dt.date | None,
+    d_to: dt.date | None,
+) -> list[dict[str, list[str]]]:
+    """The searches to try, most specific first (FHIR names, generic names, patient only).
+
+    Only what cannot drop a match of the local filter is pushed: dates widened by a day
+    (time zones), a status only when it is a code of the type's status parameter.
+    """
+    base: dict[str, list[str]] = {PATIENT_SEARCH_PARAM.get(rtype, "patient"): [ctx.patient_id]}
+    dates: list[str] = []
+    if d_from:
+        dates.append(f"ge{(d_from - dt.timedelta(days=1)).isoformat()}")
+    if d_to:
+        dates.append(f"le{(d_to + dt.timedelta(days=1)).isoformat()}")
+    token = None
+    if code:
+        token = f"{code[0]}|{code[1]}" if code[0] else code[1]
+    by_reference = rtype.startswith("Medication") and any(
+        r.get("resourceType") == rtype and "medicationReference" in r
+        for r in ctx.cache.record or []
+    )  # evidence codes of a medicationReference come from the Medication: not searchable
+    st = None
+    if status and rtype in _STATUS_PARAM and status in _STATUS_PARAM[rtype][1]:
+        st = _ACTIVE_CONDITION if rtype == "Condition" and status == "active" else status
+    out: list[dict[str, list[str]]] = []
+    for fhir in (True, False):
+        params = dict(base)
+        if dates and rtype in _DATE_PARAM:
+            params[_DATE_PARAM[rtype] if fhir else "date"] = dates
+        names = _CODE_PARAM.get(rtype)
+        name = (names[0] if fhir else names[1]) if names else None
+        if token and name and not by_reference:
+            params[name] = [token]
+        if st:
+            params[_STATUS_PARAM[rtype][0] if fhir else "status"] = [st]
+        if params not in out:
+            out.append(params)
+    if base not in out:
+        out.append(base)
+    return out
+
+
+def _resource_status(r: dict[str, Any]) -> str | None:
+    """A resource's FHIR status: ``status``, else the ``clinicalStatus`` code, else
+    ``lifecycleStatus`` (what the status search parameters match)."""
+    for key in ("status", "clinicalStatus", "lifecycleStatus"):
+        v = r.get(key)
+        if isinstance(v, str):
+            return v
+        codings = v.get("coding") if isinstance(v, dict) else None
+        for c in codings if isinstance(codings, list) else []:
+            if isinstance(c, dict) and isinstance(c.get("code"), str):
+                return str(c["code"])
+    return None
+
+
 async def search_record(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
+    """Search the session patient's record.
+
+    With a resource_type, what FHIR can filter (code, date range, status) is pushed to the
+    source's search, bound to the session patient (in the parameters and checked on every
+    result); the evidence lines of the matches are then filtered again locally, so the
+    result is the same on sources that ignore or reject a parameter. Without a
+    resource_type, the evidence is filtered locally.
+    """
     ev = await ensure_evidence(ctx)
     rtype = (args.get("resource_type") or "").strip()
+    name = (args.get("name") or "").strip().lower()
+    code = _code_arg(args.get("code") or "")
+    status = (args.get("status") or "").strip().lower()
+    d_from, d_to = _date(args.get("date_from"), "date_from"), _date(args.get("date_to"), "date_to")
     items: list[EvidenceItem] = list(ev.items)
     if rtype:
         if rtype == "Patient":
@@ -211,15 +403,22 @@ async def search_record(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
             raise ToolCallError(
                 f"unknown resource_type {rtype!r}; one of {', '.join(sorted(_SEARCH_TYPES))}"
             )
-        found = await ctx.source.search(rtype, {"patient": ctx.patient_id})
-        refs = {
-            f"{r['resourceType']}/{r['id']}" for r in found if ctx.patient_id in patient_ids_of(r)
-        }
+        found: list[dict[str, Any]] | None = None
+        for params in _param_sets(ctx, rtype, code, status, d_from, d_to):
+            try:
+                found = await ctx.source.search(rtype, params)
+                break
+            except UnsupportedSearch:
+                continue
+        if found is None:  # the source cannot search this type: the evidence has it all
+            refs = {r for i in items for r in i.references if r.startswith(f"{rtype}/")}
+        else:
+            refs = {
+                f"{r.get('resourceType')}/{r.get('id')}"
+                for r in found
+                if r.get("resourceType") == rtype and ctx.patient_id in patient_ids_of(r)
+            }
         items = [i for i in items if refs.intersection(i.references)]
-    name = (args.get("name") or "").strip().lower()
-    code = (args.get("code") or "").strip()
-    status = (args.get("status") or "").strip().lower()
-    d_from, d_to = _date(args.get("date_from"), "date_from"), _date(args.get("date_to"), "date_to")
     if name:
         items = [
             i
@@ -227,9 +426,29 @@ async def search_record(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
             if name in i.text.lower() or any(name in (c.display or "").lower() for c in i.codings)
         ]
     if code:
-        items = [i for i in items if any(c.code == code for c in i.codings)]
+        system, value = code
+        items = [
+            i
+            for i in items
+            if any(c.code == value and system in (None, c.system) for c in i.codings)
+        ]
     if status:
-        items = [i for i in items if (i.status or "").lower() == status]
+        by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in ctx.cache.record or []}
+
+        def has_status(i: EvidenceItem) -> bool:
+            # the evidence's own status (current/past medications, a folded condition's),
+            # else (not for conditions and allergies: folded) a cited resource's FHIR status
+            if (i.status or "").lower() == status:
+                return True
+            if i.section in ("conditions", "allergies"):
+                return False
+            return any(
+                (_resource_status(by_ref[r]) or "").lower() == status
+                for r in i.references
+                if r in by_ref
+            )
+
+        items = [i for i in items if has_status(i)]
     if d_from or d_to:
 
         def within(i: EvidenceItem) -> bool:
@@ -279,6 +498,130 @@ async def record_summary(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
     return _bounded(ctx, ev.section(section), f"{section} lines")
 
 
+#: ``meta.tag`` on every resource the assistant writes (what a reviewer filters on).
+ASSISTANT_TAG: dict[str, str] = {
+    "system": "urn:fhir-record-assistant:tag",
+    "code": "assistant-generated",
+    "display": "Created by the FHIR record assistant (review before acting)",
+}
+_LOINC_CODE = re.compile(r"^\d{1,7}-\d$")
+
+
+async def order_lab(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
+    """Order a lab test (a ServiceRequest) for the session patient — write tool.
+
+    Only when ``settings.allow_writes`` and the source is a RecordWriter. The subject is
+    the session patient from the context, never from the arguments. An active order for
+    the same LOINC code that the assistant already created is returned instead of a
+    duplicate (a resumed thread may run the call again).
+    """
+    if not ctx.settings.allow_writes:
+        raise ToolCallError("writes are disabled for this deployment")
+    if not isinstance(ctx.source, RecordWriter):
+        raise ToolCallError(
+            "writes are disabled for this deployment: the record source cannot create resources"
+        )
+    code = (args.get("code") or "").strip()
+    display = " ".join((args.get("display") or "").split())
+    reason = " ".join((args.get("reason") or "").split())
+    if not _LOINC_CODE.match(code):
+        raise ToolCallError(f"code must be a LOINC code such as 4548-4, not {code!r}")
+    if not display or len(display) > 200:
+        raise ToolCallError("display must name the test (1-200 characters), e.g. HbA1c")
+    if not reason or len(reason) > 500:
+        raise ToolCallError("reason must say why the test is ordered (1-500 characters)")
+    pid = ctx.patient_id
+    coding = {"system": "http://loinc.org", "code": code, "display": display}
+    try:
+        existing = await ctx.source.search(
+            "ServiceRequest", {"patient": pid, "code": f"http://loinc.org|{code}"}
+        )
+    except UnsupportedSearch:
+        existing = []
+    for sr in existing:
+        tags = (sr.get("meta") or {}).get("tag") or []
+        mine = any(t.get("code") == ASSISTANT_TAG["code"] for t in tags if isinstance(t, dict))
+        if mine and sr.get("status") == "active" and pid in patient_ids_of(sr):
+            ref = f"ServiceRequest/{sr.get('id')}"
+            return await _order_result(
+                ctx,
+                ref,
+                str(sr.get("authoredOn", "")),
+                coding,
+                f"already ordered (not ordered again): {display} (LOINC {code}): {ref}, "
+                f"status active, authored {sr.get('authoredOn', 'unknown')}",
+            )
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    resource = {
+        "resourceType": "ServiceRequest",
+        "meta": {"tag": [dict(ASSISTANT_TAG)]},
+        "status": "active",
+        "intent": "order",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "108252007",
+                        "display": "Laboratory procedure",
+                    },
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    },
+                ],
+                "text": "laboratory",
+            }
+        ],
+        "code": {"coding": [coding], "text": display},
+        "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": now,
+        "note": [{"text": f"Reason: {reason}"}],
+    }
+    try:
+        created = await ctx.source.create(resource, patient_id=pid)
+    except WriteRefused as exc:
+        raise ToolCallRefused(f"refused: {exc}") from None
+    except ImportFailed as exc:
+        raise ToolCallError(f"the order was not stored: {exc}") from None
+    ref = f"ServiceRequest/{created.get('id')}"
+    authored = str(created.get("authoredOn", now))
+    return await _order_result(
+        ctx,
+        ref,
+        authored,
+        coding,
+        f"ordered {display} (LOINC {code}): {ref}, status active, intent order, "
+        f"authored {authored}; reason: {reason}",
+    )
+
+
+async def _order_result(
+    ctx: AgentContext, ref: str, authored: str, coding: dict[str, str], text: str
+) -> ToolResult:
+    """The tool line and a citable evidence item (a new handle) for a created order."""
+    ev = await ensure_evidence(ctx)
+    if ref not in ctx.cache.written:
+        ctx.cache.written.append(ref)
+    handle = f"E{len(ev.items) + ctx.cache.written.index(ref) + 1}"  # after the record's
+    line = scrub(f"{text} [{handle}]", ctx.patient_id)
+    day = authored[:10] or None
+    item = {
+        "handle": handle,
+        "section": "orders",
+        "text": line,
+        "reference": ref,
+        "references": [ref],
+        "date": day,
+        "value": None,
+        "unit": None,
+        "codings": [coding],
+        "citations": [{"reference": ref, "date": day, "unit": None, "value": None}],
+        "notes": [],
+    }
+    return ToolResult([line], {handle: item})
+
+
 async def lab_trend(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
     query = (args.get("name") or args.get("code") or "").strip()
     if not query:
@@ -303,10 +646,119 @@ async def lab_trend(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
     return ToolResult(lines, items)
 
 
+#: Longest model reading of an image kept in a tool line, and its token budget.
+_READING_CHARS = 1200
+_READING_TOKENS = 400
+
+
+def _ref(resource: dict[str, Any]) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def _not_viewable(ctx: AgentContext, ref: str, shown: str, handle: str | None = None) -> str:
+    what = handle or ref
+    resource = next((r for r in ctx.cache.record or [] if _ref(r) == ref), None)
+    if resource is not None and any(a.dicom for a in image_attachments([resource])):
+        return (
+            f"{what} is a DICOM image; DICOM is not supported here (open it in the PACS "
+            f"viewer). Viewable image handles: {shown}"
+        )
+    return f"{what} is not an image that can be viewed; image handles: {shown}"
+
+
 async def view_image(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
+    """Let a multimodal model look at one image attachment of the session patient's record.
+
+    ``handle`` is an image item of the evidence (section images, flag ``image``); a
+    ``Type/id`` of one of the patient's image resources is accepted too. The image is loaded
+    by :func:`tools.attachments.load_image` (patient-bound, Binary/<id> urls only, size and
+    type checked, downscaled to 896 px) and shown to the session model with the fixed
+    :data:`agent.prompts.VIEW_IMAGE` prompt. The tool line is labelled as the model's
+    reading, not a record fact; the evidence item keeps only the record's own line (a
+    reading never becomes support for the verifier). The model call is counted in usage.
+    """
     if not ctx.multimodal:
         raise ToolCallError("view_image is not available: this model cannot see images")
-    raise ToolCallError("view_image is not implemented yet for this deployment")
+    wanted = (args.get("handle") or "").strip().strip("[]").strip()
+    if not wanted:
+        raise ToolCallError("view_image needs handle: an image item's handle, e.g. E40")
+    ev = await ensure_evidence(ctx)
+    record = ctx.cache.record or []
+    viewable = [i for i in ev.section("images") if "image" in i.flags]
+    shown = ", ".join(i.handle for i in viewable) or "none in this record"
+    if _REF.match(wanted):
+        if wanted not in {_ref(r) for r in record}:
+            raise ToolCallRefused("refused: no such resource in this session patient's record.")
+        match = [i for i in viewable if wanted in i.references]
+        if not match:
+            raise ToolCallError(_not_viewable(ctx, wanted, shown))
+        item = match[0]
+    else:
+        try:
+            item = ev.get(wanted)
+        except KeyError:
+            raise ToolCallError(
+                f"{wanted!r} is not an evidence handle of this patient; image handles: {shown}"
+            ) from None
+    if "study" in item.flags:
+        raise ToolCallError(
+            f"{item.handle} is an imaging study (DICOM, not inline); DICOM images cannot be "
+            f"viewed here. Image handles: {shown}"
+        )
+    if "image" not in item.flags:
+        raise ToolCallError(_not_viewable(ctx, item.reference, shown, item.handle))
+    resource = next((r for r in record if _ref(r) == item.reference), None)
+    if resource is None or ctx.patient_id not in patient_ids_of(resource):
+        raise ToolCallRefused("refused: that image is not in this session patient's record.")
+    try:
+        image = await load_image(
+            ctx.source,
+            resource,
+            item.path,
+            patient_id=ctx.patient_id,
+            record_refs={_ref(r) for r in record},
+        )
+    except AttachmentRefused as exc:
+        raise ToolCallRefused(f"refused: {exc}") from None
+    except AttachmentError as exc:
+        raise ToolCallError(str(exc)) from None
+    att = image.attachment
+    label = scrub(" ".join((att.title or str(item.value or "") or "image").split()), ctx.patient_id)
+    day = (att.date or "")[:10] or item.date or "undated"
+    messages = prompts.view_image_messages(
+        ctx.patient_id,
+        f"{label} ({att.content_type}, {day})",
+        ImagePart(image.data, image.mime_type),
+    )
+    budget = min(ctx.settings.max_tokens or _READING_TOKENS, _READING_TOKENS)
+    try:
+        result = await ctx.model.generate(messages, max_tokens=budget)
+    except (UnsupportedInput, ContextOverflow, ModelTimeout, MalformedOutput) as exc:
+        raise ToolCallError(f"the model could not look at the image: {exc}") from None
+    reading = " ".join(str(result.output).split())
+    if len(reading) > _READING_CHARS:
+        reading = reading[:_READING_CHARS].rstrip() + " …"
+    quoted = json.dumps(reading or "(no description)", ensure_ascii=False)
+    size = f"{image.width}×{image.height} px" + (
+        f", downscaled from {image.original_width}×{image.original_height}"
+        if image.downscaled
+        else ""
+    )
+    line = (
+        f"{item.handle} image ({item.reference}, {day}, {label}; {size}): "
+        f"model's reading, not a record fact: {quoted}"
+    )
+    u = result.usage
+    usage = {
+        "node": "view_image",
+        "calls": u.calls,
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "seconds": round(u.seconds, 3),
+    }
+    return ToolResult(
+        [scrub(line, ctx.patient_id)], {item.handle: item_dict(item, ctx.patient_id)}, [usage]
+    )
 
 
 _TOOLS: dict[
@@ -319,6 +771,7 @@ _TOOLS: dict[
     "read_resource": (read_resource, ("reference",)),
     "record_summary": (record_summary, ("section",)),
     "lab_trend": (lab_trend, ("name", "code")),
+    "order_lab": (order_lab, ("code", "display", "reason")),
     "view_image": (view_image, ("handle",)),
 }
 TOOL_NAMES: tuple[str, ...] = tuple(_TOOLS)

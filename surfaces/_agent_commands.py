@@ -1,7 +1,10 @@
 """The agent's commands: ``ask`` and ``chat`` (registered on the CLI app by ``register``),
 and :func:`run_model_brief` for the ``brief`` command (model-written, verified).
 
-Answers go to stdout; tool status lines, streamed tokens and warnings to stderr.
+Answers go to stdout; tool status lines and errors to stderr. ``chat`` streams the
+model's draft as prose on stdout while it is written (the sentences' text only, never the
+raw JSON of the model steps), then prints the verified answer with its citations and
+names the draft sentences the citation check removed.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
+from agent._stream import SentenceStreamer
+from agent.answer import CitedAnswer
 from agent.config import DeploymentConfig, load_deployment
-from agent.models import build_chat_model
+from agent.errors import ThreadStoreError
+from agent.models import accepts_images, build_chat_model
 from agent.run import ask as agent_ask
 from agent.run import brief as agent_brief
 from surfaces._sources import open_source, source_config, store_of
@@ -48,6 +54,62 @@ def _status(event: dict[str, Any]) -> None:
             f"  · {tool + ': ' if tool and not str(msg).startswith(tool) else ''}{msg}\n"
         )
         sys.stderr.flush()
+
+
+class _ChatConsole:
+    """The chat's terminal: streamed draft prose on stdout, status lines on stderr (never
+    in the middle of a streamed line), then the verified answer on stdout."""
+
+    def __init__(self) -> None:
+        self.streamer = SentenceStreamer()
+        self.open_line = False
+        self.streamed = False
+
+    def _out(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self.open_line = not text.endswith("\n")
+            self.streamed = True
+
+    def token(self, chunk: str) -> None:
+        self._out(self.streamer.feed(chunk))
+
+    def status(self, event: dict[str, Any]) -> None:
+        if event.get("status") and self.open_line:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.open_line = False
+        _status(event)
+
+    def end_turn(self, answer: CitedAnswer | None) -> None:
+        """Close the draft; print the verified answer (or nothing, after an error)."""
+        self._out(self.streamer.close())
+        if self.open_line:
+            sys.stdout.write("\n")
+        if answer is not None:
+            if self.streamed:
+                sys.stdout.write("\n")
+            sys.stdout.write(_chat_markdown(answer) + "\n")
+        sys.stdout.flush()
+        self.streamer = SentenceStreamer()
+        self.open_line = self.streamed = False
+
+
+def _chat_markdown(answer: CitedAnswer) -> str:
+    """The verified answer; the streamed draft's sentences that failed the check, named."""
+    md = answer.to_markdown()
+    if not answer.dropped:
+        return md
+    lines = [f"\n_Removed from the draft by the citation check ({len(answer.dropped)}):_"]
+    for d in answer.dropped:
+        why = f" ({'; '.join(d.reasons)})" if d.reasons else ""
+        lines.append(f"- ~~{d.text.strip()}~~{why}")
+    listing = "\n".join(lines)
+    count_line = f"\n_{len(answer.dropped)} sentence(s) removed by the citation check._"
+    if count_line in md:  # in place of the bare count
+        return md.replace(count_line, listing, 1)
+    return md + listing + "\n"
 
 
 def _source_config(cfg: DeploymentConfig, source: str | None, store: str | None) -> SourceConfig:
@@ -94,6 +156,7 @@ def register(app: typer.Typer) -> None:
                     source=src,
                     model=model,
                     thread_id=thread,
+                    multimodal=accepts_images(cfg.model),
                     on_event=_status,
                 )
             finally:
@@ -116,14 +179,12 @@ def register(app: typer.Typer) -> None:
         source: SourceOpt = None,
     ) -> None:
         """Interactive questions about one patient (a persisted thread; empty line or
-        Ctrl-D ends). Tokens and tool status lines stream to stderr."""
+        Ctrl-D ends). The draft streams as prose, then the verified answer follows;
+        tool status lines go to stderr."""
         import uuid
 
-        thread_id = thread or f"chat-{patient[:8]}-{uuid.uuid4().hex[:8]}"
-
-        def token(text: str) -> None:
-            sys.stderr.write(text)
-            sys.stderr.flush()
+        thread_id = thread or f"chat-{uuid.uuid4().hex[:12]}"  # no patient id: stored in clear
+        console = _ChatConsole()
 
         async def go() -> None:
             cfg = load_deployment(config)
@@ -145,14 +206,18 @@ def register(app: typer.Typer) -> None:
                             source=src,
                             model=model,
                             thread_id=thread_id,
-                            on_token=token,
-                            on_event=_status,
+                            multimodal=accepts_images(cfg.model),
+                            on_token=console.token,
+                            on_event=console.status,
                         )
+                    except ThreadStoreError:
+                        console.end_turn(None)
+                        raise  # every later question would fail the same way
                     except AssistantError as exc:
-                        sys.stderr.write(f"\nerror: {exc}\n")
+                        console.end_turn(None)
+                        sys.stderr.write(f"error: {exc}\n")
                         continue
-                    sys.stderr.write("\n")
-                    typer.echo(answer.to_markdown())
+                    console.end_turn(answer)
             finally:
                 await model.aclose()
                 await src.aclose()

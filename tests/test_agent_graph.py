@@ -168,11 +168,10 @@ async def test_injection_obeyed_by_model_is_refused(store: RecordStore, tmp_path
     assert any("refused" in w for w in a.warnings)
     cleo = store.everything_blocking(CLEOTILDE)
     cleo_ids = {r["id"] for r in cleo}
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
     from agent.graph import build_graph
+    from agent.run import open_threads
 
-    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+    async with open_threads(db) as saver:
         snap = await build_graph(saver).aget_state({"configurable": {"thread_id": "t-inj"}})
     blob = json.dumps(snap.values, default=str) + a.to_json() + a.to_markdown()
     assert CLEOTILDE not in blob

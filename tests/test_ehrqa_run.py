@@ -15,6 +15,7 @@ from bench.ehrqa.baseline import BaselineAnswerer
 from bench.ehrqa.cli import register
 from bench.ehrqa.generate import Question
 from bench.ehrqa.run import RunConfig, run_eval
+from tools.fhir_version import patient_ids_of
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fhir_fixtures" / "patients"
@@ -130,12 +131,63 @@ def test_cli_eval_baseline_and_model_config(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "**overall**" in result.output
     assert out.exists()
-    model = runner.invoke(
-        _app(),
-        ["eval", "--config", str(ROOT / "configs" / "cpu-demo.toml"), "--data", str(FIXTURES)],
+    missing = runner.invoke(
+        _app(), ["eval", "--config", str(tmp_path / "nope.toml"), "--data", str(FIXTURES)]
     )
-    assert model.exit_code == 2
-    assert "agent answerer not available yet" in model.output
+    assert missing.exit_code == 2
+    assert "nope.toml not found" in missing.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[model]\nbackend = "nonsense"\n')
+    invalid = runner.invoke(_app(), ["eval", "--config", str(bad), "--data", str(FIXTURES)])
+    assert invalid.exit_code == 2
+    assert "bad.toml" in invalid.output
+
+
+def _first_handle_answer(messages: Any) -> dict[str, Any]:
+    """Script step: answer with the first evidence line shown (a dumb but valid answer)."""
+    import re
+
+    text = messages[-1].text
+    m = re.search(r"\[(E\d+)\]", text)
+    assert m, "the prompt shows no evidence handle"
+    return {"action": "answer", "calls": [], "sentences": [{"text": "See the record.", "cites": [m.group(1)]}]}  # fmt: skip
+
+
+def test_agent_answerer_scripted_run(tmp_path: Path) -> None:
+    """The agent answerer end to end through the runner: real graph, tools, verifier and
+    scorer; a scripted FAKE model that answers every question with the first evidence line."""
+    from bench.ehrqa.agent_answerer import AgentAnswerer
+    from tests.agent_fixtures import ScriptedChatModel
+
+    models: list[ScriptedChatModel] = []
+
+    def factory(source: Any) -> AgentAnswerer:
+        models.append(ScriptedChatModel([_first_handle_answer], repeat=True))
+        return AgentAnswerer(source, models[-1], name="scripted")
+
+    out = tmp_path / "agent.json"
+    cfg = RunConfig(FIXTURES, 6, seed=3, out=out, answerer="scripted", progress=False, plot=False)
+    report = run_eval(cfg, factory)
+    assert report is not None
+    assert report["overall"]["n"] == 6
+    assert report["overall"]["errors"] == 0
+    assert len(models[0].calls) == 6  # one plan call answers each question
+    owner: dict[str, set[str]] = {}  # Type/id -> patients it belongs to (raw bundles)
+    for path in FIXTURES.glob("*.json"):
+        for entry in json.loads(path.read_text()).get("entry", []):
+            r = entry["resource"]
+            owner[f"{r['resourceType']}/{r['id']}"] = set(patient_ids_of(r))
+    for row in report["results"]:
+        ans = row["answer"]
+        assert ans["usage"]["model_calls"] == 1
+        assert ans["sentences_total"] == 1
+        assert ans["text"] == "See the record."
+        assert ans["citations"], row
+        for ref in ans["citations"]:  # cited resources are the question's patient's
+            assert row["patient_id"] in owner[ref], (ref, row["patient_id"])
+    prompts = " ".join(m.text for call in models[0].calls for m in call)
+    questions = json.loads((tmp_path / "agent.questions.json").read_text())
+    assert any(q["text"] in prompts for q in questions)
 
 
 @pytest.mark.shared_data

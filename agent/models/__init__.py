@@ -16,7 +16,14 @@ event loop stays free) and OpenAI-compatible HTTP servers (vLLM, llama.cpp serve
 from __future__ import annotations
 
 from ._base import BaseChatModel
-from ._config import GgufSource, LlamaCppConfig, ModelConfig, OpenAIConfig, TransformersConfig
+from ._config import (
+    GgufSource,
+    LlamaCppConfig,
+    ModelConfig,
+    OpenAIConfig,
+    TransformersConfig,
+    accepts_images,
+)
 from ._endpoint import check_endpoint, is_loopback_host
 from ._factory import build_chat_model
 from ._llamacpp import LlamaCppChatModel, resolve_gguf
@@ -54,6 +61,7 @@ __all__ = [
     "TransformersChatModel",
     "TransformersConfig",
     "Usage",
+    "accepts_images",
     "build_chat_model",
     "check_endpoint",
     "extract_json",

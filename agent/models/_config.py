@@ -30,6 +30,7 @@ __all__ = [
     "ModelConfig",
     "OpenAIConfig",
     "TransformersConfig",
+    "accepts_images",
 ]
 
 
@@ -231,3 +232,14 @@ class OpenAIConfig(_Common):
 ModelConfig = Annotated[
     TransformersConfig | LlamaCppConfig | OpenAIConfig, Field(discriminator="backend")
 ]
+
+
+def accepts_images(config: TransformersConfig | LlamaCppConfig | OpenAIConfig) -> bool:
+    """Whether a deployment's model can be sent images (the agent's ``view_image`` tool):
+    transformers image-text-to-text models always; llama.cpp when a vision projector
+    (``mmproj``) is configured; an OpenAI-compatible server when ``vision`` is set."""
+    if isinstance(config, TransformersConfig):
+        return True
+    if isinstance(config, LlamaCppConfig):
+        return config.mmproj is not None
+    return config.vision

@@ -40,6 +40,7 @@ class AnswerRecord:
             record (0/0 when it has no verifier).
         usage: model calls and tokens. latency_s: wall time of the answer.
         error: set when the answerer failed (the answer scores 0).
+        dropped: the sentences the verifier removed, with its reasons (for diagnosis).
     """
 
     text: str
@@ -53,6 +54,7 @@ class AnswerRecord:
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
     error: str | None = None
+    dropped: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

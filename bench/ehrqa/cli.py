@@ -6,8 +6,8 @@ The lead's CLI calls :func:`register` on its Typer app::
     register(app)
 
 ``--config baseline`` runs the no-model baseline (:mod:`bench.ehrqa.baseline`); a
-``configs/*.toml`` deployment config will run the agent once :func:`agent_factory` is
-wired to ``agent.run.ask`` — until then it exits with "agent answerer not available yet".
+``configs/*.toml`` deployment config runs the agent (``agent.run.ask``) with that
+config's model (:mod:`bench.ehrqa.agent_answerer`).
 """
 
 from __future__ import annotations
@@ -20,29 +20,29 @@ import typer
 
 from bench.ehrqa.generate import DEFAULT_REFERENCE_DATE
 from bench.ehrqa.run import AnswererFactory, RunConfig, markdown_table, run_eval
+from tools.errors import AssistantError
 
 __all__ = ["AgentUnavailable", "agent_factory", "eval_command", "register"]
 
 
 class AgentUnavailable(RuntimeError):
-    """The agent answerer cannot run yet (``agent.run.ask`` is not wired)."""
+    """The agent answerer cannot run: the deployment config is missing or invalid."""
 
 
-def agent_factory(config_path: Path) -> AnswererFactory:
-    """The answerer factory for a deployment config (``configs/*.toml``).
-
-    To wire the agent: build an :class:`~bench.ehrqa.answer.Answerer` whose ``answer``
-    calls ``agent.run.ask(question.text, patient_id, source=…, config=…)`` with only the
-    question text, and maps its result to an :class:`~bench.ehrqa.answer.AnswerRecord`
-    (text, cited ``Type/id`` references, dropped/flagged sentence counts, model calls,
-    tokens). Until then this raises :class:`AgentUnavailable`.
-    """
+def agent_factory(config_path: Path, ref_date: str = DEFAULT_REFERENCE_DATE) -> AnswererFactory:
+    """The answerer factory for a deployment config (``configs/*.toml``): the agent
+    (:class:`bench.ehrqa.agent_answerer.AgentAnswerer`) with the config's model, answering
+    from the question text alone. The config is validated here (before any import)."""
     if not config_path.is_file():
         raise AgentUnavailable(f"config {config_path} not found (or use --config baseline)")
-    raise AgentUnavailable(
-        f"agent answerer not available yet: `agent.run.ask` is not wired into the benchmark "
-        f"(config {config_path}); run `--config baseline` for the no-model baseline."
-    )
+    from agent.config import load_deployment
+    from bench.ehrqa.agent_answerer import from_config
+
+    try:
+        load_deployment(config_path)
+    except AssistantError as exc:
+        raise AgentUnavailable(str(exc)) from None
+    return lambda source: from_config(config_path, source, ref_date)
 
 
 def eval_command(
@@ -68,7 +68,7 @@ def eval_command(
     name = "baseline"
     if config != "baseline":
         try:
-            factory = agent_factory(Path(config))
+            factory = agent_factory(Path(config), ref_date)
         except AgentUnavailable as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -87,7 +87,11 @@ def eval_command(
         f"fhir-assistant eval --config {config} --data {data} --questions {questions} "
         f"--seed {seed}" + (f" --out {out}" if out else "")
     )
-    report: dict[str, Any] | None = run_eval(cfg, factory, command=command)
+    try:
+        report: dict[str, Any] | None = run_eval(cfg, factory, command=command)
+    except AssistantError as exc:  # e.g. the model file is missing or the runtime fails
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     if report is None:
         return
     typer.echo(markdown_table(report))

@@ -152,6 +152,9 @@ async def _answer_all(
             fh.flush()
             done[q.id] = row
             bar.advance(task)
+    close = getattr(answerer, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def _pct(v: float | None) -> str:

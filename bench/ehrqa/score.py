@@ -434,6 +434,7 @@ def score(
         text_value = score(question, text_only(answer), with_text_score=False)["score"]
     return {
         "question_id": question.id,
+        "patient_id": question.patient_id,
         "category": question.category,
         "kind": question.kind,
         "answer_type": kind,
