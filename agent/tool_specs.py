@@ -143,6 +143,7 @@ def item_dict(item: EvidenceItem, patient_id: str, note: str | None = None) -> d
         "date": item.date,
         "value": scrub(item.value, patient_id) if isinstance(item.value, str) else item.value,
         "unit": item.unit,
+        "codings": [c.as_dict() for c in item.codings],
         "citations": [
             {
                 "reference": c.reference,

@@ -14,7 +14,17 @@ from tools.codes import (
     semantic_tag,
 )
 from tools.errors import IncompatibleUnits, UnknownMeasure
-from tools.units import UnitParseError, canonical_unit, conversion, convert, parse_unit
+from tools.units import (
+    MOLAR_MASS_BY_LOINC,
+    UnitParseError,
+    analyte_conversion,
+    canonical_unit,
+    conversion,
+    convert,
+    convert_analyte,
+    molar_mass_of,
+    parse_unit,
+)
 
 
 @pytest.mark.parametrize(
@@ -227,3 +237,58 @@ def test_acute_and_routine_rules() -> None:
 def test_systolic_sorts_before_diastolic() -> None:
     by_key = {m.key: m for m in MEASURES}
     assert by_key["systolic"].priority < by_key["diastolic"].priority
+
+
+@pytest.mark.parametrize(
+    ("value", "src", "dst", "loinc", "expected"),
+    [
+        (99, "mg/dL", "mmol/L", "2345-7", 5.495),  # glucose, serum/plasma
+        (5.5, "mmol/L", "mg/dL", "2339-0", 99.09),  # glucose, blood
+        (1, "mg/dL", "umol/L", "2160-0", 88.40),  # creatinine: x 88.4
+        (1.3, "mg/dL", "µmol/L", "38483-4", 114.92),
+        (200, "mg/dL", "mmol/L", "2093-3", 5.173),  # total cholesterol
+        (130, "mg/dL", "mmol/L", "18262-6", 3.362),  # LDL
+        (50, "mg/dL", "mmol/L", "2085-9", 1.293),  # HDL
+        (100, "mg/dL", "mmol/L", "2571-8", 1.129),  # triglycerides: x 0.01129
+        (14, "mg/dL", "mmol/L", "6299-2", 4.998),  # BUN as urea: x 0.357
+        (10, "mg/dL", "mmol/L", "17861-6", 2.495),  # calcium
+        (1, "mg/dL", "umol/L", "1975-2", 17.10),  # bilirubin
+        (6, "mg/dL", "umol/L", "3084-1", 356.9),  # uric acid
+        (99, "mg/dL", "g/L", "2345-7", 0.99),  # plain UCUM still works
+        (99, "mg/dL", "mmol/L", "http://loinc.org|2345-7", 5.495),
+        (99, "mg/dL", "mmol/L", "LOINC 2345-7", 5.495),
+    ],
+)
+def test_convert_analyte(value: float, src: str, dst: str, loinc: str, expected: float) -> None:
+    assert convert_analyte(value, src, dst, loinc) == pytest.approx(expected, rel=1e-3)
+
+
+def test_convert_analyte_round_trip() -> None:
+    for loinc in MOLAR_MASS_BY_LOINC:
+        there = convert_analyte(7.3, "mg/dL", "mmol/L", loinc)
+        assert convert_analyte(there, "mmol/L", "mg/dL", loinc) == pytest.approx(7.3)
+
+
+def test_convert_analyte_incompatible() -> None:
+    with pytest.raises(IncompatibleUnits) as info:
+        convert_analyte(99, "mg/dL", "mmol/L", "718-7")  # hemoglobin: no molar mass here
+    assert "LOINC 718-7" in str(info.value)
+    assert "99 mg/dL" in str(info.value)
+    with pytest.raises(IncompatibleUnits):
+        convert_analyte(99, "mg/dL", "mmol/L", None)
+    with pytest.raises(IncompatibleUnits):
+        convert_analyte(99, "mg/dL", "kg", "2345-7")  # a molar mass does not make kg a conc.
+    assert analyte_conversion("mg/dL", "mmol/L", "718-7") is None
+    assert analyte_conversion("mg/dL", "mmol/L", "2345-7") == pytest.approx(1 / 18.0156)
+    assert molar_mass_of("2345-7") == pytest.approx(180.156)
+    assert molar_mass_of("nope") is None
+
+
+def test_molar_masses_agree_with_the_measure_table() -> None:
+    """tools.codes keeps a molar mass per measure; the LOINC table must not contradict it."""
+    for m in MEASURES:
+        for code in m.codes:
+            if m.molar_mass and code in MOLAR_MASS_BY_LOINC:
+                assert MOLAR_MASS_BY_LOINC[code] == pytest.approx(m.molar_mass, rel=1e-3), code
+        if m.molar_mass:
+            assert any(c in MOLAR_MASS_BY_LOINC for c in m.codes), m.key

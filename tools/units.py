@@ -7,8 +7,9 @@ curly-brace annotations (``{1.73_m2}``, ``{score}``: dimensionless, as UCUM defi
 ``.`` / ``/`` / exponents / parentheses, and the customary units ``[lb_av]``, ``[oz_av]``,
 ``[in_i]``, ``[ft_i]``. Temperatures (``Cel``, ``[degF]``, ``K``) convert affinely.
 
-Mass ↔ substance conversions (mg/dL ↔ mmol/L) need the analyte's molar mass, which
-:mod:`tools.codes` provides per measure. Unit strings that are not UCUM but common in
+Mass ↔ substance conversions (mg/dL ↔ mmol/L, mg/dL ↔ µmol/L) need the analyte's molar
+mass, which :mod:`tools.codes` provides per measure and :data:`MOLAR_MASS_BY_LOINC` per
+LOINC code (:func:`convert_analyte`, :func:`analyte_conversion`). Unit strings that are not UCUM but common in
 records (``mmHg``, ``lbs``, ``°C``, ``bpm``, ``mL/min/1.73m2``) are mapped first.
 
 Everything else (unknown atoms) is only "compatible" with the identical string.
@@ -23,7 +24,17 @@ from dataclasses import dataclass
 
 from tools.errors import IncompatibleUnits
 
-__all__ = ["UnitParseError", "canonical_unit", "conversion", "convert", "parse_unit"]
+__all__ = [
+    "MOLAR_MASS_BY_LOINC",
+    "UnitParseError",
+    "analyte_conversion",
+    "canonical_unit",
+    "conversion",
+    "convert",
+    "convert_analyte",
+    "molar_mass_of",
+    "parse_unit",
+]
 
 _DIMS = ("m", "s", "g", "mol", "K")
 
@@ -280,3 +291,77 @@ def convert(
     if factor is None:
         raise IncompatibleUnits(what, dst, [f"{value:g} {src or '(no unit)'}"])
     return value * factor
+
+
+# --------------------------------------------------------------------------- analytes
+
+_GLUCOSE = 180.156
+_CHOLESTEROL = 386.65  # total, LDL and HDL cholesterol are reported as cholesterol
+_TRIGLYCERIDES = 885.7  # as triolein: mg/dL x 0.01129 = mmol/L
+_CREATININE = 113.12  # mg/dL x 88.4 = umol/L
+_UREA_NITROGEN = 28.0134  # BUN: two N per urea, so mg/dL (as N) x 0.357 = mmol/L (urea)
+_UREA = 60.056
+_CALCIUM = 40.078
+_URIC_ACID = 168.11
+_BILIRUBIN = 584.66
+_MAGNESIUM = 24.305
+_PHOSPHORUS = 30.974  # inorganic phosphate is reported as phosphorus
+_IRON = 55.845
+
+#: Molar mass (g/mol) of the analyte a LOINC code measures, for mass <-> substance
+#: concentration conversions. Codes for the same analyte in either kind of unit share
+#: the value (e.g. glucose 2345-7 in mg/dL and 14749-6 in mmol/L).
+MOLAR_MASS_BY_LOINC: dict[str, float] = {
+    # glucose (serum/plasma, blood, fasting, 2 h, capillary by glucometer; mass and moles)
+    **dict.fromkeys(
+        ["2345-7", "2339-0", "1558-6", "2340-8", "41653-7", "15074-8", "14749-6", "14771-0"],
+        _GLUCOSE,
+    ),
+    # cholesterol: total, LDL (direct, calculated), HDL; mass and moles
+    **dict.fromkeys(
+        ["2093-3", "14647-2", "18262-6", "13457-7", "2089-1", "22748-8", "39469-2"],
+        _CHOLESTEROL,
+    ),
+    **dict.fromkeys(["2085-9", "14646-4"], _CHOLESTEROL),
+    **dict.fromkeys(["2571-8", "3043-7", "14927-8"], _TRIGLYCERIDES),
+    **dict.fromkeys(["2160-0", "38483-4", "14682-9", "21232-4", "2161-8"], _CREATININE),
+    **dict.fromkeys(["6299-2", "3094-0", "14937-7"], _UREA_NITROGEN),
+    **dict.fromkeys(["3091-6", "22664-7"], _UREA),
+    **dict.fromkeys(["17861-6", "49765-1", "2000-8", "1994-3"], _CALCIUM),
+    **dict.fromkeys(["3084-1", "14933-6"], _URIC_ACID),
+    # bilirubin: total (serum/plasma, blood), direct; mass and moles
+    **dict.fromkeys(["1975-2", "42719-5", "14631-6", "1968-7", "14629-0"], _BILIRUBIN),
+    **dict.fromkeys(["19123-9", "2601-3"], _MAGNESIUM),
+    **dict.fromkeys(["2777-1", "14879-1"], _PHOSPHORUS),
+    **dict.fromkeys(["2498-4", "14798-3"], _IRON),
+}
+
+
+def _loinc_key(loinc: str | None) -> str:
+    """``2345-7`` from ``2345-7``, ``http://loinc.org|2345-7`` or ``LOINC 2345-7``."""
+    text = (loinc or "").strip()
+    return re.split(r"[|\s]", text)[-1] if text else ""
+
+
+def molar_mass_of(loinc: str | None) -> float | None:
+    """The molar mass (g/mol) of the analyte a LOINC code measures (``None``: unknown)."""
+    return MOLAR_MASS_BY_LOINC.get(_loinc_key(loinc))
+
+
+def analyte_conversion(src: str, dst: str, loinc: str | None) -> float | None:
+    """The factor from ``src`` to ``dst`` for the analyte of ``loinc`` (``None``: none).
+
+    Like :func:`conversion`, plus mass <-> substance when the code's molar mass is known.
+    """
+    return conversion(src, dst, molar_mass_of(loinc))
+
+
+def convert_analyte(value: float, from_unit: str, to_unit: str, loinc: str | None) -> float:
+    """Convert a lab value of the analyte ``loinc`` measures (raises IncompatibleUnits).
+
+    ``convert_analyte(99, "mg/dL", "mmol/L", "2345-7")`` is 5.50 (glucose); without a known
+    molar mass only UCUM-compatible units convert.
+    """
+    key = _loinc_key(loinc)
+    what = f"LOINC {key}" if key else "value"
+    return convert(value, from_unit, to_unit, molar_mass=molar_mass_of(key), what=what)
