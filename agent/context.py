@@ -32,6 +32,8 @@ class AgentSettings:
         summary_budget: token budget of the record summary in the prompt.
         max_lines: evidence lines a tool returns at most (the rest is counted).
         repair: allow one repair round after failed verification.
+        prefetch: run the tool calls the question's codes and words call for before the
+            first plan step (:mod:`agent.prefetch`).
         allow_writes: enable the write tools (``order_lab``), which create resources in
             the session patient's record. Off by default; turn it on only for a test
             server or store (the source must also be a :class:`tools.source.RecordWriter`).
@@ -44,6 +46,7 @@ class AgentSettings:
     summary_budget: int = 1200
     max_lines: int = 20
     repair: bool = True
+    prefetch: bool = True
     max_tokens: int | None = None
     allow_writes: bool = False
 

@@ -2,7 +2,7 @@
 
 ::
 
-    START → load_context ─┬─(ask)──▶ plan ──(tool calls: Send fan-out)──▶ run_tool ×N ─┐
+    START → load_context ─┬─(ask)──▶ [prefetch: run_tool ×N ─▶] plan ──(tool calls: Send fan-out)──▶ run_tool ×N ─┐
                           │           ▲  │                                              │
                           │           │  └──────────────────────────────────────────────┘
                           │           ├─(answer now)──────────────▶ verify
@@ -51,7 +51,7 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_node("finalize", finalize)
     g.add_node("brief", brief_node)
     g.add_edge(START, "load_context")
-    g.add_conditional_edges("load_context", route_after_load, ["plan", "brief"])
+    g.add_conditional_edges("load_context", route_after_load, ["plan", "brief", "run_tool"])
     g.add_conditional_edges("plan", route_plan, ["run_tool", "verify", "compose"])
     g.add_edge("run_tool", "plan")
     g.add_edge("compose", "verify")

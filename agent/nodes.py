@@ -25,6 +25,7 @@ from .answer import AnswerSentence, CitedAnswer, CitedResource, DroppedSentence,
 from .context import AgentContext
 from .errors import AgentError, MalformedOutput, ToolCallError, ToolCallRefused
 from .models import Message
+from .prefetch import prefetch_calls
 from .state import AgentState
 from .tool_specs import Composed, Plan, ToolCall, item_dict, precheck, run_tool_call, scrub
 from .verify import verify_sentences
@@ -125,6 +126,12 @@ async def load_context(state: AgentState, runtime: Runtime[AgentContext]) -> dic
         for ln in text.splitlines()
         if ln.rstrip().endswith("]") and "[E" in ln
     ]
+    question = state.get("question", "")
+    prefetch = (
+        prefetch_calls(question, ev, limit=ctx.settings.max_calls_per_step)
+        if ctx.mode == "ask" and ctx.settings.prefetch
+        else []
+    )
     return {
         "patient_id": ctx.patient_id,
         "mode": ctx.mode,
@@ -133,7 +140,7 @@ async def load_context(state: AgentState, runtime: Runtime[AgentContext]) -> dic
         "summary": text,
         "evidence": _seed(ev, summary.handles, seed_lines, ctx.patient_id),
         "observations": None,
-        "pending": [],
+        "pending": prefetch,
         "steps": 0,
         "tool_errors": None,
         "draft": [],
@@ -145,8 +152,14 @@ async def load_context(state: AgentState, runtime: Runtime[AgentContext]) -> dic
     }
 
 
-def route_after_load(state: AgentState) -> str:
-    return "brief" if state.get("mode") == "brief" else "plan"
+def route_after_load(state: AgentState) -> Any:
+    """Brief; or the prefetched tool calls (parallel, then plan); or plan."""
+    if state.get("mode") == "brief":
+        return "brief"
+    pending = state.get("pending") or []
+    if pending:
+        return [Send("run_tool", {"call": c}) for c in pending]
+    return "plan"
 
 
 # --------------------------------------------------------------------------- ask
@@ -290,6 +303,8 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
         return {"observations": [obs], "tool_errors": 1, "warnings": [_REFUSED]}
     except ToolCallError as exc:
         _emit({"tool": call.tool, "status": f"error: {exc}"})
+        if raw.get("prefetch"):  # not the model's call: nothing to show it, nothing counted
+            return {}
         obs = {
             "tool": call.tool,
             "args": args,
@@ -302,6 +317,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
     obs = {
         "tool": call.tool,
         "args": args,
+        "prefetch": bool(raw.get("prefetch")),
         "ok": True,
         "lines": result.lines,
         "handles": list(result.items),

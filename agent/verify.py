@@ -38,6 +38,9 @@ A sentence passes when:
    ("no", "not", "never", "without", "denies" …) up to the end of the clause are not
    checked: "No penicillin allergy is recorded" passes when it cites the allergy list.
 
+6. a code written in prose ("CVX 49", "LOINC 4548-4", "SNOMED CT 44054006") is a code of a
+   cited item (finding kind ``code``); its digits are not a value.
+
 Numbers that are a cited item's count (``3 allergies`` citing three handles) pass.
 Support by an item the sentence does not cite does not count.
 """
@@ -147,7 +150,7 @@ Date = tuple[int, int | None, int | None]
 class Finding:
     """One problem with one sentence."""
 
-    kind: str  # unknown_handle | no_citation | number | date | unit | entity
+    kind: str  # unknown_handle | no_citation | number | date | unit | code | entity
     detail: str
 
 
@@ -567,6 +570,40 @@ def _entity_findings(text: str, valid: Sequence[str], index: EvidenceIndex) -> l
     return findings
 
 
+# a code written in prose: "CVX 49", "LOINC 4548-4", "(SNOMED CT 44054006)", "RxNorm: 860975"
+_CODE_MENTION = re.compile(
+    r"\b(?:LOINC|CVX|SNOMED(?:[ -]CT)?|SCT|RxNorm|ICD-?10(?:-CM)?|CPT)"
+    r"(?:\s+code)?\s*[:#]?\s*(\d[\w.-]*\w|\d)",
+    re.I,
+)
+
+
+def _cited_codes(valid: Sequence[str], evidence: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    codes: set[str] = set()
+    for h in valid:
+        item = evidence[h]
+        for c in item.get("codings") or ():
+            if isinstance(c, Mapping) and c.get("code"):
+                codes.add(str(c["code"]).lower())
+        texts = [str(item.get("text") or ""), *(str(n) for n in item.get("notes") or ())]
+        for t in texts:
+            for tag in _CODE_TAG.findall(t):
+                codes.add(tag.strip("[]").split(" ", 1)[1].lower())
+    return codes
+
+
+def _code_check(
+    m: re.Match[str],
+    valid: Sequence[str],
+    evidence: Mapping[str, Mapping[str, Any]],
+    check: SentenceCheck,
+) -> str:
+    """A code named in the sentence must be a code of a cited item; it is not a value."""
+    if m.group(1).lower() not in _cited_codes(valid, evidence):
+        check.findings.append(Finding("code", f"{m.group(0)} is not a code of the cited evidence"))
+    return " "
+
+
 def check_sentence(
     text: str,
     cites: Sequence[str],
@@ -593,6 +630,7 @@ def check_sentence(
         if not _date_ok(d, sup.dates):
             shown = "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(d) if p)
             check.findings.append(Finding("date", f"date {shown} not in the cited evidence"))
+    rest = _CODE_MENTION.sub(lambda m: _code_check(m, valid, evidence, check), rest)
     rest = re.sub(r"(\d)/(?=\d)", r"\1 / ", rest)  # "156.9/111.3": two values
     for m in _NUMBER.finditer(rest):
         raw, token = m.group(1), m.group(2)

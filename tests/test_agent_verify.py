@@ -403,3 +403,24 @@ def test_blood_pressure_pair_and_names_with_digits() -> None:
     # "19" of COVID-19 is part of a name, not a value; COVID names the coronavirus disease
     assert check_sentence("She had COVID-19 in February 2021.", ["E2"], ev).ok
     assert not check_sentence("She had COVID-19 in February 2021.", ["E1"], ev).ok
+
+
+def test_codes_in_prose_are_checked_as_codes_not_values() -> None:
+    ev = {
+        "E1": {
+            "handle": "E1",
+            "text": "Hib (PRP-OMP) [CVX 49], last 2014-01-19",
+            "date": "2014-01-19",
+            "references": ["Immunization/1"],
+            "codings": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "49"}],
+            "citations": [{"reference": "Immunization/1", "date": "2014-01-19"}],
+        }
+    }
+    ok = check_sentence(
+        "The last Hib (PRP-OMP) immunization (CVX 49) was on 2014-01-19.", ["E1"], ev
+    )
+    assert ok.ok, ok.reasons
+    wrong = check_sentence("The Hib (CVX 50) immunization was on 2014-01-19.", ["E1"], ev)
+    assert [f.kind for f in wrong.findings] == ["code"]
+    bare = check_sentence("Hib was given 49 times, last on 2014-01-19.", ["E1"], ev)
+    assert [f.kind for f in bare.findings] == ["number"]
