@@ -342,7 +342,9 @@ async def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
 
 async def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Check every sentence; keep the findings for one repair round."""
-    v = verify_sentences(state.get("draft") or [], state.get("evidence") or {})
+    v = verify_sentences(
+        state.get("draft") or [], state.get("evidence") or {}, state.get("question", "")
+    )
     findings = [{"text": c.text, "cites": c.cites, "reasons": c.reasons} for c in v.failed]
     _emit({"status": f"verified {len(v.passed)}/{len(v.checks)} sentence(s)"})
     return {"findings": findings}
@@ -414,7 +416,7 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     ctx = runtime.context
     pid = ctx.patient_id
     evidence = state.get("evidence") or {}
-    v = verify_sentences(state.get("draft") or [], evidence)
+    v = verify_sentences(state.get("draft") or [], evidence, state.get("question", ""))
     sentences = []
     refs: list[str] = []
     for c in v.passed:

@@ -8,7 +8,8 @@ summary. The model can still ask for more; prefetching only saves it a round.
 
 Rules (each at most once; at most ``limit`` calls, in this order):
 
-* a LOINC code (``4548-4``) → ``lab_trend(code=…)``; else a lab or vital named in the
+* a LOINC code (``4548-4``) → ``lab_trend(code=…)`` (with ``date_from``/``date_to`` when
+  the question gives a window "between 2008-01-01 and 2009-12-31"); else a lab or vital named in the
   question that the trend table knows (``HbA1c``, ``eGFR``, ``blood pressure`` …) →
   ``lab_trend(name=…)``;
 * a CVX code (``CVX 49``) → ``search_record(Immunization, code=…)``; a SNOMED code
@@ -35,6 +36,9 @@ from tools.evidence import EvidenceSet
 __all__ = ["prefetch_calls"]
 
 _LOINC = re.compile(r"(?<![\w.-])(\d{1,7}-\d)(?![\w.-]*\d)")
+_WINDOW = re.compile(
+    r"\b(?:between|from)\s+(\d{4}-\d{2}-\d{2})\s+(?:and|to|until)\s+(\d{4}-\d{2}-\d{2})\b", re.I
+)
 _CVX = re.compile(r"\bCVX\s*(?:code\s*)?[:#]?\s*(\d{1,4})\b", re.I)
 _SNOMED = re.compile(r"\b(?:SNOMED(?:[ -]CT)?|SCT)\s*(?:code\s*)?[:#]?\s*(\d{6,18})\b", re.I)
 
@@ -96,13 +100,16 @@ def prefetch_calls(
 ) -> list[dict[str, Any]]:
     """The tool calls to run before planning (``{"tool", "args", "prefetch": True}``)."""
     calls: list[dict[str, Any]] = []
+    window: dict[str, str] = {}
+    if m := _WINDOW.search(question):
+        window = {"date_from": m.group(1), "date_to": m.group(2)}
     codes = list(dict.fromkeys(_LOINC.findall(question)))
-    calls.extend(_call("lab_trend", code=c) for c in codes[:2])
+    calls.extend(_call("lab_trend", code=c, **window) for c in codes[:2])
     if not codes:
         low = f" {question.lower()} "
         for name in _LAB_NAMES:
             if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", low):
-                calls.append(_call("lab_trend", name=name))
+                calls.append(_call("lab_trend", name=name, **window))
                 break
     for cvx in dict.fromkeys(_CVX.findall(question)):
         calls.append(_call("search_record", resource_type="Immunization", code=cvx))

@@ -42,7 +42,8 @@ Encounter, Procedure, Immunization, DiagnosticReport, DocumentReference, CarePla
 date_from (YYYY-MM-DD), date_to, status
 - read_resource: reference (Type/id of this patient's resource)
 - record_summary: section (one of {sections})
-- lab_trend: name (e.g. HbA1c, eGFR, blood pressure) or code (LOINC)
+- lab_trend: name (e.g. HbA1c, eGFR, blood pressure) or code (LOINC); optional date_from, \
+date_to (YYYY-MM-DD) for the values, change, direction and mean inside a window
 {image_line}{write_line}"""
 
 WRITE_LINE = """- order_lab: code (LOINC), display (test name), reason: orders the test for this \

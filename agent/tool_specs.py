@@ -623,6 +623,40 @@ async def _order_result(
     return ToolResult([line], {handle: item})
 
 
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _window_line(
+    t: Any, index: dict[tuple[str, str], str], d_from: dt.date | None, d_to: dt.date | None
+) -> tuple[str, list[str]]:
+    """One line for the values of a trend inside a date window (inclusive): every value
+    (up to 12 shown), first, last, change and direction, mean; and the handles cited."""
+    lo = d_from.isoformat() if d_from else "0000-00-00"
+    hi = d_to.isoformat() if d_to else "9999-99-99"
+    pts = [p for p in t.points if p.date and lo <= p.date[:10] <= hi]
+    window = f"from {d_from or 'the first value'} to {d_to or 'the last value'}"
+    if not pts:
+        return f"no {t.display} values {window} (inclusive)", []
+    handles = list(dict.fromkeys(h for p in pts if (h := index.get((p.ref, p.path)))))
+    unit = t.unit
+    shown = pts if len(pts) <= 12 else [*pts[:6], *pts[-6:]]
+    values = ", ".join(f"{_num(p.value)} on {p.date}" for p in shown)
+    if len(pts) > len(shown):
+        values += f" ({len(pts) - len(shown)} more in between)"
+    first, last = pts[0], pts[-1]
+    change = last.value - first.value
+    direction = "increased" if change > 0 else "decreased" if change < 0 else "unchanged"
+    mean = sum(p.value for p in pts) / len(pts)
+    text = (
+        f"{t.display} {window} (inclusive), {len(pts)} value(s) in {unit}: {values}; "
+        f"first {_num(first.value)} {unit} on {first.date}, last {_num(last.value)} {unit} on "
+        f"{last.date}; change last - first {change:+.4g} {unit} ({direction}); "
+        f"mean {_num(mean)} {unit}"
+    )
+    return f"{text} [{', '.join(handles)}]", handles
+
+
 async def lab_trend(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
     query = (args.get("name") or args.get("code") or "").strip()
     if not query:
@@ -633,11 +667,19 @@ async def lab_trend(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
     except RecordToolError as exc:
         raise ToolCallError(str(exc)) from None
     index = handle_index(ev)
+    d_from, d_to = _date(args.get("date_from"), "date_from"), _date(args.get("date_to"), "date_to")
     lines: list[str] = []
     items: dict[str, dict[str, Any]] = {}
     for t in trends:
         if not t.points:
             lines.append(f"no {t.display} values in the record")
+            continue
+        if d_from or d_to:
+            text, handles = _window_line(t, index, d_from, d_to)
+            text = scrub(text, ctx.patient_id)
+            lines.append(text)
+            for h in handles:
+                items[h] = item_dict(ev.get(h), ctx.patient_id, text)
             continue
         line = trend_line(t, index, compact=False)
         text = scrub(f"{line.text} [{', '.join(line.handles)}]", ctx.patient_id)
@@ -771,7 +813,7 @@ _TOOLS: dict[
     ),
     "read_resource": (read_resource, ("reference",)),
     "record_summary": (record_summary, ("section",)),
-    "lab_trend": (lab_trend, ("name", "code")),
+    "lab_trend": (lab_trend, ("name", "code", "date_from", "date_to")),
     "order_lab": (order_lab, ("code", "display", "reason")),
     "view_image": (view_image, ("handle",)),
 }

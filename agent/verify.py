@@ -14,7 +14,8 @@ A sentence passes when:
    digits are not values). ``156.9/111.3`` is two values; the digits of a name such as
    ``COVID-19`` or ``PHQ-9`` are not a value;
 3. every date in it (``2025-01-15``, ``2025-01``, ``01/15/2025``, ``January 15, 2025``,
-   ``15 Jan 2025``, ``January 2025``; a bare year) matches a date of its cited items;
+   ``15 Jan 2025``, ``January 2025``; a bare year) matches a date of its cited items,
+   except a full date the user wrote in the question (a window restated);
 4. a unit written after a number is compatible with the cited value's unit;
 5. every clinical term in it is supported by its cited items (finding kind ``entity``:
    "mentions 'penicillin V', which none of its cited items support (E7 does)"). Words
@@ -609,10 +610,13 @@ def check_sentence(
     cites: Sequence[str],
     evidence: Mapping[str, Mapping[str, Any]],
     index: EvidenceIndex | None = None,
+    question: str = "",
 ) -> SentenceCheck:
     """Verify one sentence against the evidence seen in the session.
 
     ``index`` is :class:`EvidenceIndex` of ``evidence`` (built here when not given).
+    Dates written in ``question`` (the user's own window, "between 2008-01-01 and …") may
+    be restated: they are the user's words, not claims from the record.
     """
     handles = list(dict.fromkeys(_norm_handle(h) for h in cites if h.strip()))
     valid = [h for h in handles if h in evidence]
@@ -626,8 +630,9 @@ def check_sentence(
     sup = _support([evidence[h] for h in valid])
     body = _HANDLE.sub(" ", text)
     dates, rest = extract_dates(body)
+    asked = extract_dates(question)[0] if question else []
     for d in dates:
-        if not _date_ok(d, sup.dates):
+        if not _date_ok(d, sup.dates) and not (d[2] is not None and d in asked):
             shown = "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(d) if p)
             check.findings.append(Finding("date", f"date {shown} not in the cited evidence"))
     rest = _CODE_MENTION.sub(lambda m: _code_check(m, valid, evidence, check), rest)
@@ -654,13 +659,18 @@ def check_sentence(
 
 
 def verify_sentences(
-    sentences: Sequence[Mapping[str, Any]], evidence: Mapping[str, Mapping[str, Any]]
+    sentences: Sequence[Mapping[str, Any]],
+    evidence: Mapping[str, Mapping[str, Any]],
+    question: str = "",
 ) -> Verification:
-    """Verify sentences (``{"text", "cites"}``) against the session's evidence by handle."""
+    """Verify sentences (``{"text", "cites"}``) against the session's evidence by handle
+    (``question``: full dates the user wrote may be restated, see :func:`check_sentence`)."""
     index = EvidenceIndex(evidence)
     return Verification(
         [
-            check_sentence(str(s.get("text", "")), list(s.get("cites") or []), evidence, index)
+            check_sentence(
+                str(s.get("text", "")), list(s.get("cites") or []), evidence, index, question
+            )
             for s in sentences
             if str(s.get("text", "")).strip()
         ]

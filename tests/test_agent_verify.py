@@ -424,3 +424,25 @@ def test_codes_in_prose_are_checked_as_codes_not_values() -> None:
     assert [f.kind for f in wrong.findings] == ["code"]
     bare = check_sentence("Hib was given 49 times, last on 2014-01-19.", ["E1"], ev)
     assert [f.kind for f in bare.findings] == ["number"]
+
+
+def test_dates_of_the_question_may_be_restated() -> None:
+    ev = {
+        "E1": {
+            "handle": "E1",
+            "text": "Potassium [LOINC 6298-4] 5.09 mmol/L 2008-03-01 → 3.83 mmol/L 2009-11-02",
+            "references": ["Observation/1"],
+            "citations": [
+                {"reference": "Observation/1", "date": "2008-03-01", "value": 5.09},
+                {"reference": "Observation/2", "date": "2009-11-02", "value": 3.83},
+            ],
+        }
+    }
+    text = "Between 2008-01-01 and 2009-12-31 potassium fell from 5.09 to 3.83 mmol/L."
+    q = "Did Potassium (LOINC 6298-4) go up or down between 2008-01-01 and 2009-12-31?"
+    assert verify_sentences([{"text": text, "cites": ["E1"]}], ev, q).checks[0].ok
+    plain = verify_sentences([{"text": text, "cites": ["E1"]}], ev).checks[0]
+    assert [f.kind for f in plain.findings] == ["date", "date"]
+    # a date the question did not give is still checked
+    other = "On 2008-02-01 potassium was 5.09 mmol/L."
+    assert not verify_sentences([{"text": other, "cites": ["E1"]}], ev, q).checks[0].ok

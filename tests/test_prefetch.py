@@ -30,8 +30,9 @@ def _args(q: str, ev: object = None) -> list[tuple[str, dict[str, str]]]:
 
 def test_codes_and_words_become_calls() -> None:
     assert _args("Did Potassium (LOINC 6298-4) go up between 2008-01-01 and 2009-12-31?") == [
-        ("lab_trend", {"code": "6298-4"})
+        ("lab_trend", {"code": "6298-4", "date_from": "2008-01-01", "date_to": "2009-12-31"})
     ]
+    assert _args("Latest potassium (LOINC 6298-4)?") == [("lab_trend", {"code": "6298-4"})]
     assert _args("What is the latest HbA1c?") == [("lab_trend", {"name": "hba1c"})]
     assert _args("When was the most recent Hib (PRP-OMP) immunization (CVX 49)?") == [
         ("search_record", {"resource_type": "Immunization", "code": "49"})
@@ -89,3 +90,29 @@ async def test_planner_answers_in_one_call_from_prefetched_results(store: Record
     await ask("What is the latest HbA1c (LOINC 4548-4)?", patient_id=DEBORA, source=store,
               model=off, settings=settings)  # fmt: skip
     assert "tool results" not in off.calls[0][-1].text
+
+
+async def test_windowed_trend_line(store: RecordStore) -> None:
+    from agent.context import AgentContext
+    from agent.tool_specs import run_tool_call
+
+    ctx = AgentContext(patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([]))
+    args = {"code": "2160-0", "date_from": "2019-01-01", "date_to": "2023-12-31"}
+    r = await run_tool_call(ctx, {"tool": "lab_trend", "args": args})
+    [line] = r.lines
+    assert "5 value(s) in mg/dL" in line
+    assert "first 1.491 mg/dL on 2019-02-27, last 2.059 mg/dL on 2023-03-15" in line
+    assert "+0.5683 mg/dL (increased)" in line
+    assert "mean 1.71 mg/dL" in line
+    # the computed figures are support for a sentence citing the series' handle
+    from agent.verify import verify_sentences
+
+    [h] = r.items
+    ok = "Creatinine rose by 0.5683 mg/dL, averaging 1.71 mg/dL."
+    assert verify_sentences([{"text": ok, "cites": [h]}], r.items).checks[0].ok
+    bad = "Creatinine rose by 0.9 mg/dL."
+    assert not verify_sentences([{"text": bad, "cites": [h]}], r.items).checks[0].ok
+    empty = await run_tool_call(
+        ctx, {"tool": "lab_trend", "args": {"code": "2160-0", "date_to": "2000-01-01"}}
+    )
+    assert empty.lines[0].startswith("no Creatinine values from the first value to 2000-01-01")
