@@ -34,6 +34,10 @@ A sentence passes when:
       item naming a member, or by a cited medication / allergy whose product the class
       table does not know.
 
+   c. a content word of the user's question (≥ 5 letters, not generic, not a question
+      template word), when the sentence repeats it: "The last rectal polypectomy was on
+      2020-07-14" citing an unrelated procedure is dropped.
+
    Generic words (patient, record, history, active, taking, level, blood, test, dose
    forms, units, qualifiers, body parts …) never count. Terms after a negation cue
    ("no", "not", "never", "without", "denies" …) up to the end of the clause are not
@@ -531,8 +535,37 @@ class EvidenceIndex:
         return [h for h, it in self.items.items() if h not in skip and it.names_term(term)]
 
 
-def _entity_findings(text: str, valid: Sequence[str], index: EvidenceIndex) -> list[Finding]:
-    """Clinical terms of the sentence that none of its cited items support."""
+#: Words of question templates that name no entity (never checked as question terms).
+_QUESTION_TEMPLATE_WORDS = """performed received given taken measured ordered administered value values
+    result results measurement measurements date dates onset encounter encounters visit
+    visits immunization immunizations vaccine vaccines vaccination procedure procedures
+    condition conditions diagnosis diagnoses problem problems medication medications drug
+    drugs allergy allergies intolerance intolerances observation observations lab labs
+    average mean change difference increase increased decrease decreased compare comparing
+    period between inclusive years whole number count recent latest earliest highest lowest
+    level levels test tests performed kind record show shows list give answer please"""
+_QUESTION_WORDS = frozenset(_stem(w) for w in _QUESTION_TEMPLATE_WORDS.split())
+
+
+def _question_terms(question: str) -> frozenset[str]:
+    """The question's own content words (≥ 5 letters, not generic, not template words):
+    a sentence that repeats one must get it from its citations, not from the question."""
+    return frozenset(
+        t.norm
+        for t in _tokens(question)
+        if len(t.norm) >= 5
+        and t.norm.isalpha()
+        and t.norm not in _GENERIC
+        and t.norm not in _QUESTION_WORDS
+    )
+
+
+def _entity_findings(
+    text: str, valid: Sequence[str], index: EvidenceIndex, asked: frozenset[str] = frozenset()
+) -> list[Finding]:
+    """Clinical terms of the sentence that none of its cited items support (``asked``:
+    the question's content words, checked like terms: "the last rectal polypectomy was
+    on …" citing an unrelated procedure is not supported by it)."""
     cited = [index.items[h] for h in valid if h in index.items]
     toks = _tokens(_HANDLE.sub(lambda m: " " * len(m.group()), text))
     findings: list[Finding] = []
@@ -551,7 +584,7 @@ def _entity_findings(text: str, valid: Sequence[str], index: EvidenceIndex) -> l
             i += n
             continue
         others = index.naming(term, valid)
-        if not others and term not in _HIGH_RISK and term not in _CLASSES:
+        if not others and term not in _HIGH_RISK and term not in _CLASSES and term not in asked:
             i += n
             continue
         if others:  # show the whole name the sentence took from that item: "penicillin V"
@@ -654,7 +687,8 @@ def check_sentence(
             check.findings.append(
                 Finding("number", f"{raw}{' ' + unit if unit else ''} not in the cited evidence")
             )
-    check.findings.extend(_entity_findings(text, valid, index or EvidenceIndex(evidence)))
+    terms = _question_terms(question) if question else frozenset()
+    check.findings.extend(_entity_findings(text, valid, index or EvidenceIndex(evidence), terms))
     return check
 
 

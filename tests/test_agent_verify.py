@@ -446,3 +446,32 @@ def test_dates_of_the_question_may_be_restated() -> None:
     # a date the question did not give is still checked
     other = "On 2008-02-01 potassium was 5.09 mmol/L."
     assert not verify_sentences([{"text": other, "cites": ["E1"]}], ev, q).checks[0].ok
+
+
+def test_question_terms_must_come_from_the_citations() -> None:
+    ev = {
+        "E1": {
+            "handle": "E1",
+            "text": "Colonoscopy [SCT 73761001] 2020-07-14",
+            "date": "2020-07-14",
+            "references": ["Procedure/1"],
+            "citations": [{"reference": "Procedure/1", "date": "2020-07-14"}],
+        },
+        "E2": {
+            "handle": "E2",
+            "text": "Osteoporosis (disorder) [SCT 64859006] onset 2001-08-08",
+            "date": "2001-08-08",
+            "references": ["Condition/2"],
+            "citations": [{"reference": "Condition/2", "date": "2001-08-08"}],
+        },
+    }
+    q = "What is the date of the last Rectal polypectomy performed on the patient?"
+    bad = "The last Rectal polypectomy performed on the patient was on 2020-07-14."
+    [c] = verify_sentences([{"text": bad, "cites": ["E1"]}], ev, q).checks
+    assert not c.ok
+    assert any("polypectomy" in r for r in c.reasons)
+    none = "No rectal polypectomy is recorded; the last procedure was a colonoscopy on 2020-07-14."
+    assert verify_sentences([{"text": none, "cites": ["E1"]}], ev, q).checks[0].ok
+    q2 = "Since when does the patient have Osteoporosis (disorder)?"
+    good = "The patient has had Osteoporosis (disorder) since 2001-08-08."
+    assert verify_sentences([{"text": good, "cites": ["E2"]}], ev, q2).checks[0].ok
