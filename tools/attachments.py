@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tools._record import clean, ref_of
-from tools.errors import RecordToolError, ResourceNotFound
+from tools.errors import AttachmentError, AttachmentRefused, ResourceNotFound
 from tools.fhir_version import patient_ids_of
 from tools.source import RecordSource, Resource
 
@@ -79,14 +79,6 @@ DICOM_TYPES: Final = frozenset({"application/dicom", "image/dicom", "application
 
 _BINARY_URL = re.compile(r"^Binary/([A-Za-z0-9\-.]{1,64})$")
 _REFERENCE = re.compile(r"([A-Z][A-Za-z]{1,40})/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
-
-
-class AttachmentError(RecordToolError):
-    """An image attachment that cannot be loaded (absent, too large, not a viewable image)."""
-
-
-class AttachmentRefused(AttachmentError):
-    """An attachment outside the patient's record: an external url, another patient's data."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,11 @@ rather than starting their own.
     └── RecordToolError                a record tool (evidence, summary, trend, plot) failed
         ├── UnknownMeasure             a trend name or code that matches no known measure
         ├── IncompatibleUnits          values whose units cannot be converted to one unit
-        └── OptionalDependencyMissing  an optional package (matplotlib, tokenizers, ...) is absent
+        ├── OptionalDependencyMissing  an optional package (matplotlib, tokenizers, ...) is absent
+        └── AttachmentError            an image attachment that cannot be loaded (absent, too
+            │                          large, not a viewable image)
+            └── AttachmentRefused      an attachment outside the patient's record (an external
+                                       url, another patient's Binary)
 
 ``ResourceNotFound``, ``PatientNotFound`` and ``UnknownMeasure`` are also ``LookupError``;
 ``IncompatibleUnits`` is also a ``ValueError``; ``OptionalDependencyMissing`` is also an
@@ -52,6 +56,8 @@ from typing import Any
 
 __all__ = [
     "AssistantError",
+    "AttachmentError",
+    "AttachmentRefused",
     "ConfigError",
     "FhirAuthError",
     "FhirHttpError",
@@ -336,3 +342,11 @@ class OptionalDependencyMissing(RecordToolError, ImportError):
             f"Install it with `pip install 'fhir-record-assistant[{extra}]'`."
         )
         self.package = package
+
+
+class AttachmentError(RecordToolError):
+    """An image attachment that cannot be loaded (absent, too large, not a viewable image)."""
+
+
+class AttachmentRefused(AttachmentError):
+    """An attachment outside the patient's record: an external url, another patient's data."""
