@@ -32,6 +32,7 @@ from tools.errors import (
 )
 from tools.evidence import SECTIONS, EvidenceItem, EvidenceSet, build_evidence
 from tools.fhir_version import PATIENT_SEARCH_PARAM, patient_ids_of
+from tools.orders import is_assistant_order, lab_order
 from tools.source import RecordWriter
 from tools.summary import handle_index, trend_line
 from tools.trends import trend
@@ -499,12 +500,6 @@ async def record_summary(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
     return _bounded(ctx, ev.section(section), f"{section} lines")
 
 
-#: ``meta.tag`` on every resource the assistant writes (what a reviewer filters on).
-ASSISTANT_TAG: dict[str, str] = {
-    "system": "urn:fhir-record-assistant:tag",
-    "code": "assistant-generated",
-    "display": "Created by the FHIR record assistant (review before acting)",
-}
 _LOINC_CODE = re.compile(r"^\d{1,7}-\d$")
 
 
@@ -540,9 +535,7 @@ async def order_lab(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
     except UnsupportedSearch:
         existing = []
     for sr in existing:
-        tags = (sr.get("meta") or {}).get("tag") or []
-        mine = any(t.get("code") == ASSISTANT_TAG["code"] for t in tags if isinstance(t, dict))
-        if mine and sr.get("status") == "active" and pid in patient_ids_of(sr):
+        if is_assistant_order(sr) and sr.get("status") == "active" and pid in patient_ids_of(sr):
             ref = f"ServiceRequest/{sr.get('id')}"
             return await _order_result(
                 ctx,
@@ -552,33 +545,8 @@ async def order_lab(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
                 f"already ordered (not ordered again): {display} (LOINC {code}): {ref}, "
                 f"status active, authored {sr.get('authoredOn', 'unknown')}",
             )
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    resource = {
-        "resourceType": "ServiceRequest",
-        "meta": {"tag": [dict(ASSISTANT_TAG)]},
-        "status": "active",
-        "intent": "order",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://snomed.info/sct",
-                        "code": "108252007",
-                        "display": "Laboratory procedure",
-                    },
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "laboratory",
-                    },
-                ],
-                "text": "laboratory",
-            }
-        ],
-        "code": {"coding": [coding], "text": display},
-        "subject": {"reference": f"Patient/{pid}"},
-        "authoredOn": now,
-        "note": [{"text": f"Reason: {reason}"}],
-    }
+    resource = lab_order(pid, code, display, reason)
+    now = str(resource["authoredOn"])
     try:
         created = await ctx.source.create(resource, patient_id=pid)
     except WriteRefused as exc:

@@ -14,7 +14,7 @@ import pytest
 from agent import AgentSettings, ask
 from agent.context import AgentContext
 from agent.errors import ToolCallError
-from agent.tool_specs import ASSISTANT_TAG, ToolCall, run_tool_call
+from agent.tool_specs import ToolCall, run_tool_call
 from tests.agent_fixtures import (
     CLEOTILDE,
     DEBORA,
@@ -36,6 +36,7 @@ from tools.errors import (
     WrongFhirVersion,
 )
 from tools.fhir import FhirClient
+from tools.orders import ASSISTANT_TAG
 from tools.store import RecordStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.medagent.answer import TaskAnswer
 from bench.medagent.generate import Task
+from tools import orders
 from tools.errors import AssistantError
 from tools.lookup import find_patients
 from tools.source import RecordSource, RecordWriter, Resource
@@ -31,30 +32,9 @@ _EXCLUDED = {"entered-in-error", "cancelled"}
 
 
 def lab_order(patient_id: str, code: str, display: str, reason: str) -> Resource:
-    """A ServiceRequest ordering a LOINC lab test for ``patient_id`` (no id)."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return {
-        "resourceType": "ServiceRequest",
-        "meta": {"tag": [dict(BASELINE_TAG)]},
-        "status": "active",
-        "intent": "order",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://snomed.info/sct",
-                        "code": "108252007",
-                        "display": "Laboratory procedure",
-                    }
-                ],
-                "text": "laboratory",
-            }
-        ],
-        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "authoredOn": now,
-        "note": [{"text": f"Reason: {reason}"}],
-    }
+    """The assistant's ServiceRequest shape (:func:`tools.orders.lab_order`), tagged as the
+    benchmark baseline's."""
+    return orders.lab_order(patient_id, code, display, reason, tag=BASELINE_TAG)
 
 
 def _when(obs: Resource) -> str | None:
