@@ -378,8 +378,13 @@ async def repair(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
 
 
 def _references(item: dict[str, Any]) -> list[str]:
+    """What a sentence citing ``item`` rests on: all its resources when few; for a long
+    series, the part a tool focused on (a window's values, at most 20), else its latest."""
     refs = list(item.get("references") or [])
-    return refs if len(refs) <= 3 else [item["reference"]]
+    if len(refs) <= 3:
+        return refs
+    focus = list(item.get("focus") or [])
+    return focus[:20] if focus else [item["reference"]]
 
 
 def _cited(refs: Sequence[str], evidence: dict[str, dict[str, Any]]) -> list[CitedResource]:

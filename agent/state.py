@@ -29,7 +29,8 @@ def total(left: int | None, right: int | None) -> int:
 def merge_evidence(
     left: dict[str, dict[str, Any]] | None, right: dict[str, dict[str, Any]] | None
 ) -> dict[str, dict[str, Any]]:
-    """Evidence seen in the session, by handle; tool lines citing a handle accumulate."""
+    """Evidence seen in the session, by handle; tool lines citing a handle accumulate, and
+    so do ``focus`` references (the part of a series a tool looked at, e.g. a window)."""
     out = dict(left or {})
     for handle, item in (right or {}).items():
         old = out.get(handle)
@@ -37,7 +38,12 @@ def merge_evidence(
             out[handle] = item
         else:
             notes = list(dict.fromkeys([*old.get("notes", []), *item.get("notes", [])]))
-            out[handle] = {**old, "notes": notes}
+            merged = {**old, "notes": notes}
+            if item.get("focus") or old.get("focus"):
+                merged["focus"] = list(
+                    dict.fromkeys([*old.get("focus", []), *item.get("focus", [])])
+                )
+            out[handle] = merged
     return out
 
 

@@ -597,15 +597,16 @@ def _num(x: float) -> str:
 
 def _window_line(
     t: Any, index: dict[tuple[str, str], str], d_from: dt.date | None, d_to: dt.date | None
-) -> tuple[str, list[str]]:
+) -> tuple[str, list[str], list[str]]:
     """One line for the values of a trend inside a date window (inclusive): every value
-    (up to 12 shown), first, last, change and direction, mean; and the handles cited."""
+    (up to 12 shown), first, last, change and direction, mean; the handles cited; and the
+    Observations of the window (what a sentence about the window rests on)."""
     lo = d_from.isoformat() if d_from else "0000-00-00"
     hi = d_to.isoformat() if d_to else "9999-99-99"
     pts = [p for p in t.points if p.date and lo <= p.date[:10] <= hi]
     window = f"from {d_from or 'the first value'} to {d_to or 'the last value'}"
     if not pts:
-        return f"no {t.display} values {window} (inclusive)", []
+        return f"no {t.display} values {window} (inclusive)", [], []
     handles = list(dict.fromkeys(h for p in pts if (h := index.get((p.ref, p.path)))))
     unit = t.unit
     shown = pts if len(pts) <= 12 else [*pts[:6], *pts[-6:]]
@@ -622,7 +623,7 @@ def _window_line(
         f"{last.date}; change last - first {change:+.4g} {unit} ({direction}); "
         f"mean {_num(mean)} {unit}"
     )
-    return f"{text} [{', '.join(handles)}]", handles
+    return f"{text} [{', '.join(handles)}]", handles, [p.ref for p in pts]
 
 
 async def lab_trend(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
@@ -643,11 +644,13 @@ async def lab_trend(ctx: AgentContext, args: dict[str, str]) -> ToolResult:
             lines.append(f"no {t.display} values in the record")
             continue
         if d_from or d_to:
-            text, handles = _window_line(t, index, d_from, d_to)
+            text, handles, refs = _window_line(t, index, d_from, d_to)
             text = scrub(text, ctx.patient_id)
             lines.append(text)
             for h in handles:
                 items[h] = item_dict(ev.get(h), ctx.patient_id, text)
+                mine = set(items[h]["references"])
+                items[h]["focus"] = [r for r in refs if r in mine]  # the window's values
             continue
         line = trend_line(t, index, compact=False)
         text = scrub(f"{line.text} [{', '.join(line.handles)}]", ctx.patient_id)

@@ -116,3 +116,22 @@ async def test_windowed_trend_line(store: RecordStore) -> None:
         ctx, {"tool": "lab_trend", "args": {"code": "2160-0", "date_to": "2000-01-01"}}
     )
     assert empty.lines[0].startswith("no Creatinine values from the first value to 2000-01-01")
+
+
+async def test_a_window_answer_cites_the_window_values(store: RecordStore) -> None:
+    def plan(messages: object) -> dict[str, object]:
+        text = messages[-1].text  # type: ignore[index]
+        line = next(ln for ln in text.splitlines() if "Creatinine from 2019-01-01" in ln)
+        handle = re.findall(r"\b(E\d+)\b", line)[-1]
+        return answer(("Between 2019-01-01 and 2023-12-31 the mean was 1.71 mg/dL.", [handle]))
+
+    q = "What was the average Creatinine (LOINC 2160-0) between 2019-01-01 and 2023-12-31?"
+    a = await ask(q, patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([plan]))
+    assert [s.text for s in a.sentences] == [
+        "Between 2019-01-01 and 2023-12-31 the mean was 1.71 mg/dL."
+    ]
+    refs = a.sentences[0].references
+    assert len(refs) == 5  # the five values inside the window, not the whole series
+    for ref in refs:
+        obs = await store.read(ref)
+        assert "2019-01-01" <= obs["effectiveDateTime"][:10] <= "2023-12-31"
