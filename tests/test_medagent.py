@@ -272,3 +272,20 @@ def test_cli_command(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, [*args[:-2], "--config", str(tmp_path / "none.toml")])
     assert bad.exit_code == 2
     assert "not found" in bad.output
+
+
+def test_lab_value_graded_up_to_display_rounding() -> None:
+    task = next(
+        t
+        for t in generate(FIXTURES, 60, seed=3)
+        if t.kind == "lab_window" and not t.expected.get("none")
+    )
+    exp = task.expected
+    value = float(exp["value"])
+    shown = float(f"{value:.4g}")
+    ok = grade_answer(task, TaskAnswer(value=shown, unit=exp["unit"], date=exp["date"]), None)
+    assert ok["correct"], ok
+    off = grade_answer(
+        task, TaskAnswer(value=value * 1.01, unit=exp["unit"], date=exp["date"]), None
+    )
+    assert not off["correct"]
