@@ -160,8 +160,11 @@ async def test_images_need_mmproj(smol: LlamaCppChatModel) -> None:
 
 async def test_timeout_stops_generation() -> None:
     require("llama_cpp")
-    model = LlamaCppChatModel(_cfg(timeout_s=0.3, max_tokens=2000, n_ctx=4096))
+    # load with a generous limit (a busy machine may take longer than 0.3 s to map the
+    # file), then bound generation only: the limit applies per model call
+    model = LlamaCppChatModel(_cfg(timeout_s=120, max_tokens=2000, n_ctx=4096))
     await model.load()
+    model.config = model.config.model_copy(update={"timeout_s": 0.3})
     try:
         with pytest.raises(ModelTimeout, match=r"0\.3 s"):
             await model.generate(
