@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-from tools.lookup import find_patients
+from tools.lookup import find_patients, fold
 from tools.source import PatientRow, RecordSource
 
 from .errors import MalformedOutput
@@ -63,11 +62,6 @@ class PatientLookup:
         return self.matches[0].id if len(self.matches) == 1 else None
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
 def _date_in(request: str, value: str) -> bool:
     """``value`` (YYYY-MM-DD) is written in the request (ISO, or US M/D/YYYY)."""
     try:
@@ -95,8 +89,8 @@ async def find_patient(request: str, *, source: RecordSource, model: ChatModel) 
     out.completion_tokens = result.usage.completion_tokens
     fields: _Fields = result.output
     words = [w for w in re.split(r"[\s,]+", fields.name.strip()) if w]
-    folded = _fold(request)
-    invented = [w for w in words if _fold(w) not in folded]
+    folded = fold(request)
+    invented = [w for w in words if fold(w) not in folded]
     if not words:
         out.problem = "the request gives no patient name"
     elif invented:

@@ -23,12 +23,13 @@ from typing import Any
 from tools.errors import RecordToolError
 from tools.source import PatientRow, RecordSource, Resource
 
-__all__ = ["find_patients"]
+__all__ = ["find_patients", "fold"]
 
 _SPLIT = re.compile(r"[\s,]+")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form of ``text`` (how names are compared)."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -42,7 +43,7 @@ def _parts(patient: Resource) -> list[str]:
             value = name.get(key)
             for v in value if isinstance(value, list) else [value]:
                 if isinstance(v, str):
-                    parts.extend(_fold(w) for w in _SPLIT.split(v) if w)
+                    parts.extend(fold(w) for w in _SPLIT.split(v) if w)
     return parts
 
 
@@ -90,7 +91,7 @@ async def find_patients(source: RecordSource, *, name: str, birth_date: str) -> 
         ) from None
     born = day.isoformat()
     found = await source.search("Patient", {"name": words, "birthdate": born})
-    wanted = [_fold(w) for w in words]
+    wanted = [fold(w) for w in words]
     rows: dict[str, PatientRow] = {}
     for patient in found:
         if patient.get("resourceType") != "Patient" or patient.get("birthDate") != born:

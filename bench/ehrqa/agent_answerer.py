@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 
 from agent.answer import CitedAnswer
+from agent.config import DeploymentConfig
 from agent.context import AgentSettings
 from agent.models import ChatModel
 from agent.run import ask
@@ -84,16 +84,16 @@ class AgentAnswerer:
         await self.model.aclose()
 
 
-def from_config(config_path: str | Path, source: RecordSource, ref_date: str) -> AgentAnswerer:
-    """An answerer for a deployment file (``configs/*.toml``): its model, on ``source``."""
-    from agent.config import load_deployment
+def from_config(
+    cfg: DeploymentConfig, name: str, source: RecordSource, ref_date: str
+) -> AgentAnswerer:
+    """An answerer for a loaded deployment (``configs/*.toml``): its model, on ``source``."""
     from agent.models import accepts_images, build_chat_model
 
-    cfg = load_deployment(config_path)
     return AgentAnswerer(
         source,
         build_chat_model(cfg.model),
-        name=Path(config_path).stem,
+        name=name,
         ref_date=ref_date,
         multimodal=accepts_images(cfg.model),
     )

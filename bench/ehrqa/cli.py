@@ -39,10 +39,10 @@ def agent_factory(config_path: Path, ref_date: str = DEFAULT_REFERENCE_DATE) -> 
     from bench.ehrqa.agent_answerer import from_config
 
     try:
-        load_deployment(config_path)
+        cfg = load_deployment(config_path)
     except AssistantError as exc:
         raise AgentUnavailable(str(exc)) from None
-    return lambda source: from_config(config_path, source, ref_date)
+    return lambda source: from_config(cfg, config_path.stem, source, ref_date)
 
 
 def eval_command(

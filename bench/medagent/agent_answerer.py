@@ -18,8 +18,8 @@ import dataclasses
 import datetime as dt
 import re
 import time
-from pathlib import Path
 
+from agent.config import DeploymentConfig
 from agent.context import AgentSettings
 from agent.find_patient import find_patient
 from agent.models import ChatModel
@@ -92,15 +92,13 @@ class AgentTaskAnswerer:
         await self.model.aclose()
 
 
-def from_config(config_path: str | Path, source: RecordSource) -> AgentTaskAnswerer:
-    """An answerer for a deployment file (``configs/*.toml``): its model, on ``source``."""
-    from agent.config import load_deployment
+def from_config(cfg: DeploymentConfig, name: str, source: RecordSource) -> AgentTaskAnswerer:
+    """An answerer for a loaded deployment (``configs/*.toml``): its model, on ``source``."""
     from agent.models import accepts_images, build_chat_model
 
-    cfg = load_deployment(config_path)
     return AgentTaskAnswerer(
         source,
         build_chat_model(cfg.model),
-        name=Path(config_path).stem,
+        name=name,
         multimodal=accepts_images(cfg.model),
     )

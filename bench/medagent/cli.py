@@ -39,10 +39,10 @@ def agent_factory(config_path: Path) -> MedAgentFactory:
     from bench.medagent.agent_answerer import from_config
 
     try:
-        load_deployment(config_path)
+        cfg = load_deployment(config_path)
     except AssistantError as exc:
         raise AgentUnavailable(str(exc)) from None
-    return lambda source: from_config(config_path, source)
+    return lambda source: from_config(cfg, config_path.stem, source)
 
 
 def medagent_command(
