@@ -626,14 +626,9 @@ def _cited_codes(valid: Sequence[str], evidence: Mapping[str, Mapping[str, Any]]
     return codes
 
 
-def _code_check(
-    m: re.Match[str],
-    valid: Sequence[str],
-    evidence: Mapping[str, Mapping[str, Any]],
-    check: SentenceCheck,
-) -> str:
+def _code_check(m: re.Match[str], codes: set[str], check: SentenceCheck) -> str:
     """A code named in the sentence must be a code of a cited item; it is not a value."""
-    if m.group(1).lower() not in _cited_codes(valid, evidence):
+    if m.group(1).lower() not in codes:
         check.findings.append(Finding("code", f"{m.group(0)} is not a code of the cited evidence"))
     return " "
 
@@ -668,7 +663,9 @@ def check_sentence(
         if not _date_ok(d, sup.dates) and not (d[2] is not None and d in asked):
             shown = "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(d) if p)
             check.findings.append(Finding("date", f"date {shown} not in the cited evidence"))
-    rest = _CODE_MENTION.sub(lambda m: _code_check(m, valid, evidence, check), rest)
+    if _CODE_MENTION.search(rest):  # the cited items' codes, gathered once per sentence
+        codes = _cited_codes(valid, evidence)
+        rest = _CODE_MENTION.sub(lambda m: _code_check(m, codes, check), rest)
     rest = re.sub(r"(\d)/(?=\d)", r"\1 / ", rest)  # "156.9/111.3": two values
     for m in _NUMBER.finditer(rest):
         raw, token = m.group(1), m.group(2)
