@@ -23,8 +23,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agent.config import load_deployment
-from bench.ehrqa import cli as ehrqa_cli
-from bench.medagent import cli as medagent_cli
 from surfaces import _agent_commands, _record_commands
 from surfaces._sources import is_server_url, open_source, open_store, source_config, store_of
 from tools.config import ENV_STORE, BearerAuth, FhirServerConfig, Limits, NoAuth
@@ -342,8 +340,6 @@ def demo_cmd(
 
 _record_commands.register(app)
 _agent_commands.register(app)
-ehrqa_cli.register(app)
-medagent_cli.register(app)
 
 
 def main() -> None:

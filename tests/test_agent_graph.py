@@ -169,7 +169,7 @@ async def test_injection_obeyed_by_model_is_refused(store: RecordStore, tmp_path
     cleo = store.everything_blocking(CLEOTILDE)
     cleo_ids = {r["id"] for r in cleo}
     from agent.graph import build_graph
-    from agent.run import open_threads
+    from agent.threads import open_threads
 
     async with open_threads(db) as saver:
         snap = await build_graph(saver).aget_state({"configurable": {"thread_id": "t-inj"}})

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from agent import ask
 from agent.errors import ThreadStoreError
-from agent.run import THREADS_KEY_ENV, _serde, threads_key
+from agent.threads import THREADS_KEY_ENV, serializer, threads_key
 from surfaces import _agent_commands
 from tests.agent_fixtures import DEBORA, ScriptedChatModel, agent_store, answer, tools  # noqa: F401
 from tools.store import RecordStore
@@ -62,7 +62,7 @@ def _raw_bytes(db: Path) -> bytes:
 
 def _decrypted(db: Path) -> str:
     """Every checkpoint and pending write, decrypted with the key in use."""
-    serde = _serde(db)
+    serde = serializer(db)
     con = sqlite3.connect(db)
     try:
         rows = con.execute("SELECT type, checkpoint FROM checkpoints").fetchall()
@@ -85,7 +85,7 @@ async def test_checkpoints_encrypted_follow_up_and_wrong_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     db = tmp_path / "threads.db"
-    caplog.set_level(logging.DEBUG, logger="agent.run")
+    caplog.set_level(logging.DEBUG, logger="agent.threads")
     a = await ask(
         "Allergies?",
         patient_id=DEBORA,

@@ -268,7 +268,7 @@ def test_cli_command(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "| **overall** | 6 | 6 | 100.0 |" in result.output
-    assert _report(out)["config"]["command"].startswith("fhir-assistant medagent --data")
+    assert _report(out)["config"]["command"].startswith("fhir-bench medagent --data")
     bad = CliRunner().invoke(app, [*args[:-2], "--config", str(tmp_path / "none.toml")])
     assert bad.exit_code == 2
     assert "not found" in bad.output

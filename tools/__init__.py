@@ -18,24 +18,33 @@ Usable without any model. The public API, re-exported here::
 
 Errors: :mod:`tools.errors` holds the project's one exception tree. The FHIR version is
 pinned in :mod:`tools.fhir_version`; configuration objects live in :mod:`tools.config`.
+
+Names are imported lazily: ``import tools.units`` does not load the store, the FHIR
+client or SQLAlchemy.
 """
 
-from tools.attachments import (
-    AttachmentError,
-    AttachmentRefused,
-    ImageAttachment,
-    LoadedImage,
-    image_attachments,
-    load_image,
-)
-from tools.brief import Brief, build_brief
-from tools.evidence import EvidenceItem, EvidenceSet, build_evidence
-from tools.fhir import FhirClient
-from tools.lookup import find_patients
-from tools.source import PatientRow, RecordSource, RecordWriter, Resource, SearchParams
-from tools.store import RecordStore, sync_all, sync_patient
-from tools.summary import Summary, summarize
-from tools.trends import Trend, lab_trends, trend
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tools.attachments import (
+        AttachmentError,
+        AttachmentRefused,
+        ImageAttachment,
+        LoadedImage,
+        image_attachments,
+        load_image,
+    )
+    from tools.brief import Brief, build_brief
+    from tools.evidence import EvidenceItem, EvidenceSet, build_evidence
+    from tools.fhir import FhirClient
+    from tools.lookup import find_patients
+    from tools.source import PatientRow, RecordSource, RecordWriter, Resource, SearchParams
+    from tools.store import RecordStore, sync_all, sync_patient
+    from tools.summary import Summary, summarize
+    from tools.trends import Trend, lab_trends, trend
 
 __all__ = [
     "AttachmentError",
@@ -65,3 +74,39 @@ __all__ = [
     "sync_patient",
     "trend",
 ]
+
+_WHERE = {
+    "AttachmentError": "attachments",
+    "AttachmentRefused": "attachments",
+    "ImageAttachment": "attachments",
+    "LoadedImage": "attachments",
+    "image_attachments": "attachments",
+    "load_image": "attachments",
+    "Brief": "brief",
+    "build_brief": "brief",
+    "EvidenceItem": "evidence",
+    "EvidenceSet": "evidence",
+    "build_evidence": "evidence",
+    "FhirClient": "fhir",
+    "find_patients": "lookup",
+    "PatientRow": "source",
+    "RecordSource": "source",
+    "RecordWriter": "source",
+    "Resource": "source",
+    "SearchParams": "source",
+    "RecordStore": "store",
+    "sync_all": "store",
+    "sync_patient": "store",
+    "Summary": "summary",
+    "summarize": "summary",
+    "Trend": "trends",
+    "lab_trends": "trends",
+    "trend": "trends",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tools' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

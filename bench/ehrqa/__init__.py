@@ -6,7 +6,7 @@
 - :mod:`bench.ehrqa.baseline`: the no-model, oracle-routed baseline answerer;
 - :mod:`bench.ehrqa.score`: answer and citation scoring (no LLM judge);
 - :mod:`bench.ehrqa.run`: the runner (``python -m bench.ehrqa.run``);
-- :mod:`bench.ehrqa.cli`: ``register(app)`` adds ``fhir-assistant eval``.
+- :mod:`bench.ehrqa.cli`: ``register(app)`` adds ``fhir-bench eval``.
 
 See ``bench/ehrqa/README.md``.
 """

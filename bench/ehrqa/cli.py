@@ -1,6 +1,6 @@
-"""``fhir-assistant eval``: the EHRQA benchmark as a CLI command.
+"""``fhir-bench eval``: the EHRQA benchmark as a CLI command.
 
-The lead's CLI calls :func:`register` on its Typer app::
+``bench/cli.py`` (``fhir-bench``) calls :func:`register` on its Typer app::
 
     from bench.ehrqa.cli import register
     register(app)
@@ -84,7 +84,7 @@ def eval_command(
         progress=sys.stderr.isatty(),
     )
     command = (
-        f"fhir-assistant eval --config {config} --data {data} --questions {questions} "
+        f"fhir-bench eval --config {config} --data {data} --questions {questions} "
         f"--seed {seed}" + (f" --out {out}" if out else "")
     )
     try:
@@ -99,5 +99,5 @@ def eval_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``eval`` command to the ``fhir-assistant`` Typer app."""
+    """Add the ``eval`` command to the ``fhir-bench`` Typer app."""
     app.command("eval", help="Run the EHR question-answering benchmark (EHRQA).")(eval_command)

@@ -8,6 +8,6 @@
 - :mod:`bench.medagent.grade`: answers vs truth; orders vs the server's ServiceRequests;
 - :mod:`bench.medagent.run`: the runner (``python -m bench.medagent.run``), which loads
   the bundles into a fresh store or an EMPTY test server (``--server``);
-- :mod:`bench.medagent.cli`: ``register(app)`` adds ``fhir-assistant medagent``;
+- :mod:`bench.medagent.cli`: ``register(app)`` adds ``fhir-bench medagent``;
   :func:`bench.medagent.cli.agent_factory` is the hook for the agent answerer.
 """

@@ -1,4 +1,4 @@
-"""``fhir-assistant medagent``: the MedAgentBench-style tasks as a CLI command.
+"""``fhir-bench medagent``: the MedAgentBench-style tasks as a CLI command.
 
 The lead's CLI calls :func:`register` on its Typer app::
 
@@ -78,7 +78,7 @@ def medagent_command(
             raise typer.Exit(2) from None
         name = Path(config).stem
     cfg = MedAgentConfig(data, tasks, seed=seed, server=server, out=out, answerer=name)
-    command = f"fhir-assistant medagent --data {data} --tasks {tasks} --seed {seed}" + (
+    command = f"fhir-bench medagent --data {data} --tasks {tasks} --seed {seed}" + (
         f" --server {server}" if server else ""
     )
     try:
@@ -96,7 +96,7 @@ def medagent_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``medagent`` command to the ``fhir-assistant`` Typer app."""
+    """Add the ``medagent`` command to the ``fhir-bench`` Typer app."""
     app.command("medagent", help="Run the MedAgentBench-style tasks (writes go to a test target).")(
         medagent_command
     )

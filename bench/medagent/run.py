@@ -277,7 +277,7 @@ def run_medagent(
             "target": cfg.server or "embedded store",
             "command": command
             or (
-                f"fhir-assistant medagent --data {cfg.data} --tasks {cfg.tasks} --seed {cfg.seed}"
+                f"fhir-bench medagent --data {cfg.data} --tasks {cfg.tasks} --seed {cfg.seed}"
                 + (f" --server {cfg.server}" if cfg.server else "")
             ),
         },
