@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from . import prompts
 from .answer import AnswerSentence, CitedAnswer, CitedResource, DroppedSentence, RunUsage
 from .context import AgentContext
 from .errors import AgentError, MalformedOutput, ToolCallError, ToolCallRefused
+from .events import AgentEvent, ModelStarted, Status, ToolFinished, ToolStarted, Verified
 from .models import Message
 from .prefetch import prefetch_calls
 from .state import AgentState
@@ -48,7 +50,7 @@ __all__ = [
 _REFUSED = "A tool call naming another patient or leaving this patient's record was refused."
 
 
-def _emit(event: dict[str, Any]) -> None:
+def _emit(event: AgentEvent) -> None:
     with contextlib.suppress(Exception):
         get_stream_writer()(event)
 
@@ -67,7 +69,7 @@ def _usage(node: str, result: Any) -> dict[str, Any]:
 async def _generate(
     ctx: AgentContext, node: str, messages: list[Message], schema: Any
 ) -> tuple[Any, dict[str, Any]]:
-    _emit({"status": f"model: {node}…"})
+    _emit(ModelStarted(node))
     result = await ctx.model.generate(
         messages, schema=schema, max_tokens=ctx.settings.max_tokens, on_token=ctx.on_token
     )
@@ -113,7 +115,7 @@ async def load_context(state: AgentState, runtime: Runtime[AgentContext]) -> dic
             f"This thread belongs to another patient than Patient/{ctx.patient_id}; "
             "start a new thread (another --thread id) for this patient."
         )
-    _emit({"status": f"loading the record of Patient/{ctx.patient_id}"})
+    _emit(Status(f"loading the record of Patient/{ctx.patient_id}"))
     from .tool_specs import ensure_evidence
 
     ev = await ensure_evidence(ctx)
@@ -273,8 +275,9 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
     raw = arg["call"]
     call = ToolCall.model_validate({"tool": raw["tool"], "args": raw.get("args") or {}})
     args = {k: scrub(v, ctx.patient_id) for k, v in call.args.items()}
+    call_id = uuid.uuid4().hex[:12]
     if raw.get("refused"):
-        _emit({"tool": call.tool, "status": "refused"})
+        _emit(ToolFinished(call_id, call.tool, ok=False, refused=True))
         obs = {
             "tool": call.tool,
             "args": args,
@@ -283,16 +286,11 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
             "handles": [],
         }
         return {"observations": [obs], "tool_errors": 1, "warnings": [_REFUSED]}
-    _emit(
-        {
-            "tool": call.tool,
-            "status": f"{call.tool}({', '.join(f'{k}={v}' for k, v in args.items())})",
-        }
-    )
+    _emit(ToolStarted(call_id, call.tool, args, prefetch=bool(raw.get("prefetch"))))
     try:
         result = await run_tool_call(ctx, call)
     except ToolCallRefused as exc:
-        _emit({"tool": call.tool, "status": "refused"})
+        _emit(ToolFinished(call_id, call.tool, ok=False, refused=True))
         obs = {
             "tool": call.tool,
             "args": dict.fromkeys(call.args, "[withheld]"),
@@ -302,7 +300,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
         }
         return {"observations": [obs], "tool_errors": 1, "warnings": [_REFUSED]}
     except ToolCallError as exc:
-        _emit({"tool": call.tool, "status": f"error: {exc}"})
+        _emit(ToolFinished(call_id, call.tool, ok=False, error=scrub(str(exc), ctx.patient_id)))
         if raw.get("prefetch"):  # not the model's call: nothing to show it, nothing counted
             return {}
         obs = {
@@ -313,7 +311,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
             "handles": [],
         }
         return {"observations": [obs], "tool_errors": 1}
-    _emit({"tool": call.tool, "status": f"{len(result.items)} evidence item(s)"})
+    _emit(ToolFinished(call_id, call.tool, ok=True, items=len(result.items)))
     obs = {
         "tool": call.tool,
         "args": args,
@@ -346,7 +344,7 @@ async def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         state.get("draft") or [], state.get("evidence") or {}, state.get("question", "")
     )
     findings = [{"text": c.text, "cites": c.cites, "reasons": c.reasons} for c in v.failed]
-    _emit({"status": f"verified {len(v.passed)}/{len(v.checks)} sentence(s)"})
+    _emit(Verified(len(v.passed), len(v.checks)))
     return {"findings": findings}
 
 

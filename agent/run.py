@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,12 @@ from tools.source import RecordSource
 from .answer import CitedAnswer
 from .context import AgentContext, AgentSettings
 from .errors import AgentError, AgentSourceFailed
+from .events import AgentEvent, OnEvent
 from .graph import build_graph
 from .models import ChatModel, OnToken
 from .threads import open_threads
 
 __all__ = ["OnEvent", "ask", "brief"]
-
-#: Called with each ``custom`` stream event (tool status lines, model steps).
-OnEvent = Callable[[dict[str, Any]], None]
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +70,7 @@ async def _run(
             async for mode, chunk in graph.astream(
                 payload, config, context=ctx, stream_mode=["custom", "values"]
             ):
-                if mode == "custom" and on_event is not None:
+                if mode == "custom" and on_event is not None and isinstance(chunk, AgentEvent):
                     on_event(chunk)
                 elif mode == "values":
                     final = chunk

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -20,6 +20,7 @@ from agent._stream import SentenceStreamer
 from agent.answer import CitedAnswer
 from agent.config import DeploymentConfig, load_deployment
 from agent.errors import ThreadStoreError
+from agent.events import AgentEvent
 from agent.models import accepts_images, build_chat_model
 from agent.run import ask as agent_ask
 from agent.run import brief as agent_brief
@@ -46,14 +47,9 @@ ThreadOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _status(event: dict[str, Any]) -> None:
-    msg = event.get("status")
-    if msg:
-        tool = event.get("tool")
-        sys.stderr.write(
-            f"  · {tool + ': ' if tool and not str(msg).startswith(tool) else ''}{msg}\n"
-        )
-        sys.stderr.flush()
+def _status(event: AgentEvent) -> None:
+    sys.stderr.write(f"  · {event.text}\n")
+    sys.stderr.flush()
 
 
 class _ChatConsole:
@@ -75,8 +71,8 @@ class _ChatConsole:
     def token(self, chunk: str) -> None:
         self._out(self.streamer.feed(chunk))
 
-    def status(self, event: dict[str, Any]) -> None:
-        if event.get("status") and self.open_line:
+    def status(self, event: AgentEvent) -> None:
+        if self.open_line:
             sys.stdout.write("\n")
             sys.stdout.flush()
             self.open_line = False

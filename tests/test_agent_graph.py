@@ -11,6 +11,7 @@ import pytest
 
 from agent import AgentSettings, CitedAnswer, ask, brief
 from agent.errors import AgentSourceFailed
+from agent.events import AgentEvent, ToolFinished, ToolStarted, Verified
 from agent.models import Message
 from tests.agent_fixtures import (
     ADAN,
@@ -71,14 +72,21 @@ async def test_tools_then_answer_and_repair(store: RecordStore) -> None:
             composed(("Type 2 diabetes is recorded since 2016-12-14.", ["E2"])),
         ]
     )
-    events: list[dict[str, object]] = []
+    events: list[AgentEvent] = []
     a = await ask(
         "Diabetes control?", patient_id=DEBORA, source=store, model=model, on_event=events.append
     )
     assert a.usage.model_calls == 3
     assert len(a.sentences) == 2
     assert not a.dropped
-    assert any(e.get("tool") == "lab_trend" for e in events)
+    started = [e for e in events if isinstance(e, ToolStarted) and e.tool == "lab_trend"]
+    assert started
+    ended = [e for e in events if isinstance(e, ToolFinished) and e.call_id == started[0].call_id]
+    assert ended
+    assert ended[0].ok
+    assert ended[0].items >= 1
+    assert any(isinstance(e, Verified) for e in events)
+    assert all(e.as_dict()["type"] == e.type for e in events)
     # the repair prompt carried the verifier's findings
     assert "2099" in model.calls[2][-1].text
 
