@@ -7,16 +7,32 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field
 
-__all__ = ["AnswerSentence", "CitedAnswer", "CitedResource", "DroppedSentence", "RunUsage"]
+__all__ = [
+    "AnswerSentence",
+    "CitedAnswer",
+    "CitedResource",
+    "CitedSearch",
+    "DroppedSentence",
+    "RunUsage",
+]
 
 
 class AnswerSentence(BaseModel):
-    """A sentence that reaches the clinician."""
+    """A sentence that reaches the clinician.
+
+    ``status``: ``verified`` (every fact it states checked against its citations),
+    ``unverified`` (nothing in it contradicts its citations, but the terms in
+    ``unchecked`` could not be checked: shown marked, never as fact), ``extractive``
+    (a line of the record itself, no model). ``searches`` are the handles of the
+    searches it rests on ("not in the record" sentences).
+    """
 
     text: str
     handles: list[str] = Field(default_factory=list)
     references: list[str] = Field(default_factory=list)
-    status: Literal["verified", "extractive"] = "verified"
+    status: Literal["verified", "unverified", "extractive"] = "verified"
+    unchecked: list[str] = Field(default_factory=list)
+    searches: list[str] = Field(default_factory=list)
     section: str | None = None
 
 
@@ -28,6 +44,15 @@ class CitedResource(BaseModel):
     id: str
     date: str | None = None
     display: str = ""
+
+
+class CitedSearch(BaseModel):
+    """A search of the patient's record that found nothing, cited by a negative answer."""
+
+    handle: str
+    resource_types: list[str] = Field(default_factory=list)
+    codes: list[str] = Field(default_factory=list)
+    description: str = ""
 
 
 class DroppedSentence(BaseModel):
@@ -58,19 +83,28 @@ class CitedAnswer(BaseModel):
     question: str = ""
     sentences: list[AnswerSentence] = Field(default_factory=list)
     cited: list[CitedResource] = Field(default_factory=list)
+    searches: list[CitedSearch] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     dropped: list[DroppedSentence] = Field(default_factory=list)
     usage: RunUsage = Field(default_factory=RunUsage)
     thread_id: str | None = None
+    title: str | None = None  # a brief's subject (the patient's name)
+    collapsed: list[str] = Field(default_factory=list)  # sections shown folded (a brief's history)
 
     @property
     def text(self) -> str:
         """The answer text (sentences joined, no citations)."""
         return " ".join(s.text for s in self.sentences)
 
+    @property
+    def unchecked_terms(self) -> list[str]:
+        """Every term the verifier could not check (the sentences marked unverified)."""
+        return list(dict.fromkeys(t for s in self.sentences for t in s.unchecked))
+
     def as_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
         data["text"] = self.text
+        data["unchecked_terms"] = self.unchecked_terms
         return data
 
     def to_json(self) -> str:
@@ -80,13 +114,18 @@ class CitedAnswer(BaseModel):
         """Markdown with footnote-style citations (``[^1]`` → the FHIR resource)."""
         numbers: dict[str, int] = {}
         for s in self.sentences:
-            for r in s.references:
+            for r in [*s.references, *s.searches]:
                 numbers.setdefault(r, len(numbers) + 1)
         by_ref = {c.reference: c for c in self.cited}
+        by_search = {c.handle: c for c in self.searches}
         out: list[str] = []
         if self.mode == "brief":
-            out.append(f"# Pre-visit brief: Patient/{self.patient_id}")
-            out.append("_Model-written; every sentence checked against the cited FHIR resources._")
+            out.append(f"# Pre-visit brief: {self.title or f'Patient/{self.patient_id}'}")
+            out.append(
+                "_The overview is written by the model, every sentence checked against the "
+                "resources it cites; the sections below are the record's own entries, written "
+                "by code. Citations at the end._"
+            )
         elif self.question:
             out.append(f"**Q:** {self.question}\n")
         section: str | None = None
@@ -97,20 +136,30 @@ class CitedAnswer(BaseModel):
                 out.append(" ".join(para))
                 para.clear()
 
+        folded = False
         for s in self.sentences:
             if s.section != section:
                 flush()
                 section = s.section
+                if section in self.collapsed and not folded:
+                    out.append(
+                        "\n<details><summary>History, other results and social context</summary>\n"
+                    )
+                    folded = True
                 if section:
                     out.append(f"\n## {section}")
-            marks = "".join(f"[^{numbers[r]}]" for r in s.references)
-            tag = " _(extractive)_" if s.status == "extractive" else ""
+            marks = "".join(f"[^{numbers[r]}]" for r in [*s.references, *s.searches])
+            tag = " _(extractive)_" if s.status == "extractive" and self.mode != "brief" else ""
+            if s.status == "unverified":
+                tag = f" _(unverified: {', '.join(s.unchecked) or 'could not be checked'})_"
             line = f"{s.text.rstrip()}{marks}{tag}"
             if self.mode == "brief":
                 out.append(f"- {line}")
             else:
                 para.append(line)
         flush()
+        if folded:
+            out.append("\n</details>")
         if not self.sentences:
             out.append("_No verified answer could be given from the record._")
         if self.warnings:
@@ -121,6 +170,9 @@ class CitedAnswer(BaseModel):
         if numbers:
             out.append("")
             for ref, n in numbers.items():
+                if ref in by_search:
+                    out.append(f"[^{n}]: searched {by_search[ref].description}: nothing found")
+                    continue
                 c = by_ref.get(ref)
                 extra = f" ({c.date})" if c and c.date else ""
                 disp = f": {c.display}" if c and c.display else ""

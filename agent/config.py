@@ -1,8 +1,10 @@
 """Deployment configuration: one TOML file per deployment in ``configs/``.
 
 A deployment names its model (``[model]``, a union discriminated on ``backend``), where
-the record lives (``[source]``, default: the embedded store) and the network limits
-(``[limits]``)::
+the record lives (``[source]``, default: the embedded store), the network limits
+(``[limits]``), the agent's budgets (``[agent]``: :class:`agent.context.AgentSettings`,
+e.g. ``max_steps = 2``, ``prefetch = false``) and an optional FHIR terminology server
+(``[terminology]``: :class:`tools.config.TerminologyConfig`; default: local data only)::
 
     name = "cpu-demo"
 
@@ -16,6 +18,13 @@ the record lives (``[source]``, default: the embedded store) and the network lim
     [source]
     kind = "store"
 
+    [service]                      # optional: the HTTP service (tools.config.ServiceConfig)
+    public_url = "https://assistant.hospital.internal"
+
+    [writeback]                    # optional: approved drafts → FHIR (tools.config.WritebackConfig)
+    [cds]                          # optional: CDS Hooks (tools.config.CdsConfig)
+    service_url = "https://assistant.hospital.internal/cds-services"
+
 :func:`load_deployment` raises :class:`tools.errors.ConfigError` naming the file and each
 bad field, and :class:`agent.errors.UnsafeEndpoint` (a ``ConfigError``) for a model
 endpoint that is neither loopback nor in ``allowed_hosts``.
@@ -23,19 +32,38 @@ endpoint that is neither loopback nor in ``allowed_hosts``.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tools.config import Limits, SourceConfig, StoreConfig
+from tools.config import (
+    CdsConfig,
+    Limits,
+    ServiceConfig,
+    SourceConfig,
+    StoreConfig,
+    TerminologyConfig,
+    WritebackConfig,
+)
 from tools.errors import ConfigError
 
+from .context import AgentSettings
 from .errors import UnsafeEndpoint
 from .models._config import ModelConfig
 
-__all__ = ["DeploymentConfig", "load_deployment", "parse_deployment"]
+if TYPE_CHECKING:
+    from tools.terminology import Terminology
+
+__all__ = [
+    "DeploymentConfig",
+    "build_terminology",
+    "config_hash",
+    "load_deployment",
+    "parse_deployment",
+]
 
 
 class DeploymentConfig(BaseModel):
@@ -48,6 +76,19 @@ class DeploymentConfig(BaseModel):
     model: ModelConfig
     source: SourceConfig = Field(default_factory=StoreConfig)
     limits: Limits = Field(default_factory=Limits)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    terminology: TerminologyConfig = Field(default_factory=TerminologyConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    writeback: WritebackConfig = Field(default_factory=WritebackConfig)
+    cds: CdsConfig = Field(default_factory=CdsConfig)
+
+
+def config_hash(config: DeploymentConfig) -> str:
+    """A short stable fingerprint of a deployment (audit, provenance): the first 16 hex
+    digits of the SHA-256 of its canonical JSON (secrets appear masked, so rotating a
+    key does not change it; any other setting does)."""
+    text = config.model_dump_json(exclude={"description"})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -117,6 +158,15 @@ def parse_deployment(
                 msg = "unknown field (typo?)"
             lines.append(f"{origin}: {where}: {msg}")
         raise ConfigError("Invalid deployment config:\n  " + "\n  ".join(lines)) from None
+
+
+def build_terminology(config: DeploymentConfig) -> Terminology:
+    """The deployment's terminology: the local data, and its terminology server if any."""
+    from tools.terminology import ServerTerminology, default_terminology
+
+    if config.terminology.server_url:
+        return ServerTerminology.from_config(config.terminology, default_terminology())
+    return default_terminology()
 
 
 def load_deployment(path: str | Path) -> DeploymentConfig:

@@ -10,54 +10,70 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from tools.evidence import EvidenceSet
 from tools.source import RecordSource
+from tools.terminology import Terminology
 
 from .models import ChatModel, OnToken
 
 __all__ = ["AgentContext", "AgentSettings", "RecordCache"]
 
 
-@dataclass(frozen=True, slots=True)
-class AgentSettings:
-    """Budgets and bounds of a run (all enforced in code).
+class AgentSettings(BaseModel):
+    """Budgets and bounds of a run (all enforced in code); the ``[agent]`` table of a
+    deployment file (:mod:`agent.config`) sets them."""
 
-    Attributes:
-        max_steps: plan rounds (model calls that may ask for tools) per question.
-        time_budget_s: wall-clock budget per question; past it the agent answers from
-            what it has gathered (with a warning).
-        max_calls_per_step: tool calls run per plan round (in parallel; more are cut).
-        max_tool_errors: tool errors sent back to the model per question before the
-            agent stops asking for tools.
-        summary_budget: token budget of the record summary in the prompt.
-        max_lines: evidence lines a tool returns at most (the rest is counted).
-        repair: allow one repair round after failed verification.
-        prefetch: run the tool calls the question's codes and words call for before the
-            first plan step (:mod:`agent.prefetch`).
-        allow_writes: enable the write tools (``order_lab``), which create resources in
-            the session patient's record. Off by default; turn it on only for a test
-            server or store (the source must also be a :class:`tools.source.RecordWriter`).
-    """
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_steps: int = 3
-    time_budget_s: float = 300.0
-    max_calls_per_step: int = 4
-    max_tool_errors: int = 3
-    summary_budget: int = 1200
-    max_lines: int = 20
-    repair: bool = True
-    prefetch: bool = True
-    max_tokens: int | None = None
-    allow_writes: bool = False
+    max_steps: int = Field(
+        3, ge=1, le=10, description="plan rounds (model calls that may ask for tools) per question"
+    )
+    time_budget_s: float = Field(
+        300.0,
+        gt=0,
+        description="wall-clock budget per question; past it the agent answers from what it has",
+    )
+    max_calls_per_step: int = Field(
+        4, ge=1, le=6, description="tool calls run per plan round (in parallel)"
+    )
+    max_tool_errors: int = Field(
+        3, ge=0, description="tool errors sent back to the model before it stops asking"
+    )
+    summary_budget: int = Field(
+        1200, ge=200, description="token budget of the record summary in the prompt"
+    )
+    max_lines: int = Field(
+        20, ge=1, description="evidence lines a tool returns at most (the rest is counted)"
+    )
+    repair: bool = Field(True, description="one repair round after failed verification")
+    prefetch: bool = Field(
+        True, description="run the tool calls the question calls for before planning"
+    )
+    answer_after_prefetch: bool = Field(
+        True,
+        description="when the prefetched searches found what the question names, answer from them "
+        "without a planning round",
+    )
+    max_tokens: int | None = Field(None, ge=1, description="cap on the tokens of each model answer")
+    allow_writes: bool = Field(
+        False,
+        description="offer the write tools (order_lab): only for a test server or store that is a RecordWriter",
+    )
 
 
 @dataclass
 class RecordCache:
-    """The session patient's record and its evidence, built once per invocation."""
+    """The session patient's record and its evidence, built once per invocation, and the
+    handles of items tools made (absences of searches, created orders): numbered after
+    the record's own and after every handle the thread has seen (``next_handle``)."""
 
     record: list[dict[str, Any]] | None = None
     evidence: EvidenceSet | None = None
-    written: list[str] = field(default_factory=list)  # references created by write tools
+    written: dict[str, str] = field(default_factory=dict)  # created reference -> handle
+    absences: dict[str, str] = field(default_factory=dict)  # search scope -> handle
+    next_handle: int = 0
 
 
 @dataclass
@@ -73,4 +89,5 @@ class AgentContext:
     as_of: dt.date | None = None
     thread_id: str | None = None
     on_token: OnToken | None = None
+    terminology: Terminology | None = None  # None: the local terminology (tools.terminology)
     cache: RecordCache = field(default_factory=RecordCache)

@@ -2,7 +2,8 @@
 
 ::
 
-    START → load_context ─┬─(ask)──▶ [prefetch: run_tool ×N ─▶] plan ──(tool calls: Send fan-out)──▶ run_tool ×N ─┐
+    START → load_context ─┬─(ask)──▶ [prefetch: run_tool ×N ─(found what the question names)─▶ compose]
+                          │          [prefetch: run_tool ×N ─▶] plan ──(tool calls: Send fan-out)──▶ run_tool ×N ─┐
                           │           ▲  │                                              │
                           │           │  └──────────────────────────────────────────────┘
                           │           ├─(answer now)──────────────▶ verify
@@ -27,6 +28,7 @@ from .nodes import (
     plan,
     repair,
     route_after_load,
+    route_after_tools,
     route_plan,
     route_verify,
     run_tool,
@@ -53,7 +55,7 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_edge(START, "load_context")
     g.add_conditional_edges("load_context", route_after_load, ["plan", "brief", "run_tool"])
     g.add_conditional_edges("plan", route_plan, ["run_tool", "verify", "compose"])
-    g.add_edge("run_tool", "plan")
+    g.add_conditional_edges("run_tool", route_after_tools, ["plan", "compose"])
     g.add_edge("compose", "verify")
     g.add_conditional_edges("verify", route_verify, ["repair", "finalize"])
     g.add_edge("repair", "verify")

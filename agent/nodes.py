@@ -8,6 +8,7 @@ keeps the last completed step); tool errors go back to the model as text.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -18,19 +19,33 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from tools.brief import BriefSection
 from tools.evidence import SECTIONS, EvidenceSet
 from tools.summary import Line, summarize
+from tools.terminology import default_terminology
+from tools.trends import series_stats
 
 from . import prompts
-from .answer import AnswerSentence, CitedAnswer, CitedResource, DroppedSentence, RunUsage
+from .answer import (
+    AnswerSentence,
+    CitedAnswer,
+    CitedResource,
+    CitedSearch,
+    DroppedSentence,
+    RunUsage,
+)
 from .context import AgentContext
 from .errors import AgentError, MalformedOutput, ToolCallError, ToolCallRefused
 from .events import AgentEvent, ModelStarted, Status, ToolFinished, ToolStarted, Verified
+from .guard import precheck, scrub, scrub_item
 from .models import Message
 from .prefetch import prefetch_calls
+from .schemas import Composed, Plan, ToolCall
+from .session import Seen, merge_seen, seen_entry, seen_of
 from .state import AgentState
-from .tool_specs import Composed, Plan, ToolCall, item_dict, precheck, run_tool_call, scrub
-from .verify import verify_sentences
+from .toolkit import REGISTRY, ensure_evidence, prompt_lines, run_tool_call
+from .understand import Focus, understand
+from .verify import Verification, verify_sentences
 
 __all__ = [
     "brief_node",
@@ -40,6 +55,7 @@ __all__ = [
     "plan",
     "repair",
     "route_after_load",
+    "route_after_tools",
     "route_plan",
     "route_verify",
     "run_tool",
@@ -85,23 +101,24 @@ def _time_left(state: AgentState, ctx: AgentContext) -> bool:
     return time.time() - state.get("started", time.time()) < ctx.settings.time_budget_s
 
 
-def _seed(
-    ev: EvidenceSet, handles: Sequence[str], lines: Sequence[Line], pid: str
-) -> dict[str, dict[str, Any]]:
-    notes: dict[str, list[str]] = {}
-    for ln in lines:
-        for h in ln.handles:
-            notes.setdefault(h, []).append(ln.text)
+def _seed(ev: EvidenceSet, lines: Sequence[Line], pid: str) -> dict[str, dict[str, Any]]:
+    """The evidence behind summary lines, with the statistics and figures they state."""
     out: dict[str, dict[str, Any]] = {}
-    for h in handles:
-        try:
-            item = ev.get(h)
-        except KeyError:
-            continue
-        d = item_dict(item, pid)
-        d["notes"] = [scrub(n, pid) for n in notes.get(h, [])]
-        out[h] = d
+    for ln in lines:
+        stats = [series_stats(ln.trend)] if ln.trend is not None else []
+        for h in ln.handles:
+            try:
+                item = ev.get(h)
+            except KeyError:
+                continue
+            out = merge_seen(out, {h: seen_entry(scrub_item(item, pid), stats, (), ln.numbers)})
     return out
+
+
+def _next_handle(state: AgentState, ev: EvidenceSet) -> int:
+    """After the record's own handles and every handle the thread has seen."""
+    seen = [int(h[1:]) for h in (state.get("evidence") or {}) if h[1:].isdigit()]
+    return max([len(ev.items), *seen]) + 1
 
 
 # --------------------------------------------------------------------------- load
@@ -116,21 +133,29 @@ async def load_context(state: AgentState, runtime: Runtime[AgentContext]) -> dic
             "start a new thread (another --thread id) for this patient."
         )
     _emit(Status(f"loading the record of Patient/{ctx.patient_id}"))
-    from .tool_specs import ensure_evidence
-
     ev = await ensure_evidence(ctx)
-    summary = summarize(
-        ctx.cache.record or [], budget=ctx.settings.summary_budget, as_of=ev.as_of, evidence=ev
+    ctx.cache.next_handle = max(ctx.cache.next_handle, _next_handle(state, ev))
+    summary = await asyncio.to_thread(
+        summarize,
+        ctx.cache.record or [],
+        budget=ctx.settings.summary_budget,
+        as_of=ev.as_of,
+        evidence=ev,
     )
-    text = scrub(summary.text, ctx.patient_id)
-    seed_lines = [
-        Line(ln, [h.strip() for h in ln.rsplit("[", 1)[1].rstrip("]").split(",")])
-        for ln in text.splitlines()
-        if ln.rstrip().endswith("]") and "[E" in ln
-    ]
     question = state.get("question", "")
+    term = ctx.terminology or default_terminology()
+    turns = state.get("turns") or []
+    previous = Focus.from_state(turns[-1].get("focus"), term) if turns else None
+    focus = understand(question, terminology=term, as_of=ev.as_of, evidence=ev, previous=previous)
     prefetch = (
-        prefetch_calls(question, ev, limit=ctx.settings.max_calls_per_step)
+        prefetch_calls(
+            question,
+            ev,
+            limit=ctx.settings.max_calls_per_step,
+            terminology=term,
+            as_of=ev.as_of,
+            focus=focus,
+        )
         if ctx.mode == "ask" and ctx.settings.prefetch
         else []
     )
@@ -139,8 +164,11 @@ async def load_context(state: AgentState, runtime: Runtime[AgentContext]) -> dic
         "mode": ctx.mode,
         "turn": state.get("turn", 0) + 1,
         "started": time.time(),
-        "summary": text,
-        "evidence": _seed(ev, summary.handles, seed_lines, ctx.patient_id),
+        "summary": scrub(summary.text, ctx.patient_id),
+        "summary_handles": list(summary.handles),
+        "focus": focus.to_state(),
+        "inventory": {name: [i.handle for i in ev.section(name)] for name in SECTIONS},
+        "evidence": _seed(ev, summary.lines, ctx.patient_id),
         "observations": None,
         "pending": prefetch,
         "steps": 0,
@@ -169,12 +197,11 @@ def route_after_load(state: AgentState) -> Any:
 
 def _earlier_lines(state: AgentState) -> list[str]:
     """Evidence seen in earlier turns that is not in the summary (follow-ups reuse it)."""
-    summary = state.get("summary", "")
+    in_summary = set(state.get("summary_handles") or [])
     out = []
-    for h, item in (state.get("evidence") or {}).items():
-        if f"{h}]" in summary or f"{h}," in summary:
-            continue
-        out.append(f"{h} {item['text']}")
+    for h, seen in seen_of(state.get("evidence")).items():
+        if h not in in_summary:
+            out.append(seen.item.line)
     return out[:40]
 
 
@@ -219,9 +246,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         }
     messages = prompts.plan_messages(
         **_context_kwargs(state, ctx),
-        sections=SECTIONS,
-        multimodal=ctx.multimodal,
-        allow_writes=s.allow_writes,
+        tool_lines=prompt_lines(multimodal=ctx.multimodal, allow_writes=s.allow_writes),
         max_calls=s.max_calls_per_step,
         last_round=steps + 1 >= s.max_steps,
     )
@@ -241,7 +266,8 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         calls = p.calls[: s.max_calls_per_step]
         pending = []
         for c in calls:
-            refusal = precheck(ctx, c)
+            tool = REGISTRY.get(c.tool)
+            refusal = precheck(ctx, c.tool, c.args, tool.arg_names if tool else tuple(c.args))
             if refusal is None:
                 pending.append(c.model_dump())
             else:  # the arguments never reach the state
@@ -258,6 +284,24 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
                 f"{len(p.calls) - len(calls)} tool call(s) over the per-step limit were skipped."
             ]
     return update
+
+
+def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
+    """After the prefetched calls: straight to the answer when code's searches found
+    what the question names (no planning round: fewer tokens, one model call); after the
+    model's own calls, or when the prefetch found nothing to go on: plan."""
+    observations = state.get("observations") or []
+    settings = runtime.context.settings
+    if (
+        settings.answer_after_prefetch
+        and not settings.allow_writes  # an action (an order) is the planner's to take
+        and state.get("steps", 0) == 0
+        and observations
+        and all(o.get("prefetch") for o in observations)
+        and any(o.get("ok") and o.get("handles") for o in observations)
+    ):
+        return "compose"
+    return "plan"
 
 
 def route_plan(state: AgentState) -> Any:
@@ -311,16 +355,17 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
             "handles": [],
         }
         return {"observations": [obs], "tool_errors": 1}
-    _emit(ToolFinished(call_id, call.tool, ok=True, items=len(result.items)))
+    _emit(ToolFinished(call_id, call.tool, ok=True, items=len(result.seen)))
     obs = {
         "tool": call.tool,
         "args": args,
         "prefetch": bool(raw.get("prefetch")),
         "ok": True,
         "lines": result.lines,
-        "handles": list(result.items),
+        "handles": list(result.seen),
+        "statements": [[text, hs] for text, hs in result.statements],
     }
-    update: dict[str, Any] = {"observations": [obs], "evidence": result.items}
+    update: dict[str, Any] = {"observations": [obs], "evidence": result.seen}
     if result.usage:  # model calls a tool made (view_image)
         update["usage"] = result.usage
     return update
@@ -338,11 +383,39 @@ async def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     return {"draft": _draft(c.sentences, ctx.patient_id), "usage": [usage]}
 
 
+def _verify(
+    state: AgentState, ctx: AgentContext, sentences: Sequence[dict[str, Any]]
+) -> Verification:
+    return verify_sentences(
+        sentences,
+        seen_of(state.get("evidence")),
+        question=state.get("question", ""),
+        inventory=state.get("inventory"),
+        terminology=ctx.terminology,
+        as_of=ctx.cache.evidence.as_of if ctx.cache.evidence else ctx.as_of,
+    )
+
+
+async def _prepare_terminology(state: AgentState, ctx: AgentContext) -> None:
+    """Let a server-backed terminology look up the codes of the evidence seen (cached)."""
+    if ctx.terminology is None:
+        return
+    from tools.terminology import Code
+
+    codes = {
+        Code.of(c.system, c.code)
+        for s in seen_of(state.get("evidence")).values()
+        for c in s.item.codings
+        if c.system and c.code
+    }
+    await ctx.terminology.prepare(codes)
+
+
 async def verify(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Check every sentence; keep the findings for one repair round."""
-    v = verify_sentences(
-        state.get("draft") or [], state.get("evidence") or {}, state.get("question", "")
-    )
+    await _prepare_terminology(state, runtime.context)
+    # CPU work off the event loop: a service keeps answering other requests meanwhile
+    v = await asyncio.to_thread(_verify, state, runtime.context, state.get("draft") or [])
     findings = [{"text": c.text, "cites": c.cites, "reasons": c.reasons} for c in v.failed]
     _emit(Verified(len(v.passed), len(v.checks)))
     return {"findings": findings}
@@ -375,31 +448,53 @@ async def repair(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
 # --------------------------------------------------------------------------- answer
 
 
-def _references(item: dict[str, Any]) -> list[str]:
-    """What a sentence citing ``item`` rests on: all its resources when few; for a long
-    series, the part a tool focused on (a window's values, at most 20), else its latest."""
-    refs = list(item.get("references") or [])
-    if len(refs) <= 3:
-        return refs
-    focus = list(item.get("focus") or [])
-    return focus[:20] if focus else [item["reference"]]
-
-
-def _cited(refs: Sequence[str], evidence: dict[str, dict[str, Any]]) -> list[CitedResource]:
+def _cited(refs: Sequence[str], seen: dict[str, Seen]) -> list[CitedResource]:
     out = []
     for ref in refs:
         date, display = None, ""
-        for item in evidence.values():
-            if ref in (item.get("references") or []):
-                display = item["text"][:120]
-                date = next(
-                    (c["date"] for c in item.get("citations") or [] if c["reference"] == ref),
-                    item.get("date"),
-                )
+        for entry in seen.values():
+            item = entry.item
+            if ref in item.references:
+                display = item.text[:120]
+                date = next((p.day for p in item.points if p.source.reference == ref), item.date)
                 break
         rtype, _, rid = ref.partition("/")
         out.append(CitedResource(reference=ref, type=rtype, id=rid, date=date, display=display))
     return out
+
+
+def _searches(handles: Sequence[str], seen: dict[str, Seen]) -> list[CitedSearch]:
+    out = []
+    for h in dict.fromkeys(handles):
+        scope = seen[h].item.scope
+        if scope is None:
+            continue
+        out.append(
+            CitedSearch(
+                handle=h,
+                resource_types=list(scope.resource_types),
+                codes=[c.short() for c in scope.codes],
+                description=scope.describe(),
+            )
+        )
+    return out
+
+
+def _sentence(
+    c: Any, seen: dict[str, Seen], pid: str, section: str | None = None
+) -> AnswerSentence:
+    """A checked sentence as it reaches the user (verified, or unverified and marked)."""
+    refs = list(dict.fromkeys(r for h in c.valid_cites for r in seen[h].references()))
+    searches = [h for h in c.valid_cites if seen[h].item.kind == "absence"]
+    return AnswerSentence(
+        text=scrub(c.text, pid),
+        handles=c.valid_cites,
+        references=refs,
+        status=c.verdict,
+        unchecked=list(c.unchecked),
+        searches=searches,
+        section=section,
+    )
 
 
 def _run_usage(state: AgentState, seconds: float) -> RunUsage:
@@ -414,20 +509,42 @@ def _run_usage(state: AgentState, seconds: float) -> RunUsage:
     )
 
 
+def _from_the_record(
+    state: AgentState, seen: dict[str, Seen], pid: str, limit: int = 3
+) -> list[AnswerSentence]:
+    """Code answers what code knows: when no model sentence holds, what the question's
+    own searches found (or that they found nothing), as the record states it, marked
+    extractive — never an empty answer when the record speaks to the question."""
+    out: list[AnswerSentence] = []
+    for obs in state.get("observations") or []:
+        if not obs.get("prefetch") or not obs.get("ok"):
+            continue
+        for text, handles in obs.get("statements") or []:
+            hs = [h for h in handles if h in seen]
+            if not hs or len(out) >= limit:
+                continue
+            searches = [h for h in hs if seen[h].item.kind == "absence"]
+            refs = list(dict.fromkeys(r for h in hs for r in seen[h].references()))
+            sentence = text[:1].upper() + text[1:]
+            out.append(
+                AnswerSentence(
+                    text=scrub(sentence, pid),
+                    handles=hs,
+                    references=refs,
+                    status="extractive",
+                    searches=searches,
+                )
+            )
+    return out
+
+
 async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Drop what still fails, build the CitedAnswer."""
     ctx = runtime.context
     pid = ctx.patient_id
-    evidence = state.get("evidence") or {}
-    v = verify_sentences(state.get("draft") or [], evidence, state.get("question", ""))
-    sentences = []
-    refs: list[str] = []
-    for c in v.passed:
-        r = list(dict.fromkeys(x for h in c.valid_cites for x in _references(evidence[h])))
-        refs.extend(r)
-        sentences.append(
-            AnswerSentence(text=scrub(c.text, pid), handles=c.valid_cites, references=r)
-        )
+    seen = seen_of(state.get("evidence"))
+    v = await asyncio.to_thread(_verify, state, ctx, state.get("draft") or [])
+    sentences = [_sentence(c, seen, pid) for c in v.passed]
     dropped = [
         DroppedSentence(text=scrub(c.text, pid), handles=c.cites, reasons=c.reasons)
         for c in v.failed
@@ -438,13 +555,23 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         if unknown:
             warnings.append(f"Removed unknown citations: {'; '.join(unknown)}.")
     if not sentences:
-        warnings.append("No sentence of the model's answer could be verified against the record.")
+        sentences = _from_the_record(state, seen, pid)
+        warnings.append(
+            "No sentence of the model's answer could be verified against the record"
+            + (
+                "; the record's own entries for the question are shown instead."
+                if sentences
+                else "."
+            )
+        )
+    refs = list(dict.fromkeys(r for s in sentences for r in s.references))
     answer = CitedAnswer(
         patient_id=pid,
         mode="ask",
         question=state.get("question", ""),
         sentences=sentences,
-        cited=_cited(list(dict.fromkeys(refs)), evidence),
+        cited=_cited(refs, seen),
+        searches=_searches([h for s in sentences for h in s.searches], seen),
         warnings=warnings,
         dropped=dropped,
         usage=_run_usage(state, time.time() - state.get("started", time.time())),
@@ -452,7 +579,13 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     )
     return {
         "answer": answer.as_dict(),
-        "turns": [{"question": state.get("question", ""), "answer": answer.text}],
+        "turns": [
+            {
+                "question": state.get("question", ""),
+                "answer": answer.text,
+                "focus": state.get("focus"),
+            }
+        ],
     }
 
 
@@ -466,119 +599,116 @@ def _line_handles(line: Line, ev: EvidenceSet, by_ref: dict[str, str]) -> list[s
 
 
 async def brief_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Model-written brief: each group of extractive sections is phrased by the model with
-    citations, verified; extractive lines not covered by a verified sentence are added
-    (marked extractive), so the brief covers at least what the extractive one does."""
+    """The pre-visit brief: code writes its sections from the record (a first screen a
+    clinician reads in a minute, then the history, folded: :mod:`tools.brief`); the model
+    writes one short overview of the first screen in a single call, every sentence
+    verified against the lines it cites (a failed one is dropped; no overview when none
+    holds or the time budget is spent)."""
     ctx = runtime.context
     pid = ctx.patient_id
-    from .tool_specs import ensure_evidence
-
     ev = await ensure_evidence(ctx)
-    by_ref: dict[str, str] = {}
-    for item in ev.items:
-        for r in item.references:
-            by_ref.setdefault(r, item.handle)
-    raw_sections = _brief_lines(ev)
-    sentences: list[AnswerSentence] = []
-    dropped: list[DroppedSentence] = []
+    by_ref = ev.by_reference()
+    parts = await asyncio.to_thread(_brief_parts, ev)
     usage: list[dict[str, Any]] = []
     warnings: list[str] = []
+    dropped: list[DroppedSentence] = []
     evidence: dict[str, dict[str, Any]] = {}
-    refs: list[str] = []
-
-    def extractive(title: str, ln: Line, handles: list[str]) -> None:
-        r = list(dict.fromkeys([*ln.refs, *(x for h in handles for x in _references(evidence[h]))]))
-        refs.extend(r)
-        sentences.append(
-            AnswerSentence(
-                text=scrub(ln.text, pid),
-                handles=handles,
-                references=r,
-                status="extractive",
-                section=title,
+    cited: dict[str, list[Line]] = {}
+    for part in parts:
+        lines = []
+        for ln in part.lines:
+            line = Line(
+                ln.text, _line_handles(ln, ev, by_ref), ln.refs, trend=ln.trend, numbers=ln.numbers
             )
+            evidence = merge_seen(evidence, _seed(ev, [line], pid))
+            lines.append(line)
+        cited[part.title] = lines
+    first = [p for p in parts if p.first_screen]
+    prompt_lines = [
+        f"{', '.join(ln.handles) or '-'}: {p.title}: {scrub(ln.text, pid)}"
+        for p in first
+        for ln in cited[p.title]
+    ]
+    overview: list[AnswerSentence] = []
+    if any(ln.handles for p in first for ln in cited[p.title]) and _time_left(state, ctx):
+        try:
+            out, u = await _generate(
+                ctx, "brief", prompts.brief_messages(pid, prompt_lines), Composed
+            )
+            usage.append(u)
+            v = await asyncio.to_thread(
+                verify_sentences,
+                [x.model_dump() for x in out.sentences],
+                seen_of(evidence),
+                terminology=ctx.terminology,
+                as_of=ev.as_of,
+            )
+            seen = seen_of(evidence)
+            overview = [_sentence(c, seen, pid, "Overview") for c in v.passed]
+            dropped = [
+                DroppedSentence(
+                    text=scrub(c.text, pid), handles=c.cites, reasons=c.reasons, section="Overview"
+                )
+                for c in v.failed
+            ]
+        except MalformedOutput as exc:
+            warnings.append(f"Overview: the model gave no usable output ({exc.reason}).")
+    if not overview:
+        warnings.append(
+            "No model-written overview could be verified; the brief shows the record's entries only."
         )
-
-    patient = raw_sections.get("Patient", [])
-    for ln in patient:
-        hs = _line_handles(ln, ev, by_ref)
-        evidence.update(_seed(ev, hs, [Line(ln.text, hs)], pid))
-        extractive("Patient", ln, hs)
-    for title, names in prompts.BRIEF_GROUPS:
-        lines = [ln for n in names for ln in raw_sections.get(n, [])]
-        if not lines:
-            continue
-        entries = []
+    seen = seen_of(evidence)
+    sentences = list(overview)
+    for part in parts:
+        lines = cited[part.title]
+        if not lines and part.first_screen:
+            lines = [Line("none recorded")]
         for ln in lines:
-            hs = _line_handles(ln, ev, by_ref)
-            evidence.update(_seed(ev, hs, [Line(ln.text, hs)], pid))
-            entries.append((ln, hs))
-        prompt_lines = [f"{', '.join(hs) or '-'}: {scrub(ln.text, pid)}" for ln, hs in entries]
-        group_ok = []
-        if (
-            any(hs for _ln, hs in entries)
-            and time.time() - state["started"] < ctx.settings.time_budget_s
-        ):
-            try:
-                out, u = await _generate(
-                    ctx,
-                    f"brief:{title}",
-                    prompts.brief_messages(pid, title, prompt_lines),
-                    Composed,
-                )
-                usage.append(u)
-                v = verify_sentences([x.model_dump() for x in out.sentences], evidence)
-                group_ok = v.passed
-                dropped.extend(
-                    DroppedSentence(
-                        text=scrub(c.text, pid), handles=c.cites, reasons=c.reasons, section=title
-                    )
-                    for c in v.failed
-                )
-            except MalformedOutput as exc:
-                warnings.append(f"{title}: the model gave no usable output ({exc.reason}).")
-        covered: set[str] = set()
-        for c in group_ok:
-            cref = list(dict.fromkeys(x for h in c.valid_cites for x in _references(evidence[h])))
-            refs.extend(cref)
-            covered.update(c.valid_cites)
+            refs = list(
+                dict.fromkeys([*ln.refs, *(r for h in ln.handles for r in seen[h].references())])
+            )
+            searches = [h for h in ln.handles if seen[h].item.kind == "absence"]
             sentences.append(
                 AnswerSentence(
-                    text=scrub(c.text, pid), handles=c.valid_cites, references=cref, section=title
+                    text=scrub(ln.text, pid),
+                    handles=list(ln.handles),
+                    references=refs,
+                    status="extractive",
+                    searches=searches,
+                    section=part.title,
                 )
             )
-        missing = [(ln, hs) for ln, hs in entries if not hs or not set(hs) <= covered]
-        if missing and group_ok:
-            warnings.append(
-                f"{title}: {len(missing)} line(s) not covered by verified model sentences "
-                "were added from the extractive brief."
+        if part.more:
+            sentences.append(
+                AnswerSentence(
+                    text=f"+{part.more} more under the history below",
+                    status="extractive",
+                    section=part.title,
+                )
             )
-        elif missing:
-            warnings.append(f"{title}: extractive lines shown (no model sentence verified).")
-        for ln, hs in missing:
-            extractive(title, ln, hs)
-    for title in ("Past problems", "Social history"):
-        for ln in raw_sections.get(title, []):
-            hs = _line_handles(ln, ev, by_ref)
-            evidence.update(_seed(ev, hs, [Line(ln.text, hs)], pid))
-            extractive(title, ln, hs)
     state_like: AgentState = {"usage": usage, "steps": 0, "observations": []}
+    refs = list(dict.fromkeys(r for s in sentences for r in s.references))
+    patient = ev.section("patient")
+    who = patient[0].demographics if patient else None
     answer = CitedAnswer(
         patient_id=pid,
         mode="brief",
         question="pre-visit brief",
         sentences=sentences,
-        cited=_cited(list(dict.fromkeys(refs)), evidence),
+        cited=_cited(refs, seen),
+        searches=_searches([h for s in sentences for h in s.searches], seen),
         warnings=warnings,
         dropped=dropped,
         usage=_run_usage(state_like, time.time() - state["started"]),
         thread_id=ctx.thread_id,
+        title=scrub(who.name, pid) if who and who.name else None,
+        collapsed=[p.title for p in parts if not p.first_screen],
     )
     return {"answer": answer.as_dict(), "evidence": evidence, "usage": usage}
 
 
-def _brief_lines(ev: EvidenceSet) -> dict[str, list[Line]]:
-    """The extractive brief's sections as Line objects (the baseline to cover)."""
+def _brief_parts(ev: EvidenceSet) -> list[BriefSection]:
+    """The brief's sections as written by code (:func:`tools.brief.brief_sections`)."""
     from tools.brief import brief_sections
     from tools.trends import lab_trends
 

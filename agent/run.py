@@ -8,6 +8,10 @@
 
 A thread is persisted with LangGraph's ``AsyncSqliteSaver``, encrypted
 (:mod:`agent.threads`); a follow-up on the same thread reuses the evidence seen before.
+A long-running process (the HTTP service) opens its checkpointer once
+(:func:`agent.threads.open_checkpointer`, SQLite or PostgreSQL) and passes it as
+``checkpointer=``; :func:`thread_answers` and :func:`delete_thread` read and remove a
+thread through it.
 
 When the record source fails mid-run, :class:`agent.errors.AgentSourceFailed` is raised
 and the thread keeps its last completed step: asking the same question again on the
@@ -24,6 +28,7 @@ from typing import Any
 
 from tools.errors import SourceError
 from tools.source import RecordSource
+from tools.terminology import Terminology
 
 from .answer import CitedAnswer
 from .context import AgentContext, AgentSettings
@@ -33,13 +38,18 @@ from .graph import build_graph
 from .models import ChatModel, OnToken
 from .threads import open_threads
 
-__all__ = ["OnEvent", "ask", "brief"]
+__all__ = ["OnEvent", "ask", "brief", "delete_thread", "thread_answers"]
 
 
 @contextlib.asynccontextmanager
-async def _checkpointer(thread_id: str | None, threads_db: str | Path | None) -> AsyncIterator[Any]:
+async def _checkpointer(
+    thread_id: str | None, threads_db: str | Path | None, ready: Any = None
+) -> AsyncIterator[Any]:
     if not thread_id:
         yield None
+        return
+    if ready is not None:
+        yield ready
         return
     async with open_threads(threads_db) as saver:
         yield saver
@@ -50,8 +60,9 @@ async def _run(
     inputs: dict[str, Any],
     threads_db: str | Path | None,
     on_event: OnEvent | None,
+    checkpointer: Any = None,
 ) -> CitedAnswer:
-    async with _checkpointer(ctx.thread_id, threads_db) as saver:
+    async with _checkpointer(ctx.thread_id, threads_db, checkpointer) as saver:
         graph = build_graph(saver)
         config: dict[str, Any] = {"recursion_limit": 4 * ctx.settings.max_steps + 20}
         payload: dict[str, Any] | None = inputs
@@ -95,8 +106,14 @@ async def ask(
     as_of: dt.date | None = None,
     on_token: OnToken | None = None,
     on_event: OnEvent | None = None,
+    terminology: Terminology | None = None,
+    checkpointer: Any = None,
 ) -> CitedAnswer:
-    """Answer a question about one patient with verified citations.
+    """Answer a question about one patient with verified citations (``terminology``: the
+    deployment's, :func:`agent.config.build_terminology`; default the local data).
+
+    ``checkpointer``: an open LangGraph checkpointer to keep the thread in (instead of
+    opening ``threads_db`` for this call).
 
     Raises:
         AgentSourceFailed: the record source failed (the thread can be retried).
@@ -112,8 +129,9 @@ async def ask(
         as_of=as_of,
         thread_id=thread_id,
         on_token=on_token,
+        terminology=terminology,
     )
-    return await _run(ctx, {"question": question}, threads_db, on_event)
+    return await _run(ctx, {"question": question}, threads_db, on_event, checkpointer)
 
 
 async def brief(
@@ -125,6 +143,7 @@ async def brief(
     as_of: dt.date | None = None,
     on_token: OnToken | None = None,
     on_event: OnEvent | None = None,
+    terminology: Terminology | None = None,
 ) -> CitedAnswer:
     """A model-written pre-visit brief; every model sentence verified, extractive lines
     added (marked) where the model's sentences do not cover the extractive brief."""
@@ -136,5 +155,32 @@ async def brief(
         settings=settings or AgentSettings(),
         as_of=as_of,
         on_token=on_token,
+        terminology=terminology,
     )
     return await _run(ctx, {"question": "pre-visit brief"}, None, on_event)
+
+
+async def thread_answers(thread_id: str, *, checkpointer: Any) -> list[CitedAnswer]:
+    """The verified answers of a thread's completed turns, oldest first (empty for an
+    unknown thread). A turn interrupted by an error is not listed until it completes."""
+    graph = build_graph(checkpointer)
+    config = {"configurable": {"thread_id": thread_id}}
+    answers: list[CitedAnswer] = []
+    seen: set[str] = set()
+    async for snap in graph.aget_state_history(config):
+        values = snap.values or {}
+        answer = values.get("answer")
+        if snap.next or not answer:
+            continue
+        key = f"{values.get('turn')}:{answer.get('question')}:{answer.get('text')}"
+        if key in seen:
+            continue
+        seen.add(key)
+        answers.append(CitedAnswer.model_validate(answer))
+    answers.reverse()
+    return answers
+
+
+async def delete_thread(thread_id: str, *, checkpointer: Any) -> None:
+    """Remove every checkpoint of a thread."""
+    await checkpointer.adelete_thread(thread_id)

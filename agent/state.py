@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
-__all__ = ["AgentState", "extend", "merge_evidence", "total"]
+from .session import merge_seen
+
+__all__ = ["AgentState", "extend", "total"]
 
 
 def extend(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
@@ -26,33 +28,14 @@ def total(left: int | None, right: int | None) -> int:
     return (left or 0) + right
 
 
-def merge_evidence(
-    left: dict[str, dict[str, Any]] | None, right: dict[str, dict[str, Any]] | None
-) -> dict[str, dict[str, Any]]:
-    """Evidence seen in the session, by handle; tool lines citing a handle accumulate, and
-    so do ``focus`` references (the part of a series a tool looked at, e.g. a window)."""
-    out = dict(left or {})
-    for handle, item in (right or {}).items():
-        old = out.get(handle)
-        if old is None:
-            out[handle] = item
-        else:
-            notes = list(dict.fromkeys([*old.get("notes", []), *item.get("notes", [])]))
-            merged = {**old, "notes": notes}
-            if item.get("focus") or old.get("focus"):
-                merged["focus"] = list(
-                    dict.fromkeys([*old.get("focus", []), *item.get("focus", [])])
-                )
-            out[handle] = merged
-    return out
-
-
 class AgentState(TypedDict, total=False):
     """State of one thread (one patient).
 
     Persisting across turns: ``patient_id``, ``turns`` (earlier questions and answers),
-    ``evidence`` (every item seen: handle → item dict), ``usage_total``.
-    Per turn: the rest.
+    ``evidence`` (every item seen: handle → :func:`agent.session.seen_entry`; typed by
+    :func:`agent.session.seen_of`). Per turn: the rest (``inventory``: the handles of
+    each section of the whole record, what a "none in the record" claim is checked
+    against; ``summary_handles``: the items the summary shows).
     """
 
     patient_id: str
@@ -61,8 +44,11 @@ class AgentState(TypedDict, total=False):
     turn: int
     started: float
     summary: str
+    summary_handles: list[str]
+    inventory: dict[str, list[str]]
+    focus: dict[str, Any]
     turns: Annotated[list[dict[str, Any]], extend]
-    evidence: Annotated[dict[str, dict[str, Any]], merge_evidence]
+    evidence: Annotated[dict[str, dict[str, Any]], merge_seen]
     observations: Annotated[list[dict[str, Any]], extend]
     pending: list[dict[str, Any]]
     steps: int

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -268,7 +269,9 @@ async def run_probes(names: list[str], n_ctx: int) -> None:
 # --------------------------------------------------------------------------- speed
 
 
-async def run_speed(config_path: Path, target_tokens: int, repeat: int) -> None:
+async def run_speed(
+    config_path: Path, target_tokens: int, repeat: int, as_json: bool = False
+) -> None:
     dep = load_deployment(config_path)
     if dep.model.backend != "llamacpp":
         raise SystemExit("speed measures the llama.cpp backend; pick a llamacpp deployment")
@@ -326,6 +329,19 @@ async def run_speed(config_path: Path, target_tokens: int, repeat: int) -> None:
     ]
     for k, v in rows:
         print(f"{k:<52} {v:>10}")
+    if as_json:  # one line for bench/bench_llama_builds.py
+        print(
+            json.dumps(
+                {
+                    "prompt_tps": med(pp_rates),
+                    "gen_tps": med(gen_rates) if gen_rates else None,
+                    "ttft_cold_s": first,
+                    "ttft_reused_s": second_cached,
+                    "prompt_tokens": u1.prompt_tokens,
+                    "load_s": load_s,
+                }
+            )
+        )
 
 
 def main() -> None:
@@ -337,12 +353,13 @@ def main() -> None:
     sp.add_argument("--config", type=Path, default=ROOT / "configs" / "cpu-demo.toml")
     sp.add_argument("--prefix-tokens", type=int, default=1500)
     sp.add_argument("--repeat", type=int, default=3)
+    sp.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     pp = sub.add_parser("probe", help="structured-output probes on candidate models")
     pp.add_argument("--models", default=",".join(CANDIDATES))
     pp.add_argument("--n-ctx", type=int, default=4096)
     args = ap.parse_args()
     if args.cmd == "speed":
-        asyncio.run(run_speed(args.config, args.prefix_tokens, args.repeat))
+        asyncio.run(run_speed(args.config, args.prefix_tokens, args.repeat, args.json))
     else:
         asyncio.run(run_probes(args.models.split(","), args.n_ctx))
 

@@ -18,7 +18,7 @@ import typer
 
 from agent._stream import SentenceStreamer
 from agent.answer import CitedAnswer
-from agent.config import DeploymentConfig, load_deployment
+from agent.config import DeploymentConfig, build_terminology, load_deployment
 from agent.errors import ThreadStoreError
 from agent.events import AgentEvent
 from agent.models import accepts_images, build_chat_model
@@ -120,7 +120,14 @@ async def run_model_brief(
     """The model-written, verified pre-visit brief as Markdown or JSON (for ``brief``)."""
     model = build_chat_model(config.model)
     try:
-        answer = await agent_brief(patient_id, source=source, model=model, on_event=_status)
+        answer = await agent_brief(
+            patient_id,
+            source=source,
+            model=model,
+            settings=config.agent,
+            terminology=build_terminology(config),
+            on_event=_status,
+        )
     finally:
         await model.aclose()
     return answer.to_json() if as_json else answer.to_markdown()
@@ -153,6 +160,8 @@ def register(app: typer.Typer) -> None:
                     model=model,
                     thread_id=thread,
                     multimodal=accepts_images(cfg.model),
+                    settings=cfg.agent,
+                    terminology=build_terminology(cfg),
                     on_event=_status,
                 )
             finally:
@@ -203,6 +212,8 @@ def register(app: typer.Typer) -> None:
                             model=model,
                             thread_id=thread_id,
                             multimodal=accepts_images(cfg.model),
+                            settings=cfg.agent,
+                            terminology=build_terminology(cfg),
                             on_token=console.token,
                             on_event=console.status,
                         )

@@ -223,12 +223,28 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: JsonOpt = False,
         source: SourceOpt = None,
+        draft: Annotated[
+            bool,
+            typer.Option(
+                "--draft",
+                help="Keep it as a draft for review (prints its draft_id); `approve` writes it "
+                "to the record.",
+            ),
+        ] = False,
     ) -> None:
         """Write a pre-visit brief in Markdown; every sentence cites its FHIR resources.
 
         By default a model writes it and the verifier checks every sentence; with
-        ``--extractive`` it is assembled from the record without a model.
+        ``--extractive`` it is assembled from the record without a model. With ``--draft``
+        it is stored as a draft that a person approves (``approve``) or rejects.
         """
+        if draft:
+            from surfaces._draft_commands import run_brief_draft
+
+            run_brief_draft(
+                ctx, patient, extractive=extractive, config=config, source=source, as_json=as_json
+            )
+            return
         if extractive:
             _execute(ctx, source, lambda src: run_brief(src, patient, as_json))
             return

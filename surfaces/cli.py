@@ -23,7 +23,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agent.config import load_deployment
-from surfaces import _agent_commands, _record_commands
+from surfaces import (
+    _agent_commands,
+    _doctor,
+    _draft_commands,
+    _record_commands,
+    _service_commands,
+)
 from surfaces._sources import is_server_url, open_source, open_store, source_config, store_of
 from tools.config import ENV_STORE, BearerAuth, FhirServerConfig, Limits, NoAuth
 from tools.errors import AssistantError, ConfigError
@@ -338,8 +344,57 @@ def demo_cmd(
     out.print(run(go()), markup=False)
 
 
+# --------------------------------------------------------------------------- doctor
+
+
+@app.command("doctor")
+def doctor_cmd(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Deployment to check (default: configs/cpu-demo.toml)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only the checks whose name contains this (repeatable)."),
+    ] = None,
+) -> None:
+    """Check this machine: Python, packages against the lock, model runtimes (in a child
+    process), model files and checksums, record store, threads key, FHIR server.
+
+    Exits 1 when a check FAILs (warnings do not).
+    """
+    try:
+        deployment = load_deployment(config or _agent_commands.DEFAULT_CONFIG)
+    except AssistantError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    err.print(f"checking deployment {deployment.name} …")
+    checks = _doctor.run_checks(deployment, store=store_of(ctx), only=only or ())
+    if as_json:
+        sys.stdout.buffer.write(
+            orjson.dumps(_doctor.as_dicts(checks), option=orjson.OPT_INDENT_2) + b"\n"
+        )
+    else:
+        style = {"ok": "green", "warn": "yellow", "FAIL": "bold red"}
+        table = Table()
+        table.add_column("check", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        for c in checks:
+            table.add_row(c.name, f"[{style[c.status]}]{c.status}[/]", c.detail)
+        out.print(table)
+    failed = [c.name for c in checks if c.status == "FAIL"]
+    if failed:
+        err.print(f"[bold red]doctor:[/] {len(failed)} check(s) failed: {', '.join(failed)}")
+        raise typer.Exit(1)
+
+
 _record_commands.register(app)
 _agent_commands.register(app)
+_service_commands.register(app)
+_draft_commands.register(app)
 
 
 def main() -> None:

@@ -152,3 +152,11 @@ def tools(*calls: tuple[str, dict[str, str]]) -> dict[str, Any]:
 def composed(*sentences: tuple[str, list[str]]) -> dict[str, Any]:
     """A compose/repair step."""
     return {"sentences": [{"text": t, "cites": c} for t, c in sentences]}
+
+
+def plan_first(**overrides: object) -> object:
+    """Settings for tests of the planning round: no shortcut to the answer after the
+    prefetched searches (``answer_after_prefetch``), so the script starts with a plan."""
+    from agent.context import AgentSettings
+
+    return AgentSettings(answer_after_prefetch=False, **overrides)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from tests.agent_fixtures import (
     agent_store,  # noqa: F401
     answer,
     composed,
+    plan_first,
     tools,
 )
 from tools.store import RecordStore
@@ -74,7 +75,12 @@ async def test_tools_then_answer_and_repair(store: RecordStore) -> None:
     )
     events: list[AgentEvent] = []
     a = await ask(
-        "Diabetes control?", patient_id=DEBORA, source=store, model=model, on_event=events.append
+        "Diabetes control?",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        on_event=events.append,
+        settings=plan_first(),
     )
     assert a.usage.model_calls == 3
     assert len(a.sentences) == 2
@@ -132,7 +138,7 @@ async def test_step_budget_when_model_never_stops(store: RecordStore) -> None:
         patient_id=DEBORA,
         source=store,
         model=model,
-        settings=AgentSettings(max_steps=3),
+        settings=plan_first(max_steps=3),
     )
     assert len(model.calls) == 4
     assert any("step budget" in w for w in a.warnings)
@@ -199,11 +205,21 @@ async def test_empty_record(store: RecordStore) -> None:
             composed(("No HbA1c is recorded.", [])),
         ]
     )
-    a = await ask("HbA1c?", patient_id=ADAN, source=store, model=model)
+    a = await ask("HbA1c?", patient_id=ADAN, source=store, model=model, settings=plan_first())
     assert isinstance(a, CitedAnswer)
-    assert a.sentences == []
-    assert a.dropped
+    assert a.dropped  # the model's uncited sentence
+    # code answers what code knows: the question's own search found nothing, said so
+    [s] = a.sentences
+    assert s.status == "extractive"
+    assert s.text.startswith("No HbA1c values in this patient's record")
+    assert s.searches
+    assert s.references == []
+    [search] = a.searches
+    assert search.resource_types == ["Observation"]
+    assert "LOINC 4548-4" in search.codes
     assert "no HbA1c values" in model.calls[1][-1].text
+    md = a.to_markdown()
+    assert "nothing found" in md
 
 
 async def test_source_failure_keeps_thread_and_retry_resumes(
@@ -224,13 +240,20 @@ async def test_source_failure_keeps_thread_and_retry_resumes(
             model=model,
             thread_id="t1",
             threads_db=db,
+            settings=plan_first(),
         )
     assert "t1" in str(err.value)
     assert "503" in str(err.value)
     faulty.heal()
     model2 = ScriptedChatModel(steps[1:])
     a = await ask(
-        "Allergies?", patient_id=DEBORA, source=faulty, model=model2, thread_id="t1", threads_db=db
+        "Allergies?",
+        patient_id=DEBORA,
+        source=faulty,
+        model=model2,
+        thread_id="t1",
+        threads_db=db,
+        settings=plan_first(),
     )
     assert len(model2.calls) == 1  # resumed at the failed tool step, the plan was kept
     assert [s.text for s in a.sentences] == ["She is allergic to Lisinopril."]
@@ -250,7 +273,15 @@ async def test_follow_up_reuses_thread_evidence(store: RecordStore, tmp_path: Pa
     m1 = ScriptedChatModel(
         [tools(("record_summary", {"section": "immunizations"})), first_tool_handle]
     )
-    await ask("Vaccines?", patient_id=DEBORA, source=store, model=m1, thread_id="f", threads_db=db)
+    await ask(
+        "Vaccines?",
+        patient_id=DEBORA,
+        source=store,
+        model=m1,
+        thread_id="f",
+        threads_db=db,
+        settings=plan_first(),
+    )
 
     def step(messages: Sequence[Message]) -> dict[str, object]:
         seen["prompt"] = messages[-1].text
@@ -258,34 +289,57 @@ async def test_follow_up_reuses_thread_evidence(store: RecordStore, tmp_path: Pa
 
     m2 = ScriptedChatModel([step])
     a = await ask(
-        "And which?", patient_id=DEBORA, source=store, model=m2, thread_id="f", threads_db=db
+        "And which?",
+        patient_id=DEBORA,
+        source=store,
+        model=m2,
+        thread_id="f",
+        threads_db=db,
+        settings=plan_first(),
     )
-    assert "evidence from earlier turns" in seen["prompt"]
+    # the earlier turn's evidence is in the prompt again (a follow-up that names nothing
+    # carries the previous question's focus: its section is fetched again)
+    assert re.search(rf"\b{seen['handle']}\b", seen["prompt"])
     assert "Q: Vaccines?" in seen["prompt"]
     assert a.usage.model_calls == 1
     with pytest.raises(Exception, match="another patient"):
         await ask("x", patient_id=ADAN, source=store, model=m2, thread_id="f", threads_db=db)
 
 
-async def test_brief_covers_extractive_and_falls_back(store: RecordStore) -> None:
-    model = ScriptedChatModel(
-        [
-            composed(
-                ("Type 2 diabetes has been active since 2016-12-14.", ["E2"]),
-                ("She is allergic to Lisinopril.", ["E35"]),
-                ("Invented 42 mg.", ["E31"]),
-            ),
-            "malformed",
-            composed(("Fake visit on 1999-01-01.", ["E144"])),
-            composed(),
-        ],
-        repeat=True,
-    )
+async def test_brief_overview_is_verified_and_sections_come_from_code(store: RecordStore) -> None:
+    def overview(messages: Sequence[Message]) -> dict[str, object]:
+        text = messages[-1].text
+        diabetes = re.search(r"^(E\d+): Active problems: Diabetes", text, re.M)
+        allergy = re.search(r"^(E\d+): Allergies: Lisinopril", text, re.M)
+        assert diabetes
+        assert allergy
+        return composed(
+            ("Type 2 diabetes has been active since 2016-12-14.", [diabetes.group(1)]),
+            ("She is allergic to lisinopril.", [allergy.group(1)]),
+            ("Invented 42 mg.", [diabetes.group(1)]),
+        )
+
+    model = ScriptedChatModel([overview])
     b = await brief(DEBORA, source=store, model=model)
     assert b.mode == "brief"
-    statuses = {s.status for s in b.sentences}
-    assert statuses == {"verified", "extractive"}
-    assert any(d.text == "Invented 42 mg." for d in b.dropped)
-    assert any(s.section == "Key labs and trends" and s.status == "extractive" for s in b.sentences)
-    assert "Pre-visit brief" in b.to_markdown()
+    assert b.usage.model_calls == 1  # one call: the overview
+    over = [s for s in b.sentences if s.section == "Overview"]
+    assert [s.text for s in over] == [
+        "Type 2 diabetes has been active since 2016-12-14.",
+        "She is allergic to lisinopril.",
+    ]
+    assert all(s.status == "verified" for s in over)
+    assert [d.text for d in b.dropped] == ["Invented 42 mg."]
+    sections = list(dict.fromkeys(s.section for s in b.sentences))
+    assert sections[:4] == ["Overview", "Patient", "Active problems", "Current medications"]
+    assert all(s.status == "extractive" for s in b.sentences if s.section != "Overview")
+    assert "Social history" in b.collapsed
+    md = b.to_markdown()
+    assert md.startswith("# Pre-visit brief: Débora Nazario")
+    assert "<details>" in md
+    assert "_(extractive)_" not in md  # the header says which part is which
     assert CLEOTILDE not in b.to_json()
+    # a model that fails: the brief is the record's entries, said so
+    broken = await brief(DEBORA, source=store, model=ScriptedChatModel(["malformed"], repeat=True))
+    assert not [s for s in broken.sentences if s.section == "Overview"]
+    assert any("No model-written overview" in w for w in broken.warnings)

@@ -179,10 +179,7 @@ def test_ask_against_sekmet(
     assert pid
     assert pid != DEBORA  # the server's own id, not the file's
     base = sekmet_server.base_url
-    model = models.use(
-        [tools(("search_record", {"resource_type": "AllergyIntolerance"})), allergy_answer],
-        repeat=True,
-    )
+    model = models.use([allergy_answer], repeat=True)  # answers straight from the prefetch
     args = ["ask", "Allergies?", "--patient", pid, "--config", CFG, "--source", base]
     r = invoke([*args, "--json", "--thread", "sekmet-ask"])
     assert r.exit_code == 0, r.output
@@ -190,12 +187,12 @@ def test_ask_against_sekmet(
     assert [s["text"] for s in data["sentences"]] == ["She is allergic to Lisinopril."]
     assert [d["text"] for d in data["dropped"]] == ["She takes 42 mg of warfarin daily."]
     assert data["patient_id"] == pid
-    assert "search_record" in r.stderr  # the tool status line
+    assert "record_summary(section=allergies)" in r.stderr  # the prefetched call's status line
     refs = cited_references(data)
     assert any(ref.startswith("AllergyIntolerance/") for ref in refs)
     assert_refs_on_server(base, refs, debora)
     assert_no_other_patient(r.output, debora, loaded, base)
-    assert any("(tool results)" in m.text for m in model.calls[1])
+    assert any("(tool results)" in m.text for m in model.calls[0])
 
     # Markdown, and a follow-up on the thread
     r = invoke([*args, "--thread", "sekmet-ask"])
@@ -255,7 +252,7 @@ def test_brief_against_sekmet(
     assert_no_other_patient(r.output, debora, loaded, base)
     r = invoke(["brief", "--patient", pid, "--config", CFG, "--source", base])
     assert r.exit_code == 0, r.output
-    assert f"# Pre-visit brief: Patient/{pid}" in r.stdout
+    assert "# Pre-visit brief: Débora Nazario" in r.stdout
     assert_no_other_patient(r.output, debora, loaded, base)
 
 
@@ -277,7 +274,18 @@ def test_server_stopped_mid_run_then_thread_retried(tmp_path: Path, models: _Mod
             return tools(("search_record", {"resource_type": "AllergyIntolerance"}))
 
         first = models.use([stop_then_search])
-        args = ["ask", "Allergies?", "--patient", pid, "--config", CFG, "--thread", "t-down"]
+        plan_first = tmp_path / "plan-first.toml"  # the model plans after the prefetch
+        plan_first.write_text(Path(CFG).read_text() + "\n[agent]\nanswer_after_prefetch = false\n")
+        args = [
+            "ask",
+            "Allergies?",
+            "--patient",
+            pid,
+            "--config",
+            str(plan_first),
+            "--thread",
+            "t-down",
+        ]
         r = invoke([*args, "--source", server.base_url])
         assert r.exit_code == 1, r.output
         assert "Traceback" not in r.output

@@ -19,7 +19,14 @@ from agent import ask
 from agent.errors import ThreadStoreError
 from agent.threads import THREADS_KEY_ENV, serializer, threads_key
 from surfaces import _agent_commands
-from tests.agent_fixtures import DEBORA, ScriptedChatModel, agent_store, answer, tools  # noqa: F401
+from tests.agent_fixtures import (  # noqa: F401
+    DEBORA,
+    ScriptedChatModel,
+    agent_store,
+    answer,
+    plan_first,
+    tools,
+)
 from tools.store import RecordStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +98,7 @@ async def test_checkpoints_encrypted_follow_up_and_wrong_key(
         patient_id=DEBORA,
         source=store,
         model=ScriptedChatModel(_steps()),
+        settings=plan_first(),
         thread_id="visit-1",
         threads_db=db,
     )
@@ -135,6 +143,7 @@ async def test_checkpoints_encrypted_follow_up_and_wrong_key(
             patient_id=DEBORA,
             source=store,
             model=ScriptedChatModel(_steps()),
+            settings=plan_first(),
             thread_id="visit-1",
             threads_db=db,
         )
@@ -146,6 +155,7 @@ async def test_checkpoints_encrypted_follow_up_and_wrong_key(
             patient_id=DEBORA,
             source=store,
             model=ScriptedChatModel(_steps()),
+            settings=plan_first(),
             thread_id="visit-2",
             threads_db=db,
         )

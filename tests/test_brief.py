@@ -28,7 +28,7 @@ from tests._record_fixtures import (
     patient,
     shared,
 )
-from tools.brief import build_brief
+from tools.brief import build_brief, plain
 
 CITE = re.compile(r"\[([A-Za-z]+/[A-Za-z0-9\-.]+)\]")
 FIXTURE_DATE = dt.date(2025, 6, 1)  # the fixtures' reference date
@@ -65,32 +65,40 @@ def _record() -> list[dict[str, Any]]:
 
 def _bullets_cite(markdown: str) -> None:
     for line in markdown.splitlines():
-        if line.startswith("- ") and not line.startswith(
-            ("- none recorded", "- No allergies recorded")
+        if line.startswith("- ") and not re.match(
+            r"- (none recorded|No \w+ recorded|_\+\d+ more)", line
         ):
             assert CITE.search(line), line
+
+
+def _first_screen(markdown: str) -> str:
+    return markdown.split("<details>")[0]
 
 
 def test_brief_sections_and_citations() -> None:
     record = _record()
     brief = build_brief(record, as_of=AS_OF)
     md = brief.markdown
-    for title in (
-        "## Problems",
-        "## Medications",
-        "## Allergies",
-        "## Key labs and trends",
-        "## Open items",
-    ):
-        assert title in md
-    assert "Diabetes, since 2010-01-01 [Condition/c1]" in md
+    titles = re.findall(r"^## (.+)$", _first_screen(md), flags=re.M)
+    assert titles == [
+        "Patient",
+        "Active problems",
+        "Current medications",
+        "Allergies",
+        "Results to review",
+        "Due or overdue",
+        "Last visit",
+    ]
+    assert "- Diabetes — since 2010-01-01 [Condition/c1]" in md
     assert "metformin 500 MG" in md
     assert "[MedicationRequest/m1]" in md
-    assert "HbA1c: 6.8 % on 2019-01-01 (H" in md
+    assert "HbA1c 6.8 % on 2019-01-01 — high (ref 4–5.6 % default); up from 6 on 2018-01-01" in md
     assert "[Observation/a2]" in md
-    assert "HbA1c overdue: last 2019-01-01" in md  # > 182 days before AS_OF
-    assert "Diabetes self management plan" in md
+    assert "HbA1c overdue — last 2019-01-01" in md  # > 182 days before AS_OF
+    assert "(recommended every 6 months)" in md
+    assert "Care plan: Diabetes self management plan" in md
     assert "[CarePlan/cp1]" in md
+    assert "<details>" in md  # the history is folded
     _bullets_cite(md)
     own = {f"{r['resourceType']}/{r['id']}" for r in record}
     assert set(brief.citations) <= own
@@ -98,6 +106,7 @@ def test_brief_sections_and_citations() -> None:
     data = brief.as_dict()
     assert data["text"] == md
     assert data["citations"] == brief.citations
+    assert 0 < data["first_screen_words"] <= 350
 
 
 def test_deceased_patient_has_no_overdue_items() -> None:
@@ -105,13 +114,16 @@ def test_deceased_patient_has_no_overdue_items() -> None:
     record[0] = patient(deceasedDateTime="2019-06-01T00:00:00Z")
     md = build_brief(record, as_of=AS_OF).markdown
     assert "overdue" not in md
-    assert "DECEASED 2019-06-01" in md
+    assert "died 2019-06-01" in md
+    assert "(DECEASED)" in md
 
 
 def test_empty_record_brief() -> None:
     md = build_brief([patient()], as_of=AS_OF).markdown
-    assert "## Problems\n- none recorded" in md
-    assert "No allergies recorded" in md
+    assert "## Active problems\n- No conditions recorded" in md
+    assert "## Current medications\n- No medications recorded" in md
+    assert "## Allergies\n- No allergies recorded" in md
+    assert "## Results to review\n- none recorded" in md
 
 
 @shared
@@ -124,25 +136,32 @@ def test_shared_brief(name: str) -> None:
     own = {f"{r['resourceType']}/{r['id']}" for r in record}
     assert brief.citations
     assert set(brief.citations) <= own
+    assert brief.first_screen_words <= 350
     active = {
         r["code"]["coding"][0]["display"]
         for r in record
         if r["resourceType"] == "Condition" and r["clinicalStatus"]["coding"][0]["code"] == "active"
     }
-    problems = _section(brief.markdown, "Problems")
-    social = _section(brief.markdown, "Social history")
+    problems = _section(brief.markdown, "Active problems") + _section_or(
+        brief.markdown, "More active problems"
+    )
+    social = _section_or(brief.markdown, "Social history")
     for display in active - SOCIAL:
-        assert display in problems
+        assert plain(display) in problems, display
     for display in active & SOCIAL:
         assert display in social
-        assert display not in problems
+        assert plain(display) not in problems
     allergies = {
         r["code"]["coding"][0]["display"]
         for r in record
         if r["resourceType"] == "AllergyIntolerance"
     }
     for display in allergies:
-        assert display in brief.markdown
+        assert plain(display) in brief.markdown
+
+
+def _section_or(markdown: str, title: str) -> str:
+    return _section(markdown, title) if f"\n## {title}\n" in markdown else ""
 
 
 # --------------------------------------------------------------------------- CLI
@@ -230,26 +249,28 @@ def _fixture(name: str) -> list[dict[str, Any]]:
 
 def test_fixture_brief_problems_are_clinical_and_social_history_comes_last() -> None:
     record = _fixture("Cleotilde_Ruecker")
-    md = build_brief(record, as_of=FIXTURE_DATE).markdown
+    brief = build_brief(record, as_of=FIXTURE_DATE)
+    md = brief.markdown
     _bullets_cite(md)
     titles = re.findall(r"^## (.+)$", md, flags=re.M)
-    assert titles[:4] == ["Patient", "Problems", "Medications", "Allergies"]
-    assert titles[-2:] == ["Past problems", "Social history"]
-    problems = _bullets(md, "Problems")
+    assert titles[:4] == ["Patient", "Active problems", "Current medications", "Allergies"]
+    assert titles[-1] == "Social history"
+    problems = _bullets(md, "Active problems") + _bullets(md, "More active problems")
     text = "\n".join(problems)
     for name in SOCIAL:
-        assert name not in text, name
-    # disorders first, then clinical findings (which stay problems), then the acute
-    # condition left open since 1969, flagged
-    kinds = [("verify" in p, "(finding)" in p) for p in problems]
-    assert kinds == sorted(kinds)
-    assert problems[0].startswith("- Chronic kidney disease stage 2 (disorder)")
-    for finding in ("Body mass index 30+ - obesity (finding)", "Prediabetes (finding)"):
+        assert plain(name) not in text, name
+    # the problems under current care first (three current medications are given for
+    # atrial fibrillation; the diabetic kidney disease has its complications on file),
+    # then disorders and clinical findings (which stay problems) by onset, then the
+    # acute condition left open since 1969, flagged
+    assert problems[0].startswith("- Atrial fibrillation — since 2025-02-22")
+    assert problems[1].startswith("- Disorder of kidney due to diabetes mellitus — since")
+    assert problems.index(next(p for p in problems if "Anemia" in p)) > 5
+    for finding in ("Body mass index 30+ - obesity", "Prediabetes"):
         assert finding in text
-    assert "Microalbuminuria due to type 2 diabetes mellitus (disorder)" in text
-    assert problems[-1].startswith("- Acute infective cystitis (disorder), since 1969-02-16")
-    assert "acute condition still active in record after over a year: verify" in problems[-1]
-
+    assert "Microalbuminuria due to type 2 diabetes mellitus" in text
+    assert problems[-1].startswith("- Acute infective cystitis — active in record since 1969")
+    assert "an acute condition: verify" in problems[-1]
     active = {
         r["code"]["coding"][0]["display"]
         for r in record
@@ -261,18 +282,19 @@ def test_fixture_brief_problems_are_clinical_and_social_history_comes_last() -> 
     assert "- administrative: Medication review due (situation), since 1947-03-26" in social
     assert "- no longer active: Victim of intimate partner abuse (finding)" in social
     assert "Part-time employment" not in _section(md, "Past problems")
+    assert brief.first_screen_words <= 350
 
 
 def test_fixture_brief_flags_old_active_medications() -> None:
     md = build_brief(_fixture("Cleotilde_Ruecker"), as_of=FIXTURE_DATE).markdown
-    meds = _bullets(md, "Medications")
+    meds = _bullets(md, "Current medications") + _bullets(md, "More current medications")
+    meds = [m for m in meds if not m.startswith("- _+")]
     assert [m.split(" ")[1] for m in meds[:3]] == ["Digoxin", "verapamil", "Warfarin"]
     assert all("verify" not in m for m in meds[:3])
-    assert all("— verify" in m for m in meds[3:])
+    assert all("active in record, last ordered" in m and ": verify" in m for m in meds[3:])
     assert len(meds) == 8
-    assert meds[-1].startswith(
-        "- Penicillin V Potassium 250 MG Oral Tablet; active in record, last ordered 1960 — verify"
-    )
+    assert meds[-1].startswith("- Penicillin V Potassium 250 MG Oral Tablet")
+    assert "last ordered 1960: verify" in meds[-1]
 
 
 def test_fixture_briefs_are_readable() -> None:
@@ -290,21 +312,24 @@ def test_fixture_briefs_are_readable() -> None:
         assert set(brief.citations) <= {f"{r['resourceType']}/{r['id']}" for r in record}
         assert "{'" not in md, name  # Synthea's Python-dict goal descriptions are parsed
         assert "careplan-category" not in md
+        assert "(disorder)" not in _first_screen(md), name
         assert not re.search(r"for [A-Za-z]+_[A-Za-z_]+", md), name  # Medication_Review_Due
+        assert brief.first_screen_words <= 350, name
         titles = re.findall(r"^## (.+)$", md, flags=re.M)
-        assert titles.index("Key labs and trends") < titles.index("Social history")
-        labs = _section(md, "Key labs and trends")
-        if "Diastolic BP" in labs:
-            assert labs.index("Systolic BP") < labs.index("Diastolic BP")
+        if "Social history" in titles:
+            assert titles.index("Results to review") < titles.index("Social history")
     md = build_brief(_fixture("Debora_Nazario"), as_of=FIXTURE_DATE).markdown
-    assert _bullets(md, "Problems")[0].startswith("- Diabetes mellitus type 2 (disorder)")
+    assert _bullets(md, "Active problems")[0].startswith("- Diabetes mellitus type 2 — since")
     allergies = _bullets(md, "Allergies")
-    assert allergies[0].startswith("- Lisinopril")  # criticality high first
-    goals = _section(md, "Open items")
-    assert "- Goal: Hemoglobin A1c total in Blood < 7: active" in goals
-    assert "- Goal: Maintain blood pressure below 140/90 mmHg: active; ×2" in goals
+    assert allergies[0].startswith("- Lisinopril — high criticality")  # criticality high first
+    care = _section(md, "Care plans and goals")  # in the history: nothing is due there
+    assert "- Goal: Hemoglobin A1c total in Blood < 7 (active)" in care
+    assert "- Goal: Maintain blood pressure below 140/90 mmHg (active)" in care
+    assert "Goal:" not in _first_screen(md)
+    results = _bullets(md, "Results to review")
+    assert results[0].startswith("- HbA1c 6.6 % on 2025-01-15 — high")
     md = build_brief(_fixture("Cleotilde_Ruecker"), as_of=FIXTURE_DATE).markdown
-    procedures = _bullets(md, "Recent procedures")
+    procedures = _bullets(md, "Procedures")
     assert procedures[0].startswith("- Direct current cardioversion (procedure)")
     assert procedures[-1].startswith("- Routine screenings and assessments on 2025-04-30: ")
     assert "Depression screening" in procedures[-1]
@@ -316,7 +341,7 @@ def test_fixture_briefs_are_readable() -> None:
 def test_entries_after_death_are_flagged() -> None:
     _pid, record = load_record(find_bundle("Fletcher_Hyatt"))
     md = build_brief(record, as_of=AS_OF).markdown
-    (check,) = [b for b in _bullets(md, "Patient") if "Record check" in b]
+    (check,) = [b for b in _bullets(md, "Patient") if "Record check" in b]  # first screen
     assert "39 entries dated after the recorded death (1996-01-21)" in check
     assert "1996-01-25 to 1996-09-06" in check
     assert len(CITE.findall(check)) == 5

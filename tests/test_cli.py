@@ -280,11 +280,10 @@ def test_brief_json(imported: tuple[Path, Result]) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     md = data["text"]
-    assert md.startswith(f"# Pre-visit brief: Patient/{DEBORA}")
-    assert "Débora Nazario" in md
-    assert list(data["sections"])[:3] == ["Patient", "Problems", "Medications"]
+    assert md.startswith("# Pre-visit brief: Débora Nazario")
+    assert list(data["sections"])[:3] == ["Patient", "Active problems", "Current medications"]
     assert list(data["sections"])[-1] == "Social history"
-    problems = [line["text"] for line in data["sections"]["Problems"]]
+    problems = [line["text"] for line in data["sections"]["Active problems"]]
     assert problems[0].startswith("Diabetes mellitus type 2")
     social = " ".join(line["text"] for line in data["sections"]["Social history"])
     assert "Received higher education" in social
@@ -292,7 +291,7 @@ def test_brief_json(imported: tuple[Path, Result]) -> None:
     own = store_refs(store, DEBORA)
     assert set(data["citations"]) <= own
     for line in md.splitlines():
-        if line.startswith("- ") and not line.startswith(("- none recorded", "- No allergies")):
+        if line.startswith("- ") and not line.startswith(("- none recorded", "- No ", "- _+")):
             assert CITE.search(line), line
 
 
@@ -340,8 +339,7 @@ def test_console_script_smoke(tmp_path: Path) -> None:
         timeout=120,
     )
     assert brief.returncode == 0, brief.stderr
-    assert brief.stdout.startswith(f"# Pre-visit brief: Patient/{ADAN}")
-    assert "Adan Moen" in brief.stdout
+    assert brief.stdout.startswith("# Pre-visit brief: Adan Moen")
 
 
 # --------------------------------------------------------------------------- sync

@@ -127,7 +127,7 @@ def test_medications_current_and_past_with_dosage() -> None:
         med("m3", "310965", "Ibuprofen 200 MG", "2012-01-01", status="completed"),
     ]
     ev = build_evidence(record, as_of=AS_OF)
-    meds = {i.value: i for i in ev.section("medications")}
+    meds = {i.name: i for i in ev.section("medications")}
     assert meds["metformin 500 MG"].status == "current"
     assert meds["metformin 500 MG"].reference == "MedicationRequest/m2"
     assert "Take 1 tablet twice daily" in meds["metformin 500 MG"].text
@@ -162,7 +162,9 @@ def test_deceased_patient_age_at_death() -> None:
     (item,) = build_evidence(record, as_of=AS_OF).section("patient")
     assert "DECEASED 2011-09-07 at age 61" in item.text
     assert item.status == "deceased"
-    assert item.value == 61
+    assert item.demographics is not None
+    assert item.demographics.age == 61
+    assert item.demographics.death_date == "2011-09-07"
     alive = build_evidence([patient()], as_of=AS_OF).section("patient")[0]
     assert "age 75 on 2026-01-01" in alive.text
     assert alive.status == "alive"
@@ -177,10 +179,14 @@ def test_components_only_blood_pressure_series() -> None:
     (item,) = build_evidence(record, as_of=AS_OF).section("vitals")
     assert "120/80" in item.text
     assert "135/88" in item.text
-    values = {(c.reference, c.path): c.value for c in item.citations}
-    assert values[("Observation/b2", "component[0].valueQuantity")] == 135
-    assert values[("Observation/b2", "component[1].valueQuantity")] == 88
-    assert item.value == 135
+    values = {(p.source.reference, p.source.path): p.value for p in item.points}
+    assert values[("Observation/b2", "component[0].valueQuantity")].value == 135
+    assert values[("Observation/b2", "component[1].valueQuantity")].value == 88
+    assert {p.component.code for p in item.points if p.component} == {"8480-6", "8462-4"}
+    latest = item.latest
+    assert latest is not None
+    assert latest.value is not None
+    assert latest.value.value == 135
     assert item.date == "2021-01-01"
 
 
@@ -194,10 +200,12 @@ def test_series_folding_runs_and_undated_values() -> None:
     (height,) = ev.section("vitals")
     assert "173.5 ×6" in height.text
     assert "2010-05-01" not in height.text.split("…")[-1]
-    assert len(height.citations) == 6
+    assert len(height.points) == 6
     (glucose,) = ev.section("labs")
     assert "undated: 95.12" in glucose.text  # 4 significant digits in text
-    assert glucose.citations[0].value == 95.123456  # exact in the citation
+    value = glucose.points[0].value
+    assert value is not None
+    assert value.value == 95.123456  # exact in the point
 
 
 def test_notes_are_quoted_data_and_truncated_with_pointer() -> None:
@@ -235,7 +243,8 @@ def test_free_text_values_are_quoted() -> None:
     (item,) = build_evidence(record, as_of=AS_OF).section("observations")
     assert "\n" not in item.text
     assert json.dumps(text) in item.text
-    assert item.citations[0].value == text
+    assert item.points[0].value_text == text
+    assert item.points[0].value is None
 
 
 def test_handles_are_deterministic_and_resolve() -> None:
@@ -315,10 +324,15 @@ def test_shared_patient_evidence(path: Any) -> None:
     own = refs_of(record)
     # every citation resolves to a resource of this patient; billing is never cited
     for item in ev.items:
-        assert item.citations, item.line
-        for c in item.citations:
-            assert c.reference in own, (item.line, c.reference)
-            assert not c.reference.startswith(("Claim/", "ExplanationOfBenefit/"))
+        assert item.patient_id == pid
+        if item.kind == "absence":  # an empty section of the whole record, said so
+            assert item.scope is not None
+            assert not any(r["resourceType"] in item.scope.resource_types for r in record)
+            continue
+        assert item.points, item.line
+        for p in item.points:
+            assert p.source.reference in own, (item.line, p.source.reference)
+            assert not p.source.reference.startswith(("Claim/", "ExplanationOfBenefit/"))
     # active conditions, current medications, allergies
     got_conditions = {
         i.code.code for i in ev.section("conditions") if i.status == "active" and i.code
@@ -337,7 +351,10 @@ def test_shared_patient_evidence(path: Any) -> None:
             continue
         (item,) = series[(code, unit)]
         assert item.date == when[:10], (code, item.line)
-        assert item.value in values, (code, item.value, values)
+        latest = item.latest
+        assert latest is not None
+        got = latest.value.value if latest.value is not None else latest.value_text
+        assert got in values, (code, got, values)
     # counts line: every resource type of the record is accounted for
     counts: dict[str, int] = defaultdict(int)
     for r in record:
@@ -382,7 +399,7 @@ def test_conditions_rank_clinical_problems_before_social_history() -> None:
         condition("c1", "307426000", "Acute infective cystitis (disorder)", "1990-01-01"),
     ]
     items = build_evidence(record, as_of=AS_OF).section("conditions")
-    names = [str(i.value).split(" (")[0] for i in items]
+    names = [i.name.split(" (")[0] for i in items]
     assert names == [
         "Acute bronchitis",  # recorded again two months ago: not stale
         "Chronic kidney disease stage 2",
@@ -393,7 +410,7 @@ def test_conditions_rank_clinical_problems_before_social_history() -> None:
         "Received higher education",
         "Medication review due",
     ]
-    flags = {str(i.value).split(" (")[0]: i.flags for i in items}
+    flags = {i.name.split(" (")[0]: i.flags for i in items}
     assert flags["Refugee"] == ("social",)
     assert flags["Medication review due"] == ("administrative",)
     assert flags["Acute infective cystitis"] == ("stale",)
@@ -491,4 +508,17 @@ def test_routine_procedures_are_flagged_and_allergies_rank_by_criticality() -> N
     ev = build_evidence(record, as_of=AS_OF)
     flags = {i.reference: i.flags for i in ev.section("procedures")}
     assert flags == {"Procedure/p1": ("routine",), "Procedure/p2": ()}
-    assert [i.value for i in ev.section("allergies")] == ["Lisinopril", "Aspirin"]
+    assert [i.name for i in ev.section("allergies")] == ["Lisinopril", "Aspirin"]
+
+
+def test_ai_asserted_documents_are_not_evidence() -> None:
+    """What the assistant wrote back (labelled AIAST) is not cited as evidence later."""
+    note = {
+        "resourceType": "DocumentReference", "id": "ai1", "status": "current",
+        "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "AIAST"}]},
+        "subject": {"reference": f"Patient/{PID}"}, "date": "2025-01-01T00:00:00Z", "type": {"text": "Pre-visit brief"},
+        "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(b"Brief").decode()}}],
+    }  # fmt: skip
+    ev = build_evidence([patient(), note], as_of=AS_OF)
+    assert not ev.section("notes")
+    assert "AI-asserted (approved assistant output)" in ev.counts_line

@@ -80,6 +80,7 @@ RAW_SCHEMA = {
 }
 
 
+@pytest.mark.runtime("llamacpp")
 @pytest.mark.parametrize(
     "schema", [Flat, Item, Nested, RAW_SCHEMA], ids=["flat", "enum+pattern", "nested", "dict"]
 )
@@ -101,6 +102,7 @@ async def test_structured_is_always_schema_valid(smol: LlamaCppChatModel, schema
         assert isinstance(res.output["when"]["year"], int)
 
 
+@pytest.mark.runtime("llamacpp")
 async def test_text_streaming_and_usage(smol: LlamaCppChatModel) -> None:
     pieces: list[str] = []
     res = await smol.generate([Message.user("Say hello.")], on_token=pieces.append, max_tokens=16)
@@ -116,6 +118,7 @@ async def test_text_streaming_and_usage(smol: LlamaCppChatModel) -> None:
     assert "".join(got) == stream.result.text
 
 
+@pytest.mark.runtime("llamacpp")
 async def test_prompt_cache_reuse_is_measured(smol: LlamaCppChatModel) -> None:
     record = "\n".join(
         f"E{i} Observation/o{i} 2020-01-{i % 28 + 1:02d} Glucose {90 + i} mg/dL"
@@ -143,6 +146,7 @@ async def test_prompt_cache_reuse_is_measured(smol: LlamaCppChatModel) -> None:
         await no_cache.aclose()
 
 
+@pytest.mark.runtime("llamacpp")
 async def test_context_overflow_before_compute(smol: LlamaCppChatModel) -> None:
     with pytest.raises(ContextOverflow) as info:
         await smol.generate([Message.user("lorem ipsum " * 1200)], max_tokens=100)
@@ -153,11 +157,13 @@ async def test_context_overflow_before_compute(smol: LlamaCppChatModel) -> None:
     assert "2048" in str(err)
 
 
+@pytest.mark.runtime("llamacpp")
 async def test_images_need_mmproj(smol: LlamaCppChatModel) -> None:
     with pytest.raises(UnsupportedInput, match="mmproj"):
         await smol.generate([Message.user("What is this?", b"\x89PNG\r\n\x1a\nxx")])
 
 
+@pytest.mark.runtime("llamacpp")
 async def test_timeout_stops_generation() -> None:
     require("llama_cpp")
     # load with a generous limit (a busy machine may take longer than 0.3 s to map the
@@ -177,6 +183,7 @@ async def test_timeout_stops_generation() -> None:
         await model.aclose()
 
 
+@pytest.mark.runtime("llamacpp")
 async def test_cancellation_releases_the_model(smol: LlamaCppChatModel) -> None:
     task = asyncio.ensure_future(
         smol.generate([Message.user("Tell a long story.")], max_tokens=400)
@@ -187,6 +194,30 @@ async def test_cancellation_releases_the_model(smol: LlamaCppChatModel) -> None:
         await task
     res = await asyncio.wait_for(smol.generate([Message.user("Hi")], max_tokens=4), 30)
     assert res.usage.completion_tokens >= 1
+
+
+async def test_cancellation_stops_prompt_evaluation() -> None:
+    """A long prompt is evaluated in n_batch slices with the stop flag checked between
+    them: a call cancelled during prefill stops there (the service cancels a run whose
+    client hung up, whatever phase the model is in)."""
+    require("llama_cpp")
+    model = LlamaCppChatModel(_cfg(n_ctx=8192, n_batch=128, max_tokens=16))
+    await model.load()
+    try:
+        prompt = " ".join(f"item {i} is fine." for i in range(850))  # ~7000 tokens
+        n_prompt = len(model.tokenize_messages([Message.user(prompt)]))
+        assert n_prompt > 6000
+        task = asyncio.ensure_future(model.generate([Message.user(prompt)]))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        evaluated = model._llm.n_tokens
+        assert 0 < evaluated < n_prompt  # stopped part-way through the prompt
+        res = await asyncio.wait_for(model.generate([Message.user("Hi")], max_tokens=4), 60)
+        assert res.usage.completion_tokens >= 1
+    finally:
+        await model.aclose()
 
 
 async def test_missing_gguf_and_package(tmp_path: Path) -> None:
@@ -214,6 +245,7 @@ def test_regex_escapes_made_portable() -> None:
     assert "[0-9]" in gbnf
 
 
+@pytest.mark.runtime("llamacpp")
 async def test_fast_grammar_matches_standard_sampler(smol: LlamaCppChatModel) -> None:
     msgs = [Message.user("E4 2021-03-04 HbA1c 6.1 %. Fill the fields for the latest HbA1c.")]
     fast = await smol.generate(msgs, schema=Nested, max_tokens=100)

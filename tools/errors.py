@@ -35,6 +35,20 @@ rather than starting their own.
     │   ├── InvalidResource            a resource that fails R4 structural validation
     │   └── UnresolvedReference        a urn:uuid / conditional reference with no target
     ├── StoreError                     the record store itself failed (schema, database)
+    │   └── AuditWriteFailed           an audit entry could not be written: the request it
+    │                                  records must fail too (tools.audit)
+    ├── DraftError                     the draft → approve → write-back path (tools.drafts)
+    │   ├── DraftNotFound              no draft with that id
+    │   ├── DraftConflict              the draft's state forbids it (rejected, already
+    │   │                              written with other content, still being generated)
+    │   ├── ApprovalRequired           writing a draft no person approved (HTTP 428)
+    │   └── WriteBackFailed            the transaction failed or its read-back did not match;
+    │                                  nothing half-written was kept (.outcome_unknown)
+    ├── TerminologyError               the terminology layer could not answer
+    │   ├── TerminologyDataError       a terminology data file is malformed (file:line)
+    │   └── TerminologyServerError     a FHIR terminology server failed: unreachable, timed
+    │                                  out, HTTP error, or an answer that is not Parameters
+    │                                  (.url, .status)
     └── RecordToolError                a record tool (evidence, summary, trend, plot) failed
         ├── UnknownMeasure             a trend name or code that matches no known measure
         ├── IncompatibleUnits          values whose units cannot be converted to one unit
@@ -55,10 +69,15 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "ApprovalRequired",
     "AssistantError",
     "AttachmentError",
     "AttachmentRefused",
+    "AuditWriteFailed",
     "ConfigError",
+    "DraftConflict",
+    "DraftError",
+    "DraftNotFound",
     "FhirAuthError",
     "FhirHttpError",
     "FhirProtocolError",
@@ -79,10 +98,14 @@ __all__ = [
     "ResourceNotFound",
     "SourceError",
     "StoreError",
+    "TerminologyDataError",
+    "TerminologyError",
+    "TerminologyServerError",
     "TokenError",
     "UnknownMeasure",
     "UnresolvedReference",
     "UnsupportedSearch",
+    "WriteBackFailed",
     "WriteRefused",
     "WrongFhirVersion",
     "outcome_text",
@@ -295,6 +318,87 @@ class UnresolvedReference(ImportFailed):
 
 class StoreError(AssistantError):
     """The record store itself failed (cannot open, schema mismatch, database error)."""
+
+
+class AuditWriteFailed(StoreError):
+    """An audit entry could not be committed; the audited request must not succeed."""
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+class DraftError(AssistantError):
+    """The draft → approve → write-back path refused or failed (:mod:`tools.drafts`)."""
+
+
+class DraftNotFound(DraftError, LookupError):
+    """No draft with that id (or not one this caller may see)."""
+
+    def __init__(self, draft_id: str) -> None:
+        super().__init__(
+            f"No draft {draft_id!r}. Create one first (`fhir-assistant brief --patient ID "
+            "--draft`, or POST /v1/patients/{id}/drafts) and use the `draft_id` it returns."
+        )
+        self.draft_id = draft_id
+
+
+class DraftConflict(DraftError):
+    """The draft's state forbids the request (rejected, written with other content, still
+    being generated, failed)."""
+
+
+class ApprovalRequired(DraftError):
+    """A write of a draft that no person has approved: refused (HTTP 428)."""
+
+
+class WriteBackFailed(DraftError):
+    """Writing an approved draft failed; nothing half-written was kept.
+
+    ``outcome_unknown`` is True when the server's answer was lost (timeout, dropped
+    connection): approving again is safe (the write is idempotent) and settles it.
+    """
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+
+# --------------------------------------------------------------------------- terminology
+
+
+class TerminologyError(AssistantError):
+    """The terminology layer (local data files or a terminology server) could not answer."""
+
+
+class TerminologyDataError(TerminologyError):
+    """A terminology data file is malformed; ``where`` is ``file:line``."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        super().__init__(
+            f"Terminology data {where}: {detail}. Fix the file (its format is described "
+            "in tools/terminology/_data.py) and reload."
+        )
+        self.where = where
+
+
+class TerminologyServerError(TerminologyError):
+    """A FHIR terminology server could not answer ($lookup, $subsumes, $translate).
+
+    Attributes:
+        url: the request URL.
+        status: the HTTP status, or ``None`` when there was no answer (unreachable,
+            timeout) or the answer was not a FHIR ``Parameters`` resource.
+    """
+
+    def __init__(self, url: str, detail: str, status: int | None = None) -> None:
+        where = f"HTTP {status} from " if status is not None else ""
+        super().__init__(
+            f"Terminology server {where}{url}: {detail}. Check `terminology.server_url` "
+            "and its auth in the deployment config; answers fall back to the local "
+            "terminology data (undecidable relations are reported as unverified)."
+        )
+        self.url = url
+        self.status = status
 
 
 # --------------------------------------------------------------------------- record tools

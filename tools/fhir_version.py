@@ -6,9 +6,11 @@ structurally compatible with R4 for every resource type the assistant reads). No
 else in the code base imports ``fhir.resources`` directly: call :func:`validate` at a
 boundary (import, write-back); keep plain dicts everywhere else.
 
-This module also holds the patient compartment: for each resource type the assistant
+This module also holds the patient compartment (for each resource type the assistant
 reads, the search parameter that ties it to a patient and the JSON paths that hold
-that reference.
+that reference) and the R4 search parameters the assistant pushes to a server: per
+type, the date, code and status parameters and the status codes each accepts
+(:data:`SEARCH_DATE_PARAM`, :data:`SEARCH_CODE_PARAM`, :data:`SEARCH_STATUS_PARAM`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ from pydantic import ValidationError
 from tools.errors import InvalidResource, WrongFhirVersion
 
 __all__ = [
+    "ACTIVE_CONDITION_STATUSES",
     "CLINICAL_TYPES",
+    "CODE_SYSTEMS",
     "FHIR_MIME",
     "FHIR_VERSION",
     "PATIENT_REFERENCE_PATHS",
     "PATIENT_SEARCH_PARAM",
+    "SEARCHABLE_TYPES",
+    "SEARCH_CODE_PARAM",
+    "SEARCH_DATE_PARAM",
+    "SEARCH_STATUS_PARAM",
     "model_class",
     "patient_ids_of",
     "validate",
@@ -108,6 +116,109 @@ CLINICAL_TYPES: Final = frozenset(
         "ServiceRequest",
     }
 )
+
+
+# --------------------------------------------------------------------------- search
+
+#: The resource types the assistant's record search may ask a server for.
+SEARCHABLE_TYPES: Final = (
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+    "Encounter",
+    "Procedure",
+    "Immunization",
+    "DiagnosticReport",
+    "DocumentReference",
+    "CarePlan",
+    "CareTeam",
+    "Goal",
+    "ImagingStudy",
+    "Media",
+    "Device",
+)
+
+#: Per type, the R4 date search parameter on the element the evidence dates by.
+SEARCH_DATE_PARAM: Final[dict[str, str]] = {
+    "Observation": "date",
+    "Condition": "onset-date",
+    "MedicationRequest": "authoredon",
+    "MedicationStatement": "effective",
+    "AllergyIntolerance": "date",
+    "Encounter": "date",
+    "Procedure": "date",
+    "Immunization": "date",
+    "DiagnosticReport": "date",
+    "DocumentReference": "date",
+    "CarePlan": "date",
+    "CareTeam": "date",
+    "ImagingStudy": "started",
+    "Media": "created",
+}
+
+#: Per type, the R4 token parameter for its code, and a generic fallback name (the
+#: embedded store searches ``code``). Observation codes go as ``combo-code`` (a
+#: series may be a component's code).
+SEARCH_CODE_PARAM: Final[dict[str, tuple[str, str | None]]] = {
+    "Observation": ("combo-code", None),
+    "Condition": ("code", "code"),
+    "MedicationRequest": ("code", "code"),
+    "MedicationStatement": ("code", "code"),
+    "AllergyIntolerance": ("code", "code"),
+    "Procedure": ("code", "code"),
+    "DiagnosticReport": ("code", "code"),
+    "Immunization": ("vaccine-code", "code"),
+    "Encounter": ("type", "code"),
+    "DocumentReference": ("type", "code"),
+}
+
+_EVENT: Final = frozenset({"preparation", "in-progress", "not-done", "on-hold", "stopped",
+                           "completed", "entered-in-error", "unknown"})  # fmt: skip
+
+#: Per type, the R4 status search parameter and the codes it accepts.
+SEARCH_STATUS_PARAM: Final[dict[str, tuple[str, frozenset[str]]]] = {
+    "Condition": ("clinical-status", frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})),
+    "AllergyIntolerance": ("clinical-status", frozenset({"active", "inactive", "resolved"})),
+    "Observation": ("status", frozenset({"registered", "preliminary", "final", "amended", "corrected",
+                                         "cancelled", "entered-in-error", "unknown"})),
+    "MedicationRequest": ("status", frozenset({"active", "on-hold", "cancelled", "completed",
+                                               "entered-in-error", "stopped", "draft", "unknown"})),
+    "MedicationStatement": ("status", frozenset({"active", "completed", "entered-in-error", "intended",
+                                                 "stopped", "on-hold", "unknown", "not-taken"})),
+    "Encounter": ("status", frozenset({"planned", "arrived", "triaged", "in-progress", "onleave",
+                                       "finished", "cancelled", "entered-in-error", "unknown"})),
+    "Procedure": ("status", _EVENT),
+    "Immunization": ("status", frozenset({"completed", "entered-in-error", "not-done"})),
+    "DiagnosticReport": ("status", frozenset({"registered", "partial", "preliminary", "final", "amended",
+                                              "corrected", "appended", "cancelled", "entered-in-error",
+                                              "unknown"})),
+    "DocumentReference": ("status", frozenset({"current", "superseded", "entered-in-error"})),
+    "CarePlan": ("status", frozenset({"draft", "active", "on-hold", "revoked", "completed",
+                                      "entered-in-error", "unknown"})),
+    "CareTeam": ("status", frozenset({"proposed", "active", "suspended", "inactive", "entered-in-error"})),
+    "ImagingStudy": ("status", frozenset({"registered", "available", "cancelled", "entered-in-error",
+                                          "unknown"})),
+    "Media": ("status", _EVENT),
+    "Device": ("status", frozenset({"active", "inactive", "entered-in-error", "unknown"})),
+}  # fmt: skip
+
+#: The clinical statuses a Condition search for "active" conditions asks for.
+ACTIVE_CONDITION_STATUSES: Final = ("active", "recurrence", "relapse")
+
+#: Short names of code systems (as users and models write them) → canonical URIs.
+CODE_SYSTEMS: Final[dict[str, str]] = {
+    "loinc": "http://loinc.org",
+    "sct": "http://snomed.info/sct",
+    "snomed": "http://snomed.info/sct",
+    "snomedct": "http://snomed.info/sct",
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "cvx": "http://hl7.org/fhir/sid/cvx",
+    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+    "icd10": "http://hl7.org/fhir/sid/icd-10",
+    "cpt": "http://www.ama-assn.org/go/cpt",
+}
 
 
 def _ref_patient_id(ref: Any) -> str | None:

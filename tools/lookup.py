@@ -23,7 +23,7 @@ from typing import Any
 from tools.errors import RecordToolError
 from tools.source import PatientRow, RecordSource, Resource
 
-__all__ = ["find_patients", "fold"]
+__all__ = ["find_patients", "fold", "patient_row", "search_patients"]
 
 _SPLIT = re.compile(r"[\s,]+")
 
@@ -59,7 +59,8 @@ def _display_name(patient: Resource) -> str:
     return " ".join([*given, family if isinstance(family, str) else ""]).strip()
 
 
-def _row(patient: Resource) -> PatientRow:
+def patient_row(patient: Resource) -> PatientRow:
+    """A Patient resource as a listing row (no resource count)."""
     birth: Any = patient.get("birthDate")
     gender: Any = patient.get("gender")
     return PatientRow(
@@ -80,23 +81,43 @@ async def find_patients(source: RecordSource, *, name: str, birth_date: str) -> 
     Raises ``RecordToolError`` for an empty name or a malformed date, and the source's
     errors (e.g. ``UnsupportedSearch`` when a server cannot search by name/birthdate).
     """
-    words = [w for w in _SPLIT.split(name.strip()) if w]
-    if not words:
+    if not [w for w in _SPLIT.split(name.strip()) if w]:
         raise RecordToolError("find_patients needs a name (e.g. 'Frankie174 Jast432').")
-    try:
-        day = dt.date.fromisoformat(birth_date.strip())
-    except ValueError:
-        raise RecordToolError(
-            f"birth_date must be a date YYYY-MM-DD, not {birth_date!r}."
-        ) from None
-    born = day.isoformat()
-    found = await source.search("Patient", {"name": words, "birthdate": born})
+    return await search_patients(source, name=name, birth_date=birth_date)
+
+
+async def search_patients(
+    source: RecordSource, *, name: str | None = None, birth_date: str | None = None
+) -> list[PatientRow]:
+    """Patients matching every word of ``name`` and/or born on ``birth_date`` (at least
+    one must be given), checked again here as :func:`find_patients` does.
+
+    Raises ``RecordToolError`` when neither is given or the date is malformed.
+    """
+    words = [w for w in _SPLIT.split((name or "").strip()) if w]
+    if not words and not birth_date:
+        raise RecordToolError("search_patients needs a name or a birth date.")
+    params: dict[str, str | list[str]] = {}
+    born: str | None = None
+    if birth_date is not None:
+        try:
+            born = dt.date.fromisoformat(birth_date.strip()).isoformat()
+        except ValueError:
+            raise RecordToolError(
+                f"birth_date must be a date YYYY-MM-DD, not {birth_date!r}."
+            ) from None
+        params["birthdate"] = born
+    if words:
+        params["name"] = words
+    found = await source.search("Patient", params)
     wanted = [fold(w) for w in words]
     rows: dict[str, PatientRow] = {}
     for patient in found:
-        if patient.get("resourceType") != "Patient" or patient.get("birthDate") != born:
+        if patient.get("resourceType") != "Patient":
+            continue
+        if born is not None and patient.get("birthDate") != born:
             continue
         parts = _parts(patient)
         if all(any(p.startswith(w) for p in parts) for w in wanted):
-            rows.setdefault(str(patient.get("id")), _row(patient))
+            rows.setdefault(str(patient.get("id")), patient_row(patient))
     return list(rows.values())

@@ -29,6 +29,7 @@ __all__ = [
     "RecordWriter",
     "Resource",
     "SearchParams",
+    "check_transaction",
     "check_write",
     "normalize_params",
 ]
@@ -123,9 +124,10 @@ class RecordSource(Protocol):
 class RecordWriter(Protocol):
     """Write access (create only) to one patient's record, scoped like every read.
 
-    Implemented by :class:`tools.fhir.FhirClient` (``POST [base]/[type]``) and
-    :class:`tools.store.RecordStore`. Point it only at a test server or store: the
-    assistant writes what a session asked for (e.g. an order), nothing else.
+    Implemented by :class:`tools.fhir.FhirClient` (``POST [base]/[type]``, ``POST
+    [base]`` for a transaction) and :class:`tools.store.RecordStore` (one database
+    transaction). The assistant writes what a session asked for (an order) or what a
+    person approved (a draft, :mod:`tools.drafts`), nothing else.
     """
 
     async def create(self, resource: Resource, *, patient_id: str) -> Resource:
@@ -135,6 +137,19 @@ class RecordWriter(Protocol):
         ``meta.lastUpdated``. Raises ``WriteRefused`` (before anything is sent) when the
         resource's subject/patient is not ``Patient/{patient_id}`` or it names another
         patient; otherwise the source's usual errors.
+        """
+        ...
+
+    async def transaction(self, bundle: Resource, *, patient_id: str) -> Resource:
+        """Apply a FHIR ``transaction`` Bundle of creates for ``patient_id``: all or nothing.
+
+        Entries are ``POST`` creates (optionally conditional: ``request.ifNoneExist``,
+        whose match is returned with status ``200 OK`` instead of a new resource) that
+        may reference each other by ``urn:uuid:`` fullUrls. Checked first with
+        :func:`check_transaction` (``WriteRefused``, nothing sent). Returns the
+        ``transaction-response`` Bundle: one entry per request entry, in order, with
+        ``response.status`` (``201 Created`` / ``200 OK``) and ``response.location``
+        (``Type/id/_history/v``). On any failure nothing of the bundle is kept.
         """
         ...
 
@@ -190,3 +205,97 @@ def check_write(resource: Any, patient_id: str, where: str = "") -> str:
             f"Set its subject (or patient) to Patient/{patient_id}."
         )
     return rtype
+
+
+#: Types a write-back may create without a patient of their own: the model as a Device,
+#: and a Provenance whose targets are entries of the same transaction.
+_UNOWNED_TYPES = frozenset({"Device", "Provenance"})
+
+
+def check_transaction(bundle: Any, patient_id: str, where: str = "") -> list[str]:
+    """Check a transaction Bundle of creates for ``patient_id``; the entries' types.
+
+    Raises ``WriteRefused`` unless it is a ``transaction`` Bundle whose every entry is a
+    ``POST`` of a resource without ``id`` (never a Patient) that names no other patient;
+    whose resources either belong to ``Patient/{patient_id}`` or are a Device (the model)
+    or a Provenance whose targets are entries of this bundle; and whose ``urn:uuid:``
+    references all name entries of this bundle.
+    """
+    from tools.fhir_version import patient_ids_of
+
+    at = f" to {where}" if where else ""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise WriteRefused(f"Refused to write{at}: not a FHIR Bundle.")
+    if bundle.get("type") != "transaction":
+        raise WriteRefused(
+            f"Refused to write{at}: Bundle.type is {bundle.get('type')!r}, not 'transaction'."
+        )
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise WriteRefused(f"Refused to write{at}: the transaction has no entries.")
+    full_urls = {e.get("fullUrl") for e in entries if isinstance(e, dict)} - {None}
+    types: list[str] = []
+    for n, entry in enumerate(entries, 1):
+        pos = f"entry {n}"
+        request = entry.get("request") if isinstance(entry, dict) else None
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(request, dict) or str(request.get("method", "")).upper() != "POST":
+            raise WriteRefused(
+                f"Refused to write{at}: {pos} is not a POST; a write-back only creates."
+            )
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise WriteRefused(f"Refused to write{at}: {pos} has no FHIR resource.")
+        rtype = str(resource["resourceType"])
+        if request.get("url") != rtype:
+            raise WriteRefused(
+                f"Refused to write{at}: {pos} posts to {request.get('url')!r}, not {rtype!r}."
+            )
+        if rtype == "Patient" or resource.get("id") is not None:
+            raise WriteRefused(
+                f"Refused to write{at}: {pos} ({rtype}) creates a Patient or carries an id; "
+                "a write-back only adds new resources to the patient's record."
+            )
+        owners = patient_ids_of(resource)
+        others = (owners | _patient_references(resource)) - {patient_id}
+        if others:
+            named = ", ".join(f"Patient/{o}" for o in sorted(others))
+            raise WriteRefused(
+                f"Refused to write{at}: {pos} ({rtype}) names {named}; writes are bound to "
+                f"Patient/{patient_id}."
+            )
+        if not owners and rtype not in _UNOWNED_TYPES:
+            raise WriteRefused(
+                f"Refused to write{at}: {pos} ({rtype}) belongs to no patient; its subject/"
+                f"patient must be Patient/{patient_id}."
+            )
+        if rtype == "Provenance":
+            targets = [
+                t.get("reference") for t in resource.get("target") or [] if isinstance(t, dict)
+            ]
+            if not targets or any(t not in full_urls for t in targets):
+                raise WriteRefused(
+                    f"Refused to write{at}: {pos} (Provenance) must target entries of the same "
+                    "transaction (their fullUrl)."
+                )
+        for ref in _urn_references(resource):
+            if ref not in full_urls:
+                raise WriteRefused(
+                    f"Refused to write{at}: {pos} ({rtype}) references {ref}, which no entry of "
+                    "the transaction has as its fullUrl."
+                )
+        types.append(rtype)
+    return types
+
+
+def _urn_references(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str) and ref.startswith("urn:uuid:"):
+            found.add(ref)
+        for item in value.values():
+            found |= _urn_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _urn_references(item)
+    return found

@@ -65,11 +65,15 @@ _CORE_QUOTA = {"problems": 5, "medications": 5, "allergies": 6}
 
 @dataclass
 class Line:
-    """One statement: its text, the evidence handles and FHIR references behind it."""
+    """One statement: its text, the evidence handles and FHIR references behind it, and
+    the typed facts it states beyond its items' own fields: a trend's statistics, and
+    figures code computed (``numbers``: days since a result, a retest interval)."""
 
     text: str
     handles: list[str] = field(default_factory=list)
     refs: list[str] = field(default_factory=list)
+    trend: Trend | None = None
+    numbers: tuple[float, ...] = ()
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Summary:
     counter: str
     exact: bool
     omitted: dict[str, int]
+    lines: list[Line] = field(default_factory=list)  # the lines shown, in order
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,13 +121,9 @@ def handle_index(ev: EvidenceSet) -> dict[tuple[str, str], str]:
     """(reference, path) -> handle, for linking trend points back to evidence items."""
     index: dict[tuple[str, str], str] = {}
     for item in ev.items:
-        for c in item.citations:
-            index.setdefault((c.reference, c.path), item.handle)
+        for p in item.points:
+            index.setdefault((p.source.reference, p.source.path), item.handle)
     return index
-
-
-def _first_ref(item: EvidenceItem) -> list[str]:
-    return [item.citations[0].reference] if item.citations else [item.reference]
 
 
 def condition_kind_of(item: EvidenceItem) -> str:
@@ -139,21 +140,25 @@ def problem_lines(ev: EvidenceSet, active: bool, kinds: Sequence[str] = ("proble
     left open for over a year say so ("verify")."""
     out = []
     for item in ev.section("conditions"):
+        if item.kind == "absence":  # the record has no conditions at all
+            if active and "problem" in kinds:
+                out.append(Line(item.text, [item.handle], []))
+            continue
         if (item.status == "active") != active or condition_kind_of(item) not in kinds:
             continue
-        first = item.citations[0] if item.citations else None
-        n = len(item.citations)
+        first = item.points[0] if item.points else None
+        n = len(item.points)
         if active:
-            onset = f", since {first.date}" if first and first.date else ""
-            text = f"{item.value}{onset}" + (f" (recorded ×{n})" if n > 1 else "")
+            onset = f", since {first.day}" if first and first.day else ""
+            text = f"{item.name}{onset}" + (f" (recorded ×{n})" if n > 1 else "")
             if "stale" in item.flags:
                 text += "; acute condition still active in record after over a year: verify"
-            refs = [first.reference] if first else [item.reference]
+            refs = [first.source.reference] if first else [item.reference]
         else:
-            last = item.citations[-1] if item.citations else None
-            text = f"{item.value}, {'last ' if n > 1 else ''}onset {last.date if last else '?'}"
+            last = item.points[-1] if item.points else None
+            text = f"{item.name}, {'last ' if n > 1 else ''}onset {last.day if last else '?'}"
             text += f" (×{n})" if n > 1 else ""
-            refs = [last.reference] if last else [item.reference]
+            refs = [last.source.reference] if last else [item.reference]
         out.append(Line(text, [item.handle], refs))
     return out
 
@@ -178,19 +183,23 @@ def medication_lines(ev: EvidenceSet, current: bool) -> list[Line]:
     evidence detail "active in record, last ordered YEAR — verify"."""
     out = []
     for item in ev.section("medications"):
+        if item.kind == "absence":  # the record has no medications at all
+            if current:
+                out.append(Line(item.text, [item.handle], []))
+            continue
         if (item.status == "current") != current:
             continue
-        last = item.citations[-1] if item.citations else None
+        last = item.points[-1] if item.points else None
         since = (
-            f"last recorded {last.date}" if last and last.date and "stale" not in item.flags else ""
+            f"last recorded {last.day}" if last and last.day and "stale" not in item.flags else ""
         )
-        text = "; ".join(x for x in [str(item.value), since, *item.details] if x)
+        text = "; ".join(x for x in [item.name, since, *item.details] if x)
         out.append(Line(text, [item.handle], [item.reference]))
     return out
 
 
 def allergy_lines(ev: EvidenceSet) -> list[Line]:
-    """Allergies with criticality, status and reactions."""
+    """Allergies with criticality, status and reactions (or the record's "none recorded")."""
     return [Line(i.text, [i.handle], list(i.references)) for i in ev.section("allergies")]
 
 
@@ -201,7 +210,7 @@ def trend_line(t: Trend, index: dict[tuple[str, str], str], compact: bool = True
         cited.append(t.points[-2])
     refs = list(dict.fromkeys(p.ref for p in cited))
     handles = list(dict.fromkeys(index[(p.ref, p.path)] for p in cited if (p.ref, p.path) in index))
-    return Line(t.compact_line() if compact else t.summary_line(), handles, refs)
+    return Line(t.compact_line() if compact else t.summary_line(), handles, refs, trend=t)
 
 
 def encounter_lines(view: RecordView, ev: EvidenceSet, n: int) -> list[Line]:
@@ -231,7 +240,7 @@ def care_lines(ev: EvidenceSet) -> list[Line]:
     """Active care plans and goals in progress."""
     out = []
     for item in ev.section("care_plans"):
-        if item.text.startswith("Care team"):
+        if item.kind == "care_team":
             continue
         if item.status in ("active", "accepted", "planned", "proposed", "on-hold"):
             out.append(Line(item.text, [item.handle], [item.reference]))
@@ -240,17 +249,22 @@ def care_lines(ev: EvidenceSet) -> list[Line]:
 
 def recent_lines(items: Sequence[EvidenceItem], n: int) -> list[Line]:
     """The ``n`` most recent of these folded items (procedures, immunizations)."""
-    items = sorted(items, key=lambda i: (i.date or "", i.handle), reverse=True)
-    out = []
+    out = [Line(i.text, [i.handle], []) for i in items if i.kind == "absence"]
+    items = sorted(
+        (i for i in items if i.kind != "absence"),
+        key=lambda i: (i.date or "", i.handle),
+        reverse=True,
+    )
     for item in items[:n]:
-        last = max(item.citations, key=lambda c: c.date or "") if item.citations else None
-        count = f" (×{len(item.citations)})" if len(item.citations) > 1 else ""
-        when = f"last {last.date}" if last and last.date else "undated"
+        last = max(item.points, key=lambda p: p.day or "") if item.points else None
+        count = f" (×{len(item.points)})" if len(item.points) > 1 else ""
+        when = f"last {last.day}" if last and last.day else "undated"
+        name = item.name + (f" for {', '.join(item.reasons)}" if item.reasons else "")
         out.append(
             Line(
-                f"{item.value}{count}, {when}",
+                f"{name}{count}, {when}",
                 [item.handle],
-                [last.reference if last else item.reference],
+                [last.source.reference if last else item.reference],
             )
         )
     return out
@@ -267,12 +281,12 @@ def procedure_lines(ev: EvidenceSet, n: int) -> list[Line]:
     if routine:
 
         def last_date(item: EvidenceItem) -> str:
-            return max((c.date or "" for c in item.citations), default="")
+            return max((p.day or "" for p in item.points), default="")
 
         latest = max(last_date(i) for i in routine)
         on_day = sorted((i for i in routine if last_date(i) == latest), key=lambda i: i.handle)
         refs = [
-            max(i.citations, key=lambda c: c.date or "").reference if i.citations else i.reference
+            max(i.points, key=lambda p: p.day or "").source.reference if i.points else i.reference
             for i in on_day
         ]
         names = ", ".join(dict.fromkeys(_plain_name(i) for i in on_day))
@@ -286,7 +300,7 @@ def procedure_lines(ev: EvidenceSet, n: int) -> list[Line]:
 
 def _plain_name(item: EvidenceItem) -> str:
     """A procedure's name without its SNOMED semantic tag."""
-    name = item.code.display if item.code and item.code.display else str(item.value)
+    name = item.code.display if item.code and item.code.display else item.name
     return name.removesuffix(" (procedure)").removesuffix(" (regime/therapy)")
 
 
@@ -339,8 +353,6 @@ def _blocks(view: RecordView, ev: EvidenceSet, trends: Sequence[Trend]) -> list[
     abnormal = [t for t in trends if t.abnormal or (t.changing and t.priority <= _KEY_PRIORITY)]
     normal = [t for t in trends if t not in abnormal]
     allergies = allergy_lines(ev)
-    if not allergies and view.patient is not None:
-        allergies = [Line("No allergies recorded (no AllergyIntolerance in the record)", [], [])]
     n_enc = len(view.of_type("Encounter"))
     return [
         Block(
@@ -525,7 +537,9 @@ def summarize(
     cited_lines = fixed + [ln for lines in chosen.values() for ln in lines]
     citations = list(dict.fromkeys(r for ln in cited_lines for r in ln.refs))
     handles = list(dict.fromkeys(h for ln in cited_lines for h in ln.handles))
-    return Summary(text, citations, handles, tokens, budget, counter.name, counter.exact, omitted)
+    return Summary(
+        text, citations, handles, tokens, budget, counter.name, counter.exact, omitted, cited_lines
+    )
 
 
 def _assemble(

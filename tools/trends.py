@@ -38,8 +38,10 @@ import datetime as dt
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from tools._record import NumPoint, RecordView, Resource, fmt_num, view_of
 from tools.codes import (
@@ -53,7 +55,16 @@ from tools.codes import (
 from tools.errors import IncompatibleUnits
 from tools.units import canonical_unit, conversion, convert
 
-__all__ = ["Trend", "TrendPoint", "lab_trends", "trend"]
+__all__ = [
+    "SeriesStats",
+    "StatPoint",
+    "Trend",
+    "TrendPoint",
+    "lab_trends",
+    "series_stats",
+    "trend",
+    "trend_of_codes",
+]
 
 _DAYS_PER_YEAR = 365.25
 
@@ -519,6 +530,95 @@ def _stats(t: Trend, measure: Measure, as_of: dt.date) -> None:
         t.flags.append(f"{out} of {len(pts)} out of range")
 
 
+# --------------------------------------------------------------------------- typed statistics
+
+
+class StatPoint(BaseModel):
+    """One value used by a statistic: date, value in the series' unit, its Observation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    date: str
+    value: float
+    ref: str
+
+
+class SeriesStats(BaseModel):
+    """Statistics computed by code over a series or a date window of it (inclusive).
+
+    What a tool states about a series beyond its points: the count, first / last /
+    min / max, the change (last − first) and its direction, the mean, and (whole
+    series) the fitted yearly slope and its direction. Values are in ``unit`` (the
+    trend's unit). ``refs``: the Observations the statistics rest on.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    measure: str
+    codes: tuple[str, ...] = ()
+    unit: str
+    date_from: str | None = None
+    date_to: str | None = None
+    n: int
+    values: tuple[StatPoint, ...] = ()
+    first: StatPoint | None = None
+    last: StatPoint | None = None
+    min: StatPoint | None = None
+    max: StatPoint | None = None
+    change: float | None = None
+    change_pct: float | None = None
+    direction: Literal["increased", "decreased", "unchanged"] | None = None
+    mean: float | None = None
+    slope_per_year: float | None = None
+    trend: str | None = None  # rising / falling / stable (fitted, whole series)
+    reference_low: float | None = None
+    reference_high: float | None = None
+    refs: tuple[str, ...] = ()
+
+    @property
+    def window(self) -> bool:
+        return self.date_from is not None or self.date_to is not None
+
+
+def series_stats(
+    t: Trend, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> SeriesStats:
+    """:class:`SeriesStats` of a trend, over its whole series or a window (inclusive)."""
+    lo = date_from.isoformat() if date_from else "0000-00-00"
+    hi = date_to.isoformat() if date_to else "9999-99-99"
+    pts = [p for p in t.points if p.date and lo <= p.date[:10] <= hi]
+    values = tuple(StatPoint(date=str(p.date), value=p.value, ref=p.ref) for p in pts)
+    whole = date_from is None and date_to is None
+    first, last = (values[0], values[-1]) if values else (None, None)
+    change = last.value - first.value if first and last else None
+    return SeriesStats(
+        measure=t.display,
+        codes=t.codes,
+        unit=t.unit,
+        date_from=date_from.isoformat() if date_from else None,
+        date_to=date_to.isoformat() if date_to else None,
+        n=len(values),
+        values=values,
+        first=first,
+        last=last,
+        min=min(values, key=lambda v: v.value) if values else None,
+        max=max(values, key=lambda v: v.value) if values else None,
+        change=change,
+        change_pct=(change / abs(first.value) * 100)
+        if change is not None and first and first.value
+        else None,
+        direction=None
+        if change is None
+        else ("increased" if change > 0 else "decreased" if change < 0 else "unchanged"),
+        mean=statistics.fmean(v.value for v in values) if values else None,
+        slope_per_year=t.slope_per_year if whole else None,
+        trend=t.direction if whole and t.direction != "insufficient data" else None,
+        reference_low=t.ref_low,
+        reference_high=t.ref_high,
+        refs=tuple(dict.fromkeys(r for p in pts for r in (p.ref, *p.also))),
+    )
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -544,6 +644,27 @@ def trend(
     view = view_of(record)
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     return [_build(view, m, unit, as_of) for m in resolve_measures(query)]
+
+
+def trend_of_codes(
+    record: Sequence[Resource] | RecordView,
+    codes: Sequence[str],
+    *,
+    measure_key: str | None = None,
+    as_of: dt.date | None = None,
+) -> Trend:
+    """One series over any codes the record uses for an analyte — LOINC or a lab's own
+    local codes — with the analyte's measure (unit, default range, change threshold)
+    when ``measure_key`` (or one of the codes) names a known one. Values in another
+    unit are converted to the measure's unit; ``IncompatibleUnits`` when they cannot be.
+    """
+    view = view_of(record)
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    wanted = tuple(dict.fromkeys(c for c in codes if c))
+    base = next((m for m in MEASURES if m.key == measure_key), None) if measure_key else None
+    base = base or next((m for c in wanted if (m := measure_for_code(c))), None)
+    measure = replace(base, codes=wanted) if base else adhoc_measure(wanted)
+    return _build(view, measure, None, as_of)
 
 
 def lab_trends(

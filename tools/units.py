@@ -32,6 +32,7 @@ __all__ = [
     "conversion",
     "convert",
     "convert_analyte",
+    "display_unit",
     "molar_mass_of",
     "parse_unit",
 ]
@@ -155,12 +156,57 @@ _ALIASES = {
 }
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_FROM_SUPERSCRIPT = {v: k for k, v in zip("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻", strict=True)}
+_DISPLAY_ATOMS = {"mm[Hg]": "mmHg", "[lb_av]": "lb", "[oz_av]": "oz", "[in_i]": "in",
+                  "[ft_i]": "ft", "Cel": "°C", "[degF]": "°F", "[iU]": "IU", "[IU]": "IU"}  # fmt: skip
+
+
 def canonical_unit(unit: str | None) -> str:
-    """Map a record's unit string to UCUM where it is a known non-UCUM spelling."""
+    """Map a record's unit string to UCUM where it is a known non-UCUM spelling (including
+    the forms :func:`display_unit` writes: ``mmHg``, ``10³/µL``, ``mL/min/1.73 m²``)."""
     if not unit:
         return ""
     text = unit.strip()
-    return _ALIASES.get(text.lower(), text)
+    if text.lower() in _ALIASES:
+        return _ALIASES[text.lower()]
+    undone = _undisplay(text)
+    return _ALIASES.get(undone.lower(), undone)
+
+
+def _undisplay(text: str) -> str:
+    text = re.sub(r"^[×x]\s*(?=10)", "", text)
+    text = re.sub(
+        r"10([⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)",
+        lambda m: "10*" + "".join(_FROM_SUPERSCRIPT[c] for c in m.group(1)),
+        text,
+    )
+    text = text.replace("/1.73 m²", "/{1.73_m2}").replace("²", "2").replace("³", "3")
+    text = re.sub(r"(?<![A-Za-z])[µμ](?=[A-Za-z])", "u", text)
+    return text
+
+
+def display_unit(unit: str | None) -> str:
+    """A UCUM code as a clinician writes it: ``mm[Hg]`` → ``mmHg``, ``10*3/uL`` →
+    ``10³/µL``, ``mL/min/{1.73_m2}`` → ``mL/min/1.73 m²``, ``kg/m2`` → ``kg/m²``, ``Cel``
+    → ``°C``; a bare annotation (``{score}``) is no unit. :func:`canonical_unit` reads
+    every form back, so a sentence that copies a displayed unit is still checked."""
+    if not unit:
+        return ""
+    text = unit.strip()
+    if re.fullmatch(r"\{[^}]*\}", text):
+        return ""
+    for code, shown in _DISPLAY_ATOMS.items():
+        text = text.replace(code, shown)
+    text = text.replace("{1.73_m2}", "1.73 m²")
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(
+        r"10\*([+-]?\d+)", lambda m: "10" + m.group(1).lstrip("+").translate(_SUPERSCRIPT), text
+    )
+    text = re.sub(r"(?<![A-Za-z])u(?=(?:g|L|l|mol|m|IU|U)\b)", "µ", text)
+    text = re.sub(r"(?<=[a-zA-Z])2\b", "²", text)
+    text = re.sub(r"(?<=[a-zA-Z])3\b", "³", text)
+    return text or unit.strip()
 
 
 class _Parser:

@@ -28,6 +28,7 @@ from ._endpoint import check_endpoint, is_loopback_host
 from ._factory import build_chat_model
 from ._llamacpp import LlamaCppChatModel, resolve_gguf
 from ._openai import OpenAIChatModel
+from ._probe import ProbeResult, RuntimeName, probe_llamacpp, probe_transformers
 from ._structured import extract_json, strip_code_fences, strip_thinking
 from ._transformers import TransformersChatModel
 from ._types import (
@@ -56,6 +57,8 @@ __all__ = [
     "OnToken",
     "OpenAIChatModel",
     "OpenAIConfig",
+    "ProbeResult",
+    "RuntimeName",
     "SchemaLike",
     "TextPart",
     "TransformersChatModel",
@@ -66,6 +69,8 @@ __all__ = [
     "check_endpoint",
     "extract_json",
     "is_loopback_host",
+    "probe_llamacpp",
+    "probe_transformers",
     "resolve_gguf",
     "strip_code_fences",
     "strip_thinking",

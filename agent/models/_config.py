@@ -197,10 +197,21 @@ class OpenAIConfig(_Common):
     allowed_hosts: tuple[str, ...] = Field(
         (), description="non-loopback hosts this deployment may send patient data to"
     )
-    response_format: Literal["json_schema", "json_object", "none"] = Field(
-        "json_schema",
-        description='"json_schema" (OpenAI/vLLM), "json_object" (+schema, llama-cpp-python '
-        'server), "none" (validate-and-repair only)',
+    server: Literal["generic", "vllm", "sglang", "ollama", "llama-cpp-python"] = Field(
+        "generic",
+        description="which OpenAI-compatible server this is; picks its structured-output "
+        "parameter (see `response_format`) and its error hints",
+    )
+    response_format: Literal["auto", "json_schema", "json_object", "structured_outputs", "none"] = (
+        Field(
+            "auto",
+            description='how the JSON Schema is sent: "json_schema" = `response_format: '
+            "{type: json_schema, json_schema: {name, schema}}` (OpenAI, vLLM, SGLang; Ollama maps "
+            'it to its `format` parameter); "json_object" = `{type: json_object, schema}` '
+            '(llama-cpp-python server); "structured_outputs" = vLLM\'s own '
+            '`structured_outputs: {json: schema}` (vLLM >= 0.12); "none" = validate-and-repair '
+            'only; "auto" = the server\'s own (json_object for llama-cpp-python, else json_schema)',
+        )
     )
     vision: bool = Field(False, description="the served model takes images")
     connect_timeout_s: float = Field(5.0, gt=0)
@@ -218,7 +229,18 @@ class OpenAIConfig(_Common):
             ) from None
         if self.api_key is not None and self.api_key_env is not None:
             raise ValueError("give `api_key` or `api_key_env`, not both")
+        if self.response_format == "structured_outputs" and self.server != "vllm":
+            raise ValueError(
+                'response_format = "structured_outputs" is vLLM\'s; set server = "vllm"'
+            )
         return self
+
+    @property
+    def structured_output(self) -> str:
+        """The structured-output parameter in use (``response_format`` with "auto" resolved)."""
+        if self.response_format != "auto":
+            return self.response_format
+        return "json_object" if self.server == "llama-cpp-python" else "json_schema"
 
     def resolved_api_key(self) -> str | None:
         """The API key, from the config or the named environment variable."""

@@ -13,6 +13,9 @@
   prompt and record summary, the next question) evaluates only the new suffix.
   ``Usage.cached_prompt_tokens`` reports the reused tokens (measured, not estimated).
   ``ram_cache_mb`` adds a ``LlamaRAMCache`` for alternating between several prefixes.
+* Cancellation and timeouts: a stop flag is checked between sampled tokens and, during
+  prompt evaluation (prefill), between ``n_batch`` slices of the prompt, so a long prompt
+  of a cancelled call (a client that hung up) stops within one slice.
 * Images need ``mmproj`` (the model's vision projector GGUF); they then go through
   llama-cpp-python's ``MTMDChatHandler`` (libmtmd) with the GGUF's template.
 """
@@ -40,9 +43,9 @@ from ._types import ImagePart, Message, OnToken, Usage
 __all__ = ["LlamaCppChatModel", "resolve_gguf"]
 
 _INSTALL = (
-    "Install llama-cpp-python (it compiles llama.cpp, ~8 min on 2 cores): "
-    "CMAKE_ARGS=\"-DLLAMA_CURL=OFF\" pip install 'llama-cpp-python>=0.3.16,<0.4' "
-    "(or pip install -e '.[llamacpp]')."
+    "Install llama-cpp-python with `./dev` (it compiles llama.cpp portable from the locked "
+    'sdist, ~4-8 min on 2 cores), or by hand: CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON '
+    "-DGGML_FMA=ON -DGGML_F16C=ON\" pip install --no-cache-dir 'llama-cpp-python>=0.3.16,<0.4'."
 )
 
 
@@ -286,6 +289,10 @@ class _GreedyGrammarSampler:
 # --------------------------------------------------------------------------- backend
 
 
+class _Stopped(Exception):
+    """Raised inside llama-cpp-python's prompt evaluation when the call's stop flag is set."""
+
+
 class LlamaCppChatModel(BaseChatModel):
     """A GGUF model running in this process through llama-cpp-python."""
 
@@ -299,6 +306,7 @@ class LlamaCppChatModel(BaseChatModel):
         self._mtmd: Any = None
         self._grammars: dict[str, Any] = {}
         self._eval_sizes: list[int] = []
+        self._stop_flag: threading.Event | None = None  # the running call's stop flag
         self._fast: _GreedyGrammarSampler | None = None
         self.path: Path | None = None
 
@@ -361,10 +369,17 @@ class LlamaCppChatModel(BaseChatModel):
         real_eval = llm.eval
 
         def counting_eval(tokens: Sequence[int]) -> None:
+            # counts the prompt tokens really evaluated (cache misses), and evaluates a long
+            # prompt in n_batch slices checking the stop flag between them: a cancelled or
+            # timed-out call stops during prefill too, not only between sampled tokens
             self._eval_sizes.append(len(tokens))
-            real_eval(tokens)
+            step = max(1, cfg.n_batch)
+            for i in range(0, len(tokens), step):
+                if self._stop_flag is not None and self._stop_flag.is_set():
+                    raise _Stopped
+                real_eval(tokens[i : i + step])
 
-        llm.eval = counting_eval  # type: ignore[method-assign]  # measures prompt tokens really evaluated (cache misses)
+        llm.eval = counting_eval  # type: ignore[method-assign]
         if cfg.fast_grammar:
             real_init = llm._init_sampler
 
@@ -536,6 +551,7 @@ class LlamaCppChatModel(BaseChatModel):
         self._eval_sizes.clear()
         pieces: list[str] = []
         finish: str | None = None
+        self._stop_flag = stop
         stream = llm.create_completion(
             prompt=tokens,
             max_tokens=max_tokens,
@@ -546,15 +562,20 @@ class LlamaCppChatModel(BaseChatModel):
             stopping_criteria=StoppingCriteriaList([stopping]),
             seed=self.config.seed,
         )
-        for chunk in stream:
-            choice = chunk["choices"][0]
-            piece = choice.get("text") or ""
-            if piece:
-                pieces.append(piece)
-                if emit is not None:
-                    emit(piece)
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
+        try:
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                piece = choice.get("text") or ""
+                if piece:
+                    pieces.append(piece)
+                    if emit is not None:
+                        emit(piece)
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+        except _Stopped:
+            finish = "cancelled"  # stopped while evaluating the prompt
+        finally:
+            self._stop_flag = None
         evaluated = self._eval_sizes[0] if self._eval_sizes else 0
         if stop.is_set():
             finish = "cancelled"

@@ -1,11 +1,23 @@
 """OpenAI-compatible chat-completions backend over HTTP (async httpx).
 
-Works with vLLM, llama.cpp's server, llama-cpp-python's server and anything that speaks
-``POST {base_url}/chat/completions``. Structured output asks the server for
-``response_format`` (``json_schema`` for OpenAI/vLLM guided decoding, ``json_object`` with
-a ``schema`` for llama-cpp-python's grammar); a server that answers 400/422 about
-``json_schema`` is tried once with ``json_object`` + schema, and one that refuses both is
-remembered and from then on gets validate-and-repair only. Images go as data URIs when
+Works with vLLM, SGLang, Ollama, llama.cpp's server, llama-cpp-python's server and anything
+that speaks ``POST {base_url}/chat/completions``. ``server`` names the flavour and each
+gets its own structured-output parameter (``response_format`` in the config):
+
+=====================  ==========================================================================
+``vllm``               ``response_format: {type: json_schema, json_schema: {name, schema, strict}}``
+                       (guided decoding), or vLLM's ``structured_outputs: {json: schema}``
+``sglang``             ``response_format: {type: json_schema, json_schema: {name, schema}}``
+                       (XGrammar)
+``ollama``             ``response_format: {type: json_schema, json_schema: {schema}}``, which
+                       Ollama's OpenAI endpoint turns into its ``format`` (JSON schema) parameter
+``llama-cpp-python``   ``response_format: {type: json_object, schema}`` (a GBNF grammar)
+``generic``            as vLLM
+=====================  ==========================================================================
+
+A ``generic`` server that answers 400/422 about ``json_schema`` is tried once with
+``json_object`` + schema, and one that refuses both is remembered and from then on gets
+validate-and-repair only. Images go as data URIs when
 the config says the model has vision; otherwise they are refused before anything is sent.
 
 The client never uses proxy environment variables and never follows redirects, and the
@@ -63,9 +75,9 @@ class OpenAIChatModel(BaseChatModel):
         self._url = config.base_url.rstrip("/") + "/chat/completions"
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        #: the ``response_format`` flavour in use; ``None`` once the server refused them all
+        #: the structured-output parameter in use; ``None`` once the server refused them all
         self.response_format_mode: str | None = (
-            None if config.response_format == "none" else config.response_format
+            None if config.structured_output == "none" else config.structured_output
         )
 
     def _http(self) -> httpx.AsyncClient:
@@ -115,14 +127,16 @@ class OpenAIChatModel(BaseChatModel):
             out.append({"role": m.role, "content": content})
         return out
 
-    @staticmethod
-    def _response_format(spec: SchemaSpec, mode: str) -> dict[str, Any]:
+    def _structured(self, spec: SchemaSpec, mode: str) -> dict[str, Any]:
+        """The request fields that carry the schema, in this server's own parameter."""
+        if mode == "structured_outputs":
+            return {"structured_outputs": {"json": spec.json_schema}}
         if mode == "json_object":
-            return {"type": "json_object", "schema": spec.json_schema}
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": spec.name, "schema": spec.json_schema, "strict": True},
-        }
+            return {"response_format": {"type": "json_object", "schema": spec.json_schema}}
+        json_schema: dict[str, Any] = {"name": spec.name, "schema": spec.json_schema}
+        if self.config.server in ("generic", "vllm"):
+            json_schema["strict"] = True
+        return {"response_format": {"type": "json_schema", "json_schema": json_schema}}
 
     # ------------------------------------------------------------------ call
 
@@ -147,7 +161,8 @@ class OpenAIChatModel(BaseChatModel):
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         while spec is not None and self.response_format_mode is not None:
-            body["response_format"] = self._response_format(spec, self.response_format_mode)
+            fields = self._structured(spec, self.response_format_mode)
+            body.update(fields)
             try:
                 return await self._post(body, stream, on_token)
             except BackendHTTPError as exc:
@@ -155,8 +170,8 @@ class OpenAIChatModel(BaseChatModel):
                     # llama-cpp-python's server answers 500 to a request-validation error
                     exc.status == 500 and "response_format" in exc.body
                 )
-                if not refused:
-                    raise
+                if not refused or self.config.server not in ("generic", "llama-cpp-python"):
+                    raise  # a named server's own parameter is not second-guessed
                 fallback = "json_object" if self.response_format_mode == "json_schema" else None
                 log.warning(
                     "%s rejected response_format %r (HTTP %s); %s from now on",
@@ -166,7 +181,8 @@ class OpenAIChatModel(BaseChatModel):
                     f"trying {fallback!r}" if fallback else "validate-and-repair only",
                 )
                 self.response_format_mode = fallback
-                del body["response_format"]
+                for name in fields:
+                    del body[name]
         try:
             return await self._post(body, stream, on_token)
         except BackendHTTPError as exc:
@@ -219,7 +235,18 @@ class OpenAIChatModel(BaseChatModel):
         elif status == 404:
             hint = (
                 f"Check [model] base_url (it should end in /v1) and that the server serves "
-                f"the model {self.config.model!r}."
+                f"the model {self.config.model!r}"
+                + (
+                    f" (`ollama pull {self.config.model}` / `ollama list`)."
+                    if self.config.server == "ollama"
+                    else "."
+                )
+            )
+        elif status in (400, 422) and _RF_PATTERN.search(text):
+            hint = (
+                f"The {self.config.server} server refused the structured-output parameter "
+                f"({self.response_format_mode}); check its version and [model] response_format "
+                "(see docs/models.md)."
             )
         raise BackendHTTPError(status, self._url, text, hint)
 

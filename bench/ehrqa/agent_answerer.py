@@ -8,12 +8,22 @@ from the answer's usage.
 
 The record's reference date (``--ref-date``) is passed as the agent's ``as_of`` so "current"
 means the same thing for the generator, the baseline and the agent.
+
+Follow-ups (``question.thread`` set, e.g. in :mod:`bench.clinqa`): every turn of a thread
+is asked on the same agent thread (``thread_id``), kept in a threads database of the
+answerer's own (a temporary one unless ``threads_db`` is given). When a run resumes at a
+later turn, the earlier turns (``question.history``) are asked again first, unscored, so
+the agent has the conversation it would have had. Questions without a thread are asked
+exactly as before: one fresh ``ask`` each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import time
+import uuid
+from pathlib import Path
 
 from agent.answer import CitedAnswer
 from agent.config import DeploymentConfig
@@ -48,7 +58,8 @@ def record_of(answer: CitedAnswer, seconds: float) -> AnswerRecord:
 
 
 class AgentAnswerer:
-    """Answers each question with one fresh ``ask`` (no thread: questions are independent)."""
+    """Answers each question with one ``ask``: a fresh one for a standalone question, on
+    the question's thread for a follow-up (see the module docstring)."""
 
     def __init__(
         self,
@@ -59,6 +70,7 @@ class AgentAnswerer:
         ref_date: str = DEFAULT_REFERENCE_DATE,
         settings: AgentSettings | None = None,
         multimodal: bool = False,
+        threads_db: str | Path | None = None,
     ) -> None:
         self.source = source
         self.model = model
@@ -66,22 +78,45 @@ class AgentAnswerer:
         self.as_of = dt.date.fromisoformat(ref_date)
         self.settings = settings
         self.multimodal = multimodal
+        self.threads_db = Path(threads_db) if threads_db else None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._run = uuid.uuid4().hex[:8]  # thread ids of this answerer only
+        self._started: set[str] = set()
 
-    async def answer(self, question: Question, patient_id: str) -> AnswerRecord:
-        started = time.perf_counter()
-        answer = await ask(
-            question.text,
+    def _db(self) -> Path:
+        if self.threads_db is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="bench-threads-")
+            self.threads_db = Path(self._tmp.name) / "threads.db"
+        return self.threads_db
+
+    async def _ask(self, text: str, patient_id: str, thread_id: str | None) -> CitedAnswer:
+        return await ask(
+            text,
             patient_id=patient_id,
             source=self.source,
             model=self.model,
             settings=self.settings,
             as_of=self.as_of,
             multimodal=self.multimodal,
+            thread_id=thread_id,
+            threads_db=self._db() if thread_id else None,
         )
+
+    async def answer(self, question: Question, patient_id: str) -> AnswerRecord:
+        thread_id = f"{self._run}-{question.thread}" if question.thread else None
+        if thread_id and thread_id not in self._started:
+            self._started.add(thread_id)
+            for earlier in question.history:  # a resumed run: replay the earlier turns
+                await self._ask(earlier, patient_id, thread_id)
+        started = time.perf_counter()
+        answer = await self._ask(question.text, patient_id, thread_id)
         return record_of(answer, time.perf_counter() - started)
 
     async def aclose(self) -> None:
         await self.model.aclose()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
 def from_config(
@@ -95,5 +130,6 @@ def from_config(
         build_chat_model(cfg.model),
         name=name,
         ref_date=ref_date,
+        settings=cfg.agent,
         multimodal=accepts_images(cfg.model),
     )

@@ -11,21 +11,27 @@ can answer when a planner routes every question perfectly — not a model result
 Tools used: :func:`tools.evidence.build_evidence` (patient, conditions, medications,
 allergies, encounters, procedures, immunizations; citations come from the items'
 citations) and :func:`tools.trends.trend` (labs: latest, change, average over a window),
-over ``RecordSource.everything``. No model calls; usage is zero.
+over ``RecordSource.everything``. A lab asked about by a local code (``params["system"]``
+not LOINC, which ``trend`` does not take) is read from the evidence's ``labs`` items with
+that code. Lab values are given in the unit the record uses for the series (the
+question's ground truth is in the recorded unit; the scorer converts UCUM units, not
+mass to substance). No model calls; usage is zero.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import statistics
 import time
 
 from bench.ehrqa.answer import AnswerRecord
-from bench.ehrqa.generate import DEFAULT_REFERENCE_DATE, Question
+from bench.ehrqa.generate import DEFAULT_REFERENCE_DATE, LOINC, Question
 from tools.errors import AssistantError
 from tools.evidence import EvidenceItem, EvidenceSet, build_evidence
 from tools.source import RecordSource, Resource
 from tools.trends import TrendPoint, trend
+from tools.units import conversion
 
 __all__ = ["BaselineAnswerer"]
 
@@ -71,12 +77,13 @@ class BaselineAnswerer:
 
     def _age(self, q: Question, record: list[Resource], ev: EvidenceSet) -> AnswerRecord:
         item = ev.section("patient")[0]
-        if not isinstance(item.value, int | float):
+        age = item.demographics.age if item.demographics else None
+        if age is None:
             return AnswerRecord(text=_NIR_TEXT.format(what="birth date"), not_in_record=True)
         refs = list(item.references)
         return AnswerRecord(
-            text=f"{int(item.value)} years. {_cite(refs)}",
-            value=int(item.value),
+            text=f"{age} years. {_cite(refs)}",
+            value=age,
             unit="a",
             citations=refs,
         )
@@ -103,11 +110,11 @@ class BaselineAnswerer:
     # ------------------------------------------------------------------ lists
 
     def _list(self, items: list[EvidenceItem], what: str) -> AnswerRecord:
-        names = [str(i.value) for i in items]
+        names = [i.name for i in items]
         refs = list(dict.fromkeys(r for i in items for r in i.references))
         if not items:
             return AnswerRecord(text=f"None: the record lists no {what}.", value=[])
-        lines = [f"- {i.value} {_cite(list(i.references)[:3])}" for i in items]
+        lines = [f"- {i.name} {_cite(list(i.references)[:3])}" for i in items]
         return AnswerRecord(text="\n".join(lines), value=names, citations=refs)
 
     def _active_conditions(
@@ -133,7 +140,7 @@ class BaselineAnswerer:
         return [i for i in items if any(c.code == code for c in i.codings)]
 
     def _dated(self, items: list[EvidenceItem], *, latest: bool) -> tuple[str | None, list[str]]:
-        dated = [(c.date, c.reference) for i in items for c in i.citations if c.date]
+        dated = [(p.day, p.source.reference) for i in items for p in i.points if p.day]
         if not dated:
             return None, []
         day = (max if latest else min)(d for d, _ in dated)
@@ -182,10 +189,10 @@ class BaselineAnswerer:
         start, end = str(q.params["start"]), str(q.params["end"])
         refs = list(
             dict.fromkeys(
-                c.reference
+                p.source.reference
                 for i in ev.section("encounters")
-                for c in i.citations
-                if c.date and start <= c.date <= end
+                for p in i.points
+                if p.day and start <= p.day <= end
             )
         )
         return AnswerRecord(text=f"{len(refs)} encounters. {_cite(refs)}", value=len(refs),
@@ -193,16 +200,55 @@ class BaselineAnswerer:
 
     # ------------------------------------------------------------------ labs
 
-    def _points(self, q: Question, record: list[Resource]) -> list[TrendPoint]:
-        trends = trend(record, str(q.params["code"]), as_of=self.ref_date)
-        return [p for t in trends for p in t.points]
+    def _points(self, q: Question, record: list[Resource], ev: EvidenceSet) -> list[TrendPoint]:
+        code = str(q.params["code"])
+        if q.params.get("system", LOINC) != LOINC:
+            return self._local_points(code, ev)
+        trends = trend(record, code, as_of=self.ref_date)
+        return self._as_recorded([p for t in trends for p in t.points])
 
-    def _window(self, q: Question, record: list[Resource]) -> list[TrendPoint]:
+    @staticmethod
+    def _as_recorded(points: list[TrendPoint]) -> list[TrendPoint]:
+        """The values in the unit the record uses for them, when it uses one that is not
+        the trend's own (up to UCUM equivalence: ``mL/min`` is ``mL/min/{1.73_m2}``)."""
+        units = {p.original_unit for p in points}
+        if len(units) != 1 or all(conversion(p.original_unit, p.unit) == 1.0 for p in points):
+            return points
+        return [
+            dataclasses.replace(p, value=p.original_value, unit=p.original_unit) for p in points
+        ]
+
+    @staticmethod
+    def _local_points(code: str, ev: EvidenceSet) -> list[TrendPoint]:
+        """A lab's values from the evidence's lab items with this (local) code, by date."""
+        out = []
+        for item in ev.section("labs"):
+            if not any(c.code == code for c in item.codings):
+                continue
+            for p in item.points:
+                if p.value is None or not p.day:
+                    continue
+                unit = p.value.code or p.value.unit or ""
+                out.append(
+                    TrendPoint(
+                        p.day,
+                        p.value.value,
+                        unit,
+                        p.source.reference,
+                        p.source.path,
+                        p.value.value,
+                        unit,
+                        code,
+                    )
+                )
+        return sorted(out, key=lambda p: (p.date or "", p.ref))
+
+    def _window(self, q: Question, record: list[Resource], ev: EvidenceSet) -> list[TrendPoint]:
         start, end = str(q.params["start"]), str(q.params["end"])
-        return [p for p in self._points(q, record) if p.date and start <= p.date <= end]
+        return [p for p in self._points(q, record, ev) if p.date and start <= p.date <= end]
 
     def _lab_latest(self, q: Question, record: list[Resource], ev: EvidenceSet) -> AnswerRecord:
-        pts = self._points(q, record)
+        pts = self._points(q, record, ev)
         if not pts:
             return AnswerRecord(
                 text=_NIR_TEXT.format(what=f"{q.params.get('name')} results"), not_in_record=True
@@ -218,15 +264,15 @@ class BaselineAnswerer:
         )
 
     def _first_last(
-        self, q: Question, record: list[Resource]
+        self, q: Question, record: list[Resource], ev: EvidenceSet
     ) -> tuple[TrendPoint, TrendPoint, list[str]] | None:
-        pts = self._window(q, record)
+        pts = self._window(q, record, ev)
         if len(pts) < 2:
             return None
         return pts[0], pts[-1], [pts[0].ref, pts[-1].ref]
 
     def _lab_change(self, q: Question, record: list[Resource], ev: EvidenceSet) -> AnswerRecord:
-        fl = self._first_last(q, record)
+        fl = self._first_last(q, record, ev)
         if fl is None:
             return AnswerRecord(
                 text=_NIR_TEXT.format(what="two values in that period"), not_in_record=True
@@ -244,7 +290,7 @@ class BaselineAnswerer:
         )
 
     def _lab_direction(self, q: Question, record: list[Resource], ev: EvidenceSet) -> AnswerRecord:
-        fl = self._first_last(q, record)
+        fl = self._first_last(q, record, ev)
         if fl is None:
             return AnswerRecord(
                 text=_NIR_TEXT.format(what="two values in that period"), not_in_record=True
@@ -263,7 +309,7 @@ class BaselineAnswerer:
         )
 
     def _lab_average(self, q: Question, record: list[Resource], ev: EvidenceSet) -> AnswerRecord:
-        pts = self._window(q, record)
+        pts = self._window(q, record, ev)
         if not pts:
             return AnswerRecord(
                 text=_NIR_TEXT.format(what="values in that period"), not_in_record=True

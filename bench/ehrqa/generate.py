@@ -15,8 +15,9 @@ and a reader agree. Definitions common to all categories:
   refuted; Immunizations/Procedures not ``completed``; Encounters planned/cancelled;
 - a date is the first 10 characters (``YYYY-MM-DD``) of the recorded FHIR dateTime, i.e.
   the local calendar day as recorded (no time-zone conversion);
-- a lab is an Observation with category ``laboratory``, a LOINC code and a numeric
-  ``valueQuantity`` with a unit (annotation-only units such as ``{score}`` or ``{#}``,
+- a lab is an Observation with category ``laboratory``, a code (its LOINC code when it
+  carries one, else its first coding: a local lab code) and a numeric ``valueQuantity``
+  with a unit (the UCUM code when given, else the printed unit) (annotation-only units such as ``{score}`` or ``{#}``,
   i.e. questionnaire answers Synthea files as labs, are left out); values are compared in the unit recorded (codes whose values carry
   more than one unit in a patient's record are not asked about);
 - time windows are always stated in the question as absolute, inclusive dates;
@@ -54,6 +55,7 @@ __all__ = [
 DEFAULT_REFERENCE_DATE = "2025-06-01"
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
 
 CATEGORIES: tuple[str, ...] = (
@@ -168,6 +170,8 @@ _ACTIVE_CLINICAL = {"active", "recurrence", "relapse"}
 
 # --------------------------------------------------------------------------- questions
 
+_OPTIONAL_FIELDS = ("thread", "turn", "history", "parts")
+
 
 @dataclass
 class Question:
@@ -192,6 +196,17 @@ class Question:
         params: what the question is about (codes, window, reference date).
         definition: how the answer was computed (see :data:`DEFINITIONS`).
         phrasing: which phrasing of the template was used.
+        thread / turn / history: for a follow-up asked in a conversation (other question
+            sets, e.g. ``bench.clinqa``): the thread's id, the 1-based turn, and the texts
+            of the earlier turns of the thread (to replay them when a run resumes).
+            Empty / 0 for a standalone question.
+        parts: for a question that asks several things at once (``answer_type``
+            ``"parts"``): one dict per part with its own ``kind``, ``answer_type``,
+            ``answer``, ``evidence``, ``evidence_groups``, ``params``; scored part by part
+            (:func:`bench.ehrqa.score.score`).
+
+    Fields at their defaults are left out of :meth:`as_dict` (the generated set's JSON
+    is unchanged by them).
     """
 
     id: str
@@ -207,9 +222,17 @@ class Question:
     params: dict[str, Any]
     definition: str
     phrasing: int = 0
+    thread: str = ""
+    turn: int = 0
+    history: list[str] = field(default_factory=list)
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for key in _OPTIONAL_FIELDS:
+            if not data[key]:
+                del data[key]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Question:
@@ -240,6 +263,44 @@ def _code(cc: Any, system: str | None = None) -> str | None:
     return None
 
 
+def _system_of(cc: Any, code: str) -> str:
+    """The system of the coding with ``code`` ("" when no coding has it)."""
+    for c in _codings(cc):
+        if c.get("code") == code:
+            return str(c.get("system") or "")
+    return ""
+
+
+def _lab_code(cc: Any) -> tuple[str, str] | None:
+    """(code, system) of a lab: its LOINC code when it has one, else its first code."""
+    code = _code(cc, LOINC)
+    if code:
+        return code, LOINC
+    code = _code(cc)
+    return (code, _system_of(cc, code)) if code else None
+
+
+def _unit(q: dict[str, Any]) -> str:
+    """A quantity's unit: the UCUM code when given, else the printed unit."""
+    if q.get("system") == UCUM and q.get("code"):
+        return str(q["code"])
+    return str(q.get("unit") or q.get("code") or "")
+
+
+def _dominant_system(concepts: Iterable[Any]) -> str | None:
+    """The code system that codes more of these concepts than any other: None when there
+    are no concepts, "" on a tie."""
+    counts: dict[str, int] = defaultdict(int)
+    for cc in concepts:
+        for system in {str(c.get("system") or "") for c in _codings(cc) if c.get("code")}:
+            counts[system] += 1
+    if not counts:
+        return None
+    top = max(counts.values())
+    best = [s for s, n in counts.items() if n == top]
+    return best[0] if len(best) == 1 else ""
+
+
 def _name(cc: Any) -> str:
     for c in _codings(cc):
         if c.get("display"):
@@ -262,6 +323,7 @@ class LabPoint:
     day: str
     value: float
     unit: str
+    system: str = LOINC
 
 
 @dataclass
@@ -372,25 +434,39 @@ def _is_lab(r: dict[str, Any]) -> bool:
     return any(c.get("code") == "laboratory" for c in _codings(r.get("category")))
 
 
-def lab_points(rec: PatientRecord) -> dict[str, list[LabPoint]]:
-    """Numeric lab values per LOINC code, in date order (codes with one unit only)."""
-    out: dict[str, list[LabPoint]] = defaultdict(list)
+def _lab_observations(rec: PatientRecord) -> list[dict[str, Any]]:
+    """Non-excluded laboratory Observations with a numeric valueQuantity and a real unit
+    (annotation units such as ``{score}``: survey answers filed as labs)."""
+    out = []
     for r in rec.of("Observation"):
         if _excluded(r) or not _is_lab(r):
             continue
         q = r.get("valueQuantity")
         if not isinstance(q, dict) or not isinstance(q.get("value"), int | float):
             continue
-        code = _code(r.get("code"), LOINC)
+        unit = _unit(q)
+        if unit and not unit.startswith("{"):
+            out.append(r)
+    return out
+
+
+def lab_points(rec: PatientRecord) -> dict[str, list[LabPoint]]:
+    """Numeric lab values per code (LOINC when the Observation carries it, else its own
+    first code), in date order (codes with one unit only)."""
+    out: dict[str, list[LabPoint]] = defaultdict(list)
+    for r in _lab_observations(rec):
+        q = r["valueQuantity"]
+        coded = _lab_code(r.get("code"))
         when = _obs_when(r)
         day = _day(when)
-        if not code or not when or not day:
+        if not coded or not when or not day:
             continue
-        unit = str(q.get("unit") or q.get("code") or "")
-        if not unit or unit.startswith("{"):  # survey scores / counts filed as labs
-            continue
+        code, system = coded
+        unit = _unit(q)
         out[code].append(
-            LabPoint(_ref(r), code, _name(r.get("code")), when, day, float(q["value"]), unit)
+            LabPoint(
+                _ref(r), code, _name(r.get("code")), when, day, float(q["value"]), unit, system
+            )
         )
     clean: dict[str, list[LabPoint]] = {}
     for code, pts in sorted(out.items()):
@@ -545,21 +621,21 @@ _P = {
         "Is the patient allergic to anything? List every allergy.",
     ],
     "lab_latest": [
-        "What was the patient's most recent {name} (LOINC {code}) result, and when was it taken?",
-        "Give the latest {name} value (LOINC {code}) with its date.",
-        "What is the last recorded {name} [LOINC {code}] and its date?",
+        "What was the patient's most recent {name} ({code_label} {code}) result, and when was it taken?",
+        "Give the latest {name} value ({code_label} {code}) with its date.",
+        "What is the last recorded {name} [{code_label} {code}] and its date?",
     ],
     "lab_change": [
-        "By how much did {name} (LOINC {code}) change from the first to the last measurement between {start} and {end}?",
-        "Between {start} and {end}, what is the difference between the last and the first {name} (LOINC {code}) value?",
+        "By how much did {name} ({code_label} {code}) change from the first to the last measurement between {start} and {end}?",
+        "Between {start} and {end}, what is the difference between the last and the first {name} ({code_label} {code}) value?",
     ],
     "lab_direction": [
-        "Did the patient's {name} (LOINC {code}) go up or down between {start} and {end} (last value vs first value in that period)?",
-        "Comparing the first and last {name} (LOINC {code}) results between {start} and {end}, did it increase or decrease?",
+        "Did the patient's {name} ({code_label} {code}) go up or down between {start} and {end} (last value vs first value in that period)?",
+        "Comparing the first and last {name} ({code_label} {code}) results between {start} and {end}, did it increase or decrease?",
     ],
     "lab_average": [
-        "What was the average {name} (LOINC {code}) between {start} and {end}?",
-        "Compute the mean of all {name} (LOINC {code}) results from {start} to {end}.",
+        "What was the average {name} ({code_label} {code}) between {start} and {end}?",
+        "Compute the mean of all {name} ({code_label} {code}) results from {start} to {end}.",
     ],
     "last_encounter": [
         "When was the patient's most recent encounter?",
@@ -611,7 +687,8 @@ class _Builder:
     ) -> None:
         phrasings = _P[template or kind]
         i = self.rng.randrange(len(phrasings))
-        text = phrasings[i].format(**{"ref_date": self.ref_date, **params})
+        label = "LOINC" if params.get("system", LOINC) == LOINC else "code"
+        text = phrasings[i].format(**{"ref_date": self.ref_date, "code_label": label, **params})
         clean_groups = [sorted(set(g)) for g in groups if g]
         evidence = sorted({r for g in clean_groups for r in g})
         self.out[category].append(
@@ -645,6 +722,21 @@ def _windows(days: Sequence[str], min_points: int) -> list[tuple[str, str]]:
                 out.append((start, end))
                 break
     return out
+
+
+def _coded(params: dict[str, Any], system: str, usual: str) -> dict[str, Any]:
+    """``params`` with the code's system when it is not the usual one (LOINC, SNOMED)."""
+    return params if system in (usual, "") else {**params, "system": system}
+
+
+def _lab_definitions(system: str) -> dict[str, str]:
+    """Lab definitions for a code outside LOINC (a local lab code); {} for LOINC."""
+    if system == LOINC:
+        return {}
+    return {
+        kind: DEFINITIONS[kind].replace("this LOINC code", "this code (the record's own lab code)")
+        for kind in ("lab_latest", "lab_change", "lab_direction", "lab_average")
+    }
 
 
 def _pools_fallback() -> dict[str, list[tuple[str, str]]]:
@@ -719,7 +811,9 @@ def generate_for_patient(
         first = min(d for d, _ in onsets)
         name = _name(members[0].get("code"))
         b.add("condition_onset", "condition_onset", "date", {"value": first},
-              [[ref for d, ref in onsets if d == first]], {"code": key, "name": name})  # fmt: skip
+              [[ref for d, ref in onsets if d == first]],
+              _coded({"code": key, "name": name}, _system_of(members[0].get("code"), key),
+                     SNOMED))  # fmt: skip
 
     # medications
     meds: dict[str, list[str]] = defaultdict(list)
@@ -773,6 +867,8 @@ def generate_for_patient(
     for code in codes:
         pts = labs[code]
         name = pts[-1].name
+        coded = _coded({"code": code, "name": name}, pts[-1].system, LOINC)
+        lab_def = _lab_definitions(pts[-1].system)
         last_day = pts[-1].day
         on_last = [q for q in pts if q.day == last_day]
         if n_latest < per_kind and len({q.value for q in on_last}) == 1:
@@ -780,7 +876,8 @@ def generate_for_patient(
             b.add("lab_latest", "lab_latest", "number_date",
                   {"value": last.value, "unit": last.unit, "date": last.day,
                    "tolerance": {"rel": 0.01, "abs": 0.01}},
-                  [[q.ref for q in on_last]], {"code": code, "name": name})  # fmt: skip
+                  [[q.ref for q in on_last]], coded,
+                  definition=lab_def.get("lab_latest"))  # fmt: skip
             n_latest += 1
         windows = _windows([q.day for q in pts], 2)
         if windows and n_trend < per_kind:
@@ -796,18 +893,19 @@ def generate_for_patient(
             ):
                 f, la = firsts[0], lasts[0]
                 delta = la.value - f.value
-                params = {"code": code, "name": name, "start": start, "end": end}
+                params = {**coded, "start": start, "end": end}
                 groups = [[q.ref for q in firsts], [q.ref for q in lasts]]
                 tol = {"rel": 0.01, "abs": max(0.01, 0.01 * max(abs(f.value), abs(la.value)))}
                 if rng.random() < 0.5 and abs(delta) >= 0.01 * abs(f.value) and delta != 0:
                     b.add("lab_trend", "lab_direction", "exact",
                           {"value": "increased" if delta > 0 else "decreased",
                            "first": f.value, "last": la.value, "unit": f.unit},
-                          groups, params)  # fmt: skip
+                          groups, params, definition=lab_def.get("lab_direction"))  # fmt: skip
                 else:
                     b.add("lab_trend", "lab_change", "number",
                           {"value": delta, "unit": f.unit, "tolerance": tol,
-                           "first": f.value, "last": la.value}, groups, params)  # fmt: skip
+                           "first": f.value, "last": la.value}, groups, params,
+                          definition=lab_def.get("lab_change"))  # fmt: skip
                 n_trend += 1
         windows = _windows([q.day for q in pts], 2)
         if windows and n_avg < per_kind:
@@ -817,8 +915,8 @@ def generate_for_patient(
             b.add("lab_average", "lab_average", "number",
                   {"value": mean, "unit": inside[0].unit, "n": len(inside),
                    "tolerance": {"rel": 0.01, "abs": 0.01}},
-                  [[q.ref] for q in inside],
-                  {"code": code, "name": name, "start": start, "end": end})  # fmt: skip
+                  [[q.ref] for q in inside], {**coded, "start": start, "end": end},
+                  definition=lab_def.get("lab_average"))  # fmt: skip
             n_avg += 1
 
     # encounters
@@ -862,9 +960,24 @@ def generate_for_patient(
 
     # "does not exist": the kind of a real question, about something this record lacks
     pools = pools or _pools_fallback()
+    # A code's absence means the concept's absence only in the system the record mostly
+    # codes its labs (conditions) in: a LOINC lab is not asked about where labs carry
+    # local codes, nor a SNOMED condition where conditions are coded in ICD-10-CM.
+    lab_systems = dict(pools.get("lab_system", []))
+    cond_systems = dict(pools.get("condition_system", []))
+    rec_lab = _dominant_system(r.get("code") for r in _lab_observations(rec))
+    rec_cond = _dominant_system(ms[0].get("code") for ms in conds.values())
     absent = {
-        "lab": [(c, n) for c, n in pools.get("lab", []) if c not in labs],
-        "condition": [(c, n) for c, n in pools.get("condition", []) if c not in conds],
+        "lab": [
+            (c, n)
+            for c, n in pools.get("lab", [])
+            if c not in labs and rec_lab in (None, lab_systems.get(c, LOINC))
+        ],
+        "condition": [
+            (c, n)
+            for c, n in pools.get("condition", [])
+            if c not in conds and rec_cond in (None, cond_systems.get(c, SNOMED))
+        ],
         "vaccine": [(c, n) for c, n in pools.get("vaccine", []) if c not in imms],
         "procedure": [(c, n) for c, n in pools.get("procedure", []) if c not in procs],
     }
@@ -878,7 +991,12 @@ def generate_for_patient(
         options = absent[pool]
         if options:
             code, name = options[rng.randrange(len(options))]
-            b.add("not_in_record", kind, "not_in_record", nir, [], {"code": code, "name": name},
+            params = {"code": code, "name": name}
+            if pool == "lab":
+                params = _coded(params, lab_systems.get(code, LOINC), LOINC)
+            elif pool == "condition":
+                params = _coded(params, cond_systems.get(code, SNOMED), SNOMED)
+            b.add("not_in_record", kind, "not_in_record", nir, [], params,
                   template=template, definition=DEFINITIONS["not_in_record"])  # fmt: skip
     if absent["procedure"]:
         code, name = absent["procedure"][rng.randrange(len(absent["procedure"]))]
@@ -889,16 +1007,23 @@ def generate_for_patient(
 
 
 def _pools(records: Sequence[PatientRecord]) -> dict[str, list[tuple[str, str]]]:
+    """(code, name) candidates per kind; ``lab_system``/``condition_system``: (code,
+    system) of the lab and condition candidates."""
     labs: dict[str, str] = dict(_FALLBACK_LABS)
     conds: dict[str, str] = dict(_FALLBACK_CONDITIONS)
     vacc: dict[str, str] = dict(_FALLBACK_VACCINES)
     procs: dict[str, str] = dict(_FALLBACK_PROCEDURES)
+    lab_sys: dict[str, str] = {c: LOINC for c in labs}
+    cond_sys: dict[str, str] = {c: SNOMED for c in conds}
     for rec in records:
         for code, pts in lab_points(rec).items():
             labs.setdefault(code, pts[-1].name)
+            lab_sys.setdefault(code, pts[-1].system)
         for code, members in conditions(rec).items():
-            if code.isdigit():
+            system = _system_of(members[0].get("code"), code)
+            if system:  # a code, not a name
                 conds.setdefault(code, _name(members[0].get("code")))
+                cond_sys.setdefault(code, system)
         for code, items in _immunizations(rec).items():
             vacc.setdefault(code, items[-1][2])
         for code, pitems in _procedures(rec).items():
@@ -908,6 +1033,8 @@ def _pools(records: Sequence[PatientRecord]) -> dict[str, list[tuple[str, str]]]
         "condition": sorted(conds.items()),
         "vaccine": sorted(vacc.items()),
         "procedure": sorted(procs.items()),
+        "lab_system": sorted(lab_sys.items()),
+        "condition_system": sorted(cond_sys.items()),
     }
 
 

@@ -31,9 +31,18 @@ from bench.ehrqa.answer import Answerer, AnswerRecord
 from bench.ehrqa.generate import DEFAULT_REFERENCE_DATE, Question, bundle_files, dump, generate
 from bench.ehrqa.score import aggregate, score
 
-__all__ = ["AnswererFactory", "RunConfig", "main", "markdown_table", "run_eval"]
+__all__ = [
+    "AnswererFactory",
+    "QuestionGenerator",
+    "RunConfig",
+    "main",
+    "markdown_table",
+    "run_eval",
+]
 
 AnswererFactory = Callable[[Any], Answerer]  # gets the RecordSource
+#: makes the questions: ``(data, n, seed=, ref_date=) -> list[Question]`` (default: EHRQA's)
+QuestionGenerator = Callable[..., list[Question]]
 
 
 class RunConfig:
@@ -51,25 +60,34 @@ class RunConfig:
         fresh: bool = False,
         progress: bool = True,
         plot: bool = True,
+        bench: str = "ehrqa",
+        generator: QuestionGenerator | None = None,
+        categories: Sequence[str] | None = None,
     ) -> None:
         self.data = Path(data)
         self.questions = questions
         self.seed = seed
-        self.out = Path(out) if out else Path("reports") / f"ehrqa-{answerer}-seed{seed}.json"
+        self.out = Path(out) if out else Path("reports") / f"{bench}-{answerer}-seed{seed}.json"
         self.answerer = answerer
         self.ref_date = ref_date
         self.fresh = fresh
         self.progress = progress
         self.plot = plot
+        self.bench = bench  # the question set's name (another set: its generator)
+        self.generator = generator or generate
+        self.categories = categories
 
     def identity(self) -> dict[str, Any]:
-        return {
+        ident = {
             "data": str(self.data.resolve()),
             "questions": self.questions,
             "seed": self.seed,
             "answerer": self.answerer,
             "ref_date": self.ref_date,
         }
+        if self.bench != "ehrqa":
+            ident["bench"] = self.bench
+        return ident
 
 
 def _is_bundle(path: Path) -> bool:
@@ -118,6 +136,7 @@ async def _answer_all(
     identity: dict[str, Any],
     show_progress: bool,
     new_file: bool,
+    label: str = "ehrqa",
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -137,7 +156,7 @@ async def _answer_all(
     ):
         if new_file:
             fh.write(json.dumps({"run": identity}) + "\n")
-        task = bar.add_task(f"ehrqa {answerer.name}", total=len(questions), completed=len(done))
+        task = bar.add_task(f"{label} {answerer.name}", total=len(questions), completed=len(done))
         for q in todo:
             started = time.perf_counter()
             try:
@@ -187,7 +206,7 @@ def markdown_table(report: dict[str, Any]) -> str:
     body += row("**overall**", overall)
     cfg = report["config"]
     title = (
-        f"### EHRQA: {cfg['answerer']} on {cfg['data_label']} "
+        f"### {cfg.get('bench', 'ehrqa').upper()}: {cfg['answerer']} on {cfg['data_label']} "
         f"({overall['n']} questions, seed {cfg['seed']})\n\n"
     )
     tail = (
@@ -218,7 +237,10 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("%")
     ax.axhline(90, color="grey", lw=0.8, ls="--")
     cfg = report["config"]
-    ax.set_title(f"EHRQA {cfg['answerer']} — {cfg['data_label']} (n={report['overall']['n']})")
+    ax.set_title(
+        f"{cfg.get('bench', 'ehrqa').upper()} {cfg['answerer']} — {cfg['data_label']} "
+        f"(n={report['overall']['n']})"
+    )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -235,12 +257,12 @@ def run_eval(
     from tools.store import RecordStore
 
     if not cfg.data.exists():
-        print(f"ehrqa: {cfg.data} not found; skipped.", file=sys.stderr)
+        print(f"{cfg.bench}: {cfg.data} not found; skipped.", file=sys.stderr)
         return None
     factory = factory or _baseline_factory(cfg.ref_date)
-    questions = generate(cfg.data, cfg.questions, seed=cfg.seed, ref_date=cfg.ref_date)
+    questions = cfg.generator(cfg.data, cfg.questions, seed=cfg.seed, ref_date=cfg.ref_date)
     if not questions:
-        print(f"ehrqa: no patient bundles under {cfg.data}; skipped.", file=sys.stderr)
+        print(f"{cfg.bench}: no patient bundles under {cfg.data}; skipped.", file=sys.stderr)
         return None
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     stem = cfg.out.with_suffix("")
@@ -255,22 +277,24 @@ def run_eval(
             report_import = store.import_paths(files)
             if not report_import.ok:
                 bad = [f"{f.path}: {f.error}" for f in report_import.files if f.error]
-                print("ehrqa: import problems:\n  " + "\n  ".join(bad[:5]), file=sys.stderr)
+                print(f"{cfg.bench}: import problems:\n  " + "\n  ".join(bad[:5]), file=sys.stderr)
             answerer = factory(store)
             new_file = not results_path.exists() or results_path.stat().st_size == 0
             asyncio.run(
                 _answer_all(
-                    questions, answerer, done, results_path, identity, cfg.progress, new_file
+                    questions, answerer, done, results_path, identity, cfg.progress, new_file,
+                    cfg.bench,
                 )
-            )
+            )  # fmt: skip
         finally:
             store.close()
     rows = [done[q.id] for q in questions if q.id in done]
-    summary = aggregate(rows)
+    summary = aggregate(rows, categories=cfg.categories)
     data_label = cfg.data.name if cfg.data.name not in ("patients", "") else str(cfg.data)
     report = {
         "config": {
             **identity,
+            "bench": cfg.bench,
             "data_label": data_label,
             "patients": len({q.patient_id for q in questions}),
             "generated": len(questions),
@@ -289,7 +313,7 @@ def run_eval(
         try:
             _plot(report, Path(f"{stem}.png"))
         except ImportError:
-            print("ehrqa: matplotlib not installed; no plot.", file=sys.stderr)
+            print(f"{cfg.bench}: matplotlib not installed; no plot.", file=sys.stderr)
     return report
 
 

@@ -21,6 +21,27 @@ Answer types (``Question.answer_type``), each scored 0..1:
 - ``not_in_record``: 1 when the answer says the record has no such thing
   (``AnswerRecord.not_in_record`` or a phrase like "not in the record", "no record of",
   "not found") and gives no value. On any other type, saying "not in record" scores 0.
+- ``choice``: one of several accepted wordings (``answer["accept"]``: whole-word
+  phrases, e.g. an encounter's class or type) is in the answer and none of the rejected
+  ones (``answer["reject"]``, e.g. the other classes) is.
+- ``parts``: a question asking several things (``Question.parts``, one sub-question
+  each); each part is scored on its own against the best span of the answer's clauses
+  (spans of different parts do not overlap), or against ``value`` given as one dict per
+  part (``value``/``unit``/``date``/``not_in_record``); the score is their mean.
+
+Sets may carry ``answer["aliases"]`` (other names of each truth item, e.g. "metformin"
+for "24 HR Metformin hydrochloride 500 MG …") and ``answer["optional"]`` (items that are
+neither required nor penalized, e.g. social-history entries of a problem list).
+
+Questions with ``params["text_rules"] == "clinqa"`` (:mod:`bench.clinqa`, questions in
+people's own words) read free text more carefully: numbers that the question itself
+mentions ("in the last 5 years", "since 2015") are not taken for the answer when another
+number is there; "no"/"none"/"zero" is a count of 0; more "not recorded" phrasings are
+understood ("no TSH on file", "wasn't checked in the past 6 months"), but on a question
+whose truth is a value, a "not recorded" phrase does not void an answer that gives the
+value; a yes/no answer without a leading yes/no is read from its negation or assertion,
+and a trend yes/no ("is it getting worse?", with ``params["yes_direction"]``) from the
+direction or "better"/"worse" it states. Other questions are scored exactly as before.
 
 Citations: C = cited ``Type/id`` set; the evidence is grouped (a group = the resources
 that support one fact). **Precision** = |C ∩ evidence| / |C| (undefined when nothing is
@@ -52,6 +73,7 @@ __all__ = [
     "normalize_name",
     "parse_dates",
     "parse_number",
+    "parse_numbers",
     "says_not_in_record",
     "score",
     "set_f1",
@@ -96,7 +118,33 @@ _NIR_PATTERNS = (
     r"there (?:is|are) no\b",
     r"\bnever (?:recorded|measured|documented|received|performed|diagnosed)\b",
 )
+_NIR_MORE = (
+    r"\bno (?:\w+ ){0,4}(?:is |are |was |were |has been |have been )?(?:recorded|documented|on file|found|listed|available|given|done|performed)\b",
+    r"\bno (?:\w+ ){0,4}in (?:the |her |his |their |my |this )?(?:record|chart|file)\b",
+    r"\bno (?:\w+ ){0,4}(?:in|during|within|over|since) (?:the )?(?:past|last|this)\b",
+    r"\bno (?:\w+ ){0,4}(?:last|this) (?:year|fall|autumn|winter|spring|summer)\b",
+    r"\b(?:none|nothing) (?:is |are |was |were |has been |have been )?(?:recorded|documented|on file|found|listed)\b",
+    r"\bnot (?:been )?(?:recorded|documented|on file)\b",
+    r"\b(?:was|were|has|have|had)(?:n't| not| never) (?:been )?(?:checked|measured|tested|done|performed|given|recorded|documented|received|had|diagnosed)\b",
+    r"\b(?:does|do|did)(?:n't| not) (?:have|show|contain|list|include|find) (?:any|a|an)\b",
+    r"\bcould(?:n't| not) find\b",
+    r"\bno (?:record|records|entry|entries|mention|documentation|evidence)\b",
+)
 _NONE_RE = re.compile(r"^\s*(none|no\b|nothing|n/a|\[\])", re.I)
+_ZERO_RE = re.compile(r"\b(?:no|none|zero|not any|never)\b", re.I)
+_NEG_RE = re.compile(
+    r"\b(?:is|are|was|were|does|do|did|has|have|had)(?:n't| not)\b|\bno longer\b|"
+    r"\bnot (?:currently|active|taking|on|allergic)\b|\bno (?:known|documented|recorded|active)\b",
+    re.I,
+)
+_POS_RE = re.compile(
+    r"\b(?:is|are) (?:still |currently )?(?:allergic|taking|on|alive|living)\b|"
+    r"\bstill (?:has|have|takes|take|on|active|alive|living)\b|\b(?:did|was|were) (?:get|receive|given|administered|checked|drawn|measured)\b|"
+    r"\breceived\b|\b(?:has|have) (?:had|been diagnosed)\b|\bis active\b",
+    re.I,
+)
+_BETTER_RE = re.compile(r"\b(?:improv\w*|better)\b", re.I)
+_WORSE_RE = re.compile(r"\b(?:worse|worsen\w*|deteriorat\w*)\b", re.I)
 
 _DIRECTIONS = {
     "increased": ("increased", "increase", "rose", "risen", "went up", "up", "higher", "rising"),
@@ -118,9 +166,12 @@ def normalize_name(text: str) -> str:
     return " ".join(text.split())
 
 
-def says_not_in_record(text: str) -> bool:
-    low = " ".join(text.lower().split())
-    return any(re.search(p, low) for p in _NIR_PATTERNS)
+def says_not_in_record(text: str, *, more: bool = False) -> bool:
+    """Whether ``text`` says the record has no such thing; ``more`` adds the clinqa
+    phrasings ("no TSH on file", "wasn't checked in the past 6 months" …)."""
+    low = " ".join(text.lower().replace("’", "'").split())
+    patterns = _NIR_PATTERNS + _NIR_MORE if more else _NIR_PATTERNS
+    return any(re.search(p, low) for p in patterns)
 
 
 def _valid(y: int, m: int, d: int) -> str | None:
@@ -168,27 +219,42 @@ _NUM_RE = re.compile(
 def parse_number(text: str, *, skip_codes: Iterable[str] = ()) -> tuple[float, str | None] | None:
     """The first number in ``text`` that is not part of a date or a code, with the unit
     word that follows it (if any)."""
+    found = parse_numbers(text, skip_codes=skip_codes, first_only=True)
+    return found[0] if found else None
+
+
+def parse_numbers(
+    text: str, *, skip_codes: Iterable[str] = (), first_only: bool = False
+) -> list[tuple[float, str | None]]:
+    """Every number in ``text`` that is not part of a date or a code, in order, each with
+    the unit word that follows it (if any)."""
     stripped = _DATE_SPANS.sub(" ", text)
     for code in skip_codes:
         if code:
             stripped = stripped.replace(code, " ")
     stripped = re.sub(r"\b(?:LOINC|CVX|SNOMED|SCT)\s*[:#]?\s*[\d-]+", " ", stripped, flags=re.I)
-    m = _NUM_RE.search(stripped)
-    if not m:
-        return None
-    raw = m[1].replace("−", "-")
-    raw = (
-        raw.replace(",", "") if re.fullmatch(r"[-+]?\d{1,3},\d{3}", raw) else raw.replace(",", ".")
-    )
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    unit = m[2].rstrip(".:") if m[2] else None
-    unit = _UNIT_ALIASES.get(unit.lower(), unit) if unit else None
-    if unit and unit.lower() in ("on", "and", "in", "at", "from", "to", "as", "was", "is"):
-        unit = None
-    return value, unit
+    out: list[tuple[float, str | None]] = []
+    for m in _NUM_RE.finditer(stripped):
+        raw = m[1].replace("−", "-")
+        raw = (
+            raw.replace(",", "")
+            if re.fullmatch(r"[-+]?\d{1,3},\d{3}", raw)
+            else raw.replace(",", ".")
+        )
+        try:
+            value = float(raw)
+        except ValueError:
+            if first_only:
+                return out
+            continue
+        unit = m[2].rstrip(".:") if m[2] else None
+        unit = _UNIT_ALIASES.get(unit.lower(), unit) if unit else None
+        if unit and unit.lower() in ("on", "and", "in", "at", "from", "to", "as", "was", "is"):
+            unit = None
+        out.append((value, unit))
+        if first_only:
+            return out
+    return out
 
 
 def _strip_citations(text: str) -> str:
@@ -240,45 +306,83 @@ def _number_ok(
 
 
 def set_f1(
-    truth_names: Sequence[str], truth_codes: Sequence[str], answer: Sequence[str]
+    truth_names: Sequence[str],
+    truth_codes: Sequence[str],
+    answer: Sequence[str],
+    *,
+    aliases: Sequence[Sequence[str]] = (),
+    optional: Sequence[str] = (),
 ) -> tuple[float, float, float]:
-    """(precision, recall, F1) of answer items against truth items (name or code match)."""
+    """(precision, recall, F1) of answer items against truth items (name, alias or code
+    match); answer items naming an ``optional`` item are not counted."""
     truth = [normalize_name(n) for n in truth_names]
+    names = [
+        {truth[i], *(normalize_name(a) for a in (aliases[i] if i < len(aliases) else ()))}
+        for i in range(len(truth))
+    ]
     codes = [str(c) for c in truth_codes]
+    extra = {normalize_name(o) for o in optional}
     got = [str(a) for a in answer if str(a).strip()]
     if not truth and not got:
         return 1.0, 1.0, 1.0
     matched: set[int] = set()
     tp_answers = 0
-    for item in got:
+    for item in list(got):
         norm = normalize_name(item)
         hit = next(
             (
                 i
                 for i in range(len(truth))
                 if i not in matched
-                and (truth[i] == norm or (i < len(codes) and codes[i] == item.strip()))
+                and (norm in names[i] or (i < len(codes) and codes[i] == item.strip()))
             ),
             None,
         )
         if hit is not None:
             matched.add(hit)
             tp_answers += 1
+        elif norm in extra:
+            got.remove(item)
+    if not truth and not got:
+        return 1.0, 1.0, 1.0
     precision = tp_answers / len(got) if got else 0.0
     recall = len(matched) / len(truth) if truth else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return precision, recall, f1
 
 
-def _set_from_text(truth_names: Sequence[str], text: str) -> tuple[float, float, float]:
+def _set_from_text(
+    truth_names: Sequence[str],
+    text: str,
+    *,
+    aliases: Sequence[Sequence[str]] = (),
+    optional: Sequence[str] = (),
+    more: bool = False,
+) -> tuple[float, float, float]:
     text = _strip_citations(text)
     norm_text = f" {normalize_name(text)} "
     truth = [normalize_name(n) for n in truth_names]
+    names = [
+        [t, *(normalize_name(a) for a in (aliases[i] if i < len(aliases) else ()))]
+        for i, t in enumerate(truth)
+    ]
+    extra = [e for e in (normalize_name(o) for o in optional) if e]
     items = [i for i in _items_of_text(text) if normalize_name(i)]
+    if extra:  # items that only name an optional entry are not counted
+        items = [
+            i for i in items
+            if not any(f" {e} " in f" {normalize_name(i)} " for e in extra)
+            or any(n and f" {n} " in f" {normalize_name(i)} " for ns in names for n in ns)
+        ]  # fmt: skip
     if not truth:
-        ok = not items or bool(_NONE_RE.match(text)) or says_not_in_record(text)
+        ok = (
+            not items
+            or bool(_NONE_RE.match(text))
+            or says_not_in_record(text, more=more)
+            or (more and bool(re.match(r"\W*(?:no|none|nothing|there are no)\b", text, re.I)))
+        )
         return (1.0, 1.0, 1.0) if ok else (0.0, 1.0, 0.0)
-    found = sum(1 for t in truth if t and f" {t} " in norm_text)
+    found = sum(1 for ns in names if any(n and f" {n} " in norm_text for n in ns))
     n_items = max(len(items), found)
     precision = found / n_items if n_items else 0.0
     recall = found / len(truth)
@@ -297,15 +401,43 @@ def _direction_of(text: str) -> str | None:
     return min(hits)[1] if hits else None
 
 
-def _yesno(text: str) -> bool | None:
+def _yesno(text: str, question: Question | None = None) -> bool | None:
     m = re.match(r"\W*(yes|no)\b", text.strip(), re.I)
     if m:
         return m[1].lower() == "yes"
+    params = question.params if question is not None else {}
+    if params.get("text_rules") == "clinqa" and params.get("yes_direction"):
+        return _trend_yesno(text, params)
     if says_not_in_record(text) or re.search(r"\b(has not|hasn't|never|no record)\b", text, re.I):
         return False
     if re.search(r"\b(has had|was performed|did have|yes)\b", text, re.I):
         return True
+    if params.get("text_rules") == "clinqa":
+        low = text.replace("’", "'")
+        if _NEG_RE.search(low) or says_not_in_record(low, more=True):
+            return False
+        if _POS_RE.search(low):
+            return True
     return None
+
+
+def _trend_yesno(text: str, params: dict[str, Any]) -> bool | None:
+    """A trend yes/no answered in words: the better/worse it states, else the direction."""
+    better = params.get("better_direction")
+    worse = {"increased": "decreased", "decreased": "increased"}.get(str(better))
+    negated = r"(?:\bnot|n't|\bno|\bnever)\b(?:\s+\w+){0,2}\s+"
+    not_better = bool(re.search(negated + "(?:improv|better)", text, re.I))
+    not_worse = bool(re.search(negated + "(?:worse|deteriorat)", text, re.I))
+    says_better = (bool(_BETTER_RE.search(text)) and not not_better) or not_worse
+    says_worse = (bool(_WORSE_RE.search(text)) and not not_worse) or not_better
+    way: str | None = None
+    if better and says_better and not says_worse:
+        way = better
+    elif worse and says_worse and not says_better:
+        way = worse
+    else:
+        way = _direction_of(text)
+    return None if way is None else way == params["yes_direction"]
 
 
 def citation_scores(
@@ -330,6 +462,118 @@ def _norm_ref(ref: str) -> str:
 # --------------------------------------------------------------------------- scoring
 
 
+def _question_numbers(question: Question) -> set[float]:
+    found = re.findall(r"(?<![\w.])\d+(?:\.\d+)?", _DATE_SPANS.sub(" ", question.text))
+    return {float(x) for x in found}
+
+
+def _number_of(question: Question, text: str) -> tuple[float, str | None] | None:
+    """The answer's number from its text (clinqa rules: the question's own numbers are
+    skipped when another is there; "no"/"none" is a count of 0)."""
+    skip = [str(question.params.get("code", ""))]
+    if question.params.get("text_rules") != "clinqa":
+        return parse_number(text, skip_codes=skip)
+    nums = parse_numbers(text, skip_codes=skip)
+    asked = _question_numbers(question)
+    fresh = [n for n in nums if n[0] not in asked]
+    if fresh:
+        return fresh[0]
+    if question.answer_type == "count" and _ZERO_RE.search(text):
+        return 0.0, None
+    return nums[0] if nums else None
+
+
+def _choice_hits(truth: dict[str, Any], text: str) -> tuple[list[str], list[str]]:
+    padded = f" {normalize_name(_strip_citations(text))} "
+    accept = [a for a in truth.get("accept", []) if f" {normalize_name(a)} " in padded]
+    reject = [r for r in truth.get("reject", []) if f" {normalize_name(r)} " in padded]
+    return accept, reject
+
+
+def _gives_value(question: Question, text: str) -> bool:
+    """Whether free text gives a value of the question's type (clinqa: a "not recorded"
+    phrase next to it does not void it)."""
+    kind = question.answer_type
+    if kind in ("number", "number_date", "count"):
+        return _number_of(question, text) is not None
+    if kind == "date":
+        return bool(parse_dates(text))
+    if kind == "exact":
+        return _direction_of(text) is not None
+    if kind == "choice":
+        return bool(_choice_hits(question.answer, text)[0])
+    return False
+
+
+_CLAUSE_SPLIT = re.compile(
+    r"(?<=[.!?])\s+(?=[A-Z0-9])|\n+|;\s*|,?\s+\band\b\s+|,\s+(?:but|while|whereas)\s+"
+)
+
+
+def _part_question(question: Question, part: dict[str, Any]) -> Question:
+    return replace(
+        question,
+        kind=part["kind"],
+        answer_type=part["answer_type"],
+        answer=part["answer"],
+        evidence=list(part.get("evidence", [])),
+        evidence_groups=[list(g) for g in part.get("evidence_groups", [])],
+        params=dict(part.get("params", {})),
+        parts=[],
+    )
+
+
+def _score_parts(question: Question, answer: AnswerRecord) -> tuple[float, str]:
+    """Each part against its best span of clauses (spans of different parts disjoint)."""
+    subs = [_part_question(question, p) for p in question.parts]
+    if (
+        isinstance(answer.value, list)
+        and len(answer.value) == len(subs)
+        and all(isinstance(v, dict) for v in answer.value)
+    ):
+        scores = [
+            score(q, AnswerRecord(text=str(v.get("text") or answer.text or ""),
+                                  value=v.get("value"), unit=v.get("unit"), date=v.get("date"),
+                                  not_in_record=bool(v.get("not_in_record"))),
+                  with_text_score=False)["score"]
+            for q, v in zip(subs, answer.value, strict=True)
+        ]  # fmt: skip
+    else:
+        clauses = [c for c in _CLAUSE_SPLIT.split(_strip_citations(answer.text or "")) if c.strip()]
+        spans = [(i, j) for i in range(len(clauses)) for j in range(i + 1, len(clauses) + 1)]
+        table: list[list[tuple[float, tuple[int, int]]]] = []
+        for q in subs:
+            row = []
+            for i, j in spans:
+                got = score(q, AnswerRecord(text=" ".join(clauses[i:j])), with_text_score=False)
+                if got["score"] > 0:
+                    row.append((float(got["score"]), (i, j)))
+            table.append(sorted(row, key=lambda x: (-x[0], x[1][1] - x[1][0]))[:12])
+        scores = _best_assignment(table)
+    detail = "; ".join(
+        f"part {k + 1} {'ok' if v >= 1 - 1e-9 else f'{v:.2f}'}" for k, v in enumerate(scores)
+    )
+    return (statistics.fmean(scores) if scores else 0.0), detail
+
+
+def _best_assignment(table: list[list[tuple[float, tuple[int, int]]]]) -> list[float]:
+    best: tuple[float, list[float]] = (-1.0, [0.0] * len(table))
+
+    def walk(k: int, used: list[tuple[int, int]], got: list[float]) -> None:
+        nonlocal best
+        if k == len(table):
+            if sum(got) > best[0]:
+                best = (sum(got), list(got))
+            return
+        walk(k + 1, used, [*got, 0.0])
+        for value, (i, j) in table[k]:
+            if all(j <= a or b <= i for a, b in used):
+                walk(k + 1, [*used, (i, j)], [*got, value])
+
+    walk(0, [], [])
+    return best[1]
+
+
 def _has_structure(answer: AnswerRecord) -> bool:
     return answer.value is not None or answer.date is not None or answer.not_in_record
 
@@ -352,25 +596,37 @@ def score(
     truth = question.answer
     kind = question.answer_type
     text = answer.text or ""
-    nir = answer.not_in_record or (answer.value is None and says_not_in_record(text))
+    clinqa = question.params.get("text_rules") == "clinqa"
+    nir = answer.not_in_record or (answer.value is None and says_not_in_record(text, more=clinqa))
+    if nir and clinqa and not answer.not_in_record and _gives_value(question, text):
+        nir = False  # "… 6.1 % on 2020-01-02; none recorded since": the value counts
     value: float = 0.0
     detail = ""
     if answer.error:
         detail = f"error: {answer.error}"
+    elif kind == "parts":
+        value, detail = _score_parts(question, answer)
     elif kind == "not_in_record":
         value = 1.0 if nir and answer.value is None else 0.0
         detail = "" if value else "did not say 'not in record'"
     elif kind == "set":
+        extras = {"aliases": truth.get("aliases", ()), "optional": truth.get("optional", ())}
         if answer.value is not None and isinstance(answer.value, list | tuple):
-            p, r, f1 = set_f1(truth["value"], truth.get("codes", []), answer.value)
+            p, r, f1 = set_f1(truth["value"], truth.get("codes", []), answer.value, **extras)
         elif nir and not truth["value"]:
             p, r, f1 = 1.0, 1.0, 1.0
         else:
-            p, r, f1 = _set_from_text(truth["value"], text)
+            p, r, f1 = _set_from_text(truth["value"], text, more=clinqa, **extras)
         value = f1
         detail = f"set P={p:.2f} R={r:.2f}"
     elif kind == "yesno":
-        yn = answer.value if isinstance(answer.value, bool) else (False if nir else _yesno(text))
+        if isinstance(answer.value, bool):
+            yn: bool | None = answer.value
+        elif clinqa:  # a leading yes/no wins over a "none recorded" phrase after it
+            found = _yesno(text, question)
+            yn = found if found is not None else (False if nir else None)
+        else:
+            yn = False if nir else _yesno(text)
         value = 1.0 if yn is truth["value"] else 0.0
         detail = "" if value else f"{yn} vs {truth['value']}"
     elif nir:
@@ -380,7 +636,7 @@ def score(
         if isinstance(answer.value, int | float) and not isinstance(answer.value, bool):
             got = (float(answer.value), answer.unit)
         else:
-            got = parse_number(text, skip_codes=[str(question.params.get("code", ""))])
+            got = _number_of(question, text)
             if (
                 got
                 and question.kind == "lab_change"
@@ -406,6 +662,10 @@ def score(
                     detail = (detail + "; " if detail else "") + f"date {day} vs {truth['date']}"
                 ok = ok and date_ok
             value = 1.0 if ok else 0.0
+    elif kind == "choice":
+        accept, reject = _choice_hits(truth, str(answer.value) if answer.value else text)
+        value = 1.0 if accept and not reject else 0.0
+        detail = "" if value else (f"names {reject}" if reject else "no accepted wording")
     elif kind == "date":
         day = (
             answer.value[:10]
@@ -417,7 +677,7 @@ def score(
     elif kind == "exact":
         want = str(truth["value"]).lower()
         got_s = str(answer.value) if answer.value is not None else text
-        if question.kind == "lab_direction":
+        if question.kind == "lab_direction" or (clinqa and want in _DIRECTIONS):
             ok = (_direction_of(got_s) or normalize_name(got_s)) == want
         elif question.kind == "gender":
             words = set(normalize_name(got_s).split())
@@ -481,15 +741,19 @@ def _summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def aggregate(
+    rows: Sequence[dict[str, Any]], *, categories: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Overall (micro: every question counts once; macro: mean of the category
-    accuracies), per category (in :data:`CATEGORIES` order) and per answer type."""
+    accuracies), per category (in ``categories`` order, default :data:`CATEGORIES`; others
+    follow, sorted) and per answer type."""
     by_cat: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_cat[r["category"]].append(r)
         by_type[r["answer_type"]].append(r)
-    per_cat = {c: _summary(by_cat[c]) for c in CATEGORIES if c in by_cat}
+    order = CATEGORIES if categories is None else categories
+    per_cat = {c: _summary(by_cat[c]) for c in order if c in by_cat}
     per_cat.update({c: _summary(v) for c, v in sorted(by_cat.items()) if c not in per_cat})
     overall = _summary(rows)
     accs = [v["accuracy"] for v in per_cat.values() if v["accuracy"] is not None]

@@ -14,7 +14,6 @@ test server (``bench.medagent.run``); never point this at a production source.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import time
@@ -57,13 +56,14 @@ class AgentTaskAnswerer:
         name: str,
         ref_date: str = DEFAULT_REFERENCE_DATE,
         multimodal: bool = False,
+        settings: AgentSettings | None = None,
     ) -> None:
         self.source = source
         self.model = model
         self.name = name
         self.as_of = dt.date.fromisoformat(ref_date)
         self.multimodal = multimodal
-        self.settings = dataclasses.replace(AgentSettings(), allow_writes=True)
+        self.settings = (settings or AgentSettings()).model_copy(update={"allow_writes": True})
 
     async def answer(self, task: Task, patient_id: str | None) -> TaskAnswer:
         started = time.perf_counter()
@@ -101,4 +101,5 @@ def from_config(cfg: DeploymentConfig, name: str, source: RecordSource) -> Agent
         build_chat_model(cfg.model),
         name=name,
         multimodal=accepts_images(cfg.model),
+        settings=cfg.agent,
     )

@@ -33,7 +33,14 @@ from tools.fhir._everything import EverythingResult, Strategy, fetch_changed, fe
 from tools.fhir._http import FhirHttp, public_url
 from tools.fhir._retry import Sleep
 from tools.fhir_version import FHIR_MIME
-from tools.source import PatientRow, Resource, SearchParams, check_write, normalize_params
+from tools.source import (
+    PatientRow,
+    Resource,
+    SearchParams,
+    check_transaction,
+    check_write,
+    normalize_params,
+)
 
 __all__ = ["FhirClient"]
 
@@ -209,14 +216,62 @@ class FhirClient:
         """
         rtype = check_write(resource, patient_id, self.label)
         url = f"{self._http.base_url}/{rtype}"
-        headers = {"Content-Type": FHIR_MIME, "Prefer": "return=representation"}
+        response = await self._post(url, orjson.dumps(resource))
+        created = _created(response, rtype)
+        if created is not None:
+            return created
+        location = response.headers.get("location") or response.headers.get("content-location")
+        match = _LOCATION_RE.search(location or "")
+        if match is None or match["type"] != rtype:
+            raise FhirProtocolError(
+                f"POST {public_url(url)} answered HTTP {response.status_code} without the "
+                f"created {rtype} or a Location header naming it ({location!r}). The resource "
+                "may have been created; search for it before retrying."
+            )
+        return await self.read(f"{rtype}/{match['id']}")
+
+    async def transaction(self, bundle: Resource, *, patient_id: str) -> Resource:
+        """``POST [base]`` a transaction Bundle of creates for ``patient_id`` (all or nothing).
+
+        Checked first (``WriteRefused``, nothing sent; see
+        :func:`tools.source.check_transaction`). Never retried: FhirTimeout /
+        FhirUnreachable mean the outcome is unknown (a conditional create makes resending
+        safe). Returns the ``transaction-response`` Bundle; an error status raises
+        FhirHttpError with the server's OperationOutcome (the server rolled back).
+        """
+        check_transaction(bundle, patient_id, self.label)
+        url = self._http.base_url
+        response = await self._post(url, orjson.dumps(bundle))
+        try:
+            body: Any = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            body = None
+        entries = body.get("entry") if isinstance(body, dict) else None
+        if (
+            not isinstance(body, dict)
+            or body.get("type") != "transaction-response"
+            or not isinstance(entries, list)
+            or len(entries) != len(bundle.get("entry") or [])
+        ):
+            raise FhirProtocolError(
+                f"POST {public_url(url)} (transaction) answered HTTP {response.status_code} "
+                "without a transaction-response Bundle with one entry per request. The "
+                "transaction may have been applied; search for its resources before retrying."
+            )
+        return dict(body)
+
+    async def _post(self, url: str, content: bytes) -> httpx.Response:
+        """One POST (never retried); an error status raises the mapped FhirHttpError."""
+        headers = {
+            "Content-Type": FHIR_MIME,
+            "Accept": FHIR_MIME,
+            "Prefer": "return=representation",
+        }
         http = self._http
         try:
             async with http._semaphore:
                 http.requests += 1
-                response = await http._client.post(
-                    url, content=orjson.dumps(resource), headers=headers
-                )
+                response = await http._client.post(url, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             raise FhirTimeout(public_url(url), http.limits.timeout_s, 1) from exc
         except httpx.TransportError as exc:
@@ -231,18 +286,7 @@ class FhirClient:
                     a.replace(" GET ", " POST ", 1) if isinstance(a, str) else a for a in exc.args
                 )
                 raise
-        created = _created(response, rtype)
-        if created is not None:
-            return created
-        location = response.headers.get("location") or response.headers.get("content-location")
-        match = _LOCATION_RE.search(location or "")
-        if match is None or match["type"] != rtype:
-            raise FhirProtocolError(
-                f"POST {public_url(url)} answered HTTP {response.status_code} without the "
-                f"created {rtype} or a Location header naming it ({location!r}). The resource "
-                "may have been created; search for it before retrying."
-            )
-        return await self.read(f"{rtype}/{match['id']}")
+        return response
 
     async def __aenter__(self) -> FhirClient:
         return self
@@ -269,6 +313,16 @@ class FhirClient:
             if self._caps is None:
                 self._caps = await self._fetch_capabilities()
         return self._caps
+
+    async def capability_statement(self) -> dict[str, Any]:
+        """The server's CapabilityStatement as sent (``GET metadata``, not cached).
+
+        Raises:
+            FhirHttpError, FhirProtocolError, FhirAuthError: as for any request (a body
+            that is not JSON is a ``FhirProtocolError``).
+        """
+        statement, _ = await self._http.get_json(f"{self._http.base_url}/metadata")
+        return statement
 
     async def _fetch_capabilities(self) -> Capabilities:
         url = f"{self._http.base_url}/metadata"

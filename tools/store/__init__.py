@@ -16,10 +16,13 @@ the searches the assistant makes; :class:`RecordStore` implements
 The async methods are the :class:`~tools.source.RecordSource` protocol; for scripts and
 the CLI each has a blocking twin (``read_blocking``, ``search_blocking``,
 ``everything_blocking``, ``patients_blocking``), and ``import_paths``, ``count``,
-``type_counts``, ``delete_patient`` are blocking only. Search parameters: see
+``type_counts``, ``delete_patient`` are blocking only. :func:`create_engine` and
+:func:`write_connection` give tables kept beside the store (the service's audit trail and
+thread registry) the same database settings. Search parameters: see
 :mod:`tools.store._search`; validation modes: :mod:`tools.store._validation`.
 """
 
+from tools.store._engine import create_engine, write_connection
 from tools.store._report import FileReport, ImportProgress, ImportReport, ProgressCallback
 from tools.store._store import RecordStore, store_url
 from tools.store._sync import SyncReport, sync_all, sync_patient
@@ -33,7 +36,9 @@ __all__ = [
     "RecordStore",
     "SyncReport",
     "Validation",
+    "create_engine",
     "store_url",
     "sync_all",
     "sync_patient",
+    "write_connection",
 ]

@@ -46,6 +46,7 @@ __all__ = [
     "Prepared",
     "Staged",
     "discover",
+    "entries_from_bundle",
     "entries_from_resources",
     "load",
     "resolve",
@@ -112,6 +113,9 @@ class Resolved:
 
     rows: list[Prepared] = field(default_factory=list)
     existing: int = 0  # conditional creates whose target already exists
+    # per staged entry, in order: (Type/id it resolved to, True when written, False when a
+    # conditional create matched an existing resource)
+    outcomes: list[tuple[str, bool]] = field(default_factory=list)
 
 
 class Lookup(Protocol):
@@ -123,6 +127,10 @@ class Lookup(Protocol):
 
     def exists(self, resource_type: str, resource_id: str) -> bool:
         """Whether ``resource_type/resource_id`` is stored."""
+        ...
+
+    def ids_by_tag(self, resource_type: str, system: str | None, code: str) -> set[str]:
+        """Ids of stored resources of that type with that ``meta.tag`` (any system if None)."""
         ...
 
 
@@ -277,6 +285,11 @@ def _load_ndjson(data: bytes, where: str) -> list[Entry]:
     return entries
 
 
+def entries_from_bundle(bundle: dict[str, Any], where: str) -> list[Entry]:
+    """The entries of a transaction/batch/collection Bundle (``NotABundle`` otherwise)."""
+    return _bundle_entries(bundle, where)
+
+
 def entries_from_resources(resources: Iterable[Any]) -> list[Entry]:
     """Entries for resources that come from elsewhere (a sync), numbered from 1."""
     return [Entry(resource=r, position=f"resource {n}") for n, r in enumerate(resources, 1)]
@@ -414,11 +427,14 @@ class _Resolver:
             elif name == "_id":
                 ids = {value} if self.lookup.exists(rtype, value) else set()
                 ids |= {value} if f"{rtype}/{value}" in self.urls.values() else set()
+            elif name == "_tag":
+                system, code = _parse_token(value)
+                ids = self.lookup.ids_by_tag(rtype, system, code)
             else:
                 raise UnresolvedReference(
                     self.where,
-                    f"{what} `{query}` uses `{name}`; the store resolves only `identifier` "
-                    "and `_id` criteria.",
+                    f"{what} `{query}` uses `{name}`; the store resolves only `identifier`, "
+                    "`_id` and `_tag` criteria.",
                 )
             matches = ids if matches is None else matches & ids
         return matches or set()
@@ -498,6 +514,7 @@ def resolve(staged: Sequence[Staged], where: str, lookup: Lookup) -> Resolved:
                 if entry.full_url:
                     resolver.urls[entry.full_url] = existing
                 out.existing += 1
+                out.outcomes.append((existing, False))
                 continue
         if rid is None:  # conditional update: PUT Type?identifier=...
             ids = resolver.search(entry.url or "", f"{entry.position}: conditional update")
@@ -518,6 +535,7 @@ def resolve(staged: Sequence[Staged], where: str, lookup: Lookup) -> Resolved:
             resolver.urls[entry.full_url] = ref
         resolver.add_local(item.rtype, rid, item.fields)
         keep.append((item, rid))
+        out.outcomes.append((ref, True))
 
     rows: dict[str, Prepared] = {}
     for item, rid in keep:

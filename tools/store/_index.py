@@ -6,12 +6,14 @@
 * status: ``status``, else ``clinicalStatus`` (first coding), else ``lifecycleStatus``;
 * codes: one ``(system, code)`` per coding of ``code``, ``vaccineCode``,
   ``medicationCodeableConcept`` and ``type``; categories likewise from ``category``;
-* identifiers: ``(system, value)`` pairs, to resolve conditional references.
+* identifiers: ``(system, value)`` pairs, to resolve conditional references;
+* tags: ``(system, code)`` of ``meta.tag`` (``_tag`` searches, conditional creates keyed
+  by a tag: the write-back's idempotency key, :mod:`tools.writeback`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from tools.store._dates import MAX, MIN, date_range
@@ -39,6 +41,7 @@ MAIN_DATE: Final[dict[str, tuple[str, ...]]] = {
     "Coverage": ("period",),
     "Goal": ("start[x]", "statusDate"),
     "ImagingStudy": ("started",),
+    "Appointment": ("start",),
     "DocumentReference": ("date",),
     "Composition": ("date",),
     "Media": ("created[x]",),
@@ -77,6 +80,7 @@ class IndexFields:
     codes: set[Coding]
     categories: set[Coding]
     identifiers: set[Coding]
+    tags: set[Coding] = field(default_factory=set)
 
 
 def _range_of(value: Any) -> tuple[str, str] | None:
@@ -168,6 +172,10 @@ def extract(resource: dict[str, Any]) -> IndexFields:
     if category is not None:
         _codings(category, categories)
     identifier = resource.get("identifier")
+    tags: set[Coding] = set()
+    meta = resource.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("tag"), list):
+        _codings({"coding": meta["tag"]}, tags)
     return IndexFields(
         date_start=dates[0] if dates else None,
         date_end=dates[1] if dates else None,
@@ -175,4 +183,5 @@ def extract(resource: dict[str, Any]) -> IndexFields:
         codes=codes,
         categories=categories,
         identifiers=_identifiers(identifier) if identifier is not None else set(),
+        tags=tags,
     )

@@ -4,7 +4,8 @@ Supported (anything else raises :class:`~tools.errors.UnsupportedSearch`):
 
 * ``patient`` / ``subject`` (and the type's own patient parameter, e.g. Coverage's
   ``beneficiary``): ``id``, ``Patient/id`` or an absolute URL; comma = OR;
-* ``_id``: comma = OR; ``identifier``: ``system|value`` or ``value``;
+* ``_id``: comma = OR; ``identifier``: ``system|value`` or ``value``; ``_tag``
+  (``meta.tag``): ``system|code`` or ``code``;
 * ``code``: ``system|code``, ``code``, ``|code`` (no system) or ``system|`` (any code of
   the system); comma = OR; matched against code, vaccineCode, medicationCodeableConcept
   and type. ``category`` likewise against category;
@@ -49,7 +50,8 @@ _UNSUPPORTED_PREFIXES: Final = ("sa", "eb", "ap")
 _PATIENT_PARAMS: Final = frozenset({"patient", "subject"})
 _SORTS: Final = {"date": "date_start", "_lastUpdated": "last_updated"}
 _SUPPORTED: Final = (
-    "patient, subject, _id, identifier, code, category, status, date, _lastUpdated, _sort, "
+    "patient, subject, _id, identifier, _tag, code, category, status, date, _lastUpdated, "
+    "_sort, "
     "_count; for Patient also name, family, given (:exact), birthdate, gender"
 )
 _NAME_PARAMS: Final = ("name", "family", "given")
@@ -221,9 +223,10 @@ def build_search(resource_type: str, params: SearchParams | None) -> StoreSearch
             )
         elif name == "_id":
             query = query.where(r.c.resource_id.in_(_values(resource_type, name, value)))
-        elif name in ("code", "category"):
+        elif name in ("code", "category", "_tag"):
             tokens = _values(resource_type, name, value)
-            sub = sa.select(CODE.c.ref).where(CODE.c.kind == name, _token_condition(CODE, tokens))
+            kind = "tag" if name == "_tag" else name
+            sub = sa.select(CODE.c.ref).where(CODE.c.kind == kind, _token_condition(CODE, tokens))
             query = query.where(r.c.ref.in_(sub))
         elif name == "identifier":
             tokens = _values(resource_type, name, value)

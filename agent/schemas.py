@@ -1,0 +1,39 @@
+"""What the model must answer with: the plan step and composed answers (JSON schemas for
+constrained decoding, validated with pydantic)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Composed", "Plan", "Sentence", "ToolCall"]
+
+
+class Sentence(BaseModel):
+    """One sentence of an answer and the evidence handles it cites."""
+
+    text: str = Field(max_length=600)
+    cites: list[str] = Field(default_factory=list, max_length=8)
+
+
+class Composed(BaseModel):
+    """A composed answer."""
+
+    sentences: list[Sentence] = Field(default_factory=list, max_length=20)
+
+
+class ToolCall(BaseModel):
+    """One tool call asked for by the model (arguments are checked by the tool's own
+    argument model, :mod:`agent.toolkit`)."""
+
+    tool: str = Field(max_length=40)
+    args: dict[str, str] = Field(default_factory=dict)
+
+
+class Plan(BaseModel):
+    """The plan step: call tools, or answer now (with sentences)."""
+
+    action: Literal["tools", "answer"]
+    calls: list[ToolCall] = Field(default_factory=list, max_length=6)
+    sentences: list[Sentence] = Field(default_factory=list, max_length=20)

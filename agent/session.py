@@ -1,0 +1,97 @@
+"""The evidence a session has seen, typed: what the verifier and every node read.
+
+A thread's state keeps, per evidence handle, the :class:`~tools.evidence.EvidenceItem`
+(as a JSON dict, so checkpoints stay plain data), the statistics a tool computed over
+its series (:class:`~tools.trends.SeriesStats`: whole series or a window) and the
+resources a tool focused on (a window's Observations). Nodes turn that state into
+:class:`Seen` objects with :func:`seen_of`; nothing reads the rendered lines back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tools.evidence import EvidenceItem
+from tools.trends import SeriesStats
+
+__all__ = ["Seen", "merge_seen", "seen_entry", "seen_of"]
+
+
+class Seen(BaseModel):
+    """One evidence item seen in the session, with what tools computed about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item: EvidenceItem
+    stats: tuple[SeriesStats, ...] = ()
+    focus: tuple[str, ...] = ()  # the references a tool looked at (a window's values)
+    numbers: tuple[float, ...] = ()  # figures code computed about it (days since, interval)
+
+    @property
+    def handle(self) -> str:
+        return self.item.handle
+
+    def references(self, limit: int = 3) -> list[str]:
+        """What a sentence citing this item rests on: all its resources when few; for a
+        long series, the part a tool focused on (a window's values, at most 20), else
+        its latest resource."""
+        refs = list(self.item.references)
+        if len(refs) <= limit:
+            return refs
+        if self.focus:
+            return list(self.focus)[:20]
+        return [self.item.reference]
+
+
+def seen_entry(
+    item: EvidenceItem,
+    stats: Iterable[SeriesStats] = (),
+    focus: Iterable[str] = (),
+    numbers: Iterable[float] = (),
+) -> dict[str, Any]:
+    """The state form of one seen item."""
+    entry: dict[str, Any] = {"item": item.to_state()}
+    nums = list(dict.fromkeys(numbers))
+    if nums:
+        entry["numbers"] = nums
+    st = [s.model_dump(mode="json", exclude_defaults=True) for s in stats]
+    if st:
+        entry["stats"] = st
+    fo = list(dict.fromkeys(focus))
+    if fo:
+        entry["focus"] = fo
+    return entry
+
+
+def merge_seen(
+    left: Mapping[str, dict[str, Any]] | None, right: Mapping[str, dict[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    """Reducer: items by handle; stats and focus of the same handle accumulate."""
+    out = dict(left or {})
+    for handle, entry in (right or {}).items():
+        old = out.get(handle)
+        if old is None:
+            out[handle] = entry
+            continue
+        merged = dict(old)
+        merged["item"] = entry.get("item", old.get("item"))
+        stats = [
+            *old.get("stats", []),
+            *(s for s in entry.get("stats", []) if s not in old.get("stats", [])),
+        ]
+        if stats:
+            merged["stats"] = stats
+        for key in ("focus", "numbers"):
+            values = list(dict.fromkeys([*old.get(key, []), *entry.get(key, [])]))
+            if values:
+                merged[key] = values
+        out[handle] = merged
+    return out
+
+
+def seen_of(state_evidence: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Seen]:
+    """The typed session evidence from a state's ``evidence`` mapping."""
+    return {h: Seen.model_validate(e) for h, e in (state_evidence or {}).items()}

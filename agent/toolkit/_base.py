@@ -1,0 +1,206 @@
+"""What a tool is (:class:`Tool`), what it returns (:class:`ToolResult`), and the
+per-invocation record cache every tool reads (:func:`ensure_evidence`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, build_evidence
+from tools.trends import SeriesStats
+
+from ..context import AgentContext
+from ..errors import ToolCallError
+from ..guard import scrub, scrub_item
+from ..session import seen_entry
+
+__all__ = [
+    "Tool",
+    "ToolArgs",
+    "ToolResult",
+    "absence",
+    "bounded",
+    "coding_arg",
+    "ensure_evidence",
+    "new_handle",
+    "parse_date",
+]
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's argument model: strings, unknown keys refused."""
+
+    model_config = {"extra": "forbid", "str_strip_whitespace": True}
+
+
+@dataclass
+class ToolResult:
+    """What a tool returns: lines for the model, the evidence they show (state entries:
+    :func:`agent.session.seen_entry`), and one usage entry per model call the tool made
+    (``view_image``)."""
+
+    lines: list[str]
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    statements: list[tuple[str, list[str]]] = field(default_factory=list)
+    """What the result says as plain statements with the handles each rests on (an
+    item's line, a trend's summary): shown as the record's own words when no model
+    sentence holds."""
+
+    def add(
+        self,
+        ctx: AgentContext,
+        item: EvidenceItem,
+        stats: Iterable[SeriesStats] = (),
+        focus: Iterable[str] = (),
+    ) -> None:
+        """Show ``item`` (scrubbed of other patients' ids) with what the tool computed."""
+        self.seen[item.handle] = seen_entry(scrub_item(item, ctx.patient_id), stats, focus)
+
+
+Runner = Callable[[AgentContext, Any], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A model-facing tool: its name, typed arguments (whose field descriptions make the
+    prompt's tool list and the JSON schema), the coroutine that runs it, and when it is
+    offered (``needs``: ``images`` for a multimodal model, ``writes`` when the deployment
+    allows writes)."""
+
+    name: str
+    args: type[ToolArgs]
+    run: Runner
+    description: str
+    needs: Literal["images", "writes"] | None = None
+
+    def parse(self, raw: dict[str, str]) -> ToolArgs:
+        """Validate raw string arguments (raises :class:`ToolCallError` with the reasons)."""
+        try:
+            return self.args.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ToolCallError(f"bad arguments for {self.name}: {problems}") from None
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(self.args.model_fields)
+
+    def prompt_line(self) -> str:
+        """``- lab_trend: name (…), code (…), date_from (YYYY-MM-DD), …: what it does``."""
+        parts = []
+        for name, f in self.args.model_fields.items():
+            parts.append(f"{name} ({f.description})" if f.description else name)
+        return f"- {self.name}: {', '.join(parts)}: {self.description}"
+
+    def json_schema(self) -> dict[str, Any]:
+        """The tool as a JSON-schema function definition (name, description, parameters)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.args.model_json_schema(),
+        }
+
+
+async def ensure_evidence(ctx: AgentContext) -> EvidenceSet:
+    """The session patient's evidence (fetched once per invocation)."""
+    if ctx.cache.evidence is None:
+        record = await ctx.source.everything(ctx.patient_id)
+        ctx.cache.record = record
+        ctx.cache.evidence = build_evidence(record, as_of=ctx.as_of)
+    return ctx.cache.evidence
+
+
+def new_handle(ctx: AgentContext, ev: EvidenceSet) -> str:
+    """A handle for an item a tool makes (after the record's own, unique in the thread)."""
+    ctx.cache.next_handle = max(ctx.cache.next_handle, len(ev.items) + 1)
+    handle = f"E{ctx.cache.next_handle}"
+    ctx.cache.next_handle += 1
+    return handle
+
+
+def absence(ctx: AgentContext, ev: EvidenceSet, scope: SearchScope, what: str) -> EvidenceItem:
+    """A citable item for a search of the whole record that found nothing."""
+    key = scope.model_dump_json()
+    handle = ctx.cache.absences.get(key)
+    if handle is None:
+        handle = ctx.cache.absences[key] = new_handle(ctx, ev)
+    return EvidenceItem(
+        handle=handle,
+        kind="absence",
+        section="searches",
+        patient_id=ctx.patient_id,
+        name=what,
+        scope=scope,
+        reference=f"Patient/{ctx.patient_id}",
+        path="",
+        text=f"no {what} in this patient's record (searched {scope.describe()}: nothing found)",
+    )
+
+
+def bounded(
+    ctx: AgentContext,
+    items: Sequence[EvidenceItem],
+    what: str,
+    scope: SearchScope | None = None,
+) -> ToolResult:
+    """At most ``max_lines`` items as lines; an absence item when there are none."""
+    limit = ctx.settings.max_lines
+    shown = list(items)[:limit]
+    result = ToolResult([scrub(i.line, ctx.patient_id) for i in shown])
+    for i in shown:
+        result.add(ctx, i)
+        result.statements.append((scrub(i.text, ctx.patient_id), [i.handle]))
+    left = len(items) - len(shown)
+    if not items:
+        if scope is not None and ctx.cache.evidence is not None:
+            none = absence(ctx, ctx.cache.evidence, scope, what)
+            result.lines = [none.line]
+            result.add(ctx, none)
+            result.statements.append((none.text, [none.handle]))
+        else:
+            result.lines = [f"no {what} found"]
+    elif left:
+        result.lines.append(f"({left} more {what} not shown; narrow the search)")
+    return result
+
+
+def parse_date(value: str | None, name: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError as exc:
+        raise ToolCallError(f"{name} must be a date YYYY-MM-DD, not {value!r}") from exc
+
+
+def coding_arg(value: str | None) -> Coding | None:
+    """``4548-4``, ``LOINC 4548-4``, ``[SCT 44054006]`` or ``system|code`` → a Coding."""
+    import re
+
+    from tools.fhir_version import CODE_SYSTEMS
+
+    v = (value or "").strip().strip("[]").strip()
+    if not v:
+        return None
+    system: str | None = None
+    if "|" in v:
+        sys_part, _, v = v.partition("|")
+        system = sys_part.strip() or None
+    else:
+        parts = v.replace(":", " ").split()
+        if len(parts) == 2 and parts[0].lower().replace("-", "") in CODE_SYSTEMS:
+            system, v = CODE_SYSTEMS[parts[0].lower().replace("-", "")], parts[1]
+    v = v.strip()
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}$", v):
+        raise ToolCallError(
+            f"code must be one code, e.g. 4548-4, LOINC 4548-4 or http://loinc.org|4548-4; "
+            f"not {value!r}"
+        )
+    return Coding(system=system, code=v)

@@ -1,0 +1,179 @@
+"""``lab_trend``: a lab or vital series by name or LOINC code, with statistics computed by
+code (count, first / last, min / max, change and direction, mean; the fitted trend for
+the whole series), optionally inside a date window (inclusive).
+
+The statistics become typed support for the series' handle (a sentence stating the
+window's mean or change is checked against them); a sentence citing a window rests on
+the window's Observations. No values → an absence item naming the codes searched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field
+
+from tools.codes import MEASURES
+from tools.errors import IncompatibleUnits, RecordToolError
+from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, item_concepts
+from tools.summary import handle_index, trend_line
+from tools.terminology import Terminology, default_terminology
+from tools.trends import SeriesStats, Trend, series_stats, trend, trend_of_codes
+
+from ..context import AgentContext
+from ..errors import ToolCallError
+from ..guard import scrub
+from ._base import Tool, ToolArgs, ToolResult, absence, ensure_evidence, parse_date
+
+__all__ = ["TOOL", "LabTrendArgs", "lab_trend"]
+
+_LOINC = "http://loinc.org"
+
+
+class LabTrendArgs(ToolArgs):
+    name: str | None = Field(None, max_length=80, description="e.g. HbA1c, eGFR, blood pressure")
+    code: str | None = Field(None, max_length=40, description="LOINC")
+    date_from: str | None = Field(None, max_length=30, description="YYYY-MM-DD")
+    date_to: str | None = Field(None, max_length=30)
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def window_line(t: Trend, s: SeriesStats, d_from: dt.date | None, d_to: dt.date | None) -> str:
+    """The values of a trend inside a window (up to 12 shown), first, last, change and
+    direction, mean — rendered from the typed statistics."""
+    window = f"from {d_from or 'the first value'} to {d_to or 'the last value'}"
+    if not s.values or s.first is None or s.last is None or s.mean is None:
+        return f"no {t.display} values {window} (inclusive)"
+    pts = list(s.values)
+    shown = pts if len(pts) <= 12 else [*pts[:6], *pts[-6:]]
+    values = ", ".join(f"{_num(p.value)} on {p.date}" for p in shown)
+    if len(pts) > len(shown):
+        values += f" ({len(pts) - len(shown)} more in between)"
+    unit = t.unit
+    return (
+        f"{t.display} {window} (inclusive), {s.n} value(s) in {unit}: {values}; "
+        f"first {_num(s.first.value)} {unit} on {s.first.date}, last {_num(s.last.value)} {unit} on "
+        f"{s.last.date}; change last - first {s.change or 0:+.4g} {unit} ({s.direction}); "
+        f"mean {_num(s.mean)} {unit}"
+    )
+
+
+_MEASURE_KEYS = {m.key for m in MEASURES}
+_SERIES_KINDS = ("lab", "vital", "assessment")
+
+
+def _by_concept(
+    ev: EvidenceSet, query: str, term: Terminology
+) -> list[tuple[str | None, list[EvidenceItem]]]:
+    """The record's numeric series a name or code stands for, grouped by analyte: a lay
+    term, an abbreviation or a group ("kidney function" → eGFR and creatinine), and
+    series under a lab's own local codes (found by their codes' meaning or display)."""
+    series = [i for i in ev.items if i.kind == "observation" and i.values]
+    code = query.strip()
+    matched: dict[str | None, list[EvidenceItem]] = {}
+    direct = [i for i in series if any(c.code == code for c in i.codings)]
+    if direct:
+        return [(None, direct)]
+    wanted = [c for m in term.mentions(query) for c in m.concepts if c.kind in _SERIES_KINDS]
+    if not wanted:
+        return []
+    for item in series:
+        for concept in item_concepts(item, term):
+            if any(term.implies(concept, w) for w in wanted):
+                matched.setdefault(concept.id, []).append(item)
+                break
+    return list(matched.items())
+
+
+def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
+    """Trends by the measure table (names, LOINC codes), else by the terminology and the
+    record's own codes; a table trend that finds no values is retried the second way."""
+    record = ctx.cache.record or []
+    as_of = ctx.as_of or ev.as_of
+    known: list[Trend] = []
+    try:
+        known = trend(record, query, as_of=as_of)
+    except RecordToolError:
+        known = []
+    if any(t.points for t in known):
+        return known
+    out: list[Trend] = []
+    for key, items in _by_concept(ev, query, ctx.terminology or default_terminology()):
+        codes = [c.code for i in items for c in i.codings if c.code]
+        try:
+            out.append(
+                trend_of_codes(
+                    record, codes, measure_key=key if key in _MEASURE_KEYS else None, as_of=as_of
+                )
+            )
+        except IncompatibleUnits:
+            continue
+    if out:
+        return out
+    if known:
+        return known
+    term = ctx.terminology or default_terminology()
+    wanted = [c for m in term.mentions(query) for c in m.concepts if c.kind in _SERIES_KINDS]
+    if wanted:  # a test this record never had: an empty series, said so (and citable)
+        c = wanted[0]
+        codes = list(c.code_in("http://loinc.org") or term.analyte(c) or (c.id,))
+        return [Trend(c.id, codes[0], tuple(codes), c.name, "", [])]
+    raise ToolCallError(
+        f"no lab or vital series in this record matches {query!r}; try another name, a LOINC code, "
+        "or search_record with resource_type Observation"
+    )
+
+
+async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
+    query = args.name or args.code or ""
+    if not query:
+        raise ToolCallError("lab_trend needs name or code")
+    ev = await ensure_evidence(ctx)
+    trends = _trends(ctx, ev, query)
+    index = handle_index(ev)
+    d_from, d_to = parse_date(args.date_from, "date_from"), parse_date(args.date_to, "date_to")
+    result = ToolResult([])
+    for t in trends:
+        window = bool(d_from or d_to)
+        stats = series_stats(t, d_from, d_to)
+        if not stats.values:
+            scope = SearchScope(
+                resource_types=("Observation",),
+                codes=tuple(Coding(system=_LOINC, code=c) for c in t.codes),
+                name=t.display,
+                date_from=d_from.isoformat() if d_from else None,
+                date_to=d_to.isoformat() if d_to else None,
+            )
+            none = absence(ctx, ev, scope, f"{t.display} values")
+            result.lines.append(none.line)
+            result.add(ctx, none)
+            result.statements.append((none.text, [none.handle]))
+            continue
+        if window:
+            handles = list(
+                dict.fromkeys(
+                    h for p in t.points if p.ref in stats.refs and (h := index.get((p.ref, p.path)))
+                )
+            )
+            text = f"{window_line(t, stats, d_from, d_to)} [{', '.join(handles)}]"
+        else:
+            line = trend_line(t, index, compact=False)
+            handles = line.handles
+            text = f"{line.text} [{', '.join(handles)}]"
+        result.lines.append(scrub(text, ctx.patient_id))
+        for h in handles:
+            item = ev.get(h)
+            mine = set(item.references)
+            result.add(ctx, item, [stats], [r for r in stats.refs if r in mine] if window else ())
+    return result
+
+
+TOOL = Tool(
+    "lab_trend",
+    LabTrendArgs,
+    lab_trend,
+    "a lab or vital series with its change, direction and mean, optionally inside a window",
+)

@@ -1,0 +1,58 @@
+"""``record_summary``: every evidence item of one section of the record (an absence item
+when the section is empty: "no allergies recorded" rests on it)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tools.evidence import SECTIONS, SearchScope
+
+from ..context import AgentContext
+from ..errors import ToolCallError
+from ._base import Tool, ToolArgs, ToolResult, bounded, ensure_evidence
+
+__all__ = ["SECTION_TYPES", "TOOL", "RecordSummaryArgs", "record_summary"]
+
+#: The FHIR resource types behind each evidence section (what an empty section searched).
+SECTION_TYPES: dict[str, tuple[str, ...]] = {
+    "patient": ("Patient",),
+    "conditions": ("Condition",),
+    "medications": (
+        "MedicationRequest",
+        "MedicationStatement",
+        "MedicationDispense",
+        "MedicationAdministration",
+    ),
+    "allergies": ("AllergyIntolerance",),
+    "labs": ("Observation",),
+    "vitals": ("Observation",),
+    "observations": ("Observation",),
+    "reports": ("DiagnosticReport",),
+    "encounters": ("Encounter",),
+    "procedures": ("Procedure",),
+    "immunizations": ("Immunization",),
+    "care_plans": ("CarePlan", "Goal", "CareTeam"),
+    "notes": ("DocumentReference", "DiagnosticReport"),
+    "images": ("Media", "DocumentReference", "DiagnosticReport", "ImagingStudy"),
+    "other": ("FamilyMemberHistory", "Device"),
+}
+
+
+class RecordSummaryArgs(ToolArgs):
+    section: str = Field(max_length=40, description="one of " + ", ".join(SECTIONS))
+
+
+async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResult:
+    section = args.section.lower()
+    if section not in SECTIONS:
+        raise ToolCallError(f"section must be one of {', '.join(SECTIONS)}")
+    ev = await ensure_evidence(ctx)
+    what = section.replace("_", " ")
+    return bounded(
+        ctx, ev.section(section), what, SearchScope(resource_types=SECTION_TYPES[section])
+    )
+
+
+TOOL = Tool(
+    "record_summary", RecordSummaryArgs, record_summary, "every entry of one record section"
+)

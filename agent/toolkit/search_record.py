@@ -1,0 +1,193 @@
+"""``search_record``: search the session patient's record by type, name, code, status
+and date range.
+
+With a ``resource_type``, what FHIR can filter (code, date range, status) is pushed to
+the source's search, bound to the session patient (in the parameters, and checked on
+every result); the matches' evidence items are then filtered again on their typed
+fields, so the result is the same on sources that ignore or reject a parameter. Without
+a ``resource_type``, the evidence is filtered locally. A search that finds nothing
+returns a citable *absence* item saying what was searched (support for "not in the
+record").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field
+
+from tools.errors import UnsupportedSearch
+from tools.evidence import Coding, EvidenceItem, SearchScope, item_concepts
+from tools.fhir_version import (
+    ACTIVE_CONDITION_STATUSES,
+    PATIENT_SEARCH_PARAM,
+    SEARCH_CODE_PARAM,
+    SEARCH_DATE_PARAM,
+    SEARCH_STATUS_PARAM,
+    SEARCHABLE_TYPES,
+    patient_ids_of,
+)
+from tools.terminology import Concept, Terminology, default_terminology
+
+from ..context import AgentContext
+from ..errors import ToolCallError
+from ._base import Tool, ToolArgs, ToolResult, bounded, coding_arg, ensure_evidence, parse_date
+
+__all__ = ["TOOL", "SearchRecordArgs", "search_record"]
+
+
+class SearchRecordArgs(ToolArgs):
+    resource_type: str | None = Field(None, max_length=40, description=", ".join(SEARCHABLE_TYPES))
+    name: str | None = Field(None, max_length=120)
+    code: str | None = Field(None, max_length=120)
+    date_from: str | None = Field(None, max_length=30, description="YYYY-MM-DD")
+    date_to: str | None = Field(None, max_length=30)
+    status: str | None = Field(None, max_length=40)
+
+
+def _param_sets(
+    ctx: AgentContext,
+    rtype: str,
+    code: Coding | None,
+    status: str,
+    d_from: dt.date | None,
+    d_to: dt.date | None,
+) -> list[dict[str, list[str]]]:
+    """The searches to try, most specific first (FHIR names, generic names, patient only).
+
+    Only what cannot drop a match of the local filter is pushed: dates widened by a day
+    (time zones), a status only when it is a code of the type's status parameter.
+    """
+    base: dict[str, list[str]] = {PATIENT_SEARCH_PARAM.get(rtype, "patient"): [ctx.patient_id]}
+    dates: list[str] = []
+    if d_from:
+        dates.append(f"ge{(d_from - dt.timedelta(days=1)).isoformat()}")
+    if d_to:
+        dates.append(f"le{(d_to + dt.timedelta(days=1)).isoformat()}")
+    token = None
+    if code:
+        token = f"{code.system}|{code.code}" if code.system else code.code
+    by_reference = rtype.startswith("Medication") and any(
+        r.get("resourceType") == rtype and "medicationReference" in r
+        for r in ctx.cache.record or []
+    )  # evidence codes of a medicationReference come from the Medication: not searchable
+    st = None
+    if status and rtype in SEARCH_STATUS_PARAM and status in SEARCH_STATUS_PARAM[rtype][1]:
+        st = (
+            ",".join(ACTIVE_CONDITION_STATUSES)
+            if rtype == "Condition" and status == "active"
+            else status
+        )
+    out: list[dict[str, list[str]]] = []
+    for fhir in (True, False):
+        params = dict(base)
+        if dates and rtype in SEARCH_DATE_PARAM:
+            params[SEARCH_DATE_PARAM[rtype] if fhir else "date"] = dates
+        names = SEARCH_CODE_PARAM.get(rtype)
+        name = (names[0] if fhir else names[1]) if names else None
+        if token and name and not by_reference:
+            params[name] = [token]
+        if st:
+            params[SEARCH_STATUS_PARAM[rtype][0] if fhir else "status"] = [st]
+        if params not in out:
+            out.append(params)
+    if base not in out:
+        out.append(base)
+    return out
+
+
+def _named(item: EvidenceItem, name: str, wanted: list[Concept], term: Terminology) -> bool:
+    """The item records what ``name`` means (by the terminology: "diabetes" finds Type 2
+    diabetes mellitus coded ICD-10 E11.9, "statin" finds atorvastatin), or its own names
+    (name, coding displays, reasons) contain ``name``."""
+    if wanted and any(term.implies(c, w) for c in item_concepts(item, term) for w in wanted):
+        return True
+    texts = [item.name, *(c.display or "" for c in item.codings), *item.reasons]
+    return any(name in t.lower() for t in texts)
+
+
+def _has_status(item: EvidenceItem, status: str) -> bool:
+    """The item's status (current/past medications, a folded condition's), else (not for
+    conditions and allergies: folded) a cited resource's own FHIR status."""
+    if (item.status or "").lower() == status:
+        return True
+    if item.kind in ("condition", "allergy"):
+        return False
+    return any((p.status or "").lower() == status for p in item.points)
+
+
+def _within(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) -> bool:
+    days = [p.day for p in item.points if p.day] or ([item.date] if item.date else [])
+    for d in days:
+        try:
+            day = dt.date.fromisoformat(str(d)[:10])
+        except ValueError:
+            continue
+        if (d_from is None or day >= d_from) and (d_to is None or day <= d_to):
+            return True
+    return False
+
+
+async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult:
+    ev = await ensure_evidence(ctx)
+    rtype = args.resource_type or ""
+    name = (args.name or "").lower()
+    code = coding_arg(args.code)
+    status = (args.status or "").lower()
+    d_from, d_to = parse_date(args.date_from, "date_from"), parse_date(args.date_to, "date_to")
+    items: list[EvidenceItem] = list(ev.items)
+    if rtype:
+        if rtype == "Patient":
+            raise ToolCallError("use record_summary with section=patient for demographics")
+        if rtype not in SEARCHABLE_TYPES:
+            raise ToolCallError(
+                f"unknown resource_type {rtype!r}; one of {', '.join(sorted(SEARCHABLE_TYPES))}"
+            )
+        found: list[dict[str, Any]] | None = None
+        for params in _param_sets(ctx, rtype, code, status, d_from, d_to):
+            try:
+                found = await ctx.source.search(rtype, params)
+                break
+            except UnsupportedSearch:
+                continue
+        if found is None:  # the source cannot search this type: the evidence has it all
+            refs = {r for i in items for r in i.references if r.startswith(f"{rtype}/")}
+        else:
+            refs = {
+                f"{r.get('resourceType')}/{r.get('id')}"
+                for r in found
+                if r.get("resourceType") == rtype and ctx.patient_id in patient_ids_of(r)
+            }
+        items = [i for i in items if refs.intersection(i.references)]
+    if name:
+        term = ctx.terminology or default_terminology()
+        wanted = [c for m in term.mentions(args.name or "") for c in m.concepts]
+        items = [i for i in items if _named(i, name, wanted, term)]
+    if code:
+        items = [
+            i
+            for i in items
+            if any(c.code == code.code and code.system in (None, c.system) for c in i.codings)
+        ]
+    if status:
+        items = [i for i in items if _has_status(i, status)]
+    if d_from or d_to:
+        items = [i for i in items if _within(i, d_from, d_to)]
+    scope = SearchScope(
+        resource_types=(rtype,) if rtype else ("any",),
+        codes=(code,) if code else (),
+        name=args.name or None,
+        status=status or None,
+        date_from=d_from.isoformat() if d_from else None,
+        date_to=d_to.isoformat() if d_to else None,
+    )
+    return bounded(ctx, items, "matching evidence", scope)
+
+
+TOOL = Tool(
+    "search_record",
+    SearchRecordArgs,
+    search_record,
+    "find record entries by type, name, code (e.g. LOINC 4548-4), status and dates",
+)

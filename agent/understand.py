@@ -1,0 +1,262 @@
+"""What a question is about, read by code: the clinical concepts it names (by the
+terminology: lay terms, abbreviations, brands, misspellings), the record sections it
+asks for, whether it wants what is current, and its time window — absolute ("in 2019",
+"between 2008-01-01 and 2009-12-31") or relative to the record's date ("in the past 6
+months", "last year", "last spring", "since her last visit").
+
+No wording of any benchmark is encoded here: sections and windows come from general
+English patterns, concepts from :mod:`tools.terminology`. A follow-up that names
+nothing ("and before that?", "is it still active?") carries the previous turn's focus.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.evidence import EvidenceSet
+from tools.terminology import Concept, Terminology
+
+__all__ = ["Focus", "Window", "understand"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """An inclusive date window the question asks about."""
+
+    start: dt.date | None
+    end: dt.date | None
+    label: str
+
+    def args(self) -> dict[str, str]:
+        out = {}
+        if self.start:
+            out["date_from"] = self.start.isoformat()
+        if self.end:
+            out["date_to"] = self.end.isoformat()
+        return out
+
+
+@dataclass
+class Focus:
+    """What a question is about (see the module docstring)."""
+
+    concepts: list[tuple[str, Concept]] = field(default_factory=list)  # (words, concept)
+    sections: list[str] = field(default_factory=list)
+    current: bool = False  # asks what is active / current now
+    window: Window | None = None
+    follow_up: bool = False
+
+    def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
+        return [(t, c) for t, c in self.concepts if c.kind in kinds]
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-ready form (kept with a thread's turns, for follow-ups)."""
+        w = self.window
+        return {
+            "concepts": [[t, c.id] for t, c in self.concepts],
+            "sections": list(self.sections),
+            "current": self.current,
+            "window": [w.start.isoformat() if w and w.start else None,
+                       w.end.isoformat() if w and w.end else None, w.label if w else None],
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any] | None, terminology: Terminology) -> Focus | None:
+        if not data:
+            return None
+        concepts = [
+            (t, c) for t, cid in data.get("concepts") or [] if (c := terminology.concept(cid))
+        ]
+        start, end, label = (data.get("window") or [None, None, None]) + [None] * 0
+        window = (
+            Window(
+                dt.date.fromisoformat(start) if start else None,
+                dt.date.fromisoformat(end) if end else None,
+                label,
+            )
+            if label
+            else None
+        )
+        return cls(concepts, list(data.get("sections") or []), bool(data.get("current")), window)
+
+
+_SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("allergies", re.compile(r"\ballerg\w*|\bintoleran\w*|\breactions? to\b", re.I)),
+    (
+        "medications",
+        re.compile(
+            r"\bmedications?\b|\bmeds\b|\bmedicines?\b|\bdrugs?\b|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b",
+            re.I,
+        ),
+    ),
+    (
+        "conditions",
+        re.compile(
+            r"\bconditions?\b|\bdiagnos[ie]s\b|\bproblems?\b|\bproblem list\b|\bdiseases?\b|\bdx\b|\billness\w*",
+            re.I,
+        ),
+    ),
+    (
+        "immunizations",
+        re.compile(r"\bimmuni[sz]\w*|\bvaccin\w*|\bshots?\b|\bjabs?\b|\bboosters?\b", re.I),
+    ),
+    (
+        "encounters",
+        re.compile(
+            r"\bencounters?\b|\bvisits?\b|\bappointments?\b|\badmi(?:ssions?|tted)\b|\bseen\b|\bcame in\b|\blast in\b|\bcheck-?ups?\b|\bER\b|\bhospital\w*",
+            re.I,
+        ),
+    ),
+    ("procedures", re.compile(r"\bprocedures?\b|\bsurger\w*|\boperations?\b|\boperated\b", re.I)),
+    (
+        "labs",
+        re.compile(r"\blabs?\b|\blab work\b|\bblood ?work\b|\btest results?\b|\bresults?\b", re.I),
+    ),
+    ("vitals", re.compile(r"\bvitals?\b|\bvital signs?\b", re.I)),
+)
+_CURRENT = re.compile(
+    r"\b(?:current(?:ly)?|active|now|still|presently|at present|these days|ongoing|taking|on)\b",
+    re.I,
+)
+_FOLLOW_UP = re.compile(
+    r"\b(?:it|its|that|this|those|these|them|they|same|one)\b|^\s*(?:and|what about|how about)\b",
+    re.I,
+)
+_SEASONS = {
+    "spring": (3, 5),
+    "summer": (6, 8),
+    "fall": (9, 11),
+    "autumn": (9, 11),
+    "winter": (12, 2),
+}
+_UNITS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
+    m.lower(): i for i, m in enumerate(calendar.month_abbr) if m
+}
+_NUM_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+              "nine": 9, "ten": 10, "twelve": 12, "eighteen": 18, "a": 1, "an": 1}  # fmt: skip
+_DATE = r"(\d{4}-\d{2}-\d{2})"
+
+
+def _month_end(year: int, month: int) -> dt.date:
+    return dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _minus(day: dt.date, n: int, unit: str) -> dt.date:
+    if unit == "year":
+        try:
+            return day.replace(year=day.year - n)
+        except ValueError:
+            return day.replace(year=day.year - n, day=28)
+    if unit == "month":
+        y, m = divmod(day.year * 12 + day.month - 1 - n, 12)
+        return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
+    return day - dt.timedelta(days=n * _UNITS[unit])
+
+
+def window_of(question: str, as_of: dt.date, last_visit: dt.date | None = None) -> Window | None:
+    """The time window a question asks about, resolved against ``as_of``."""
+    q = question.lower()
+    if m := re.search(rf"\b(?:between|from)\s+{_DATE}\s+(?:and|to|until|through)\s+{_DATE}", q):
+        return Window(
+            dt.date.fromisoformat(m.group(1)), dt.date.fromisoformat(m.group(2)), m.group(0)
+        )
+    if m := re.search(r"\b(?:between|from)\s+(\d{4})\s+(?:and|to|until|through)\s+(\d{4})\b", q):
+        return Window(dt.date(int(m.group(1)), 1, 1), dt.date(int(m.group(2)), 12, 31), m.group(0))
+    if m := re.search(
+        r"\b(?:in|during|over|within)\s+the\s+(?:past|last|previous|prior)\s+(\w+)\s+(day|week|month|year)s?\b",
+        q,
+    ):
+        n = int(m.group(1)) if m.group(1).isdigit() else _NUM_WORDS.get(m.group(1))
+        if n:
+            return Window(_minus(as_of, n, m.group(2)), as_of, m.group(0))
+    if m := re.search(
+        r"\b(?:in|during|over|within)\s+the\s+(?:past|last|previous|prior)\s+(day|week|month|year)\b",
+        q,
+    ):
+        return Window(_minus(as_of, 1, m.group(1)), as_of, m.group(0))
+    if m := re.search(r"\b(?:past|last)\s+(\d+)\s+(day|week|month|year)s?\b", q):
+        return Window(_minus(as_of, int(m.group(1)), m.group(2)), as_of, m.group(0))
+    if re.search(r"\bthis year\b", q):
+        return Window(dt.date(as_of.year, 1, 1), as_of, "this year")
+    if re.search(r"\blast year\b", q):
+        return Window(dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31), "last year")
+    if re.search(r"\bthis month\b", q):
+        return Window(as_of.replace(day=1), as_of, "this month")
+    if m := re.search(r"\blast (spring|summer|fall|autumn|winter)\b", q):
+        first, last = _SEASONS[m.group(1)]
+        end_year = as_of.year
+        while True:  # the latest season that has ended
+            end = _month_end(end_year, last)
+            start = dt.date(end_year - (1 if first > last else 0), first, 1)
+            if end < as_of:
+                return Window(start, end, m.group(0))
+            end_year -= 1
+    if last_visit and re.search(
+        r"\bsince (?:her|his|their|my|the|your) (?:last|previous|most recent) (?:visit|appointment|check-?up|encounter)\b",
+        q,
+    ):
+        return Window(last_visit, as_of, "since the last visit")
+    if m := re.search(rf"\b(?:since|after)\s+{_DATE}", q):
+        return Window(dt.date.fromisoformat(m.group(1)), as_of, m.group(0))
+    if m := re.search(rf"\bbefore\s+{_DATE}", q):
+        return Window(None, dt.date.fromisoformat(m.group(1)) - dt.timedelta(days=1), m.group(0))
+    if m := re.search(r"\b(?:in|during)\s+(" + "|".join(_MONTHS) + r")\.?\s+(\d{4})\b", q):
+        month, year = _MONTHS[m.group(1)], int(m.group(2))
+        return Window(dt.date(year, month, 1), _month_end(year, month), m.group(0))
+    if m := re.search(r"\bsince\s+(\d{4})\b", q):
+        return Window(dt.date(int(m.group(1)), 1, 1), as_of, m.group(0))
+    if m := re.search(r"\bbefore\s+(\d{4})\b", q):
+        return Window(None, dt.date(int(m.group(1)) - 1, 12, 31), m.group(0))
+    if m := re.search(r"\bafter\s+(\d{4})\b", q):
+        return Window(dt.date(int(m.group(1)) + 1, 1, 1), as_of, m.group(0))
+    if m := re.search(r"\b(?:in|during|for)\s+(\d{4})\b", q):
+        year = int(m.group(1))
+        return Window(dt.date(year, 1, 1), dt.date(year, 12, 31), m.group(0))
+    return None
+
+
+def _last_visit(evidence: EvidenceSet | None) -> dt.date | None:
+    if evidence is None:
+        return None
+    days = [p.day for i in evidence.section("encounters") for p in i.points if p.day]
+    try:
+        return dt.date.fromisoformat(max(days)) if days else None
+    except ValueError:
+        return None
+
+
+def understand(
+    question: str,
+    *,
+    terminology: Terminology,
+    as_of: dt.date,
+    evidence: EvidenceSet | None = None,
+    previous: Focus | None = None,
+) -> Focus:
+    """Read a question (see the module docstring)."""
+    focus = Focus()
+    seen: set[str] = set()
+    for m in terminology.mentions(question):
+        for c in m.concepts:
+            if c.id not in seen and c.kind not in ("body_site",):
+                seen.add(c.id)
+                focus.concepts.append((m.text, c))
+    focus.sections = [name for name, pattern in _SECTIONS if pattern.search(question)]
+    focus.current = bool(_CURRENT.search(question))
+    focus.window = window_of(question, as_of, _last_visit(evidence))
+    if (
+        previous is not None
+        and not focus.concepts
+        and not focus.sections
+        and _FOLLOW_UP.search(question)
+    ):
+        focus.follow_up = True
+        focus.concepts = list(previous.concepts)
+        focus.sections = list(previous.sections)
+        focus.window = focus.window or previous.window
+    return focus

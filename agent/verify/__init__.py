@@ -1,0 +1,100 @@
+"""Deterministic citation verifier (no model): every sentence is checked against the
+typed evidence (:mod:`tools.evidence`) of the items it cites — never against rendered
+text — with the terminology layer (:mod:`tools.terminology`) for clinical concepts.
+
+A sentence is **verified** when it cites at least one handle seen in the session and
+every fact it states is supported by its cited items:
+
+1. **dates** (``2025-01-15``, ``01/15/2025``, ``January 15, 2025``, ``January 2025``, a
+   bare year) are dates of its cited items (points' dates and ends, birth and death,
+   windows, due dates), the as-of date, or a full date the user wrote in the question;
+2. **numbers** are values of its cited items (every point's value, within rounding or
+   0.5 %, after unit conversion: UCUM, and mass ↔ substance concentration by the
+   analyte's molar mass), or follow from them: statistics a tool computed (count,
+   first/last/min/max, change, mean, slope), a difference of two values of one series
+   when the sentence speaks of a change, durations between cited dates (or to the
+   as-of date), ages from the birth date, counts of the cited entries (in a year the
+   sentence or question names too). A **reference range, a goal target or a code is
+   never a value**: "HbA1c was 5.6 %" citing a series whose range ends at 5.6 fails; a
+   comparison ("above 7 %") holds when the threshold is a cited limit or the latest
+   cited value is on that side of it;
+3. **codes** written in prose ("CVX 49", "LOINC 4548-4") are codes of its cited items;
+4. **clinical concepts** it names (by the terminology: codings first, then names, lay
+   terms, abbreviations, brands, misspellings) are recorded by a cited item — the same
+   concept or a more specific one (child implies parent, never the reverse; a drug
+   supports its class); a disease named with a vaccination cue means its vaccine;
+5. **assertions** (negated, family history, hypothetical: a ConText-style rule set)
+   are respected: a **negative claim** ("no known drug allergies", "no HbA1c on file")
+   must cite the search that found nothing (an *absence* item of a tool), or the whole
+   record section, and no cited item may record what it denies; a relative's condition
+   must be a cited family history; a hypothetical statement is not a record fact;
+6. **statuses** ("active", "still taking" vs "resolved", "stopped") agree with the
+   cited conditions', medications' and allergies' statuses; **directions** ("rose",
+   "fell", "stable", "improving", "worsening") agree with the cited series (between
+   the dates or values the sentence names, else the window a tool computed, else first
+   → last; "improving" needs the measure's known polarity).
+
+**No source, no assertion**: a word that is not common English (``wordfreq``) and that
+no cited item states cannot be checked: the sentence is **unverified** (shown marked,
+the term listed in ``unchecked``), never passed silently; when another item of the
+session names it, the sentence fails (it took the term from the wrong citation).
+Ordinary words never count, whatever the question's wording.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tools.terminology import Terminology, default_terminology
+
+from ..session import Seen
+from ._check import SessionIndex, check_sentence
+from ._result import Finding, SentenceCheck, Verification
+from ._support import birth_of
+from ._text import extract_dates
+
+__all__ = [
+    "Finding",
+    "SentenceCheck",
+    "SessionIndex",
+    "Verification",
+    "check_sentence",
+    "extract_dates",
+    "verify_sentences",
+]
+
+
+def verify_sentences(
+    sentences: Sequence[Mapping[str, Any]],
+    seen: Mapping[str, Seen],
+    *,
+    question: str = "",
+    inventory: Mapping[str, Sequence[str]] | None = None,
+    terminology: Terminology | None = None,
+    as_of: dt.date | None = None,
+) -> Verification:
+    """Verify sentences (``{"text", "cites"}``) against the session's typed evidence.
+
+    ``inventory``: the handles of each section of the whole record (a sentence citing a
+    whole section may say what it does not contain); ``question``: full dates the user
+    wrote may be restated.
+    """
+    index = SessionIndex(seen, terminology or default_terminology())
+    birth = birth_of(seen)
+    return Verification(
+        [
+            check_sentence(
+                str(s.get("text", "")),
+                list(s.get("cites") or []),
+                index,
+                question=question,
+                inventory=inventory,
+                as_of=as_of,
+                birth=birth,
+            )
+            for s in sentences
+            if str(s.get("text", "")).strip()
+        ]
+    )

@@ -1,0 +1,951 @@
+"""Checking one sentence against the typed evidence of the items it cites."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tools.evidence import EvidenceItem
+from tools.terminology import Concept, Mention, Terminology, assertion_of, is_common_word
+from tools.units import analyte_conversion, canonical_unit, conversion, display_unit
+
+from ..session import Seen
+from ._result import Finding, SentenceCheck
+from ._support import Support, Value, item_concepts, item_words, support_of
+from ._text import (
+    CODE_MENTION,
+    HANDLE,
+    MONTH_WORDS,
+    NumberClaim,
+    date_ok,
+    extract_dates,
+    is_unit,
+    numbers,
+    word_spans,
+)
+
+__all__ = ["SessionIndex", "check_sentence"]
+
+_REL_TOL = 0.005
+
+# --------------------------------------------------------------------------- cue words
+
+#: Words naming a whole record section, and the resource types a "none" claim about
+#: them must have searched.
+_CATEGORIES: tuple[tuple[re.Pattern[str], tuple[str, ...], tuple[str, ...]], ...] = (
+    (re.compile(r"\ballerg\w*|\bintoleran\w*", re.I), ("AllergyIntolerance",), ("allergy",)),
+    (
+        re.compile(r"\bmedications?\b|\bmedicines?\b|\bdrugs?\b|\bprescriptions?\b", re.I),
+        ("MedicationRequest", "MedicationStatement"),
+        ("medication",),
+    ),
+    (
+        re.compile(r"\bconditions?\b|\bdiagnos[ie]s\b|\bproblems?\b|\bdiseases?\b", re.I),
+        ("Condition",),
+        ("condition",),
+    ),
+    (
+        re.compile(r"\bimmuni[sz]ations?\b|\bvaccin\w*|\bshots?\b", re.I),
+        ("Immunization",),
+        ("immunization",),
+    ),
+    (
+        re.compile(r"\bprocedures?\b|\bsurger(?:y|ies)\b|\boperations?\b", re.I),
+        ("Procedure",),
+        ("procedure",),
+    ),
+    (
+        re.compile(
+            r"\blab(?:oratory)?\s+(?:results?|tests?)\b|\blabs\b|\bresults?\b|\bvalues?\b|\bmeasurements?\b",
+            re.I,
+        ),
+        ("Observation",),
+        ("observation",),
+    ),
+    (
+        re.compile(r"\bencounters?\b|\bvisits?\b|\badmissions?\b", re.I),
+        ("Encounter",),
+        ("encounter",),
+    ),
+)
+_VACCINATION = re.compile(r"\bvaccin\w*|\bimmuni[sz]\w*|\bshots?\b|\bjabs?\b|\bboosters?\b", re.I)
+_ACTIVE_CUE = re.compile(
+    r"\b(?:active|current(?:ly)?|ongoing|still|presently|takes|taking|is on|remains?)\b", re.I
+)
+_INACTIVE_CUE = re.compile(
+    r"\b(?:resolved|inactive|past|former(?:ly)?|previous(?:ly)?|stopped|discontinued|no longer|"
+    r"historical|ended|completed|was on|used to)\b",
+    re.I,
+)
+_UP = re.compile(
+    r"\b(?:increas\w*|rose|risen|rising|went up|gone up|going up|climb\w*|higher|upward)\b", re.I
+)
+_DOWN = re.compile(
+    r"\b(?:decreas\w*|fell|fallen|falling|dropped|dropping|went down|gone down|declin\w*|lower|downward|reduc\w*)\b",
+    re.I,
+)
+_FLAT = re.compile(r"\b(?:stable|unchanged|steady|flat|no change|remained the same)\b", re.I)
+_BETTER = re.compile(r"\b(?:improv\w*|better)\b", re.I)
+_WORSE = re.compile(r"\b(?:worsen\w*|worse|deteriorat\w*)\b", re.I)
+_CHANGE = re.compile(
+    r"\b(?:by|change[sd]?|difference|increas\w*|decreas\w*|rose|fell|dropped|up|down|gain\w*|los[st]\w*|more|less|higher|lower)\b",
+    re.I,
+)
+_KIND_TYPES: dict[str, tuple[str, ...]] = {
+    "condition": ("Condition", "AllergyIntolerance"),  # allergies are recorded either way
+    "finding": ("Condition", "Observation"),
+    "drug": ("MedicationRequest", "MedicationStatement", "AllergyIntolerance"),
+    "drug_class": ("MedicationRequest", "MedicationStatement", "AllergyIntolerance"),
+    "lab": ("Observation", "DiagnosticReport"),
+    "vital": ("Observation",),
+    "assessment": ("Observation",),
+    "vaccine": ("Immunization",),
+    "procedure": ("Procedure",),
+    "substance": ("AllergyIntolerance",),
+    "social": ("Condition", "Observation"),
+}
+_ITEM_KIND_TYPES: dict[str, str] = {
+    "condition": "Condition",
+    "medication": "MedicationRequest",
+    "allergy": "AllergyIntolerance",
+    "observation": "Observation",
+    "immunization": "Immunization",
+    "procedure": "Procedure",
+    "encounter": "Encounter",
+    "report": "DiagnosticReport",
+}
+
+
+def _norm(word: str) -> str:
+    w = word.lower().strip("'’-")
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is", "os")):
+        return w[:-1]
+    return w
+
+
+def _words(texts: Sequence[str]) -> frozenset[str]:
+    return frozenset(_norm(w) for t in texts for w, _a, _b in word_spans(t))
+
+
+# --------------------------------------------------------------------------- session index
+
+
+@dataclass
+class _Indexed:
+    seen: Seen
+    concepts: list[Concept]
+    words: frozenset[str]
+
+
+@dataclass
+class SessionIndex:
+    """Per-verification cache: each seen item's concepts and words; the patient's name."""
+
+    seen: Mapping[str, Seen]
+    terminology: Terminology
+    items: dict[str, _Indexed] = field(default_factory=dict)
+    name_words: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        names: list[str] = []
+        for h, s in self.seen.items():
+            item = s.item
+            texts = item_words(item)
+            if item.scope is not None:
+                texts.append(item.scope.describe())
+                texts.append(item.scope.name or "")
+            self.items[h] = _Indexed(s, item_concepts(item, self.terminology), _words(texts))
+            if item.demographics is not None and item.demographics.name:
+                names.append(item.demographics.name)
+        self.name_words = _words(names)
+
+    def supports(self, handles: Sequence[str], mentioned: Concept) -> bool | None:
+        """Whether one of these (non-absence) items records ``mentioned`` or a descendant."""
+        unknown = False
+        for h in handles:
+            ix = self.items[h]
+            if ix.seen.item.kind == "absence":
+                continue
+            if not ix.concepts:
+                unknown = True
+            for c in ix.concepts:
+                verdict = self.terminology.implies(c, mentioned)
+                if verdict:
+                    return True
+                if verdict is None:
+                    unknown = True
+        return None if unknown else False
+
+    def naming(self, concept: Concept, exclude: Sequence[str]) -> list[str]:
+        """Handles of other seen items that record the concept."""
+        return [
+            h
+            for h, ix in self.items.items()
+            if h not in exclude
+            and ix.seen.item.kind != "absence"
+            and any(self.terminology.implies(c, concept) for c in ix.concepts)
+        ]
+
+    def word_in(self, word: str, handles: Sequence[str]) -> bool:
+        return any(word in self.items[h].words for h in handles)
+
+    def word_elsewhere(self, word: str, exclude: Sequence[str]) -> list[str]:
+        return [
+            h
+            for h, ix in self.items.items()
+            if h not in exclude
+            and ix.seen.item.kind not in ("absence", "patient")
+            and word in _name_words(ix.seen.item)
+        ]
+
+
+def _name_words(item: EvidenceItem) -> frozenset[str]:
+    return _words([item.name, *(c.display or "" for c in item.codings)])
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _match(
+    x: float, decimals: int, unit: str | None, values: Sequence[Value]
+) -> tuple[bool, str | None]:
+    """(matched, unit problem): ``x`` equals one of ``values`` within rounding (half a
+    unit of the sentence's last digit) or 0.5 %, after converting units (UCUM, and mass ↔
+    substance concentration with the analyte's molar mass)."""
+    tol_abs = 0.5 * 10 ** (-decimals)
+    problem = None
+    for v in values:
+        candidate = v.value
+        if unit and v.unit and canonical_unit(unit) != canonical_unit(v.unit):
+            factor = None
+            for loinc in v.loinc or ("",):
+                factor = (
+                    analyte_conversion(v.unit, unit, loinc) if loinc else conversion(v.unit, unit)
+                )
+                if factor is not None:
+                    break
+            if factor is None:
+                problem = f"unit {unit} does not match the cited unit {v.unit}"
+                continue
+            candidate = v.value * factor
+        if abs(x - candidate) <= max(tol_abs, _REL_TOL * abs(candidate)) + 1e-9:
+            return True, None
+    return False, problem
+
+
+def _derived(
+    x: float, decimals: int, unit: str | None, sup: Support, stated: Sequence[float]
+) -> bool:
+    """``x`` is the difference of two values of one cited series that the sentence itself
+    states, or of two consecutive values, or of its first and last (same unit)."""
+    by_series: dict[tuple[str, str], list[Value]] = {}
+    for v in sup.values:
+        if v.date:
+            by_series.setdefault((v.handle, canonical_unit(v.unit)), []).append(v)
+    tol = 0.5 * 10 ** (-decimals) + 1e-9
+    for (_h, u), vals in by_series.items():
+        if unit and u and canonical_unit(unit) != u:
+            continue
+        ordered = sorted({(v.date or "", v.value) for v in vals})
+        pairs = list(itertools.pairwise(ordered))
+        if ordered:
+            pairs.append((ordered[0], ordered[-1]))
+        mine = [
+            v
+            for v in ordered
+            if any(
+                abs(v[1] - s) <= 1e-9 + 0.5 * 10 ** (-decimals - 2)
+                or abs(v[1] - s) < 0.005 * max(abs(s), 1e-9)
+                for s in stated
+            )
+        ]
+        pairs += [(a, b) for i, a in enumerate(mine) for b in mine[i + 1 :]]
+        if any(abs(abs(b[1] - a[1]) - abs(x)) <= tol for a, b in pairs):
+            return True
+    return False
+
+
+def _duration_ok(n: NumberClaim, sup: Support, as_of: dt.date | None) -> bool:
+    if n.days is None:
+        return False
+    days = [*sup.day_dates, *([as_of] if as_of else [])]
+    unit_days = n.days / n.value if n.value else 1.0
+    for i, a in enumerate(days):
+        for b in days[i + 1 :]:
+            span = abs((b - a).days) / unit_days
+            if abs(span - n.value) <= max(0.5, 0.02 * n.value) or int(span) == int(n.value):
+                return True
+    return any(abs(c - n.value) < 0.5 for c in sup.computed)
+
+
+def _check_number(
+    n: NumberClaim,
+    sup: Support,
+    sentence: str,
+    as_of: dt.date | None,
+    mentioned: list[tuple[int, int, int]],
+    stated: Sequence[float] = (),
+) -> Finding | None:
+    x = n.value
+    integer = float(x).is_integer() and "." not in n.raw
+    if integer and 1900 <= x <= 2100 and date_ok((int(x), None, None), sup.dates):
+        return None
+    shown = f"{n.raw}{' ' + n.unit if n.unit else ''}"
+    if integer and int(x) in sup.ages and (n.role == "age" or sup.patient_cited):
+        return None  # an age: from the birth date to the as-of date (or a cited date)
+    if n.role == "age":
+        return Finding("number", f"age {n.raw} does not follow from the cited dates")
+    if n.role == "count":
+        if integer and (int(x) in sup.counts or any(int(x) == c for _y, _m, c in mentioned)):
+            return None
+        return Finding("number", f"count {n.raw} is not the number of the cited entries")
+    if n.role == "duration" and _duration_ok(n, sup, as_of):
+        return None
+    ok, problem = _match(x, n.decimals, n.unit, sup.values)
+    if ok:
+        return None
+    if n.role in ("comparison", "range"):
+        hit, _p = _match(x, n.decimals, n.unit, sup.bounds)
+        if hit:
+            return None
+        if n.role == "comparison" and n.comparator:
+            latest = _latest_values(sup)
+            if latest and all((v > x) if n.comparator == ">" else (v < x) for v in latest):
+                return None
+            if latest:
+                return Finding(
+                    "number",
+                    f"says {'above' if n.comparator == '>' else 'below'} {shown}, but the cited value is {', '.join(f'{v:g}' for v in latest)}",
+                )
+    if any(abs(x - c) <= 0.5 * 10 ** (-n.decimals) + 1e-9 for c in sup.computed):
+        return None
+    if integer and int(x) in sup.counts:
+        return None
+    if _CHANGE.search(sentence) and _derived(
+        x, n.decimals, n.unit, sup, [v for v in stated if v != x]
+    ):
+        return None
+    if n.days is not None and _duration_ok(n, sup, as_of):
+        return None
+    bound, _p = _match(x, n.decimals, n.unit, sup.bounds)
+    if bound:
+        return Finding(
+            "number", f"{shown} is a reference range or target limit of the cited item, not a value"
+        )
+    if problem:
+        return Finding("unit", f"{shown}: {problem}")
+    return Finding("number", f"{shown} is not in the cited evidence")
+
+
+def _latest_values(sup: Support) -> list[float]:
+    dated = [v for v in sup.values if v.date]
+    if not dated:
+        return []
+    last = max(v.date or "" for v in dated)
+    return [v.value for v in dated if v.date == last]
+
+
+def _year_counts(sup: Support, text: str, question: str) -> list[tuple[int, int, int]]:
+    """(year, month, count of cited points then) for each year a sentence or question names."""
+    out = []
+    years = {int(y) for y in re.findall(r"\b(19\d\d|20\d\d)\b", text + " " + question)}
+    for y in years:
+        total = 0
+        for s in sup.items:
+            n = sum(1 for p in s.item.points if p.day and p.day.startswith(str(y)))
+            total += n
+            out.append((y, 0, n))
+        out.append((y, 0, total))
+    return out
+
+
+# --------------------------------------------------------------------------- terms
+
+
+def _candidates(m: Mention, sentence: str, term: Terminology) -> list[Concept]:
+    """A mention's concepts; a disease named with a vaccination cue means its vaccine
+    ("vaccinated against influenza", "a shot for shingles"), and without one, not the
+    vaccine."""
+    vaccines = [c for c in m.concepts if c.kind == "vaccine"]
+    others = [c for c in m.concepts if c.kind != "vaccine"]
+    if not _VACCINATION.search(sentence):
+        return others or vaccines
+    if not vaccines:
+        for v in term.mentions(f"{m.text} vaccine"):
+            vaccines += [c for c in v.concepts if c.kind == "vaccine"]
+    return vaccines or others
+
+
+def _scope_covers(
+    item: EvidenceItem, concept: Concept | None, types: Sequence[str], index: SessionIndex
+) -> bool:
+    """An absence item searched (at least) these types for the concept (or everything)."""
+    scope = item.scope
+    if scope is None:
+        return False
+    if "any" not in scope.resource_types and not set(types) & set(scope.resource_types):
+        return False
+    if concept is None:
+        return not scope.codes and not scope.name
+    if not scope.codes and not scope.name:
+        return True
+    term = index.terminology
+    for c in scope.codes:
+        for found in term.concepts_of(c.system, c.code, c.display):
+            if term.implies(concept, found) or term.implies(found, concept):
+                return True
+    if scope.name:
+        for m in term.mentions(scope.name):
+            if any(term.implies(concept, c) or term.implies(c, concept) for c in m.concepts):
+                return True
+        if concept.name.lower() in scope.name.lower() or scope.name.lower() in concept.name.lower():
+            return True
+    return False
+
+
+def _negative_support(
+    concept: Concept | None,
+    types: Sequence[str],
+    valid: Sequence[str],
+    index: SessionIndex,
+    inventory: Mapping[str, Sequence[str]] | None,
+    sections: Sequence[str] = (),
+) -> bool:
+    """A "none in the record" claim rests on a search that found nothing (cited), or on
+    the whole section of the record, cited, of which no item records the concept."""
+    for h in valid:
+        if _scope_covers(index.items[h].seen.item, concept, types, index):
+            return True
+    if inventory and sections:
+        for section in sections:
+            handles = list(inventory.get(section) or [])
+            if handles and set(handles) <= set(valid):
+                return concept is None or not index.supports(handles, concept)
+    return False
+
+
+_SECTION_OF = {
+    "AllergyIntolerance": "allergies",
+    "MedicationRequest": "medications",
+    "MedicationStatement": "medications",
+    "Condition": "conditions",
+    "Immunization": "immunizations",
+    "Procedure": "procedures",
+    "Encounter": "encounters",
+}
+
+
+def _term_findings(
+    text: str,
+    body: str,
+    valid: Sequence[str],
+    index: SessionIndex,
+    inventory: Mapping[str, Sequence[str]] | None,
+    check: SentenceCheck,
+) -> list[Mention]:
+    """Check every concept the sentence names; return the mentions (their spans)."""
+    term = index.terminology
+    mentions = term.mentions(body)
+    for m in mentions:
+        concepts = _candidates(m, text, term)
+        if not concepts:
+            continue
+        status = assertion_of(text, m.start, m.end).status
+        shown = text[m.start : m.end]
+        if status == "hypothetical":
+            check.unchecked.append(f"{shown} (hypothetical)")
+            continue
+        if status == "family":
+            fam = [h for h in valid if index.items[h].seen.item.kind == "family_history"]
+            if fam and any(index.supports(fam, c) for c in concepts):
+                continue
+            check.findings.append(
+                Finding(
+                    "entity", f"says a relative had {shown!r}; no cited family history records it"
+                )
+            )
+            continue
+        if status == "negated":
+            present = [c for c in concepts if index.supports(valid, c)]
+            if present:
+                check.findings.append(
+                    Finding("contradiction", f"says no {shown!r}, but a cited item records it")
+                )
+                continue
+            types = tuple(t for c in concepts for t in _KIND_TYPES.get(c.kind, ()))
+            sections = tuple(dict.fromkeys(_SECTION_OF[t] for t in types if t in _SECTION_OF))
+            if any(
+                _negative_support(c, types, valid, index, inventory, sections) for c in concepts
+            ):
+                continue
+            check.findings.append(
+                Finding(
+                    "negation",
+                    f"says there is no {shown!r}, but cites no search of the record that found none "
+                    "(cite the search result, e.g. search_record or record_summary)",
+                )
+            )
+            continue
+        verdicts = [index.supports(valid, c) for c in concepts]
+        if any(verdicts):
+            continue
+        if any(v is None for v in verdicts):  # the terminology cannot relate them
+            if not _lexical(shown, valid, index):
+                check.unchecked.append(shown)
+            continue
+        others = list(dict.fromkeys(h for c in concepts for h in index.naming(c, valid)))
+        where = (
+            f" ({', '.join(others[:3])} {'does' if len(others) == 1 else 'do'})" if others else ""
+        )
+        check.findings.append(
+            Finding("entity", f"mentions {shown!r}, which none of its cited items support{where}")
+        )
+    return mentions
+
+
+def _lexical(shown: str, valid: Sequence[str], index: SessionIndex) -> bool:
+    """Every content word of the mention is one of the cited items' own words."""
+    words = [_norm(w) for w, _a, _b in word_spans(shown) if len(w) > 2]
+    return bool(words) and all(index.word_in(w, valid) for w in words)
+
+
+def _category_findings(
+    text: str,
+    body: str,
+    valid: Sequence[str],
+    index: SessionIndex,
+    inventory: Mapping[str, Sequence[str]] | None,
+    covered: list[tuple[int, int]],
+    check: SentenceCheck,
+) -> None:
+    """ "No allergies are recorded": a negated section word must rest on a search of that
+    section that found nothing, and no cited item may be of that section."""
+    for pattern, types, kinds in _CATEGORIES:
+        for m in pattern.finditer(body):
+            if any(a <= m.start() < b for a, b in covered):
+                continue
+            if assertion_of(text, m.start(), m.end()).status != "negated":
+                continue
+            cited_kinds = {index.items[h].seen.item.kind for h in valid}
+            if set(kinds) & cited_kinds:
+                check.findings.append(
+                    Finding("contradiction", f"says no {m.group()!r}, but cites such an entry")
+                )
+                break
+            sections = tuple(dict.fromkeys(_SECTION_OF[t] for t in types if t in _SECTION_OF))
+            if not _negative_support(None, types, valid, index, inventory, sections):
+                check.findings.append(
+                    Finding(
+                        "negation",
+                        f"says there are no {m.group()!r}, but cites no search of the record that "
+                        "found none (cite the search result)",
+                    )
+                )
+            break
+
+
+def _status_findings(
+    text: str,
+    mentions: list[Mention],
+    valid: Sequence[str],
+    index: SessionIndex,
+    check: SentenceCheck,
+) -> None:
+    """ "active" / "still taking" vs "resolved" / "stopped": the status the sentence gives
+    must be the cited items' (conditions, medications, allergies)."""
+    stateful = [
+        index.items[h].seen.item
+        for h in valid
+        if index.items[h].seen.item.kind in ("condition", "medication", "allergy")
+    ]
+    if not stateful:
+        return
+
+    def relevant(pos: int) -> list[EvidenceItem]:
+        if not mentions:
+            return stateful
+        near = min(mentions, key=lambda m: abs((m.start + m.end) // 2 - pos))
+        items = [
+            i
+            for i in stateful
+            if any(
+                index.terminology.implies(c, t)
+                for c in item_concepts(i, index.terminology)
+                for t in near.concepts
+            )
+        ]
+        return items or stateful
+
+    for m in _INACTIVE_CUE.finditer(text):
+        if assertion_of(text, m.start(), m.end()).status == "negated":
+            continue
+        items = relevant(m.start())
+        active = [i for i in items if _active(i)]
+        if active and len(active) == len(items):
+            check.findings.append(
+                Finding(
+                    "contradiction",
+                    f"says {m.group()!r}, but {active[0].handle} is {active[0].status}",
+                )
+            )
+            return
+    for m in _ACTIVE_CUE.finditer(text):
+        negated = assertion_of(text, m.start(), m.end()).status == "negated"
+        items = relevant(m.start())
+        inactive = [i for i in items if not _active(i)]
+        if negated:
+            if items and not inactive:
+                check.findings.append(
+                    Finding(
+                        "contradiction",
+                        f"says not {m.group()!r}, but {items[0].handle} is {items[0].status}",
+                    )
+                )
+                return
+            continue
+        if (
+            inactive
+            and len(inactive) == len(items)
+            and m.group().lower() not in ("takes", "taking", "is on", "remain", "remains")
+        ):
+            check.findings.append(
+                Finding(
+                    "contradiction",
+                    f"says {m.group()!r}, but {inactive[0].handle} is {inactive[0].status}",
+                )
+            )
+            return
+
+
+def _active(item: EvidenceItem) -> bool:
+    return (item.status or "") in ("active", "current", "recurrence", "relapse", "on-hold")
+
+
+def _direction_findings(
+    text: str,
+    dates: list[tuple[int, int | None, int | None]],
+    claims: list[NumberClaim],
+    valid: Sequence[str],
+    index: SessionIndex,
+    question_dates: list[tuple[int, int | None, int | None]],
+    check: SentenceCheck,
+) -> None:
+    """ "rose", "fell", "stable", "improving": checked against the cited series."""
+    cues = [
+        (p, word)
+        for p, word in (
+            (_UP, "up"),
+            (_DOWN, "down"),
+            (_FLAT, "flat"),
+            (_BETTER, "better"),
+            (_WORSE, "worse"),
+        )
+        if p.search(text)
+    ]
+    if not cues:
+        return
+    series = [
+        index.items[h].seen
+        for h in valid
+        if len(index.items[h].seen.item.values) >= 2 or index.items[h].seen.stats
+    ]
+    if not series:
+        return
+    for pattern, word in cues:
+        m = pattern.search(text)
+        assert m is not None
+        negated = assertion_of(text, m.start(), m.end()).status == "negated"
+        for s in series:
+            change = _change(s, dates, claims, question_dates)
+            if change is None:
+                continue
+            if word in ("better", "worse"):
+                polarity = next(
+                    (c.polarity for c in index.items[s.handle].concepts if c.polarity), None
+                )
+                if polarity is None:
+                    check.unchecked.append(
+                        f"{m.group()} (no known direction of improvement for {s.item.name})"
+                    )
+                    continue
+                worse = change > 0 if polarity == "higher_worse" else change < 0
+                says_worse = word == "worse"
+                holds = change != 0 and worse == says_worse
+            elif word == "flat":
+                holds = change == 0 or any(st.trend == "stable" for st in s.stats)
+            else:
+                holds = change > 0 if word == "up" else change < 0
+            if negated:
+                holds = not holds
+            if not holds:
+                check.findings.append(
+                    Finding(
+                        "direction",
+                        f"says {m.group()!r}, but {s.handle} went from {_endpoints(s, dates, claims, question_dates)}",
+                    )
+                )
+                return
+
+
+def _points(s: Seen) -> list[tuple[str, float]]:
+    return sorted(
+        (p.day or "", p.value.value)
+        for p in s.item.values
+        if p.day and p.value and not (p.component and p.component.code == "8462-4")
+    )
+
+
+def _change(
+    s: Seen,
+    dates: list[tuple[int, int | None, int | None]],
+    claims: list[NumberClaim],
+    question_dates: list[tuple[int, int | None, int | None]],
+) -> float | None:
+    a, b = _ends(s, dates, claims, question_dates)
+    return None if a is None or b is None else b[1] - a[1]
+
+
+def _ends(
+    s: Seen,
+    dates: list[tuple[int, int | None, int | None]],
+    claims: list[NumberClaim],
+    question_dates: list[tuple[int, int | None, int | None]],
+) -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
+    """The two points a direction word compares: two points the sentence names (by date,
+    else by value); one named point and the one before it ("fell to 6.6 % on …"); the
+    window a tool computed; else the series' first and last."""
+    pts = _points(s)
+    if not pts:
+        return None, None
+    full = [d for d in dates if d[2] is not None]
+    named = [p for p in pts if any(date_ok(d, [_date3(p[0])]) for d in full)]
+    if len(named) < 2:
+        by_value: list[tuple[str, float]] = []
+        for n in claims:
+            hits = [p for p in pts if abs(p[1] - n.value) <= 0.5 * 10 ** (-n.decimals) + 1e-9]
+            if hits:
+                best = next((p for p in reversed(hits) if p in named), hits[-1])
+                if best not in by_value:
+                    by_value.append(best)
+        if len({v for _d, v in by_value}) >= 2:
+            named = sorted(set(named) | set(by_value))
+        elif not named and by_value:
+            named = [by_value[-1]]
+    if len(named) >= 2:
+        return named[0], named[-1]
+    if len(named) == 1:
+        earlier = [p for p in pts if p[0] < named[0][0]]
+        return (earlier[-1], named[0]) if earlier else (None, None)
+    windows = [st for st in s.stats if st.window and st.first and st.last]
+    if windows:
+        st = next(
+            (
+                w
+                for w in windows
+                if any(
+                    date_ok(d, [_date3(w.date_from or "")])
+                    for d in [*dates, *question_dates]
+                    if w.date_from
+                )
+            ),
+            windows[-1],
+        )
+        if st.first is not None and st.last is not None:
+            return (st.first.date, st.first.value), (st.last.date, st.last.value)
+    return pts[0], pts[-1]
+
+
+def _endpoints(
+    s: Seen,
+    dates: list[tuple[int, int | None, int | None]],
+    claims: list[NumberClaim],
+    question_dates: list[tuple[int, int | None, int | None]],
+) -> str:
+    a, b = _ends(s, dates, claims, question_dates)
+    if a is None or b is None:
+        return "?"
+    return f"{a[1]:g} on {a[0]} to {b[1]:g} on {b[0]}"
+
+
+def _date3(day: str) -> tuple[int, int | None, int | None]:
+    try:
+        d = dt.date.fromisoformat(day[:10])
+    except ValueError:
+        return (0, None, None)
+    return (d.year, d.month, d.day)
+
+
+def _unknown_words(
+    text: str,
+    body: str,
+    valid: Sequence[str],
+    index: SessionIndex,
+    covered: list[tuple[int, int]],
+    check: SentenceCheck,
+) -> None:
+    """No source, no assertion: a word that is not common English and that no cited item
+    states is a term the verifier cannot check — unverified; if another seen item names
+    it, it is unsupported."""
+    for word, a, b in word_spans(body):
+        if len(word) < 4 or any(x <= a < y for x, y in covered):
+            continue
+        low = word.lower()
+        if low in MONTH_WORDS or is_unit(word) or is_common_word(low):
+            continue
+        n = _norm(word)
+        if n in index.name_words or index.word_in(n, valid):
+            continue
+        elsewhere = index.word_elsewhere(n, valid)
+        if elsewhere:
+            check.findings.append(
+                Finding(
+                    "entity",
+                    f"mentions {text[a:b]!r}, which none of its cited items support ({', '.join(elsewhere[:3])} {'does' if len(elsewhere) == 1 else 'do'})",
+                )
+            )
+            continue
+        check.unchecked.append(text[a:b])
+
+
+# --------------------------------------------------------------------------- sentence
+
+_SEMANTIC_TAG = re.compile(
+    r"\s*\((?:disorder|finding|procedure|situation|regime/therapy|substance|observable entity)\)\s*$"
+)
+
+
+def _copied_names(
+    text: str, valid: Sequence[str], index: SessionIndex
+) -> list[tuple[int, int, bool]]:
+    """Spans where the sentence copies a cited item's own name or unit (its record name,
+    a coding display, with or without a SNOMED tag) — ``(start, end, from_a_search)``.
+    The words and numbers of a name the record itself gives ("Body mass index 30+ -
+    obesity", "pneumococcal polysaccharide vaccine, 23 valent", "Metformin 500 MG Oral
+    Tablet") are that entity, not claims; the name a search looked for is what it did
+    not find."""
+    names: dict[str, bool] = {}
+    for h in valid:
+        item = index.items[h].seen.item
+        searched = item.kind == "absence"
+        pool = [item.scope.name or ""] if searched and item.scope else []
+        if not searched:
+            pool = [item.name, *(c.display or "" for c in item.codings)]
+        for n in pool:
+            n = n.strip()
+            for variant in (n, _SEMANTIC_TAG.sub("", n)):
+                if len(variant) >= 5 or (variant and not variant.isalpha()):
+                    names.setdefault(variant, searched)
+    spans: list[tuple[int, int, bool]] = []
+    low = text.lower()
+    for name in sorted(names, key=len, reverse=True):
+        start = 0
+        needle = name.lower()
+        while (i := low.find(needle, start)) >= 0:
+            end = i + len(needle)
+            if not any(a <= i < b for a, b, _s in spans):
+                spans.append((i, end, names[name]))
+            start = end
+    return spans
+
+
+def _masked(
+    text: str, spans: Sequence[tuple[int, int, bool]], keep: tuple[int, int] | None = None
+) -> str:
+    """The text with copied record names replaced by letters (same length): a word such
+    as "without" inside "migraine without aura" is part of a name, not a negation."""
+    out = text
+    for a, b, _s in spans:
+        if keep == (a, b):
+            continue
+        out = out[:a] + "x" * (b - a) + out[b:]
+    return out
+
+
+def _norm_handle(h: str) -> str:
+    return h.strip().strip("[]").strip().upper()
+
+
+def check_sentence(
+    text: str,
+    cites: Sequence[str],
+    index: SessionIndex,
+    *,
+    question: str = "",
+    inventory: Mapping[str, Sequence[str]] | None = None,
+    as_of: dt.date | None = None,
+    birth: dt.date | None = None,
+) -> SentenceCheck:
+    """Verify one sentence against the typed evidence of the items it cites."""
+    handles = list(dict.fromkeys(_norm_handle(h) for h in cites if h.strip()))
+    valid = [h for h in handles if h in index.items]
+    check = SentenceCheck(text, list(cites), valid)
+    for h in handles:
+        if h not in index.items:
+            check.findings.append(Finding("unknown_handle", f"cites {h}, never seen here"))
+    if not valid:
+        check.findings.append(Finding("no_citation", "no citation of evidence seen here"))
+        return check
+    sup = support_of(
+        [index.items[h].seen for h in valid],
+        terminology=index.terminology,
+        birth=birth,
+        as_of=as_of,
+    )
+    body = HANDLE.sub(lambda m: " " * len(m.group()), text)
+    dates, blank = extract_dates(body)
+    q_dates = extract_dates(question)[0] if question else []
+    as_of_date = (as_of.year, as_of.month, as_of.day) if as_of else None
+    for d in dates:
+        if date_ok(d, sup.dates) or (d[2] is not None and d in q_dates) or d == as_of_date:
+            continue
+        shown = "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(d) if p)
+        check.findings.append(Finding("date", f"date {shown} not in the cited evidence"))
+    copied = _copied_names(blank, valid, index)
+    for a, b, searched in copied:
+        negated = assertion_of(_masked(text, copied, (a, b)), a, b).status == "negated"
+        if negated and not searched:
+            check.findings.append(
+                Finding("contradiction", f"says no {text[a:b]!r}, but cites that very entry")
+            )
+        elif searched and not negated:
+            check.findings.append(
+                Finding("negation", f"states {text[a:b]!r} citing a search that found none")
+            )
+    masked = _masked(text, copied)
+    covered: list[tuple[int, int]] = [(a, b) for a, b, _s in copied]
+    for h in valid:  # a cited unit such as "10*6/uL" or "mL/min/1.73 m²" is not a number
+        unit = index.items[h].seen.item.unit or ""
+        for form in {unit, display_unit(unit)}:
+            if any(c.isdigit() for c in form):
+                covered += [(m.start(), m.end()) for m in re.finditer(re.escape(form), blank)]
+    for m in CODE_MENTION.finditer(blank):
+        covered.append((m.start(), m.end()))
+        if m.group(1).lower() not in sup.codes:
+            check.findings.append(
+                Finding("code", f"{m.group(0)} is not a code of the cited evidence")
+            )
+    for a, b in covered:
+        blank = blank[:a] + " " * (b - a) + blank[b:]
+    mentions = _term_findings(masked, blank, valid, index, inventory, check)
+    named = [(m.start, m.end) for m in mentions]
+    claims = [n for n in numbers(blank) if not any(a <= n.start < b for a, b in named)]
+    year_counts = _year_counts(sup, text, question)
+    stated = [n.value for n in claims]
+    for n in claims:
+        finding = _check_number(n, sup, text, as_of, year_counts, stated)
+        if finding is not None:
+            check.findings.append(finding)
+    spans = [*covered, *((m.start, m.end) for m in mentions), *((n.start, n.end) for n in claims)]
+    denied = [m for m in mentions if assertion_of(masked, m.start, m.end).status == "negated"]
+    if not denied and not any(s for _a, _b, s in copied):  # a concept's search covers it
+        _category_findings(masked, blank, valid, index, inventory, named, check)
+    _status_findings(masked, mentions, valid, index, check)
+    _direction_findings(masked, dates, claims, valid, index, q_dates, check)
+    _unknown_words(text, blank, valid, index, spans, check)
+    check.unchecked = list(dict.fromkeys(check.unchecked))
+    return check

@@ -1,0 +1,326 @@
+"""The verifier's contract, on evidence made by the real builder and the real tools.
+
+The record below goes through :func:`tools.evidence.build_evidence`; absence items come
+from running the agent's own tools on it. Each corpus case is a sentence, the resources
+it cites, and the expected verdict: ``verified`` (shown as fact), ``unverified`` (shown
+marked: a term could not be checked) or ``failed`` (dropped). The first block is the
+false-pass corpus: sentences an earlier, text-based verifier passed although the record
+does not support them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from agent.context import AgentContext, AgentSettings
+from agent.session import Seen, seen_entry, seen_of
+from agent.toolkit import run_tool_call
+from agent.verify import verify_sentences
+from tests._record_fixtures import MemorySource, bp, condition, med, obs, patient
+from tests.agent_fixtures import ScriptedChatModel
+from tools.evidence import EvidenceSet, build_evidence
+
+AS_OF = dt.date(2026, 1, 1)
+P1, P2 = "p1", "p2"
+SUBJECT = {"reference": f"Patient/{P1}"}
+
+
+def _allergy(aid: str, code: str, display: str, recorded: str) -> dict[str, Any]:
+    return {
+        "resourceType": "AllergyIntolerance", "id": aid, "patient": SUBJECT,
+        "clinicalStatus": {"coding": [{"code": "active"}]}, "type": "allergy", "category": ["food"],
+        "criticality": "high", "recordedDate": recorded,
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]},
+        "reaction": [{"manifestation": [{"text": "Anaphylaxis"}], "severity": "severe"}],
+    }  # fmt: skip
+
+
+def _record() -> list[dict[str, Any]]:
+    hba1c_range = {
+        "referenceRange": [
+            {"low": {"value": 4.0, "unit": "%"}, "high": {"value": 5.6, "unit": "%"}}
+        ]
+    }
+    return [
+        patient(P1, birthDate="1950-06-15"),
+        condition("htn", "59621000", "Essential hypertension (disorder)", "2010-03-02"),
+        condition("dm", "44054006", "Diabetes mellitus type 2 (disorder)", "2016-12-14"),
+        condition("emp", "160903007", "Full-time employment (finding)", "2012-01-01"),
+        condition("ow", "162863004", "Body mass index 25-29 - overweight (finding)", "2015-01-01"),
+        condition("hl", "55822004", "Hyperlipidemia (disorder)", "2021-03-25"),
+        {
+            "resourceType": "Condition", "id": "ast", "subject": SUBJECT,
+            "clinicalStatus": {"coding": [{"code": "active"}]},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J45.909",
+                                 "display": "Unspecified asthma, uncomplicated"}]},
+            "onsetDateTime": "2018-05-05",
+        },
+        med("pv", "834102", "Penicillin V Potassium 250 MG Oral Tablet", "1960-05-01", status="stopped"),
+        med("lis", "314076", "lisinopril 10 MG Oral Tablet", "2025-10-02",
+            reasonCode=[{"text": "Essential hypertension (disorder)"}]),
+        med("ator", "617310", "Atorvastatin 20 MG Oral Tablet", "2025-09-01"),
+        _allergy("pea", "91935009", "Allergy to peanuts", "2015-06-01"),
+        obs("glu", "2345-7", 99.0, "mg/dL", "2021-01-05T08:00:00+00:00", display="Glucose"),
+        obs("cr1", "2160-0", 1.1, "mg/dL", "2021-01-05T08:00:00+00:00", display="Creatinine"),
+        obs("cr2", "2160-0", 1.3, "mg/dL", "2021-07-09T08:00:00+00:00", display="Creatinine"),
+        obs("chol", "2093-3", 200.0, "mg/dL", "2021-01-05T08:00:00+00:00", display="Cholesterol"),
+        obs("egfr", "33914-3", 72.85, "mL/min/{1.73_m2}", "2021-01-05T08:00:00+00:00", display="eGFR"),
+        obs("wbc", "6690-2", 3.774, "10*3/uL", "2021-01-05T08:00:00+00:00", display="Leukocytes"),
+        obs("a1", "4548-4", 6.1, "%", "2019-03-04T08:00:00+00:00", display="Hemoglobin A1c", **hba1c_range),
+        obs("a2", "4548-4", 6.4, "%", "2019-09-10T08:00:00+00:00", display="Hemoglobin A1c", **hba1c_range),
+        obs("w1", "29463-7", 73.51, "kg", "2020-01-01T08:00:00+00:00", category="vital-signs", display="Body weight"),
+        obs("w2", "29463-7", 76.37, "kg", "2021-01-01T08:00:00+00:00", category="vital-signs", display="Body weight"),
+        bp("bp1", 156.9, 111.3, "2025-01-15T08:00:00+00:00"),
+        {
+            "resourceType": "Immunization", "id": "flu", "patient": SUBJECT, "status": "completed",
+            "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140",
+                                        "display": "Influenza, seasonal, injectable, preservative free"}]},
+            "occurrenceDateTime": "2025-04-30T09:00:00+00:00",
+        },
+        {
+            "resourceType": "Procedure", "id": "colo", "subject": SUBJECT, "status": "completed",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "73761001", "display": "Colonoscopy"}]},
+            "performedDateTime": "2020-07-14T09:00:00+00:00",
+        },
+        {
+            "resourceType": "Goal", "id": "g1", "subject": SUBJECT, "lifecycleStatus": "active",
+            "description": {"text": "Hemoglobin A1c below 7 %"},
+            "target": [{"measure": {"coding": [{"system": "http://loinc.org", "code": "4548-4",
+                                                "display": "Hemoglobin A1c"}]},
+                        "detailQuantity": {"value": 7, "comparator": "<", "unit": "%"}}],
+        },
+        {
+            "resourceType": "FamilyMemberHistory", "id": "fh", "patient": SUBJECT, "status": "completed",
+            "relationship": {"text": "mother"}, "date": "2019-01-01",
+            "condition": [{"code": {"text": "Diabetes mellitus type 2"}}],
+        },
+    ]  # fmt: skip
+
+
+def _record2() -> list[dict[str, Any]]:
+    return [patient(P2, birthDate="1980-02-02")]
+
+
+async def _session(
+    record: list[dict[str, Any]], pid: str, calls: list[dict[str, Any]]
+) -> tuple[dict[str, Seen], EvidenceSet]:
+    """Every evidence item of the record (from the builder), plus what the tool calls made."""
+    source = MemorySource({pid: record})
+    ctx = AgentContext(patient_id=pid, source=source, model=ScriptedChatModel([]),
+                       settings=AgentSettings(), as_of=AS_OF)  # fmt: skip
+    ev = build_evidence(record, as_of=AS_OF)
+    ctx.cache.record, ctx.cache.evidence = record, ev
+    state: dict[str, dict[str, Any]] = {i.handle: seen_entry(i) for i in ev.items}
+    for call in calls:
+        result = await run_tool_call(ctx, call)
+        state.update(result.seen)
+    return seen_of(state), ev
+
+
+_TOOL_CALLS = [
+    {"tool": "search_record", "args": {"resource_type": "Procedure", "name": "rectal polypectomy"}},
+    {"tool": "lab_trend", "args": {"name": "creatinine"}},
+]
+
+
+@pytest.fixture(scope="module")
+async def p1() -> tuple[dict[str, Seen], EvidenceSet]:
+    return await _session(_record(), P1, _TOOL_CALLS)
+
+
+@pytest.fixture(scope="module")
+async def p2() -> tuple[dict[str, Seen], EvidenceSet]:
+    calls = [{"tool": "record_summary", "args": {"section": "allergies"}},
+             {"tool": "record_summary", "args": {"section": "medications"}}]  # fmt: skip
+    return await _session(_record2(), P2, calls)
+
+
+def _handles(refs: list[str], seen: dict[str, Seen]) -> list[str]:
+    """Cited resources (``Condition/htn``) or searches (``search:Procedure``) → handles."""
+    out = []
+    for ref in refs:
+        if ref.startswith("search:"):
+            want = ref.split(":", 1)[1]
+            out.append(
+                next(
+                    h
+                    for h, s in seen.items()
+                    if s.item.scope and want in s.item.scope.resource_types
+                )
+            )
+            continue
+        out.append(
+            next(
+                h for h, s in seen.items() if ref in s.item.references and s.item.kind != "absence"
+            )
+        )
+    return out
+
+
+FALSE_PASS: list[tuple[str, list[str], str]] = [
+    # the probes of the issue
+    ("HbA1c was 5.6 % in 2019.", ["Observation/a1"], "failed"),  # a range bound is no value
+    ("The patient is obese.", ["Condition/ow"], "failed"),  # overweight is not obesity
+    ("She takes Lipitor.", ["Condition/htn"], "failed"),  # a brand on an unrelated citation
+    ("She has sarcoidosis.", ["Condition/htn"], "failed"),
+    ("She has no known drug allergies.", ["Observation/a1"], "failed"),  # negation, no search
+    ("HbA1c has been improving, 6.4 % on 2019-09-10.", ["Observation/a1"], "failed"),  # it rose
+    ("The patient was seen for influenza on April 30, 2025.", ["Immunization/flu"], "failed"),
+    # units, dates, analytes
+    ("Glucose was 99 mmol/L.", ["Observation/glu"], "failed"),
+    ("Glucose was 99 mg/dL on 2020-01-05.", ["Observation/glu"], "failed"),  # a year off
+    ("Creatinine was 99 mg/dL.", ["Observation/glu"], "failed"),  # right value, wrong analyte
+    ("Creatinine was 1.1 mmol/L.", ["Observation/cr1"], "failed"),
+    ("Leukocytes were 4.774 10³/µL on 2021-01-05.", ["Observation/wbc"], "failed"),
+    ("Blood pressure was 156.9/112.3 mmHg.", ["Observation/bp1"], "failed"),
+    ("Her weight was 76.37 lb.", ["Observation/w2"], "failed"),
+    # brands and generics, classes
+    ("She takes Norvasc.", ["MedicationRequest/lis"], "failed"),
+    ("She takes metformin.", ["MedicationRequest/ator"], "failed"),
+    ("She takes a beta blocker.", ["MedicationRequest/lis"], "failed"),
+    ("She takes a statin for her diabetes.", ["MedicationRequest/ator"], "failed"),
+    # conditions, ICD-10, hierarchy
+    ("She has COPD.", ["Condition/ast"], "failed"),
+    ("She has hypercholesterolemia.", ["Condition/hl"], "failed"),  # a parent is not its child
+    ("She has diabetes.", ["Condition/htn"], "failed"),
+    ("She has heart failure.", ["Condition/htn"], "failed"),
+    # negation traps
+    ("She has no diabetes.", ["Condition/dm"], "failed"),
+    ("She is not on a statin.", ["MedicationRequest/ator"], "failed"),
+    (
+        "There is no record of a colonoscopy.",
+        ["search:Procedure"],
+        "failed",
+    ),  # searched polypectomy
+    ("No allergies are recorded.", ["AllergyIntolerance/pea"], "failed"),
+    # statuses and directions
+    ("Her hypertension is resolved.", ["Condition/htn"], "failed"),
+    ("Penicillin V is a current medication.", ["MedicationRequest/pv"], "failed"),
+    ("Creatinine fell from 1.1 to 1.3 mg/dL.", ["Observation/cr1"], "failed"),
+    ("Creatinine rose by 0.3 mg/dL.", ["Observation/cr1"], "failed"),
+    ("Her weight has been stable.", ["Observation/w1"], "failed"),
+    # counts, comparisons, ages, codes
+    ("She has had 3 HbA1c results.", ["Observation/a1"], "failed"),
+    ("Her HbA1c was above 7 %.", ["Observation/a1"], "failed"),
+    ("HbA1c was 7 % in 2019.", ["Observation/a1", "Goal/g1"], "failed"),  # a target is no value
+    ("She is 74 years old.", ["Patient/p1"], "failed"),
+    ("The colonoscopy (CVX 140) was done in 2020.", ["Procedure/colo"], "failed"),
+    ("She was diagnosed with diabetes in 2015.", ["Condition/dm"], "failed"),
+    # relatives, vaccines, allergens
+    ("Her mother had hypertension.", ["FamilyMemberHistory/fh"], "failed"),
+    ("She received a pneumococcal vaccine on 2025-04-30.", ["Immunization/flu"], "failed"),
+    ("She is allergic to penicillin.", ["AllergyIntolerance/pea"], "failed"),
+    # a term on no list: never shown as fact
+    ("She takes Xyzzyzol.", ["MedicationRequest/lis"], "unverified"),
+]
+
+CORRECT: list[tuple[str, list[str], str]] = [
+    ("Her HbA1c was 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
+    ("Her HbA1c rose from 6.1 % to 6.4 % in 2019.", ["Observation/a1"], "verified"),
+    ("Her HbA1c was above the normal limit of 5.6 %.", ["Observation/a1"], "verified"),
+    ("She has had 2 HbA1c results.", ["Observation/a1"], "verified"),
+    ("Her HbA1c goal is below 7 %.", ["Goal/g1"], "verified"),
+    ("She has high blood pressure.", ["Condition/htn"], "verified"),
+    ("She has a history of hypertension since 2010.", ["Condition/htn"], "verified"),
+    ("She has type 2 diabetes.", ["Condition/dm"], "verified"),
+    ("She has hyperlipidemia.", ["Condition/hl"], "verified"),
+    ("She has asthma.", ["Condition/ast"], "verified"),
+    ("She takes Zestril for hypertension.", ["MedicationRequest/lis"], "verified"),
+    ("She takes lisinopril 10 mg.", ["MedicationRequest/lis"], "verified"),
+    ("She takes a statin.", ["MedicationRequest/ator"], "verified"),
+    ("She took penicillin V in 1960.", ["MedicationRequest/pv"], "verified"),
+    ("She is allergic to peanuts, with anaphylaxis.", ["AllergyIntolerance/pea"], "verified"),
+    ("She has a food allergy.", ["AllergyIntolerance/pea"], "verified"),
+    ("Glucose was 5.5 mmol/L on 2021-01-05.", ["Observation/glu"], "verified"),
+    ("Her blood sugar was 99 mg/dL.", ["Observation/glu"], "verified"),
+    # units as a clinician writes them (tools.units.display_unit): not numbers, same unit
+    ("eGFR was 72.85 mL/min/1.73 m² on 2021-01-05.", ["Observation/egfr"], "verified"),
+    ("Leukocytes were 3.774 10³/µL on 2021-01-05.", ["Observation/wbc"], "verified"),
+    ("Leukocytes were 3.774 10*3/uL on 2021-01-05.", ["Observation/wbc"], "verified"),
+    ("Creatinine was 115 µmol/L in July 2021.", ["Observation/cr2"], "verified"),
+    ("Creatinine rose by 0.2 mg/dL.", ["Observation/cr1"], "verified"),
+    ("Her weight went up by 2.86 kg, from 73.51 to 76.37 kg.", ["Observation/w1"], "verified"),
+    ("Blood pressure was 156.9/111.3 mmHg on 2025-01-15.", ["Observation/bp1"], "verified"),
+    ("Her last flu shot was on 2025-04-30.", ["Immunization/flu"], "verified"),
+    ("She was vaccinated against influenza in April 2025.", ["Immunization/flu"], "verified"),
+    ("She has undergone a colonoscopy on 2020-07-14.", ["Procedure/colo"], "verified"),
+    ("No rectal polypectomy is recorded.", ["search:Procedure"], "verified"),
+    ("Her mother had diabetes.", ["FamilyMemberHistory/fh"], "verified"),
+    ("She is 75 years old.", ["Patient/p1"], "verified"),
+    ("She still takes atorvastatin.", ["MedicationRequest/ator"], "verified"),
+    ("Penicillin V was stopped.", ["MedicationRequest/pv"], "verified"),
+    ("If her HbA1c rises, insulin may be considered.", ["Observation/a1"], "unverified"),
+]
+
+CORRECT_P2: list[tuple[str, list[str], str]] = [
+    ("No allergies are recorded.", ["search:AllergyIntolerance"], "verified"),
+    ("She has no known drug allergies.", ["search:AllergyIntolerance"], "verified"),
+    ("There are no medications on file.", ["search:MedicationRequest"], "verified"),
+    ("She has no penicillin allergy.", ["search:AllergyIntolerance"], "verified"),
+]
+
+
+async def _verdict(
+    session: tuple[dict[str, Seen], EvidenceSet], text: str, refs: list[str]
+) -> tuple[str, list[str], list[str]]:
+    seen, _ev = session
+    [check] = verify_sentences(
+        [{"text": text, "cites": _handles(refs, seen)}], seen, as_of=AS_OF
+    ).checks
+    return check.verdict, check.reasons, check.unchecked
+
+
+@pytest.mark.parametrize(
+    ("text", "refs", "expected"), FALSE_PASS, ids=[c[0][:50] for c in FALSE_PASS]
+)
+async def test_false_pass_corpus(p1: Any, text: str, refs: list[str], expected: str) -> None:
+    verdict, reasons, unchecked = await _verdict(p1, text, refs)
+    assert verdict == expected, (reasons, unchecked)
+
+
+@pytest.mark.parametrize(("text", "refs", "expected"), CORRECT, ids=[c[0][:50] for c in CORRECT])
+async def test_correct_sentences(p1: Any, text: str, refs: list[str], expected: str) -> None:
+    verdict, reasons, unchecked = await _verdict(p1, text, refs)
+    assert verdict == expected, (reasons, unchecked)
+
+
+@pytest.mark.parametrize(
+    ("text", "refs", "expected"), CORRECT_P2, ids=[c[0][:50] for c in CORRECT_P2]
+)
+async def test_negative_answers_rest_on_searches(
+    p2: Any, text: str, refs: list[str], expected: str
+) -> None:
+    verdict, reasons, unchecked = await _verdict(p2, text, refs)
+    assert verdict == expected, (reasons, unchecked)
+
+
+async def test_unknown_handles_and_no_citation(p1: Any) -> None:
+    seen, _ev = p1
+    glu = _handles(["Observation/glu"], seen)
+    v = verify_sentences(
+        [
+            {"text": "Glucose was 99 mg/dL.", "cites": [*glu, "E999"]},
+            {"text": "Glucose was 99 mg/dL.", "cites": ["E999"]},
+            {"text": "Glucose was 99 mg/dL.", "cites": []},
+        ],
+        seen,
+    )
+    kept, unknown_only, none = v.checks
+    assert kept.ok
+    assert kept.valid_cites == glu
+    assert any("E999" in r for r in kept.reasons)
+    assert not unknown_only.ok
+    assert not none.ok
+
+
+async def test_dates_of_the_question_may_be_restated(p1: Any) -> None:
+    seen, _ev = p1
+    cites = _handles(["Observation/cr1"], seen)
+    text = "Between 2021-01-01 and 2021-12-31 creatinine rose from 1.1 to 1.3 mg/dL."
+    q = "Did creatinine go up or down between 2021-01-01 and 2021-12-31?"
+    assert verify_sentences([{"text": text, "cites": cites}], seen, question=q).checks[0].ok
+    plain = verify_sentences([{"text": text, "cites": cites}], seen).checks[0]
+    assert [f.kind for f in plain.findings] == ["date", "date"]

@@ -1,0 +1,181 @@
+"""The typed core: code systems, :class:`Code`, :class:`Concept`, :class:`Mention`.
+
+Everything here is immutable and hashable, so concepts can be shared between threads,
+cached and used as dict keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+__all__ = [
+    "ATC",
+    "CVX",
+    "ICD10",
+    "ICD10CM",
+    "KINDS",
+    "LOINC",
+    "RXNORM",
+    "SNOMED",
+    "SYSTEM_ALIASES",
+    "Code",
+    "Concept",
+    "Kind",
+    "Mention",
+    "Polarity",
+    "canonical_system",
+]
+
+#: Canonical code-system URIs (the ones HL7 publishes for FHIR R4).
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"  # WHO ICD-10 (categories shared with ICD-10-CM)
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC = "http://loinc.org"
+CVX = "http://hl7.org/fhir/sid/cvx"
+ATC = "http://www.whocc.no/atc"
+
+#: Other spellings of the same systems seen in real records, mapped to the canonical URI
+#: (OIDs, ``urn:oid:``, trailing slashes, http/https, the short names of the data files).
+SYSTEM_ALIASES: dict[str, str] = {
+    "sct": SNOMED,
+    "snomed": SNOMED,
+    "snomedct": SNOMED,
+    "2.16.840.1.113883.6.96": SNOMED,
+    "icd10cm": ICD10CM,
+    "icd-10-cm": ICD10CM,
+    "2.16.840.1.113883.6.90": ICD10CM,
+    "http://hl7.org/fhir/sid/icd-10-us": ICD10CM,
+    "icd10": ICD10,
+    "2.16.840.1.113883.6.3": ICD10,
+    "rxn": RXNORM,
+    "rxnorm": RXNORM,
+    "2.16.840.1.113883.6.88": RXNORM,
+    "loinc": LOINC,
+    "2.16.840.1.113883.6.1": LOINC,
+    "cvx": CVX,
+    "2.16.840.1.113883.12.292": CVX,
+    "atc": ATC,
+    "2.16.840.1.113883.6.73": ATC,
+    "http://www.whocc.no/atc/": ATC,
+}
+
+Kind = Literal[
+    "condition",
+    "finding",
+    "drug",
+    "drug_class",
+    "lab",
+    "vital",
+    "assessment",
+    "vaccine",
+    "procedure",
+    "substance",
+    "body_site",
+    "social",
+]
+#: Every concept kind. ``assessment`` = questionnaire scores and screening items
+#: (PHQ-9, AUDIT-C, pain scale); ``social`` = social history (employment, housing);
+#: ``substance`` = allergens that are not drugs (peanut, latex, pollen).
+KINDS: tuple[str, ...] = get_args(Kind)
+
+#: For labs and vitals: which direction of change is a deterioration.
+Polarity = Literal["higher_worse", "higher_better"]
+
+
+def canonical_system(system: str | None) -> str:
+    """The canonical URI of a code system, whatever spelling a record uses.
+
+    >>> canonical_system("urn:oid:2.16.840.1.113883.6.96")
+    'http://snomed.info/sct'
+    >>> canonical_system("https://loinc.org/")
+    'http://loinc.org'
+    """
+    if not system:
+        return ""
+    s = system.strip()
+    low = s.lower()
+    if low.startswith("urn:oid:"):
+        low = low[8:]
+    if low in SYSTEM_ALIASES:
+        return SYSTEM_ALIASES[low]
+    if low.startswith("https://"):
+        low = "http://" + low[8:]
+    low = low.rstrip("/")
+    for canonical in (SNOMED, ICD10CM, ICD10, RXNORM, LOINC, CVX, ATC):
+        if low == canonical.lower():
+            return canonical
+    return SYSTEM_ALIASES.get(low, s)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Code:
+    """One code in one code system (``system`` is the canonical URI).
+
+    >>> Code(SNOMED, "38341003")
+    Code(system='http://snomed.info/sct', code='38341003')
+    """
+
+    system: str
+    code: str
+
+    @classmethod
+    def of(cls, system: str | None, code: str) -> Code:
+        """A code with its system spelled canonically (see :func:`canonical_system`)."""
+        return cls(canonical_system(system), code.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """A clinical concept the terminology knows.
+
+    Attributes:
+        id: a stable, readable identifier (``"hypertension"``, ``"atorvastatin"``).
+        kind: one of :data:`KINDS`.
+        name: the preferred name.
+        synonyms: other names, abbreviations, lay terms and brand names (matched in text).
+        codes: the codes that denote this concept (SNOMED CT, ICD-10-CM, RxNorm, LOINC ...).
+        parents: is-a parents (concept ids); the relation is transitive.
+        classes: for drugs, the drug-class concept ids (via ATC and curated classes).
+        polarity: for labs and vitals, ``higher_worse`` / ``higher_better`` / ``None``.
+        sources: where the concept comes from (a data file name, ``"server"``, ...).
+    """
+
+    id: str
+    kind: Kind
+    name: str
+    synonyms: tuple[str, ...] = ()
+    codes: tuple[Code, ...] = ()
+    parents: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    polarity: Polarity | None = None
+    sources: tuple[str, ...] = field(default=(), compare=False)
+
+    def code_in(self, system: str) -> tuple[str, ...]:
+        """This concept's codes in one system (canonical URI or alias)."""
+        system = canonical_system(system)
+        return tuple(c.code for c in self.codes if c.system == system)
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A span of text that names one or more concepts.
+
+    ``start``/``end`` are character offsets into the text given to
+    :meth:`~tools.terminology.Terminology.mentions`; ``text`` is ``text[start:end]``.
+    Several concepts share a mention when a name is ambiguous within the data
+    (rare; e.g. a brand that names a combination product gives each ingredient).
+    ``fuzzy`` is true when the span matched only after a spelling correction.
+    """
+
+    start: int
+    end: int
+    text: str
+    concepts: tuple[Concept, ...]
+    fuzzy: bool = False
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The concept ids of this mention."""
+        return tuple(c.id for c in self.concepts)
