@@ -121,11 +121,18 @@ class CitedAnswer(BaseModel):
         out: list[str] = []
         if self.mode == "brief":
             out.append(f"# Pre-visit brief: {self.title or f'Patient/{self.patient_id}'}")
-            out.append(
-                "_The overview is written by the model, every sentence checked against the "
-                "resources it cites; the sections below are the record's own entries, written "
-                "by code. Citations at the end._"
-            )
+            if any(s.status != "extractive" for s in self.sentences):
+                out.append(
+                    "_The overview is written by the model, every sentence checked against the "
+                    "resources it cites; the sections below are the record's own entries, "
+                    "written by code. Citations at the end._"
+                )
+            else:  # nothing the model wrote survived the check: say so, not "written by the model"
+                out.append(
+                    "_No overview: what the model wrote did not pass the citation check "
+                    f"({len(self.dropped)} sentence(s) removed). Every line below is the "
+                    "record's own entry, written by code. Citations at the end._"
+                )
         elif self.question:
             out.append(f"**Q:** {self.question}\n")
         section: str | None = None

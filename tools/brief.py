@@ -33,6 +33,7 @@ quoted as recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections import Counter
@@ -68,6 +69,10 @@ _TAG = re.compile(
     r"\s*\((?:disorder|finding|situation|procedure|regime/therapy|record artifact|"
     r"observable entity|qualifier value)\)\s*$"
 )
+_INLINE_TAG = re.compile(
+    r" \((?:disorder|finding|situation|procedure|regime/therapy|record artifact|"
+    r"observable entity|qualifier value)\)"
+)
 
 
 @dataclass
@@ -99,6 +104,13 @@ class Brief:
 def plain(name: str) -> str:
     """A display without its SNOMED semantic tag: "Gout (disorder)" → "Gout"."""
     return _TAG.sub("", name).strip()
+
+
+def _untagged(line: Line) -> Line:
+    """A summary line for a clinician: SNOMED semantic tags dropped from every name in it
+    ("Sputum examination (procedure) for Acute bronchitis (disorder)" → "Sputum examination
+    for Acute bronchitis")."""
+    return dataclasses.replace(line, text=_INLINE_TAG.sub("", line.text))
 
 
 def _month(day: str | None) -> str:
@@ -501,7 +513,9 @@ def brief_sections(
     history += [
         BriefSection("Recent encounters", _encounters(ev, max_encounters), first_screen=False),
         BriefSection("Care plans and goals", _care(ev), first_screen=False),
-        BriefSection("Procedures", procedure_lines(ev, 5), first_screen=False),
+        BriefSection(
+            "Procedures", [_untagged(ln) for ln in procedure_lines(ev, 5)], first_screen=False
+        ),
         BriefSection(
             "Immunizations", recent_lines(ev.section("immunizations"), 5), first_screen=False
         ),

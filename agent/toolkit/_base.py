@@ -3,6 +3,7 @@ per-invocation record cache every tool reads (:func:`ensure_evidence`)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -109,11 +110,14 @@ class Tool:
 
 
 async def ensure_evidence(ctx: AgentContext) -> EvidenceSet:
-    """The session patient's evidence (fetched once per invocation)."""
+    """The session patient's evidence (fetched once per invocation).
+
+    Building it is CPU work (tens of ms on a large record), so it runs in a worker thread: a
+    service answering other requests on the same event loop is not held up meanwhile."""
     if ctx.cache.evidence is None:
         record = await ctx.source.everything(ctx.patient_id)
         ctx.cache.record = record
-        ctx.cache.evidence = build_evidence(record, as_of=ctx.as_of)
+        ctx.cache.evidence = await asyncio.to_thread(build_evidence, record, as_of=ctx.as_of)
     return ctx.cache.evidence
 
 
