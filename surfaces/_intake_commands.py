@@ -90,14 +90,17 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
         resume: Annotated[
-            str | None, typer.Option("--resume", help="Continue a paused interview (its thread id).")
+            str | None,
+            typer.Option("--resume", help="Continue a paused interview (its thread id)."),
         ] = None,
         config: Annotated[
             Path | None, typer.Option("--config", help="Deployment file (default: cpu-demo).")
         ] = None,
         source: Annotated[
             str | None,
-            typer.Option("--source", help="A FHIR server URL or store location (default: the config's)."),
+            typer.Option(
+                "--source", help="A FHIR server URL or store location (default: the config's)."
+            ),
         ] = None,
     ) -> None:
         """A pre-visit interview of the patient (consent first, at most 20 questions planned

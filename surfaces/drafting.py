@@ -17,9 +17,9 @@ import importlib.metadata
 from typing import Any
 
 from agent.answer import CitedAnswer
-from agent.intake import IntakeOutcome
 from agent.config import DeploymentConfig, build_terminology, config_hash
 from agent.context import AgentSettings
+from agent.intake import IntakeOutcome
 from agent.models import ChatModel
 from agent.run import brief as agent_brief
 from tools.brief import build_brief

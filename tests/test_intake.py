@@ -68,7 +68,9 @@ class RecordingSource:
         self.calls.append(("read", reference))
         return await self.store.read(reference)
 
-    async def search(self, resource_type: str, params: SearchParams | None = None) -> list[Resource]:
+    async def search(
+        self, resource_type: str, params: SearchParams | None = None
+    ) -> list[Resource]:
         self.calls.append(("search", f"{resource_type}?{dict(params or {})}"))
         return await self.store.search(resource_type, params)
 
@@ -149,7 +151,8 @@ def test_plan_from_the_record(pid: str) -> None:
     _, record = load_record(_file(pid))
     plan = build_plan(record, reason="tired and thirsty", as_of=TODAY)
     ids = [q.link_id for q in plan.questions]
-    assert len(ids) == len(set(ids)) and 0 < len(ids) <= 20
+    assert len(ids) == len(set(ids))
+    assert 0 < len(ids) <= 20
     assert ids[:5] == ["reason", "onset", "severity", "course", "new-problem"]
     assert {q.type for q in plan.questions} <= {"boolean", "choice", "quantity", "date", "string"}
     for n, q in enumerate(plan.questions):  # a follow-up comes after the item it depends on
@@ -165,11 +168,13 @@ def test_plan_from_the_record(pid: str) -> None:
     asked_meds = [q.about[0] for q in plan.questions if q.link_id.endswith("-taking")]
     assert asked_meds == current[: len(asked_meds)]
     if pid == DEBORA:
-        assert asked_meds and any(q.kind == "allergy" for q in plan.questions)
+        assert asked_meds
+        assert any(q.kind == "allergy" for q in plan.questions)
         assert any(q.kind == "lab" for q in plan.questions)
         assert any(q.kind == "overdue" for q in plan.questions)
     if pid == ADAN:  # a tiny record: no medications or allergies to ask about
-        assert not asked_meds and not any(q.kind == "allergy" for q in plan.questions)
+        assert not asked_meds
+        assert not any(q.kind == "allergy" for q in plan.questions)
 
 
 def test_plan_keeps_at_most_the_limit_by_priority() -> None:
@@ -186,7 +191,9 @@ def test_plan_keeps_at_most_the_limit_by_priority() -> None:
     # longer fit, or has a lower priority than everything kept beside it
     room = 8 - len(cut.questions)
     assert all(
-        1 + sum(1 for f in full.questions if f.enable_when and f.enable_when[0].question == q.link_id) > room
+        1
+        + sum(1 for f in full.questions if f.enable_when and f.enable_when[0].question == q.link_id)
+        > room
         for q in left
         if not q.enable_when
     )
@@ -233,8 +240,12 @@ def _question(type_: str, **kw: Any) -> PlannedQuestion:
         ("string", INJECTION, "answered", {"string": INJECTION}),
     ],
 )
-def test_rules_read_answers(type_: str, words: str, status: str, value: dict[str, Any] | None) -> None:
-    parsed = parse_answer(_question(type_, unit="kg" if type_ == "quantity" else None), words, TODAY)
+def test_rules_read_answers(
+    type_: str, words: str, status: str, value: dict[str, Any] | None
+) -> None:
+    parsed = parse_answer(
+        _question(type_, unit="kg" if type_ == "quantity" else None), words, TODAY
+    )
     assert parsed.status == status
     got = parsed.value.model_dump(exclude_none=True) if parsed.value else None
     assert got == value
@@ -273,7 +284,8 @@ async def test_full_interview_consent_qr_brief_and_draft(
     assert asked[0] == ("consent", "yes")
     assert ("transaction", "Consent") in source.calls
     consents = await source.store.search("Consent", {"patient": DEBORA})
-    assert len(consents) == 1 and outcome.consent == f"Consent/{consents[0]['id']}"
+    assert len(consents) == 1
+    assert outcome.consent == f"Consent/{consents[0]['id']}"
     consent = consents[0]
     assert consent["status"] == "active"
     assert consent["category"][0]["coding"][0]["code"] == "ai-intake"
@@ -296,10 +308,12 @@ async def test_full_interview_consent_qr_brief_and_draft(
     assert {"medication-stopped", "allergy-not-on-file", "condition-not-on-file",
             "symptom-matches-lab"} <= kinds  # fmt: skip
     stopped = next(d for d in outcome.discrepancies if d.kind == "medication-stopped")
-    assert stopped.references and stopped.references[0].startswith("MedicationRequest/")
+    assert stopped.references
+    assert stopped.references[0].startswith("MedicationRequest/")
 
     brief = outcome.brief
-    assert brief.mode == "intake" and not brief.dropped, brief.dropped
+    assert brief.mode == "intake"
+    assert not brief.dropped, brief.dropped
     sections = {s.section for s in brief.sentences}
     assert {"Reason for visit", "Discrepancies", "Medications", "Allergies"} <= sections
     handle = f"QuestionnaireResponse/{qr_id_for(outcome.thread_id)}#"
@@ -311,14 +325,17 @@ async def test_full_interview_consent_qr_brief_and_draft(
     assert any(f"{handle}med-1-taking" in s.references and any(r.startswith("MedicationRequest/") for r in s.references) for s in disc)  # fmt: skip
     md = brief.to_markdown()
     assert md.startswith("# Pre-visit intake: ")
-    assert f"{handle}new-allergy-detail" in md and "## Discrepancies" in md
+    assert f"{handle}new-allergy-detail" in md
+    assert "## Discrepancies" in md
 
     # draft → approve: the brief and the QuestionnaireResponse in one transaction
     drafts = DraftStore(tmp_path / "drafts.db")
     try:
         desk = WriteBack(drafts, source.store, DEPLOYMENT.writeback)  # type: ignore[arg-type]
         draft = await draft_intake(desk, outcome, deployment=DEPLOYMENT)
-        assert draft.kind == "intake" and draft.status == "draft" and len(draft.extras) == 1
+        assert draft.kind == "intake"
+        assert draft.status == "draft"
+        assert len(draft.extras) == 1
         assert draft.citations[-1].reference == draft.extras[0].full_url
         result = await desk.approve(draft.id, "Practitioner/dr-1")
         assert [r.split("/")[0] for r in result.written] == [
@@ -337,14 +354,19 @@ async def test_full_interview_consent_qr_brief_and_draft(
         drafts.close()
 
 
-async def test_consent_on_file_is_not_asked_again(runner: IntakeRunner, source: RecordingSource) -> None:
+async def test_consent_on_file_is_not_asked_again(
+    runner: IntakeRunner, source: RecordingSource
+) -> None:
     first, _ = await _interview(runner, ADAN, {"consent": ["yes"]}, default="skip")
     again = await runner.start(ADAN, reason="check-up")
-    assert again.status == "question" and (again.question or {})["link_id"] == "reason"
+    assert again.status == "question"
+    assert (again.question or {})["link_id"] == "reason"
     assert first.consent is not None
 
 
-async def test_refused_consent_reads_nothing_else(runner: IntakeRunner, source: RecordingSource) -> None:
+async def test_refused_consent_reads_nothing_else(
+    runner: IntakeRunner, source: RecordingSource
+) -> None:
     turn = await runner.start(DEBORA, reason="tired")
     assert (turn.question or {})["kind"] == "consent"
     with pytest.raises(ConsentRefused, match="did not consent"):
@@ -360,15 +382,23 @@ async def test_refused_consent_reads_nothing_else(runner: IntakeRunner, source: 
 async def test_unclear_consent_gets_one_follow_up(runner: IntakeRunner) -> None:
     turn = await runner.start(ADAN)
     turn = await runner.answer(turn.thread_id, "what is this?")
-    assert (turn.question or {})["kind"] == "consent" and (turn.question or {})["follow_up"]
+    assert (turn.question or {})["kind"] == "consent"
+    assert (turn.question or {})["follow_up"]
     with pytest.raises(ConsentRefused):
         await runner.answer(turn.thread_id, "maybe later")  # unclear twice: no consent
 
 
 async def test_skip_and_i_dont_know(runner: IntakeRunner) -> None:
     outcome, _ = await _interview(
-        runner, DEBORA, {"consent": ["yes"], "onset": ["skip"], "severity": ["I don't know"],
-                         "reason": ["prefer not to say"]}, default="no",  # fmt: skip
+        runner,
+        DEBORA,
+        {
+            "consent": ["yes"],
+            "onset": ["skip"],
+            "severity": ["I don't know"],
+            "reason": ["prefer not to say"],
+        },
+        default="no",
     )
     qr = outcome.questionnaire_response
     assert _item(qr, "onset")["answer"][0]["valueCoding"] == {
@@ -378,20 +408,31 @@ async def test_skip_and_i_dont_know(runner: IntakeRunner) -> None:
     assert outcome.answers["onset"].status == "skipped"
     assert outcome.answers["severity"].status == "unknown"
     gaps = [s.text for s in outcome.brief.sentences if s.section == "Not answered"]
-    assert "onset: skipped" in gaps and "severity: does not know" in gaps
+    assert "onset: skipped" in gaps
+    assert "severity: does not know" in gaps
 
 
 async def test_unclear_answer_gets_exactly_one_follow_up(runner: IntakeRunner) -> None:
     outcome, asked = await _interview(
-        runner, DEBORA, {"consent": ["yes"], "onset": ["hmm", "last week"],
-                         "severity": ["kind of", "it varies a lot"]}, default="no",  # fmt: skip
+        runner,
+        DEBORA,
+        {
+            "consent": ["yes"],
+            "onset": ["hmm", "last week"],
+            "severity": ["kind of", "it varies a lot"],
+        },
+        default="no",
     )
     assert [w for lid, w in asked if lid == "onset"] == ["hmm", "last week"]
     onset = outcome.answers["onset"]
-    assert onset.status == "answered" and onset.first_words == "hmm"
-    assert onset.value and onset.value.date == "2026-11-26"
+    assert onset.status == "answered"
+    assert onset.first_words == "hmm"
+    assert onset.value
+    assert onset.value.date == "2026-11-26"
     severity = outcome.answers["severity"]  # unclear twice: kept as the patient's words
-    assert severity.status == "unparsed" and severity.value and severity.value.string == "it varies a lot"
+    assert severity.status == "unparsed"
+    assert severity.value
+    assert severity.value.string == "it varies a lot"
     assert _item(outcome.questionnaire_response, "severity")["answer"] == [{"valueString": "it varies a lot"}]  # fmt: skip
     assert len([1 for lid, _ in asked if lid == "severity"]) == 2
 
@@ -402,10 +443,14 @@ async def test_injection_answer_is_stored_verbatim_and_changes_nothing(
     plain, plain_asked = await _interview(runner, DEBORA, {"consent": ["yes"], "reason": ["tired"]})
     source.calls.clear()
     injected, injected_asked = await _interview(
-        runner, DEBORA, {"reason": [INJECTION], "new-problem-detail": [INJECTION]},
+        runner,
+        DEBORA,
+        {"reason": [INJECTION], "new-problem-detail": [INJECTION]},
         default="no",
     )
-    assert _item(injected.questionnaire_response, "reason")["answer"] == [{"valueString": INJECTION}]
+    assert _item(injected.questionnaire_response, "reason")["answer"] == [
+        {"valueString": INJECTION}
+    ]
     assert [lid for lid, _ in injected_asked] == [lid for lid, _ in plain_asked if lid != "consent"]
     assert injected.plan.questions == plain.plan.questions
     # only this patient's record was read; nothing was written
@@ -413,7 +458,8 @@ async def test_injection_answer_is_stored_verbatim_and_changes_nothing(
     assert not [c for c in source.calls if c[0] in ("create", "transaction")]
     assert all(DEBORA in c[1] or c[0] == "search" for c in source.calls)
     quoted = [s for s in injected.brief.sentences if INJECTION in s.text]
-    assert quoted and all(f"\u201c{INJECTION}\u201d" in s.text for s in quoted)
+    assert quoted
+    assert all(f"\u201c{INJECTION}\u201d" in s.text for s in quoted)
 
 
 async def test_resume_in_another_runner_continues_at_the_same_question(
@@ -428,7 +474,8 @@ async def test_resume_in_another_runner_continues_at_the_same_question(
     async with open_checkpointer(tmp_path / "t.db") as saver:  # a new process, in effect
         second = IntakeRunner(source, saver, today=TODAY)
         again = await second.current(turn.thread_id)
-        assert again.question == waiting and again.asked == 1
+        assert again.question == waiting
+        assert again.asked == 1
         with pytest.raises(IntakeNotFound):
             await second.current("intake-nope")
         with pytest.raises(IntakeStateError):
@@ -445,16 +492,30 @@ def test_verifier_resolves_questionnaire_response_handles() -> None:
           "item": [{"linkId": "reason", "text": "Why?", "answer": [{"valueString": "thirsty"}]},
                    {"linkId": "med-1-taking", "text": "Still taking?", "answer": [{"valueBoolean": False}],
                     "extension": [{"url": "x", "valueString": "no, stopped"}]}]}  # fmt: skip
-    med = next(f"MedicationRequest/{r['id']}" for r in record if r["resourceType"] == "MedicationRequest")
+    med = next(
+        f"MedicationRequest/{r['id']}" for r in record if r["resourceType"] == "MedicationRequest"
+    )
     checks = verify_reported(
         [
-            {"text": "In the patient's words: \u201cthirsty\u201d", "cites": ["QuestionnaireResponse/q1#reason"]},
-            {"text": "Stopped: no (\u201cno, stopped\u201d)", "cites": ["QuestionnaireResponse/q1#med-1-taking", med]},
-            {"text": "In the patient's words: \u201cchest pain\u201d", "cites": ["QuestionnaireResponse/q1#reason"]},
+            {
+                "text": "In the patient's words: \u201cthirsty\u201d",
+                "cites": ["QuestionnaireResponse/q1#reason"],
+            },
+            {
+                "text": "Stopped: no (\u201cno, stopped\u201d)",
+                "cites": ["QuestionnaireResponse/q1#med-1-taking", med],
+            },
+            {
+                "text": "In the patient's words: \u201cchest pain\u201d",
+                "cites": ["QuestionnaireResponse/q1#reason"],
+            },
             {"text": "Still taking: yes", "cites": ["QuestionnaireResponse/q1#med-1-taking"]},
             {"text": "Reason \u201cthirsty\u201d", "cites": ["QuestionnaireResponse/q1#nope"]},
             {"text": "Reason \u201cthirsty\u201d", "cites": ["QuestionnaireResponse/other#reason"]},
-            {"text": "Said on 2026-01-01: \u201cthirsty\u201d", "cites": ["QuestionnaireResponse/q1#reason"]},
+            {
+                "text": "Said on 2026-01-01: \u201cthirsty\u201d",
+                "cites": ["QuestionnaireResponse/q1#reason"],
+            },
         ],
         qr,
         record,
@@ -462,5 +523,7 @@ def test_verifier_resolves_questionnaire_response_handles() -> None:
     verdicts = [c.ok for c in checks.checks]
     assert verdicts == [True, True, False, False, False, False, False]
     kinds = [[f.kind for f in c.findings] for c in checks.checks]
-    assert kinds[2] == ["entity"] and kinds[3] == ["contradiction"] and "no_citation" in kinds[4]
+    assert kinds[2] == ["entity"]
+    assert kinds[3] == ["contradiction"]
+    assert "no_citation" in kinds[4]
     assert kinds[6] == ["date"]

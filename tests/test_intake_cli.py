@@ -51,7 +51,8 @@ def test_scripted_json_run_then_approve(env: dict[str, str], tmp_path: Path) -> 
     assert qr["resourceType"] == "QuestionnaireResponse"
     reason = next(i for i in qr["item"] if i["linkId"] == "reason")
     assert reason["answer"] == [{"valueString": "chest tightness when I climb stairs"}]
-    assert data["brief"]["mode"] == "intake" and data["brief"]["sentences"]
+    assert data["brief"]["mode"] == "intake"
+    assert data["brief"]["sentences"]
     assert "Before your visit" in made.stderr  # the consent question (stderr with --json)
 
     approved = runner.invoke(app, ["approve", data["draft_id"], "--approver", "Practitioner/dr-2",
@@ -90,7 +91,9 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 @pytest.mark.slow
 def test_ctrl_d_pauses_and_kill_then_resume_continues(env: dict[str, str], tmp_path: Path) -> None:
     proc = _cli("intake", "--patient", DEBORA, "--reason", "tired", env=env)
-    assert proc.stdin and proc.stdout and proc.stderr
+    assert proc.stdin
+    assert proc.stdout
+    assert proc.stderr
     thread = proc.stderr.readline().split()[2]
     assert thread.startswith("intake-")
     said = ["yes", "so tired lately", "4 days ago"]

@@ -47,7 +47,8 @@ def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SekmetSer
             server.base_url,
             [next(FIXTURES.glob(f"*_{DEBORA}.json")), next(FIXTURES.glob(f"*_{ADAN}.json"))],
         )
-        assert debora.patient_id and adan.patient_id
+        assert debora.patient_id
+        assert adan.patient_id
         yield server, debora.patient_id, adan.patient_id
 
 
@@ -71,7 +72,8 @@ async def test_intake_end_to_end_on_sekmet(
                 asked.append(lid)
                 turn = await runner.answer(turn.thread_id, words)
             outcome = await runner.finish(turn.thread_id)
-        assert asked[0] == "consent" and asked.count("onset") == 2
+        assert asked[0] == "consent"
+        assert asked.count("onset") == 2
         kinds = {d.kind for d in outcome.discrepancies}
         assert {"medication-stopped", "allergy-not-on-file", "condition-not-on-file"} <= kinds
         assert not outcome.brief.dropped

@@ -44,7 +44,9 @@ def _has(cc_list: Any, coding: dict[str, str]) -> bool:
     return False
 
 
-def consent_matches(consent: Resource, patient_id: str, cfg: IntakeConfig, now: dt.datetime) -> bool:
+def consent_matches(
+    consent: Resource, patient_id: str, cfg: IntakeConfig, now: dt.datetime
+) -> bool:
     """An active Consent of this patient with the configured scope and category, whose
     provision (if it has a period) covers ``now`` and does not deny."""
     if consent.get("resourceType") != "Consent" or consent.get("status") != "active":

@@ -148,11 +148,22 @@ async def consent_node(state: IntakeState, runtime: Runtime[IntakeContext]) -> d
     if state.get("consent") != "needed":
         return {}
     pending = state.get("pending")
-    text = CONSENT_QUESTION if pending is None else f"Sorry, I did not understand. {CONSENT_QUESTION}"
+    text = (
+        CONSENT_QUESTION if pending is None else f"Sorry, I did not understand. {CONSENT_QUESTION}"
+    )
     words = str(
-        interrupt({"kind": "consent", "link_id": "consent", "text": text, "type": "boolean",
-                   "options": ["yes", "no"], "follow_up": pending is not None, "number": 0,
-                   "planned": 0})  # fmt: skip
+        interrupt(
+            {
+                "kind": "consent",
+                "link_id": "consent",
+                "text": text,
+                "type": "boolean",
+                "options": ["yes", "no"],
+                "follow_up": pending is not None,
+                "number": 0,
+                "planned": 0,
+            }
+        )
     )
     said = _boolean(normalize(words))
     if said is None and pending is None:

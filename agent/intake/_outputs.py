@@ -129,10 +129,14 @@ class IntakeOutcome:
             "questionnaire_response": self.questionnaire_response,
             "brief": self.brief.as_dict(),
             "discrepancies": [
-                {"kind": d.kind, "text": d.text, "link_ids": list(d.link_ids),
-                 "references": list(d.references)}
+                {
+                    "kind": d.kind,
+                    "text": d.text,
+                    "link_ids": list(d.link_ids),
+                    "references": list(d.references),
+                }
                 for d in self.discrepancies
-            ],  # fmt: skip
+            ],
             "questionnaire": self.plan.questionnaire(),
             "thread_id": self.thread_id,
             "consent": self.consent,
@@ -195,7 +199,9 @@ def questionnaire_response(
     if encounter:
         qr["encounter"] = {"reference": encounter}
     if appointment:
-        qr["extension"] = [{"url": APPOINTMENT_EXTENSION, "valueReference": {"reference": appointment}}]
+        qr["extension"] = [
+            {"url": APPOINTMENT_EXTENSION, "valueReference": {"reference": appointment}}
+        ]
     return qr
 
 
@@ -238,7 +244,11 @@ def discrepancies(
     term = terminology or default_terminology()
     out: list[Discrepancy] = []
     for q in plan.questions:
-        if q.kind == "medication" and q.link_id.endswith("-taking") and _yes(answers, q.link_id) is False:
+        if (
+            q.kind == "medication"
+            and q.link_id.endswith("-taking")
+            and _yes(answers, q.link_id) is False
+        ):
             out.append(Discrepancy(
                 "medication-stopped",
                 f"The chart lists {_q(q.subject)} as an active medication, but the patient says "
@@ -267,9 +277,7 @@ def discrepancies(
             ))  # fmt: skip
     # symptoms that match an abnormal lab
     reported: list[tuple[str, str]] = [
-        (lid, w)
-        for lid in ("reason", "new-problem-detail")
-        if (w := _words(answers, lid))
+        (lid, w) for lid in ("reason", "new-problem-detail") if (w := _words(answers, lid))
     ]
     for q in plan.questions:
         if q.kind != "lab" or q.link_id.endswith("-detail"):
@@ -348,7 +356,11 @@ def intake_brief(
     qrid = qr_id_for(thread_id)
     view = view_of(record)
     as_of = as_of or dt.date.fromisoformat(plan.as_of)
-    found = list(found) if found is not None else discrepancies(plan, answers, record, terminology=terminology)
+    found = (
+        list(found)
+        if found is not None
+        else discrepancies(plan, answers, record, terminology=terminology)
+    )
     out: list[_Sentence] = []
 
     def add(section: str, text: str, links: Sequence[str] = (), refs: Sequence[str] = ()) -> None:
@@ -381,16 +393,21 @@ def intake_brief(
     for d in found:
         add("Discrepancies", d.text, d.link_ids, d.references)
     if not found:
-        add("Discrepancies", "None found between the answers and the chart", [
-            lid for lid in answers if lid in {q.link_id for q in plan.questions}
-        ][:1])
+        add(
+            "Discrepancies",
+            "None found between the answers and the chart",
+            [lid for lid in answers if lid in {q.link_id for q in plan.questions}][:1],
+        )
     # Medications
     for q in plan.questions:
         if q.kind == "medication" and q.link_id.endswith("-taking") and q.link_id in answers:
             base = q.link_id.removesuffix("-taking")
             bits = [f"still taking: {said(q.link_id)}"]
             links = [q.link_id]
-            for suffix, label in (("-as-prescribed", "as prescribed"), ("-side-effects", "side effects")):
+            for suffix, label in (
+                ("-as-prescribed", "as prescribed"),
+                ("-side-effects", "side effects"),
+            ):
                 if (s := said(base + suffix)) is not None:
                     bits.append(f"{label}: {s}")
                     links.append(base + suffix)
@@ -405,7 +422,11 @@ def intake_brief(
             ["new-allergy", *(["new-allergy-detail"] if detail else [])])  # fmt: skip
     # Results and symptoms
     for q in plan.questions:
-        if q.kind == "lab" and not q.link_id.endswith("-detail") and (s := said(q.link_id)) is not None:
+        if (
+            q.kind == "lab"
+            and not q.link_id.endswith("-detail")
+            and (s := said(q.link_id)) is not None
+        ):
             detail = said(f"{q.link_id}-detail")
             flag = "high" if q.facts.get("flag") == "H" else "low"
             add("Results and related symptoms",
@@ -434,22 +455,29 @@ def intake_brief(
         elif q.kind == "measurement":
             add("Measurements", f"{q.subject} now, as reported: {s}", [q.link_id], q.about)
     # Not answered
-    gaps = [q for q in plan.questions if (a := answers.get(q.link_id)) and a.status in ("skipped", "unknown")]
+    gaps = [
+        q
+        for q in plan.questions
+        if (a := answers.get(q.link_id)) and a.status in ("skipped", "unknown")
+    ]
     for q in gaps:
         a = answers[q.link_id]
         add("Not answered", f"{q.link_id}: {'skipped' if a.status == 'skipped' else 'does not know'}",
             [q.link_id])  # fmt: skip
     # Chart context: the record's active problems (extractive lines of tools.brief)
     ev = build_evidence(view, as_of=as_of)
-    for s in brief_sections(view, ev, lab_trends(view, as_of=as_of), as_of):
-        if s.title == "Active problems":
-            for ln in s.lines:
+    for part in brief_sections(view, ev, lab_trends(view, as_of=as_of), as_of):
+        if part.title == "Active problems":
+            for ln in part.lines:
                 if ln.refs:
                     add("Active problems (chart)", ln.text, refs=ln.refs)
 
     # verify every sentence (reported answers against the QR, chart facts against the record)
     sentences = [
-        {"text": s.text, "cites": [*(f"QuestionnaireResponse/{qrid}#{lid}" for lid in s.links), *s.refs]}
+        {
+            "text": s.text,
+            "cites": [*(f"QuestionnaireResponse/{qrid}#{lid}" for lid in s.links), *s.refs],
+        }
         for s in out
     ]
     checks = verify_reported(sentences, qr, record, qr_id=qrid)
@@ -458,14 +486,18 @@ def intake_brief(
     cited: dict[str, CitedResource] = {}
     by_ref = {f"{r.get('resourceType')}/{r.get('id')}": r for r in record}
     qtext = {q.link_id: q.text for q in plan.questions}
-    for s, chk in zip(out, checks.checks, strict=True):
+    for sent, chk in zip(out, checks.checks, strict=True):
         if not chk.ok:
-            dropped.append(DroppedSentence(text=s.text, handles=chk.cites, reasons=chk.reasons, section=s.section))
+            dropped.append(
+                DroppedSentence(
+                    text=sent.text, handles=chk.cites, reasons=chk.reasons, section=sent.section
+                )
+            )
             continue
         refs = list(dict.fromkeys(chk.valid_cites))
-        kept.append(AnswerSentence(text=s.text, handles=refs, references=refs,
+        kept.append(AnswerSentence(text=sent.text, handles=refs, references=refs,
                                    status="verified" if chk.verdict == "verified" else "unverified",
-                                   unchecked=chk.unchecked, section=s.section))  # fmt: skip
+                                   unchecked=chk.unchecked, section=sent.section))  # fmt: skip
         for r in refs:
             if r in cited:
                 continue
@@ -474,7 +506,9 @@ def intake_brief(
             res = by_ref.get(f"{rtype}/{rid}") or {}
             display = f"answer to: {qtext.get(link, link)}" if link else _display(res)
             date = qr.get("authored") if link else _date(res)
-            cited[r] = CitedResource(reference=r, type=rtype, id=rid, date=date, display=display[:160])
+            cited[r] = CitedResource(
+                reference=r, type=rtype, id=rid, date=date, display=display[:160]
+            )
     patient = view.patient or {}
     names = patient.get("name") or [{}]
     title = " ".join([*(names[0].get("given") or []), names[0].get("family") or ""]).strip()
@@ -496,14 +530,24 @@ def _display(resource: Resource) -> str:
         if isinstance(cc, list):
             cc = cc[0] if cc else None
         if isinstance(cc, dict):
-            text = cc.get("text") or next((c.get("display") for c in cc.get("coding") or [] if c.get("display")), None)
+            text = cc.get("text") or next(
+                (c.get("display") for c in cc.get("coding") or [] if c.get("display")), None
+            )
             if text:
                 return plain(str(text))
     return ""
 
 
 def _date(resource: Resource) -> str | None:
-    for key in ("effectiveDateTime", "authoredOn", "recordedDate", "onsetDateTime", "start", "date", "issued"):
+    for key in (
+        "effectiveDateTime",
+        "authoredOn",
+        "recordedDate",
+        "onsetDateTime",
+        "start",
+        "date",
+        "issued",
+    ):
         value = resource.get(key)
         if isinstance(value, str):
             return value[:10]

@@ -164,7 +164,9 @@ def parse_date(t: str, today: dt.date) -> str | None:
         n = _count(m[1])
         if n is not None:
             return _back(today, n, m[2])
-    if m := re.search(r"\b(?:for|since) (?:the )?(?:past|last) " + number + r"\s+(day|week|month|year)s?\b", t):
+    if m := re.search(
+        r"\b(?:for|since) (?:the )?(?:past|last) " + number + r"\s+(day|week|month|year)s?\b", t
+    ):
         n = _count(m[1])
         if n is not None:
             return _back(today, n, m[2])
@@ -177,7 +179,9 @@ def parse_date(t: str, today: dt.date) -> str | None:
     month_names = "|".join(sorted(_MONTHS, key=len, reverse=True))
     if m := re.search(rf"\b({month_names})\.? (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})\b", t):
         return _safe(int(m[3]), _MONTHS[m[1]], int(m[2]))
-    if m := re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({month_names})\.?,? (\d{{4}})\b", t):
+    if m := re.search(
+        rf"\b(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({month_names})\.?,? (\d{{4}})\b", t
+    ):
         return _safe(int(m[3]), _MONTHS[m[2]], int(m[1]))
     if m := re.search(rf"\b({month_names})\.? (\d{{1,2}})(?:st|nd|rd|th)?\b", t):
         year = today.year

@@ -151,7 +151,9 @@ class IntakePlan(BaseModel):
             "status": "active",
             "subjectType": ["Patient"],
             "date": self.as_of,
-            "meta": {"profile": ["http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire"]},
+            "meta": {
+                "profile": ["http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire"]
+            },
             "item": items,
         }
 
@@ -160,7 +162,9 @@ def visit_reason(appointment: Resource | None, reason: str | None) -> tuple[str,
     """The reason for the visit: ``--reason`` text, else the Appointment's ``reasonCode``
     (its text or first display) and ``reasonReference``; and the references it rests on."""
     if reason and reason.strip():
-        refs = (f"Appointment/{appointment['id']}",) if appointment and appointment.get("id") else ()
+        refs = (
+            (f"Appointment/{appointment['id']}",) if appointment and appointment.get("id") else ()
+        )
         return reason.strip(), refs
     if not appointment:
         return "", ()
@@ -181,7 +185,9 @@ def visit_reason(appointment: Resource | None, reason: str | None) -> tuple[str,
 
 
 def _q(link_id: str, text: str, type_: Any, kind: Any, priority: int, **kw: Any) -> PlannedQuestion:
-    return PlannedQuestion(link_id=link_id, text=text, type=type_, kind=kind, priority=priority, **kw)
+    return PlannedQuestion(
+        link_id=link_id, text=text, type=type_, kind=kind, priority=priority, **kw
+    )
 
 
 def _when(link_id: str, value: bool = True) -> tuple[EnableWhen, ...]:
@@ -208,7 +214,9 @@ def _core(reason: str, reason_refs: tuple[str, ...]) -> list[list[PlannedQuestio
 
 def _medications(ev: EvidenceSet) -> list[list[PlannedQuestion]]:
     groups = []
-    meds = [m for m in ev.section("medications") if m.kind == "medication" and m.status == "current"]
+    meds = [
+        m for m in ev.section("medications") if m.kind == "medication" and m.status == "current"
+    ]
     for i, m in enumerate(meds, 1):
         name = _quote(m.name)
         base = f"med-{i}"
@@ -264,7 +272,10 @@ def _worsening(t: Trend) -> bool:
         last
         and t.abnormal
         and t.changing
-        and ((last.flag == "H" and t.direction == "rising") or (last.flag == "L" and t.direction == "falling"))
+        and (
+            (last.flag == "H" and t.direction == "rising")
+            or (last.flag == "L" and t.direction == "falling")
+        )
     )
 
 
@@ -309,9 +320,15 @@ def _new_problems(last_encounter: str | None) -> list[list[PlannedQuestion]]:
     ]  # fmt: skip
 
 
-def _overdue(record: RecordView, ev: EvidenceSet, trends: Sequence[Trend], as_of: dt.date) -> list[list[PlannedQuestion]]:
+def _overdue(
+    record: RecordView, ev: EvidenceSet, trends: Sequence[Trend], as_of: dt.date
+) -> list[list[PlannedQuestion]]:
     groups = []
-    items = [o for o in open_items(record, as_of=as_of, evidence=ev, trends=trends) if o.kind == "overdue"]
+    items = [
+        o
+        for o in open_items(record, as_of=as_of, evidence=ev, trends=trends)
+        if o.kind == "overdue"
+    ]
     by_ref = {t.latest.ref: t for t in trends if t.latest is not None}
     for i, o in enumerate(items, 1):
         t = by_ref.get(o.references[0]) if o.references else None

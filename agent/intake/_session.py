@@ -108,7 +108,9 @@ class IntakeRunner:
         today = self.today or (
             dt.date.fromisoformat(str(as_of)[:10]) if as_of else dt.datetime.now(dt.UTC).date()
         )
-        return IntakeContext(source=self.source, config=self.config, today=today, reader=self.reader)
+        return IntakeContext(
+            source=self.source, config=self.config, today=today, reader=self.reader
+        )
 
     async def _values(self, thread_id: str) -> tuple[dict[str, Any], Any]:
         snap = await self.graph.aget_state(self._cfg(thread_id))
@@ -203,7 +205,9 @@ class IntakeRunner:
                 "an answer."
             )
         plan = IntakePlan.model_validate(values["plan"])
-        answers = {k: RecordedAnswer.model_validate(v) for k, v in (values.get("answers") or {}).items()}
+        answers = {
+            k: RecordedAnswer.model_validate(v) for k, v in (values.get("answers") or {}).items()
+        }
         pid = str(values["patient_id"])
         record = await self.source.everything(pid)
         qr = questionnaire_response(
@@ -216,7 +220,13 @@ class IntakeRunner:
         )
         found = discrepancies(plan, answers, record, terminology=self.terminology)
         brief = intake_brief(
-            plan, answers, record, qr, thread_id=thread_id, found=found, terminology=self.terminology
+            plan,
+            answers,
+            record,
+            qr,
+            thread_id=thread_id,
+            found=found,
+            terminology=self.terminology,
         )
         return IntakeOutcome(
             patient_id=pid,

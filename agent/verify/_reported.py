@@ -130,7 +130,9 @@ def verify_reported(
                 dumped[base] = orjson.dumps(resources[base]).decode()
             cited_texts.append(dumped[base])
         if not valid:
-            check.findings.append(Finding("no_citation", "no citation of an answer or a record entry"))
+            check.findings.append(
+                Finding("no_citation", "no citation of an answer or a record entry")
+            )
             checks.append(check)
             continue
         pool = _norm(" \u2016 ".join(cited_texts))
