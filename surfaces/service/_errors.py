@@ -29,12 +29,12 @@ from pydantic import BaseModel, Field
 
 from agent.errors import (
     BackendHTTPError,
-    ConsentRefused,
-    IntakeNotFound,
-    IntakeStateError,
     BackendProtocolError,
     BackendUnreachable,
+    ConsentRefused,
     ContextOverflow,
+    IntakeNotFound,
+    IntakeStateError,
     ModelError,
     ModelLoadError,
     ModelTimeout,
