@@ -32,7 +32,7 @@ DraftId = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="the draft id (`draft_id`)")
 ]
 _WRITE_TYPES = ("DocumentReference", "Provenance", "Device")
-_ERRORS = error_responses(401, 403, 404, 409, 422, 428, 500, 502, 503, 504)
+_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 428, 500, 502, 503, 504)
 
 
 class CreateDraft(BaseModel):

@@ -38,7 +38,7 @@ router = APIRouter(prefix="/v1", tags=["intake"])
 IntakeThread = Annotated[
     str, Path(pattern=THREAD_ID, description="the intake's thread id (from start)")
 ]
-_ERRORS = error_responses(401, 403, 404, 409, 422, 500, 502, 503, 504)
+_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 500, 502, 503, 504)
 
 
 class StartIntake(BaseModel):
