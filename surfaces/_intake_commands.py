@@ -14,6 +14,8 @@ ends before the interview, it pauses the same way. At the end the brief becomes 
 (its QuestionnaireResponse is written with it when a person approves it: ``fhir-assistant
 approve DRAFT_ID``); ``--json`` prints ``{"questionnaire_response": …, "brief": …,
 "draft_id": …}``. A patient who declines consent ends the command with an error (exit 1).
+With ``[intake] model_parsing = true`` the deployment's model reads the answers the rules
+cannot (its value kept only when the patient's words say it).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import typer
 
 from agent.config import DeploymentConfig
 from agent.errors import IntakeStateError
-from agent.intake import IntakeRunner, Turn
+from agent.intake import IntakeRunner, Turn, model_reader
 from agent.threads import open_checkpointer
 from tools.drafts import WriteBack
 
@@ -119,8 +121,22 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
 
         async def job(cfg: DeploymentConfig, desk: WriteBack) -> str:
+            model = None
+            reader = None
+            if cfg.intake.model_parsing:
+                from agent.models import build_chat_model
+
+                model = build_chat_model(cfg.model)
+                reader = model_reader(model)
+            try:
+                return await interview(cfg, desk, reader)
+            finally:
+                if model is not None:
+                    await model.aclose()
+
+        async def interview(cfg: DeploymentConfig, desk: WriteBack, reader: Any) -> str:
             async with open_checkpointer(cfg.service.threads) as saver:
-                runner = IntakeRunner(desk.source, saver, cfg.intake)
+                runner = IntakeRunner(desk.source, saver, cfg.intake, reader=reader)
                 if resume:
                     turn = await runner.current(resume)
                     if patient and turn.patient_id != patient:

@@ -527,3 +527,43 @@ def test_verifier_resolves_questionnaire_response_handles() -> None:
     assert kinds[3] == ["contradiction"]
     assert "no_citation" in kinds[4]
     assert kinds[6] == ["date"]
+
+
+# --------------------------------------------------------------------------- the model
+
+
+async def test_model_reading_is_kept_only_when_the_words_say_it(
+    source: RecordingSource, tmp_path: Path
+) -> None:
+    from agent.intake import model_reader
+    from tests.agent_fixtures import ScriptedChatModel
+
+    model = ScriptedChatModel(
+        [
+            {"understood": True, "option": "Moderate"},  # said ("moderate-ish"): kept
+            {"understood": True, "option": "Severe"},  # course: a value never said: dropped
+            {"understood": True, "option": "Getting better"},  # the follow-up: not said either
+        ]
+    )
+    async with open_checkpointer(tmp_path / "m.db") as saver:
+        runner = IntakeRunner(source, saver, today=TODAY, reader=model_reader(model, today=TODAY))
+        outcome, _ = await _interview(
+            runner,
+            ADAN,
+            {
+                "consent": ["yes"],
+                "severity": ["moderate-ish, sometimes severe at night"],
+                "course": ["hard to say", "up and down"],
+            },
+            default="skip",
+        )
+    severity = outcome.answers["severity"]
+    assert severity.by == "model"
+    assert severity.value is not None
+    assert severity.value.code == "moderate"
+    course = outcome.answers["course"]
+    assert course.status == "unparsed"
+    assert course.value is not None
+    assert course.value.string == "up and down"
+    assert len(model.calls) == 3  # only answers the rules could not read went to the model
+    assert "up and down" in model.calls[2][-1].text

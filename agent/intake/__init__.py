@@ -63,6 +63,7 @@ from ._outputs import (
 )
 from ._parse import Parsed, in_words, normalize, parse_answer, parse_date, parse_quantity
 from ._plan import ANSWER_SYSTEM, FLU_CVX, IntakePlan, build_plan, visit_reason
+from ._reader import model_reader, reading_value
 from ._session import IntakeRunner, Turn, new_thread_id
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "follow_up_text",
     "in_words",
     "intake_brief",
+    "model_reader",
     "new_thread_id",
     "next_question",
     "normalize",
@@ -110,6 +112,7 @@ __all__ = [
     "parse_quantity",
     "qr_id_for",
     "questionnaire_response",
+    "reading_value",
     "visit_reason",
     "write_consent",
 ]

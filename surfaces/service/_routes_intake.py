@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.intake import IntakeRunner, Turn
+from agent.intake import AnswerValue, IntakeRunner, PlannedQuestion, Turn, model_reader
 
 from ._context import RECORD, RequestContext, access
 from ._errors import NotFound, error_responses
@@ -100,7 +100,16 @@ class IntakeFinished(BaseModel):
 
 def _runner(rq: RequestContext) -> IntakeRunner:
     state = rq.state
-    return IntakeRunner(rq.source, state.checkpointer, state.deployment.intake)
+    reader = None
+    if state.deployment.intake.model_parsing and state.model is not None:
+        inner = model_reader(state.model)
+
+        async def gated(q: PlannedQuestion, words: str) -> AnswerValue | None:
+            async with state.gate.slot():  # the model queue of every other model request
+                return await inner(q, words)
+
+        reader = gated
+    return IntakeRunner(rq.source, state.checkpointer, state.deployment.intake, reader=reader)
 
 
 def _out(turn: Turn) -> IntakeTurn:
