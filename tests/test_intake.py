@@ -567,3 +567,33 @@ async def test_model_reading_is_kept_only_when_the_words_say_it(
     assert course.value.string == "up and down"
     assert len(model.calls) == 3  # only answers the rules could not read went to the model
     assert "up and down" in model.calls[2][-1].text
+
+
+async def test_appointment_reason_plans_and_links_the_interview(
+    runner: IntakeRunner, source: RecordingSource
+) -> None:
+    aid = "appt-intake-1"
+    source.store.import_resources(
+        [{
+            "resourceType": "Appointment",
+            "id": aid,
+            "status": "booked",
+            "start": "2026-12-04T09:00:00Z",
+            "end": "2026-12-04T09:30:00Z",
+            "reasonCode": [{"text": "Follow-up of high blood pressure"}],
+            "participant": [{"actor": {"reference": f"Patient/{DEBORA}"}, "status": "accepted"}],
+        }],
+        "appointments",
+    )  # fmt: skip
+    turn = await runner.start(DEBORA, appointment=aid)
+    turn = await runner.answer(turn.thread_id, "yes")
+    assert "\u201cFollow-up of high blood pressure\u201d" in (turn.question or {})["text"]
+    while turn.status == "question":
+        turn = await runner.answer(turn.thread_id, "skip")
+    outcome = await runner.finish(turn.thread_id)
+    assert outcome.plan.reason == "Follow-up of high blood pressure"
+    assert outcome.appointment == f"Appointment/{aid}"
+    ext = outcome.questionnaire_response["extension"][0]
+    assert ext["valueReference"] == {"reference": f"Appointment/{aid}"}
+    scheduled = next(s for s in outcome.brief.sentences if s.text.startswith("Scheduled reason"))
+    assert f"Appointment/{aid}" in scheduled.references

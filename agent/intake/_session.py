@@ -27,6 +27,7 @@ from langgraph.types import Command
 
 from tools.config import IntakeConfig
 from tools.drafts import now_instant
+from tools.errors import ResourceNotFound
 from tools.source import RecordSource
 from tools.terminology import Terminology
 
@@ -210,6 +211,12 @@ class IntakeRunner:
         }
         pid = str(values["patient_id"])
         record = await self.source.everything(pid)
+        linked = values.get("appointment")
+        if linked and not any(f"{r.get('resourceType')}/{r.get('id')}" == linked for r in record):
+            try:  # an Appointment outside the compartment search (e.g. by participant)
+                record = [*record, await self.source.read(str(linked))]
+            except ResourceNotFound:
+                pass
         qr = questionnaire_response(
             plan,
             answers,
