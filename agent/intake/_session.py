@@ -18,6 +18,7 @@ check is the only read before the patient agrees; a "no" raises
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -213,10 +214,9 @@ class IntakeRunner:
         record = await self.source.everything(pid)
         linked = values.get("appointment")
         if linked and not any(f"{r.get('resourceType')}/{r.get('id')}" == linked for r in record):
-            try:  # an Appointment outside the compartment search (e.g. by participant)
+            # an Appointment outside the compartment search (e.g. by participant)
+            with contextlib.suppress(ResourceNotFound):
                 record = [*record, await self.source.read(str(linked))]
-            except ResourceNotFound:
-                pass
         qr = questionnaire_response(
             plan,
             answers,
