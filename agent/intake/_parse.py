@@ -36,7 +36,7 @@ _SKIP = re.compile(
 )
 _UNKNOWN = re.compile(
     r"^(?:i )?(?:don'?t|do not|dont) know\b|^(?:i'?m |i am )?(?:not sure|unsure)\b|^idk\b|"
-    r"^dunno\b|^no idea\b|^(?:i )?(?:can'?t|cannot) remember\b|^(?:i )?(?:don'?t|do not) remember\b|"
+    r"^dunno\b|^(?:i )?(?:have )?no idea\b|^i(?:'ve| have) no idea\b|^(?:i )?(?:can'?t|cannot) remember\b|^(?:i )?(?:don'?t|do not) remember\b|"
     r"^unknown\W*$|^not certain\b"
 )
 _YES = re.compile(
@@ -47,7 +47,8 @@ _YES = re.compile(
 _NO = re.compile(
     r"^(?:no|nope|nah|n|not really|not anymore|not any more|no longer|never|none|nothing|"
     r"negative|false|i don'?t|i do not|i'?m not|i am not|i haven'?t|i have not|"
-    r"i stopped|stopped|i quit|quit|not at all|wrong|incorrect)\b"
+    r"i stopped|i(?: have|'ve) stopped|i(?: have|'ve) not|stopped|i quit|quit|not at all|"
+    r"wrong|incorrect)\b"
 )
 _NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -95,14 +96,18 @@ def normalize(text: str) -> str:
 
 
 def _boolean(t: str) -> bool | None:
-    yes, no = bool(_YES.match(t)), bool(_NO.match(t))
-    if yes and not no:
-        # "yes ... but I stopped" is not a clear yes
-        rest = t[_YES.match(t).end() :] if _YES.match(t) else ""  # type: ignore[union-attr]
-        if re.search(r"\b(?:stopped|no longer|not anymore|quit)\b", rest):
+    """A leading yes or no (the longer match wins: "i have stopped" over "i have");
+    a yes followed by "stopped" / "no longer" is unclear."""
+    yes, no = _YES.match(t), _NO.match(t)
+    if yes and no:
+        if len(yes[0]) == len(no[0]):
+            return None
+        yes, no = (yes, None) if len(yes[0]) > len(no[0]) else (None, no)
+    if yes:
+        if re.search(r"\b(?:stopped|no longer|not anymore|quit)\b", t[yes.end() :]):
             return None
         return True
-    if no and not yes:
+    if no:
         return False
     return None
 
