@@ -601,3 +601,25 @@ async def test_appointment_reason_plans_and_links_the_interview(
     assert ext["valueReference"] == {"reference": f"Appointment/{aid}"}
     scheduled = next(s for s in outcome.brief.sentences if s.text.startswith("Scheduled reason"))
     assert f"Appointment/{aid}" in scheduled.references
+
+
+def test_chart_lines_go_through_the_record_verifier() -> None:
+    from agent.intake._outputs import _Sentence, _verify_chart
+
+    _, record = load_record(_file(DEBORA))
+    ev = build_evidence(record, as_of=TODAY)
+    diabetes = next(
+        i
+        for i in ev.section("conditions")
+        if i.kind == "condition" and "diabetes" in i.name.lower()
+    )
+    day = diabetes.points[0].day
+    good = _Sentence(
+        f"{diabetes.name} — since {day}", [], [diabetes.points[0].source.reference], "x"
+    )
+    wrong_date = _Sentence(f"{diabetes.name} — since 1990-01-01", [], list(good.refs), "x")
+    wrong_thing = _Sentence(f"Asthma — since {day}", [], list(good.refs), "x")
+    found = _verify_chart([(0, good), (1, wrong_date), (2, wrong_thing)], ev, DEBORA, None)
+    assert 0 not in found
+    assert [f.kind for f in found[1]] == ["date"]
+    assert found[2]

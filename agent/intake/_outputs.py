@@ -33,10 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.answer import AnswerSentence, CitedAnswer, CitedResource, DroppedSentence
-from agent.verify import verify_reported
+from agent.guard import scrub_item
+from agent.session import merge_seen, seen_entry, seen_of
+from agent.verify import Finding, verify_reported, verify_sentences
 from tools._record import Resource, view_of
 from tools.brief import brief_sections, plain
-from tools.evidence import build_evidence, item_concepts
+from tools.evidence import EvidenceSet, build_evidence, item_concepts
 from tools.terminology import Terminology, default_terminology
 from tools.trends import lab_trends
 
@@ -481,6 +483,16 @@ def intake_brief(
         for s in out
     ]
     checks = verify_reported(sentences, qr, record, qr_id=qrid)
+    # chart-only lines also go through the record verifier, against the typed evidence of
+    # the resources they cite (the same check as every answer's sentences)
+    chart = _verify_chart(
+        [(n, sent) for n, sent in enumerate(out) if not sent.links and sent.refs],
+        ev,
+        plan.patient_id,
+        terminology,
+    )
+    for n, failed in chart.items():
+        checks.checks[n].findings.extend(failed)
     kept: list[AnswerSentence] = []
     dropped: list[DroppedSentence] = []
     cited: dict[str, CitedResource] = {}
@@ -522,6 +534,34 @@ def intake_brief(
         thread_id=thread_id,
         title=title or f"Patient/{plan.patient_id}",
     )
+
+
+def _verify_chart(
+    lines: Sequence[tuple[int, _Sentence]],
+    ev: EvidenceSet,
+    patient_id: str,
+    terminology: Terminology | None,
+) -> dict[int, list[Finding]]:
+    """The record verifier's findings on chart-only lines (by their position)."""
+    if not lines:
+        return {}
+    by_ref = ev.by_reference()
+    seen: dict[str, dict[str, Any]] = {}
+    batch = []
+    for _, sent in lines:
+        handles = list(dict.fromkeys(by_ref[r] for r in sent.refs if r in by_ref))
+        for h in handles:
+            seen = merge_seen(seen, {h: seen_entry(scrub_item(ev.get(h), patient_id))})
+        batch.append({"text": sent.text, "cites": handles})
+    result = verify_sentences(
+        batch, seen_of(seen), terminology=terminology or default_terminology(), as_of=ev.as_of
+    )
+    return {
+        n: [f for f in chk.findings if f.kind != "unknown_handle"]
+        or ([] if chk.ok else chk.findings)
+        for (n, _), chk in zip(lines, result.checks, strict=True)
+        if not chk.ok
+    }
 
 
 def _display(resource: Resource) -> str:
