@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Composed", "IntakeReading", "Plan", "Sentence", "ToolCall"]
+__all__ = ["Composed", "IntakeReading", "Plan", "Rephrased", "Sentence", "ToolCall"]
 
 
 class Sentence(BaseModel):
@@ -51,3 +51,10 @@ class IntakeReading(BaseModel):
     date: str | None = Field(
         None, max_length=10, description="date questions: YYYY-MM-DD (or YYYY-MM)"
     )
+
+
+class Rephrased(BaseModel):
+    """A question of the intake in plain language (the intake keeps it only when it keeps
+    every name, number, date and option of the question)."""
+
+    text: str = Field(max_length=400)

@@ -15,7 +15,9 @@ ends before the interview, it pauses the same way. At the end the brief becomes 
 approve DRAFT_ID``); ``--json`` prints ``{"questionnaire_response": …, "brief": …,
 "draft_id": …}``. A patient who declines consent ends the command with an error (exit 1).
 With ``[intake] model_parsing = true`` the deployment's model reads the answers the rules
-cannot (its value kept only when the patient's words say it).
+cannot (its value kept only when the patient's words say it); with ``model_rephrase =
+true`` it rephrases each question in plain language (shown only when it keeps every name,
+number, date and option of the question).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import typer
 
 from agent.config import DeploymentConfig
 from agent.errors import IntakeStateError
-from agent.intake import IntakeRunner, Turn, model_reader
+from agent.intake import IntakeRunner, Turn, model_reader, model_rephraser
 from agent.threads import open_checkpointer
 from tools.drafts import WriteBack
 
@@ -122,21 +124,27 @@ def register(app: typer.Typer) -> None:
 
         async def job(cfg: DeploymentConfig, desk: WriteBack) -> str:
             model = None
-            reader = None
-            if cfg.intake.model_parsing:
+            if cfg.intake.model_parsing or cfg.intake.model_rephrase:
                 from agent.models import build_chat_model
 
                 model = build_chat_model(cfg.model)
-                reader = model_reader(model)
             try:
-                return await interview(cfg, desk, reader)
+                return await interview(cfg, desk, model)
             finally:
                 if model is not None:
                     await model.aclose()
 
-        async def interview(cfg: DeploymentConfig, desk: WriteBack, reader: Any) -> str:
+        async def interview(cfg: DeploymentConfig, desk: WriteBack, model: Any) -> str:
             async with open_checkpointer(cfg.service.threads) as saver:
-                runner = IntakeRunner(desk.source, saver, cfg.intake, reader=reader)
+                runner = IntakeRunner(
+                    desk.source,
+                    saver,
+                    cfg.intake,
+                    reader=model_reader(model) if model and cfg.intake.model_parsing else None,
+                    rephraser=model_rephraser(model)
+                    if model and cfg.intake.model_rephrase
+                    else None,
+                )
                 if resume:
                     turn = await runner.current(resume)
                     if patient and turn.patient_id != patient:

@@ -623,3 +623,44 @@ def test_chart_lines_go_through_the_record_verifier() -> None:
     assert 0 not in found
     assert [f.kind for f in found[1]] == ["date"]
     assert found[2]
+
+
+async def test_model_rephrasing_is_shown_only_when_it_keeps_the_question(
+    source: RecordingSource, tmp_path: Path
+) -> None:
+    from agent.intake import keeps_question, model_rephraser
+    from tests.agent_fixtures import ScriptedChatModel
+
+    def rephrase(messages: Any) -> dict[str, str]:
+        text = messages[-1].text
+        if "main reason" in text:
+            return {"text": "What brings you in? Tell us in your own words."}  # kept: no names
+        if "How bad" in text:
+            return {"text": "How bad is it: Mild, Moderate or Severe?"}  # keeps every option
+        if "getting better" in text:
+            return {"text": "Is it getting better?"}  # drops options: the original is shown
+        return {"text": "Please answer this."}  # drops names and dates: the original is shown
+
+    model = ScriptedChatModel([rephrase], repeat=True)
+    async with open_checkpointer(tmp_path / "r.db") as saver:
+        runner = IntakeRunner(source, saver, today=TODAY, rephraser=model_rephraser(model))
+        turn = await runner.start(DEBORA)
+        turn = await runner.answer(turn.thread_id, "yes")
+        shown: dict[str, str] = {}
+        while turn.status == "question":
+            q = turn.question or {}
+            shown[q["link_id"]] = q["text"]
+            again = await runner.current(turn.thread_id)  # a reload shows the same words
+            assert (again.question or {})["text"] == q["text"]
+            turn = await runner.answer(turn.thread_id, "skip")
+        outcome = await runner.finish(turn.thread_id)
+    assert shown["reason"] == "What brings you in? Tell us in your own words."
+    assert shown["severity"] == "How bad is it: Mild, Moderate or Severe?"
+    assert shown["course"] == outcome.plan.get("course").text
+    med = outcome.plan.get("med-1-taking")
+    assert shown["med-1-taking"] == med.text
+    assert not keeps_question(med, "Are you still taking your pills?")
+    # what the QuestionnaireResponse records is the question as planned
+    assert (
+        _item(outcome.questionnaire_response, "reason")["text"] == outcome.plan.get("reason").text
+    )

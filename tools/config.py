@@ -550,3 +550,8 @@ class IntakeConfig(_Strict):
         description="let the model read answers the deterministic parser cannot (its value is "
         "kept only when it appears in the patient's own words)",
     )
+    model_rephrase: bool = Field(
+        False,
+        description="let the model rephrase each question in plain language (kept only when it "
+        "keeps every name, number, date and option of the question)",
+    )

@@ -15,7 +15,8 @@ One concern per module:
 * :mod:`._outputs`: the ``QuestionnaireResponse``, the discrepancies and the brief,
   verified (:func:`agent.verify.verify_reported`);
 * :mod:`._session`: :class:`IntakeRunner` (start, current, answer, finish);
-* :mod:`._reader`: the optional model reading of unclear answers.
+* :mod:`._reader`: the optional model help: reading unclear answers, rephrasing
+  questions in plain language (kept only when they keep what is asked).
 
 The patient's words are data, never instructions: they are classified as an answer to
 the question asked and stored verbatim, nothing else.
@@ -33,6 +34,7 @@ from ._graph import (
     AnswerReader,
     IntakeContext,
     IntakeState,
+    Rephraser,
     build_intake_graph,
     enabled,
     follow_up_text,
@@ -63,7 +65,7 @@ from ._outputs import (
 )
 from ._parse import Parsed, in_words, normalize, parse_answer, parse_date, parse_quantity
 from ._plan import ANSWER_SYSTEM, FLU_CVX, IntakePlan, build_plan, visit_reason
-from ._reader import model_reader, reading_value
+from ._reader import keeps_question, model_reader, model_rephraser, reading_value
 from ._session import IntakeRunner, Turn, new_thread_id
 
 __all__ = [
@@ -92,6 +94,7 @@ __all__ = [
     "PlannedQuestion",
     "QuestionKind",
     "RecordedAnswer",
+    "Rephraser",
     "Turn",
     "build_intake_graph",
     "build_plan",
@@ -103,7 +106,9 @@ __all__ = [
     "follow_up_text",
     "in_words",
     "intake_brief",
+    "keeps_question",
     "model_reader",
+    "model_rephraser",
     "new_thread_id",
     "next_question",
     "normalize",

@@ -2,13 +2,15 @@
 
 ::
 
-    START → consent ─(on file / given)─▶ plan ─▶ ask ─(next question)─▶ ask … ─(done)─▶ END
+    START → consent ─(on file / given)─▶ plan ─▶ phrase ─▶ ask ─(next)─▶ phrase ─▶ ask … ─(done)─▶ END
                │ ▲ (unclear: one follow-up)
                └─┴─(refused)─▶ END
 
 ``consent`` asks for consent when none is on file (``interrupt``), writes the patient's
 "yes" as a ``Consent``; a "no" ends the interview with nothing read. ``plan`` reads the
-record and builds the plan (:mod:`agent.intake._plan`). ``ask`` interrupts with the
+record and builds the plan (:mod:`agent.intake._plan`). ``phrase`` (with a rephraser
+only) stores the next question in plain language when the rephrasing keeps what it
+asks. ``ask`` interrupts with the
 next enabled question, reads the answer (:mod:`agent.intake._parse`, then optionally
 the model, whose value is kept only when the patient's words say it), asks one
 follow-up when it is unclear, and records it. Every node's end is a checkpoint (the
@@ -43,6 +45,7 @@ __all__ = [
     "AnswerReader",
     "IntakeContext",
     "IntakeState",
+    "Rephraser",
     "build_intake_graph",
     "enabled",
     "follow_up_text",
@@ -51,6 +54,8 @@ __all__ = [
 
 #: An optional model reading of an unclear answer: (question, words) → a value or None.
 AnswerReader = Callable[[PlannedQuestion, str], Awaitable[AnswerValue | None]]
+#: An optional plain-language rephrasing of a question (None: show the original).
+Rephraser = Callable[[PlannedQuestion], Awaitable[str | None]]
 
 
 class IntakeState(TypedDict, total=False):
@@ -68,6 +73,7 @@ class IntakeState(TypedDict, total=False):
     asked: list[str]  # link ids in the order asked (answered)
     answers: dict[str, dict[str, Any]]  # link id → RecordedAnswer
     pending: str | None  # the unclear first words awaiting the follow-up's
+    phrasing: dict[str, str]  # link id → the plain-language text shown (model_rephrase)
     started: str
     finished: str | None
     done: bool
@@ -81,6 +87,7 @@ class IntakeContext:
     config: IntakeConfig
     today: dt.date
     reader: AnswerReader | None = None
+    rephraser: Rephraser | None = None
 
 
 def enabled(q: PlannedQuestion, answers: dict[str, dict[str, Any]]) -> bool:
@@ -132,10 +139,11 @@ def follow_up_text(q: PlannedQuestion) -> str:
 def _question_payload(q: PlannedQuestion, state: IntakeState, follow_up: bool) -> dict[str, Any]:
     plan = state.get("plan") or {}
     total = len(plan.get("questions") or [])
+    shown = (state.get("phrasing") or {}).get(q.link_id, q.text)
     return {
         "kind": "question",
         "link_id": q.link_id,
-        "text": follow_up_text(q) if follow_up else q.text,
+        "text": follow_up_text(q) if follow_up else shown,
         "type": q.type,
         "options": [o.display for o in q.options],
         "follow_up": follow_up,
@@ -214,6 +222,18 @@ async def plan_node(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict
     return {"plan": plan.model_dump(mode="json"), "reason": reason}
 
 
+async def phrase_node(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, Any]:
+    """The next question in plain language, once (checkpointed, so a resumed interview
+    shows the same words); only with a rephraser, and only when it keeps the question."""
+    rephraser = runtime.context.rephraser
+    q = next_question(state)
+    phrasing = state.get("phrasing") or {}
+    if rephraser is None or q is None or q.link_id in phrasing:
+        return {}
+    text = await rephraser(q)
+    return {"phrasing": {**phrasing, q.link_id: text or q.text}}
+
+
 async def ask_node(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[str, Any]:
     q = next_question(state)
     if q is None:
@@ -252,7 +272,7 @@ async def ask_node(state: IntakeState, runtime: Runtime[IntakeContext]) -> dict[
 
 
 def route_ask(state: IntakeState) -> str:
-    return END if state.get("done") else "ask"
+    return END if state.get("done") else "phrase"
 
 
 def build_intake_graph(checkpointer: Any = None) -> Any:
@@ -262,9 +282,11 @@ def build_intake_graph(checkpointer: Any = None) -> Any:
     )
     g.add_node("consent", consent_node)
     g.add_node("plan", plan_node)
+    g.add_node("phrase", phrase_node)
     g.add_node("ask", ask_node)
     g.add_edge(START, "consent")
     g.add_conditional_edges("consent", route_consent, ["consent", "plan", END])
-    g.add_edge("plan", "ask")
-    g.add_conditional_edges("ask", route_ask, ["ask", END])
+    g.add_edge("plan", "phrase")
+    g.add_edge("phrase", "ask")
+    g.add_conditional_edges("ask", route_ask, ["phrase", END])
     return g.compile(checkpointer=checkpointer)

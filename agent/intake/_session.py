@@ -34,7 +34,7 @@ from tools.terminology import Terminology
 
 from ..errors import ConsentRefused, IntakeNotFound, IntakeStateError
 from ._consent import find_consent
-from ._graph import AnswerReader, IntakeContext, IntakeState, build_intake_graph
+from ._graph import AnswerReader, IntakeContext, IntakeState, Rephraser, build_intake_graph
 from ._model import RecordedAnswer
 from ._outputs import IntakeOutcome, discrepancies, intake_brief, questionnaire_response
 from ._plan import IntakePlan
@@ -82,6 +82,8 @@ class IntakeRunner:
         today: the interview's date (relative dates like "3 days ago" resolve against it).
         reader: an optional model reading of unclear answers (kept only when the
             patient's words say the value).
+        rephraser: an optional plain-language rephrasing of the questions (shown only
+            when it keeps what the question asks).
     """
 
     def __init__(
@@ -92,12 +94,14 @@ class IntakeRunner:
         *,
         today: dt.date | None = None,
         reader: AnswerReader | None = None,
+        rephraser: Rephraser | None = None,
         terminology: Terminology | None = None,
     ) -> None:
         self.source = source
         self.config = config or IntakeConfig()
         self.today = today
         self.reader = reader
+        self.rephraser = rephraser
         self.terminology = terminology
         self.graph = build_intake_graph(checkpointer)
 
@@ -111,7 +115,11 @@ class IntakeRunner:
             dt.date.fromisoformat(str(as_of)[:10]) if as_of else dt.datetime.now(dt.UTC).date()
         )
         return IntakeContext(
-            source=self.source, config=self.config, today=today, reader=self.reader
+            source=self.source,
+            config=self.config,
+            today=today,
+            reader=self.reader,
+            rephraser=self.rephraser,
         )
 
     async def _values(self, thread_id: str) -> tuple[dict[str, Any], Any]:

@@ -25,7 +25,14 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.intake import AnswerValue, IntakeRunner, PlannedQuestion, Turn, model_reader
+from agent.intake import (
+    AnswerValue,
+    IntakeRunner,
+    PlannedQuestion,
+    Turn,
+    model_reader,
+    model_rephraser,
+)
 
 from ._context import RECORD, RequestContext, access
 from ._errors import NotFound, error_responses
@@ -100,16 +107,25 @@ class IntakeFinished(BaseModel):
 
 def _runner(rq: RequestContext) -> IntakeRunner:
     state = rq.state
-    reader = None
-    if state.deployment.intake.model_parsing and state.model is not None:
-        inner = model_reader(state.model)
+    cfg = state.deployment.intake
+    reader = rephraser = None
+    if cfg.model_parsing and state.model is not None:
+        read = model_reader(state.model)
 
-        async def gated(q: PlannedQuestion, words: str) -> AnswerValue | None:
+        async def gated_read(q: PlannedQuestion, words: str) -> AnswerValue | None:
             async with state.gate.slot():  # the model queue of every other model request
-                return await inner(q, words)
+                return await read(q, words)
 
-        reader = gated
-    return IntakeRunner(rq.source, state.checkpointer, state.deployment.intake, reader=reader)
+        reader = gated_read
+    if cfg.model_rephrase and state.model is not None:
+        phrase = model_rephraser(state.model)
+
+        async def gated_phrase(q: PlannedQuestion) -> str | None:
+            async with state.gate.slot():
+                return await phrase(q)
+
+        rephraser = gated_phrase
+    return IntakeRunner(rq.source, state.checkpointer, cfg, reader=reader, rephraser=rephraser)
 
 
 def _out(turn: Turn) -> IntakeTurn:
