@@ -66,6 +66,9 @@ async def _read(script: Iterator[str] | None) -> str | None:
     """The next answer: from the script, else one line of stdin; None at the end."""
     if script is not None:
         return next(script, None)
+    if sys.stdin.isatty():
+        sys.stdout.write("> ")
+        sys.stdout.flush()
     line = await asyncio.to_thread(sys.stdin.readline)
     if line == "":
         return None

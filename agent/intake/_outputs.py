@@ -581,6 +581,7 @@ def _display(resource: Resource) -> str:
 def _date(resource: Resource) -> str | None:
     for key in (
         "effectiveDateTime",
+        "occurrenceDateTime",
         "authoredOn",
         "recordedDate",
         "onsetDateTime",
