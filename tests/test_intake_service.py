@@ -138,3 +138,15 @@ async def test_refused_consent_over_http(store: Path, tmp_path: Path) -> None:
         assert again["status"] == "refused"
         _problem(await c.post(f"{base}/{turn['thread_id']}/finish"), 403, "forbidden")
         _problem(await c.get(f"{base}/intake-unknown"), 404, "not-found")
+
+
+async def test_openapi_documents_the_intake(store: Path, tmp_path: Path) -> None:
+    app = create_app(deployment(store, tmp_path), model=scripted(), insecure_no_auth=True)
+    async with service_client(app) as c:
+        paths = (await c.get("/openapi.json")).json()["paths"]
+    base = "/v1/patients/{patient_id}/intake"
+    assert set(paths[base]) == {"post"}
+    assert set(paths[base + "/{thread_id}"]) == {"get"}
+    for op in ("answer", "finish"):
+        responses = paths[f"{base}/{{thread_id}}/{op}"]["post"]["responses"]
+        assert {"400", "401", "403", "404", "409"} <= set(responses)
