@@ -76,10 +76,11 @@ class RunUsage(BaseModel):
 
 
 class CitedAnswer(BaseModel):
-    """The verified answer of ``ask`` or ``brief``."""
+    """The verified answer of ``ask`` or ``brief``, or the pre-visit intake's brief
+    (``mode="intake"``: patient-reported facts cite ``QuestionnaireResponse/ID#linkId``)."""
 
     patient_id: str
-    mode: Literal["ask", "brief"] = "ask"
+    mode: Literal["ask", "brief", "intake"] = "ask"
     question: str = ""
     sentences: list[AnswerSentence] = Field(default_factory=list)
     cited: list[CitedResource] = Field(default_factory=list)
@@ -133,6 +134,14 @@ class CitedAnswer(BaseModel):
                     f"({len(self.dropped)} sentence(s) removed). Every line below is the "
                     "record's own entry, written by code. Citations at the end._"
                 )
+        elif self.mode == "intake":
+            out.append(f"# Pre-visit intake: {self.title or f'Patient/{self.patient_id}'}")
+            out.append(
+                "_Written by code from the patient's answers and the record (no model). "
+                "Patient-reported facts cite the patient's answers "
+                "(QuestionnaireResponse/ID#linkId), chart facts the record's resources; every "
+                "line was checked against what it cites. Patient words are quoted as typed._"
+            )
         elif self.question:
             out.append(f"**Q:** {self.question}\n")
         section: str | None = None
@@ -156,11 +165,15 @@ class CitedAnswer(BaseModel):
                 if section:
                     out.append(f"\n## {section}")
             marks = "".join(f"[^{numbers[r]}]" for r in [*s.references, *s.searches])
-            tag = " _(extractive)_" if s.status == "extractive" and self.mode != "brief" else ""
+            tag = (
+                " _(extractive)_"
+                if s.status == "extractive" and self.mode not in ("brief", "intake")
+                else ""
+            )
             if s.status == "unverified":
                 tag = f" _(unverified: {', '.join(s.unchecked) or 'could not be checked'})_"
             line = f"{s.text.rstrip()}{marks}{tag}"
-            if self.mode == "brief":
+            if self.mode in ("brief", "intake"):
                 out.append(f"- {line}")
             else:
                 para.append(line)

@@ -22,6 +22,7 @@ e.g. ``max_steps = 2``, ``prefetch = false``) and an optional FHIR terminology s
     public_url = "https://assistant.hospital.internal"
 
     [writeback]                    # optional: approved drafts → FHIR (tools.config.WritebackConfig)
+    [intake]                       # optional: pre-visit interview (tools.config.IntakeConfig)
     [cds]                          # optional: CDS Hooks (tools.config.CdsConfig)
     service_url = "https://assistant.hospital.internal/cds-services"
 
@@ -41,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.config import (
     CdsConfig,
+    IntakeConfig,
     Limits,
     ServiceConfig,
     SourceConfig,
@@ -81,6 +83,7 @@ class DeploymentConfig(BaseModel):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     writeback: WritebackConfig = Field(default_factory=WritebackConfig)
     cds: CdsConfig = Field(default_factory=CdsConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
 
 
 def config_hash(config: DeploymentConfig) -> str:

@@ -31,8 +31,14 @@ Everything here extends :class:`tools.errors.AssistantError`, so a surface that 
     │                                      session patient's compartment (refused in code)
     ├── AgentSourceFailed                  the record source failed mid-run (.thread_id,
     │                                      the checkpointed thread can be retried)
-    └── ThreadStoreError                   the encrypted threads database cannot be read:
-                                           another key, or an unusable key (.db, .key_source)
+    ├── ThreadStoreError                   the encrypted threads database cannot be read:
+    │                                      another key, or an unusable key (.db, .key_source)
+    └── IntakeError                        the pre-visit intake (agent.intake)
+        ├── ConsentRefused                 the patient declined (or gave no) consent to the
+        │                                  interview; nothing beyond the consent was read
+        ├── IntakeNotFound                 no intake thread with that id (.thread_id)
+        └── IntakeStateError               the request does not fit the intake's state
+                                           (answering a finished interview, another patient)
 
 Messages say what failed, where (model, file or URL) and what to do next.
 """
@@ -49,7 +55,11 @@ __all__ = [
     "BackendHTTPError",
     "BackendProtocolError",
     "BackendUnreachable",
+    "ConsentRefused",
     "ContextOverflow",
+    "IntakeError",
+    "IntakeNotFound",
+    "IntakeStateError",
     "MalformedOutput",
     "ModelError",
     "ModelLoadError",
@@ -248,3 +258,39 @@ class ThreadStoreError(AgentError):
             db,
             key_source,
         )
+
+
+class IntakeError(AgentError):
+    """Root of the pre-visit intake's errors (:mod:`agent.intake`)."""
+
+
+class ConsentRefused(IntakeError):
+    """The patient declined the AI interview (or no consent could be had): nothing of the
+    record beyond the consent search was read, nothing was asked."""
+
+    def __init__(self, patient_id: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"Patient/{patient_id} did not consent to the AI pre-visit interview{extra}; the "
+            "interview was not started and nothing of the record beyond the consent search "
+            "was read. The clinic can run the intake by other means, or start again if the "
+            "patient changes their mind."
+        )
+        self.patient_id = patient_id
+
+
+class IntakeNotFound(IntakeError, LookupError):
+    """No intake thread with that id in the threads database."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(
+            f"No intake thread {thread_id!r} in the threads database. Check the id printed "
+            "when the interview paused, and that $FHIR_ASSISTANT_THREADS (and its key) are the "
+            "ones it was started with."
+        )
+        self.thread_id = thread_id
+
+
+class IntakeStateError(IntakeError):
+    """The request does not fit the intake's state (e.g. answering a finished interview,
+    resuming another patient's thread, finishing before the last question)."""

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Composed", "Plan", "Sentence", "ToolCall"]
+__all__ = ["Composed", "IntakeReading", "Plan", "Rephrased", "Sentence", "ToolCall"]
 
 
 class Sentence(BaseModel):
@@ -37,3 +37,24 @@ class Plan(BaseModel):
     action: Literal["tools", "answer"]
     calls: list[ToolCall] = Field(default_factory=list, max_length=6)
     sentences: list[Sentence] = Field(default_factory=list, max_length=20)
+
+
+class IntakeReading(BaseModel):
+    """A model's reading of a patient's answer to one intake question (the intake keeps
+    the value only when the patient's own words say it: :func:`agent.intake.in_words`)."""
+
+    understood: bool = Field(description="false when the words do not answer the question")
+    yes: bool | None = Field(None, description="boolean questions: yes (true) or no (false)")
+    option: str | None = Field(None, max_length=80, description="choice questions: the option")
+    number: float | None = Field(None, description="quantity questions: the number")
+    unit: str | None = Field(None, max_length=20, description="quantity questions: its unit")
+    date: str | None = Field(
+        None, max_length=10, description="date questions: YYYY-MM-DD (or YYYY-MM)"
+    )
+
+
+class Rephrased(BaseModel):
+    """A question of the intake in plain language (the intake keeps it only when it keeps
+    every name, number, date and option of the question)."""
+
+    text: str = Field(max_length=400)

@@ -27,6 +27,7 @@ from surfaces import (
     _agent_commands,
     _doctor,
     _draft_commands,
+    _intake_commands,
     _record_commands,
     _service_commands,
 )
@@ -395,6 +396,7 @@ _record_commands.register(app)
 _agent_commands.register(app)
 _service_commands.register(app)
 _draft_commands.register(app)
+_intake_commands.register(app)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ share on top of :mod:`tools.drafts` (which knows no model).
     draft = await draft_brief(desk, patient_id, deployment=deployment, extractive=True)
     draft = await draft_brief(desk, patient_id, deployment=deployment, model=chat_model)
     draft = await draft_answer(desk, answer, deployment=deployment, model_name=model.name)
+    draft = await draft_intake(desk, outcome, deployment=deployment)  # intake brief + its QR
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from agent.answer import CitedAnswer
 from agent.config import DeploymentConfig, build_terminology, config_hash
 from agent.context import AgentSettings
+from agent.intake import IntakeOutcome
 from agent.models import ChatModel
 from agent.run import brief as agent_brief
 from tools.brief import build_brief
@@ -26,12 +28,13 @@ from tools.drafts import Draft, DraftKind, DraftStore, WritableSource, WriteBack
 from tools.errors import ResourceNotFound
 from tools.source import RecordSource
 from tools.terminology import Terminology
-from tools.writeback import CitedSource, ModelAgent
+from tools.writeback import CitedSource, ExtraEntry, ModelAgent
 
 __all__ = [
     "EXTRACTIVE_MODEL",
     "draft_answer",
     "draft_brief",
+    "draft_intake",
     "drafts_database",
     "model_agent",
     "open_writeback",
@@ -39,6 +42,8 @@ __all__ = [
 
 #: The "model" of a draft built by code alone (the extractive brief).
 EXTRACTIVE_MODEL = "extractive-brief (no model)"
+#: The "model" of an intake brief written by code from the answers and the record.
+INTAKE_MODEL = "intake-brief (no model)"
 
 
 def _software() -> str:
@@ -216,4 +221,42 @@ async def draft_answer(
         appointment=appointment,
         batch_key=batch_key,
         resolve_versions=resolve,
+    )
+
+
+async def draft_intake(
+    desk: WriteBack,
+    outcome: IntakeOutcome,
+    *,
+    deployment: DeploymentConfig,
+    created_by: str = "",
+) -> Draft:
+    """A finished interview as a draft: the cited intake brief, with its
+    QuestionnaireResponse as an extra written in the same transaction on approval.
+
+    The brief's ``QuestionnaireResponse/ID#linkId`` citations name the QR by the id it
+    carries as ``identifier`` (:data:`agent.intake.QR_IDENTIFIER`); the draft cites the
+    QR's entry of the transaction, so the Provenance and the DocumentReference point at
+    the QuestionnaireResponse the server creates.
+    """
+    qr = ExtraEntry(
+        resource=outcome.questionnaire_response,
+        label="Pre-visit intake answers (QuestionnaireResponse)",
+        ai_generated=False,
+    )
+    chart = [c.reference for c in outcome.brief.cited if c.type != "QuestionnaireResponse"]
+    citations: list[str | CitedSource] = [*chart, CitedSource(reference=qr.full_url)]
+    agent = model_agent(deployment, extractive=True).model_copy(update={"name": INTAKE_MODEL})
+    return await desk.create_draft(
+        patient_id=outcome.patient_id,
+        kind="intake",
+        markdown=outcome.brief.to_markdown(),
+        citations=citations,
+        answer=outcome.brief.as_dict(),
+        extras=[qr],
+        model=agent,
+        extractive=True,
+        encounter=outcome.encounter,
+        appointment=outcome.appointment,
+        created_by=created_by,
     )

@@ -32,6 +32,7 @@ __all__ = [
     "CdsConfig",
     "CodingConfig",
     "FhirServerConfig",
+    "IntakeConfig",
     "Limits",
     "NoAuth",
     "ServiceAuth",
@@ -504,3 +505,53 @@ class CdsConfig(_Strict):
         if bad or not v:
             raise ValueError(f"algorithms must be asymmetric JWS algorithms, not {bad or v}")
         return v
+
+
+# --------------------------------------------------------------------------- intake
+
+
+class IntakeConfig(_Strict):
+    """The ``[intake]`` table: the pre-visit interview (:mod:`agent.intake`).
+
+    An interview starts only for a patient with an active ``Consent`` whose ``scope`` has
+    the ``consent_scope`` coding and whose ``category`` has the ``consent_category``
+    coding; otherwise its first question asks for consent, and a "yes" is written as such
+    a ``Consent`` (``policy_rule`` its rule).
+    """
+
+    consent_scope: CodingConfig = Field(
+        default_factory=lambda: CodingConfig(
+            system="http://terminology.hl7.org/CodeSystem/consentscope",
+            code="patient-privacy",
+            display="Privacy Consent",
+        )
+    )
+    consent_category: CodingConfig = Field(
+        default_factory=lambda: CodingConfig(
+            system="urn:fhir-assistant:consent-category",
+            code="ai-intake",
+            display="AI-assisted pre-visit interview",
+        )
+    )
+    policy_rule: CodingConfig = Field(
+        default_factory=lambda: CodingConfig(
+            system="http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            code="OPTIN",
+            display="opt-in",
+        )
+    )
+    max_questions: int = Field(20, ge=1, le=60, description="questions asked at most")
+    questionnaire_url: str = Field(
+        "urn:fhir-assistant:questionnaire:pre-visit-intake",
+        description="canonical base of the generated Questionnaires (`|version` added)",
+    )
+    model_parsing: bool = Field(
+        False,
+        description="let the model read answers the deterministic parser cannot (its value is "
+        "kept only when it appears in the patient's own words)",
+    )
+    model_rephrase: bool = Field(
+        False,
+        description="let the model rephrase each question in plain language (kept only when it "
+        "keeps every name, number, date and option of the question)",
+    )

@@ -39,6 +39,11 @@ no cited item states cannot be checked: the sentence is **unverified** (shown ma
 the term listed in ``unchecked``), never passed silently; when another item of the
 session names it, the sentence fails (it took the term from the wrong citation).
 Ordinary words never count, whatever the question's wording.
+
+**The patient's own answers** (the pre-visit intake) are cited as
+``QuestionnaireResponse/ID#linkId``: :func:`verify_reported` resolves those handles
+against the QuestionnaireResponse's items (and record references against the record) and
+checks quoted words, dates and yes/no against them (:mod:`agent.verify._reported`).
 """
 
 from __future__ import annotations
@@ -51,17 +56,21 @@ from tools.terminology import Terminology, default_terminology
 
 from ..session import Seen
 from ._check import SessionIndex, check_sentence
+from ._reported import QR_HANDLE, qr_items, verify_reported
 from ._result import Finding, SentenceCheck, Verification
 from ._support import birth_of
 from ._text import extract_dates
 
 __all__ = [
+    "QR_HANDLE",
     "Finding",
     "SentenceCheck",
     "SessionIndex",
     "Verification",
     "check_sentence",
     "extract_dates",
+    "qr_items",
+    "verify_reported",
     "verify_sentences",
 ]
 

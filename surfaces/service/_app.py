@@ -33,7 +33,14 @@ from agent.models import ChatModel
 from tools.errors import AssistantError
 from tools.source import RecordSource
 
-from . import _routes_agent, _routes_drafts, _routes_ops, _routes_records, _routes_threads
+from . import (
+    _routes_agent,
+    _routes_drafts,
+    _routes_intake,
+    _routes_ops,
+    _routes_records,
+    _routes_threads,
+)
 from ._errors import (
     AuthenticationRequired,
     OperationOutcome,
@@ -379,6 +386,7 @@ def create_app(
         _routes_agent.router,
         _routes_threads.router,
         _routes_drafts.router,
+        _routes_intake.router,
     ):
         app.include_router(router)
     if deployment.cds.enabled:

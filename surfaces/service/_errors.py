@@ -31,7 +31,10 @@ from agent.errors import (
     BackendHTTPError,
     BackendProtocolError,
     BackendUnreachable,
+    ConsentRefused,
     ContextOverflow,
+    IntakeNotFound,
+    IntakeStateError,
     ModelError,
     ModelLoadError,
     ModelTimeout,
@@ -187,6 +190,9 @@ class NotReady(ServiceBusy):
 _STATUS: list[tuple[type[BaseException], int, IssueCode]] = [
     (ServiceError, 500, "exception"),  # placeholder: ServiceError carries its own
     (DraftNotFound, 404, "not-found"),
+    (IntakeNotFound, 404, "not-found"),
+    (IntakeStateError, 409, "conflict"),
+    (ConsentRefused, 403, "forbidden"),
     (DraftConflict, 409, "conflict"),
     (ApprovalRequired, 428, "business-rule"),
     (WriteBackFailed, 502, "exception"),
@@ -249,9 +255,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Malformed request (not JSON, wrong structure)",
         401: "No or unusable credentials (`WWW-Authenticate: Bearer`)",
-        403: "Not allowed: another patient than the token's, or a missing scope",
+        403: "Not allowed: another patient than the token's, a missing scope, or (intake) the "
+        "patient declined consent",
         404: "Not found (patient, thread, measure)",
-        409: "The draft's state forbids it (rejected, written with other text, pending)",
+        409: "The draft's or the intake's state forbids it (rejected, written with other text, "
+        "pending; an interview already complete or not yet)",
         413: "Over a configured limit (question length, body size)",
         428: "Writing a draft that no person approved",
         422: "Invalid parameters or body",

@@ -32,7 +32,7 @@ DraftId = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="the draft id (`draft_id`)")
 ]
 _WRITE_TYPES = ("DocumentReference", "Provenance", "Device")
-_ERRORS = error_responses(401, 403, 404, 409, 422, 428, 500, 502, 503, 504)
+_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 428, 500, 502, 503, 504)
 
 
 class CreateDraft(BaseModel):
@@ -88,6 +88,15 @@ async def _load(rq: RequestContext, draft_id: str, needed: str, types: tuple[str
     assert rq.principal is not None
     rq.principal.require(types, needed, patient_id=draft.patient_id, what=rq.entry.action)
     return draft
+
+
+async def _extras_allowed(rq: RequestContext, draft: Draft) -> None:
+    """The resources written with the document (e.g. an intake's QuestionnaireResponse)
+    need the create scope of their types too."""
+    types = tuple(dict.fromkeys(str(e.resource.get("resourceType")) for e in draft.extras))
+    if types:
+        assert rq.principal is not None
+        rq.principal.require(types, "c", patient_id=draft.patient_id, what=rq.entry.action)
 
 
 def _approver(rq: RequestContext, body: Approve) -> Person:
@@ -216,7 +225,7 @@ async def approve(
         ),
     ],
 ) -> ApproveResult:
-    await _load(rq, draft_id, "c", _WRITE_TYPES)
+    await _extras_allowed(rq, await _load(rq, draft_id, "c", _WRITE_TYPES))
     result = await desk_of(rq).approve(draft_id, _approver(rq, body), edits=body.edits)
     return await rq.done(result, cited=result.written)
 
@@ -242,7 +251,7 @@ async def write(
         ),
     ],
 ) -> ApproveResult:
-    await _load(rq, draft_id, "c", _WRITE_TYPES)
+    await _extras_allowed(rq, await _load(rq, draft_id, "c", _WRITE_TYPES))
     result = await desk_of(rq).write(draft_id)
     return await rq.done(result, cited=result.written)
 

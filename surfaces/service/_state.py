@@ -124,6 +124,16 @@ class CountingSource:
     async def patients(self) -> list[PatientRow]:
         return await self.inner.patients()
 
+    async def transaction(self, bundle: Resource, *, patient_id: str) -> Resource:
+        """A write of the shared source (the intake's Consent); refused if it cannot write."""
+        writer = getattr(self.inner, "transaction", None)
+        if writer is None:
+            from tools.errors import WriteRefused
+
+            raise WriteRefused(f"The record source {self.inner.label} cannot write.")
+        result: Resource = await writer(bundle, patient_id=patient_id)
+        return result
+
     async def aclose(self) -> None:  # the shared source outlives the request
         return None
 
