@@ -128,6 +128,11 @@ class CitedAnswer(BaseModel):
                     "resources it cites; the sections below are the record's own entries, "
                     "written by code. Citations at the end._"
                 )
+            elif not self.dropped:  # an extractive brief: no model was asked
+                out.append(
+                    "_Written from the record by code (no model); every line cites the FHIR "
+                    "resources it comes from. Citations at the end._"
+                )
             else:  # nothing the model wrote survived the check: say so, not "written by the model"
                 out.append(
                     "_No overview: what the model wrote did not pass the citation check "

@@ -40,3 +40,11 @@ def test_a_brief_whose_overview_was_all_dropped_does_not_claim_one() -> None:
     assert "(1 sentence(s) removed)" in md
     assert "- Hypertension — since 1967-06-19[^1]" in md
     assert _PT not in md  # only what is cited is listed
+
+
+def test_an_extractive_brief_names_no_model() -> None:
+    brief = _brief(model_sentence=False)
+    brief.dropped = []
+    md = brief.to_markdown()
+    assert "Written from the record by code (no model)" in md
+    assert "model wrote" not in md

@@ -68,7 +68,7 @@ def test_brief_draft_approve_reject(store: Path, tmp_path: Path) -> None:
     data = json.loads(made.stdout)
     draft_id = data["draft_id"]
     assert data["status"] == "draft"
-    assert data["markdown"].startswith(f"# Pre-visit brief: Patient/{CLEOTILDE}")
+    assert data["markdown"].startswith("# Pre-visit brief: Cleotilde Ruecker")
 
     with RecordStore(store) as records:
         before = records.count()

@@ -53,7 +53,7 @@ async def test_draft_approve_reject_over_http(store: Path, tmp_path: Path) -> No
         draft_id = draft["id"]
         assert draft["status"] == "draft"
         assert draft["extractive"]
-        assert draft["markdown"].startswith(f"# Pre-visit brief: Patient/{CLEOTILDE}")
+        assert draft["markdown"].startswith("# Pre-visit brief: Cleotilde Ruecker")
         assert all(c["version"] for c in draft["citations"])
 
         md = await c.get(f"/v1/drafts/{draft_id}", headers={"Accept": "text/markdown"})

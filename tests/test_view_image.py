@@ -444,7 +444,8 @@ async def test_view_image_with_tiny_gemma3(store: RecordStore, tiny_gemma3_dir: 
             source=store,
             model=model,
             multimodal=True,
-            settings=AgentSettings(max_tokens=8, max_steps=2, repair=False),
+            # the script starts with a plan (no shortcut to the answer after the prefetch)
+            settings=plan_first(max_tokens=8, max_steps=2, repair=False),
         )
         assert len(model.image_calls) == 1
         assert a.usage.model_calls == len(script.calls) + 1

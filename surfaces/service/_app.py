@@ -298,10 +298,11 @@ def _openapi(app: FastAPI, public_url: str | None) -> dict[str, Any]:
         ref_template="#/components/schemas/{model}"
     )
     for path, item in schema.get("paths", {}).items():
-        if not path.startswith("/v1/"):
+        if not path.startswith(("/v1/", "/cds-services")):
             continue
         for op in item.values():
-            op["security"] = [{"bearer": []}, {"apiKey": []}]
+            if path.startswith("/v1/"):  # CDS Hooks calls carry the EHR's own JWT instead
+                op["security"] = [{"bearer": []}, {"apiKey": []}]
             for status, resp in op.get("responses", {}).items():
                 if status.isdigit() and int(status) >= 400:
                     # errors are OperationOutcomes as application/fhir+json (FastAPI's default
