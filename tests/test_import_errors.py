@@ -304,7 +304,9 @@ def test_conditional_reference_matching_nothing(store: RecordStore, tmp_path: Pa
     ) in str(error)
     obs["performer"] = [{"reference": "Practitioner?name=Smith"}]
     error = only_error(store, write_json(tmp_path / "p1.json", bundle))
-    assert "uses `name`; the store resolves only `identifier`, `_id` and `_tag` criteria" in str(error)
+    assert "uses `name`; the store resolves only `identifier`, `_id` and `_tag` criteria" in str(
+        error
+    )
 
 
 def test_ambiguous_conditional_reference(store: RecordStore, tmp_path: Path) -> None:
