@@ -4,6 +4,7 @@ the source honours the parameters (the embedded store, sekmet-fhir) or ignores t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -294,3 +295,27 @@ async def test_sekmet_pushed_equals_local(
     # the same lines as from the embedded store (handles aside: ids differ)
     on_store = await _check_source(store, CLEOTILDE)
     assert {k: _texts(v) for k, v in lines.items()} == {k: _texts(v) for k, v in on_store.items()}
+
+
+def test_record_statements_give_repeated_events_whole_dates() -> None:
+    """An answer taken from the record as it stands is read by a person: repeated vaccines
+    say how many and give the most recent date whole, not the model line's folded years."""
+    from agent.toolkit import statement
+    from tests._record_fixtures import patient
+    from tools.evidence import build_evidence
+
+    def shot(rid: str, day: str) -> dict[str, object]:
+        return {
+            "resourceType": "Immunization", "id": rid, "status": "completed",
+            "patient": {"reference": "Patient/p1"}, "occurrenceDateTime": f"{day}T10:00:00Z",
+            "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "49",
+                                        "display": "Hib (PRP-OMP)"}]},
+        }  # fmt: skip
+
+    record = [patient("p1"), shot("i1", "2013-02-17"), shot("i2", "2013-04-21"),
+              shot("i3", "2014-01-19")]  # fmt: skip
+    ev = build_evidence(record, as_of=dt.date(2020, 1, 1))
+    (item,) = ev.section("immunizations")
+    assert "2014: 01-19" in item.text  # the model's compact line
+    text = statement(item)
+    assert "3 on record, most recent 2014-01-19 (earlier: 2013-04-21, 2013-02-17)" in text

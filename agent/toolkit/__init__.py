@@ -20,7 +20,7 @@ from ..errors import ToolCallError
 from ..guard import check_args
 from ..schemas import ToolCall
 from . import lab_trend, order_lab, read_resource, record_summary, search_record, view_image
-from ._base import Tool, ToolArgs, ToolResult, ensure_evidence
+from ._base import Tool, ToolArgs, ToolResult, ensure_evidence, statement
 
 __all__ = [
     "REGISTRY",
@@ -31,6 +31,7 @@ __all__ = [
     "ensure_evidence",
     "prompt_lines",
     "run_tool_call",
+    "statement",
     "tool_schemas",
 ]
 

@@ -29,6 +29,7 @@ __all__ = [
     "ensure_evidence",
     "new_handle",
     "parse_date",
+    "statement",
 ]
 
 
@@ -148,6 +149,22 @@ def absence(ctx: AgentContext, ev: EvidenceSet, scope: SearchScope, what: str) -
     )
 
 
+def statement(item: EvidenceItem) -> str:
+    """An item as a person reads it, for answers taken from the record as it stands.
+
+    A model line folds repeated events by year to save tokens ("×3: 2013: 02-17, 04-21; 2014:
+    01-19"); read by a person that is a puzzle, so dated events without values (vaccines,
+    procedures, visits) say how many there are and give the most recent date whole."""
+    days = sorted({p.day for p in item.points if p.day})
+    valueless = all(p.value is None and p.value_text is None for p in item.points)
+    if len(days) < 2 or not valueless:
+        return item.text
+    earlier = ", ".join(reversed(days[:-1][-4:]))
+    more = len(days) - 1 - min(4, len(days) - 1)
+    tail = f", and {more} before" if more else ""
+    return f"{item.name}: {len(item.points)} on record, most recent {days[-1]} (earlier: {earlier}{tail})"
+
+
 def bounded(
     ctx: AgentContext,
     items: Sequence[EvidenceItem],
@@ -160,7 +177,7 @@ def bounded(
     result = ToolResult([scrub(i.line, ctx.patient_id) for i in shown])
     for i in shown:
         result.add(ctx, i)
-        result.statements.append((scrub(i.text, ctx.patient_id), [i.handle]))
+        result.statements.append((scrub(statement(i), ctx.patient_id), [i.handle]))
     left = len(items) - len(shown)
     if not items:
         if scope is not None and ctx.cache.evidence is not None:
