@@ -176,16 +176,20 @@ def _medication_problems(r: Resource, exp: dict[str, Any]) -> list[str]:
     if exp["route"] not in routes:
         out.append(f"route {sorted(routes)} (expected SNOMED {exp['route']})")
     want = (int(exp["frequency"]), float(exp["period"]), exp["period_unit"])
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), dict) else {}
-    rep = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
-    got = None
+    timing: dict[str, Any] = dosage.get("timing") or {}
+    rep: dict[str, Any] = timing.get("repeat") or {} if isinstance(timing, dict) else {}
+    got: tuple[int, float, Any] | None = None
     if rep.get("frequency") is not None and rep.get("period") is not None:
         try:
             got = (int(rep["frequency"]), float(rep["period"]), rep.get("periodUnit"))
         except (TypeError, ValueError):
             got = None
-    by_code = {_GTS_TIMING.get(c) for c in _codes(timing.get("code"), "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation")}  # fmt: skip
-    by_code = {(f, float(p), u) for f, p, u in (t for t in by_code if t)}
+    gts = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+    by_code = {
+        (t[0], float(t[1]), t[2])
+        for c in _codes(timing.get("code"), gts)
+        if (t := _GTS_TIMING.get(c)) is not None
+    }
     if got != want and not (got is None and want in by_code):
         out.append(f"timing {got or sorted(by_code)} (expected {want})")
     return out
