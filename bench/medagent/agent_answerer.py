@@ -7,6 +7,10 @@
 * ``conditional_order``: ``agent.run.ask(task.text)`` with writes allowed
   (``AgentSettings(allow_writes=True)``), so the model may call ``order_lab``; the grade
   reads the source's ServiceRequests, never this answer.
+* ``record_vital``, ``medication_order``, ``referral`` (v2): the same, with the write
+  tools ``record_vital``, ``order_medication`` and ``refer_patient``; graded on the
+  source's Observations, MedicationRequests and ServiceRequests.
+* ``window_value`` (v2): like ``lab_window``: the answer text is parsed for a number.
 
 Writes are enabled here only because the runner's source is a fresh store or an empty
 test server (``bench.medagent.run``); never point this at a production source.
@@ -83,7 +87,8 @@ class AgentTaskAnswerer:
             as_of=self.as_of,
             multimodal=self.multimodal,
         )
-        out = parse_lab_answer(answer.text) if task.kind == "lab_window" else TaskAnswer()
+        numeric = task.kind in ("lab_window", "window_value")
+        out = parse_lab_answer(answer.text) if numeric else TaskAnswer()
         out.text = answer.text
         out.latency_s = time.perf_counter() - started
         return out
