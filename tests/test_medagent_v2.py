@@ -43,7 +43,7 @@ from tools.writes import medication_order, referral, vital_observation
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fhir_fixtures" / "patients"
 V1_IDS = json.loads((ROOT / "tests" / "data" / "medagent_v1_task_ids.json").read_text())
-SYNTHEA = ROOT.parent / "shared" / "synthea"
+SYNTHEA = SHARED_DATA
 
 
 # --------------------------------------------------------------------------- comparability
@@ -172,16 +172,10 @@ def test_baseline_v2_on_shared_synthea(tmp_path: Path) -> None:
 def test_v2_on_sekmet(tmp_path: Path) -> None:
     """Loaded into a real, empty FHIR server; the writes POSTed there and graded on it."""
     with running_sekmet(tmp_path / "sekmet") as server:
-        report = run_medagent(
-            MedAgentConfig(
-                FIXTURES,
-                16,
-                seed=1,
-                server=server.base_url,
-                out=tmp_path / "v2.json",
-                kinds=KINDS_V2,
-            )  # fmt: skip
+        cfg = MedAgentConfig(
+            FIXTURES, 16, seed=1, server=server.base_url, out=tmp_path / "v2.json", kinds=KINDS_V2
         )
+        report = run_medagent(cfg)
         assert report is not None
         failed = [r for r in report["results"] if not r["correct"]]
         assert not failed, failed
