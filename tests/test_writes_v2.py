@@ -322,3 +322,46 @@ async def test_agent_write_tools_off_by_default(store: RecordStore) -> None:
     assert "writes are disabled for this deployment" in model.calls[1][-1].text
     for rtype, _ in WRITTEN.values():
         assert not await _assistant_written(store, rtype, DEBORA)
+
+
+# --------------------------------------------------------------------------- sekmet
+
+
+@pytest.mark.integration
+async def test_write_tools_on_sekmet(tmp_path: Path) -> None:
+    """The three tools POST to a real FHIR server (its own: writes must not leak into the
+    shared one), the server accepts each resource, a repeated call finds the first one,
+    and another patient's id is refused before anything is sent."""
+    from tests.sekmet import load_bundles, running_sekmet
+    from tools.fhir import FhirClient
+
+    with running_sekmet(tmp_path / "sekmet") as server:
+        deb, cleo = (b.patient_id for b in load_bundles(server.base_url, [DEBORA_FILE, CLEO_FILE]))
+        assert deb
+        assert cleo
+        async with FhirClient.from_url(server.base_url) as client:
+            ctx = AgentContext(
+                deb, client, ScriptedChatModel([]), settings=AgentSettings(allow_writes=True)
+            )
+            for tool, args in CALLS.items():
+                rtype, word = WRITTEN[tool]
+                first = await run_tool_call(ctx, ToolCall(tool=tool, args=args))
+                assert first.lines[0].startswith(word), first.lines
+                again = await run_tool_call(ctx, ToolCall(tool=tool, args=args))
+                assert again.lines[0].startswith("already"), again.lines
+                mine = [
+                    r for r in await client.search(rtype, {"patient": deb}) if is_assistant_write(r)
+                ]
+                assert len(mine) == 1
+                assert mine[0]["subject"]["reference"] == f"Patient/{deb}"
+                sent = client.requests
+                with pytest.raises(ToolCallRefused):
+                    await run_tool_call(
+                        ctx, ToolCall(tool=tool, args={**args, "reason": f"Patient/{cleo}"})
+                    )
+                assert client.requests == sent
+                assert not [
+                    r
+                    for r in await client.search(rtype, {"patient": cleo})
+                    if is_assistant_write(r)
+                ]
