@@ -20,7 +20,7 @@ import pytest
 
 from agent.models import Message
 from bench.ehrqa.generate import lab_points
-from bench.medagent.agent_answerer import AgentTaskAnswerer
+from bench.medagent.agent_answerer import AgentTaskAnswerer, parse_window_answer
 from bench.medagent.answer import TaskAnswer
 from bench.medagent.baseline import BaselineAnswerer
 from bench.medagent.generate import (
@@ -412,19 +412,55 @@ async def test_agent_writes_each_v2_kind(fixture_store: RecordStore, kind: str) 
     assert row["created_for_others"]
 
 
-async def test_agent_window_value_parsed(fixture_store: RecordStore) -> None:
+def _cite_window(text: str, start: str, end: str) -> Any:
+    """Script step: answer citing the lab_trend line of the task's window."""
+
+    def step(messages: Sequence[Message]) -> dict[str, Any]:
+        m = re.search(rf"from {start} to {end} \(inclusive\)[^\n]*\[(E\d+)\]", messages[-1].text)
+        assert m, "lab_trend showed no line for the window"
+        return answer((text, [m.group(1)]))
+
+    return step
+
+
+@pytest.mark.parametrize("op", ["mean", "count"])
+async def test_agent_window_value(fixture_store: RecordStore, op: str) -> None:
+    """The model reads the window with lab_trend and answers citing what it showed; the
+    answer text is parsed for the number (graded as lab_window values are)."""
     task = next(
         t
         for t in generate(FIXTURES, 60, seed=1, kinds=("window_value",))
-        if t.params["op"] != "count" and not t.expected["none"]
+        if t.params["op"] == op and not t.expected["none"]
     )
-    value = f"{float(task.expected['value']):.4g}"
-    text = f"The {task.params['display']} over that window was {value} {task.expected['unit']}."
-    model = ScriptedChatModel([answer((text, [])), composed((text, []))], repeat=True)
+    p, exp = task.params, task.expected
+    if op == "count":
+        text = f"There were {exp['value']} {p['display']} results in that period."
+    else:
+        text = f"The average {p['display']} in that period was {float(exp['value']):.4g} {exp['unit']}."
+    args = {"code": p["code"], "date_from": p["start"], "date_to": p["end"]}
+    model = ScriptedChatModel(
+        [tools(("lab_trend", args)), _cite_window(text, p["start"], p["end"]), composed()],
+        repeat=True,
+    )
     answerer = AgentTaskAnswerer(fixture_store, model, name="scripted")
     [row] = await run_tasks([task], fixture_store, answerer, {task.patient_key: task.patient_key})
-    got = row["answer"]
-    if got["text"]:  # the verifier may drop an uncited sentence: then it is simply wrong
-        assert row["correct"] is True, row
-    else:
-        assert row["correct"] is False
+    assert row["answer"]["text"] == text  # the cited sentence survived verification
+    assert row["correct"], row
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "value", "none"),
+    [
+        ("The average total cholesterol (LOINC 2093-3) over the past 5 years was 213.8 mg/dL "
+         "(6 results, 2020-07-11 to 2025-07-11).", False, 213.8, False),
+        ("Over the past 18 months the lowest eGFR was 58 mL/min/{1.73_m2} on 2021-03-04.",
+         False, 58, False),
+        ("There were 3 HbA1c results (LOINC 4548-4) between 2020-01-01 and 2025-01-01.",
+         True, 3, False),
+        ("No HbA1c results in the past 2 years.", True, 0, True),
+        ("None: no HbA1c result in that window.", False, None, True),
+    ],
+)  # fmt: skip
+def test_parse_window_answer(text: str, count: bool, value: float | None, none: bool) -> None:
+    got = parse_window_answer(text, count=count)
+    assert (got.value, got.none) == (value, none)
