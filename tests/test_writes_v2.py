@@ -365,3 +365,22 @@ async def test_write_tools_on_sekmet(tmp_path: Path) -> None:
                     for r in await client.search(rtype, {"patient": cleo})
                     if is_assistant_write(r)
                 ]
+
+
+@pytest.mark.parametrize("tool", sorted(CALLS))
+async def test_same_call_twice_in_one_step_writes_once(store: RecordStore, tool: str) -> None:
+    """The calls of a step run in parallel: two identical ones still write one resource."""
+    rtype, _ = WRITTEN[tool]
+    model = ScriptedChatModel(
+        [tools((tool, CALLS[tool]), (tool, CALLS[tool])), answer(("Done.", [])), composed()],
+        repeat=True,
+    )
+    await ask(
+        "Please do it.",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=2),
+    )
+    assert len(await _assistant_written(store, rtype, DEBORA)) == 1
+    assert "already" in model.calls[1][-1].text

@@ -5,7 +5,10 @@ its errors mapped for the model, and the citable evidence item of what was writt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tools.errors import ImportFailed, RecordToolError, UnsupportedSearch, WriteRefused
@@ -18,7 +21,21 @@ from ..context import AgentContext
 from ..errors import ToolCallError, ToolCallRefused
 from ._base import ToolResult, ensure_evidence, new_handle
 
-__all__ = ["build", "check_writes", "create", "existing", "written_result"]
+__all__ = ["build", "check_writes", "create", "existing", "one_writer", "written_result"]
+
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def one_writer(ctx: AgentContext) -> AsyncIterator[None]:
+    """One look-up-then-create at a time per patient (on this event loop): the calls of a
+    step run in parallel, and two identical ones must not both find nothing and write."""
+    locks = _LOCKS.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.setdefault(ctx.patient_id, asyncio.Lock())
+    async with lock:
+        yield
 
 
 def check_writes(ctx: AgentContext) -> RecordWriter:

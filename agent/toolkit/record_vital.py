@@ -24,7 +24,7 @@ from tools.writes import vital_kind, vital_observation
 
 from ..context import AgentContext
 from ._base import Tool, ToolArgs, ToolResult
-from ._write import build, check_writes, create, existing, written_result
+from ._write import build, check_writes, create, existing, one_writer, written_result
 
 __all__ = ["TOOL", "RecordVitalArgs", "record_vital"]
 
@@ -68,22 +68,23 @@ async def record_vital(ctx: AgentContext, args: RecordVitalArgs) -> ToolResult:
         return recent and _values(r) == _values(resource)
 
     since = (now.date() - dt.timedelta(days=1)).isoformat()
-    found = await existing(
-        ctx, "Observation", {"code": f"{LOINC_SYSTEM}|{v.code}", "date": f"ge{since}"}, same
-    )
-    if found is not None:
-        ref = f"Observation/{found.get('id')}"
-        when = str(found.get("effectiveDateTime", ""))
-        text = f"already recorded (not recorded again): {v.display} {shown}: {ref}, at {when}"
-        return await written_result(ctx, ref, when, coding, v.display, text)
-    created = await create(ctx, resource)
-    ref = f"Observation/{created.get('id')}"
-    when = str(created.get("effectiveDateTime", resource["effectiveDateTime"]))
-    text = (
-        f"recorded {v.display} {shown} (LOINC {v.code}): {ref}, status final, "
-        f"category vital-signs, effective {when}"
-    )
-    return await written_result(ctx, ref, when, coding, f"{v.display} {shown}", text)
+    async with one_writer(ctx):
+        found = await existing(
+            ctx, "Observation", {"code": f"{LOINC_SYSTEM}|{v.code}", "date": f"ge{since}"}, same
+        )
+        if found is not None:
+            ref = f"Observation/{found.get('id')}"
+            when = str(found.get("effectiveDateTime", ""))
+            text = f"already recorded (not recorded again): {v.display} {shown}: {ref}, at {when}"
+            return await written_result(ctx, ref, when, coding, v.display, text)
+        created = await create(ctx, resource)
+        ref = f"Observation/{created.get('id')}"
+        when = str(created.get("effectiveDateTime", resource["effectiveDateTime"]))
+        text = (
+            f"recorded {v.display} {shown} (LOINC {v.code}): {ref}, status final, "
+            f"category vital-signs, effective {when}"
+        )
+        return await written_result(ctx, ref, when, coding, f"{v.display} {shown}", text)
 
 
 TOOL = Tool(

@@ -20,7 +20,7 @@ from tools.writes import REFERRAL_CATEGORY, SNOMED_SYSTEM, referral
 
 from ..context import AgentContext
 from ._base import Tool, ToolArgs, ToolResult
-from ._write import build, check_writes, create, existing, written_result
+from ._write import build, check_writes, create, existing, one_writer, written_result
 
 __all__ = ["TOOL", "ReferPatientArgs", "refer_patient"]
 
@@ -50,23 +50,26 @@ async def refer_patient(ctx: AgentContext, args: ReferPatientArgs) -> ToolResult
         return r.get("status") == "active" and spec["code"] in codes
 
     system, code, _ = REFERRAL_CATEGORY
-    found = await existing(ctx, "ServiceRequest", {"category": f"{system}|{code}"}, same)
-    if found is not None:
-        ref = f"ServiceRequest/{found.get('id')}"
-        when = str(found.get("authoredOn", ""))
+    async with one_writer(ctx):
+        found = await existing(ctx, "ServiceRequest", {"category": f"{system}|{code}"}, same)
+        if found is not None:
+            ref = f"ServiceRequest/{found.get('id')}"
+            when = str(found.get("authoredOn", ""))
+            text = (
+                f"already referred (not referred again): {spec['display']}: {ref}, status active, "
+                f"authored {when}"
+            )
+            return await written_result(
+                ctx, ref, when, coding, f"Referral to {spec['display']}", text
+            )
+        created = await create(ctx, resource)
+        ref = f"ServiceRequest/{created.get('id')}"
+        when = str(created.get("authoredOn", resource["authoredOn"]))
         text = (
-            f"already referred (not referred again): {spec['display']}: {ref}, status active, "
-            f"authored {when}"
+            f"referred to {spec['display']} (SNOMED {spec['code']}): {ref}, status active, "
+            f"intent order, authored {when}; reason: {reason}"
         )
         return await written_result(ctx, ref, when, coding, f"Referral to {spec['display']}", text)
-    created = await create(ctx, resource)
-    ref = f"ServiceRequest/{created.get('id')}"
-    when = str(created.get("authoredOn", resource["authoredOn"]))
-    text = (
-        f"referred to {spec['display']} (SNOMED {spec['code']}): {ref}, status active, "
-        f"intent order, authored {when}; reason: {reason}"
-    )
-    return await written_result(ctx, ref, when, coding, f"Referral to {spec['display']}", text)
 
 
 TOOL = Tool(
