@@ -367,12 +367,15 @@ async def test_write_tools_on_sekmet(tmp_path: Path) -> None:
                 ]
 
 
-@pytest.mark.parametrize("tool", sorted(CALLS))
+@pytest.mark.parametrize("tool", [*sorted(CALLS), "order_lab"])
 async def test_same_call_twice_in_one_step_writes_once(store: RecordStore, tool: str) -> None:
     """The calls of a step run in parallel: two identical ones still write one resource."""
-    rtype, _ = WRITTEN[tool]
+    lab = {"code": "4548-4", "display": "HbA1c", "reason": "due"}
+    rtype, args = (
+        ("ServiceRequest", lab) if tool == "order_lab" else (WRITTEN[tool][0], CALLS[tool])
+    )
     model = ScriptedChatModel(
-        [tools((tool, CALLS[tool]), (tool, CALLS[tool])), answer(("Done.", [])), composed()],
+        [tools((tool, args), (tool, args)), answer(("Done.", [])), composed()],
         repeat=True,
     )
     await ask(
