@@ -50,7 +50,7 @@ rather than starting their own.
     │                                  out, HTTP error, or an answer that is not Parameters
     │                                  (.url, .status)
     └── RecordToolError                a record tool (evidence, summary, trend, plot) failed,
-    │                                  or a write builder refused its input (tools.writes)
+                                       or a write builder refused its input (tools.writes)
         ├── UnknownMeasure             a trend name or code that matches no known measure
         ├── IncompatibleUnits          values whose units cannot be converted to one unit
         ├── OptionalDependencyMissing  an optional package (matplotlib, tokenizers, ...) is absent
