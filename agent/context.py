@@ -59,7 +59,8 @@ class AgentSettings(BaseModel):
     max_tokens: int | None = Field(None, ge=1, description="cap on the tokens of each model answer")
     allow_writes: bool = Field(
         False,
-        description="offer the write tools (order_lab): only for a test server or store that is a RecordWriter",
+        description="offer the write tools (order_lab, order_medication, refer_patient, "
+        "record_vital): only for a test server or store that is a RecordWriter",
     )
 
 

@@ -13,7 +13,8 @@ Usable without any model. The public API, re-exported here::
 - :func:`image_attachments` / :func:`load_image` (:mod:`tools.attachments`): a record's
   image attachments, one loaded (patient-bound, checked, downscaled) for a vision model.
 - :class:`RecordWriter`: ``create()`` on both sources, bound to the session patient
-  (:mod:`tools.orders`: the lab order shape the assistant writes);
+  (:mod:`tools.orders`: the lab order shape the assistant writes; :mod:`tools.writes`:
+  its vital-sign Observation, MedicationRequest and referral ServiceRequest);
   :func:`find_patients` (:mod:`tools.lookup`): a patient by name and birth date.
 
 Errors: :mod:`tools.errors` holds the project's one exception tree. The FHIR version is

@@ -49,7 +49,8 @@ rather than starting their own.
     │   └── TerminologyServerError     a FHIR terminology server failed: unreachable, timed
     │                                  out, HTTP error, or an answer that is not Parameters
     │                                  (.url, .status)
-    └── RecordToolError                a record tool (evidence, summary, trend, plot) failed
+    └── RecordToolError                a record tool (evidence, summary, trend, plot) failed,
+                                       or a write builder refused its input (tools.writes)
         ├── UnknownMeasure             a trend name or code that matches no known measure
         ├── IncompatibleUnits          values whose units cannot be converted to one unit
         ├── OptionalDependencyMissing  an optional package (matplotlib, tokenizers, ...) is absent
@@ -405,7 +406,8 @@ class TerminologyServerError(TerminologyError):
 
 
 class RecordToolError(AssistantError):
-    """A record tool (evidence, summary, trend, brief, plot) could not answer."""
+    """A record tool (evidence, summary, trend, brief, plot) could not answer, or a write
+    builder (:mod:`tools.writes`) refused its input (an unknown route, an implausible value)."""
 
 
 class UnknownMeasure(RecordToolError, LookupError):

@@ -2,9 +2,10 @@
 
 One module per tool, each with a pydantic argument model (whose field descriptions make
 the prompt's tool list and the JSON schema) and a docstring: :mod:`.search_record`,
-:mod:`.read_resource`, :mod:`.record_summary`, :mod:`.lab_trend`, :mod:`.order_lab`
-(a write; offered only when the deployment allows writes), :mod:`.view_image` (offered
-to multimodal models). The patient guard (:mod:`agent.guard`) checks every call's raw
+:mod:`.read_resource`, :mod:`.record_summary`, :mod:`.lab_trend`, the writes
+:mod:`.order_lab`, :mod:`.order_medication`, :mod:`.refer_patient` and
+:mod:`.record_vital` (offered only when the deployment allows writes; shared parts in
+:mod:`._write`), :mod:`.view_image` (offered to multimodal models). The patient guard (:mod:`agent.guard`) checks every call's raw
 arguments before its model validates them; unknown tools and bad arguments raise
 :class:`agent.errors.ToolCallError`, calls that would leave the patient
 :class:`agent.errors.ToolCallRefused` (the node turns both into a tool-error line the
@@ -19,7 +20,17 @@ from ..context import AgentContext
 from ..errors import ToolCallError
 from ..guard import check_args
 from ..schemas import ToolCall
-from . import lab_trend, order_lab, read_resource, record_summary, search_record, view_image
+from . import (
+    lab_trend,
+    order_lab,
+    order_medication,
+    read_resource,
+    record_summary,
+    record_vital,
+    refer_patient,
+    search_record,
+    view_image,
+)
 from ._base import Tool, ToolArgs, ToolResult, ensure_evidence, statement
 
 __all__ = [
@@ -45,6 +56,9 @@ REGISTRY: dict[str, Tool] = {
         lab_trend.TOOL,
         view_image.TOOL,
         order_lab.TOOL,
+        order_medication.TOOL,
+        refer_patient.TOOL,
+        record_vital.TOOL,
     )
 }
 

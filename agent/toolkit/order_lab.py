@@ -22,6 +22,7 @@ from tools.source import RecordWriter
 from ..context import AgentContext
 from ..errors import ToolCallError, ToolCallRefused
 from ._base import Tool, ToolArgs, ToolResult, ensure_evidence, new_handle
+from ._write import one_writer
 
 __all__ = ["TOOL", "OrderLabArgs", "order_lab"]
 
@@ -43,6 +44,11 @@ class OrderLabArgs(ToolArgs):
 
 
 async def order_lab(ctx: AgentContext, args: OrderLabArgs) -> ToolResult:
+    async with one_writer(ctx):  # parallel identical calls: one order
+        return await _order_lab(ctx, args)
+
+
+async def _order_lab(ctx: AgentContext, args: OrderLabArgs) -> ToolResult:
     if not ctx.settings.allow_writes:
         raise ToolCallError("writes are disabled for this deployment")
     if not isinstance(ctx.source, RecordWriter):

@@ -7,6 +7,11 @@
 * ``conditional_order``: ``agent.run.ask(task.text)`` with writes allowed
   (``AgentSettings(allow_writes=True)``), so the model may call ``order_lab``; the grade
   reads the source's ServiceRequests, never this answer.
+* ``record_vital``, ``medication_order``, ``referral`` (v2): the same, with the write
+  tools ``record_vital``, ``order_medication`` and ``refer_patient``; graded on the
+  source's Observations, MedicationRequests and ServiceRequests.
+* ``window_value`` (v2): like ``lab_window``: the answer text is parsed for a number
+  (:func:`parse_window_answer`; a count when the task asks "how many").
 
 Writes are enabled here only because the runner's source is a fresh store or an empty
 test server (``bench.medagent.run``); never point this at a production source.
@@ -28,7 +33,7 @@ from bench.medagent.answer import TaskAnswer
 from bench.medagent.generate import DEFAULT_REFERENCE_DATE, Task
 from tools.source import RecordSource
 
-__all__ = ["AgentTaskAnswerer", "from_config", "parse_lab_answer"]
+__all__ = ["AgentTaskAnswerer", "from_config", "parse_lab_answer", "parse_window_answer"]
 
 _NONE = re.compile(r"\b(none|no (?:such )?(?:result|value|measurement)s?)\b", re.I)
 _LOINC = re.compile(r"\b\d{1,6}-\d\b")
@@ -43,6 +48,32 @@ def parse_lab_answer(text: str) -> TaskAnswer:
     if got is None:
         return TaskAnswer(text=text)
     return TaskAnswer(text=text, value=got[0], unit=got[1], date=days[-1] if days else None)
+
+
+_SPAN = re.compile(
+    r"\b\d+(?:\.\d+)?\s+(?:calendar\s+)?(?:years?|months?|weeks?|days?|results?|values?|"
+    r"measurements?|readings?|tests?)\b",
+    re.I,
+)
+_COUNT = re.compile(
+    r"\b(\d+)\s+(?:[\w()./%-]+\s+){0,4}?(?:results?|measurements?|values?|tests?|readings?)\b",
+    re.I,
+)
+_NO_COUNT = re.compile(r"\b(?:no|zero|none)\b", re.I)
+
+
+def parse_window_answer(text: str, *, count: bool) -> TaskAnswer:
+    """A window_value answer's number: a count ("3 HbA1c results"; "no results" is 0), or
+    a mean/min/max value once the window's own numbers ("past 2 years", "6 results", the
+    dates, LOINC codes) are set aside."""
+    if count:
+        m = _COUNT.search(text)
+        if m:
+            return TaskAnswer(text=text, value=int(m.group(1)))
+        if text.strip() and _NO_COUNT.search(text):
+            return TaskAnswer(text=text, value=0, none=True)
+        return TaskAnswer(text=text)
+    return parse_lab_answer(_SPAN.sub(" ", text))
 
 
 class AgentTaskAnswerer:
@@ -83,7 +114,12 @@ class AgentTaskAnswerer:
             as_of=self.as_of,
             multimodal=self.multimodal,
         )
-        out = parse_lab_answer(answer.text) if task.kind == "lab_window" else TaskAnswer()
+        if task.kind == "lab_window":
+            out = parse_lab_answer(answer.text)
+        elif task.kind == "window_value":
+            out = parse_window_answer(answer.text, count="how many" in task.text.lower())
+        else:
+            out = TaskAnswer()
         out.text = answer.text
         out.latency_s = time.perf_counter() - started
         return out

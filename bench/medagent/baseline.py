@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.medagent.answer import TaskAnswer
 from bench.medagent.generate import Task
-from tools import orders
+from tools import orders, writes
 from tools.errors import AssistantError
 from tools.lookup import find_patients
 from tools.source import RecordSource, RecordWriter, Resource
@@ -133,6 +133,75 @@ class BaselineAnswerer:
             unit=unit,
             date=day,
         )
+
+    async def _write(self, patient_id: str, resource: Resource) -> TaskAnswer:
+        if not isinstance(self.source, RecordWriter):
+            return TaskAnswer(error="the source cannot write")
+        created = await self.source.create(resource, patient_id=patient_id)
+        ref = f"{created.get('resourceType')}/{created.get('id')}"
+        return TaskAnswer(text=f"wrote {ref}.", ordered=[ref])
+
+    async def _record_vital(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        if patient_id is None:
+            return TaskAnswer(error="no session patient")
+        p = task.params
+        value = f"{p['systolic']}/{p['diastolic']}" if "systolic" in p else p["value"]
+        return await self._write(
+            patient_id,
+            writes.vital_observation(
+                patient_id, p["vital"], value, unit=p["unit"], tag=BASELINE_TAG
+            ),
+        )
+
+    async def _medication_order(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        if patient_id is None:
+            return TaskAnswer(error="no session patient")
+        p = task.params
+        # the task's own structured params, mapped back to the builder's words
+        freq = next(
+            k
+            for k, v in writes.FREQUENCIES.items()
+            if (v[1], float(v[2]), v[3]) == (p["frequency"], float(p["period"]), p["period_unit"])
+        )
+        return await self._write(
+            patient_id,
+            writes.medication_order(
+                patient_id,
+                drug=p["drug"],
+                rxnorm=p["rxnorm"],
+                dose=p["dose"],
+                dose_unit_word=p["dose_unit"],
+                route=p["route"],
+                frequency=freq,
+                tag=BASELINE_TAG,
+            ),
+        )
+
+    async def _referral(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        if patient_id is None:
+            return TaskAnswer(error="no session patient")
+        p = task.params
+        return await self._write(
+            patient_id,
+            writes.referral(
+                patient_id, specialty=p["specialty_code"], reason=p["reason"], tag=BASELINE_TAG
+            ),
+        )
+
+    async def _window_value(self, task: Task, patient_id: str | None) -> TaskAnswer:
+        if patient_id is None:
+            return TaskAnswer(error="no session patient")
+        p = task.params
+        labs = await self._labs(patient_id, p["code"], p["start"], p["end"])
+        if p["op"] == "count":
+            return TaskAnswer(text=f"{len(labs)} results", value=len(labs), none=not labs)
+        if not labs:
+            return TaskAnswer(text="none", none=True)
+        values = [float(obs["valueQuantity"]["value"]) for _, _, obs in labs]
+        got = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}[p["op"]]
+        q = labs[0][2]["valueQuantity"]
+        unit = str(q.get("unit") or q.get("code") or "")
+        return TaskAnswer(text=f"{got:.4g} {unit} ({len(values)} results)", value=got, unit=unit)
 
     async def _conditional_order(self, task: Task, patient_id: str | None) -> TaskAnswer:
         if patient_id is None:

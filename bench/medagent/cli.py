@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from bench.medagent.generate import KINDS, parse_kinds
 from bench.medagent.grade import markdown
 from bench.medagent.run import MedAgentConfig, MedAgentFactory, run_medagent
 from tools.errors import AssistantError, ConfigError
@@ -51,6 +52,14 @@ def medagent_command(
     ],
     tasks: Annotated[int, typer.Option("--tasks", help="Number of tasks")] = 30,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed")] = 1,
+    kinds: Annotated[
+        str,
+        typer.Option(
+            "--kinds",
+            help="Task kinds: v1 (default: find_patient, lab_window, conditional_order), "
+            "v2 (record_vital, medication_order, referral, window_value), all, or a comma list",
+        ),
+    ] = "v1",
     server: Annotated[
         str | None,
         typer.Option(
@@ -67,7 +76,13 @@ def medagent_command(
     ] = None,
 ) -> None:
     """Run the MedAgentBench-style tasks (find patient, lab in a window, conditional
-    order graded on the server's state) and write the report."""
+    order graded on the server's state; with --kinds v2/all also record a vital sign,
+    order a medication, refer, a value over a window) and write the report."""
+    try:
+        kind_set = parse_kinds(kinds)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     factory: MedAgentFactory | None = None
     name = "baseline"
     if config != "baseline":
@@ -77,9 +92,13 @@ def medagent_command(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         name = Path(config).stem
-    cfg = MedAgentConfig(data, tasks, seed=seed, server=server, out=out, answerer=name)
-    command = f"fhir-bench medagent --data {data} --tasks {tasks} --seed {seed}" + (
-        f" --server {server}" if server else ""
+    cfg = MedAgentConfig(
+        data, tasks, seed=seed, server=server, out=out, answerer=name, kinds=kind_set
+    )
+    command = (
+        f"fhir-bench medagent --data {data} --tasks {tasks} --seed {seed}"
+        + (f" --kinds {kinds}" if kind_set != KINDS else "")
+        + (f" --server {server}" if server else "")
     )
     try:
         report = run_medagent(cfg, factory, command=command)

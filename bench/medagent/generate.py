@@ -21,6 +21,29 @@ The ground truth is computed by plain code over the raw JSON (the bundle readers
     ServiceRequest with that code for this patient when the condition holds, none
     otherwise, and none for any other patient. One such task per patient per run.
 
+MedAgentBench v2 kinds (:data:`KINDS_V2`; asked only when requested, e.g. ``kinds="all"``,
+so the default task set stays the v1 one):
+
+``record_vital``
+    "Record a blood pressure of 128/82 mmHg taken now" (or a heart rate, weight,
+    temperature, respiratory rate). Correct: exactly one new vital-signs Observation with
+    that LOINC code for this patient (none for anyone else), status final, effective now,
+    the value(s) in the UCUM unit (blood pressure: panel 85354-9 with components
+    8480-6/8462-4), tagged as written by the assistant.
+``medication_order``
+    "Start metformin 500 mg by mouth twice daily (RxNorm 6809)". Correct: exactly one new
+    MedicationRequest with that RxNorm code for this patient, status active, intent order,
+    the dose in its UCUM unit, the SNOMED route and the timing (frequency per period).
+``referral``
+    "Refer to cardiology for palpitations". Correct: exactly one new ServiceRequest with
+    category SNOMED 3457005 for this patient, status active, intent order, the specialty's
+    SNOMED code as code or performerType, and the reason in reasonCode or a note.
+``window_value``
+    "As of R, what has the average (lowest, highest, number of) HbA1c been over the past N
+    months/years?": mean/min/max/count of the lab's values (lab definition as in
+    lab_window) whose recorded local day lies in [R minus N, R] (inclusive; calendar
+    months/years); 'none' when no value lies in it (count: 0).
+
 Same inputs and seed → the same tasks (``generate`` then :func:`dump`).
 """
 
@@ -44,20 +67,29 @@ from bench.ehrqa.generate import (
 )
 
 __all__ = [
+    "ALL_KINDS",
     "DEFAULT_REFERENCE_DATE",
     "HBA1C",
     "KINDS",
+    "KINDS_V2",
     "LABS",
+    "WRITE_KINDS",
     "Task",
     "dump",
     "generate",
     "load_records",
     "load_tasks",
     "official_name",
+    "parse_kinds",
 ]
 
 DEFAULT_REFERENCE_DATE = "2025-06-01"
 KINDS: tuple[str, ...] = ("find_patient", "lab_window", "conditional_order")
+#: MedAgentBench v2 kinds: not in the default set (keeps v1 runs comparable).
+KINDS_V2: tuple[str, ...] = ("record_vital", "medication_order", "referral", "window_value")
+ALL_KINDS: tuple[str, ...] = KINDS + KINDS_V2
+#: The kinds graded on the server's state after the run (new resources), not the answer.
+WRITE_KINDS: tuple[str, ...] = ("conditional_order", "record_vital", "medication_order", "referral")
 HBA1C = ("4548-4", "HbA1c")
 LABS: dict[str, str] = {
     "4548-4": "HbA1c",
@@ -88,6 +120,29 @@ DEFINITIONS: dict[str, str] = {
         "Correct: exactly one new ServiceRequest with code LOINC 4548-4 whose subject is "
         "this patient when the condition holds, none when it does not, and no new "
         "ServiceRequest with that code for any other patient."
+    ),
+    "record_vital": (
+        "Exactly one new Observation with this LOINC code whose subject is this patient (none "
+        "for any other patient), status final, category vital-signs, effective within the "
+        "hour of the run, the value(s) as given in the UCUM unit (blood pressure: systolic "
+        "8480-6 and diastolic 8462-4 components), meta.tag assistant-generated."
+    ),
+    "medication_order": (
+        "Exactly one new MedicationRequest with this RxNorm code whose subject is this "
+        "patient (none for any other patient), status active, intent order, and a "
+        "dosageInstruction with doseQuantity (value, UCUM code), route (SNOMED code) and "
+        "timing (repeat frequency/period/periodUnit, or the GTS code) as given."
+    ),
+    "referral": (
+        "Exactly one new ServiceRequest with category SNOMED 3457005 whose subject is this "
+        "patient (none for any other patient), status active, intent order, the "
+        "specialty's SNOMED code in code or performerType, and every word of the reason "
+        "(4+ letters) in reasonCode text or a note."
+    ),
+    "window_value": (
+        "Labs as in lab_window whose recorded local day lies in [reference date minus N "
+        "calendar months/years, reference date] (inclusive): their mean, minimum, maximum "
+        "(in the recorded unit) or count; 'none' when there is none (count: 0)."
     ),
 }
 
@@ -310,6 +365,257 @@ def _conditional_tasks(records: list[PatientRecord], rng: random.Random) -> list
     return tasks
 
 
+# --------------------------------------------------------------------------- v2 kinds
+
+# vital key -> (LOINC, UCUM unit)
+_VITALS: dict[str, tuple[str, str]] = {
+    "blood_pressure": ("85354-9", "mm[Hg]"),
+    "heart_rate": ("8867-4", "/min"),
+    "body_weight": ("29463-7", "kg"),
+    "body_temperature": ("8310-5", "Cel"),
+    "respiratory_rate": ("9279-1", "/min"),
+}
+_VITAL_TEXT: dict[str, tuple[str, ...]] = {
+    "blood_pressure": (
+        "Record a blood pressure of {v} mmHg for this patient, taken just now.",
+        "BP just now was {v} mmHg. Please chart it.",
+        "Please document a blood pressure reading of {v} mmHg measured now.",
+    ),
+    "heart_rate": (
+        "Chart a heart rate of {v} beats per minute, measured now.",
+        "Pulse is {v} bpm right now; please record it.",
+    ),
+    "body_weight": (
+        "Document today's weight of {v} kg, measured now.",
+        "Weighed the patient just now: {v} kg. Please record it.",
+    ),
+    "body_temperature": (
+        "Record a temperature of {v} °C taken now.",
+        "Temp just now is {v} degrees Celsius; please chart it.",
+    ),
+    "respiratory_rate": (
+        "Record a respiratory rate of {v} breaths per minute, counted now.",
+        "Respirations are {v} per minute right now; please document that.",
+    ),
+}
+
+# drug, RxNorm (ingredient), dose, dose unit as said, UCUM, route as said, SNOMED route,
+# frequency as said, (frequency, period, periodUnit)
+_DRUGS: tuple[tuple[str, str, float, str, str, str, str, str, tuple[int, float, str]], ...] = (
+    ("metformin", "6809", 500, "mg", "mg", "by mouth", "26643006", "twice daily", (2, 1, "d")),
+    ("lisinopril", "29046", 10, "mg", "mg", "by mouth", "26643006", "once daily", (1, 1, "d")),
+    ("atorvastatin", "83367", 40, "mg", "mg", "orally", "26643006", "once a day", (1, 1, "d")),
+    ("amlodipine", "17767", 5, "mg", "mg", "PO", "26643006", "daily", (1, 1, "d")),
+    ("amoxicillin", "723", 500, "mg", "mg", "by mouth", "26643006", "three times a day", (3, 1, "d")),
+    ("insulin glargine", "274783", 10, "units", "[IU]", "subcutaneously", "34206005", "once daily", (1, 1, "d")),
+    ("enoxaparin", "67108", 40, "mg", "mg", "subcutaneously", "34206005", "once daily", (1, 1, "d")),
+    ("albuterol", "435", 2, "puffs", "{puff}", "inhaled", "447694001", "every 6 hours", (1, 6, "h")),
+    ("sertraline", "36437", 50, "mg", "mg", "by mouth", "26643006", "once daily", (1, 1, "d")),
+    ("levothyroxine", "10582", 50, "mcg", "ug", "by mouth", "26643006", "once daily", (1, 1, "d")),
+    ("ceftriaxone", "2193", 1, "g", "g", "IV", "47625008", "every 24 hours", (1, 1, "d")),
+    ("ondansetron", "26225", 4, "mg", "mg", "IV", "47625008", "every 8 hours", (1, 8, "h")),
+    ("furosemide", "4603", 40, "mg", "mg", "by mouth", "26643006", "twice a day", (2, 1, "d")),
+)  # fmt: skip
+_DRUG_TEXT = (
+    "Start this patient on {drug} {dose} {unit} {route} {freq} (RxNorm {rx}).",
+    "Please order {drug} (RxNorm {rx}) {dose} {unit} {route}, {freq}.",
+    "New prescription: {drug} {dose} {unit} {route} {freq}; RxNorm {rx}.",
+)
+
+# specialty, SNOMED, reasons a clinician gives
+_REFERRALS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("cardiology", "394579002", ("palpitations", "new heart murmur", "exertional chest pain")),
+    ("endocrinology", "394583002", ("poorly controlled diabetes", "thyroid nodule")),
+    ("nephrology", "394589003", ("declining kidney function", "persistent proteinuria")),
+    ("neurology", "394591006", ("recurrent migraines", "new tremor")),
+    ("dermatology", "394582007", ("changing mole on the back", "persistent eczema")),
+    ("gastroenterology", "394584008", ("screening colonoscopy", "chronic heartburn")),
+    ("pulmonology", "418112009", ("chronic cough", "abnormal lung function tests")),
+    ("ophthalmology", "394594003", ("annual diabetic eye exam", "blurred vision")),
+    ("orthopedics", "394801008", ("chronic knee pain", "shoulder injury")),
+    ("psychiatry", "394587001", ("depression not improving", "anxiety management")),
+)
+_REFERRAL_TEXT = (
+    "Refer this patient to {spec} for {reason}.",
+    "Please place a referral to {spec}; reason: {reason}.",
+    "I'd like {spec} to see this patient for {reason}. Please put in the referral.",
+)
+
+_OPS: dict[str, tuple[str, ...]] = {
+    "mean": ("average", "mean"),
+    "min": ("lowest",),
+    "max": ("highest",),
+    "count": ("number of",),
+}
+_SPANS: tuple[tuple[int, str], ...] = ((6, "months"), (12, "months"), (18, "months"),
+                                       (1, "years"), (2, "years"), (3, "years"), (5, "years"))  # fmt: skip
+
+
+def _vital_tasks(records: list[PatientRecord], rng: random.Random) -> list[Task]:
+    tasks = []
+    for rec in records:
+        key = rng.choice(sorted(_VITALS))
+        code, unit = _VITALS[key]
+        expected: dict[str, Any] = {"code": code, "unit": unit}
+        if key == "blood_pressure":
+            sys_v = rng.randint(98, 165)
+            dia_v = rng.randint(58, min(104, sys_v - 25))
+            shown = f"{sys_v}/{dia_v}"
+            expected.update(systolic=sys_v, diastolic=dia_v)
+        elif key == "heart_rate":
+            expected["value"] = rng.randint(50, 118)
+        elif key == "respiratory_rate":
+            expected["value"] = rng.randint(12, 26)
+        elif key == "body_weight":
+            expected["value"] = round(rng.uniform(45, 125), 1)
+        else:
+            expected["value"] = round(rng.uniform(36.0, 38.9), 1)
+        if key != "blood_pressure":
+            shown = str(_fmt(expected["value"]))
+        params = {"vital": key, **expected}
+        tasks.append(
+            Task(
+                id=_task_id("record_vital", rec.patient_id, params),
+                kind="record_vital",
+                patient_key=rec.patient_id,
+                patient_name=rec.name,
+                text=rng.choice(_VITAL_TEXT[key]).format(v=shown),
+                params=params,
+                expected=expected,
+                definition=DEFINITIONS["record_vital"],
+            )
+        )
+    return tasks
+
+
+def _medication_tasks(records: list[PatientRecord], rng: random.Random) -> list[Task]:
+    tasks = []
+    for rec in records:
+        drug, rx, dose, unit_said, ucum, route_said, route, freq_said, timing = rng.choice(_DRUGS)
+        times, period, period_unit = timing
+        expected = {
+            "rxnorm": rx,
+            "dose": dose,
+            "dose_unit": ucum,
+            "route": route,
+            "frequency": times,
+            "period": period,
+            "period_unit": period_unit,
+        }
+        params = {"drug": drug, **expected}
+        text = rng.choice(_DRUG_TEXT).format(
+            drug=drug, dose=_fmt(dose), unit=unit_said, route=route_said, freq=freq_said, rx=rx
+        )
+        tasks.append(
+            Task(
+                id=_task_id("medication_order", rec.patient_id, params),
+                kind="medication_order",
+                patient_key=rec.patient_id,
+                patient_name=rec.name,
+                text=text,
+                params=params,
+                expected=expected,
+                definition=DEFINITIONS["medication_order"],
+            )
+        )
+    return tasks
+
+
+def _referral_tasks(records: list[PatientRecord], rng: random.Random) -> list[Task]:
+    tasks = []
+    for rec in records:
+        spec, code, reasons = rng.choice(_REFERRALS)
+        reason = rng.choice(reasons)
+        expected = {"category": "3457005", "specialty_code": code, "reason": reason}
+        params = {"specialty": spec, **expected}
+        tasks.append(
+            Task(
+                id=_task_id("referral", rec.patient_id, params),
+                kind="referral",
+                patient_key=rec.patient_id,
+                patient_name=rec.name,
+                text=rng.choice(_REFERRAL_TEXT).format(spec=spec, reason=reason),
+                params=params,
+                expected=expected,
+                definition=DEFINITIONS["referral"],
+            )
+        )
+    return tasks
+
+
+def _minus_months(day: dt.date, months: int) -> dt.date:
+    """``day`` minus calendar months (the last day of a shorter month when needed)."""
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month = m + 1
+    last = (dt.date(y + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)).day
+    return dt.date(y, month, min(day.day, last))
+
+
+def window_truth(points: list[LabPoint], op: str, start: str, end: str) -> dict[str, Any]:
+    """The expected answer of a window_value task, from the raw lab points."""
+    inside = [p for p in points if start <= p.day <= end]
+    refs = sorted({p.ref for p in inside})
+    if op == "count":
+        return {"none": not inside, "value": len(inside), "n": len(inside), "refs": refs}
+    if not inside:
+        return {"none": True, "n": 0, "refs": []}
+    values = [p.value for p in inside]
+    got = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}[op]
+    return {
+        "none": False,
+        "value": _fmt(round(got, 6)),
+        "unit": inside[0].unit,
+        "n": len(inside),
+        "refs": refs,
+    }
+
+
+def _window_value_tasks(records: list[PatientRecord], rng: random.Random) -> list[Task]:
+    tasks = []
+    for rec in records:
+        for code, label in LABS.items():
+            points = lab_points(rec).get(code)
+            if not points:
+                continue
+            op = rng.choice(sorted(_OPS))
+            n, unit = rng.choice(_SPANS)
+            anchor = _day(rng.choice(points).day)
+            ref_d = anchor + dt.timedelta(days=rng.randint(0, 200))
+            start_d = _minus_months(ref_d, n * 12 if unit == "years" else n)
+            start, end = start_d.isoformat(), ref_d.isoformat()
+            truth = window_truth(points, op, start, end)
+            refs = truth.pop("refs")
+            span = f"{n} {unit[:-1] if n == 1 else unit}"
+            word = rng.choice(_OPS[op])
+            params = {"code": code, "display": label, "op": op, "start": start, "end": end,
+                      "span": span}  # fmt: skip
+            if op == "count":
+                text = (
+                    f"As of {end}, how many {label} results (LOINC {code}) has this patient "
+                    f"had over the past {span}? Count results dated from {start} through {end}."
+                )
+            else:
+                text = (
+                    f"As of {end}, what was this patient's {word} {label} (LOINC {code}) over "
+                    f"the past {span}, i.e. results dated from {start} through {end}? "
+                    "Give the number with its unit, or say 'none' if there were no results."
+                )
+            tasks.append(
+                Task(
+                    id=_task_id("window_value", rec.patient_id, params),
+                    kind="window_value",
+                    patient_key=rec.patient_id,
+                    patient_name=rec.name,
+                    text=text,
+                    params=params,
+                    expected=truth,
+                    evidence=refs,
+                    definition=DEFINITIONS["window_value"],
+                )
+            )
+    return tasks
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -321,6 +627,9 @@ def generate(
     Deterministic for the same files and seed. Fewer come back when the data has fewer
     candidates (e.g. one conditional_order task per patient at most).
     """
+    unknown = [k for k in kinds if k not in ALL_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"unknown task kinds {unknown}; known: {', '.join(ALL_KINDS)}")
     rng = random.Random(seed)
     records = load_records(data)
     pools: dict[str, list[Task]] = {
@@ -330,6 +639,15 @@ def generate(
     }
     for kind in KINDS:
         rng.shuffle(pools[kind])
+    if any(k in KINDS_V2 for k in kinds):
+        # a generator of its own: the v1 draws above stay exactly as they were
+        rng2 = random.Random(f"medagent-v2-{seed}")
+        pools["record_vital"] = _vital_tasks(records, rng2)
+        pools["medication_order"] = _medication_tasks(records, rng2)
+        pools["referral"] = _referral_tasks(records, rng2)
+        pools["window_value"] = _window_value_tasks(records, rng2)
+        for kind in KINDS_V2:
+            rng2.shuffle(pools[kind])
     chosen: list[Task] = []
     want = Counter({k: n // len(kinds) for k in kinds})
     for k in kinds[: n % len(kinds)]:
@@ -347,7 +665,31 @@ def generate(
             short -= extra
     for k in kinds:
         chosen.extend(pools[k][: want[k]])
-    return sorted(chosen, key=lambda t: (KINDS.index(t.kind), t.patient_key, t.id))
+    return sorted(chosen, key=lambda t: (ALL_KINDS.index(t.kind), t.patient_key, t.id))
+
+
+def parse_kinds(spec: str | None) -> tuple[str, ...]:
+    """``v1`` (default: the three original kinds), ``v2`` (the four MedAgentBench v2
+    kinds), ``all``, or a comma list of kind names (and ``v1``/``v2``), in
+    :data:`ALL_KINDS` order. Raises ValueError on an unknown name."""
+    sets = {"v1": KINDS, "v2": KINDS_V2, "all": ALL_KINDS}
+    want: set[str] = set()
+    for part in (spec or "v1").split(","):
+        name = part.strip()
+        if not name:
+            continue
+        if name in sets:
+            want.update(sets[name])
+        elif name in ALL_KINDS:
+            want.add(name)
+        else:
+            raise ValueError(
+                f"unknown task kind {name!r}; use v1, v2, all or a comma list of: "
+                + ", ".join(ALL_KINDS)
+            )
+    if not want:
+        raise ValueError("no task kinds given")
+    return tuple(k for k in ALL_KINDS if k in want)
 
 
 def dump(tasks: list[Task], path: str | Path) -> None:

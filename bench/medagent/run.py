@@ -3,14 +3,18 @@
 ::
 
     python -m bench.medagent.run --data fhir_fixtures/patients --tasks 15 --seed 1 \\
+        [--kinds v1|v2|all|record_vital,referral] \\
         [--server http://127.0.0.1:8080/fhir] [--out reports/medagent.json]
 
 Without ``--server`` the bundles go into a temporary embedded store (SQLite). With
 ``--server`` they are POSTed (as transactions) into that FHIR server, which must be an
 EMPTY TEST SERVER: the run writes ServiceRequests into it, and a server that already
 holds Patients is refused. Tasks run one at a time; a ``conditional_order`` task is
-graded by reading the server's ServiceRequests before and after it (see
-:mod:`bench.medagent.grade`). Writes ``REPORT.json`` (config, per-kind success rates,
+graded by reading the server's ServiceRequests before and after it, a v2 write task
+(``record_vital``, ``medication_order``, ``referral``) by reading the matching
+Observations, MedicationRequests or ServiceRequests (see :mod:`bench.medagent.grade`).
+``--kinds`` picks the task kinds (default ``v1``: the original three, so earlier runs
+stay comparable; ``v2``: the MedAgentBench v2 kinds; ``all``). Writes ``REPORT.json`` (config, per-kind success rates,
 every result) and ``REPORT.md``.
 """
 
@@ -28,8 +32,16 @@ from typing import Any
 import httpx
 
 from bench.medagent.answer import MedAgentAnswerer, TaskAnswer
-from bench.medagent.generate import Task, dump, generate
-from bench.medagent.grade import grade_answer, grade_order, markdown, order_state, summarize
+from bench.medagent.generate import KINDS, WRITE_KINDS, Task, dump, generate, parse_kinds
+from bench.medagent.grade import (
+    grade_answer,
+    grade_order,
+    grade_write,
+    markdown,
+    order_state,
+    summarize,
+    write_state,
+)
 from tools.errors import AssistantError, ConfigError
 from tools.source import RecordSource
 
@@ -59,8 +71,10 @@ class MedAgentConfig:
         server: str | None = None,
         out: str | Path | None = None,
         answerer: str = "baseline",
+        kinds: tuple[str, ...] = KINDS,
     ) -> None:
         self.data = Path(data)
+        self.kinds = tuple(kinds)
         self.tasks = tasks
         self.seed = seed
         self.server = server.rstrip("/") if server else None
@@ -183,11 +197,13 @@ async def run_tasks(
             row.update(correct=False, reason="the task's patient was not loaded", answer=None)
             rows.append(row)
             continue
-        before: dict[str, str] = {}
+        before: dict[str, Any] = {}
         started = time.perf_counter()
         try:
             if task.kind == "conditional_order":
                 before = await order_state(source, task.params["code"])
+            elif task.kind in WRITE_KINDS:
+                before = await write_state(source, task)
             session = None if task.kind == "find_patient" else pid
             try:
                 ans = await answerer.answer(task, session)
@@ -198,6 +214,10 @@ async def run_tasks(
             if task.kind == "conditional_order":
                 after = await order_state(source, task.params["code"])
                 row.update(grade_order(task, pid, before, after))
+                if ans.error:
+                    row["answer_error"] = ans.error
+            elif task.kind in WRITE_KINDS:
+                row.update(grade_write(task, pid, before, await write_state(source, task)))
                 if ans.error:
                     row["answer_error"] = ans.error
             else:
@@ -255,7 +275,7 @@ def run_medagent(
     if not cfg.data.exists():
         print(f"medagent: {cfg.data} not found; skipped.", file=sys.stderr)
         return None
-    tasks = generate(cfg.data, cfg.tasks, seed=cfg.seed)
+    tasks = generate(cfg.data, cfg.tasks, seed=cfg.seed, kinds=cfg.kinds)
     if not tasks:
         print(f"medagent: no patient bundles under {cfg.data}; skipped.", file=sys.stderr)
         return None
@@ -273,11 +293,13 @@ def run_medagent(
             "tasks": cfg.tasks,
             "generated": len(tasks),
             "seed": cfg.seed,
+            "kinds": list(cfg.kinds),
             "answerer": cfg.answerer,
             "target": cfg.server or "embedded store",
             "command": command
             or (
                 f"fhir-bench medagent --data {cfg.data} --tasks {cfg.tasks} --seed {cfg.seed}"
+                + (f" --kinds {','.join(cfg.kinds)}" if cfg.kinds != KINDS else "")
                 + (f" --server {cfg.server}" if cfg.server else "")
             ),
         },
@@ -296,10 +318,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="dir of FHIR Bundles (fixtures or synthea)")
     ap.add_argument("--tasks", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--kinds", default="v1", help="v1 (default), v2, all, or a comma list of task kinds"
+    )
     ap.add_argument("--server", help="an EMPTY test FHIR server (default: a fresh store)")
     ap.add_argument("--out", help="report path (REPORT.json); default reports/…")
     args = ap.parse_args(argv)
-    cfg = MedAgentConfig(args.data, args.tasks, seed=args.seed, server=args.server, out=args.out)
+    try:
+        kinds = parse_kinds(args.kinds)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cfg = MedAgentConfig(
+        args.data, args.tasks, seed=args.seed, server=args.server, out=args.out, kinds=kinds
+    )
     command = "python -m bench.medagent.run " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         report = run_medagent(cfg, command=command)
