@@ -330,7 +330,7 @@ def test_fixture_briefs_are_readable() -> None:
     assert results[0].startswith("- HbA1c 6.6 % on 2025-01-15 — high")
     md = build_brief(_fixture("Cleotilde_Ruecker"), as_of=FIXTURE_DATE).markdown
     procedures = _bullets(md, "Procedures")
-    assert procedures[0].startswith("- Direct current cardioversion (procedure)")
+    assert procedures[0].startswith("- Direct current cardioversion for ")  # no semantic tag
     assert procedures[-1].startswith("- Routine screenings and assessments on 2025-04-30: ")
     assert "Depression screening" in procedures[-1]
     assert sum("Depression screening" in p for p in procedures) == 1
