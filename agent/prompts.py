@@ -48,7 +48,7 @@ Reply with JSON only."""
 
 COMPOSE_INSTRUCTIONS = """Answer the question from RECORD DATA only. Reply with JSON \
 {"sentences": [{"text": "...", "cites": ["E12"]}]}. Each sentence cites the handles it \
-rests on. If a search found nothing (a line "no ... in this patient's record"), say the \
+rests on. If a search found nothing (a line "not in this patient's record: ..."), say the \
 record does not contain it and cite that line's handle."""
 
 REPAIR_INSTRUCTIONS = """A checker found problems in your previous answer (below). Rewrite \

@@ -211,7 +211,7 @@ async def test_empty_record(store: RecordStore) -> None:
     # code answers what code knows: the question's own search found nothing, said so
     [s] = a.sentences
     assert s.status == "extractive"
-    assert s.text.startswith("No HbA1c values in this patient's record")
+    assert s.text.startswith("Not in this patient's record: no HbA1c values")
     assert s.searches
     assert s.references == []
     [search] = a.searches

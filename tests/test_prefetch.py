@@ -132,7 +132,7 @@ async def test_windowed_trend_line(store: RecordStore) -> None:
         ctx, {"tool": "lab_trend", "args": {"code": "2160-0", "date_to": "2000-01-01"}}
     )
     assert empty.lines[0].startswith("E")
-    assert "no Creatinine values in this patient's record" in empty.lines[0]
+    assert "not in this patient's record: no Creatinine values" in empty.lines[0]
     assert "dated … to 2000-01-01" in empty.lines[0]
     [none] = empty.seen
     none_seen = seen_of(empty.seen)

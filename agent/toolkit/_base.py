@@ -145,7 +145,7 @@ def absence(ctx: AgentContext, ev: EvidenceSet, scope: SearchScope, what: str) -
         scope=scope,
         reference=f"Patient/{ctx.patient_id}",
         path="",
-        text=f"no {what} in this patient's record (searched {scope.describe()}: nothing found)",
+        text=f"not in this patient's record: no {what} (searched {scope.describe()}: nothing found)",
     )
 
 

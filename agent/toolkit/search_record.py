@@ -182,7 +182,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         date_from=d_from.isoformat() if d_from else None,
         date_to=d_to.isoformat() if d_to else None,
     )
-    return bounded(ctx, items, "matching evidence", scope)
+    what = args.name or (code.short() if code else "") or "matching entries"
+    return bounded(ctx, items, what, scope)
 
 
 TOOL = Tool(
