@@ -92,6 +92,16 @@ def _record() -> list[dict[str, Any]]:
                                                 "display": "Hemoglobin A1c"}]},
                         "detailQuantity": {"value": 7, "comparator": "<", "unit": "%"}}],
         },
+        *(
+            {
+                "resourceType": "Encounter", "id": eid, "subject": SUBJECT, "status": "finished",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "185349003",
+                                      "display": "Encounter for check up (procedure)"}]}],
+                "period": {"start": f"{day}T09:00:00+00:00", "end": f"{day}T09:30:00+00:00"},
+            }
+            for eid, day in (("e1", "2016-05-01"), ("e2", "2017-03-02"), ("e3", "2018-07-07"))
+        ),
         {
             "resourceType": "FamilyMemberHistory", "id": "fh", "patient": SUBJECT, "status": "completed",
             "relationship": {"text": "mother"}, "date": "2019-01-01",
@@ -213,6 +223,8 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("Her mother had hypertension.", ["FamilyMemberHistory/fh"], "failed"),
     ("She received a pneumococcal vaccine on 2025-04-30.", ["Immunization/flu"], "failed"),
     ("She is allergic to penicillin.", ["AllergyIntolerance/pea"], "failed"),
+    # a count over a stated window is the count of cited entries in that window, not of all
+    ("She was seen 3 times in 2017.", ["Encounter/e2"], "failed"),
     # a term on no list: never shown as fact
     ("She takes Xyzzyzol.", ["MedicationRequest/lis"], "unverified"),
 ]
@@ -222,6 +234,7 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("Her HbA1c rose from 6.1 % to 6.4 % in 2019.", ["Observation/a1"], "verified"),
     ("Her HbA1c was above the normal limit of 5.6 %.", ["Observation/a1"], "verified"),
     ("She has had 2 HbA1c results.", ["Observation/a1"], "verified"),
+    ("She has had 3 visits, the last on 2018-07-07.", ["Encounter/e2"], "verified"),
     ("Her HbA1c goal is below 7 %.", ["Goal/g1"], "verified"),
     ("She has high blood pressure.", ["Condition/htn"], "verified"),
     ("She has a history of hypertension since 2010.", ["Condition/htn"], "verified"),
@@ -324,3 +337,21 @@ async def test_dates_of_the_question_may_be_restated(p1: Any) -> None:
     assert verify_sentences([{"text": text, "cites": cites}], seen, question=q).checks[0].ok
     plain = verify_sentences([{"text": text, "cites": cites}], seen).checks[0]
     assert [f.kind for f in plain.findings] == ["date", "date"]
+
+
+async def test_a_count_over_a_window_counts_the_cited_entries_in_it(p1: Any) -> None:
+    """ "15 visits from 2017-01-01 to 2017-12-31" citing a visit type seen 15 times over the
+    years passed once: the count is of the cited entries *in the stated window*."""
+    seen, _ev = p1
+    cites = _handles(["Encounter/e2"], seen)
+    q = "How many visits did she have from 2017-01-01 to 2017-12-31?"
+
+    def verdict(text: str) -> str:
+        check = verify_sentences([{"text": text, "cites": cites}], seen, question=q).checks[0]
+        return check.verdict
+
+    assert verdict("She had 1 visit from 2017-01-01 to 2017-12-31.") == "verified"
+    assert verdict("She had 3 visits from 2017-01-01 to 2017-12-31.") == "failed"
+    assert verdict("She had 3 visits between 2017-01-01 and 2017-12-31.") == "failed"
+    assert verdict("She had 2 visits since 2017-01-01.") == "verified"
+    assert verdict("She had 3 visits since 2017-01-01.") == "failed"

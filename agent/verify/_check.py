@@ -301,6 +301,15 @@ def _check_number(
     if n.role == "age":
         return Finding("number", f"age {n.raw} does not follow from the cited dates")
     if n.role == "count":
+        window = stated_window(sentence)
+        if window is not None:  # "3 visits in 2017": the cited entries in that window
+            if integer and int(x) in _window_counts(sup, window):
+                return None
+            return Finding(
+                "number",
+                f"count {n.raw} is not the number of the cited entries from {window[0]} to "
+                f"{window[1] if window[1] < '9999' else 'now'}",
+            )
         if integer and (int(x) in sup.counts or any(int(x) == c for _y, _m, c in mentioned)):
             return None
         return Finding("number", f"count {n.raw} is not the number of the cited entries")
@@ -348,6 +357,46 @@ def _latest_values(sup: Support) -> list[float]:
         return []
     last = max(v.date or "" for v in dated)
     return [v.value for v in dated if v.date == last]
+
+
+_ISO_DAY = r"(\d{4}-\d{2}-\d{2})"
+_RANGE_WINDOW = re.compile(
+    rf"\b(?:from|between)\s+{_ISO_DAY}\s+(?:to|and|through|until|till)\s+{_ISO_DAY}", re.I
+)
+_SINCE_WINDOW = re.compile(rf"\bsince\s+{_ISO_DAY}", re.I)
+_YEAR_WINDOW = re.compile(r"\b(?:in|during)\s+(?:the\s+year\s+)?(19\d\d|20\d\d)\b(?!-)", re.I)
+
+
+def stated_window(sentence: str) -> tuple[str, str] | None:
+    """The window a sentence states for what it counts: "from D1 to D2", "between D1 and
+    D2", "since D", "in YEAR" → (first day, last day) as ISO days ("9999-12-31": open)."""
+    m = _RANGE_WINDOW.search(sentence)
+    if m:
+        a, b = sorted((m.group(1), m.group(2)))
+        return a, b
+    m = _SINCE_WINDOW.search(sentence)
+    if m:
+        return m.group(1), "9999-12-31"
+    m = _YEAR_WINDOW.search(sentence)
+    if m:
+        return f"{m.group(1)}-01-01", f"{m.group(1)}-12-31"
+    return None
+
+
+def _window_counts(sup: Support, window: tuple[str, str]) -> set[int]:
+    """Counts a sentence may state for a window: the cited entries dated in it (per item,
+    in all, and as distinct days), and counts a tool computed over a series lying in it."""
+    lo, hi = window
+    per_item = [sum(1 for p in s.item.points if p.day and lo <= p.day <= hi) for s in sup.items]
+    days = {p.day for s in sup.items for p in s.item.points if p.day and lo <= p.day <= hi}
+    out = {*per_item, sum(per_item), len(days)}
+    for s in sup.items:
+        for st in s.stats:
+            first = st.first.date[:10] if st.first is not None else None
+            last = st.last.date[:10] if st.last is not None else None
+            if first and last and lo <= first and last <= hi:
+                out.add(st.n)
+    return out
 
 
 def _year_counts(sup: Support, text: str, question: str) -> list[tuple[int, int, int]]:
