@@ -510,7 +510,7 @@ def _run_usage(state: AgentState, seconds: float) -> RunUsage:
 
 
 def _from_the_record(
-    state: AgentState, seen: dict[str, Seen], pid: str, limit: int = 3
+    state: AgentState, seen: dict[str, Seen], pid: str, limit: int = 8
 ) -> list[AnswerSentence]:
     """Code answers what code knows: when no model sentence holds, what the question's
     own searches found (or that they found nothing), as the record states it, marked
@@ -526,6 +526,8 @@ def _from_the_record(
             searches = [h for h in hs if seen[h].item.kind == "absence"]
             refs = list(dict.fromkeys(r for h in hs for r in seen[h].references()))
             sentence = text[:1].upper() + text[1:]
+            if not sentence.rstrip().endswith((".", "!", "?")):
+                sentence = sentence.rstrip() + "."  # one sentence each, not a run-on line
             out.append(
                 AnswerSentence(
                     text=scrub(sentence, pid),

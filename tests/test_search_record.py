@@ -319,3 +319,32 @@ def test_record_statements_give_repeated_events_whole_dates() -> None:
     assert "2014: 01-19" in item.text  # the model's compact line
     text = statement(item)
     assert "3 on record, most recent 2014-01-19 (earlier: 2013-04-21, 2013-02-17)" in text
+
+
+def test_record_statements_read_as_a_person_reads_them() -> None:
+    """Conditions with status and onset, medications with status and last order, results
+    with the latest value: no code tags, no folded years, figures from the item's fields."""
+    from agent.toolkit import statement
+    from tests._record_fixtures import condition, med, obs, patient
+    from tools.evidence import build_evidence
+
+    record = [
+        patient("p1"),
+        condition("c1", "363406005", "Malignant tumor of colon (disorder)", "1966-09-02"),
+        med("m1", "310325", "Ferrous sulfate 325 MG Oral Tablet", "1987-02-18"),
+        obs("o1", "4548-4", 6.1, "%", "2019-03-04T08:00:00+00:00", display="Hemoglobin A1c"),
+        obs("o2", "4548-4", 6.4, "%", "2019-09-10T08:00:00+00:00", display="Hemoglobin A1c"),
+    ]
+    ev = build_evidence(record, as_of=dt.date(2020, 1, 1))
+    (cond,) = ev.section("conditions")
+    assert statement(cond) == "Malignant tumor of colon: active, since 1966-09-02"
+    (drug,) = ev.section("medications")
+    assert statement(drug).startswith(
+        "Ferrous sulfate 325 MG Oral Tablet: current, last ordered 1987-02-18"
+    )
+    a1c = next(i for i in ev.section("labs") if "4548-4" in {c.code for c in i.codings})
+    assert (
+        statement(a1c)
+        == "Hemoglobin A1c: 6.4 % on 2019-09-10 (the latest of 2 results since 2019-03-04)"
+    )
+    assert "[" not in statement(cond) + statement(drug) + statement(a1c)  # no code tags

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from tools._record import fmt_num
+from tools.brief import plain
 from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, build_evidence
 from tools.trends import SeriesStats
 
@@ -152,17 +154,46 @@ def absence(ctx: AgentContext, ev: EvidenceSet, scope: SearchScope, what: str) -
 def statement(item: EvidenceItem) -> str:
     """An item as a person reads it, for answers taken from the record as it stands.
 
-    A model line folds repeated events by year to save tokens ("×3: 2013: 02-17, 04-21; 2014:
-    01-19"); read by a person that is a puzzle, so dated events without values (vaccines,
-    procedures, visits) say how many there are and give the most recent date whole."""
+    A model line is compact and coded ("Malignant tumor of colon [SCT 363406005]: active,
+    onset 1966-09-02"; repeated events folded by year: "×3: 2013: 02-17, 04-21; 2014:
+    01-19"); read by a person that is a puzzle. So: conditions with their status and
+    onset, medications with their status and last order, results with the latest value,
+    repeated events with how many and the most recent date whole; other items as their
+    line. Every figure comes from the item's own fields."""
+    name = plain(item.name)
+    first, last = (item.points[0], item.points[-1]) if item.points else (None, None)
+    if item.kind == "condition" and first is not None:
+        text = f"{name}: {item.status or 'status not recorded'}, since {first.day or 'an unknown date'}"
+        if last is not None and last.end and item.status != "active":
+            text += f", resolved {last.end[:10]}"
+        return text
+    if item.kind == "medication":
+        latest = item.latest
+        text = f"{name}: {item.status or 'status not recorded'}"
+        if latest is not None and latest.day:
+            text += f", last ordered {latest.day}"
+        return text + (" (verify: an old order still active)" if "stale" in item.flags else "")
     days = sorted({p.day for p in item.points if p.day})
     valueless = all(p.value is None and p.value_text is None for p in item.points)
+    if item.kind == "observation" and not valueless and item.latest is not None:
+        latest = item.latest
+        shown = (
+            f"{fmt_num(latest.value.value)} {latest.value.unit or ''}".strip()
+            if latest.value is not None
+            else (latest.value_text or "")
+        )
+        text = f"{name}: {shown} on {latest.day or 'an unknown date'}"
+        if len(days) > 1:
+            text += f" (the latest of {len(item.points)} results since {days[0]})"
+        return text
     if len(days) < 2 or not valueless:
         return item.text
     earlier = ", ".join(reversed(days[:-1][-4:]))
     more = len(days) - 1 - min(4, len(days) - 1)
     tail = f", and {more} before" if more else ""
-    return f"{item.name}: {len(item.points)} on record, most recent {days[-1]} (earlier: {earlier}{tail})"
+    return (
+        f"{name}: {len(item.points)} on record, most recent {days[-1]} (earlier: {earlier}{tail})"
+    )
 
 
 def bounded(
