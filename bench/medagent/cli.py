@@ -99,6 +99,7 @@ def medagent_command(
         f"fhir-bench medagent --data {data} --tasks {tasks} --seed {seed}"
         + (f" --kinds {kinds}" if kind_set != KINDS else "")
         + (f" --server {server}" if server else "")
+        + (f" --config {config}" if config != "baseline" else "")
     )
     try:
         report = run_medagent(cfg, factory, command=command)
