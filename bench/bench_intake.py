@@ -26,7 +26,10 @@ counts against precision); citation precision of the brief (sentences kept by th
 verifier's reported-answer check over all sentences written); time per turn (the
 answer's graph step and checkpoint) and to finish (QR, discrepancies, brief).
 
-Run: ``.venv/bin/python bench/bench_intake.py [--limit N] [--json]``.
+Run: ``.venv/bin/python bench/bench_intake.py [--limit N] [--json] [--config C]``. With
+``--config configs/cpu-demo.toml`` the deployment's model also reads what the rules cannot
+and rephrases every question (``model_parsing`` and ``model_rephrase`` on), so time per turn
+includes the model calls.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.intake import IntakeRunner, qr_id_for  # noqa: E402
+from agent.intake import IntakeRunner, model_reader, model_rephraser, qr_id_for  # noqa: E402
 from agent.threads import open_checkpointer  # noqa: E402
 from tests._record_fixtures import bundle_files, load_record  # noqa: E402
 from tools.config import IntakeConfig  # noqa: E402
@@ -104,10 +107,13 @@ def _allergy_words(resources: list[dict[str, Any]]) -> str:
     return "latex, I get a rash" if "penicillin" in text else "penicillin, I got hives"
 
 
-async def _patient(path: Path, saver: Any) -> dict[str, Any] | None:
+async def _patient(path: Path, saver: Any, model: Any = None) -> dict[str, Any] | None:
     pid, resources = load_record(path)
     source = MemoryRecord(pid, resources)
-    runner = IntakeRunner(source, saver, IntakeConfig(), today=TODAY)
+    helpers: dict[str, Any] = {}
+    if model is not None:
+        helpers = {"reader": model_reader(model, today=TODAY), "rephraser": model_rephraser(model)}
+    runner = IntakeRunner(source, saver, IntakeConfig(), today=TODAY, **helpers)
     allergy = _allergy_words(resources)
     planted: dict[str, tuple[str, str]] = {}  # kind → (link id, words)
     expected: set[tuple[str, str]] = set()
@@ -208,16 +214,26 @@ async def _patient(path: Path, saver: Any) -> dict[str, Any] | None:
     }
 
 
-async def run(limit: int | None) -> list[dict[str, Any]]:
+async def run(limit: int | None, config: str | None = None) -> list[dict[str, Any]]:
     paths = bundle_files()[: limit or None]
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("FHIR_ASSISTANT_THREADS_KEY", "44" * 32)
-        async with open_checkpointer(Path(tmp) / "threads.db") as saver:
-            for path in paths:
-                row = await _patient(path, saver)
-                if row is not None:
-                    rows.append(row)
+    model = None
+    if config:
+        from agent.config import load_deployment
+        from agent.models import build_chat_model
+
+        model = build_chat_model(load_deployment(config).model)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ.setdefault("FHIR_ASSISTANT_THREADS_KEY", "44" * 32)
+            async with open_checkpointer(Path(tmp) / "threads.db") as saver:
+                for path in paths:
+                    row = await _patient(path, saver, model)
+                    if row is not None:
+                        rows.append(row)
+    finally:
+        if model is not None:
+            await model.aclose()
     return rows
 
 
@@ -225,11 +241,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N patients")
     parser.add_argument("--json", action="store_true", help="print rows as JSON")
+    parser.add_argument(
+        "--config", default=None, help="a deployment whose model reads answers and rephrases"
+    )
     args = parser.parse_args()
     if not bundle_files():
         print("no shared data at ../shared/synthea", file=sys.stderr)
         return 1
-    rows = asyncio.run(run(args.limit))
+    rows = asyncio.run(run(args.limit, args.config))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
