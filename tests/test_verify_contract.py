@@ -355,3 +355,24 @@ async def test_a_count_over_a_window_counts_the_cited_entries_in_it(p1: Any) -> 
     assert verdict("She had 3 visits between 2017-01-01 and 2017-12-31.") == "failed"
     assert verdict("She had 2 visits since 2017-01-01.") == "verified"
     assert verdict("She had 3 visits since 2017-01-01.") == "failed"
+
+
+async def test_than_the_one_before_compares_the_last_two_results() -> None:
+    """ "Lower than the one before" is about the latest result and the one before it, not the
+    series' first and last (a correct answer was dropped for it)."""
+    record = [
+        patient(P1, birthDate="1950-06-15"),
+        obs("k1", "6298-4", 4.37, "mmol/L", "1986-11-10T08:00:00+00:00", display="Potassium"),
+        obs("k2", "6298-4", 4.90, "mmol/L", "1990-03-01T08:00:00+00:00", display="Potassium"),
+        obs("k3", "6298-4", 4.71, "mmol/L", "1996-01-19T08:00:00+00:00", display="Potassium"),
+    ]
+    seen, _ev = await _session(record, P1, [])
+    cites = _handles(["Observation/k3"], seen)
+
+    def verdict(text: str) -> str:
+        return verify_sentences([{"text": text, "cites": cites}], seen).checks[0].verdict
+
+    assert verdict("His most recent potassium was lower than the one before.") == "verified"
+    assert verdict("His latest potassium is lower than the previous result.") == "verified"
+    assert verdict("His most recent potassium was higher than the one before.") == "failed"
+    assert verdict("His potassium has risen over the years.") == "verified"  # first → last

@@ -705,12 +705,13 @@ def _direction_findings(
     ]
     if not series:
         return
+    vs_previous = bool(_VS_PREVIOUS.search(text))
     for pattern, word in cues:
         m = pattern.search(text)
         assert m is not None
         negated = assertion_of(text, m.start(), m.end()).status == "negated"
         for s in series:
-            change = _change(s, dates, claims, question_dates)
+            change = _change(s, dates, claims, question_dates, previous=vs_previous)
             if change is None:
                 continue
             if word in ("better", "worse"):
@@ -735,7 +736,7 @@ def _direction_findings(
                 check.findings.append(
                     Finding(
                         "direction",
-                        f"says {m.group()!r}, but {s.handle} went from {_endpoints(s, dates, claims, question_dates)}",
+                        f"says {m.group()!r}, but {s.handle} went from {_endpoints(s, dates, claims, question_dates, previous=vs_previous)}",
                     )
                 )
                 return
@@ -749,13 +750,23 @@ def _points(s: Seen) -> list[tuple[str, float]]:
     )
 
 
+_VS_PREVIOUS = re.compile(
+    r"\b(?:one|result|value|reading|measurement|test|level)s? (?:before|prior)\b"
+    r"|\b(?:previous|prior|preceding) (?:one|result|value|reading|measurement|test|level)\b"
+    r"|\bthan (?:the )?(?:previous|prior|last) (?:one|time)\b|\bthan before\b",
+    re.I,
+)
+
+
 def _change(
     s: Seen,
     dates: list[tuple[int, int | None, int | None]],
     claims: list[NumberClaim],
     question_dates: list[tuple[int, int | None, int | None]],
+    *,
+    previous: bool = False,
 ) -> float | None:
-    a, b = _ends(s, dates, claims, question_dates)
+    a, b = _ends(s, dates, claims, question_dates, previous=previous)
     return None if a is None or b is None else b[1] - a[1]
 
 
@@ -764,10 +775,14 @@ def _ends(
     dates: list[tuple[int, int | None, int | None]],
     claims: list[NumberClaim],
     question_dates: list[tuple[int, int | None, int | None]],
+    *,
+    previous: bool = False,
 ) -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
     """The two points a direction word compares: two points the sentence names (by date,
     else by value); one named point and the one before it ("fell to 6.6 % on …"); the
-    window a tool computed; else the series' first and last."""
+    latest and the one before it when the sentence compares with "the one before" /
+    "the previous result" (``previous``); the window a tool computed; else the series'
+    first and last."""
     pts = _points(s)
     if not pts:
         return None, None
@@ -790,6 +805,8 @@ def _ends(
     if len(named) == 1:
         earlier = [p for p in pts if p[0] < named[0][0]]
         return (earlier[-1], named[0]) if earlier else (None, None)
+    if previous and len(pts) >= 2:
+        return pts[-2], pts[-1]
     windows = [st for st in s.stats if st.window and st.first and st.last]
     if windows:
         st = next(
@@ -814,8 +831,10 @@ def _endpoints(
     dates: list[tuple[int, int | None, int | None]],
     claims: list[NumberClaim],
     question_dates: list[tuple[int, int | None, int | None]],
+    *,
+    previous: bool = False,
 ) -> str:
-    a, b = _ends(s, dates, claims, question_dates)
+    a, b = _ends(s, dates, claims, question_dates, previous=previous)
     if a is None or b is None:
         return "?"
     return f"{a[1]:g} on {a[0]} to {b[1]:g} on {b[0]}"
