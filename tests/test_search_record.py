@@ -297,7 +297,7 @@ async def test_sekmet_pushed_equals_local(
     assert {k: _texts(v) for k, v in lines.items()} == {k: _texts(v) for k, v in on_store.items()}
 
 
-def test_record_statements_give_repeated_events_whole_dates() -> None:
+async def test_record_statements_give_repeated_events_whole_dates() -> None:
     """An answer taken from the record as it stands is read by a person: repeated vaccines
     say how many and give the most recent date whole, not the model line's folded years."""
     from agent.toolkit import statement
@@ -321,7 +321,7 @@ def test_record_statements_give_repeated_events_whole_dates() -> None:
     assert "3 on record, most recent 2014-01-19 (earlier: 2013-04-21, 2013-02-17)" in text
 
 
-def test_record_statements_read_as_a_person_reads_them() -> None:
+async def test_record_statements_read_as_a_person_reads_them() -> None:
     """Conditions with status and onset, medications with status and last order, results
     with the latest value: no code tags, no folded years, figures from the item's fields."""
     from agent.toolkit import statement
