@@ -13,6 +13,7 @@ from tools.terminology import Concept, Mention, Terminology, assertion_of, is_co
 from tools.units import analyte_conversion, canonical_unit, conversion, display_unit
 
 from ..session import Seen
+from ..understand import window_of
 from ._result import Finding, SentenceCheck
 from ._support import Support, Value, item_concepts, item_words, support_of
 from ._text import (
@@ -301,14 +302,14 @@ def _check_number(
     if n.role == "age":
         return Finding("number", f"age {n.raw} does not follow from the cited dates")
     if n.role == "count":
-        window = stated_window(sentence)
+        window = stated_window(sentence, as_of)
         if window is not None:  # "3 visits in 2017": the cited entries in that window
             if integer and int(x) in _window_counts(sup, window):
                 return None
             return Finding(
                 "number",
                 f"count {n.raw} is not the number of the cited entries from {window[0]} to "
-                f"{window[1] if window[1] < '9999' else 'now'}",
+                f"{window[1]}",
             )
         if integer and (int(x) in sup.counts or any(int(x) == c for _y, _m, c in mentioned)):
             return None
@@ -359,28 +360,15 @@ def _latest_values(sup: Support) -> list[float]:
     return [v.value for v in dated if v.date == last]
 
 
-_ISO_DAY = r"(\d{4}-\d{2}-\d{2})"
-_RANGE_WINDOW = re.compile(
-    rf"\b(?:from|between)\s+{_ISO_DAY}\s+(?:to|and|through|until|till)\s+{_ISO_DAY}", re.I
-)
-_SINCE_WINDOW = re.compile(rf"\bsince\s+{_ISO_DAY}", re.I)
-_YEAR_WINDOW = re.compile(r"\b(?:in|during)\s+(?:the\s+year\s+)?(19\d\d|20\d\d)\b(?!-)", re.I)
-
-
-def stated_window(sentence: str) -> tuple[str, str] | None:
-    """The window a sentence states for what it counts: "from D1 to D2", "between D1 and
-    D2", "since D", "in YEAR" → (first day, last day) as ISO days ("9999-12-31": open)."""
-    m = _RANGE_WINDOW.search(sentence)
-    if m:
-        a, b = sorted((m.group(1), m.group(2)))
-        return a, b
-    m = _SINCE_WINDOW.search(sentence)
-    if m:
-        return m.group(1), "9999-12-31"
-    m = _YEAR_WINDOW.search(sentence)
-    if m:
-        return f"{m.group(1)}-01-01", f"{m.group(1)}-12-31"
-    return None
+def stated_window(sentence: str, as_of: dt.date | None) -> tuple[str, str] | None:
+    """The window a sentence states for what it counts ("from D1 to D2", "since D", "in
+    YEAR", "in the past 6 months" …), read by the same code that reads a question's window
+    (:func:`agent.understand.window_of`), as ISO days ("0001-01-01"/"9999-12-31": open)."""
+    w = window_of(sentence, as_of or dt.date.today())
+    if w is None:
+        return None
+    lo = w.start.isoformat() if w.start else "0001-01-01"
+    return lo, w.end.isoformat() if w.end else "9999-12-31"
 
 
 def _window_counts(sup: Support, window: tuple[str, str]) -> set[int]:
