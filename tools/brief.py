@@ -65,14 +65,12 @@ _KEY_PRIORITY = 15
 _MAX = {"Active problems": 8, "Current medications": 8, "Allergies": 6, "Results to review": 6,
         "Due or overdue": 5, "Last visit": 4}  # fmt: skip
 _OPEN = ("active", "accepted", "planned", "proposed", "on-hold", "in-progress")
-_TAG = re.compile(
-    r"\s*\((?:disorder|finding|situation|procedure|regime/therapy|record artifact|"
-    r"observable entity|qualifier value)\)\s*$"
-)
-_INLINE_TAG = re.compile(
-    r" \((?:disorder|finding|situation|procedure|regime/therapy|record artifact|"
+_TAGS = (
+    r"\((?:disorder|finding|situation|procedure|regime/therapy|record artifact|"
     r"observable entity|qualifier value)\)"
 )
+_TAG = re.compile(rf"\s*{_TAGS}\s*$")  # at the end of a name
+_INLINE_TAG = re.compile(rf" {_TAGS}")  # anywhere in a line of names
 
 
 @dataclass
