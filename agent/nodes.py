@@ -509,35 +509,90 @@ def _run_usage(state: AgentState, seconds: float) -> RunUsage:
     )
 
 
-def _from_the_record(
-    state: AgentState, seen: dict[str, Seen], pid: str, limit: int = 8
-) -> list[AnswerSentence]:
-    """Code answers what code knows: when no model sentence holds, what the question's
-    own searches found (or that they found nothing), as the record states it, marked
-    extractive — never an empty answer when the record speaks to the question."""
-    out: list[AnswerSentence] = []
+def _record_sentence(
+    text: str, handles: Sequence[str], seen: dict[str, Seen], pid: str
+) -> AnswerSentence:
+    """One statement of a tool's result as an answer sentence, marked extractive."""
+    hs = [h for h in handles if h in seen]
+    searches = [h for h in hs if seen[h].item.kind == "absence"]
+    refs = list(dict.fromkeys(r for h in hs for r in seen[h].references()))
+    sentence = text[:1].upper() + text[1:]
+    if not sentence.rstrip().endswith((".", "!", "?")):
+        sentence = sentence.rstrip() + "."  # one sentence each, not a run-on line
+    return AnswerSentence(
+        text=scrub(sentence, pid),
+        handles=hs,
+        references=refs,
+        status="extractive",
+        searches=searches,
+    )
+
+
+def _is_list(obs: dict[str, Any]) -> bool:
+    """A prefetched call that returned a whole clinical list: the current conditions or
+    medications, or the allergies (not a search for one named thing)."""
+    args = obs.get("args") or {}
+    if args.get("name") or args.get("code"):
+        return False
+    if obs["tool"] == "search_record":
+        return args.get("status") == "active" and args.get("resource_type") in (
+            "Condition",
+            "MedicationRequest",
+            "MedicationStatement",
+        )
+    return obs["tool"] == "record_summary" and args.get("section") == "allergies"
+
+
+def _statements(
+    state: AgentState, seen: dict[str, Seen]
+) -> list[tuple[dict[str, Any], str, list[str]]]:
+    """The statements of the question's own (prefetched, successful) searches."""
+    out = []
     for obs in state.get("observations") or []:
         if not obs.get("prefetch") or not obs.get("ok"):
             continue
         for text, handles in obs.get("statements") or []:
             hs = [h for h in handles if h in seen]
-            if not hs or len(out) >= limit:
-                continue
-            searches = [h for h in hs if seen[h].item.kind == "absence"]
-            refs = list(dict.fromkeys(r for h in hs for r in seen[h].references()))
-            sentence = text[:1].upper() + text[1:]
-            if not sentence.rstrip().endswith((".", "!", "?")):
-                sentence = sentence.rstrip() + "."  # one sentence each, not a run-on line
-            out.append(
-                AnswerSentence(
-                    text=scrub(sentence, pid),
-                    handles=hs,
-                    references=refs,
-                    status="extractive",
-                    searches=searches,
-                )
-            )
+            if hs:
+                out.append((obs, text, hs))
     return out
+
+
+def _from_the_record(
+    state: AgentState, seen: dict[str, Seen], pid: str, limit: int = 8
+) -> list[AnswerSentence]:
+    """Code answers what code knows: when no model sentence holds, what the question's
+    own searches found (or that they found nothing), as the record states it, marked
+    extractive — never an empty answer when the record speaks to the question. A whole
+    list (current conditions or medications, allergies) is given whole."""
+    out: list[AnswerSentence] = []
+    for obs, text, hs in _statements(state, seen):
+        if len(out) < limit or _is_list(obs):
+            out.append(_record_sentence(text, hs, seen, pid))
+    return out
+
+
+def _left_out(
+    state: AgentState, sentences: Sequence[AnswerSentence], seen: dict[str, Seen], pid: str
+) -> list[AnswerSentence]:
+    """The entries of a whole list the answer drew on but left out (the model chose some
+    of the current conditions, say): code completes the list from the record, marked
+    extractive. A list the answer did not draw on is not the question's, and is not added."""
+    cited = {h for s in sentences for h in s.handles}
+    by_obs: dict[int, list[tuple[str, list[str]]]] = {}
+    used: set[int] = set()
+    for obs, text, hs in _statements(state, seen):
+        if not _is_list(obs) or seen[hs[0]].item.kind == "absence":
+            continue
+        by_obs.setdefault(id(obs), []).append((text, hs))
+        if cited & set(hs):
+            used.add(id(obs))
+    return [
+        _record_sentence(text, hs, seen, pid)
+        for key in used
+        for text, hs in by_obs[key]
+        if not cited & set(hs)
+    ]
 
 
 async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -556,7 +611,16 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         unknown = [f.detail for f in c.findings if f.kind == "unknown_handle"]
         if unknown:
             warnings.append(f"Removed unknown citations: {'; '.join(unknown)}.")
-    if not sentences:
+    if sentences:
+        missing = _left_out(state, sentences, seen, pid)
+        if missing:
+            sentences += missing
+            warnings.append(
+                f"The answer left out {len(missing)} "
+                f"{'entry' if len(missing) == 1 else 'entries'} of the record's list; "
+                "added from the record."
+            )
+    else:
         sentences = _from_the_record(state, seen, pid)
         warnings.append(
             "No sentence of the model's answer could be verified against the record"

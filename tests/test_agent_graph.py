@@ -142,7 +142,9 @@ async def test_step_budget_when_model_never_stops(store: RecordStore) -> None:
     )
     assert len(model.calls) == 4
     assert any("step budget" in w for w in a.warnings)
-    assert [s.text for s in a.sentences] == ["She is allergic to Lisinopril."]
+    assert a.sentences[0].text == "She is allergic to Lisinopril."
+    # the rest of the allergy list the model drew on, from the record
+    assert all(s.status == "extractive" for s in a.sentences[1:])
 
 
 async def test_injection_obeyed_by_model_is_refused(store: RecordStore, tmp_path: Path) -> None:
@@ -256,7 +258,8 @@ async def test_source_failure_keeps_thread_and_retry_resumes(
         settings=plan_first(),
     )
     assert len(model2.calls) == 1  # resumed at the failed tool step, the plan was kept
-    assert [s.text for s in a.sentences] == ["She is allergic to Lisinopril."]
+    assert a.sentences[0].text == "She is allergic to Lisinopril."
+    assert [s.status for s in a.sentences[1:]] == ["extractive"]  # the other allergy
 
 
 async def test_follow_up_reuses_thread_evidence(store: RecordStore, tmp_path: Path) -> None:
@@ -343,3 +346,41 @@ async def test_brief_overview_is_verified_and_sections_come_from_code(store: Rec
     broken = await brief(DEBORA, source=store, model=ScriptedChatModel(["malformed"], repeat=True))
     assert not [s for s in broken.sentences if s.section == "Overview"]
     assert any("No model-written overview" in w for w in broken.warnings)
+
+
+async def test_a_list_the_model_left_incomplete_is_completed_from_the_record(
+    store: RecordStore,
+) -> None:
+    """ "What are her current problems?": the model names one of the active conditions the
+    search returned; code adds the others from the record (extractive), never a partial
+    list shown as the whole."""
+    seen_lines: list[str] = []
+
+    def step(messages: Sequence[Message]) -> dict[str, object]:
+        text = messages[-1].text
+        block = text.split("RECORD DATA (tool results)", 1)[1]
+        lines = [ln.strip() for ln in block.splitlines() if re.match(r"\s+E\d+ ", ln)]
+        seen_lines.extend(lines)
+        first = lines[0]
+        handle, name = first.split(" ", 1)
+        name = name.split(" [", 1)[0].split(":", 1)[0]
+        return composed((f"She has {name}.", [handle]))
+
+    model = ScriptedChatModel([step])
+    a = await ask("What are her current problems?", patient_id=DEBORA, source=store, model=model)
+    assert len(seen_lines) >= 2, seen_lines  # the fixture patient has several
+    assert a.sentences[0].status == "verified"
+    added = a.sentences[1:]
+    assert len(added) == len(seen_lines) - 1
+    assert all(s.status == "extractive" and s.references for s in added)
+    cited = {h for s in a.sentences for h in s.handles}
+    assert cited == {ln.split(" ", 1)[0] for ln in seen_lines}
+    assert any("left out" in w for w in a.warnings)
+
+    # a question about one named thing gets no list appended
+    def one(messages: Sequence[Message]) -> dict[str, object]:
+        h = _latest_a1c_handle(messages)
+        return answer(("The latest HbA1c was 6.6 % on 2025-01-15.", [h]))
+
+    b = await ask("Latest HbA1c?", patient_id=DEBORA, source=store, model=ScriptedChatModel([one]))
+    assert len(b.sentences) == 1

@@ -102,7 +102,8 @@ async def test_checkpoints_encrypted_follow_up_and_wrong_key(
         thread_id="visit-1",
         threads_db=db,
     )
-    assert [s.text for s in a.sentences] == ["She is allergic to Lisinopril."]
+    assert a.sentences[0].text == "She is allergic to Lisinopril."
+    assert [s.status for s in a.sentences[1:]] == ["extractive"]  # the other allergy
 
     key_file = tmp_path / "threads.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

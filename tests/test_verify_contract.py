@@ -376,3 +376,36 @@ async def test_than_the_one_before_compares_the_last_two_results() -> None:
     assert verdict("His latest potassium is lower than the previous result.") == "verified"
     assert verdict("His most recent potassium was higher than the one before.") == "failed"
     assert verdict("His potassium has risen over the years.") == "verified"  # first → last
+
+
+async def test_copied_values_and_the_past_tense_of_a_patient_who_died() -> None:
+    """Two correct sentences the cpu-demo model wrote and the verifier dropped: the
+    patient line copied with "ethnicity Not Hispanic or Latino" (a value, not a negative
+    claim), and "was on" an active order of a patient who has died (the tense, not a stop)."""
+    us_core = "http://hl7.org/fhir/us/core/StructureDefinition"
+    ethnicity = {
+        "url": f"{us_core}/us-core-ethnicity",
+        "extension": [{"url": "text", "valueString": "Not Hispanic or Latino"}],
+    }
+    record = [
+        patient(P1, birthDate="1915-07-03", deceasedDateTime="1969-08-26T10:00:00+00:00",
+                extension=[ethnicity]),
+        med("met", "860975", "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet",
+            "1963-07-22"),
+    ]  # fmt: skip
+    seen, _ev = await _session(record, P1, [])
+
+    def verdict(text: str, refs: list[str]) -> str:
+        check = verify_sentences([{"text": text, "cites": _handles(refs, seen)}], seen).checks[0]
+        return check.verdict
+
+    assert verdict("He was of ethnicity Not Hispanic or Latino.", ["Patient/p1"]) == "verified"
+    assert verdict("He was on metformin.", ["MedicationRequest/met"]) == "verified"
+    # still a claim of absence when it is not the record's own value
+    assert verdict("He has no diabetes.", ["Patient/p1"]) == "failed"
+
+    alive = [patient(P1, birthDate="1950-06-15"), *record[1:]]
+    seen_alive, _ = await _session(alive, P1, [])
+    cites = _handles(["MedicationRequest/met"], seen_alive)
+    check = verify_sentences([{"text": "He was on metformin.", "cites": cites}], seen_alive)
+    assert check.checks[0].verdict == "failed"  # living, order active: "was on" is a stop

@@ -173,6 +173,26 @@ def statement(item: EvidenceItem) -> str:
         if latest is not None and latest.day:
             text += f", last ordered {latest.day}"
         return text + (" (verify: an old order still active)" if "stale" in item.flags else "")
+    if item.kind == "allergy":
+        kind = "intolerance" if item.subtype == "intolerance" else "allergy"
+        text = name if name.lower().startswith(("allerg", "intoleran")) else f"{kind} to {name}"
+        what = ", ".join(
+            b
+            for b in (
+                item.category and f"{item.category} {kind}",
+                item.status or "status not recorded",
+                item.criticality and f"criticality {item.criticality}",
+            )
+            if b
+        )
+        text = f"{text[:1].upper()}{text[1:]} ({what})"
+        if first is not None and first.day:
+            text += f", recorded {first.day}"
+        if item.reactions:
+            text += f"; reaction{'s' if len(item.reactions) > 1 else ''}: " + ", ".join(
+                r[:1].lower() + r[1:] for r in item.reactions
+            )
+        return text
     days = sorted({p.day for p in item.points if p.day})
     valueless = all(p.value is None and p.value_text is None for p in item.points)
     if item.kind == "observation" and not valueless and item.latest is not None:

@@ -81,6 +81,7 @@ _INACTIVE_CUE = re.compile(
     r"historical|ended|completed|was on|used to)\b",
     re.I,
 )
+_PAST_TENSE = ("was on", "used to")
 _UP = re.compile(
     r"\b(?:increas\w*|rose|risen|rising|went up|gone up|going up|climb\w*|higher|upward)\b", re.I
 )
@@ -507,6 +508,8 @@ def _term_findings(
                 )
             )
             continue
+        if status == "negated" and _copied_negative_value(text, m.start, valid, index, shown):
+            continue  # "ethnicity Not Hispanic or Latino": a value copied, not a negative claim
         if status == "negated":
             present = [c for c in concepts if index.supports(valid, c)]
             if present:
@@ -543,6 +546,25 @@ def _term_findings(
             Finding("entity", f"mentions {shown!r}, which none of its cited items support{where}")
         )
     return mentions
+
+
+_NEGATIVE_PREFIX = re.compile(r"\b(?:not|non-?|no)\s*$", re.I)
+
+
+def _copied_negative_value(
+    text: str, start: int, valid: Sequence[str], index: SessionIndex, shown: str
+) -> bool:
+    """The negation and the term together are one value of a cited item, as the record
+    writes it ("Not Hispanic or Latino", "Non-smoker"): copied, not a claim of absence."""
+    cue = _NEGATIVE_PREFIX.search(text[max(0, start - 12) : start])
+    if cue is None:
+        return False
+    phrase = " ".join((cue.group() + shown).lower().split())
+    return any(
+        phrase in " ".join(t.lower().split())
+        for h in valid
+        for t in item_words(index.items[h].seen.item)
+    )
 
 
 def _lexical(shown: str, valid: Sequence[str], index: SessionIndex) -> bool:
@@ -618,9 +640,15 @@ def _status_findings(
         ]
         return items or stateful
 
+    deceased = any(
+        s.item.demographics is not None and s.item.demographics.deceased
+        for s in index.seen.values()
+    )
     for m in _INACTIVE_CUE.finditer(text):
         if assertion_of(text, m.start(), m.end()).status == "negated":
             continue
+        if deceased and m.group().lower() in _PAST_TENSE:
+            continue  # of a patient who died, "was on" is the tense, not a stopped order
         items = relevant(m.start())
         active = [i for i in items if _active(i)]
         if active and len(active) == len(items):

@@ -211,6 +211,10 @@ def item_words(item: EvidenceItem) -> list[str]:
             d.marital_status or "",
             *d.languages,
         ]
+        # the field names of the patient line, where the field has a value ("ethnicity …")
+        labels = ("race", d.race), ("ethnicity", d.ethnicity), ("marital status", d.marital_status)
+        texts += [label for label, value in labels if value]
+        texts += ["language"] if d.languages else []
     return [t for t in texts if t]
 
 
