@@ -213,13 +213,13 @@ async def test_empty_record(store: RecordStore) -> None:
     # code answers what code knows: the question's own search found nothing, said so
     [s] = a.sentences
     assert s.status == "extractive"
-    assert s.text.startswith("Not in this patient's record: no HbA1c values")
+    assert s.text.startswith("Not in this patient's record: no HbA1c results")
     assert s.searches
     assert s.references == []
     [search] = a.searches
     assert search.resource_types == ["Observation"]
     assert "LOINC 4548-4" in search.codes
-    assert "no HbA1c values" in model.calls[1][-1].text
+    assert "no HbA1c results" in model.calls[1][-1].text
     md = a.to_markdown()
     assert "nothing found" in md
 

@@ -132,8 +132,11 @@ async def test_windowed_trend_line(store: RecordStore) -> None:
         ctx, {"tool": "lab_trend", "args": {"code": "2160-0", "date_to": "2000-01-01"}}
     )
     assert empty.lines[0].startswith("E")
-    assert "not in this patient's record: no Creatinine values" in empty.lines[0]
+    assert "not in this patient's record: no Creatinine results" in empty.lines[0]
     assert "dated … to 2000-01-01" in empty.lines[0]
+    # a test asked for by its code alone is named, not shown as a bare code
+    never = await run_tool_call(ctx, {"tool": "lab_trend", "args": {"code": "2857-1"}})
+    assert "no PSA results" in never.lines[0], never.lines
     [none] = empty.seen
     none_seen = seen_of(empty.seen)
     assert none_seen[none].item.kind == "absence"

@@ -127,6 +127,19 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     )
 
 
+def _named(ctx: AgentContext, t: Trend) -> str:
+    """What a series is called in a sentence: its name, not a bare code ("no urine protein
+    results", not "no 5804-0 values"); the code only when no name is known for it."""
+    if t.display and t.display not in t.codes:
+        return t.display
+    term = ctx.terminology or default_terminology()
+    for code in t.codes:
+        concepts = term.concepts_of(_LOINC, code)
+        if concepts:
+            return concepts[0].name
+    return f"LOINC {t.codes[0]}" if t.codes else "such"
+
+
 async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
     query = args.name or args.code or ""
     if not query:
@@ -147,7 +160,7 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
                 date_from=d_from.isoformat() if d_from else None,
                 date_to=d_to.isoformat() if d_to else None,
             )
-            none = absence(ctx, ev, scope, f"{t.display} values")
+            none = absence(ctx, ev, scope, f"{_named(ctx, t)} results")
             result.lines.append(none.line)
             result.add(ctx, none)
             result.statements.append((none.text, [none.handle]))
