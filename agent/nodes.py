@@ -44,7 +44,7 @@ from .schemas import Composed, Plan, ToolCall
 from .session import Seen, merge_seen, seen_entry, seen_of
 from .state import AgentState
 from .toolkit import REGISTRY, ensure_evidence, prompt_lines, run_tool_call
-from .understand import Focus, understand
+from .understand import Focus, anchors_of, understand
 from .verify import Verification, verify_sentences
 
 __all__ = [
@@ -393,6 +393,7 @@ def _verify(
         inventory=state.get("inventory"),
         terminology=ctx.terminology,
         as_of=ctx.cache.evidence.as_of if ctx.cache.evidence else ctx.as_of,
+        anchors=anchors_of(ctx.cache.evidence),
     )
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tools.evidence import EvidenceSet
 from tools.terminology import Concept, Terminology
 
-__all__ = ["Focus", "Window", "understand"]
+__all__ = ["Focus", "Window", "anchors_of", "understand", "window_of"]
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,55 @@ def _minus(day: dt.date, n: int, unit: str) -> dt.date:
     return day - dt.timedelta(days=n * _UNITS[unit])
 
 
-def window_of(question: str, as_of: dt.date, last_visit: dt.date | None = None) -> Window | None:
-    """The time window a question asks about, resolved against ``as_of``."""
+#: What a check-up is called, in an encounter's type or in a question ("since his last
+#: physical"): general English and the common encounter-type displays.
+_CHECKUP = re.compile(
+    r"\bcheck[- ]?ups?\b|\bphysicals?\b|\bphysical exam\w*|\bgeneral exam\w*|"
+    r"\bwell(?:ness)?[- ](?:child|adult|woman|man|visit|exam)\w*|\bwellness\b|"
+    r"\bannual (?:exam|visit|review)\w*|\bhealth maintenance\b|\bpreventive\b",
+    re.I,
+)
+_SINCE_LAST = re.compile(
+    r"\bsince (?:her|his|their|my|the|your|this patient's|the patient's) "
+    r"(?:last|previous|prior|most recent|latest) "
+    r"((?:annual |routine |yearly )?(?:visit|appointment|encounter|check-?up|physical(?: exam\w*)?|"
+    r"exam|wellness visit|well visit|annual|review))\b"
+)
+
+
+def anchors_of(evidence: EvidenceSet | None) -> dict[str, dt.date]:
+    """The dates a relative window may start from: the last visit (``"visit"``) and the
+    last check-up (``"check-up"``: an encounter whose type reads as one)."""
+    out: dict[str, dt.date] = {}
+    if evidence is None:
+        return out
+    visits: list[str] = []
+    checkups: list[str] = []
+    for item in evidence.section("encounters"):
+        words = " ".join([item.name, item.subtype or "", *(c.display or "" for c in item.codings)])
+        days = [p.day for p in item.points if p.day]
+        visits += days
+        if _CHECKUP.search(words):
+            checkups += days
+    for key, days in (("visit", visits), ("check-up", checkups)):
+        try:
+            if days:
+                out[key] = dt.date.fromisoformat(max(days)[:10])
+        except ValueError:
+            continue
+    return out
+
+
+def window_of(
+    question: str,
+    as_of: dt.date,
+    anchors: dt.date | Mapping[str, dt.date] | None = None,
+) -> Window | None:
+    """The time window a question asks about, resolved against ``as_of``; ``anchors``
+    (:func:`anchors_of`, or the last visit's date) resolve "since her last visit" and
+    "since his last physical" to the days after that encounter."""
     q = question.lower()
+    marks = {"visit": anchors} if isinstance(anchors, dt.date) else dict(anchors or {})
     if m := re.search(rf"\b(?:between|from)\s+{_DATE}\s+(?:and|to|until|through)\s+{_DATE}", q):
         return Window(
             dt.date.fromisoformat(m.group(1)), dt.date.fromisoformat(m.group(2)), m.group(0)
@@ -196,11 +243,11 @@ def window_of(question: str, as_of: dt.date, last_visit: dt.date | None = None) 
             if end < as_of:
                 return Window(start, end, m.group(0))
             end_year -= 1
-    if last_visit and re.search(
-        r"\bsince (?:her|his|their|my|the|your) (?:last|previous|most recent) (?:visit|appointment|check-?up|encounter)\b",
-        q,
-    ):
-        return Window(last_visit, as_of, "since the last visit")
+    if m := _SINCE_LAST.search(q):
+        kind = "check-up" if _CHECKUP.search(m.group(1)) else "visit"
+        day = marks.get(kind)
+        if day is not None:
+            return Window(day + dt.timedelta(days=1), as_of, f"since the last {kind} ({day})")
     if m := re.search(rf"\b(?:since|after)\s+{_DATE}", q):
         return Window(dt.date.fromisoformat(m.group(1)), as_of, m.group(0))
     if m := re.search(rf"\bbefore\s+{_DATE}", q):
@@ -218,16 +265,6 @@ def window_of(question: str, as_of: dt.date, last_visit: dt.date | None = None) 
         year = int(m.group(1))
         return Window(dt.date(year, 1, 1), dt.date(year, 12, 31), m.group(0))
     return None
-
-
-def _last_visit(evidence: EvidenceSet | None) -> dt.date | None:
-    if evidence is None:
-        return None
-    days = [p.day for i in evidence.section("encounters") for p in i.points if p.day]
-    try:
-        return dt.date.fromisoformat(max(days)) if days else None
-    except ValueError:
-        return None
 
 
 def understand(
@@ -248,7 +285,7 @@ def understand(
                 focus.concepts.append((m.text, c))
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(question)]
     focus.current = bool(_CURRENT.search(question))
-    focus.window = window_of(question, as_of, _last_visit(evidence))
+    focus.window = window_of(question, as_of, anchors_of(evidence))
     if (
         previous is not None
         and not focus.concepts

@@ -409,3 +409,32 @@ async def test_copied_values_and_the_past_tense_of_a_patient_who_died() -> None:
     cites = _handles(["MedicationRequest/met"], seen_alive)
     check = verify_sentences([{"text": "He was on metformin.", "cites": cites}], seen_alive)
     assert check.checks[0].verdict == "failed"  # living, order active: "was on" is a stop
+
+
+async def test_since_the_last_check_up_is_resolved_against_the_record(p1: Any) -> None:
+    """ "3 encounters since his last physical" passed: the verifier could not read the
+    window. Now the record's last check-up (and last visit) anchor such windows, for the
+    question (prefetch) and for the sentence (the count check) alike."""
+    from agent.understand import anchors_of, window_of
+
+    seen, ev = p1
+    anchors = anchors_of(ev)
+    assert anchors == {"visit": dt.date(2018, 7, 7), "check-up": dt.date(2018, 7, 7)}
+    for q in ("How many visits since his last physical?", "Seen since her last check-up?",
+              "Any appointments since my most recent annual exam?"):  # fmt: skip
+        w = window_of(q, AS_OF, anchors)
+        assert w is not None, q
+        assert (w.start, w.end) == (dt.date(2018, 7, 8), AS_OF), q
+    w = window_of("Labs since her last visit?", AS_OF, anchors)
+    assert w is not None
+    assert w.start == dt.date(2018, 7, 8)
+    assert window_of("How many visits since his last physical?", AS_OF, {}) is None
+
+    cites = _handles(["Encounter/e2"], seen)
+
+    def verdict(text: str) -> str:
+        v = verify_sentences([{"text": text, "cites": cites}], seen, as_of=AS_OF, anchors=anchors)
+        return v.checks[0].verdict
+
+    assert verdict("She has had 3 encounters since her last physical.") == "failed"
+    assert verdict("She has had 0 encounters since her last physical.") == "verified"

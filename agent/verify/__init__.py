@@ -83,12 +83,14 @@ def verify_sentences(
     inventory: Mapping[str, Sequence[str]] | None = None,
     terminology: Terminology | None = None,
     as_of: dt.date | None = None,
+    anchors: Mapping[str, dt.date] | None = None,
 ) -> Verification:
     """Verify sentences (``{"text", "cites"}``) against the session's typed evidence.
 
     ``inventory``: the handles of each section of the whole record (a sentence citing a
     whole section may say what it does not contain); ``question``: full dates the user
-    wrote may be restated.
+    wrote may be restated; ``anchors``: the record's last visit and check-up
+    (:func:`agent.understand.anchors_of`), for "since his last physical".
     """
     index = SessionIndex(seen, terminology or default_terminology())
     birth = birth_of(seen)
@@ -102,6 +104,7 @@ def verify_sentences(
                 inventory=inventory,
                 as_of=as_of,
                 birth=birth,
+                anchors=anchors,
             )
             for s in sentences
             if str(s.get("text", "")).strip()

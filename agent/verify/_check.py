@@ -292,6 +292,7 @@ def _check_number(
     as_of: dt.date | None,
     mentioned: list[tuple[int, int, int]],
     stated: Sequence[float] = (),
+    anchors: Mapping[str, dt.date] | None = None,
 ) -> Finding | None:
     x = n.value
     integer = float(x).is_integer() and "." not in n.raw
@@ -303,7 +304,7 @@ def _check_number(
     if n.role == "age":
         return Finding("number", f"age {n.raw} does not follow from the cited dates")
     if n.role == "count":
-        window = stated_window(sentence, as_of)
+        window = stated_window(sentence, as_of, anchors)
         if window is not None:  # "3 visits in 2017": the cited entries in that window
             if integer and int(x) in _window_counts(sup, window):
                 return None
@@ -361,11 +362,13 @@ def _latest_values(sup: Support) -> list[float]:
     return [v.value for v in dated if v.date == last]
 
 
-def stated_window(sentence: str, as_of: dt.date | None) -> tuple[str, str] | None:
+def stated_window(
+    sentence: str, as_of: dt.date | None, anchors: Mapping[str, dt.date] | None = None
+) -> tuple[str, str] | None:
     """The window a sentence states for what it counts ("from D1 to D2", "since D", "in
     YEAR", "in the past 6 months" …), read by the same code that reads a question's window
     (:func:`agent.understand.window_of`), as ISO days ("0001-01-01"/"9999-12-31": open)."""
-    w = window_of(sentence, as_of or dt.date.today())
+    w = window_of(sentence, as_of or dt.date.today(), anchors)
     if w is None:
         return None
     lo = w.start.isoformat() if w.start else "0001-01-01"
@@ -963,6 +966,7 @@ def check_sentence(
     inventory: Mapping[str, Sequence[str]] | None = None,
     as_of: dt.date | None = None,
     birth: dt.date | None = None,
+    anchors: Mapping[str, dt.date] | None = None,
 ) -> SentenceCheck:
     """Verify one sentence against the typed evidence of the items it cites."""
     handles = list(dict.fromkeys(_norm_handle(h) for h in cites if h.strip()))
@@ -1021,7 +1025,7 @@ def check_sentence(
     year_counts = _year_counts(sup, text, question)
     stated = [n.value for n in claims]
     for n in claims:
-        finding = _check_number(n, sup, text, as_of, year_counts, stated)
+        finding = _check_number(n, sup, text, as_of, year_counts, stated, anchors)
         if finding is not None:
             check.findings.append(finding)
     spans = [*covered, *((m.start, m.end) for m in mentions), *((n.start, n.end) for n in claims)]
