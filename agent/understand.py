@@ -290,8 +290,8 @@ def understand(
         previous is not None
         and not focus.concepts
         and not focus.sections
-        and _FOLLOW_UP.search(question)
-    ):
+        and (_FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8)
+    ):  # names nothing: about what the last turn was about ("Trend: up or down overall?")
         focus.follow_up = True
         focus.concepts = list(previous.concepts)
         focus.sections = list(previous.sections)

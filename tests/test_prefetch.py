@@ -134,6 +134,12 @@ async def test_windowed_trend_line(store: RecordStore) -> None:
     assert empty.lines[0].startswith("E")
     assert "not in this patient's record: no Creatinine results" in empty.lines[0]
     assert "dated … to 2000-01-01" in empty.lines[0]
+    # what the series says, as a person reads it (the answer when no model sentence holds)
+    [(said, said_handles)] = r.statements
+    assert said_handles == list(r.seen)
+    assert said.startswith("Creatinine: 2.059 mg/dL on 2023-03-15, the latest of 5 results from ")
+    assert "the first was 1.491 mg/dL on 2019-02-27, so it went up by 0.5683 mg/dL" in said
+    assert "mean 1.71 mg/dL" in said
     # a test asked for by its code alone is named, not shown as a bare code
     never = await run_tool_call(ctx, {"tool": "lab_trend", "args": {"code": "2857-1"}})
     assert "no PSA results" in never.lines[0], never.lines

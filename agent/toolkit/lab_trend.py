@@ -13,12 +13,14 @@ import datetime as dt
 
 from pydantic import Field
 
+from tools._record import fmt_num
+from tools.brief import plain
 from tools.codes import MEASURES
 from tools.errors import IncompatibleUnits, RecordToolError
 from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, item_concepts
 from tools.summary import handle_index, trend_line
 from tools.terminology import Terminology, default_terminology
-from tools.trends import SeriesStats, Trend, series_stats, trend, trend_of_codes
+from tools.trends import SeriesStats, StatPoint, Trend, series_stats, trend, trend_of_codes
 
 from ..context import AgentContext
 from ..errors import ToolCallError
@@ -127,6 +129,42 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     )
 
 
+def series_statement(name: str, st: SeriesStats) -> str:
+    """A series as a person reads it: the latest value, the one before it, how many results
+    since when, the first and the change, the mean; every figure the tool's own
+    statistic (answers taken from the record when no model sentence holds)."""
+    unit = f" {st.unit}" if st.unit else ""
+
+    def value(p: StatPoint) -> str:
+        return f"{fmt_num(p.value)}{unit} on {p.date[:10]}"
+
+    if st.last is None:
+        return f"{name}: no results"
+    if st.n == 1 or st.first is None:
+        return f"{name}: {value(st.last)}, the only result" + (
+            " in that period" if st.window else ""
+        )
+    span = (
+        f"from {st.date_from or st.first.date[:10]} to {st.date_to or st.last.date[:10]}"
+        if st.window
+        else f"since {st.first.date[:10]}"
+    )
+    text = f"{name}: {value(st.last)}, the latest of {st.n} results {span}"
+    if len(st.values) >= 2:
+        text += f"; the one before it was {value(st.values[-2])}"
+    text += f"; the first was {value(st.first)}"
+    if st.change is not None and st.direction:
+        moved = {"increased": "up", "decreased": "down"}.get(st.direction)
+        text += (
+            f", so it went {moved} by {fmt_num(abs(st.change))}{unit}"
+            if moved
+            else ", so it is unchanged"
+        )
+    if st.mean is not None:
+        text += f"; mean {fmt_num(st.mean)}{unit}"
+    return text
+
+
 def _named(ctx: AgentContext, t: Trend) -> str:
     """What a series is called in a sentence: its name, not a bare code ("no urine protein
     results", not "no 5804-0 values"); the code only when no name is known for it."""
@@ -177,6 +215,9 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             handles = line.handles
             text = f"{line.text} [{', '.join(handles)}]"
         result.lines.append(scrub(text, ctx.patient_id))
+        if handles:
+            said = series_statement(plain(t.display) or _named(ctx, t), stats)
+            result.statements.append((scrub(said, ctx.patient_id), list(handles)))
         for h in handles:
             item = ev.get(h)
             mine = set(item.references)

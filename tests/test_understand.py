@@ -1,0 +1,44 @@
+"""agent.understand: what a question is about, read by code (terminology, general English)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from agent.understand import Focus, understand
+from tools.terminology import default_terminology
+
+AS_OF = dt.date(2025, 6, 1)
+
+
+def _read(question: str, previous: Focus | None = None) -> Focus:
+    return understand(question, terminology=default_terminology(), as_of=AS_OF, previous=previous)
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "And how has it changed?",
+        "Trend: up or down overall?",
+        "When was that?",
+        "Any others?",
+        "what about before 2015?",
+    ],
+)
+def test_a_follow_up_that_names_nothing_carries_the_last_turns_focus(follow_up: str) -> None:
+    first = _read("What is her latest LDL cholesterol?")
+    assert [c.name for _w, c in first.concepts]
+    f = _read(follow_up, previous=first)
+    assert f.follow_up
+    assert [c.id for _w, c in f.concepts] == [c.id for _w, c in first.concepts]
+
+
+def test_a_new_question_is_not_a_follow_up() -> None:
+    first = _read("What is her latest LDL cholesterol?")
+    f = _read("Does she have any allergies on file at all in her chart, doctor?", previous=first)
+    assert not f.follow_up
+    assert f.sections == ["allergies"]
+    g = _read("Is her A1c up?", previous=first)
+    assert not g.follow_up
+    assert [c.name for _w, c in g.concepts] == ["HbA1c"]
