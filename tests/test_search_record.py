@@ -348,3 +348,24 @@ async def test_record_statements_read_as_a_person_reads_them() -> None:
         == "Hemoglobin A1c: 6.4 % on 2019-09-10 (the latest of 2 results since 2019-03-04)"
     )
     assert "[" not in statement(cond) + statement(drug) + statement(a1c)  # no code tags
+
+
+async def test_a_window_shows_only_its_entries_and_their_count(store: RecordStore) -> None:
+    """A visit type seen many times over the years is shown with only the visits of the
+    window, and the window's total is the tool's (the model wrote "15 encounters in 2017"
+    from a line that listed all years)."""
+    ctx = AgentContext(patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([]))
+    raw = await store.search("Encounter", {"patient": CLEOTILDE})
+    years = [str(e["period"]["start"])[:4] for e in raw]
+    year = max(set(years), key=years.count)  # the year with the most visits
+    args = {"resource_type": "Encounter", "date_from": f"{year}-01-01", "date_to": f"{year}-12-31"}
+    r = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))
+    shown = re.findall(r"\b((?:19|20)\d\d)\b", " ".join(r.lines[:-1]))
+    assert set(shown) == {year}  # no visit of another year is shown
+    # the cited resources are the window's visits, not the type's other years
+    total = sum(len(entry["focus"]) for entry in r.seen.values())
+    assert total == years.count(year)
+    assert r.lines[-1].startswith(f"In all: {total} encounters from {year}-01-01 to {year}-12-31")
+    text, handles = r.statements[0]
+    assert text == f"In all, {total} encounters from {year}-01-01 to {year}-12-31"
+    assert set(handles) == set(r.seen)

@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import Field
 
+from tools.brief import plain
 from tools.errors import UnsupportedSearch
-from tools.evidence import Coding, EvidenceItem, SearchScope, item_concepts
+from tools.evidence import Coding, EvidenceItem, SearchScope, in_window, item_concepts
 from tools.fhir_version import (
     ACTIVE_CONDITION_STATUSES,
     PATIENT_SEARCH_PARAM,
@@ -32,7 +33,17 @@ from tools.terminology import Concept, Terminology, default_terminology
 
 from ..context import AgentContext
 from ..errors import ToolCallError
-from ._base import Tool, ToolArgs, ToolResult, bounded, coding_arg, ensure_evidence, parse_date
+from ..guard import scrub
+from ._base import (
+    Tool,
+    ToolArgs,
+    ToolResult,
+    bounded,
+    coding_arg,
+    ensure_evidence,
+    parse_date,
+    statement,
+)
 
 __all__ = ["TOOL", "SearchRecordArgs", "search_record"]
 
@@ -183,7 +194,43 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         date_to=d_to.isoformat() if d_to else None,
     )
     what = args.name or (code.short() if code else "") or "matching entries"
+    if (d_from or d_to) and items:
+        return _windowed(ctx, items, scope)
     return bounded(ctx, items, what, scope)
+
+
+_PLURAL = {"Encounter": "encounters", "Procedure": "procedures", "Immunization": "immunizations"}
+
+
+def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) -> ToolResult:
+    """What a window holds: each item with only its entries in the window (a visit type
+    seen 20 times over the years shows the 2 of 2017), and the count in all: code counts,
+    the model does not."""
+    lo, hi = scope.date_from, scope.date_to
+    span = f"from {lo or 'the first entry'} to {hi or 'the last'}"
+    shown = [(i, in_window(i, lo, hi)) for i in items[: ctx.settings.max_lines]]
+    result = ToolResult([])
+    total = 0
+    for item, w in shown:
+        n = len(w.points)
+        total += n
+        result.lines.append(scrub(w.line, ctx.patient_id))
+        result.add(ctx, item, (), [p.source.reference for p in w.points])
+        if item.kind in ("encounter", "immunization", "procedure", "report") and n:
+            days = [p.day for p in w.points if p.day]
+            more = f", and {len(days) - 6} more" if len(days) > 6 else ""
+            said = f"{plain(item.name)}: {n} {span} ({', '.join(days[-6:][::-1])}{more})"
+        else:
+            said = statement(w)
+        result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+    noun = _PLURAL.get(scope.resource_types[0], "entries")
+    handles = [i.handle for i, _w in shown]
+    if len(items) > len(shown):
+        result.lines.append(f"({len(items) - len(shown)} more not shown; narrow the search)")
+    else:
+        result.lines.append(f"In all: {total} {noun} {span} [{', '.join(handles)}]")
+        result.statements.insert(0, (f"In all, {total} {noun} {span}", handles))
+    return result
 
 
 TOOL = Tool(

@@ -52,6 +52,7 @@ always gets the same handles.
 
 from ._build import build_evidence, counts_line
 from ._concepts import KINDS_BY_ITEM, item_concepts
+from ._events import in_window
 from ._model import (
     SECTIONS,
     Attachment,
@@ -89,5 +90,6 @@ __all__ = [
     "Target",
     "build_evidence",
     "counts_line",
+    "in_window",
     "item_concepts",
 ]

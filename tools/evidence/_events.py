@@ -83,3 +83,15 @@ def render(item: EvidenceItem) -> str:
     if item.details:
         text += "; " + "; ".join(item.details)
     return text
+
+
+def in_window(item: EvidenceItem, start: str | None, end: str | None) -> EvidenceItem:
+    """The item with only its points dated in ``[start, end]`` (ISO days, inclusive), its
+    text re-rendered with that count and those dates ("Encounter for check up ×2:
+    2017-03-02, 2017-09-18"); a copy, for showing what a window holds."""
+    lo, hi = start or "0001-01-01", end or "9999-12-31"
+    points = tuple(p for p in item.points if p.day and lo <= p.day[:10] <= hi)
+    windowed = item.model_copy(update={"points": points})
+    if not points or item.kind not in ("encounter", "immunization", "procedure", "report"):
+        return windowed
+    return windowed.model_copy(update={"text": render(windowed)})
