@@ -12,6 +12,8 @@ model's (scrubbed of other patients' ids) and results are counts.
 ``tool_start``      :class:`ToolStarted`: a tool call begins (``call_id`` pairs it)
 ``tool_end``        :class:`ToolFinished`: it ended: ``ok``, evidence ``items``, ``error``
 ``verified``        :class:`Verified`: the verifier's verdict on a draft
+``record``          :class:`FromRecord`: what the question's own searches found, as the
+                    record states it (extractive, cited), before the model writes
 ==================  ==========================================================
 """
 
@@ -23,6 +25,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AgentEvent",
+    "FromRecord",
     "ModelStarted",
     "OnEvent",
     "Status",
@@ -118,6 +121,20 @@ class Verified(AgentEvent):
     @property
     def text(self) -> str:
         return f"verified {self.passed}/{self.total} sentence(s)"
+
+
+@dataclass(frozen=True, slots=True)
+class FromRecord(AgentEvent):
+    """What the question's own searches found, as the record states it, cited: shown
+    while the model writes (each sentence an ``AnswerSentence`` as a dict, status
+    ``extractive``); the verified answer follows and supersedes it."""
+
+    type: ClassVar[str] = "record"
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return f"from the record: {len(self.sentences)} entr{'y' if len(self.sentences) == 1 else 'ies'}"
 
 
 #: Called with each event of a run.

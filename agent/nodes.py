@@ -36,7 +36,15 @@ from .answer import (
 )
 from .context import AgentContext
 from .errors import AgentError, MalformedOutput, ToolCallError, ToolCallRefused
-from .events import AgentEvent, ModelStarted, Status, ToolFinished, ToolStarted, Verified
+from .events import (
+    AgentEvent,
+    FromRecord,
+    ModelStarted,
+    Status,
+    ToolFinished,
+    ToolStarted,
+    Verified,
+)
 from .guard import precheck, scrub, scrub_item
 from .models import Message
 from .prefetch import prefetch_calls
@@ -228,11 +236,23 @@ def _context_kwargs(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
     }
 
 
+def _show_from_record(state: AgentState, ctx: AgentContext) -> None:
+    """Before the first model call of a turn: what the question's own searches found,
+    as the record states it (cited, extractive), so a reader has it in seconds."""
+    if state.get("steps", 0) or not ctx.settings.prefetch:
+        return
+    seen = seen_of(state.get("evidence"))
+    sentences = _from_the_record(state, seen, ctx.patient_id)
+    if sentences:
+        _emit(FromRecord([s.model_dump() for s in sentences]))
+
+
 async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Ask the model for tool calls, or for the answer when the evidence suffices."""
     ctx = runtime.context
     s = ctx.settings
     steps = state.get("steps", 0)
+    _show_from_record(state, ctx)
     if steps >= s.max_steps or not _time_left(state, ctx):
         why = "step budget" if steps >= s.max_steps else "time budget"
         return {
@@ -374,6 +394,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
 async def compose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Write the answer (sentences with citation handles)."""
     ctx = runtime.context
+    _show_from_record(state, ctx)
     messages = prompts.compose_messages(**_context_kwargs(state, ctx))
     try:
         out, usage = await _generate(ctx, "compose", messages, Composed)

@@ -20,7 +20,7 @@ from agent._stream import SentenceStreamer
 from agent.answer import CitedAnswer
 from agent.config import DeploymentConfig, build_terminology, load_deployment
 from agent.errors import ThreadStoreError
-from agent.events import AgentEvent
+from agent.events import AgentEvent, FromRecord
 from agent.models import accepts_images, build_chat_model
 from agent.run import ask as agent_ask
 from agent.run import brief as agent_brief
@@ -76,6 +76,13 @@ class _ChatConsole:
             sys.stdout.write("\n")
             sys.stdout.flush()
             self.open_line = False
+        if isinstance(event, FromRecord):  # the record's entries while the model writes
+            sys.stderr.write("  · from the record (the checked answer follows):\n")
+            for s in event.sentences:
+                refs = ", ".join(s["references"][:3]) + (" …" if len(s["references"]) > 3 else "")
+                sys.stderr.write(f"      {s['text']} [{refs}]\n")
+            sys.stderr.flush()
+            return
         _status(event)
 
     def end_turn(self, answer: CitedAnswer | None) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from agent import AgentSettings, CitedAnswer, ask, brief
 from agent.errors import AgentSourceFailed
-from agent.events import AgentEvent, ToolFinished, ToolStarted, Verified
+from agent.events import AgentEvent, FromRecord, ToolFinished, ToolStarted, Verified
 from agent.models import Message
 from tests.agent_fixtures import (
     ADAN,
@@ -387,3 +387,37 @@ async def test_a_list_the_model_left_incomplete_is_completed_from_the_record(
 
     b = await ask("Latest HbA1c?", patient_id=DEBORA, source=store, model=ScriptedChatModel([one]))
     assert len(b.sentences) == 1
+
+
+async def test_the_records_entries_are_shown_before_the_model_writes(store: RecordStore) -> None:
+    """A `record` event carries what the question's own searches found, cited, before the
+    first model call: a reader has the record's answer in seconds, then the verified one."""
+    events: list[AgentEvent] = []
+    order: list[str] = []
+
+    def step(messages: Sequence[Message]) -> dict[str, object]:
+        order.append("model")
+        h = _latest_a1c_handle(messages)
+        return composed(("The latest HbA1c was 6.6 % on 2025-01-15.", [h]))
+
+    def seen(e: AgentEvent) -> None:
+        events.append(e)
+        order.append(e.type)
+
+    a = await ask(
+        "What is her latest HbA1c?",
+        patient_id=DEBORA,
+        source=store,
+        model=ScriptedChatModel([step]),
+        on_event=seen,
+    )
+    [record] = [e for e in events if isinstance(e, FromRecord)]
+    assert order.index("record") < order.index("model_start")  # the events' own order
+    first = record.sentences[0]
+    assert first["status"] == "extractive"
+    assert first["text"].startswith("HbA1c: 6.6 % on 2025-01-15")
+    assert first["references"]
+    assert set(first["references"]) <= {r for s in a.sentences for r in s.references} | set(
+        first["references"]
+    )
+    assert a.sentences[0].status == "verified"

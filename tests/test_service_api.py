@@ -24,8 +24,10 @@ from surfaces.service import create_app
 from tests.agent_fixtures import (
     ADAN,
     CLEOTILDE,
+    DEBORA,
     ScriptedChatModel,
     agent_store,  # noqa: F401  (fixture)
+    composed,
     tools,
 )
 from tests.service_fixtures import (
@@ -169,6 +171,27 @@ async def test_ask_streams_events_then_the_verified_answer(dep: Any) -> None:
     assert final["thread_id"] == events[0][1]["thread_id"]
     assert [s["text"] for s in final["sentences"]] == ["Warfarin is an active medication."]
     assert events[-2][1]["model_calls"] == 2
+
+
+async def test_ask_streams_the_records_entries_before_the_model_writes(dep: Any) -> None:
+    """The `record` event: what the question's own searches found, cited and marked
+    extractive, before the first model call; the verified answer still comes last."""
+    model = scripted([composed(("She is allergic to Lisinopril.", ["E35"]))], repeat=False)
+    app = create_app(dep, model=model, insecure_no_auth=True)
+    async with service_client(app) as c:
+        resp = await c.post(
+            f"/v1/patients/{DEBORA}/ask",
+            json={"question": "What allergies does she have?"},
+            headers={"Accept": "text/event-stream"},
+        )
+        events = sse_events(resp.text)
+    names = [e for e, _ in events]
+    assert names.index("record") < names.index("model_start")
+    record = next(d for e, d in events if e == "record")
+    assert len(record["sentences"]) == 2
+    assert all(x["status"] == "extractive" and x["references"] for x in record["sentences"])
+    assert any("Lisinopril" in x["text"] for x in record["sentences"])
+    assert names[-1] == "answer"
 
 
 class FailsMidStream(ScriptedChatModel):

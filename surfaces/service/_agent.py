@@ -14,7 +14,9 @@ worker's checkpointer, and commit the audit entry before the answer leaves.
 ``model_start``,  ``tool_start``/``tool_end`` paired by ``call_id``
 ``tool_start``,
 ``tool_end``,
-``verified``
+``verified``,
+``record``        ``{"sentences"}``: the record's own entries for the question (cited,
+                  extractive) before the model writes; the ``answer`` supersedes them
 ``usage``         model calls, tokens, prompt-cache hits, time to first token
 ``answer``        the verified ``CitedAnswer`` (its JSON form): the last event
 ``error``         an ``OperationOutcome`` instead of the answer: the last event
