@@ -48,7 +48,7 @@ from .events import (
 from .guard import precheck, scrub, scrub_item
 from .models import Message
 from .prefetch import prefetch_calls
-from .schemas import Composed, Plan, ToolCall
+from .schemas import OVERVIEW_SENTENCE_CHARS, Composed, Overview, Plan, ToolCall
 from .session import Seen, merge_seen, seen_entry, seen_of
 from .state import AgentState
 from .toolkit import REGISTRY, ensure_evidence, prompt_lines, run_tool_call
@@ -721,19 +721,30 @@ async def brief_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
     if any(ln.handles for p in first for ln in cited[p.title]) and _time_left(state, ctx):
         try:
             out, u = await _generate(
-                ctx, "brief", prompts.brief_messages(pid, prompt_lines), Composed
+                ctx, "brief", prompts.brief_messages(pid, prompt_lines), Overview
             )
             usage.append(u)
+            whole = [x for x in out.sentences if not _cut(x.text)]
+            dropped += [
+                DroppedSentence(
+                    text=scrub(x.text, pid),
+                    handles=x.cites,
+                    reasons=["cut off at the length limit of an overview sentence"],
+                    section="Overview",
+                )
+                for x in out.sentences
+                if _cut(x.text)
+            ]
             v = await asyncio.to_thread(
                 verify_sentences,
-                [x.model_dump() for x in out.sentences],
+                [x.model_dump() for x in whole],
                 seen_of(evidence),
                 terminology=ctx.terminology,
                 as_of=ev.as_of,
             )
             seen = seen_of(evidence)
             overview = [_sentence(c, seen, pid, "Overview") for c in v.passed]
-            dropped = [
+            dropped += [
                 DroppedSentence(
                     text=scrub(c.text, pid), handles=c.cites, reasons=c.reasons, section="Overview"
                 )
@@ -793,6 +804,13 @@ async def brief_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
         collapsed=[p.title for p in parts if not p.first_screen],
     )
     return {"answer": answer.as_dict(), "evidence": evidence, "usage": usage}
+
+
+def _cut(text: str) -> bool:
+    """A sentence stopped by the length limit, not ended by its writer."""
+    return len(text) >= OVERVIEW_SENTENCE_CHARS - 1 and not text.rstrip().endswith(
+        (".", "!", "?", ")")
+    )
 
 
 def _brief_parts(ev: EvidenceSet) -> list[BriefSection]:

@@ -57,7 +57,8 @@ numbers, units and dates exactly; leave out claims the record does not support. 
 Reply with JSON {"sentences": [{"text": "...", "cites": ["E12"]}]}."""
 
 BRIEF_INSTRUCTIONS = """Write the overview of a pre-visit brief: 2 to 4 short sentences \
-for a clinician about to see this patient, from the lines above only: the main active \
+(at most 30 words each, one topic each) for a clinician about to see this patient, from \
+the lines above only: the main active \
 problems, results that are out of range or changing, what is due, and anything marked \
 "verify". Cite each sentence's handles (shown before the colon of the lines it uses). Copy \
 numbers, units and dates exactly; add nothing that is not in the lines. Reply with JSON \

@@ -7,7 +7,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Composed", "IntakeReading", "Plan", "Rephrased", "Sentence", "ToolCall"]
+__all__ = [
+    "OVERVIEW_SENTENCE_CHARS",
+    "Composed",
+    "IntakeReading",
+    "Overview",
+    "OverviewSentence",
+    "Plan",
+    "Rephrased",
+    "Sentence",
+    "ToolCall",
+]
 
 
 class Sentence(BaseModel):
@@ -21,6 +31,25 @@ class Composed(BaseModel):
     """A composed answer."""
 
     sentences: list[Sentence] = Field(default_factory=list, max_length=20)
+
+
+#: The longest sentence of a brief's overview (constrained decoding stops a sentence here;
+#: one that reaches it without ending is cut, and is not shown).
+OVERVIEW_SENTENCE_CHARS = 240
+
+
+class OverviewSentence(BaseModel):
+    """One short sentence of a brief's overview and the handles it cites."""
+
+    text: str = Field(max_length=OVERVIEW_SENTENCE_CHARS)
+    cites: list[str] = Field(default_factory=list, max_length=4)
+
+
+class Overview(BaseModel):
+    """A brief's overview: at most four short sentences (a one-minute read; the grammar
+    keeps a small model from one run-on sentence that a single slip removes whole)."""
+
+    sentences: list[OverviewSentence] = Field(default_factory=list, max_length=4)
 
 
 class ToolCall(BaseModel):

@@ -313,6 +313,8 @@ async def test_follow_up_reuses_thread_evidence(store: RecordStore, tmp_path: Pa
 
 
 async def test_brief_overview_is_verified_and_sections_come_from_code(store: RecordStore) -> None:
+    run_on = "She has type 2 diabetes and " + "also " * 60  # stopped by the grammar at 240
+
     def overview(messages: Sequence[Message]) -> dict[str, object]:
         text = messages[-1].text
         diabetes = re.search(r"^(E\d+): Active problems: Diabetes", text, re.M)
@@ -323,6 +325,7 @@ async def test_brief_overview_is_verified_and_sections_come_from_code(store: Rec
             ("Type 2 diabetes has been active since 2016-12-14.", [diabetes.group(1)]),
             ("She is allergic to lisinopril.", [allergy.group(1)]),
             ("Invented 42 mg.", [diabetes.group(1)]),
+            (run_on[:240], [diabetes.group(1)]),
         )
 
     model = ScriptedChatModel([overview])
@@ -335,7 +338,8 @@ async def test_brief_overview_is_verified_and_sections_come_from_code(store: Rec
         "She is allergic to lisinopril.",
     ]
     assert all(s.status == "verified" for s in over)
-    assert [d.text for d in b.dropped] == ["Invented 42 mg."]
+    assert [d.text for d in b.dropped] == [run_on[:240], "Invented 42 mg."]
+    assert "cut off" in b.dropped[0].reasons[0]  # a cut sentence is never shown
     sections = list(dict.fromkeys(s.section for s in b.sentences))
     assert sections[:4] == ["Overview", "Patient", "Active problems", "Current medications"]
     assert all(s.status == "extractive" for s in b.sentences if s.section != "Overview")
