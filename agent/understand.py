@@ -250,6 +250,8 @@ def window_of(
             return Window(day + dt.timedelta(days=1), as_of, f"since the last {kind} ({day})")
     if m := re.search(rf"\b(?:since|after)\s+{_DATE}", q):
         return Window(dt.date.fromisoformat(m.group(1)), as_of, m.group(0))
+    if m := re.search(rf"\b(?:on or before|up to|until|through|as of)\s+{_DATE}", q):
+        return Window(None, dt.date.fromisoformat(m.group(1)), m.group(0))
     if m := re.search(rf"\bbefore\s+{_DATE}", q):
         return Window(None, dt.date.fromisoformat(m.group(1)) - dt.timedelta(days=1), m.group(0))
     if m := re.search(r"\b(?:in|during)\s+(" + "|".join(_MONTHS) + r")\.?\s+(\d{4})\b", q):

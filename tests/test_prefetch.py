@@ -114,6 +114,7 @@ async def test_windowed_trend_line(store: RecordStore) -> None:
     [line] = r.lines
     assert "5 value(s) in mg/dL" in line
     assert "first 1.491 mg/dL on 2019-02-27, last 2.059 mg/dL on 2023-03-15" in line
+    assert "2023-03-15 (291 days before 2023-12-31)" in line  # code counts the days
     assert "+0.5683 mg/dL (increased)" in line
     assert "mean 1.71 mg/dL" in line
     # the computed figures are support for a sentence citing the series' handle

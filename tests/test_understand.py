@@ -42,3 +42,14 @@ def test_a_new_question_is_not_a_follow_up() -> None:
     g = _read("Is her A1c up?", previous=first)
     assert not g.follow_up
     assert [c.name for _w, c in g.concepts] == ["HbA1c"]
+
+
+def test_on_or_before_a_day_includes_it() -> None:
+    from agent.understand import window_of
+
+    w = window_of("Her most recent HbA1c dated on or before 2020-11-21?", AS_OF)
+    assert w is not None
+    assert (w.start, w.end) == (None, dt.date(2020, 11, 21))
+    w = window_of("Any HbA1c before 2020-11-21?", AS_OF)
+    assert w is not None
+    assert w.end == dt.date(2020, 11, 20)

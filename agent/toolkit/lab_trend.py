@@ -55,10 +55,16 @@ def window_line(t: Trend, s: SeriesStats, d_from: dt.date | None, d_to: dt.date 
     if len(pts) > len(shown):
         values += f" ({len(pts) - len(shown)} more in between)"
     unit = t.unit
+    age = ""
+    if d_to is not None:  # how old the last one is on the window's end: code counts days
+        try:
+            age = f" ({(d_to - dt.date.fromisoformat(s.last.date[:10])).days} days before {d_to})"
+        except ValueError:
+            age = ""
     return (
         f"{t.display} {window} (inclusive), {s.n} value(s) in {unit}: {values}; "
         f"first {_num(s.first.value)} {unit} on {s.first.date}, last {_num(s.last.value)} {unit} on "
-        f"{s.last.date}; change last - first {s.change or 0:+.4g} {unit} ({s.direction}); "
+        f"{s.last.date}{age}; change last - first {s.change or 0:+.4g} {unit} ({s.direction}); "
         f"mean {_num(s.mean)} {unit}"
     )
 
