@@ -269,6 +269,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         tool_lines=prompt_lines(multimodal=ctx.multimodal, allow_writes=s.allow_writes),
         max_calls=s.max_calls_per_step,
         last_round=steps + 1 >= s.max_steps,
+        actions=s.allow_writes,
     )
     try:
         out, usage = await _generate(ctx, "plan", messages, Plan)

@@ -51,6 +51,11 @@ COMPOSE_INSTRUCTIONS = """Answer the question from RECORD DATA only. Reply with 
 rests on. If a search found nothing (a line "not in this patient's record: ..."), say the \
 record does not contain it and cite that line's handle."""
 
+ACTION_INSTRUCTIONS = """The question may ask for an action (an order, a referral, \
+recording a value) on a condition. Check the condition against RECORD DATA (dates and \
+day counts are shown there); when it holds, call the tool that takes the action, once; \
+when it does not, take no action. Then answer with what you found and did."""
+
 REPAIR_INSTRUCTIONS = """A checker found problems in your previous answer (below). Rewrite \
 the answer so that every sentence cites handles shown in RECORD DATA and copies their \
 numbers, units and dates exactly; leave out claims the record does not support. \
@@ -119,12 +124,16 @@ def plan_messages(
     tool_lines: Sequence[str],
     max_calls: int,
     last_round: bool,
+    actions: bool = False,
 ) -> list[Message]:
     """The plan prompt; ``tool_lines`` is the tool list generated from the registry
-    (:func:`agent.toolkit.prompt_lines`: only the tools this deployment offers)."""
+    (:func:`agent.toolkit.prompt_lines`: only the tools this deployment offers);
+    ``actions``: write tools are among them."""
     parts = _context(patient_id, summary, evidence_lines, observations, turns)
     parts.append("\n".join([TOOLS_HEAD, *tool_lines]))
     parts.append(PLAN_INSTRUCTIONS.format(max_calls=max_calls))
+    if actions:
+        parts.append(ACTION_INSTRUCTIONS)
     if last_round:
         parts.append("This is the last round: answer now.")
     parts.append(f"Question: {question}")

@@ -425,3 +425,20 @@ async def test_the_records_entries_are_shown_before_the_model_writes(store: Reco
         first["references"]
     )
     assert a.sentences[0].status == "verified"
+
+
+async def test_the_action_instruction_is_given_only_when_writes_are_offered(
+    store: RecordStore,
+) -> None:
+    for writes in (False, True):
+        model = ScriptedChatModel([answer(("Nothing to do.", ["E1"]))])
+        await ask(
+            "If her last HbA1c is older than 180 days, order one.",
+            patient_id=DEBORA,
+            source=store,
+            model=model,
+            settings=plan_first(allow_writes=writes),
+        )
+        prompt = model.calls[0][-1].text
+        assert ("when it does not, take no action" in prompt) is writes
+        assert ("order_lab" in prompt) is writes
