@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -503,6 +504,24 @@ def _searches(handles: Sequence[str], seen: dict[str, Seen]) -> list[CitedSearch
     return out
 
 
+_HANDLES = r"E\d{1,5}(?:\s*[,;]\s*(?:and\s+)?E\d{1,5})*"
+_IN_BRACKETS = re.compile(rf"\s*[\[(]\s*(?:see\s+|cites?\s+)?({_HANDLES})\s*[\])]")
+_AT_END = re.compile(rf"\s*[:,]?\s*\b({_HANDLES})\b(?=\s*(?:[),;]|\.(?!\d))|\s*$)")
+
+
+def _without_handles(text: str, known: Collection[str]) -> str:
+    """A sentence as a reader sees it: the evidence handles the model wrote into its
+    prose ("(E2)", "record: E8") are taken out (only handles of this session's evidence:
+    never a code such as ICD-10 E11.9); the citations are the footnotes."""
+
+    def drop(m: re.Match[str]) -> str:
+        return "" if all(h in known for h in re.findall(r"E\d+", m.group(1))) else m.group(0)
+
+    out = _AT_END.sub(drop, _IN_BRACKETS.sub(drop, text))
+    out = re.sub(r"\s+([.,;:)])", r"\1", re.sub(r"\(\s*\)", "", out)).strip()
+    return out or text
+
+
 def _sentence(
     c: Any, seen: dict[str, Seen], pid: str, section: str | None = None
 ) -> AnswerSentence:
@@ -510,7 +529,7 @@ def _sentence(
     refs = list(dict.fromkeys(r for h in c.valid_cites for r in seen[h].references()))
     searches = [h for h in c.valid_cites if seen[h].item.kind == "absence"]
     return AnswerSentence(
-        text=scrub(c.text, pid),
+        text=scrub(_without_handles(c.text, seen), pid),
         handles=c.valid_cites,
         references=refs,
         status=c.verdict,

@@ -59,6 +59,16 @@ async def test_answer_from_summary_in_one_call(store: RecordStore) -> None:
     assert json.loads(a.to_json())["sentences"][0]["status"] == "verified"
 
 
+async def test_handles_written_into_the_prose_are_taken_out(store: RecordStore) -> None:
+    def step(messages: Sequence[Message]) -> dict[str, object]:
+        h = _latest_a1c_handle(messages)
+        return answer((f"The latest HbA1c was 6.6 % ({h}) on 2025-01-15 [{h}].", [h]))
+
+    a = await ask("Latest HbA1c?", patient_id=DEBORA, source=store, model=ScriptedChatModel([step]))
+    assert [s.text for s in a.sentences] == ["The latest HbA1c was 6.6 % on 2025-01-15."]
+    assert a.sentences[0].references  # the citation is the footnote
+
+
 async def test_tools_then_answer_and_repair(store: RecordStore) -> None:
     model = ScriptedChatModel(
         [
