@@ -417,6 +417,7 @@ def _verify(
         terminology=ctx.terminology,
         as_of=ctx.cache.evidence.as_of if ctx.cache.evidence else ctx.as_of,
         anchors=anchors_of(ctx.cache.evidence),
+        recite=True,
     )
 
 
@@ -653,6 +654,12 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         unknown = [f.detail for f in c.findings if f.kind == "unknown_handle"]
         if unknown:
             warnings.append(f"Removed unknown citations: {'; '.join(unknown)}.")
+    recited = [c for c in v.passed if c.recited_from is not None]
+    if recited:
+        warnings.append(
+            f"{len(recited)} sentence(s) cited the wrong entries; code cited the entries "
+            "that record what they name, and checked them against those."
+        )
     if sentences:
         missing = _left_out(state, sentences, seen, pid)
         if missing:

@@ -223,6 +223,7 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("Her mother had hypertension.", ["FamilyMemberHistory/fh"], "failed"),
     ("She received a pneumococcal vaccine on 2025-04-30.", ["Immunization/flu"], "failed"),
     ("She is allergic to penicillin.", ["AllergyIntolerance/pea"], "failed"),
+    ("She is allergic to penicillin.", ["MedicationRequest/pv"], "failed"),  # an order, no allergy
     # a count over a stated window is the count of cited entries in that window, not of all
     ("She was seen 3 times in 2017.", ["Encounter/e2"], "failed"),
     # a term on no list: never shown as fact
@@ -438,3 +439,55 @@ async def test_since_the_last_check_up_is_resolved_against_the_record(p1: Any) -
 
     assert verdict("She has had 3 encounters since her last physical.") == "failed"
     assert verdict("She has had 0 encounters since her last physical.") == "verified"
+
+
+async def test_a_sentence_citing_the_wrong_entries_is_checked_against_the_right_ones(
+    p1: Any,
+) -> None:
+    """ "Her hyperlipidemia …" citing the hypertension entry fails as cited; with
+    ``recite`` code checks it against the entries that record hyperlipidemia, and it
+    stands with those citations when every claim holds there (never otherwise)."""
+    seen, _ev = p1
+    htn = _handles(["Condition/htn"], seen)
+    hl = _handles(["Condition/hl"], seen)
+
+    def run(text: str) -> Any:
+        return verify_sentences([{"text": text, "cites": htn}], seen, as_of=AS_OF, recite=True)
+
+    [ok] = run("She has hyperlipidemia, since 2021-03-25.").checks
+    assert ok.verdict == "verified"
+    assert ok.valid_cites == hl
+    assert ok.recited_from == htn
+    # a claim the right entry does not support still fails (here: the onset year)
+    [bad] = run("She has hyperlipidemia, since 2019-03-25.").checks
+    assert bad.verdict == "failed"
+    # nothing in the record names it: no other entry to try
+    [none] = run("She has sarcoidosis.").checks
+    assert none.verdict == "failed"
+    # the pure verifier (the corpus above) judges the citations as given
+    [as_given] = verify_sentences(
+        [{"text": "She has hyperlipidemia.", "cites": htn}], seen, as_of=AS_OF
+    ).checks
+    assert as_given.verdict == "failed"
+
+
+#: False-pass probes that are true of the record once cited right (the wrong citation
+#: was their only fault): with ``recite`` they stand, cited to the entries that hold them.
+TRUE_WHEN_RECITED = {"She takes Lipitor.", "She has diabetes."}
+
+
+@pytest.mark.parametrize(
+    ("text", "refs", "expected"), FALSE_PASS, ids=[c[0][:50] for c in FALSE_PASS]
+)
+async def test_recite_lets_no_false_probe_through(
+    p1: Any, text: str, refs: list[str], expected: str
+) -> None:
+    seen, _ev = p1
+    [check] = verify_sentences(
+        [{"text": text, "cites": _handles(refs, seen)}], seen, as_of=AS_OF, recite=True
+    ).checks
+    if text in TRUE_WHEN_RECITED:
+        assert check.verdict == "verified"
+        assert check.recited_from is not None
+    else:
+        assert check.verdict == expected, (check.reasons, check.valid_cites)

@@ -84,29 +84,53 @@ def verify_sentences(
     terminology: Terminology | None = None,
     as_of: dt.date | None = None,
     anchors: Mapping[str, dt.date] | None = None,
+    recite: bool = False,
 ) -> Verification:
     """Verify sentences (``{"text", "cites"}``) against the session's typed evidence.
 
     ``inventory``: the handles of each section of the whole record (a sentence citing a
     whole section may say what it does not contain); ``question``: full dates the user
     wrote may be restated; ``anchors``: the record's last visit and check-up
-    (:func:`agent.understand.anchors_of`), for "since his last physical".
+    (:func:`agent.understand.anchors_of`), for "since his last physical"; ``recite``: a
+    sentence that fails only by citing the wrong items is checked against the items that
+    record what it names (:func:`_recited`).
     """
     index = SessionIndex(seen, terminology or default_terminology())
     birth = birth_of(seen)
-    return Verification(
-        [
-            check_sentence(
-                str(s.get("text", "")),
-                list(s.get("cites") or []),
-                index,
-                question=question,
-                inventory=inventory,
-                as_of=as_of,
-                birth=birth,
-                anchors=anchors,
-            )
-            for s in sentences
-            if str(s.get("text", "")).strip()
-        ]
-    )
+
+    def check(text: str, cites: list[str]) -> SentenceCheck:
+        return check_sentence(
+            text,
+            cites,
+            index,
+            question=question,
+            inventory=inventory,
+            as_of=as_of,
+            birth=birth,
+            anchors=anchors,
+        )
+
+    checks = []
+    for s in sentences:
+        text = str(s.get("text", ""))
+        if text.strip():
+            c = check(text, list(s.get("cites") or []))
+            checks.append(c if c.ok or not recite else _recited(c, check))
+    return Verification(checks)
+
+
+def _recited(failed: SentenceCheck, check: Any) -> SentenceCheck:
+    """A sentence that points at the wrong items (it names what other seen items record:
+    "mentions 'LDL cholesterol' … (E9 does)"; its values and dates then fail too) is
+    checked again against those items in place of its own citations (never beside them:
+    a value of the wrong item must not prop up the right one); when every claim then holds, it stands with the corrected citations
+    (``recited_from`` keeps the model's). Nothing is taken on trust: every claim is
+    checked against what is finally cited."""
+    better = list(dict.fromkeys(h for f in failed.findings for h in f.supported_by))
+    if not better:
+        return failed
+    again: SentenceCheck = check(failed.text, better)
+    if again.ok:
+        again.recited_from = list(failed.cites)
+        return again
+    return failed

@@ -82,6 +82,13 @@ _INACTIVE_CUE = re.compile(
     re.I,
 )
 _PAST_TENSE = ("was on", "used to")
+#: Words before a term that make it the substance of an allergy ("allergic to penicillin"):
+#: only an allergy entry supports it, never a medication order of the same drug.
+_ALLERGY_CUE = re.compile(
+    r"\b(?:allergic|allergy|allergies|intoleran\w*|hypersensitiv\w*|reactions?)\s+(?:to|for|of)\s+"
+    r"(?:\w+\s+){0,2}$",
+    re.I,
+)
 _UP = re.compile(
     r"\b(?:increas\w*|rose|risen|rising|went up|gone up|going up|climb\w*|higher|upward)\b", re.I
 )
@@ -534,19 +541,36 @@ def _term_findings(
                 )
             )
             continue
-        verdicts = [index.supports(valid, c) for c in concepts]
+        allergic = bool(_ALLERGY_CUE.search(text[max(0, m.start - 30) : m.start]))
+        where_ok = (
+            [h for h in valid if index.items[h].seen.item.kind == "allergy"] if allergic else valid
+        )
+        verdicts = [index.supports(where_ok, c) for c in concepts]
         if any(verdicts):
+            continue
+        if allergic and any(index.supports(valid, c) for c in concepts):
+            check.findings.append(
+                Finding("entity", f"says allergic to {shown!r}, but no cited allergy records it")
+            )
             continue
         if any(v is None for v in verdicts):  # the terminology cannot relate them
             if not _lexical(shown, valid, index):
                 check.unchecked.append(shown)
             continue
-        others = list(dict.fromkeys(h for c in concepts for h in index.naming(c, valid)))
+        others = [
+            h
+            for h in dict.fromkeys(h for c in concepts for h in index.naming(c, valid))
+            if not allergic or index.items[h].seen.item.kind == "allergy"
+        ]
         where = (
             f" ({', '.join(others[:3])} {'does' if len(others) == 1 else 'do'})" if others else ""
         )
         check.findings.append(
-            Finding("entity", f"mentions {shown!r}, which none of its cited items support{where}")
+            Finding(
+                "entity",
+                f"mentions {shown!r}, which none of its cited items support{where}",
+                supported_by=tuple(others[:3]),
+            )
         )
     return mentions
 

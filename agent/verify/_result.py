@@ -28,6 +28,7 @@ class Finding:
 
     kind: FindingKind
     detail: str
+    supported_by: tuple[str, ...] = ()  # entity: handles of seen items that do record it
 
 
 @dataclass
@@ -44,6 +45,7 @@ class SentenceCheck:
     valid_cites: list[str]
     findings: list[Finding] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    recited_from: list[str] | None = None  # the model's own citations, when code corrected them
 
     @property
     def ok(self) -> bool:
