@@ -214,6 +214,7 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("Her weight has been stable.", ["Observation/w1"], "failed"),
     # counts, comparisons, ages, codes
     ("She has had 3 HbA1c results.", ["Observation/a1"], "failed"),
+    ("She has had 1 HbA1c test.", ["Observation/a1"], "failed"),  # one series of two results
     ("Her HbA1c was above 7 %.", ["Observation/a1"], "failed"),
     ("HbA1c was 7 % in 2019.", ["Observation/a1", "Goal/g1"], "failed"),  # a target is no value
     ("She is 74 years old.", ["Patient/p1"], "failed"),

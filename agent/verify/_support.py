@@ -171,7 +171,10 @@ def support_of(
             for code in s.codes:
                 sup.codes.add(code.lower())
         sup.computed.extend(seen.numbers)
-    sup.counts.add(len(items))
+    if not (len(items) == 1 and len(items[0].item.points) > 1):
+        # the number of cited entries ("3 active conditions"); not when one entry holds
+        # several results: "1 white count test" citing a series of 2 is no count of it
+        sup.counts.add(len(items))
     sup.counts.add(sum(len(s.item.points) for s in items))
     for year, month, mday in sup.dates:
         if month and mday:
