@@ -346,6 +346,7 @@ async def test_openapi_documents_models_errors_and_security(dep: Any) -> None:
         "/v1/patients/{patient_id}/brief/extractive",
         "/v1/patients/{patient_id}/brief/model",
         "/v1/patients/{patient_id}/ask",
+        "/v1/patients/{patient_id}/warm",
         "/v1/patients/{patient_id}/threads",
         "/v1/threads/{thread_id}",
         "/v1/audit",

@@ -51,7 +51,7 @@ from ._context import RequestContext
 from ._errors import NotFound, NotReady, PayloadTooLarge, hint_of, outcome, status_of
 from ._state import ServiceState, usage_meter
 
-__all__ = ["AgentRun", "check_patient", "run_json", "run_sse"]
+__all__ = ["AgentRun", "check_model_ready", "check_patient", "run_json", "run_sse"]
 
 log = logging.getLogger("surfaces.service")
 
@@ -65,6 +65,14 @@ async def check_patient(rq: RequestContext, patient_id: str) -> None:
         await rq.source.read(f"Patient/{patient_id}")
     except ResourceNotFound:
         raise PatientNotFound(patient_id, rq.state.source.label) from None
+
+
+def check_model_ready(state: ServiceState) -> None:
+    """503 (``NotReady``) while the model is loading or after it failed to load."""
+    if state.model_error:
+        raise NotReady(f"The model failed to load: {state.model_error}", 60)
+    if not state.model_loaded:
+        raise NotReady("The model is still loading; see /ready.", 10)
 
 
 def usage_dict(meter: list[Usage]) -> dict[str, Any]:
@@ -111,10 +119,7 @@ class AgentRun:
         await check_patient(self.rq, self.patient_id)
         if self.mode == "ask":
             await self._thread()
-        if state.model_error:
-            raise NotReady(f"The model failed to load: {state.model_error}", 60)
-        if not state.model_loaded:
-            raise NotReady("The model is still loading; see /ready.", 10)
+        check_model_ready(state)
 
     async def _thread(self) -> None:
         state, who = self.state, self.rq.entry.who
