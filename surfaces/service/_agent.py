@@ -15,7 +15,8 @@ worker's checkpointer, and commit the audit entry before the answer leaves.
 ``tool_start``,
 ``tool_end``,
 ``verified``
-``usage``         model calls, tokens, prompt-cache hits, time to first token
+``usage``         model calls, tokens, prompt-cache hits, time to first token;
+                  ``calls``: the same per model call (with its ``seconds``)
 ``answer``        the verified ``CitedAnswer`` (its JSON form): the last event
 ``error``         an ``OperationOutcome`` instead of the answer: the last event
 ================  ==============================================================
@@ -84,6 +85,16 @@ def usage_dict(meter: list[Usage]) -> dict[str, Any]:
         "completion_tokens": sum(u.completion_tokens for u in meter),
         "cached_prompt_tokens": sum(cached) if cached else None,
         "first_call_ttft_s": round(ttfts[0], 3) if ttfts else None,
+        "calls": [
+            {
+                "prompt_tokens": u.prompt_tokens,
+                "cached_prompt_tokens": u.cached_prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "ttft_s": round(u.ttft_s, 3) if u.ttft_s is not None else None,
+                "seconds": round(u.seconds, 3),
+            }
+            for u in meter
+        ],
     }
 
 
