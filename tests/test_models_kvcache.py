@@ -11,12 +11,16 @@ import stat
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.models import LlamaCppChatModel, LlamaCppConfig, Message
 from agent.models._kvcache import PrefixDiskCache, longest_common_prefix
+from agent.run import ask, warm
+from tests.agent_fixtures import CLEOTILDE, agent_store  # noqa: F401
 from tests.models_fixtures import require, smollm2_source
+from tools.store import RecordStore
 
 IDENTITY = {"gguf": "test", "n_ctx": 2048}
 
@@ -72,6 +76,45 @@ def test_lru_eviction_keeps_the_bound(tmp_path: Path) -> None:
     assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 4 * 1024
     assert cache.write([5], b"y" * 5000) is None  # larger than the bound alone: not kept
     assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 4 * 1024
+
+
+def test_concurrent_writers_and_readers_on_one_directory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers sharing a directory (one cache object each): every read is a whole, valid
+    state or a miss; the bound holds; no temporary file is left behind."""
+    import threading
+
+    bound = 40 * 1024
+    errors: list[BaseException] = []
+
+    def worker(w: int) -> None:
+        cache = PrefixDiskCache(tmp_path, bound, IDENTITY)
+        try:
+            for i in range(40):
+                key = [i % 7, 1, 2, 3]  # the same keys from every worker
+                cache.write(key, bytes([i % 7]) * 3000)
+                entry = cache.best_prefix([*key, 99])
+                if entry is not None:
+                    state = cache.read(entry)
+                    assert state is None or state == bytes([i % 7]) * 3000
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    with caplog.at_level(logging.WARNING, logger="agent.models.kvcache"):
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert errors == []
+    assert "unusable" not in caplog.text  # a race never looks like a damaged file
+    names = [p.name for p in tmp_path.iterdir()]
+    assert not [n for n in names if n.startswith(".tmp-")]
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= bound
+    final = PrefixDiskCache(tmp_path, bound, IDENTITY)
+    for e in final.entries():
+        assert final.read(e) == bytes([e.tokens[0]]) * 3000
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
@@ -230,3 +273,56 @@ async def test_eviction_with_real_states(tmp_path: Path) -> None:
         assert len(list(d.glob("*.kvstate"))) == 1  # two of ~7 MB do not fit in 12 MB
     finally:
         await model.aclose()
+
+
+# ---------------------------------------------------------------------------- agent.run.warm
+
+
+class _Recording:
+    """The real model, with each call's usage recorded (not a fake: it only forwards)."""
+
+    def __init__(self, inner: LlamaCppChatModel) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.usages: list[Any] = []
+
+    async def generate(self, messages: Any, **kw: Any) -> Any:
+        result = await self.inner.generate(messages, **kw)
+        self.usages.append(result.usage)
+        return result
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.runtime("llamacpp")
+async def test_agent_warm_then_first_question_reuses_the_prefix(
+    tmp_path: Path,
+    agent_store: Path,  # noqa: F811
+) -> None:
+    """The prefix agent.run.warm saves is the one a real ask's first prompt starts with."""
+    require("llama_cpp")
+    store = RecordStore(agent_store)
+    d = tmp_path / "kv"
+    kw = {"n_ctx": 8192, "max_tokens": 32, "max_repairs": 0}
+    warmer = _model(d, **kw)
+    try:
+        done = await warm(CLEOTILDE, source=store, model=warmer)
+        again = await warm(CLEOTILDE, source=store, model=warmer)
+    finally:
+        await warmer.aclose()
+    assert done.supported
+    assert done.saved
+    assert done.prefix_tokens > 500  # the system prompt and the record summary
+    assert done.evaluated_tokens == done.prefix_tokens
+    assert again.cached
+    assert again.evaluated_tokens == 0
+    fresh = _Recording(_model(d, **kw))  # a new Llama object: only the disk can help
+    try:
+        await ask("What is her latest HbA1c?", patient_id=CLEOTILDE, source=store, model=fresh)
+    finally:
+        await fresh.aclose()
+    first = fresh.usages[0]
+    assert first.cached_prompt_tokens >= done.prefix_tokens
+    assert first.prompt_tokens > first.cached_prompt_tokens  # the question was evaluated
