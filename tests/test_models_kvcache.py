@@ -326,3 +326,15 @@ async def test_agent_warm_then_first_question_reuses_the_prefix(
     first = fresh.usages[0]
     assert first.cached_prompt_tokens >= done.prefix_tokens
     assert first.prompt_tokens > first.cached_prompt_tokens  # the question was evaluated
+
+
+async def test_backends_without_a_prefix_cache_do_nothing() -> None:
+    from agent.models import OpenAIChatModel, OpenAIConfig
+
+    model = OpenAIChatModel(
+        OpenAIConfig(backend="openai", base_url="http://127.0.0.1:9/v1", model="m")
+    )
+    try:  # no request is made (port 9 would refuse it)
+        assert await model.warm([_messages("x", "a?"), _messages("x", "b?")]) is None
+    finally:
+        await model.aclose()
