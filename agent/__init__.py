@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .answer import AnswerSentence, CitedAnswer, CitedResource, DroppedSentence, RunUsage
     from .context import AgentContext, AgentSettings
     from .graph import build_graph
-    from .run import ask, brief
+    from .run import ask, brief, warm
     from .verify import verify_sentences
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "brief",
     "build_graph",
     "verify_sentences",
+    "warm",
 ]
 
 _WHERE = {
@@ -48,6 +49,7 @@ _WHERE = {
     "brief": "run",
     "build_graph": "graph",
     "verify_sentences": "verify",
+    "warm": "run",
 }
 
 

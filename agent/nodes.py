@@ -22,7 +22,7 @@ from langgraph.types import Send
 
 from tools.brief import BriefSection
 from tools.evidence import SECTIONS, EvidenceSet
-from tools.summary import Line, summarize
+from tools.summary import Line, Summary, summarize
 from tools.terminology import default_terminology
 from tools.trends import series_stats
 
@@ -62,6 +62,7 @@ __all__ = [
     "finalize",
     "load_context",
     "plan",
+    "record_summary",
     "repair",
     "route_after_load",
     "route_after_tools",
@@ -133,6 +134,20 @@ def _next_handle(state: AgentState, ev: EvidenceSet) -> int:
 # --------------------------------------------------------------------------- load
 
 
+async def record_summary(ctx: AgentContext) -> tuple[EvidenceSet, Summary]:
+    """The record's evidence and the budgeted summary every ask prompt starts with (also
+    what :func:`agent.run.warm` warms; the prompts get it through :func:`~agent.guard.scrub`)."""
+    ev = await ensure_evidence(ctx)
+    summary = await asyncio.to_thread(
+        summarize,
+        ctx.cache.record or [],
+        budget=ctx.settings.summary_budget,
+        as_of=ev.as_of,
+        evidence=ev,
+    )
+    return ev, summary
+
+
 async def load_context(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Fetch the record once, build the budgeted summary, seed the evidence registry."""
     ctx = runtime.context
@@ -142,15 +157,8 @@ async def load_context(state: AgentState, runtime: Runtime[AgentContext]) -> dic
             "start a new thread (another --thread id) for this patient."
         )
     _emit(Status(f"loading the record of Patient/{ctx.patient_id}"))
-    ev = await ensure_evidence(ctx)
+    ev, summary = await record_summary(ctx)
     ctx.cache.next_handle = max(ctx.cache.next_handle, _next_handle(state, ev))
-    summary = await asyncio.to_thread(
-        summarize,
-        ctx.cache.record or [],
-        budget=ctx.settings.summary_budget,
-        as_of=ev.as_of,
-        evidence=ev,
-    )
     question = state.get("question", "")
     term = ctx.terminology or default_terminology()
     turns = state.get("turns") or []

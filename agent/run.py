@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +37,14 @@ from .context import AgentContext, AgentSettings
 from .errors import AgentError, AgentSourceFailed
 from .events import AgentEvent, OnEvent
 from .graph import build_graph
-from .models import ChatModel, OnToken
+from .guard import scrub
+from .models import ChatModel, Message, OnToken, WarmResult
+from .nodes import record_summary
+from .prompts import compose_messages, plan_messages
 from .threads import open_threads
+from .toolkit import prompt_lines
 
-__all__ = ["OnEvent", "ask", "brief", "delete_thread", "thread_answers"]
+__all__ = ["OnEvent", "PatientWarm", "ask", "brief", "delete_thread", "thread_answers", "warm"]
 
 
 @contextlib.asynccontextmanager
@@ -158,6 +164,109 @@ async def brief(
         terminology=terminology,
     )
     return await _run(ctx, {"question": "pre-visit brief"}, None, on_event)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientWarm:
+    """What :func:`warm` did for one patient.
+
+    Attributes:
+        patient_id: the patient.
+        supported: the model keeps warmed prefixes (False: nothing was done, e.g. an
+            OpenAI-compatible server, which caches prefixes itself).
+        prefix_tokens: the tokens of the warmed prefix (system prompt + record summary).
+        evaluated_tokens: of those, evaluated by this call.
+        cached: the prefix was already saved; nothing was computed.
+        saved: the prefix is in the model's on-disk prefix cache now.
+        seconds: the whole call; record_seconds: loading the record and building the summary.
+    """
+
+    patient_id: str
+    supported: bool
+    prefix_tokens: int
+    evaluated_tokens: int
+    cached: bool
+    saved: bool
+    seconds: float
+    record_seconds: float
+
+
+def warm_prompts(
+    patient_id: str, summary: str, *, settings: AgentSettings, multimodal: bool = False
+) -> list[list[Message]]:
+    """Prompts whose shared token prefix is what every ask prompt for this record starts
+    with: the plan and the compose prompt, the latter with and without tool results (they
+    differ right after the summary block)."""
+    common: dict[str, Any] = {
+        "patient_id": patient_id,
+        "question": "?",
+        "summary": summary,
+        "evidence_lines": [],
+        "turns": [],
+    }
+    return [
+        plan_messages(
+            **common,
+            observations=[],
+            tool_lines=prompt_lines(multimodal=multimodal, allow_writes=settings.allow_writes),
+            max_calls=settings.max_calls_per_step,
+            last_round=False,
+        ),
+        compose_messages(**common, observations=[]),
+        compose_messages(**common, observations=["tool():", "  result"]),
+    ]
+
+
+async def warm(
+    patient_id: str,
+    *,
+    source: RecordSource,
+    model: ChatModel,
+    settings: AgentSettings | None = None,
+    multimodal: bool = False,
+    as_of: dt.date | None = None,
+    terminology: Terminology | None = None,
+) -> PatientWarm:
+    """Load the record, build the summary the ask workflow uses, and have the model keep
+    the prompt prefix it starts (system prompt + summary): the first question on this
+    patient then evaluates only the question's own part. With a llama.cpp model and
+    ``[model] disk_cache_dir`` the prefix is saved on disk (kept across restarts, shared by
+    workers; content-addressed, so a changed record never reuses it).
+
+    Raises:
+        AgentSourceFailed, tools.errors.PatientNotFound, agent.errors.ModelError.
+    """
+    started = time.perf_counter()
+    ctx = AgentContext(
+        patient_id=patient_id,
+        source=source,
+        model=model,
+        mode="ask",
+        settings=settings or AgentSettings(),
+        multimodal=multimodal,
+        as_of=as_of,
+        terminology=terminology,
+    )
+    try:
+        _, summary = await record_summary(ctx)
+    except SourceError as exc:
+        raise AgentSourceFailed(patient_id, None, exc) from exc
+    record_s = time.perf_counter() - started
+    prompts = warm_prompts(
+        patient_id, scrub(summary.text, patient_id), settings=ctx.settings, multimodal=multimodal
+    )
+    warm_fn = getattr(model, "warm", None)  # a duck-typed model may lack it
+    result: WarmResult | None = await warm_fn(prompts) if warm_fn is not None else None
+    return PatientWarm(
+        patient_id=patient_id,
+        supported=result is not None,
+        prefix_tokens=result.prefix_tokens if result else 0,
+        evaluated_tokens=result.evaluated_tokens if result else 0,
+        cached=result.cached if result else False,
+        saved=result.saved if result else False,
+        seconds=time.perf_counter() - started,
+        record_seconds=record_s,
+    )
 
 
 async def thread_answers(thread_id: str, *, checkpointer: Any) -> list[CitedAnswer]:

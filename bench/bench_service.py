@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_service.py load [--clients 8] [--seconds 20]
     .venv/bin/python bench/bench_service.py warm [--config configs/cpu-demo.toml]
+    .venv/bin/python bench/bench_service.py prefix [--config configs/cpu-demo.toml]
 
 ``load``: a real ``fhir-assistant serve`` process (embedded store with the fixture
 patients, API-key auth, audit, threads) whose model is the OpenAI-compatible backend
@@ -18,6 +19,16 @@ patient (a first question, then a follow-up in its thread) are asked (1) of a wa
 ``chat`` is ``ask`` with the draft streamed, so its first token can be timed). Prints the
 time to the first draft token and to the verified answer side by side, with the ratios
 (goal: the service's follow-up first token ≤ 20 % of the cold CLI's).
+
+``prefix``: the cpu-demo model with the on-disk prompt-prefix cache
+(``[model] disk_cache_dir`` in a temporary directory). On one warm service, two patients
+are warmed (``POST /v1/patients/{id}/warm``, timed; one is warmed twice to time a cache
+hit), then a first question is asked of every patient, un-warmed and warmed alternating
+(so a warmed patient's prefix comes from disk, not from the in-memory KV cache of the
+previous question). Per question: time to the first draft token and to the verified
+answer, and their shares: record load (request start to the first tool or model call),
+prefetch tools, prompt evaluation (the model calls' time to first token), generation (the
+rest of the model calls) and verification + the rest; and the prompt tokens reused.
 
 Everything runs on 127.0.0.1; every loop is bounded in count and time.
 """
@@ -53,6 +64,8 @@ from tools.store import RecordStore  # noqa: E402
 EXE = Path(sys.executable).parent / "fhir-assistant"
 CLEOTILDE = "4b54bebd-7f01-4a33-8494-0214dc432e46"
 DEBORA = "3f96088f-1f08-47cd-b67b-a57e269ce08b"
+ADAN = "2ccc21b0-f707-43eb-a896-248f843c1308"
+LUIGI = "85c63cf3-278e-454c-b5ba-df5889815eb7"
 PATIENTS = [CLEOTILDE, DEBORA]
 THREADS_KEY = "YmVuY2gtc2VydmljZS10aHJlYWRzLWtleS0zMi1ieXQ="  # a benchmark-only key
 WARM_QUESTIONS = [
@@ -490,6 +503,141 @@ async def bench_warm(config: str) -> None:
     print(f"  follow-up first token, warm service / cold CLI: {goal:.0%} (goal <= 20 %)")
 
 
+# --------------------------------------------------------------------------- prefix cache
+
+PREFIX_QUESTION = "What is the latest HbA1c?"
+
+
+@dataclass
+class Timeline:
+    """One streamed ask, timed from the request (seconds)."""
+
+    first_token: float = float("nan")
+    answer: float = float("nan")
+    first_tool: float | None = None
+    first_model: float | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    def shares(self) -> dict[str, float]:
+        calls = self.usage.get("calls") or []
+        prompt = sum(c["ttft_s"] or 0.0 for c in calls)
+        model = sum(c["seconds"] for c in calls)
+        start_model = self.first_model if self.first_model is not None else self.answer
+        record = self.first_tool if self.first_tool is not None else start_model
+        tools = start_model - record
+        return {
+            "record": record,
+            "tools": tools,
+            "prompt": prompt,
+            "generation": model - prompt,
+            "rest": self.answer - start_model - model,
+        }
+
+
+async def sse_timeline(c: httpx.AsyncClient, base: str, patient: str, question: str) -> Timeline:
+    """A first question (new thread) on ``patient``, streamed, with its event times."""
+    tl = Timeline()
+    t = time.perf_counter()
+    event = ""
+    async with c.stream(
+        "POST",
+        f"{base}/v1/patients/{patient}/ask",
+        json={"question": question},
+        headers={"Accept": "text/event-stream"},
+    ) as resp:
+        async for line in resp.aiter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+                now = time.perf_counter() - t
+                if event == "tool_start" and tl.first_tool is None and tl.first_model is None:
+                    tl.first_tool = now
+                elif event == "model_start" and tl.first_model is None:
+                    tl.first_model = now
+                elif event == "token" and tl.first_token != tl.first_token:
+                    tl.first_token = now
+            elif line.startswith("data:"):
+                data = orjson.loads(line[5:])
+                if event == "usage":
+                    tl.usage = data
+                elif event == "answer":
+                    tl.answer = time.perf_counter() - t
+                    return tl
+                elif event == "error":
+                    raise RuntimeError(data["issue"][0]["diagnostics"])
+    raise RuntimeError("the stream ended without an answer")
+
+
+def _prefix_config(config: Path, tmp: Path, store: Path) -> Path:
+    cfg = _warm_config(config, tmp, store)
+    text = cfg.read_text()
+    if "\n[model]\n" not in text:
+        raise SystemExit(f"{config}: no [model] table")
+    cfg.write_text(text.replace("\n[model]\n", f'\n[model]\ndisk_cache_dir = "{tmp / "kv"}"\n', 1))
+    return cfg
+
+
+async def bench_prefix(config: str) -> None:
+    cold, warmed = [CLEOTILDE, ADAN], [DEBORA, LUIGI]
+    with tempfile.TemporaryDirectory(prefix="bench-prefix-") as tmpdir:
+        tmp = Path(tmpdir)
+        store = fixture_store(tmp)
+        env = {"FHIR_ASSISTANT_THREADS_KEY": THREADS_KEY}
+        cfg = _prefix_config(Path(config), tmp, store)
+        t0 = time.perf_counter()
+        async with serve(cfg, free_port(), env, tmp / "service.log", insecure=True) as (base, _):
+            load_s = time.perf_counter() - t0
+            print(
+                f"prompt-prefix cache on the warm service, {Path(config).stem} "
+                f"(service start to /ready: {load_s:.1f} s, not counted); question: "
+                f"{PREFIX_QUESTION!r}",
+                flush=True,
+            )
+            async with httpx.AsyncClient(timeout=900) as c:
+                for pid in [*warmed, warmed[0]]:
+                    t = time.perf_counter()
+                    resp = await c.post(f"{base}/v1/patients/{pid}/warm")
+                    took = time.perf_counter() - t
+                    resp.raise_for_status()
+                    w = resp.json()
+                    print(
+                        f"  warm Patient/{pid[:8]}…: {took:5.1f} s  prefix {w['prefix_tokens']} "
+                        f"tokens, evaluated {w['evaluated_tokens']}, "
+                        f"{'already cached' if w['cached'] else 'saved' if w['saved'] else '-'}"
+                        f" (record + summary {w['record_seconds']:.2f} s)",
+                        flush=True,
+                    )
+                head = (
+                    f"  {'patient':<12} {'prefix':<8} {'1st token':>9} {'answer':>7} | "
+                    f"{'record':>6} {'tools':>6} {'prompt':>6} {'generate':>8} {'verify+':>7}"
+                    f" | {'reused/prompt tokens':>20}  calls"
+                )
+                print(head, flush=True)
+                rows: dict[str, list[Timeline]] = {"cold": [], "warmed": []}
+                for pid, kind in zip(
+                    [x for pair in zip(cold, warmed, strict=True) for x in pair],
+                    ["cold", "warmed"] * len(cold),
+                    strict=True,
+                ):
+                    tl = await sse_timeline(c, base, pid, PREFIX_QUESTION)
+                    rows[kind].append(tl)
+                    sh = tl.shares()
+                    u = tl.usage
+                    print(
+                        f"  {pid[:8] + '…':<12} {kind:<8} {tl.first_token:>8.1f}s "
+                        f"{tl.answer:>6.1f}s | {sh['record']:>5.1f}s {sh['tools']:>5.1f}s "
+                        f"{sh['prompt']:>5.1f}s {sh['generation']:>7.1f}s {sh['rest']:>6.1f}s | "
+                        f"{u.get('cached_prompt_tokens')!s:>9} / {u.get('prompt_tokens')!s:<9}"
+                        f"  {u.get('model_calls')}",
+                        flush=True,
+                    )
+        for kind, tls in rows.items():
+            print(
+                f"  p50 {kind:<7} first token {statistics.median(t.first_token for t in tls):5.1f}"
+                f" s, verified answer {statistics.median(t.answer for t in tls):5.1f} s",
+                flush=True,
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -499,8 +647,12 @@ def main() -> None:
     load.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     warm = sub.add_parser("warm", help="cpu-demo: warm service vs cold CLI")
     warm.add_argument("--config", default=str(ROOT / "configs" / "cpu-demo.toml"))
+    prefix = sub.add_parser("prefix", help="cpu-demo: first questions, un-warmed vs warmed")
+    prefix.add_argument("--config", default=str(ROOT / "configs" / "cpu-demo.toml"))
     args = ap.parse_args()
-    if args.what == "load":
+    if args.what == "prefix":
+        asyncio.run(bench_prefix(args.config))
+    elif args.what == "load":
         asyncio.run(
             bench_load(max(1, min(args.clients, 64)), args.seconds, max(1, min(args.workers, 8)))
         )

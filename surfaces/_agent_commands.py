@@ -1,5 +1,6 @@
-"""The agent's commands: ``ask`` and ``chat`` (registered on the CLI app by ``register``),
-and :func:`run_model_brief` for the ``brief`` command (model-written, verified).
+"""The agent's commands: ``ask``, ``chat`` and ``warm`` (registered on the CLI app by
+``register``), and :func:`run_model_brief` for the ``brief`` command (model-written,
+verified).
 
 Answers go to stdout; tool status lines and errors to stderr. ``chat`` streams the
 model's draft as prose on stdout while it is written (the sentences' text only, never the
@@ -24,6 +25,7 @@ from agent.events import AgentEvent, FromRecord
 from agent.models import accepts_images, build_chat_model
 from agent.run import ask as agent_ask
 from agent.run import brief as agent_brief
+from agent.run import warm as agent_warm
 from surfaces._sources import open_source, source_config, store_of
 from tools.config import SourceConfig
 from tools.errors import AssistantError
@@ -141,7 +143,7 @@ async def run_model_brief(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``ask`` and ``chat`` to the CLI app."""
+    """Add ``ask``, ``warm`` and ``chat`` to the CLI app."""
 
     @app.command("ask")
     def ask_cmd(
@@ -178,6 +180,64 @@ def register(app: typer.Typer) -> None:
 
         try:
             typer.echo(asyncio.run(go()))
+        except AssistantError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    @app.command("warm")
+    def warm_cmd(
+        ctx: typer.Context,
+        patient: Annotated[
+            list[str], typer.Option("--patient", help="Patient id (repeat for several).")
+        ],
+        as_json: JsonOpt = False,
+        config: ConfigOpt = DEFAULT_CONFIG,
+        source: SourceOpt = None,
+    ) -> None:
+        """Prepare patients' prompt prefixes (system prompt + record summary) in the model's
+        on-disk prefix cache ([model] disk_cache_dir), so a later first question on each
+        evaluates only its own part (the service's POST /v1/patients/{id}/warm)."""
+        import json
+        from dataclasses import asdict
+
+        async def go() -> list[str]:
+            cfg = load_deployment(config)
+            src = open_source(_source_config(cfg, source, store_of(ctx)))
+            model = build_chat_model(cfg.model)
+            out = []
+            try:
+                for pid in patient:
+                    done = await agent_warm(
+                        pid,
+                        source=src,
+                        model=model,
+                        settings=cfg.agent,
+                        multimodal=accepts_images(cfg.model),
+                        terminology=build_terminology(cfg),
+                    )
+                    if as_json:
+                        out.append(json.dumps(asdict(done)))
+                    elif not done.supported:
+                        out.append(f"Patient/{pid}: this model keeps no warmed prefixes")
+                    else:
+                        how = (
+                            "already cached"
+                            if done.cached
+                            else f"{done.evaluated_tokens} evaluated, "
+                            + ("saved" if done.saved else "not saved (no [model] disk_cache_dir)")
+                        )
+                        out.append(
+                            f"Patient/{pid}: {done.prefix_tokens} prefix tokens ({how}) "
+                            f"in {done.seconds:.1f} s"
+                        )
+            finally:
+                await model.aclose()
+                await src.aclose()
+            return out
+
+        try:
+            for line in asyncio.run(go()):
+                typer.echo(line)
         except AssistantError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

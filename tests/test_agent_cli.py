@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import typer
@@ -75,3 +75,45 @@ def test_chat_streams_status(
     assert r.exit_code == 0, r.output
     assert "She is allergic to Lisinopril." in r.stdout
     assert "loading the record" in r.stderr
+
+
+def test_warm_command(
+    agent_store: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent.models import WarmResult
+
+    class WarmingFake(ScriptedChatModel):
+        """A FAKE MODEL that records what it is asked to warm."""
+
+        warmed: ClassVar[list[Any]] = []
+
+        async def warm(self, prompts: Any) -> WarmResult:
+            self.warmed.append(prompts)
+            return WarmResult(
+                prefix_tokens=321, evaluated_tokens=321, cached=False, saved=True, seconds=0.5
+            )
+
+    fake = WarmingFake([], repeat=True)
+    monkeypatch.setattr(_agent_commands, "build_chat_model", lambda cfg: fake)
+    a = typer.Typer()
+
+    @a.callback()
+    def main() -> None:
+        pass
+
+    _agent_commands.register(a)
+    cfg = str(ROOT / "configs" / "cpu-demo.toml")
+    base = ["warm", "--patient", DEBORA, "--config", cfg, "--source", str(agent_store)]
+    r = CliRunner().invoke(a, base)
+    assert r.exit_code == 0, r.output
+    assert f"Patient/{DEBORA}: 321 prefix tokens (321 evaluated, saved)" in r.stdout
+    assert len(fake.warmed) == 1
+    assert f"Patient/{DEBORA}" in fake.warmed[0][0][0].text  # the patient's system prompt
+    r = CliRunner().invoke(a, [*base, "--json"])
+    assert json.loads(r.stdout)["prefix_tokens"] == 321
+    r = CliRunner().invoke(
+        a, ["warm", "--patient", "nobody", "--config", cfg, "--source", str(agent_store)]
+    )
+    assert r.exit_code == 1
+    assert "error:" in r.output

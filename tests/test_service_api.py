@@ -9,6 +9,7 @@ tested in test_service_auth.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,6 +112,9 @@ async def test_ask_thread_follow_up_read_and_delete(dep: Any) -> None:
         assert thread
         assert first.headers["x-thread-id"] == thread
         assert '"model_calls":1' in first.headers["x-model-usage"]
+        per_call = json.loads(first.headers["x-model-usage"])["calls"]
+        assert len(per_call) == 1
+        assert {"prompt_tokens", "cached_prompt_tokens", "ttft_s", "seconds"} <= per_call[0].keys()
 
         second = await c.post(
             f"/v1/patients/{CLEOTILDE}/ask",
@@ -369,6 +373,7 @@ async def test_openapi_documents_models_errors_and_security(dep: Any) -> None:
         "/v1/patients/{patient_id}/brief/extractive",
         "/v1/patients/{patient_id}/brief/model",
         "/v1/patients/{patient_id}/ask",
+        "/v1/patients/{patient_id}/warm",
         "/v1/patients/{patient_id}/threads",
         "/v1/threads/{thread_id}",
         "/v1/audit",

@@ -41,6 +41,7 @@ from ._types import (
     SchemaLike,
     TextPart,
     Usage,
+    WarmResult,
 )
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "TransformersChatModel",
     "TransformersConfig",
     "Usage",
+    "WarmResult",
     "accepts_images",
     "build_chat_model",
     "check_endpoint",

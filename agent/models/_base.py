@@ -27,7 +27,16 @@ from pydantic import BaseModel
 from ..errors import MalformedOutput, ModelTimeout
 from ._config import _Common
 from ._structured import OutputRejected, SchemaSpec, strip_thinking, with_instruction
-from ._types import ChatResult, ChatStream, Message, OnToken, SchemaLike, TextPart, Usage
+from ._types import (
+    ChatResult,
+    ChatStream,
+    Message,
+    OnToken,
+    SchemaLike,
+    TextPart,
+    Usage,
+    WarmResult,
+)
 
 __all__ = ["BaseChatModel", "RawCompletion", "merge_text_parts"]
 
@@ -90,6 +99,11 @@ class BaseChatModel:
     ) -> RawCompletion:
         """Run one model call and return its raw text (thinking spans included)."""
         raise NotImplementedError
+
+    async def warm(self, prompts: Sequence[Sequence[Message]]) -> WarmResult | None:
+        """Keep the common prefix of ``prompts`` ready (see :meth:`ChatModel.warm`); a
+        backend without a prompt cache of its own does nothing and returns None."""
+        return None
 
     async def aclose(self) -> None:
         """Release resources (worker thread, HTTP client, weights)."""

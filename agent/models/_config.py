@@ -165,6 +165,15 @@ class LlamaCppConfig(_Common):
     ram_cache_mb: int = Field(
         0, ge=0, description="LlamaRAMCache size: also keep states of other prompts (0: off)"
     )
+    disk_cache_dir: Path | None = Field(
+        None,
+        description="directory of warmed prompt-prefix states (per-patient record summaries; "
+        "content-addressed by model and exact tokens; created 0700). It holds state derived "
+        "from patient records: keep it on the record store's protected storage. Unset: off",
+    )
+    disk_cache_mb: int = Field(
+        2048, ge=1, description="bound of disk_cache_dir; least-recently-used entries go first"
+    )
     use_mmap: bool = True
     fast_grammar: bool = Field(
         True,
@@ -177,7 +186,7 @@ class LlamaCppConfig(_Common):
         "cache reuse a prefix, at the cost of memory; unset: llama.cpp's default",
     )
 
-    @field_validator("mmproj")
+    @field_validator("mmproj", "disk_cache_dir")
     @classmethod
     def _mmproj(cls, v: Path | None, info: ValidationInfo) -> Path | None:
         return None if v is None else _resolve(v, info)

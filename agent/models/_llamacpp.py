@@ -13,6 +13,13 @@
   prompt and record summary, the next question) evaluates only the new suffix.
   ``Usage.cached_prompt_tokens`` reports the reused tokens (measured, not estimated).
   ``ram_cache_mb`` adds a ``LlamaRAMCache`` for alternating between several prefixes.
+* On-disk prefix cache (``disk_cache_dir``): :meth:`LlamaCppChatModel.warm` evaluates the
+  token prefix a set of prompts shares (a patient's system prompt and record summary) and
+  saves its state (:mod:`agent.models._kvcache`, content-addressed by model and exact
+  tokens). Before each completion, the longest saved prefix of the prompt is loaded when
+  it is longer than what the in-memory KV cache already shares with the prompt; only the
+  rest is evaluated (``cached_prompt_tokens`` counts the loaded tokens too). Only warmed
+  prefixes are saved, never every completion (a state is ~28 KB per token for a 1.5B model).
 * Cancellation and timeouts: a stop flag is checked between sampled tokens and, during
   prompt evaluation (prefill), between ``n_batch`` slices of the prompt, so a long prompt
   of a cancelled call (a client that hung up) stops within one slice.
@@ -22,10 +29,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import fnmatch
 import hashlib
 import importlib.metadata as md
 import json
+import logging
 import os
 import re
 import threading
@@ -37,10 +46,16 @@ from typing import Any
 from ..errors import ContextOverflow, ModelLoadError, UnsupportedInput
 from ._base import BaseChatModel, Emit, RawCompletion, merge_text_parts
 from ._config import GgufSource, LlamaCppConfig
+from ._kvcache import PrefixDiskCache, longest_common_prefix
 from ._structured import SchemaSpec
-from ._types import ImagePart, Message, OnToken, Usage
+from ._types import ImagePart, Message, OnToken, Usage, WarmResult
 
 __all__ = ["LlamaCppChatModel", "resolve_gguf"]
+
+log = logging.getLogger("agent.models.llamacpp")
+
+#: A shorter shared prefix is not worth a file (the system prompt alone is longer).
+MIN_WARM_TOKENS = 16
 
 _INSTALL = (
     "Install llama-cpp-python with `./dev` (it compiles llama.cpp portable from the locked "
@@ -308,6 +323,7 @@ class LlamaCppChatModel(BaseChatModel):
         self._eval_sizes: list[int] = []
         self._stop_flag: threading.Event | None = None  # the running call's stop flag
         self._fast: _GreedyGrammarSampler | None = None
+        self._disk: PrefixDiskCache | None = None
         self.path: Path | None = None
 
     # ------------------------------------------------------------------ loading
@@ -399,10 +415,102 @@ class LlamaCppChatModel(BaseChatModel):
                 return chain
 
             llm._init_sampler = init_sampler  # type: ignore[method-assign,assignment]
+        if cfg.disk_cache_dir is not None:
+            try:
+                self._disk = PrefixDiskCache(
+                    cfg.disk_cache_dir, cfg.disk_cache_mb << 20, self._identity(path)
+                )
+            except OSError as exc:
+                llm.close()
+                raise ModelLoadError(
+                    f"The prompt prefix cache directory {cfg.disk_cache_dir} cannot be used "
+                    f"({exc}); fix [model] disk_cache_dir or unset it."
+                ) from exc
         self._llm = llm
         self.path = path
         if self.config.name is None:
             self.name = path.stem
+
+    def _identity(self, path: Path) -> dict[str, Any]:
+        """What a saved KV state depends on besides its tokens (see :mod:`._kvcache`)."""
+        import llama_cpp
+
+        cfg = self.config
+        st = path.stat()
+        gguf = (
+            f"sha256:{cfg.gguf.sha256}:{st.st_size}"
+            if cfg.gguf.sha256
+            else f"file:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+        )
+        return {
+            "gguf": gguf,
+            "n_ctx": cfg.n_ctx,
+            "chat_format": cfg.chat_format,
+            "flash_attn": cfg.flash_attn,
+            "swa_full": cfg.swa_full,
+            "mmproj": str(cfg.mmproj) if cfg.mmproj else None,
+            "llama_cpp": llama_cpp.__version__,
+            "format": "llama_state_get_data/1",
+        }
+
+    # ------------------------------------------------------------------ prefix states
+
+    def _kv_shared(self, tokens: Sequence[int]) -> int:
+        """Tokens at the start of ``tokens`` the in-memory KV cache already holds."""
+        llm = self._llm
+        have = llm.input_ids[: llm.n_tokens].tolist()
+        return longest_common_prefix(have, tokens)
+
+    def _save_state(self) -> bytes:
+        import llama_cpp
+
+        ctx = self._llm._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        buf = (ctypes.c_uint8 * size)()
+        n = llama_cpp.llama_state_get_data(ctx, buf, size)
+        if n <= 0 or n > size:
+            raise RuntimeError("llama.cpp could not copy the context state")
+        return bytes(buf)[:n]
+
+    def _set_state(self, tokens: Sequence[int], state: bytes) -> None:
+        import llama_cpp
+
+        llm = self._llm
+        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama_cpp.llama_state_set_data(llm._ctx.ctx, buf, len(state)) != len(state):
+            llm.reset()
+            raise RuntimeError("llama.cpp refused the saved context state")
+        n = len(tokens)
+        llm.input_ids[:n] = tokens
+        llm.n_tokens = n
+        llm._requires_eval = True
+
+    def _load_prefix(self, tokens: Sequence[int]) -> int:
+        """Load the longest saved prefix of ``tokens`` if it beats the in-memory KV cache;
+        the tokens loaded (0: none)."""
+        disk = self._disk
+        if disk is None:
+            return 0
+        shared = self._kv_shared(tokens)
+        entry = disk.best_prefix(tokens, longer_than=shared)
+        if entry is None:
+            return 0
+        started = time.perf_counter()
+        state = disk.read(entry)
+        if state is None:
+            return 0
+        try:
+            self._set_state(entry.tokens, state)
+        except RuntimeError as exc:
+            disk.discard(entry.path, str(exc))
+            return 0
+        log.info(
+            "prompt prefix cache: loaded %d tokens (%.1f MB) in %.2f s",
+            entry.n_tokens,
+            len(state) / 1e6,
+            time.perf_counter() - started,
+        )
+        return entry.n_tokens
 
     def _make_formatter(self, llm: Any, path: Path) -> tuple[Any, list[str]]:
         from llama_cpp import llama_chat_format as lcf
@@ -495,6 +603,74 @@ class LlamaCppChatModel(BaseChatModel):
             )
         return self._grammars[key]
 
+    # ------------------------------------------------------------------ warming
+
+    async def warm(self, prompts: Sequence[Sequence[Message]]) -> WarmResult | None:
+        """Evaluate the token prefix every prompt in ``prompts`` starts with and save its
+        state to the disk prefix cache (``disk_cache_dir``; without it the prefix is only
+        kept in the in-memory KV cache).
+
+        The prefix is found in token space: the prompts are tokenized whole and their
+        longest common token prefix taken (tokenizing a text prefix alone can merge
+        differently at its end). Give at least two prompts that differ right after the
+        part to keep (e.g. the same record summary with two different questions).
+        """
+        if len(prompts) < 2:
+            raise ValueError("warm() needs two or more prompts to find their shared prefix")
+        await self.load()
+        if any(m.images for p in prompts for m in p):
+            return None  # image prompts go through the multimodal handler, not this cache
+        return await self._run_blocking(lambda stop: self._warm_sync(prompts, stop), "warming")
+
+    def _warm_sync(self, prompts: Sequence[Sequence[Message]], stop: threading.Event) -> WarmResult:
+        started = time.perf_counter()
+        llm = self._llm
+        token_lists = [self.tokenize_messages(list(p)) for p in prompts]
+        n = min(longest_common_prefix(*token_lists), self.config.n_ctx - 1)
+        prefix = token_lists[0][:n]
+        disk = self._disk
+
+        def result(evaluated: int, cached: bool, saved: bool, size: int = 0) -> WarmResult:
+            return WarmResult(
+                prefix_tokens=n,
+                evaluated_tokens=evaluated,
+                cached=cached,
+                saved=saved,
+                seconds=time.perf_counter() - started,
+                state_bytes=size,
+            )
+
+        if n < MIN_WARM_TOKENS:
+            return result(0, False, False)
+        if disk is not None and disk.contains(prefix):
+            return result(0, True, True)
+        if not self.config.prompt_cache:
+            llm.reset()
+        else:
+            self._load_prefix(prefix)  # a shorter saved prefix, if any, is a head start
+        shared = min(self._kv_shared(prefix), n)
+        evaluated = n - shared
+        self._eval_sizes.clear()
+        self._stop_flag = stop
+        try:
+            if evaluated:
+                llm.n_tokens = shared
+                llm.eval(prefix[shared:])  # the counting eval: checks the stop flag
+            else:
+                llm._ctx.kv_cache_seq_rm(-1, n, -1)
+                llm.n_tokens = n
+        finally:
+            self._stop_flag = None  # a _Stopped (timeout, cancel) leaves a consistent KV
+        if disk is None:
+            return result(evaluated, evaluated == 0, False)
+        state = self._save_state()
+        try:
+            saved = disk.write(prefix, state)
+        except OSError as exc:
+            log.error("prompt prefix cache: could not save a %d-token prefix: %s", n, exc)
+            saved = None
+        return result(evaluated, False, saved is not None, len(state) if saved else 0)
+
     # ------------------------------------------------------------------ generation
 
     async def _complete(
@@ -542,6 +718,8 @@ class LlamaCppChatModel(BaseChatModel):
             raise ContextOverflow(len(tokens), max_tokens, n_ctx, self.name)
         if not self.config.prompt_cache:
             llm.reset()
+        else:
+            self._load_prefix(tokens)
         sampled: list[float] = []
 
         def stopping(_ids: Any, _logits: Any) -> bool:

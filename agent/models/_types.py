@@ -196,6 +196,27 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class WarmResult:
+    """What warming a prompt prefix did (:meth:`ChatModel.warm`).
+
+    Attributes:
+        prefix_tokens: the tokens every given prompt starts with (the warmed prefix).
+        evaluated_tokens: of those, the tokens evaluated now (0: nothing to compute).
+        cached: the prefix was already saved (nothing was computed or written).
+        saved: the prefix's state is in the on-disk prefix cache after this call.
+        seconds: wall time of the call.
+        state_bytes: size of the saved state (0 when not saved).
+    """
+
+    prefix_tokens: int
+    evaluated_tokens: int
+    cached: bool
+    saved: bool
+    seconds: float
+    state_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ChatResult(Generic[T_co]):
     """The answer of one ``generate`` call.
 
@@ -279,6 +300,12 @@ class ChatModel(Protocol):
         temperature: float | None = None,
     ) -> ChatStream:
         """Stream a text answer: ``async for piece in model.stream(msgs)``; then ``.result``."""
+        ...
+
+    async def warm(self, prompts: Sequence[Sequence[Message]]) -> WarmResult | None:
+        """Evaluate and keep the token prefix all ``prompts`` start with (llama.cpp: saved
+        to the on-disk prefix cache), so later prompts with that prefix skip it. Backends
+        without a prompt cache of their own return None and do nothing."""
         ...
 
     async def aclose(self) -> None:

@@ -17,7 +17,8 @@ worker's checkpointer, and commit the audit entry before the answer leaves.
 ``verified``,
 ``record``        ``{"sentences"}``: the record's own entries for the question (cited,
                   extractive) before the model writes; the ``answer`` supersedes them
-``usage``         model calls, tokens, prompt-cache hits, time to first token
+``usage``         model calls, tokens, prompt-cache hits, time to first token;
+                  ``calls``: the same per model call (with its ``seconds``)
 ``answer``        the verified ``CitedAnswer`` (its JSON form): the last event
 ``error``         an ``OperationOutcome`` instead of the answer: the last event
 ================  ==============================================================
@@ -53,7 +54,7 @@ from ._context import RequestContext
 from ._errors import NotFound, NotReady, PayloadTooLarge, hint_of, outcome, status_of
 from ._state import ServiceState, usage_meter
 
-__all__ = ["AgentRun", "check_patient", "run_json", "run_sse"]
+__all__ = ["AgentRun", "check_model_ready", "check_patient", "run_json", "run_sse"]
 
 log = logging.getLogger("surfaces.service")
 
@@ -69,6 +70,14 @@ async def check_patient(rq: RequestContext, patient_id: str) -> None:
         raise PatientNotFound(patient_id, rq.state.source.label) from None
 
 
+def check_model_ready(state: ServiceState) -> None:
+    """503 (``NotReady``) while the model is loading or after it failed to load."""
+    if state.model_error:
+        raise NotReady(f"The model failed to load: {state.model_error}", 60)
+    if not state.model_loaded:
+        raise NotReady("The model is still loading; see /ready.", 10)
+
+
 def usage_dict(meter: list[Usage]) -> dict[str, Any]:
     ttfts = [u.ttft_s for u in meter if u.ttft_s is not None]
     cached = [u.cached_prompt_tokens for u in meter if u.cached_prompt_tokens is not None]
@@ -78,6 +87,16 @@ def usage_dict(meter: list[Usage]) -> dict[str, Any]:
         "completion_tokens": sum(u.completion_tokens for u in meter),
         "cached_prompt_tokens": sum(cached) if cached else None,
         "first_call_ttft_s": round(ttfts[0], 3) if ttfts else None,
+        "calls": [
+            {
+                "prompt_tokens": u.prompt_tokens,
+                "cached_prompt_tokens": u.cached_prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "ttft_s": round(u.ttft_s, 3) if u.ttft_s is not None else None,
+                "seconds": round(u.seconds, 3),
+            }
+            for u in meter
+        ],
     }
 
 
@@ -113,10 +132,7 @@ class AgentRun:
         await check_patient(self.rq, self.patient_id)
         if self.mode == "ask":
             await self._thread()
-        if state.model_error:
-            raise NotReady(f"The model failed to load: {state.model_error}", 60)
-        if not state.model_loaded:
-            raise NotReady("The model is still loading; see /ready.", 10)
+        check_model_ready(state)
 
     async def _thread(self) -> None:
         state, who = self.state, self.rq.entry.who

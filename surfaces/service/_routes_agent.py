@@ -1,4 +1,5 @@
-"""Model endpoints: ``ask`` (multi-turn, in a thread) and the model-written brief.
+"""Model endpoints: ``ask`` (multi-turn, in a thread), the model-written brief, and
+``warm`` (prepare a patient's prompt prefix before the first question).
 
 Both answer JSON (a verified ``CitedAnswer``) or, with ``Accept: text/event-stream``,
 Server-Sent Events (see :mod:`surfaces.service._agent` for the events).
@@ -6,6 +7,8 @@ Server-Sent Events (see :mod:`surfaces.service._agent` for the events).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated, Any
 
 import orjson
@@ -13,10 +16,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
-from ._agent import AgentRun, Mode, run_json, run_sse
+from agent.errors import ModelTimeout
+from agent.run import warm as agent_warm
+
+from ._agent import AgentRun, Mode, check_model_ready, check_patient, run_json, run_sse
 from ._context import RECORD, RequestContext, access
 from ._errors import error_responses
-from ._schemas import AnswerOut, AskRequest, PatientId
+from ._schemas import AnswerOut, AskRequest, PatientId, WarmOut
 
 __all__ = ["router"]
 
@@ -103,3 +109,56 @@ async def model_brief(
     ],
 ) -> Response:
     return await _answer(_run(rq, patient_id, "brief"), request)
+
+
+@router.post(
+    "/patients/{patient_id}/warm",
+    summary="Prepare the patient's prompt prefix (system prompt + record summary) so the "
+    "first question evaluates only its own part",
+    description="Loads the record, builds the summary the ask workflow uses and has the model "
+    "evaluate and keep the prompt prefix every question on this patient starts with. With a "
+    "llama.cpp model and `[model] disk_cache_dir` it is saved on disk (content-addressed: a "
+    "changed record is never served a stale prefix). Queues for the model like `ask`. A model "
+    "without its own prefix cache answers `supported: false` and does nothing.",
+    response_model=WarmOut,
+    responses=error_responses(401, 403, 404, 422, 500, 502, 503, 504),
+)
+async def warm(
+    patient_id: PatientId,
+    rq: Annotated[RequestContext, Depends(access("patient.warm", RECORD, interaction="operation"))],
+) -> WarmOut:
+    state = rq.state
+    await check_patient(rq, patient_id)
+    check_model_ready(state)
+    rq.entry.model = state.model.name
+    timeout = state.deployment.service.limits.request_timeout_s
+    started = time.perf_counter()
+    async with state.gate.slot():
+        try:
+            async with asyncio.timeout(timeout):
+                done = await agent_warm(
+                    patient_id,
+                    source=rq.source,
+                    model=state.model,
+                    settings=state.settings,
+                    terminology=state.terminology,
+                    multimodal=state.multimodal,
+                )
+        except TimeoutError:
+            raise ModelTimeout(
+                "Warming the patient",
+                timeout,
+                "Raise [service.limits] request_timeout_s or use a faster model.",
+            ) from None
+    body = WarmOut(
+        patient=patient_id,
+        model=state.model.name,
+        supported=done.supported,
+        prefix_tokens=done.prefix_tokens,
+        evaluated_tokens=done.evaluated_tokens,
+        cached=done.cached,
+        saved=done.saved,
+        seconds=round(time.perf_counter() - started, 3),
+        record_seconds=round(done.record_seconds, 3),
+    )
+    return await rq.done(body)

@@ -35,6 +35,7 @@ __all__ = [
     "TrendList",
     "TrendOut",
     "TrendPointOut",
+    "WarmOut",
 ]
 
 #: A FHIR resource id.
@@ -75,6 +76,24 @@ class SummaryOut(BaseModel):
     token_counter: str
     token_count_exact: bool
     omitted: dict[str, int] = Field(description="lines left out per block")
+
+
+class WarmOut(BaseModel):
+    """What warming a patient did: the prompt prefix every question on this patient starts
+    with (system prompt + record summary) is evaluated and kept by the model."""
+
+    patient: str
+    model: str
+    supported: bool = Field(
+        description="the model keeps warmed prefixes (false: nothing done, e.g. a remote "
+        "server with its own prefix cache)"
+    )
+    prefix_tokens: int = Field(description="tokens of the warmed prefix")
+    evaluated_tokens: int = Field(description="of those, evaluated by this call")
+    cached: bool = Field(description="the prefix was already saved: nothing was computed")
+    saved: bool = Field(description="the prefix is in the on-disk prefix cache now")
+    seconds: float = Field(description="the whole call, queueing for the model included")
+    record_seconds: float = Field(description="loading the record and building the summary")
 
 
 class TrendPointOut(BaseModel):

@@ -21,7 +21,15 @@ from typing import Any, cast
 
 from agent.config import DeploymentConfig, build_terminology, config_hash
 from agent.context import AgentSettings
-from agent.models import ChatModel, ChatResult, ChatStream, Message, SchemaLike, Usage
+from agent.models import (
+    ChatModel,
+    ChatResult,
+    ChatStream,
+    Message,
+    SchemaLike,
+    Usage,
+    WarmResult,
+)
 from agent.models._config import OpenAIConfig
 from agent.threads import default_threads_db, is_postgres_url, open_checkpointer
 from surfaces._sources import open_source
@@ -82,6 +90,11 @@ class MeteredModel:
         temperature: float | None = None,
     ) -> ChatStream:
         return self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature)
+
+    async def warm(self, prompts: Sequence[Sequence[Message]]) -> WarmResult | None:
+        warm = getattr(self.inner, "warm", None)  # a duck-typed (test) model may lack it
+        result: WarmResult | None = await warm(prompts) if warm is not None else None
+        return result
 
     async def aclose(self) -> None:
         await self.inner.aclose()
