@@ -25,8 +25,9 @@ time to the first draft token and to the verified answer side by side, with the 
 are warmed (``POST /v1/patients/{id}/warm``, timed; one is warmed twice to time a cache
 hit), then a first question is asked of every patient, un-warmed and warmed alternating
 (so a warmed patient's prefix comes from disk, not from the in-memory KV cache of the
-previous question). Per question: time to the first draft token and to the verified
-answer, and their shares: record load (request start to the first tool or model call),
+previous question); then a follow-up on each patient's thread. Per question: time to
+the `record` event (the record's own cited entries, extractive), to the first draft token
+and to the verified answer, and their shares: record load (request start to the first tool or model call),
 prefetch tools, prompt evaluation (the model calls' time to first token), generation (the
 rest of the model calls) and verification + the rest; and the prompt tokens reused.
 
@@ -514,6 +515,8 @@ class Timeline:
 
     first_token: float = float("nan")
     answer: float = float("nan")
+    record: float = float("nan")  # the `record` event: the record's cited entries (extractive)
+    thread: str = ""
     first_tool: float | None = None
     first_model: float | None = None
     usage: dict[str, Any] = field(default_factory=dict)
@@ -534,15 +537,19 @@ class Timeline:
         }
 
 
-async def sse_timeline(c: httpx.AsyncClient, base: str, patient: str, question: str) -> Timeline:
-    """A first question (new thread) on ``patient``, streamed, with its event times."""
+async def sse_timeline(
+    c: httpx.AsyncClient, base: str, patient: str, question: str, thread: str = ""
+) -> Timeline:
+    """A question on ``patient`` (a new thread, or a follow-up on ``thread``), streamed,
+    with its event times."""
     tl = Timeline()
     t = time.perf_counter()
     event = ""
+    body = {"question": question, **({"thread_id": thread} if thread else {})}
     async with c.stream(
         "POST",
         f"{base}/v1/patients/{patient}/ask",
-        json={"question": question},
+        json=body,
         headers={"Accept": "text/event-stream"},
     ) as resp:
         async for line in resp.aiter_lines():
@@ -555,10 +562,14 @@ async def sse_timeline(c: httpx.AsyncClient, base: str, patient: str, question: 
                     tl.first_model = now
                 elif event == "token" and tl.first_token != tl.first_token:
                     tl.first_token = now
+                elif event == "record" and tl.record != tl.record:
+                    tl.record = now
             elif line.startswith("data:"):
                 data = orjson.loads(line[5:])
                 if event == "usage":
                     tl.usage = data
+                elif event == "thread":
+                    tl.thread = data["thread_id"]
                 elif event == "answer":
                     tl.answer = time.perf_counter() - t
                     return tl
@@ -607,35 +618,48 @@ async def bench_prefix(config: str) -> None:
                         flush=True,
                     )
                 head = (
-                    f"  {'patient':<12} {'prefix':<8} {'1st token':>9} {'answer':>7} | "
+                    f"  {'patient':<12} {'prefix':<9} {'from rec':>7} {'1st token':>9} {'answer':>7} | "
                     f"{'record':>6} {'tools':>6} {'prompt':>6} {'generate':>8} {'verify+':>7}"
                     f" | {'reused/prompt tokens':>20}  calls"
                 )
                 print(head, flush=True)
-                rows: dict[str, list[Timeline]] = {"cold": [], "warmed": []}
+                rows: dict[str, list[Timeline]] = {"cold": [], "warmed": [], "follow-up": []}
+                firsts: list[tuple[str, Timeline]] = []
                 for pid, kind in zip(
                     [x for pair in zip(cold, warmed, strict=True) for x in pair],
                     ["cold", "warmed"] * len(cold),
                     strict=True,
                 ):
                     tl = await sse_timeline(c, base, pid, PREFIX_QUESTION)
-                    rows[kind].append(tl)
-                    sh = tl.shares()
-                    u = tl.usage
-                    print(
-                        f"  {pid[:8] + '…':<12} {kind:<8} {tl.first_token:>8.1f}s "
-                        f"{tl.answer:>6.1f}s | {sh['record']:>5.1f}s {sh['tools']:>5.1f}s "
-                        f"{sh['prompt']:>5.1f}s {sh['generation']:>7.1f}s {sh['rest']:>6.1f}s | "
-                        f"{u.get('cached_prompt_tokens')!s:>9} / {u.get('prompt_tokens')!s:<9}"
-                        f"  {u.get('model_calls')}",
-                        flush=True,
-                    )
+                    firsts.append((pid, tl))
+                    _row(rows, pid, kind, tl)
+                for pid, first in firsts:  # a follow-up on each patient's thread
+                    tl = await sse_timeline(c, base, pid, FOLLOW_UP, thread=first.thread)
+                    _row(rows, pid, "follow-up", tl)
         for kind, tls in rows.items():
             print(
-                f"  p50 {kind:<7} first token {statistics.median(t.first_token for t in tls):5.1f}"
+                f"  p50 {kind:<9} from the record {statistics.median(t.record for t in tls):5.1f} s, "
+                f"first token {statistics.median(t.first_token for t in tls):5.1f}"
                 f" s, verified answer {statistics.median(t.answer for t in tls):5.1f} s",
                 flush=True,
             )
+
+
+FOLLOW_UP = "And how has it changed over the years?"
+
+
+def _row(rows: dict[str, list[Timeline]], pid: str, kind: str, tl: Timeline) -> None:
+    rows[kind].append(tl)
+    sh = tl.shares()
+    u = tl.usage
+    print(
+        f"  {pid[:8] + '…':<12} {kind:<9} {tl.record:>6.1f}s {tl.first_token:>8.1f}s "
+        f"{tl.answer:>6.1f}s | {sh['record']:>5.1f}s {sh['tools']:>5.1f}s "
+        f"{sh['prompt']:>5.1f}s {sh['generation']:>7.1f}s {sh['rest']:>6.1f}s | "
+        f"{u.get('cached_prompt_tokens')!s:>9} / {u.get('prompt_tokens')!s:<9}"
+        f"  {u.get('model_calls')}",
+        flush=True,
+    )
 
 
 def main() -> None:
