@@ -16,7 +16,7 @@ never a benchmark's wording):
   nothing yields a citable *absence* item, which is what a "not in the record" answer
   rests on;
 * each record section it asks for (allergies, medications, conditions, immunizations,
-  encounters, procedures, vitals): the section, or its *current* entries when the
+  encounters, procedures, vitals, the patient's own demographics): the section, or its *current* entries when the
   question asks what is active now, or the window's entries (counts are the tool's).
 
 Only codes, concept names from the terminology's data, fixed section names, statuses
@@ -91,6 +91,8 @@ def _section_calls(focus: Focus, named: set[str]) -> list[dict[str, Any]]:
                 out.append(_call("record_summary", section="encounters"))
         elif section == "vitals":
             out.append(_call("record_summary", section="vitals"))
+        elif section == "patient":
+            out.append(_call("record_summary", section="patient"))
     return out
 
 

@@ -50,6 +50,7 @@ class Focus:
     current: bool = False  # asks what is active / current now
     window: Window | None = None
     follow_up: bool = False
+    count: bool = False  # asks how many / how often
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -61,6 +62,7 @@ class Focus:
             "concepts": [[t, c.id] for t, c in self.concepts],
             "sections": list(self.sections),
             "current": self.current,
+            "count": self.count,
             "window": [w.start.isoformat() if w and w.start else None,
                        w.end.isoformat() if w and w.end else None, w.label if w else None],
         }  # fmt: skip
@@ -82,7 +84,13 @@ class Focus:
             if label
             else None
         )
-        return cls(concepts, list(data.get("sections") or []), bool(data.get("current")), window)
+        return cls(
+            concepts,
+            list(data.get("sections") or []),
+            bool(data.get("current")),
+            window,
+            count=bool(data.get("count")),
+        )
 
 
 _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -118,10 +126,23 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(r"\blabs?\b|\blab work\b|\bblood ?work\b|\btest results?\b|\bresults?\b", re.I),
     ),
     ("vitals", re.compile(r"\bvitals?\b|\bvital signs?\b", re.I)),
+    (
+        "patient",
+        re.compile(
+            r"\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
+            r"\bdeceased\b|\bpassed away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
+            r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b",
+            re.I,
+        ),
+    ),
 )
 _CURRENT = re.compile(
-    r"\b(?:current(?:ly)?|active|now|still|presently|at present|these days|ongoing|taking|on)\b",
+    r"\b(?:current(?:ly)?|active|now|still|presently|at present|these days|ongoing|taking|on|"
+    r"listed|problem list|rn)\b",
     re.I,
+)
+_COUNT = re.compile(
+    r"\bhow many\b|\bhow often\b|\bnumber of\b|\bhow frequently\b|\bcount of\b", re.I
 )
 _FOLLOW_UP = re.compile(
     r"\b(?:it|its|that|this|those|these|them|they|same|one)\b|^\s*(?:and|what about|how about)\b",
@@ -228,6 +249,8 @@ def window_of(
         return Window(_minus(as_of, 1, m.group(1)), as_of, m.group(0))
     if m := re.search(r"\b(?:past|last)\s+(\d+)\s+(day|week|month|year)s?\b", q):
         return Window(_minus(as_of, int(m.group(1)), m.group(2)), as_of, m.group(0))
+    if m := re.search(r"\b(?:in |over |during |within )?the (?:past|last|previous) decade\b", q):
+        return Window(_minus(as_of, 10, "year"), as_of, m.group(0))
     if re.search(r"\bthis year\b", q):
         return Window(dt.date(as_of.year, 1, 1), as_of, "this year")
     if re.search(r"\blast year\b", q):
@@ -287,6 +310,7 @@ def understand(
                 focus.concepts.append((m.text, c))
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(question)]
     focus.current = bool(_CURRENT.search(question))
+    focus.count = bool(_COUNT.search(question))
     focus.window = window_of(question, as_of, anchors_of(evidence))
     if (
         previous is not None

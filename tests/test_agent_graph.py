@@ -452,3 +452,14 @@ async def test_the_action_instruction_is_given_only_when_writes_are_offered(
         prompt = model.calls[0][-1].text
         assert ("when it does not, take no action" in prompt) is writes
         assert ("order_lab" in prompt) is writes
+
+
+async def test_a_count_question_is_answered_count_first_from_the_record(
+    store: RecordStore,
+) -> None:
+    """No model sentence holds: "how many" is answered with the tool's count first."""
+    model = ScriptedChatModel([composed()])
+    a = await ask("How many HbA1c results does she have?", patient_id=DEBORA, source=store,
+                  model=model)  # fmt: skip
+    assert a.sentences[0].status == "extractive"
+    assert a.sentences[0].text.startswith("HbA1c: 8 results since 2016-12-14, the latest 6.6 %")

@@ -47,7 +47,7 @@ def test_codes_and_words_become_calls() -> None:
     assert _args("When was the patient's last visit?") == [
         ("record_summary", {"section": "encounters"})
     ]
-    assert _args("How old is the patient?") == []
+    assert _args("How old is the patient?") == [("record_summary", {"section": "patient"})]
     # dates are not LOINC codes; a window becomes the search's dates; at most `limit` calls
     assert _args("Encounters between 2019-01-01 and 2019-12-31?") == [
         (

@@ -53,3 +53,15 @@ def test_on_or_before_a_day_includes_it() -> None:
     w = window_of("Any HbA1c before 2020-11-21?", AS_OF)
     assert w is not None
     assert w.end == dt.date(2020, 11, 20)
+
+
+def test_counts_demographics_and_the_problem_list() -> None:
+    assert _read("How often has he had his HDL checked?").count
+    assert _read("number of A1c tests?").count
+    assert not _read("What is her latest A1c?").count
+    for q in ("DOB pls", "Is she still alive?", "How old was he when he died?", "Date of death?"):
+        assert "patient" in _read(q).sections, q
+    assert _read("What health problems are listed for me?").current
+    w = _read("Flu shot in the past decade?").window
+    assert w is not None
+    assert w.start == dt.date(2015, 6, 1)

@@ -171,6 +171,20 @@ def series_statement(name: str, st: SeriesStats) -> str:
     return text
 
 
+def count_statement(name: str, st: SeriesStats) -> str:
+    """How many results a series has (in its window), then the latest."""
+    if st.last is None or st.first is None:
+        return f"{name}: no results"
+    unit = f" {st.unit}" if st.unit else ""
+    span = (
+        f"from {st.date_from or st.first.date[:10]} to {st.date_to or st.last.date[:10]}"
+        if st.window
+        else f"since {st.first.date[:10]}"
+    )
+    noun = "result" if st.n == 1 else "results"
+    return f"{name}: {st.n} {noun} {span}, the latest {fmt_num(st.last.value)}{unit} on {st.last.date[:10]}"
+
+
 def _named(ctx: AgentContext, t: Trend) -> str:
     """What a series is called in a sentence: its name, not a bare code ("no urine protein
     results", not "no 5804-0 values"); the code only when no name is known for it."""
@@ -222,8 +236,12 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             text = f"{line.text} [{', '.join(handles)}]"
         result.lines.append(scrub(text, ctx.patient_id))
         if handles:
-            said = series_statement(plain(t.display) or _named(ctx, t), stats)
+            name = plain(t.display) or _named(ctx, t)
+            said = series_statement(name, stats)
             result.statements.append((scrub(said, ctx.patient_id), list(handles)))
+            result.counts.append(
+                (scrub(count_statement(name, stats), ctx.patient_id), list(handles))
+            )
         for h in handles:
             item = ev.get(h)
             mine = set(item.references)
