@@ -394,7 +394,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
         "lines": result.lines,
         "handles": list(result.seen),
         "statements": [[text, hs] for text, hs in result.statements],
-        "counts": [[text, hs] for text, hs in result.counts],
+        "leads": {k: [[text, hs] for text, hs in v] for k, v in result.leads.items()},
     }
     update: dict[str, Any] = {"observations": [obs], "evidence": result.seen}
     if result.usage:  # model calls a tool made (view_image)
@@ -598,14 +598,14 @@ def _is_list(obs: dict[str, Any]) -> bool:
 def _statements(
     state: AgentState, seen: dict[str, Seen]
 ) -> list[tuple[dict[str, Any], str, list[str]]]:
-    """The statements of the question's own (prefetched, successful) searches; said count
-    first when the question asks how many."""
-    counting = bool((state.get("focus") or {}).get("count"))
+    """The statements of the question's own (prefetched, successful) searches; said with
+    the statistic the question asks for first (how many, the mean, the change …)."""
+    asks = (state.get("focus") or {}).get("asks")
     out = []
     for obs in state.get("observations") or []:
         if not obs.get("prefetch") or not obs.get("ok"):
             continue
-        said = (counting and obs.get("counts")) or obs.get("statements") or []
+        said = (asks and (obs.get("leads") or {}).get(asks)) or obs.get("statements") or []
         for text, handles in said:
             hs = [h for h in handles if h in seen]
             if hs:

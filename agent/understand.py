@@ -50,7 +50,7 @@ class Focus:
     current: bool = False  # asks what is active / current now
     window: Window | None = None
     follow_up: bool = False
-    count: bool = False  # asks how many / how often
+    asks: str | None = None  # the statistic asked for: count, mean, change, range
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -62,7 +62,7 @@ class Focus:
             "concepts": [[t, c.id] for t, c in self.concepts],
             "sections": list(self.sections),
             "current": self.current,
-            "count": self.count,
+            "asks": self.asks,
             "window": [w.start.isoformat() if w and w.start else None,
                        w.end.isoformat() if w and w.end else None, w.label if w else None],
         }  # fmt: skip
@@ -89,7 +89,7 @@ class Focus:
             list(data.get("sections") or []),
             bool(data.get("current")),
             window,
-            count=bool(data.get("count")),
+            asks=data.get("asks"),
         )
 
 
@@ -131,7 +131,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
             r"\bdeceased\b|\bpassed away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
-            r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b",
+            r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b|\bmale\b|\bfemale\b",
             re.I,
         ),
     ),
@@ -141,8 +141,17 @@ _CURRENT = re.compile(
     r"listed|problem list|rn)\b",
     re.I,
 )
-_COUNT = re.compile(
-    r"\bhow many\b|\bhow often\b|\bnumber of\b|\bhow frequently\b|\bcount of\b", re.I
+#: The statistic a question asks for (the first that matches).
+_ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("mean", re.compile(r"\b(?:mean|average|avg)\b", re.I)),
+    (
+        "count",
+        re.compile(
+            r"\bhow many\b|\bhow often\b|\bnumber of\b|\bhow frequently\b|\bcount of\b", re.I
+        ),
+    ),
+    ("change", re.compile(r"\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b", re.I)),
+    ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
 )
 _FOLLOW_UP = re.compile(
     r"\b(?:it|its|that|this|those|these|them|they|same|one)\b|^\s*(?:and|what about|how about)\b",
@@ -310,7 +319,7 @@ def understand(
                 focus.concepts.append((m.text, c))
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(question)]
     focus.current = bool(_CURRENT.search(question))
-    focus.count = bool(_COUNT.search(question))
+    focus.asks = next((name for name, pattern in _ASKS if pattern.search(question)), None)
     focus.window = window_of(question, as_of, anchors_of(evidence))
     if (
         previous is not None

@@ -56,9 +56,11 @@ def test_on_or_before_a_day_includes_it() -> None:
 
 
 def test_counts_demographics_and_the_problem_list() -> None:
-    assert _read("How often has he had his HDL checked?").count
-    assert _read("number of A1c tests?").count
-    assert not _read("What is her latest A1c?").count
+    assert _read("How often has he had his HDL checked?").asks == "count"
+    assert _read("number of A1c tests?").asks == "count"
+    assert _read("Average sodium in 2005?").asks == "mean"
+    assert _read("By how much did her weight change?").asks == "change"
+    assert _read("What is her latest A1c?").asks is None
     for q in ("DOB pls", "Is she still alive?", "How old was he when he died?", "Date of death?"):
         assert "patient" in _read(q).sections, q
     assert _read("What health problems are listed for me?").current

@@ -54,9 +54,10 @@ class ToolResult:
     """What the result says as plain statements with the handles each rests on (an
     item's line, a trend's summary): shown as the record's own words when no model
     sentence holds."""
-    counts: list[tuple[str, list[str]]] = field(default_factory=list)
-    """The same facts said count first ("HbA1c: 8 results since 2016-12-14, the latest
-    …"), for a question that asks how many; used in place of ``statements`` then."""
+    leads: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    """The same facts said with one statistic first, for a question that asks for it
+    (``count``: "HbA1c: 8 results since 2016-12-14, the latest …"; ``mean``, ``change``,
+    ``range``): used in place of ``statements`` then (:attr:`agent.understand.Focus.asks`)."""
 
     def add(
         self,

@@ -171,18 +171,35 @@ def series_statement(name: str, st: SeriesStats) -> str:
     return text
 
 
-def count_statement(name: str, st: SeriesStats) -> str:
-    """How many results a series has (in its window), then the latest."""
+def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
+    """A series said with the statistic a question asks for first: how many results, their
+    mean, the change from the first to the last, the lowest and highest (every figure the
+    tool's own statistic; :func:`series_statement` says it all in reading order)."""
     if st.last is None or st.first is None:
-        return f"{name}: no results"
+        return {}
     unit = f" {st.unit}" if st.unit else ""
+
+    def at(p: StatPoint) -> str:
+        return f"{fmt_num(p.value)}{unit} on {p.date[:10]}"
+
     span = (
         f"from {st.date_from or st.first.date[:10]} to {st.date_to or st.last.date[:10]}"
         if st.window
         else f"since {st.first.date[:10]}"
     )
-    noun = "result" if st.n == 1 else "results"
-    return f"{name}: {st.n} {noun} {span}, the latest {fmt_num(st.last.value)}{unit} on {st.last.date[:10]}"
+    n = f"{st.n} result{'' if st.n == 1 else 's'}"
+    out = {"count": f"{name}: {n} {span}, the latest {at(st.last)}"}
+    if st.mean is not None:
+        out["mean"] = f"{name}: mean {fmt_num(st.mean)}{unit} over {n} {span}"
+    if st.change is not None and st.n > 1:
+        moved = {"increased": "up", "decreased": "down"}.get(st.direction or "", "unchanged")
+        out["change"] = (
+            f"{name}: changed by {st.change:+.4g}{unit} ({moved}) from the first, "
+            f"{at(st.first)}, to the last, {at(st.last)}"
+        )
+    if st.min is not None and st.max is not None:
+        out["range"] = f"{name}: lowest {at(st.min)}, highest {at(st.max)} ({n} {span})"
+    return out
 
 
 def _named(ctx: AgentContext, t: Trend) -> str:
@@ -239,9 +256,10 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             name = plain(t.display) or _named(ctx, t)
             said = series_statement(name, stats)
             result.statements.append((scrub(said, ctx.patient_id), list(handles)))
-            result.counts.append(
-                (scrub(count_statement(name, stats), ctx.patient_id), list(handles))
-            )
+            for ask, text in lead_statements(name, stats).items():
+                result.leads.setdefault(ask, []).append(
+                    (scrub(text, ctx.patient_id), list(handles))
+                )
         for h in handles:
             item = ev.get(h)
             mine = set(item.references)
