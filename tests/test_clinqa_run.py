@@ -223,3 +223,20 @@ async def test_agent_answerer_asks_follow_ups_on_one_thread(
     await in_order.answer(second, first.patient_id)
     assert [c[0] for c in calls] == [first.text, second.text]  # nothing replayed
     await in_order.aclose()
+
+
+def test_cli_record_only_measures_what_code_alone_answers(tmp_path: Path) -> None:
+    """``--config record-only``: the agent with a silent fake model (it writes nothing), so
+    every sentence is code's own (extractive); a floor, and no model calls are made."""
+    import json
+
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(_app(), ["clinqa", "--config", "record-only", "--data",
+                                         str(FIXTURES), "--questions", "20", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    overall = report["overall"]
+    assert overall["accuracy"] > 0.3, overall  # code alone answers much
+    rows = [json.loads(x) for x in out.with_suffix(".results.jsonl").read_text().splitlines()[1:]]
+    assert rows
+    assert all(r["completion_tokens"] == 0 for r in rows)  # the model wrote nothing

@@ -25,7 +25,12 @@ __all__ = ["clinqa_command", "register"]
 
 def clinqa_command(
     config: Annotated[
-        str, typer.Option("--config", help="`baseline`, or a deployment config configs/*.toml")
+        str,
+        typer.Option(
+            "--config",
+            help="`baseline`; `record-only` (the agent with a silent fake model: what code "
+            "alone answers); or a deployment config configs/*.toml",
+        ),
     ],
     data: Annotated[
         Path, typer.Option("--data", help="Directory of FHIR R4 Bundles (fixtures, synthea)")
@@ -44,7 +49,12 @@ def clinqa_command(
     """Run the clinqa question set (questions in people's own words) and write reports."""
     factory: AnswererFactory | None = None
     name = "baseline"
-    if config != "baseline":
+    if config == "record-only":
+        from bench.ehrqa.agent_answerer import record_only
+
+        name = "record-only"
+        factory = lambda source: record_only(source, ref_date)  # noqa: E731
+    elif config != "baseline":
         try:
             factory = agent_factory(Path(config), ref_date)
         except AgentUnavailable as exc:

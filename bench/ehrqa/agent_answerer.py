@@ -20,10 +20,12 @@ exactly as before: one fresh ``ask`` each.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from agent.answer import CitedAnswer
 from agent.config import DeploymentConfig
@@ -117,6 +119,45 @@ class AgentAnswerer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+class SilentModel:
+    """A FAKE chat MODEL that writes nothing (an answer with no sentences; a plan that
+    answers at once): the agent's answer is then what code alone gives (the question read,
+    the tools the question calls for, their statements). The floor a model stands on,
+    measured as ``--config record-only``; never a product component."""
+
+    name = "record-only (silent fake model)"
+
+    async def generate(
+        self,
+        messages: Any,
+        *,
+        schema: Any = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        on_token: Any = None,
+    ) -> Any:
+        from agent.models import ChatResult, Usage
+        from agent.schemas import Plan
+
+        data: dict[str, Any] = {"sentences": []}
+        if schema is Plan:
+            data = {"action": "answer", "calls": [], "sentences": []}
+        text = json.dumps(data)
+        output = schema.model_validate(data) if schema is not None else text
+        return ChatResult(output, text, Usage(0, 0, 0.0), "stop", self.name)
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("the silent model writes nothing")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def record_only(source: RecordSource, ref_date: str) -> AgentAnswerer:
+    """The agent with :class:`SilentModel`: what code alone answers."""
+    return AgentAnswerer(source, SilentModel(), name="record-only", ref_date=ref_date)  # type: ignore[arg-type]
 
 
 def from_config(

@@ -47,7 +47,12 @@ def agent_factory(config_path: Path, ref_date: str = DEFAULT_REFERENCE_DATE) -> 
 
 def eval_command(
     config: Annotated[
-        str, typer.Option("--config", help="`baseline`, or a deployment config configs/*.toml")
+        str,
+        typer.Option(
+            "--config",
+            help="`baseline`; `record-only` (the agent with a silent fake model: what code "
+            "alone answers); or a deployment config configs/*.toml",
+        ),
     ],
     data: Annotated[
         Path, typer.Option("--data", help="Directory of FHIR R4 Bundles (fixtures, synthea)")
@@ -66,7 +71,12 @@ def eval_command(
     """Run the EHR question-answering benchmark and write its reports."""
     factory: AnswererFactory | None = None
     name = "baseline"
-    if config != "baseline":
+    if config == "record-only":
+        from bench.ehrqa.agent_answerer import record_only
+
+        name = "record-only"
+        factory = lambda source: record_only(source, ref_date)  # noqa: E731
+    elif config != "baseline":
         try:
             factory = agent_factory(Path(config), ref_date)
         except AgentUnavailable as exc:
