@@ -152,6 +152,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("change", re.compile(r"\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b", re.I)),
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
+    ("latest", re.compile(r"\b(?:last|latest|most recent|newest)\b", re.I)),
 )
 _FOLLOW_UP = re.compile(
     r"\b(?:it|its|that|this|those|these|them|they|same|one)\b|^\s*(?:and|what about|how about)\b",
@@ -312,14 +313,17 @@ def understand(
     """Read a question (see the module docstring)."""
     focus = Focus()
     seen: set[str] = set()
-    for m in terminology.mentions(question):
+    mentions = terminology.mentions(question)
+    plain = question  # the question without the names it mentions ("Platelet mean volume")
+    for m in mentions:
+        plain = plain[: m.start] + " " * (m.end - m.start) + plain[m.end :]
         for c in m.concepts:
             if c.id not in seen and c.kind not in ("body_site",):
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(question)]
     focus.current = bool(_CURRENT.search(question))
-    focus.asks = next((name for name, pattern in _ASKS if pattern.search(question)), None)
+    focus.asks = next((name for name, pattern in _ASKS if pattern.search(plain)), None)
     focus.window = window_of(question, as_of, anchors_of(evidence))
     if (
         previous is not None

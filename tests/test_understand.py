@@ -60,10 +60,15 @@ def test_counts_demographics_and_the_problem_list() -> None:
     assert _read("number of A1c tests?").asks == "count"
     assert _read("Average sodium in 2005?").asks == "mean"
     assert _read("By how much did her weight change?").asks == "change"
-    assert _read("What is her latest A1c?").asks is None
+    assert _read("What is her A1c?").asks is None
     for q in ("DOB pls", "Is she still alive?", "How old was he when he died?", "Date of death?"):
         assert "patient" in _read(q).sections, q
     assert _read("What health problems are listed for me?").current
     w = _read("Flu shot in the past decade?").window
     assert w is not None
     assert w.start == dt.date(2015, 6, 1)
+
+
+def test_a_statistic_in_a_lab_name_is_not_asked_for() -> None:
+    assert _read("Last recorded Platelet mean volume [Entitic volume] in Blood?").asks == "latest"
+    assert _read("Mean platelet volume average in 2019?").asks == "mean"

@@ -13,7 +13,14 @@ from pydantic import BaseModel, ValidationError
 
 from tools._record import fmt_num
 from tools.brief import plain
-from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, build_evidence
+from tools.evidence import (
+    ENCOUNTER_CLASSES,
+    Coding,
+    EvidenceItem,
+    EvidenceSet,
+    SearchScope,
+    build_evidence,
+)
 from tools.trends import SeriesStats
 
 from ..context import AgentContext
@@ -197,6 +204,11 @@ def statement(item: EvidenceItem) -> str:
                 r[:1].lower() + r[1:] for r in item.reactions
             )
         return text
+    if item.kind == "encounter" and item.subtype:  # the class a reader asks about
+        kind = ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)
+        name = f"{name} ({kind})"
+        if len({p.day for p in item.points if p.day}) == 1 and first is not None:
+            return f"{name}: {first.day}"
     days = sorted({p.day for p in item.points if p.day})
     valueless = all(p.value is None and p.value_text is None for p in item.points)
     if item.kind == "observation" and not valueless and item.latest is not None:
@@ -220,6 +232,9 @@ def statement(item: EvidenceItem) -> str:
     )
 
 
+_EVENT_KINDS = ("encounter", "procedure", "immunization", "report")
+
+
 def bounded(
     ctx: AgentContext,
     items: Sequence[EvidenceItem],
@@ -233,6 +248,11 @@ def bounded(
     for i in shown:
         result.add(ctx, i)
         result.statements.append((scrub(statement(i), ctx.patient_id), [i.handle]))
+    events = [i for i in shown if i.kind in _EVENT_KINDS and any(p.day for p in i.points)]
+    if events:  # "when was her last visit?": the most recent entry first
+        last = max(events, key=lambda i: max(p.day or "" for p in i.points))
+        said = f"The most recent: {statement(last)}"
+        result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
     left = len(items) - len(shown)
     if not items:
         if scope is not None and ctx.cache.evidence is not None:

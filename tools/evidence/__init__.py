@@ -52,6 +52,7 @@ always gets the same handles.
 
 from ._build import build_evidence, counts_line
 from ._concepts import KINDS_BY_ITEM, item_concepts
+from ._encounters import ENCOUNTER_CLASSES
 from ._events import in_window
 from ._model import (
     SECTIONS,
@@ -72,6 +73,7 @@ from ._model import (
 )
 
 __all__ = [
+    "ENCOUNTER_CLASSES",
     "KINDS_BY_ITEM",
     "SECTIONS",
     "Attachment",

@@ -8,7 +8,22 @@ from tools._record import RecordView, Resource, cc_text, reasons_of, resource_da
 from ._common import Draft, group_key, period
 from ._events import fold
 
-__all__ = ["build", "encounter_class"]
+__all__ = ["ENCOUNTER_CLASSES", "build", "encounter_class"]
+
+#: HL7 v3 ActEncounterCode (the FHIR R4 Encounter.class value set) as a reader says it.
+ENCOUNTER_CLASSES = {
+    "AMB": "ambulatory",
+    "EMER": "emergency",
+    "IMP": "inpatient",
+    "ACUTE": "inpatient acute",
+    "NONAC": "inpatient non-acute",
+    "OBSENC": "observation",
+    "PRENC": "pre-admission",
+    "SS": "short stay",
+    "VR": "virtual",
+    "HH": "home health",
+    "FLD": "field",
+}
 
 
 def encounter_class(r: Resource) -> str:
