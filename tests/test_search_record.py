@@ -369,3 +369,16 @@ async def test_a_window_shows_only_its_entries_and_their_count(store: RecordStor
     text, handles = r.statements[0]
     assert text == f"In all, {total} encounters from {year}-01-01 to {year}-12-31"
     assert set(handles) == set(r.seen)
+
+
+async def test_the_most_recent_entry_leads_and_encounters_say_their_class(
+    store: RecordStore,
+) -> None:
+    ctx = AgentContext(patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([]))
+    r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "encounters"}))
+    [(text, [handle])] = r.leads["latest"]
+    assert text.startswith("The most recent: ")
+    raw = await store.search("Encounter", {"patient": CLEOTILDE})
+    newest = max(str(e["period"]["start"])[:10] for e in raw)
+    assert newest in text
+    assert any("(ambulatory)" in t for t, _ in r.statements)
