@@ -140,6 +140,17 @@ def _within(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) ->
     return False
 
 
+_PLURAL = {
+    "Encounter": "encounters",
+    "Procedure": "procedures",
+    "Immunization": "immunizations",
+    "Condition": "conditions",
+    "MedicationRequest": "medication orders",
+    "AllergyIntolerance": "allergies",
+    "Observation": "observations",
+}
+
+
 async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult:
     ev = await ensure_evidence(ctx)
     rtype = args.resource_type or ""
@@ -193,13 +204,10 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         date_from=d_from.isoformat() if d_from else None,
         date_to=d_to.isoformat() if d_to else None,
     )
-    what = args.name or (code.short() if code else "") or "matching entries"
+    what = args.name or (code.short() if code else "") or _PLURAL.get(rtype, "matching entries")
     if (d_from or d_to) and items:
         return _windowed(ctx, items, scope)
     return bounded(ctx, items, what, scope)
-
-
-_PLURAL = {"Encounter": "encounters", "Procedure": "procedures", "Immunization": "immunizations"}
 
 
 def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) -> ToolResult:
