@@ -427,6 +427,12 @@ def _verify(
         as_of=ctx.cache.evidence.as_of if ctx.cache.evidence else ctx.as_of,
         anchors=anchors_of(ctx.cache.evidence),
         recite=True,
+        recite_to=[
+            h
+            for o in state.get("observations") or []
+            if o.get("prefetch") and o.get("ok")
+            for h in o.get("handles") or []
+        ][:8],
     )
 
 
@@ -669,8 +675,8 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     recited = [c for c in v.passed if c.recited_from is not None]
     if recited:
         warnings.append(
-            f"{len(recited)} sentence(s) cited the wrong entries; code cited the entries "
-            "that record what they name, and checked them against those."
+            f"{len(recited)} sentence(s) cited the wrong entries, or none; code cited the "
+            "entries that hold them, and checked every claim against those."
         )
     if sentences:
         missing = _left_out(state, sentences, seen, pid)

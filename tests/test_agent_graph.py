@@ -222,11 +222,12 @@ async def test_empty_record(store: RecordStore) -> None:
     )
     a = await ask("HbA1c?", patient_id=ADAN, source=store, model=model, settings=plan_first())
     assert isinstance(a, CitedAnswer)
-    assert a.dropped  # the model's uncited sentence
-    # code answers what code knows: the question's own search found nothing, said so
+    # the model's uncited sentence is checked against the question's own search (which
+    # found nothing) and stands on it: a negative answer cites the empty search
     [s] = a.sentences
-    assert s.status == "extractive"
-    assert s.text.startswith("Not in this patient's record: no HbA1c results")
+    assert s.text == "No HbA1c is recorded."
+    assert s.status == "verified"
+    assert any("cited the wrong entries" in w for w in a.warnings)
     assert s.searches
     assert s.references == []
     [search] = a.searches

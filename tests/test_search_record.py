@@ -376,7 +376,7 @@ async def test_the_most_recent_entry_leads_and_encounters_say_their_class(
 ) -> None:
     ctx = AgentContext(patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([]))
     r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "encounters"}))
-    [(text, [handle])] = r.leads["latest"]
+    [(text, [_handle])] = r.leads["latest"]
     assert text.startswith("The most recent: ")
     raw = await store.search("Encounter", {"patient": CLEOTILDE})
     newest = max(str(e["period"]["start"])[:10] for e in raw)

@@ -183,6 +183,9 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("Glucose was 99 mmol/L.", ["Observation/glu"], "failed"),
     ("Glucose was 99 mg/dL on 2020-01-05.", ["Observation/glu"], "failed"),  # a year off
     ("Creatinine was 99 mg/dL.", ["Observation/glu"], "failed"),  # right value, wrong analyte
+    # ... also when both are cited: a value is the analyte's named just before it
+    ("Creatinine was 99 mg/dL.", ["Observation/glu", "Observation/cr1"], "failed"),
+    ("Glucose was 1.1 mg/dL.", ["Observation/glu", "Observation/cr1"], "failed"),
     ("Creatinine was 1.1 mmol/L.", ["Observation/cr1"], "failed"),
     ("Leukocytes were 4.774 10³/µL on 2021-01-05.", ["Observation/wbc"], "failed"),
     ("Blood pressure was 156.9/112.3 mmHg.", ["Observation/bp1"], "failed"),
@@ -250,6 +253,11 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("She is allergic to peanuts, with anaphylaxis.", ["AllergyIntolerance/pea"], "verified"),
     ("She has a food allergy.", ["AllergyIntolerance/pea"], "verified"),
     ("Glucose was 5.5 mmol/L on 2021-01-05.", ["Observation/glu"], "verified"),
+    (
+        "Glucose was 99 mg/dL and creatinine 1.1 mg/dL on 2021-01-05.",
+        ["Observation/glu", "Observation/cr1"],
+        "verified",
+    ),
     ("Her blood sugar was 99 mg/dL.", ["Observation/glu"], "verified"),
     # units as a clinician writes them (tools.units.display_unit): not numbers, same unit
     ("eGFR was 72.85 mL/min/1.73 m² on 2021-01-05.", ["Observation/egfr"], "verified"),
@@ -492,3 +500,22 @@ async def test_recite_lets_no_false_probe_through(
         assert check.recited_from is not None
     else:
         assert check.verdict == expected, (check.reasons, check.valid_cites)
+
+
+async def test_a_sentence_citing_nothing_seen_is_checked_against_the_questions_results(
+    p1: Any,
+) -> None:
+    """A mistyped handle ("E999"): with ``recite_to`` (the question's own search results)
+    the sentence is checked against each of them, and stands on the one that holds it."""
+    seen, _ev = p1
+    results = _handles(["Observation/glu", "Observation/cr1"], seen)
+
+    def run(text: str) -> Any:
+        return verify_sentences(
+            [{"text": text, "cites": ["E999"]}], seen, as_of=AS_OF, recite=True, recite_to=results
+        ).checks[0]
+
+    ok = run("Creatinine was 1.3 mg/dL on 2021-07-09.")
+    assert ok.verdict == "verified"
+    assert ok.valid_cites == _handles(["Observation/cr1"], seen)
+    assert run("Creatinine was 99 mg/dL.").verdict == "failed"  # glucose's value, never mixed

@@ -49,6 +49,7 @@ checks quoted words, dates and yes/no against them (:mod:`agent.verify._reported
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,7 +60,7 @@ from ._check import SessionIndex, check_sentence
 from ._reported import QR_HANDLE, qr_items, verify_reported
 from ._result import Finding, SentenceCheck, Verification
 from ._support import birth_of
-from ._text import extract_dates
+from ._text import HANDLE, extract_dates
 
 __all__ = [
     "QR_HANDLE",
@@ -85,6 +86,7 @@ def verify_sentences(
     as_of: dt.date | None = None,
     anchors: Mapping[str, dt.date] | None = None,
     recite: bool = False,
+    recite_to: Sequence[str] = (),
 ) -> Verification:
     """Verify sentences (``{"text", "cites"}``) against the session's typed evidence.
 
@@ -93,7 +95,9 @@ def verify_sentences(
     wrote may be restated; ``anchors``: the record's last visit and check-up
     (:func:`agent.understand.anchors_of`), for "since his last physical"; ``recite``: a
     sentence that fails only by citing the wrong items is checked against the items that
-    record what it names (:func:`_recited`).
+    record what it names (:func:`_recited`); ``recite_to``: with ``recite``, the handles
+    a sentence citing nothing seen (a mistyped handle) is checked against instead (the
+    question's own search results).
     """
     index = SessionIndex(seen, terminology or default_terminology())
     birth = birth_of(seen)
@@ -115,11 +119,19 @@ def verify_sentences(
         text = str(s.get("text", ""))
         if text.strip():
             c = check(text, list(s.get("cites") or []))
-            checks.append(c if c.ok or not recite else _recited(c, check))
+            fallback = recite_to if _claims_something(text, index) else ()
+            checks.append(c if c.ok or not recite else _recited(c, check, fallback))
     return Verification(checks)
 
 
-def _recited(failed: SentenceCheck, check: Any) -> SentenceCheck:
+def _claims_something(text: str, index: SessionIndex) -> bool:
+    """A number, a date or a clinical term beside its handles ("Seen at E999." claims
+    nothing, and is not given a citation it never asked for)."""
+    bare = HANDLE.sub(" ", text)
+    return bool(re.search(r"\d", bare)) or bool(index.terminology.mentions(bare))
+
+
+def _recited(failed: SentenceCheck, check: Any, fallback: Sequence[str] = ()) -> SentenceCheck:
     """A sentence that points at the wrong items (it names what other seen items record:
     "mentions 'LDL cholesterol' … (E9 does)"; its values and dates then fail too) is
     checked again against those items in place of its own citations (never beside them:
@@ -127,10 +139,14 @@ def _recited(failed: SentenceCheck, check: Any) -> SentenceCheck:
     (``recited_from`` keeps the model's). Nothing is taken on trust: every claim is
     checked against what is finally cited."""
     better = list(dict.fromkeys(h for f in failed.findings for h in f.supported_by))
+    if not better and not failed.valid_cites:  # it cites nothing seen: the question's own
+        better = list(dict.fromkeys(fallback))
     if not better:
         return failed
-    again: SentenceCheck = check(failed.text, better)
-    if again.ok:
-        again.recited_from = list(failed.cites)
-        return again
+    tries = [[h] for h in better] + ([better] if len(better) > 1 else [])
+    for cites in tries:  # one entry first (the tightest citation), then all of them
+        again: SentenceCheck = check(failed.text, cites)
+        if again.ok:
+            again.recited_from = list(failed.cites)
+            return again
     return failed

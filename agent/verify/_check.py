@@ -977,6 +977,42 @@ def _masked(
     return out
 
 
+def _bound_support(
+    pos: int,
+    mentions: Sequence[Mention],
+    valid: Sequence[str],
+    index: SessionIndex,
+    cache: dict[tuple[str, ...], Support],
+    birth: dt.date | None,
+    as_of: dt.date | None,
+) -> Support | None:
+    """A value belongs to what the sentence names just before it ("creatinine was 99
+    mg/dL"): with several items cited, it is checked against the cited items that record
+    that concept, not against all of them (99 of a cited glucose is no creatinine).
+    ``None`` (use every cited item): nothing named before it, or no cited item (or every
+    one) records what was named."""
+    before = [m for m in mentions if m.end <= pos and m.concepts]
+    if len(valid) < 2 or not before:
+        return None
+    near = before[-1]
+    own = tuple(
+        h
+        for h in valid
+        if index.items[h].seen.item.kind != "absence"
+        and any(index.supports([h], c) for c in near.concepts)
+    )
+    if not own or len(own) == len(valid):
+        return None
+    if own not in cache:
+        cache[own] = support_of(
+            [index.items[h].seen for h in own],
+            terminology=index.terminology,
+            birth=birth,
+            as_of=as_of,
+        )
+    return cache[own]
+
+
 def _norm_handle(h: str) -> str:
     return h.strip().strip("[]").strip().upper()
 
@@ -1048,8 +1084,11 @@ def check_sentence(
     claims = [n for n in numbers(blank) if not any(a <= n.start < b for a, b in named)]
     year_counts = _year_counts(sup, text, question)
     stated = [n.value for n in claims]
+    bound: dict[tuple[str, ...], Support] = {}
+    every = index.terminology.mentions(body) if len(valid) > 1 else []  # copied names too
     for n in claims:
-        finding = _check_number(n, sup, text, as_of, year_counts, stated, anchors)
+        own = _bound_support(n.start, every, valid, index, bound, birth, as_of) or sup
+        finding = _check_number(n, own, text, as_of, year_counts, stated, anchors)
         if finding is not None:
             check.findings.append(finding)
     spans = [*covered, *((m.start, m.end) for m in mentions), *((n.start, n.end) for n in claims)]
