@@ -375,6 +375,8 @@ async def test_than_the_one_before_compares_the_last_two_results() -> None:
         obs("k1", "6298-4", 4.37, "mmol/L", "1986-11-10T08:00:00+00:00", display="Potassium"),
         obs("k2", "6298-4", 4.90, "mmol/L", "1990-03-01T08:00:00+00:00", display="Potassium"),
         obs("k3", "6298-4", 4.71, "mmol/L", "1996-01-19T08:00:00+00:00", display="Potassium"),
+        # the same result twice on the last day (two panels): still compared with the day before
+        obs("k4", "6298-4", 4.71, "mmol/L", "1996-01-19T09:00:00+00:00", display="Potassium"),
     ]
     seen, _ev = await _session(record, P1, [])
     cites = _handles(["Observation/k3"], seen)

@@ -848,8 +848,10 @@ def _ends(
     if len(named) == 1:
         earlier = [p for p in pts if p[0] < named[0][0]]
         return (earlier[-1], named[0]) if earlier else (None, None)
-    if previous and len(pts) >= 2:
-        return pts[-2], pts[-1]
+    if previous:  # the latest and the result of the day before it (not a same-day twin)
+        earlier = [p for p in pts if p[0] < pts[-1][0]]
+        if earlier:
+            return earlier[-1], pts[-1]
     windows = [st for st in s.stats if st.window and st.first and st.last]
     if windows:
         st = next(
