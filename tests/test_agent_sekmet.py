@@ -184,7 +184,9 @@ def test_ask_against_sekmet(
     r = invoke([*args, "--json", "--thread", "sekmet-ask"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert [s["text"] for s in data["sentences"]] == ["She is allergic to Lisinopril."]
+    assert data["sentences"][0]["text"] == "She is allergic to Lisinopril."
+    # the other allergy of the list the answer drew on, from the record
+    assert [s["status"] for s in data["sentences"][1:]] == ["extractive"]
     assert [d["text"] for d in data["dropped"]] == ["She takes 42 mg of warfarin daily."]
     assert data["patient_id"] == pid
     assert "record_summary(section=allergies)" in r.stderr  # the prefetched call's status line
@@ -303,5 +305,6 @@ def test_server_stopped_mid_run_then_thread_retried(tmp_path: Path, models: _Mod
         assert len(second.calls) == 1  # resumed at the failed tool step
         assert any("(tool results)" in m.text for m in second.calls[0])
         data = json.loads(r.stdout)
-        assert [s["text"] for s in data["sentences"]] == ["She is allergic to Lisinopril."]
+        assert data["sentences"][0]["text"] == "She is allergic to Lisinopril."
+        assert [s["status"] for s in data["sentences"][1:]] == ["extractive"]
         assert_refs_on_server(again.base_url, cited_references(data), bundle)
