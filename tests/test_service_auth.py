@@ -4,17 +4,17 @@ API keys (hashed), and the loopback-only insecure flag."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
-from surfaces.service import create_app, hash_api_key, parse_scopes, verify_api_key
+from surfaces.service import _auth, create_app, hash_api_key, parse_scopes, verify_api_key
 from surfaces.service._serve import serve
 from tests.agent_fixtures import ADAN, CLEOTILDE, agent_store  # noqa: F401
 from tests.service_fixtures import (
@@ -152,7 +152,12 @@ async def test_jwt_checks(
 async def test_jwks_uri_is_cached_and_refreshed_on_unknown_kid(
     agent_store: Path,  # noqa: F811
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The cache's clock is stepped by the test, so a slow machine cannot turn a burst
+    # into two refresh windows (it once counted 3 fetches where 2 were due).
+    now = [1000.0]
+    monkeypatch.setattr(_auth, "time", SimpleNamespace(monotonic=lambda: now[0]))
     issuer = Issuer()
     url = f"/v1/patients/{CLEOTILDE}/summary"
     with jwks_server(issuer) as (jwks_uri, fetches):
@@ -169,7 +174,7 @@ async def test_jwks_uri_is_cached_and_refreshed_on_unknown_kid(
                 r = await c.get(url, headers={"Authorization": f"Bearer {issuer.token()}"})
                 assert r.status_code == 200
             assert len(fetches) == 1  # cached
-            await asyncio.sleep(0.6)
+            now[0] += 0.6
             new_kid = issuer.rotate()  # the issuer publishes a new key and signs with it
             r = await c.get(url, headers={"Authorization": f"Bearer {issuer.token(kid=new_kid)}"})
             assert r.status_code == 200, r.text
@@ -177,11 +182,15 @@ async def test_jwks_uri_is_cached_and_refreshed_on_unknown_kid(
             # unknown kids in a burst: at most one refetch per jwks_min_refresh_s
             stranger = Issuer()
             stranger.kids = {"rsa-99": stranger.rsa_key}
+            bad = stranger.token(kid="rsa-99")
             for _ in range(5):
-                bad = stranger.token(kid="rsa-99")
                 msg = outcome_of(await c.get(url, headers={"Authorization": f"Bearer {bad}"}), 401)
                 assert "rsa-99" in msg
+                now[0] += 0.09
             assert len(fetches) == 2
+            now[0] += 0.1  # the window is over: the next unknown kid may refetch once
+            outcome_of(await c.get(url, headers={"Authorization": f"Bearer {bad}"}), 401)
+            assert len(fetches) == 3
 
 
 async def test_scopes_and_patient_claim(
