@@ -608,13 +608,15 @@ def _statements(
     the statistic the question asks for first (how many, the mean, the change …)."""
     asks = (state.get("focus") or {}).get("asks")
     out = []
+    said_before: set[str] = set()  # a test asked for by name and again in its group
     for obs in state.get("observations") or []:
         if not obs.get("prefetch") or not obs.get("ok"):
             continue
         said = (asks and (obs.get("leads") or {}).get(asks)) or obs.get("statements") or []
         for text, handles in said:
             hs = [h for h in handles if h in seen]
-            if hs:
+            if hs and text not in said_before:
+                said_before.add(text)
                 out.append((obs, text, hs))
     return out
 

@@ -127,12 +127,18 @@ def prefetch_calls(
     for icd in dict.fromkeys(_ICD10.findall(question)):
         calls.append(_call("search_record", code=f"ICD10CM {icd}"))
     sections_words = set(focus.sections)
-    term_concepts = [c for _w, c in focus.concepts]
-    for _words, concept in focus.concepts:
+    for words, concept in focus.concepts:
         kind = concept.kind
-        if any(o is not concept and term.implies(o, concept) for o in term_concepts):
+        if any(
+            o is not concept and w != words and term.implies(o, concept) for w, o in focus.concepts
+        ):
             continue  # a broader word for something named more precisely ("disorder")
-        if not concept.codes and kind not in _SERIES and (codes or focus.sections):
+        if (
+            not concept.codes
+            and not concept.parents
+            and kind not in _SERIES
+            and (codes or focus.sections)
+        ):
             continue  # a category word ("immunization"), not what is asked
         if kind in _SERIES:
             if codes or (concept.id == "lab_test" and "labs" in sections_words):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,16 +147,32 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "count",
         re.compile(
-            r"\bhow many\b|\bhow often\b|\bnumber of\b|\bhow frequently\b|\bcount of\b", re.I
+            r"\bhow many\b|\bhow often\b|\bnumber of\b|\bhow frequently\b|\bcount of\b|"
+            r"(?<!\w)(?:#|no\.) ?of\b",
+            re.I,
+        ),
+    ),
+    (
+        "previous",
+        re.compile(
+            r"\b(?:than|from|vs\.?|versus|compared (?:to|with)) (?:the |his |her |their |my )?"
+            r"(?:one before|previous(?: one| result| value| reading)?|prior(?: one| result)?|"
+            r"last time|time before|reading before)\b",
+            re.I,
         ),
     ),
     ("change", re.compile(r"\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b", re.I)),
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
+    ("death", re.compile(r"\b(?:die[ds]?|death|deceased|passed away)\b", re.I)),
     ("latest", re.compile(r"\b(?:last|latest|most recent|newest)\b", re.I)),
 )
 _FOLLOW_UP = re.compile(
     r"\b(?:it|its|that|this|those|these|them|they|same|one)\b|^\s*(?:and|what about|how about)\b",
     re.I,
+)
+#: Words that point back at something named before (not "one", "same": "the one before").
+_POINTS_BACK = re.compile(
+    r"\b(?:it|its|that one|like that|like those|those|these|them|the same one)\b", re.I
 )
 _SEASONS = {
     "spring": (3, 5),
@@ -302,6 +318,25 @@ def window_of(
     return None
 
 
+def _members_named(
+    words: str, concepts: Sequence[Concept], terminology: Terminology
+) -> list[Concept]:
+    """The member of a group of tests that a word of the group's phrase names alone:
+    "my cholesterol number" names the lipid tests, and "cholesterol" alone the total
+    cholesterol, which comes first (the group follows)."""
+    groups = [c for c in concepts if c.kind in ("lab", "vital") and not c.codes]
+    if not groups:
+        return []
+    out: list[Concept] = []
+    for word in re.findall(r"[A-Za-z][\w-]+", words):
+        for m in terminology.mentions(word):
+            out.extend(
+                c for c in m.concepts
+                if c.codes and c not in out and any(terminology.implies(c, g) for g in groups)
+            )  # fmt: skip
+    return out
+
+
 def understand(
     question: str,
     *,
@@ -317,7 +352,7 @@ def understand(
     plain = question  # the question without the names it mentions ("Platelet mean volume")
     for m in mentions:
         plain = plain[: m.start] + " " * (m.end - m.start) + plain[m.end :]
-        for c in m.concepts:
+        for c in [*_members_named(m.text, m.concepts, terminology), *m.concepts]:
             if c.id not in seen and c.kind not in ("body_site",):
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))
@@ -325,14 +360,18 @@ def understand(
     focus.current = bool(_CURRENT.search(question))
     focus.asks = next((name for name, pattern in _ASKS if pattern.search(plain)), None)
     focus.window = window_of(question, as_of, anchors_of(evidence))
-    if (
-        previous is not None
-        and not focus.concepts
-        and not focus.sections
-        and (_FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8)
-    ):  # names nothing: about what the last turn was about ("Trend: up or down overall?")
-        focus.follow_up = True
-        focus.concepts = list(previous.concepts)
-        focus.sections = list(previous.sections)
-        focus.window = focus.window or previous.window
+    if previous is not None and not focus.concepts:
+        if not focus.sections and (
+            _FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8
+        ):  # names nothing: about what the last turn was about ("Trend: up or down overall?")
+            focus.follow_up = True
+            focus.concepts = list(previous.concepts)
+            focus.sections = list(previous.sections)
+            focus.window = focus.window or previous.window
+        elif previous.concepts and _POINTS_BACK.search(question):
+            # names only a section, and points back at what the last turn named: "When was
+            # it last prescribed?", "How many results like that are there?"
+            focus.follow_up = True
+            focus.concepts = list(previous.concepts)
+            focus.window = focus.window or previous.window
     return focus

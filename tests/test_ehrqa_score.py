@@ -147,6 +147,21 @@ def test_set_names_with_brackets_and_commas() -> None:
     assert _s(q, text=f"- {name} [MedicationRequest/m1]\n- Aspirin (MedicationRequest/m2)") == 1
 
 
+def test_set_items_with_qualifiers_are_counted_once() -> None:
+    # "X: active, since D." names one item; a status or date clause is no item of its own
+    one = _q("set", {"value": ["Body mass index 30+ - obesity (finding)"], "codes": ["1"]})
+    assert _s(one, text="Body mass index 30+ - obesity: active, since 1991-09-01.") == 1
+    two = _q("set", {"value": ["Chronic sinusitis (disorder)", "Seasonal allergic rhinitis"],
+                     "codes": ["1", "2"]})  # fmt: skip
+    said = "Chronic sinusitis: active, since 2020-06-21. Seasonal allergic rhinitis: active, since 2014-11-18."
+    assert _s(two, text=said) == 1
+    allergy = "Allergy to eggs (food allergy, active, criticality low), recorded 2013-09-19."
+    assert _s(two, text=said + " " + allergy) == pytest.approx(0.8)  # an extra item still counts
+    assert _s(
+        two, text="Chronic sinusitis, seasonal allergic rhinitis and asthma."
+    ) == pytest.approx(0.8)
+
+
 def test_empty_set() -> None:
     q = _q("set", {"value": [], "codes": []}, groups=[])
     assert _s(q, value=[]) == 1

@@ -58,6 +58,19 @@ def test_codes_and_words_become_calls() -> None:
     assert _args("What is she taking now?") == [
         ("search_record", {"resource_type": "MedicationRequest", "status": "active"})
     ]
+    # a misspelled word inside a name already begun; a vaccine group with no code of its
+    # own is searched by name, not read as the word "vaccine"; a lay name of eGFR
+    assert _args("last flu shoot?") == [
+        ("search_record", {"name": "Influenza vaccine", "resource_type": "Immunization"})
+    ]
+    assert _args("When was her last RSV vaccine?") == [
+        ("search_record", {"name": "RSV vaccine", "resource_type": "Immunization"})
+    ]
+    assert _args("My last kidney filtration rate?") == [("lab_trend", {"name": "eGFR"})]
+    assert _args("What's my most recent cholesterol number?") == [
+        ("lab_trend", {"name": "Total cholesterol"}),
+        ("lab_trend", {"name": "Lipid tests"}),
+    ]
     many = "medications, allergies, conditions, procedures, visits and vaccines"
     assert len(prefetch_calls(many, limit=4)) == 4
 
@@ -168,3 +181,22 @@ async def test_a_window_answer_cites_the_window_values(store: RecordStore) -> No
     for ref in refs:
         obs = await store.read(ref)
         assert "2019-01-01" <= obs["effectiveDateTime"][:10] <= "2023-12-31"
+
+
+async def test_the_latest_result_against_the_one_before(store: RecordStore) -> None:
+    """ "Higher or lower than the one before?": the tool says which, against the result of
+    the day before the latest (a same-day twin is no "one before"), with both values."""
+    from agent.context import AgentContext
+    from agent.toolkit import run_tool_call
+
+    ctx = AgentContext(patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([]))
+    r = await run_tool_call(ctx, {"tool": "lab_trend", "args": {"code": "2160-0"}})
+    [(text, handles)] = r.leads["previous"]
+    raw = await store.search("Observation", {"patient": CLEOTILDE, "code": "2160-0"})
+    by_day = sorted((o["effectiveDateTime"][:10], o["valueQuantity"]["value"]) for o in raw)
+    last_day, last = by_day[-1]
+    before_day, before = next((d, v) for d, v in reversed(by_day) if d != last_day)
+    how = "higher than" if last > before else "lower than" if last < before else "the same as"
+    assert f"on {last_day}, is {how} the one before" in text, text
+    assert f"on {before_day}" in text
+    assert handles

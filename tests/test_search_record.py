@@ -18,6 +18,7 @@ from agent.errors import ToolCallError, ToolCallRefused
 from agent.schemas import ToolCall
 from agent.toolkit import run_tool_call
 from tests.agent_fixtures import (
+    ADAN,
     CLEOTILDE,
     LUIGI,
     ScriptedChatModel,
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.asyncio
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fhir_fixtures" / "patients"
 _PATIENT_PARAMS = {"patient", "subject", "beneficiary", "_id"}
+JARRED = "cdb486b4-716b-4e83-9e27-8a68620dd1fe"
 _ID = re.compile(r"\b([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}")
 
 #: (arguments, parameters the first search must carry besides the patient)
@@ -382,3 +384,33 @@ async def test_the_most_recent_entry_leads_and_encounters_say_their_class(
     newest = max(str(e["period"]["start"])[:10] for e in raw)
     assert newest in text
     assert any("(ambulatory)" in t for t, _ in r.statements)
+
+
+async def test_a_vaccine_not_on_record_names_those_sharing_a_component(
+    store: RecordStore,
+) -> None:
+    """ "Her last Twinrix?" when the record holds only hepatitis B vaccines: none, and the
+    record's hepatitis B doses as related (Twinrix is hepatitis A and B); a drug the
+    record lacks has no such relation."""
+    ctx = AgentContext(patient_id=ADAN, source=store, model=ScriptedChatModel([]))
+    args = {"resource_type": "Immunization", "name": "Twinrix"}
+    r = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))
+    absent, *related = [text for text, _ in r.statements]
+    assert absent.startswith("not in this patient's record: no Twinrix")
+    assert related
+    assert all(t.startswith("Related on record (hepatitis b vaccine): ") for t in related)
+    assert any("Hep B, adult" in t for t in related)
+    r = await run_tool_call(ctx, ToolCall(tool="search_record", args={"name": "warfarin"}))
+    [(text, _handles)] = r.statements
+    assert text.startswith("not in this patient's record: no warfarin")
+
+
+async def test_a_deceased_patient_leads_with_the_death(store: RecordStore) -> None:
+    """ "Date of death?": the death first, as its own sentence, not after the birth."""
+    ctx = AgentContext(patient_id=JARRED, source=store, model=ScriptedChatModel([]))
+    r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "patient"}))
+    [(text, [_h])] = r.leads["death"]
+    assert re.fullmatch(r"Jarred\w* Cormier\w* died on 2021-07-07, at age \d+\.", text), text
+    alive = AgentContext(patient_id=ADAN, source=store, model=ScriptedChatModel([]))
+    r = await run_tool_call(alive, ToolCall(tool="record_summary", args={"section": "patient"}))
+    assert "death" not in r.leads

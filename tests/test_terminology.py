@@ -151,6 +151,13 @@ def test_no_spurious_corrections(t: LocalTerminology, text: str) -> None:
     assert not [m for m in t.mentions(text) if m.fuzzy]
 
 
+def test_a_short_word_is_corrected_only_inside_a_name_begun(t: LocalTerminology) -> None:
+    assert first_ids(t, "last flu shoot?") == ["influenza_vaccine"]
+    assert [m.fuzzy for m in t.mentions("last flu shoot?")] == [True]
+    assert first_ids(t, "a tetanus shoot") == ["tetanus_vaccine"]
+    assert first_ids(t, "shoot") == []  # alone, a short common word is left as it is
+
+
 def test_fuzzy_never_guesses_between_different_concepts(t: LocalTerminology) -> None:
     # one edit from both "hypotension" and (two from) "hypertension": the nearest wins only
     # when it is unique; "hypotention" is 1 from hypotension, 2 from hypertension

@@ -72,3 +72,39 @@ def test_counts_demographics_and_the_problem_list() -> None:
 def test_a_statistic_in_a_lab_name_is_not_asked_for() -> None:
     assert _read("Last recorded Platelet mean volume [Entitic volume] in Blood?").asks == "latest"
     assert _read("Mean platelet volume average in 2019?").asks == "mean"
+
+
+def test_previous_death_and_hash_counts_are_asked_for() -> None:
+    assert _read("Was his most recent potassium higher or lower than the one before?").asks == (
+        "previous"
+    )
+    assert _read("Is her sodium up compared to the previous one?").asks == "previous"
+    assert _read("# of Hgb results?").asks == "count"
+    assert _read("Date of death?").asks == "death"
+    assert _read("How old was he when he died?").asks == "death"
+    assert _read("When was she born?").asks is None
+
+
+def test_a_section_question_that_points_back_keeps_the_named_thing() -> None:
+    """ "When was it last prescribed?" names a section (prescriptions) and points back at
+    the drug the last turn named; "What medications is she on?" points at nothing."""
+    first = _read("Is she still taking fexofenadine?")
+    f = _read("When was it last prescribed?", previous=first)
+    assert f.follow_up
+    assert [c.id for _w, c in f.concepts] == ["fexofenadine"]
+    assert f.sections == ["medications"]
+    g = _read("How many results like that are in her record?", previous=_read("Her last HbA1c?"))
+    assert [c.name for _w, c in g.concepts] == ["HbA1c"]
+    assert g.asks == "count"
+    h = _read("What medications is she on?", previous=first)
+    assert not h.follow_up
+    assert not h.concepts
+
+
+def test_a_test_named_inside_its_groups_phrase_comes_first() -> None:
+    """ "cholesterol number" names the lipid tests; "cholesterol" alone names the total
+    cholesterol, which leads; a group word naming no member stays the group."""
+    f = _read("What's my most recent cholesterol number?")
+    assert [c.name for _w, c in f.concepts] == ["Total cholesterol", "Lipid tests"]
+    g = _read("How are my kidney numbers?")
+    assert [c.name for _w, c in g.concepts] == ["Kidney function tests"]

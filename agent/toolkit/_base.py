@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -186,7 +187,8 @@ def statement(item: EvidenceItem) -> str:
         return text + (" (verify: an old order still active)" if "stale" in item.flags else "")
     if item.kind == "allergy":
         kind = "intolerance" if item.subtype == "intolerance" else "allergy"
-        text = name if name.lower().startswith(("allerg", "intoleran")) else f"{kind} to {name}"
+        named = re.search(r"\b(?:allerg|intoleran)", name, re.I)  # "Latex allergy"
+        text = name if named else f"{kind} to {name}"
         what = ", ".join(
             b
             for b in (
@@ -253,6 +255,12 @@ def bounded(
         last = max(events, key=lambda i: max(p.day or "" for p in i.points))
         said = f"The most recent: {statement(last)}"
         result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
+    for i in shown:  # "date of death?": the death first, not the birth
+        d = i.demographics
+        if i.kind == "patient" and d is not None and d.deceased and d.death_date:
+            age = f", at age {d.age}" if d.age is not None else ""
+            said = f"{plain(i.name)} died on {d.death_date}{age}."
+            result.leads["death"] = [(scrub(said, ctx.patient_id), [i.handle])]
     left = len(items) - len(shown)
     if not items:
         if scope is not None and ctx.cache.evidence is not None:

@@ -173,7 +173,8 @@ def series_statement(name: str, st: SeriesStats) -> str:
 
 def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
     """A series said with the statistic a question asks for first: how many results, their
-    mean, the change from the first to the last, the lowest and highest (every figure the
+    mean, the change from the first to the last, the latest against the one before (of
+    another day), the lowest and highest (every figure the
     tool's own statistic; :func:`series_statement` says it all in reading order)."""
     if st.last is None or st.first is None:
         return {}
@@ -196,6 +197,14 @@ def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
         out["change"] = (
             f"{name}: changed by {st.change:+.4g}{unit} ({moved}) from the first, "
             f"{at(st.first)}, to the last, {at(st.last)}"
+        )
+    before = next((p for p in reversed(st.values) if p.date[:10] != st.last.date[:10]), None)
+    if before is not None:  # "higher or lower than the one before?" (a same-day twin skipped)
+        diff = st.last.value - before.value
+        how = "higher than" if diff > 0 else "lower than" if diff < 0 else "the same as"
+        by = f" (by {fmt_num(abs(diff))}{unit})" if diff else ""
+        out["previous"] = (
+            f"{name}: the latest, {at(st.last)}, is {how} the one before, {at(before)}{by}"
         )
     if st.min is not None and st.max is not None:
         out["range"] = f"{name}: lowest {at(st.min)}, highest {at(st.max)} ({n} {span})"

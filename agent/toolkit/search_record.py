@@ -182,10 +182,14 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 if r.get("resourceType") == rtype and ctx.patient_id in patient_ids_of(r)
             }
         items = [i for i in items if refs.intersection(i.references)]
+    related: list[tuple[Concept, EvidenceItem]] = []
     if name:
         term = ctx.terminology or default_terminology()
         wanted = [c for m in term.mentions(args.name or "") for c in m.concepts]
+        pool = items
         items = [i for i in items if _named(i, name, wanted, term)]
+        if not items:
+            related = _related(pool, wanted, term)
     if code:
         items = [
             i
@@ -207,7 +211,43 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     what = args.name or (code.short() if code else "") or _PLURAL.get(rtype, "matching entries")
     if (d_from or d_to) and items:
         return _windowed(ctx, items, scope)
-    return bounded(ctx, items, what, scope)
+    result = bounded(ctx, items, what, scope)
+    for group, item in related[: ctx.settings.max_lines]:
+        # "my last Tdap?": none, but a Td (tetanus, diphtheria) is what the record holds
+        result.lines.append(
+            f"related ({plain(group.name).lower()}): {scrub(item.line, ctx.patient_id)}"
+        )
+        result.add(ctx, item)
+        said = f"Related on record ({plain(group.name).lower()}): {statement(item)}"
+        result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+    return result
+
+
+def _related(
+    pool: list[EvidenceItem], wanted: list[Concept], term: Terminology
+) -> list[tuple[Concept, EvidenceItem]]:
+    """For a vaccine the record lacks, the entries of vaccines that share a component
+    with it (a combination vaccine is a child of each component's group: Tdap of the
+    tetanus, diphtheria and pertussis vaccines), most recent first."""
+    out: list[tuple[Concept, EvidenceItem]] = []
+    for w in wanted:
+        if w.kind != "vaccine":
+            continue
+        for gid in w.parents:
+            group = term.concept(gid)
+            if group is None or not group.parents:  # the root ("vaccine"): no relation
+                continue
+            seen = {id(i) for _g, i in out}
+            out.extend(
+                (group, item)
+                for item in pool
+                if item.kind == "immunization"
+                and id(item) not in seen
+                and _named(item, group.name.lower(), [group], term)
+            )
+    return sorted(
+        out, key=lambda gi: max((p.day or "" for p in gi[1].points), default=""), reverse=True
+    )
 
 
 def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) -> ToolResult:

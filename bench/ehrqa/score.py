@@ -267,13 +267,33 @@ def _strip_citations(text: str) -> str:
     )
 
 
+#: A list item's qualifier, not an item: "since 2020-11-09", "active", "recorded 2013-09-19".
+_QUALIFIER = re.compile(
+    r"(?:(?:since|onset|recorded|last ordered|ordered|first|on|from|until|diagnosed|started|"
+    r"stopped|resolved|noted)\s+)?\d{4}(?:-\d{2}){0,2}|"
+    r"active|inactive|current|past|resolved|stopped|criticality \w+",
+    re.I,
+)
+
+
 def _items_of_text(text: str) -> list[str]:
-    """List items: one per line when the text has several lines, else split on ``;``
-    and on commas (and " and ") between items."""
+    """List items: one per line when the text has several lines, else one per sentence
+    split on ``;`` and on commas (and " and ") between items. What only qualifies an item
+    (a parenthesis, "since 2020-11-09", "active") is no item of its own: "Chronic
+    sinusitis: active, since 2020-06-21." is one item, not two."""
     text = _strip_citations(text)
+    text = re.sub(r"\([^()]*\)", " ", text)
     lines = [ln for ln in text.splitlines() if ln.strip(" -•*\t.:")]
-    parts = lines if len(lines) > 1 else re.split(r";|,(?!\d)|\band\b", text)
-    return [p.strip(" -•*\t.:") for p in parts if p.strip(" -•*\t.:")]
+    if len(lines) > 1:
+        parts = lines
+    else:
+        parts = [
+            p
+            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", text)
+            for p in re.split(r";|,(?!\d)|\band\b", sentence)
+        ]
+    items = [p.strip(" -•*\t.:") for p in parts]
+    return [p for p in items if p and not _QUALIFIER.fullmatch(p)]
 
 
 # --------------------------------------------------------------------------- checks

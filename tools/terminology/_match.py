@@ -10,7 +10,8 @@ A word that matches nothing, has at least 7 letters and is not common English
 (:func:`._english.is_common_word`) is compared with the trie's vocabulary: a unique
 nearest word with the same first letter within an edit distance of 1 (2 for words of 10
 letters or more; transpositions count as one edit) stands in for it ("cholestrol" ->
-"cholesterol", "metformine" -> "metformin"). Short words are never corrected.
+"cholesterol", "metformine" -> "metformin"). Short words are corrected only inside a
+name already begun, to the one next word of that name within one edit ("flu shoot").
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class Trie:
                     break
                 nxt = node.get(tokens[j].norm)
                 if nxt is None:
-                    fixed = self._correct(tokens[j].raw)
+                    fixed = self._correct(tokens[j].raw) or self._continue(node, tokens[j].raw)
                     nxt = node.get(fixed) if fixed else None
                     if nxt is None:
                         break
@@ -194,6 +195,23 @@ class Trie:
         # concepts ("diabetis": "diabetes" and "diabetic" both name diabetes mellitus)
         named = {self._single(c) for c in winners}
         return winners[0] if len(named) == 1 and named != {()} else None
+
+    @staticmethod
+    def _continue(node: dict[str, Any], raw: str) -> str | None:
+        """Inside a name already begun, the one next word within one edit of ``raw``
+        (same first letter, at least 4 letters): "flu shoot" -> "flu shot". The name's
+        first words narrow the choice to a handful, so a short common word may be
+        corrected here, never on its own."""
+        word = raw.lower()
+        if len(word) < 4 or not word.isalpha():
+            return None
+        near = [
+            k
+            for k in node
+            if k != _END and k[:1] == word[:1] and abs(len(k) - len(word)) <= 1
+            and _osa(word, k, 1) <= 1
+        ]  # fmt: skip
+        return near[0] if len(near) == 1 else None
 
     def _single(self, word: str) -> tuple[str, ...]:
         node = self._root.get(word)
