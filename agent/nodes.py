@@ -223,11 +223,25 @@ def _earlier_lines(state: AgentState) -> list[str]:
 
 
 def _observation_lines(state: AgentState) -> list[str]:
+    """The tool results as the model reads them: each call's lines, and for the
+    question's own searches the statistic it asks for (or a series) said as a sentence
+    with its handles, which a small model copies rather than re-derives."""
+    asks = (state.get("focus") or {}).get("asks")
     lines: list[str] = []
     for o in state.get("observations") or []:
         args = ", ".join(f"{k}={v}" for k, v in o["args"].items())
         lines.append(f"{o['tool']}({args}):")
         lines.extend(f"  {t}" for t in o["lines"])
+        if not (o.get("prefetch") and o.get("ok")):
+            continue
+        said = (asks and (o.get("leads") or {}).get(asks)) or (
+            o.get("statements") if o["tool"] == "lab_trend" else None
+        )
+        lines.extend(
+            f"  In words: {text} [{', '.join(hs)}]"
+            for text, hs in (said or [])[:3]
+            if hs and not text.startswith("not in this patient's record")
+        )
     return lines
 
 

@@ -200,3 +200,24 @@ async def test_the_latest_result_against_the_one_before(store: RecordStore) -> N
     assert f"on {last_day}, is {how} the one before" in text, text
     assert f"on {before_day}" in text
     assert handles
+
+
+async def test_the_planner_reads_the_asked_statistic_in_words(store: RecordStore) -> None:
+    """The planner's prompt gives the statistic the question asks for as the tool's own
+    sentence with its handles (a small model copies it rather than re-deriving it), and
+    the answer that copies it is verified."""
+    seen: list[str] = []
+
+    def plan(messages: object) -> dict[str, object]:
+        text = messages[-1].text  # type: ignore[index]
+        seen.append(text)
+        said = re.search(r"In words: (.+) \[(E\d+(?:, E\d+)*)\]", text)
+        assert said is not None, text
+        return answer((said.group(1) + ".", said.group(2).split(", ")))
+
+    model = ScriptedChatModel([plan])
+    q = "Was her most recent creatinine higher or lower than the one before?"
+    a = await ask(q, patient_id=CLEOTILDE, source=store, model=model)
+    assert "is higher than the one before" in seen[0] or "is lower than the one before" in seen[0]
+    assert [s.status for s in a.sentences] == ["verified"]
+    assert "the one before" in a.text

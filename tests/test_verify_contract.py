@@ -423,6 +423,43 @@ async def test_copied_values_and_the_past_tense_of_a_patient_who_died() -> None:
     assert check.checks[0].verdict == "failed"  # living, order active: "was on" is a stop
 
 
+async def test_alive_or_dead_as_the_patient_entry_records_it() -> None:
+    """ "Stewart Stanton is deceased as of 2025-06-01." passed, citing the entry of a
+    living patient (cpu-demo, clinqa "Still alive?"): no word of it was a checked claim."""
+    dead = [patient(P1, birthDate="1915-07-03", deceasedDateTime="1969-08-26T10:00:00+00:00")]
+    living = [patient(P1, birthDate="1950-06-15")]
+    for record, right, wrong in (
+        (living, ["He is alive.", "He has not died.", "No death is recorded."],
+         ["He is deceased.", "He died.", "He is not alive."]),
+        (dead, ["He died on 1969-08-26.", "He is deceased.", "He is not alive."],
+         ["He is alive.", "He has not died."]),
+    ):  # fmt: skip
+        seen, _ev = await _session(record, P1, [])
+        cites = _handles(["Patient/p1"], seen)
+        for text in right + wrong:
+            check = verify_sentences([{"text": text, "cites": cites}], seen).checks[0]
+            assert (check.verdict == "verified") == (text in right), (text, check.findings)
+
+
+async def test_due_or_overdue_rests_on_a_cited_result_past_its_repeat_interval(p1: Any) -> None:
+    """ "Atrial fibrillation is due or overdue" passed in the demo's brief overview: "due"
+    was no checked claim. Now it needs a cited result older than its test's repeat
+    interval (HbA1c: last 2019-09-10, as of 2026-01-01), and a test as its subject."""
+    a1c = ["Observation/a1", "Observation/a2"]
+    assert (await _verdict(p1, "Hemoglobin A1c is overdue.", a1c))[0] == "verified"
+    assert (await _verdict(p1, "Her HbA1c is due; the last was on 2019-09-10.", a1c))[0] == (
+        "verified"
+    )
+    verdict, reasons, _ = await _verdict(
+        p1, "Diabetes mellitus type 2 is due or overdue.", ["Condition/dm", *a1c]
+    )
+    assert verdict == "failed"
+    assert any("a problem is no test" in r for r in reasons), reasons
+    verdict, reasons, _ = await _verdict(p1, "Her flu shot is due.", ["Immunization/flu"])
+    assert verdict == "failed"
+    assert any("repeat interval" in r for r in reasons), reasons
+
+
 async def test_since_the_last_check_up_is_resolved_against_the_record(p1: Any) -> None:
     """ "3 encounters since his last physical" passed: the verifier could not read the
     window. Now the record's last check-up (and last visit) anchor such windows, for the

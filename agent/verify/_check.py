@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tools.codes import measure_for_code
 from tools.evidence import EvidenceItem
 from tools.terminology import Concept, Mention, Terminology, assertion_of, is_common_word
 from tools.units import analyte_conversion, canonical_unit, conversion, display_unit
@@ -714,6 +715,93 @@ def _status_findings(
             return
 
 
+_DIED = re.compile(r"\b(?:deceased|died|dead|passed away|death)\b", re.I)
+_ALIVE = re.compile(r"\b(?:alive|living)\b", re.I)
+
+
+def _vital_findings(
+    text: str, valid: Sequence[str], index: SessionIndex, check: SentenceCheck
+) -> None:
+    """Alive or dead, as the cited patient entry records it: "Stewart Stanton is deceased"
+    citing the entry of a living patient fails (it passed once: no word of it was a
+    checked claim), and so does "alive" of a patient who died."""
+    demo = [
+        d for h in valid if (d := index.items[h].seen.item.demographics) is not None
+    ]  # fmt: skip
+    if not demo:
+        return
+    deceased = any(d.deceased for d in demo)
+    for pattern, says_dead in ((_DIED, True), (_ALIVE, False)):
+        for m in pattern.finditer(text):
+            negated = assertion_of(text, m.start(), m.end()).status == "negated"
+            if says_dead != negated and not deceased:
+                check.findings.append(
+                    Finding(
+                        "contradiction",
+                        f"says {m.group()!r}, but the patient's entry records no death",
+                    )
+                )
+                return
+            if says_dead == negated and deceased:
+                check.findings.append(
+                    Finding(
+                        "contradiction", f"says {m.group()!r} of a patient whose death is recorded"
+                    )
+                )
+                return
+
+
+_DUE = re.compile(r"\b(?:over ?due|past due|due)\b(?!\s+to\b)", re.I)  # not "due to"
+
+
+def _overdue(item: EvidenceItem, as_of: dt.date | None) -> bool:
+    """A cited series whose last result is older than its test's repeat interval (the
+    brief's "Due or overdue" rule, :attr:`tools.codes.Measure.retest_days`)."""
+    days = [p.day for p in item.points if p.day]
+    if item.kind != "observation" or not days or as_of is None:
+        return False
+    for c in item.codings:
+        measure = measure_for_code(c.code or "")
+        if measure is not None and measure.retest_days:
+            try:
+                last = dt.date.fromisoformat(max(days)[:10])
+            except ValueError:
+                return False
+            return (as_of - last).days > measure.retest_days
+    return False
+
+
+def _due_findings(
+    text: str,
+    valid: Sequence[str],
+    index: SessionIndex,
+    as_of: dt.date | None,
+    check: SentenceCheck,
+) -> None:
+    """ "X is due / overdue" rests on a cited result older than its test's repeat interval,
+    and X is a test, not a problem: "Atrial fibrillation is due or overdue" passed once
+    (the model folded a care-due line into the problem's name)."""
+    m = _DUE.search(text)
+    if m is None or assertion_of(text, m.start(), m.end()).status == "negated":
+        return
+    if not any(_overdue(index.items[h].seen.item, as_of) for h in valid):
+        check.findings.append(
+            Finding(
+                "contradiction",
+                f"says {m.group()!r}, but no cited result is older than its repeat interval",
+            )
+        )
+        return
+    before = index.terminology.mentions(text[: m.start()])  # copied names too
+    subject = before[-1] if before else None
+    if subject is not None and all(
+        c.kind in ("condition", "finding", "social") for c in subject.concepts
+    ):
+        check.findings.append(
+            Finding("contradiction", f"says {subject.text!r} is {m.group()}: a problem is no test")
+        )
+
+
 def _active(item: EvidenceItem) -> bool:
     return (item.status or "") in ("active", "current", "recurrence", "relapse", "on-hold")
 
@@ -1098,6 +1186,8 @@ def check_sentence(
     if not denied and not any(s for _a, _b, s in copied):  # a concept's search covers it
         _category_findings(masked, blank, valid, index, inventory, named, check)
     _status_findings(masked, mentions, valid, index, check)
+    _vital_findings(masked, valid, index, check)
+    _due_findings(body, valid, index, as_of, check)
     _direction_findings(masked, dates, claims, valid, index, q_dates, check)
     _unknown_words(text, blank, valid, index, spans, check)
     check.unchecked = list(dict.fromkeys(check.unchecked))
