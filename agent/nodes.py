@@ -556,7 +556,7 @@ def _sentence(
     c: Any, seen: dict[str, Seen], pid: str, section: str | None = None
 ) -> AnswerSentence:
     """A checked sentence as it reaches the user (verified, or unverified and marked)."""
-    refs = list(dict.fromkeys(r for h in c.valid_cites for r in seen[h].references()))
+    refs = list(dict.fromkeys(r for h in c.valid_cites for r in seen[h].references(said=c.text)))
     searches = [h for h in c.valid_cites if seen[h].item.kind == "absence"]
     return AnswerSentence(
         text=scrub(_without_handles(c.text, seen), pid),
@@ -587,7 +587,7 @@ def _record_sentence(
     """One statement of a tool's result as an answer sentence, marked extractive."""
     hs = [h for h in handles if h in seen]
     searches = [h for h in hs if seen[h].item.kind == "absence"]
-    refs = list(dict.fromkeys(r for h in hs for r in seen[h].references()))
+    refs = list(dict.fromkeys(r for h in hs for r in seen[h].references(said=text)))
     sentence = text[:1].upper() + text[1:]
     if not sentence.rstrip().endswith((".", "!", "?")):
         sentence = sentence.rstrip() + "."  # one sentence each, not a run-on line

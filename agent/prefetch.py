@@ -66,7 +66,8 @@ def _section_calls(focus: Focus, named: set[str]) -> list[dict[str, Any]]:
     window = focus.window.args() if focus.window else {}
     out = []
     for section in focus.sections:
-        if section == "allergies":
+        if section == "allergies" and not named & {"substance", "drug"}:
+            # "allergic to latex?" is answered by that search, not by the whole list
             out.append(_call("record_summary", section="allergies"))
         elif section == "medications" and "drug" not in named:
             if focus.current:

@@ -20,6 +20,11 @@ from tools.trends import SeriesStats
 __all__ = ["Seen", "merge_seen", "seen_entry", "seen_of"]
 
 
+#: Items whose points are independent dated events (a result, a visit, a dose): a
+#: sentence stating one's day rests on that one.
+_DATED_EVENTS = frozenset({"observation", "encounter", "immunization", "procedure", "report"})
+
+
 class Seen(BaseModel):
     """One evidence item seen in the session, with what tools computed about it."""
 
@@ -34,11 +39,21 @@ class Seen(BaseModel):
     def handle(self) -> str:
         return self.item.handle
 
-    def references(self, limit: int = 3) -> list[str]:
-        """What a sentence citing this item rests on: all its resources when few; for a
+    def references(self, limit: int = 3, said: str = "") -> list[str]:
+        """What a sentence citing this item rests on: of a series of results or events,
+        the ones whose day the sentence ``said`` states ("0.73 mg/dL on 2021-01-11": that
+        Observation, not the 23 of the series); else all its resources when few; for a
         long series, the part a tool focused on (a window's values, at most 20), else
         its latest resource."""
         refs = list(self.item.references)
+        if said and len(refs) > 1 and self.item.kind in _DATED_EVENTS:
+            stated = [
+                p.source.reference for p in self.item.points if p.day and p.day in said
+            ]  # fmt: skip
+            if self.focus:
+                stated = [r for r in stated if r in self.focus]
+            if stated:
+                return list(dict.fromkeys(stated))
         if len(refs) <= limit:
             return refs
         if self.focus:

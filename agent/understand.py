@@ -155,16 +155,26 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "previous",
         re.compile(
-            r"\b(?:than|from|vs\.?|versus|compared (?:to|with)) (?:the |his |her |their |my )?"
+            r"\b(?:than|from|vs\.?|versus|compar(?:e|es|ed|ing) (?:to|with)) (?:the |his |her |their |my )?"
             r"(?:one before|previous(?: one| result| value| reading)?|prior(?: one| result)?|"
             r"last time|time before|reading before)\b",
             re.I,
         ),
     ),
-    ("change", re.compile(r"\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b", re.I)),
+    (
+        "change",
+        re.compile(
+            r"\b(?:go(?:ne)? up or down|gone? down or up|up or down|"
+            r"increased? or decreased?|decreased? or increased?|risen or fallen|"
+            r"trend(?:ing|ed|s)?|better or worse|improv\w* or worse\w*|"
+            r"first and (?:the )?(?:last|latest)|first vs\.? (?:last|latest))\b"
+            r"|\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b",
+            re.I,
+        ),
+    ),
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
     ("death", re.compile(r"\b(?:die[ds]?|death|deceased|passed away)\b", re.I)),
-    ("latest", re.compile(r"\b(?:last|latest|most recent|newest)\b", re.I)),
+    ("latest", re.compile(r"\b(?:last|latest|most recent(?:ly)?|newest)\b", re.I)),
 )
 _FOLLOW_UP = re.compile(
     r"\b(?:it|its|that|this|those|these|them|they|same|one)\b|^\s*(?:and|what about|how about)\b",

@@ -71,6 +71,11 @@ def test_codes_and_words_become_calls() -> None:
         ("lab_trend", {"name": "Total cholesterol"}),
         ("lab_trend", {"name": "Lipid tests"}),
     ]
+    # an allergen named: its search answers, not the whole allergy list
+    assert _args("Does he have an allergy to latex?") == [
+        ("search_record", {"name": "Latex allergy", "resource_type": "AllergyIntolerance"})
+    ]
+    assert _args("Any allergies?") == [("record_summary", {"section": "allergies"})]
     many = "medications, allergies, conditions, procedures, visits and vaccines"
     assert len(prefetch_calls(many, limit=4)) == 4
 
@@ -221,3 +226,34 @@ async def test_the_planner_reads_the_asked_statistic_in_words(store: RecordStore
     assert "is higher than the one before" in seen[0] or "is lower than the one before" in seen[0]
     assert [s.status for s in a.sentences] == ["verified"]
     assert "the one before" in a.text
+
+
+async def test_a_sentence_cites_the_results_whose_days_it_states(store: RecordStore) -> None:
+    """ "Creatinine was X on D" citing the creatinine series rests on that day's
+    Observation, not on every creatinine result; a sentence stating no day of it keeps the
+    series' own reference."""
+    raw = await store.search("Observation", {"patient": CLEOTILDE, "code": "2160-0"})
+    day, ref = sorted((o["effectiveDateTime"][:10], f"Observation/{o['id']}") for o in raw)[-1]
+
+    def plan(messages: object) -> dict[str, object]:
+        text = messages[-1].text  # type: ignore[index]
+        said = re.search(r"In words: Creatinine: .* \[(E\d+(?:, E\d+)*)\]", text)
+        assert said is not None, text
+        handles = said.group(1).split(", ")
+        [value] = [
+            f"{o['valueQuantity']['value']:.4g}" for o in raw if o["effectiveDateTime"][:10] == day
+        ]
+        return answer(
+            (f"Her creatinine was {value} mg/dL on {day}.", handles),
+            ("Her creatinine has been measured repeatedly.", handles),
+        )
+
+    a = await ask("Her latest creatinine?", patient_id=CLEOTILDE, source=store,
+                  model=ScriptedChatModel([plan]))  # fmt: skip
+    dated, undated = a.sentences[0], a.sentences[1]
+    assert ref in dated.references, dated
+    other_days = {f"Observation/{o['id']}" for o in raw if o["effectiveDateTime"][:10] != day}
+    assert not other_days & set(dated.references)  # (a same-day result of a twin code may stay)
+    assert len(raw) > 3
+    assert undated.references
+    assert len(undated.references) <= 3

@@ -108,3 +108,16 @@ def test_a_test_named_inside_its_groups_phrase_comes_first() -> None:
     assert [c.name for _w, c in f.concepts] == ["Total cholesterol", "Lipid tests"]
     g = _read("How are my kidney numbers?")
     assert [c.name for _w, c in g.concepts] == ["Kidney function tests"]
+
+
+def test_direction_questions_ask_for_the_change() -> None:
+    for q in (
+        "Did her potassium go up or down between 2020-01-01 and 2020-12-31 (last vs first)?",
+        "Is her creatinine trending up or down?",
+        "Comparing the first and last albumin results, did it increase or decrease?",
+    ):
+        assert _read(q).asks == "change", q
+    assert _read("How does her latest triglycerides compare with the previous result?").asks == (
+        "previous"
+    )
+    assert _read("What weight was recorded for him most recently?").asks == "latest"

@@ -163,6 +163,18 @@ def absence(ctx: AgentContext, ev: EvidenceSet, scope: SearchScope, what: str) -
     )
 
 
+def latest_statement(item: EvidenceItem) -> str:
+    """A repeated event said by its most recent day alone, and how many there are ("when
+    was her last flu shot?": that day, which the sentence then rests on, not the 8 before)."""
+    days = sorted({p.day for p in item.points if p.day})
+    if len(days) < 2:
+        return statement(item)
+    name = plain(item.name)
+    if item.kind == "encounter" and item.subtype:
+        name = f"{name} ({ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)})"
+    return f"{name}: {days[-1]}, the latest of {len(item.points)} on record"
+
+
 def statement(item: EvidenceItem) -> str:
     """An item as a person reads it, for answers taken from the record as it stands.
 
@@ -253,7 +265,7 @@ def bounded(
     events = [i for i in shown if i.kind in _EVENT_KINDS and any(p.day for p in i.points)]
     if events:  # "when was her last visit?": the most recent entry first
         last = max(events, key=lambda i: max(p.day or "" for p in i.points))
-        said = f"The most recent: {statement(last)}"
+        said = f"The most recent: {latest_statement(last)}"
         result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
     for i in shown:  # "date of death?": the death first, not the birth
         d = i.demographics

@@ -189,7 +189,10 @@ def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
         else f"since {st.first.date[:10]}"
     )
     n = f"{st.n} result{'' if st.n == 1 else 's'}"
-    out = {"count": f"{name}: {n} {span}, the latest {at(st.last)}"}
+    out = {
+        "count": f"{name}: {n} {span}, the latest {at(st.last)}",
+        "latest": f"{name}: {at(st.last)}, the most recent of {n}",
+    }
     if st.mean is not None:
         out["mean"] = f"{name}: mean {fmt_num(st.mean)}{unit} over {n} {span}"
     if st.change is not None and st.n > 1:
