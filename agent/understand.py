@@ -174,7 +174,19 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
     ("death", re.compile(r"\b(?:die[ds]?|death|deceased|passed away)\b", re.I)),
+    ("alive", re.compile(r"\b(?:alive|living|still with us)\b", re.I)),
     ("latest", re.compile(r"\b(?:last|latest|most recent(?:ly)?|newest)\b", re.I)),
+    (
+        "yesno",
+        re.compile(
+            r"^\W*(?:(?:so|and|but)\s+)?(?:do|does|did|is|are|was|were|has|have|had|am|"
+            r"any|ever|still|allergic|on(?!\s+(?:what|which|when)\b))\b"
+            # or no question word at all: "Obesity on the problem list?"
+            r"|^(?!.*\b(?:what|when|which|who|whom|whose|how|where|why|list|show|tell|give|"
+            r"name)\b)[^?]*\?\s*$",
+            re.I,
+        ),
+    ),
 )
 _FOLLOW_UP = re.compile(
     r"\b(?:it|its|that|this|those|these|them|they|same|one)\b|^\s*(?:and|what about|how about)\b",

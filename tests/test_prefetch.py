@@ -76,6 +76,13 @@ def test_codes_and_words_become_calls() -> None:
         ("search_record", {"name": "Latex allergy", "resource_type": "AllergyIntolerance"})
     ]
     assert _args("Any allergies?") == [("record_summary", {"section": "allergies"})]
+    assert _args("Have I ever had a colon scope?") == [
+        ("search_record", {"name": "Colonoscopy", "resource_type": "Procedure"})
+    ]
+    assert (
+        "search_record",
+        {"name": "Measurement of respiratory function", "resource_type": "Procedure"},
+    ) in _args("Any PFTs on record?")
     many = "medications, allergies, conditions, procedures, visits and vaccines"
     assert len(prefetch_calls(many, limit=4)) == 4
 

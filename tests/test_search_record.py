@@ -411,6 +411,37 @@ async def test_a_deceased_patient_leads_with_the_death(store: RecordStore) -> No
     r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "patient"}))
     [(text, [_h])] = r.leads["death"]
     assert re.fullmatch(r"Jarred\w* Cormier\w* died on 2021-07-07, at age \d+\.", text), text
+    [(said, _hs)] = r.leads["alive"]  # "is he still alive?"
+    assert said == f"No: {text}"
     alive = AgentContext(patient_id=ADAN, source=store, model=ScriptedChatModel([]))
     r = await run_tool_call(alive, ToolCall(tool="record_summary", args={"section": "patient"}))
     assert "death" not in r.leads
+    [(said, _hs)] = r.leads["alive"]
+    assert re.fullmatch(r"Yes: no death is recorded for Adan\w* Moen\w*\.", said), said
+
+
+async def test_a_yes_or_no_about_a_named_thing_is_answered_by_its_entries_status(
+    store: RecordStore,
+) -> None:
+    """ "Do I have X?" / "Still on Y?": yes when an entry holds now, "No, not currently"
+    when each is resolved or stopped; the entries follow as the record states them."""
+    ctx = AgentContext(patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([]))
+    checked = 0
+    for section, rtype in (("conditions", "Condition"), ("medications", "MedicationRequest")):
+        r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": section}))
+        for text, _hs in r.statements:
+            name, _, status = text.partition(": ")
+            status = status.split(",")[0]
+            if status not in ("active", "current", "resolved", "past") or "/" in name:
+                continue
+            args = {"resource_type": rtype, "name": name}
+            found = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))
+            said = found.leads["yesno"][0][0]
+            statuses = [t.split(": ", 1)[1].split(",")[0] for t, _ in found.statements]
+            now = any(st in ("active", "current") for st in statuses)
+            want = "Yes: " if now else "No, not currently: "
+            assert said.startswith(want), (text, said)
+            assert said.removeprefix(want) in [t for t, _ in found.statements]
+            assert text in [t for t, _ in found.statements]  # the named entry is among them
+            checked += 1
+    assert checked >= 4

@@ -58,14 +58,17 @@ def test_disconnect_stops_llamacpp_generation(agent_store: Path, tmp_path: Path)
         hung_up = time.monotonic()
         assert started
         assert model._lock.locked()  # it was still generating
+        # 1,200 tokens run a minute or more here; the stop comes at the next token or the end
+        # of the current prompt batch, which a machine shared with other jobs can stretch
+        # to several seconds (10 s was once exceeded under three concurrent jobs)
         while model._lock.locked() or state.gate.running:
-            assert time.monotonic() - hung_up < 10, "the generation did not stop"
+            assert time.monotonic() - hung_up < 30, "the generation did not stop"
             time.sleep(0.05)
         stopped_in = time.monotonic() - hung_up
-        assert stopped_in < 10
+        assert stopped_in < 30
         entries = state.audit.entries()
         while not entries or entries[-1].status != 499:
-            assert time.monotonic() - hung_up < 15
+            assert time.monotonic() - hung_up < 35
             time.sleep(0.1)
             entries = state.audit.entries()
         assert entries[-1].error == "ClientDisconnected"

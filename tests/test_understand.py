@@ -121,3 +121,12 @@ def test_direction_questions_ask_for_the_change() -> None:
         "previous"
     )
     assert _read("What weight was recorded for him most recently?").asks == "latest"
+
+
+def test_yes_or_no_questions_and_alive() -> None:
+    for q in ("On acetaminophen?", "Obesity on the problem list?", "Do I have asthma?",
+              "Allergic to peanuts?", "Ever had a colonoscopy?"):  # fmt: skip
+        assert _read(q).asks == "yesno", q
+    for q in ("On what date was her last cardioversion?", "What is her A1c?"):
+        assert _read(q).asks != "yesno", q
+    assert _read("Is he still alive?").asks == "alive"

@@ -212,6 +212,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     if (d_from or d_to) and items:
         return _windowed(ctx, items, scope)
     result = bounded(ctx, items, what, scope)
+    if (name or code) and result.statements and items:
+        result.leads["yesno"] = _yes_or_not_now(ctx, items[: ctx.settings.max_lines])
     for group, item in related[: ctx.settings.max_lines]:
         # "my last Tdap?": none, but a Td (tetanus, diphtheria) is what the record holds
         result.lines.append(
@@ -221,6 +223,29 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         said = f"Related on record ({plain(group.name).lower()}): {statement(item)}"
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     return result
+
+
+#: The statuses in which a found entry answers "do I have / am I on / allergic to X?" yes.
+_NOW = frozenset({"active", "current", "recurrence", "relapse"})
+
+
+def _yes_or_not_now(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list[str]]]:
+    """A yes/no question about a named thing, answered by code from what the search
+    found: "Yes" when an entry holds now (an active problem, a current order, an active
+    allergy) or happened (a procedure, a dose, a result); "No, not currently" when every
+    entry is resolved or stopped. Each entry follows as the record states it."""
+
+    def holds(i: EvidenceItem) -> bool:
+        if i.kind in ("condition", "medication", "allergy"):
+            return (i.status or "").lower() in _NOW
+        return True
+
+    yes = [i for i in items if holds(i)]
+    first = (yes or items)[0]
+    verdict = "Yes" if yes else "No, not currently"
+    out = [(scrub(f"{verdict}: {statement(first)}", ctx.patient_id), [first.handle])]
+    out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in items if i is not first]
+    return out
 
 
 def _related(
