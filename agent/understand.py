@@ -175,7 +175,14 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
     ("death", re.compile(r"\b(?:die[ds]?|death|deceased|passed away)\b", re.I)),
     ("alive", re.compile(r"\b(?:alive|living|still with us)\b", re.I)),
-    ("latest", re.compile(r"\b(?:last|latest|most recent(?:ly)?|newest)\b", re.I)),
+    (
+        "latest",
+        re.compile(
+            r"\b(?:last(?!\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|decades?|spring|"
+            r"summer|fall|autumn|winter)\b)|latest|most recent(?:ly)?|newest)\b",
+            re.I,
+        ),
+    ),  # not "over the last ten years" (a window)
     (
         "yesno",
         re.compile(

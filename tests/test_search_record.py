@@ -445,3 +445,19 @@ async def test_a_yes_or_no_about_a_named_thing_is_answered_by_its_entries_status
             assert text in [t for t, _ in found.statements]  # the named entry is among them
             checked += 1
     assert checked >= 4
+
+
+async def test_a_named_thing_in_a_window_is_answered_yes_with_its_entries(
+    store: RecordStore,
+) -> None:
+    ctx = AgentContext(patient_id=ADAN, source=store, model=ScriptedChatModel([]))
+    args = {"resource_type": "Immunization", "name": "Influenza vaccine",
+            "date_from": "2024-01-01", "date_to": "2024-12-31"}  # fmt: skip
+    r = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))
+    said, _hs = r.leads["yesno"][0]
+    assert said.startswith("Yes: Influenza, seasonal, injectable, preservative free: 1 from 2024")
+    assert "2024-02-11" in said
+    args |= {"date_from": "2010-01-01", "date_to": "2010-12-31"}
+    r = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))
+    assert "yesno" not in r.leads
+    assert r.statements[0][0].startswith("not in this patient's record: no Influenza vaccine")

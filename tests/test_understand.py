@@ -130,3 +130,6 @@ def test_yes_or_no_questions_and_alive() -> None:
     for q in ("On what date was her last cardioversion?", "What is her A1c?"):
         assert _read(q).asks != "yesno", q
     assert _read("Is he still alive?").asks == "alive"
+    assert _read("Flu vaccine over the last ten years?").asks == "yesno"  # a window, not "latest"
+    assert _read("Any labs last year?").asks == "yesno"
+    assert _read("When was her last visit?").asks == "latest"

@@ -210,7 +210,12 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     )
     what = args.name or (code.short() if code else "") or _PLURAL.get(rtype, "matching entries")
     if (d_from or d_to) and items:
-        return _windowed(ctx, items, scope)
+        result = _windowed(ctx, items, scope)
+        if name or code:  # "a meningococcal vaccine in the past decade?": yes, these
+            said = [(t, hs) for t, hs in result.statements if not t.startswith("In all, ")]
+            if said:
+                result.leads["yesno"] = [(f"Yes: {said[0][0]}", said[0][1]), *said[1:]]
+        return result
     result = bounded(ctx, items, what, scope)
     if (name or code) and result.statements and items:
         result.leads["yesno"] = _yes_or_not_now(ctx, items[: ctx.settings.max_lines])
