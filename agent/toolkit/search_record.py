@@ -212,9 +212,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     if (d_from or d_to) and items:
         result = _windowed(ctx, items, scope)
         if name or code:  # "a meningococcal vaccine in the past decade?": yes, these
-            said = [(t, hs) for t, hs in result.statements if not t.startswith("In all, ")]
-            if said:
-                result.leads["yesno"] = [(f"Yes: {said[0][0]}", said[0][1]), *said[1:]]
+            each = [(t, hs) for t, hs in result.statements if not t.startswith("In all, ")]
+            if each:
+                result.leads["yesno"] = [(f"Yes: {each[0][0]}", each[0][1]), *each[1:]]
         return result
     result = bounded(ctx, items, what, scope)
     if (name or code) and result.statements and items:
