@@ -40,11 +40,14 @@ class Seen(BaseModel):
         return self.item.handle
 
     def references(self, limit: int = 3, said: str = "") -> list[str]:
-        """What a sentence citing this item rests on: of a series of results or events,
+        """What a sentence citing this item rests on (no resource for an empty search: the
+        patient's own entry is no support of "not in the record"): of a series of results or events,
         the ones whose day the sentence ``said`` states ("0.73 mg/dL on 2021-01-11": that
         Observation, not the 23 of the series); else all its resources when few; for a
         long series, the part a tool focused on (a window's values, at most 20), else
         its latest resource."""
+        if self.item.kind == "absence":
+            return []  # a search that found nothing: its support is the search (``searches``)
         refs = list(self.item.references)
         if said and len(refs) > 1 and self.item.kind in _DATED_EVENTS:
             stated = [

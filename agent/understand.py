@@ -379,13 +379,18 @@ def understand(
     seen: set[str] = set()
     mentions = terminology.mentions(question)
     plain = question  # the question without the names it mentions ("Platelet mean volume")
+    unnamed = question  # without the names of coded things ("Drug overdose" asks no drugs)
     for m in mentions:
         plain = plain[: m.start] + " " * (m.end - m.start) + plain[m.end :]
+        if any(c.codes for c in m.concepts) and not any(
+            pattern.fullmatch(m.text) for _n, pattern in _SECTIONS
+        ):  # a section's own word ("allergies") still names the section
+            unnamed = unnamed[: m.start] + " " * (m.end - m.start) + unnamed[m.end :]
         for c in [*_members_named(m.text, m.concepts, terminology), *m.concepts]:
             if c.id not in seen and c.kind not in ("body_site",):
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))
-    focus.sections = [name for name, pattern in _SECTIONS if pattern.search(question)]
+    focus.sections = [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     focus.current = bool(_CURRENT.search(question))
     focus.asks = next((name for name, pattern in _ASKS if pattern.search(plain)), None)
     focus.window = window_of(question, as_of, anchors_of(evidence))

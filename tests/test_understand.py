@@ -133,3 +133,12 @@ def test_yes_or_no_questions_and_alive() -> None:
     assert _read("Flu vaccine over the last ten years?").asks == "yesno"  # a window, not "latest"
     assert _read("Any labs last year?").asks == "yesno"
     assert _read("When was her last visit?").asks == "latest"
+
+
+def test_a_section_word_inside_a_name_names_no_section() -> None:
+    """ "Drug overdose" is a condition, not a question about drugs; "allergic rhinitis" is
+    no question about allergies; "allergies" alone still is."""
+    assert _read("Since when does the patient have Drug overdose?").sections == []
+    assert _read("Allergic rhinitis on the problem list?").sections == ["conditions"]
+    assert _read("Any allergies?").sections == ["allergies"]
+    assert _read("What drugs is she on?").sections == ["medications"]
