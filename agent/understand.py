@@ -184,6 +184,14 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),  # not "over the last ten years" (a window)
     (
+        "ever",
+        re.compile(
+            r"\bever\b|\bhistory of\b|\b(?:has|have|had) (?:she|he|they|i|the patient) "
+            r"(?:ever )?(?:had|been)\b|\bprevious(?:ly)?\b|\bin the past\b",
+            re.I,
+        ),
+    ),
+    (
         "yesno",
         re.compile(
             r"^\W*(?:(?:so|and|but)\s+)?(?:do|does|did|is|are|was|were|has|have|had|am|"

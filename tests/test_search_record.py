@@ -443,6 +443,7 @@ async def test_a_yes_or_no_about_a_named_thing_is_answered_by_its_entries_status
             assert said.startswith(want), (text, said)
             assert said.removeprefix(want) in [t for t, _ in found.statements]
             assert text in [t for t, _ in found.statements]  # the named entry is among them
+            assert found.leads["ever"][0][0].startswith("Yes: ")  # resolved or not: ever had
             checked += 1
     assert checked >= 4
 

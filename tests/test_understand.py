@@ -125,11 +125,13 @@ def test_direction_questions_ask_for_the_change() -> None:
 
 def test_yes_or_no_questions_and_alive() -> None:
     for q in ("On acetaminophen?", "Obesity on the problem list?", "Do I have asthma?",
-              "Allergic to peanuts?", "Ever had a colonoscopy?"):  # fmt: skip
+              "Allergic to peanuts?", "Colonoscopy done?"):  # fmt: skip
         assert _read(q).asks == "yesno", q
     for q in ("On what date was her last cardioversion?", "What is her A1c?"):
         assert _read(q).asks != "yesno", q
     assert _read("Is he still alive?").asks == "alive"
+    for q in ("Has she ever had asthma?", "Any history of appendicitis?", "Have I had shingles?"):
+        assert _read(q).asks == "ever", q
     assert _read("Flu vaccine over the last ten years?").asks == "yesno"  # a window, not "latest"
     assert _read("Any labs last year?").asks == "yesno"
     assert _read("When was her last visit?").asks == "latest"

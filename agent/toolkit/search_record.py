@@ -214,11 +214,17 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         if name or code:  # "a meningococcal vaccine in the past decade?": yes, these
             each = [(t, hs) for t, hs in result.statements if not t.startswith("In all, ")]
             if each:
-                result.leads["yesno"] = [(f"Yes: {each[0][0]}", each[0][1]), *each[1:]]
+                yes = [(f"Yes: {each[0][0]}", each[0][1]), *each[1:]]
+                result.leads["yesno"] = result.leads["ever"] = yes
         return result
     result = bounded(ctx, items, what, scope)
     if (name or code) and result.statements and items:
-        result.leads["yesno"] = _yes_or_not_now(ctx, items[: ctx.settings.max_lines])
+        shown = items[: ctx.settings.max_lines]
+        result.leads["yesno"] = _yes_or_not_now(ctx, shown)
+        result.leads["ever"] = [  # "has she ever had X?": any entry, resolved or not, is a yes
+            (scrub(f"Yes: {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
+            *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in shown[1:]),
+        ]
     for group, item in related[: ctx.settings.max_lines]:
         # "my last Tdap?": none, but a Td (tetanus, diphtheria) is what the record holds
         result.lines.append(
