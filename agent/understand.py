@@ -187,7 +187,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "ever",
         re.compile(
             r"\bever\b|\bhistory of\b|\b(?:has|have|had) (?:she|he|they|i|the patient) "
-            r"(?:ever )?(?:had|been)\b|\bprevious(?:ly)?\b|\bin the past\b",
+            r"(?:ever )?(?:had|been)\b|\bpreviously\b|\bin the past\b",
             re.I,
         ),
     ),
