@@ -412,12 +412,12 @@ async def test_a_deceased_patient_leads_with_the_death(store: RecordStore) -> No
     [(text, [_h])] = r.leads["death"]
     assert re.fullmatch(r"Jarred\w* Cormier\w* died on 2021-07-07, at age \d+\.", text), text
     [(said, _hs)] = r.leads["alive"]  # "is he still alive?"
-    assert said == f"No: {text}"
+    assert said == f"No — {text}"
     alive = AgentContext(patient_id=ADAN, source=store, model=ScriptedChatModel([]))
     r = await run_tool_call(alive, ToolCall(tool="record_summary", args={"section": "patient"}))
     assert "death" not in r.leads
     [(said, _hs)] = r.leads["alive"]
-    assert re.fullmatch(r"Yes: no death is recorded for Adan\w* Moen\w*\.", said), said
+    assert re.fullmatch(r"Yes — no death is recorded for Adan\w* Moen\w*\.", said), said
 
 
 async def test_a_yes_or_no_about_a_named_thing_is_answered_by_its_entries_status(
@@ -439,11 +439,11 @@ async def test_a_yes_or_no_about_a_named_thing_is_answered_by_its_entries_status
             said = found.leads["yesno"][0][0]
             statuses = [t.split(": ", 1)[1].split(",")[0] for t, _ in found.statements]
             now = any(st in ("active", "current") for st in statuses)
-            want = "Yes: " if now else "No, not currently: "
+            want = "Yes — " if now else "No, not currently — "
             assert said.startswith(want), (text, said)
             assert said.removeprefix(want) in [t for t, _ in found.statements]
             assert text in [t for t, _ in found.statements]  # the named entry is among them
-            assert found.leads["ever"][0][0].startswith("Yes: ")  # resolved or not: ever had
+            assert found.leads["ever"][0][0].startswith("Yes — ")  # resolved or not: ever had
             checked += 1
     assert checked >= 4
 
@@ -456,7 +456,7 @@ async def test_a_named_thing_in_a_window_is_answered_yes_with_its_entries(
             "date_from": "2024-01-01", "date_to": "2024-12-31"}  # fmt: skip
     r = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))
     said, _hs = r.leads["yesno"][0]
-    assert said.startswith("Yes: Influenza, seasonal, injectable, preservative free: 1 from 2024")
+    assert said.startswith("Yes — Influenza, seasonal, injectable, preservative free: 1 from 2024")
     assert "2024-02-11" in said
     args |= {"date_from": "2010-01-01", "date_to": "2010-12-31"}
     r = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))

@@ -273,9 +273,9 @@ def bounded(
             age = f", at age {d.age}" if d.age is not None else ""
             said = f"{plain(i.name)} died on {d.death_date}{age}."
             result.leads["death"] = [(scrub(said, ctx.patient_id), [i.handle])]
-            result.leads["alive"] = [(scrub(f"No: {said}", ctx.patient_id), [i.handle])]
+            result.leads["alive"] = [(scrub(f"No — {said}", ctx.patient_id), [i.handle])]
         elif i.kind == "patient" and d is not None:  # "is she alive?": as far as the record says
-            said = f"Yes: no death is recorded for {plain(i.name)}."
+            said = f"Yes — no death is recorded for {plain(i.name)}."
             result.leads["alive"] = [(scrub(said, ctx.patient_id), [i.handle])]
     left = len(items) - len(shown)
     if not items:

@@ -214,7 +214,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         if name or code:  # "a meningococcal vaccine in the past decade?": yes, these
             each = [(t, hs) for t, hs in result.statements if not t.startswith("In all, ")]
             if each:
-                yes = [(f"Yes: {each[0][0]}", each[0][1]), *each[1:]]
+                yes = [(f"Yes — {each[0][0]}", each[0][1]), *each[1:]]
                 result.leads["yesno"] = result.leads["ever"] = yes
         return result
     result = bounded(ctx, items, what, scope)
@@ -222,7 +222,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         shown = items[: ctx.settings.max_lines]
         result.leads["yesno"] = _yes_or_not_now(ctx, shown)
         result.leads["ever"] = [  # "has she ever had X?": any entry, resolved or not, is a yes
-            (scrub(f"Yes: {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
+            (scrub(f"Yes — {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
             *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in shown[1:]),
         ]
     for group, item in related[: ctx.settings.max_lines]:
@@ -254,7 +254,7 @@ def _yes_or_not_now(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[
     yes = [i for i in items if holds(i)]
     first = (yes or items)[0]
     verdict = "Yes" if yes else "No, not currently"
-    out = [(scrub(f"{verdict}: {statement(first)}", ctx.patient_id), [first.handle])]
+    out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
     out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in items if i is not first]
     return out
 
