@@ -267,16 +267,6 @@ def bounded(
         last = max(events, key=lambda i: max(p.day or "" for p in i.points))
         said = f"The most recent: {latest_statement(last)}"
         result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
-    for i in shown:  # "date of death?": the death first, not the birth
-        d = i.demographics
-        if i.kind == "patient" and d is not None and d.deceased and d.death_date:
-            age = f", at age {d.age}" if d.age is not None else ""
-            said = f"{plain(i.name)} died on {d.death_date}{age}."
-            result.leads["death"] = [(scrub(said, ctx.patient_id), [i.handle])]
-            result.leads["alive"] = [(scrub(f"No — {said}", ctx.patient_id), [i.handle])]
-        elif i.kind == "patient" and d is not None:  # "is she alive?": as far as the record says
-            said = f"Yes — no death is recorded for {plain(i.name)}."
-            result.leads["alive"] = [(scrub(said, ctx.patient_id), [i.handle])]
     left = len(items) - len(shown)
     if not items:
         if scope is not None and ctx.cache.evidence is not None:

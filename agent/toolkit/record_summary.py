@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tools.evidence import SECTIONS, SearchScope
+from tools.brief import plain
+from tools.evidence import SECTIONS, EvidenceItem, SearchScope
 
 from ..context import AgentContext
 from ..errors import ToolCallError
+from ..guard import scrub
 from ._base import Tool, ToolArgs, ToolResult, bounded, ensure_evidence
 
 __all__ = ["SECTION_TYPES", "TOOL", "RecordSummaryArgs", "record_summary"]
@@ -48,9 +50,33 @@ async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResu
         raise ToolCallError(f"section must be one of {', '.join(SECTIONS)}")
     ev = await ensure_evidence(ctx)
     what = section.replace("_", " ")
-    return bounded(
+    result = bounded(
         ctx, ev.section(section), what, SearchScope(resource_types=SECTION_TYPES[section])
     )
+    if section == "patient":
+        result.leads.update(_vital_leads(ctx, ev.section(section)))
+    return result
+
+
+def _vital_leads(
+    ctx: AgentContext, items: list[EvidenceItem]
+) -> dict[str, list[tuple[str, list[str]]]]:
+    """The patient's entry said for "date of death?" (the death first, not the birth) and
+    "is she alive?" (as far as the record says)."""
+    out: dict[str, list[tuple[str, list[str]]]] = {}
+    for i in items:
+        d = i.demographics
+        if i.kind != "patient" or d is None:
+            continue
+        if d.deceased and d.death_date:
+            age = f", at age {d.age}" if d.age is not None else ""
+            said = f"{plain(i.name)} died on {d.death_date}{age}."
+            out["death"] = [(scrub(said, ctx.patient_id), [i.handle])]
+            out["alive"] = [(scrub(f"No — {said}", ctx.patient_id), [i.handle])]
+        else:
+            said = f"Yes — no death is recorded for {plain(i.name)}."
+            out["alive"] = [(scrub(said, ctx.patient_id), [i.handle])]
+    return out
 
 
 TOOL = Tool(
