@@ -225,6 +225,42 @@ def test_run_on_store_writes_reports(tmp_path: Path) -> None:
     assert run_medagent(MedAgentConfig(tmp_path / "missing", 3, out=out)) is None
 
 
+def test_interrupted_run_resumes(tmp_path: Path) -> None:
+    """Each graded row is kept as it comes; a second run answers only the tasks the first
+    did not finish and reports all of them; another run's file is refused."""
+    answered: list[str] = []
+
+    class Counting(BaselineAnswerer):
+        async def answer(self, task: Task, session: str | None) -> TaskAnswer:
+            answered.append(task.id)
+            return await super().answer(task, session)
+
+    out = tmp_path / "m.json"
+    full = run_medagent(MedAgentConfig(FIXTURES, 9, seed=3, out=out), Counting)
+    assert full is not None
+    assert full["overall"]["n"] == 9
+    results = tmp_path / "m.results.jsonl"
+    lines = results.read_text().splitlines()
+    assert json.loads(lines[0])["run"]["tasks"] == 9
+    assert len(lines) == 10
+    # interrupted after four tasks, the fifth line cut half-way
+    results.write_text("\n".join(lines[:5]) + "\n" + lines[5][:40])
+    answered.clear()
+    resumed = run_medagent(MedAgentConfig(FIXTURES, 9, seed=3, out=out), Counting)
+    assert resumed is not None
+    assert answered == [r["task_id"] for r in full["results"][4:]]
+    assert [r["task_id"] for r in resumed["results"]] == [r["task_id"] for r in full["results"]]
+    assert resumed["overall"] == full["overall"]
+    answered.clear()
+    assert run_medagent(MedAgentConfig(FIXTURES, 9, seed=3, out=out), Counting) is not None
+    assert answered == []  # all done: nothing runs again
+    with pytest.raises(SystemExit, match="another run"):
+        run_medagent(MedAgentConfig(FIXTURES, 9, seed=4, out=out), Counting)
+    again = run_medagent(MedAgentConfig(FIXTURES, 9, seed=4, out=out, fresh=True), Counting)
+    assert again is not None
+    assert again["config"]["seed"] == 4
+
+
 @pytest.mark.integration
 def test_run_on_sekmet(tmp_path: Path) -> None:
     """Loaded into a real, empty FHIR server; orders POSTed there and graded on its state."""
@@ -239,7 +275,9 @@ def test_run_on_sekmet(tmp_path: Path) -> None:
         assert any(r["patient_id"] != r["patient_key"] for r in report["results"])
         # a server that holds patients is refused: the run would write into it
         with pytest.raises(ConfigError, match="EMPTY TEST SERVER"):
-            run_medagent(MedAgentConfig(FIXTURES, 3, server=server.base_url, out=out))
+            run_medagent(
+                MedAgentConfig(FIXTURES, 3, server=server.base_url, out=tmp_path / "again.json")
+            )
 
 
 @pytest.mark.shared_data

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench._results import load_done, open_results
 from bench.ehrqa.answer import Answerer, AnswerRecord
 from bench.ehrqa.generate import DEFAULT_REFERENCE_DATE, Question, bundle_files, dump, generate
 from bench.ehrqa.score import aggregate, score
@@ -105,29 +106,6 @@ def _baseline_factory(ref_date: str) -> AnswererFactory:
     return lambda source: BaselineAnswerer(source, ref_date=ref_date)
 
 
-def _load_done(path: Path, identity: dict[str, Any], fresh: bool) -> dict[str, dict[str, Any]]:
-    if fresh and path.exists():
-        path.unlink()
-    done: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return done
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if lines:
-        head = json.loads(lines[0])
-        if head.get("run") != identity:
-            raise SystemExit(
-                f"{path} holds results of another run ({head.get('run')}); "
-                "use --fresh to start over or another --out."
-            )
-    for line in lines[1:]:
-        try:
-            row = json.loads(line)
-        except ValueError:  # a line cut by an interruption
-            continue
-        done[row["question_id"]] = row
-    return done
-
-
 async def _answer_all(
     questions: Sequence[Question],
     answerer: Answerer,
@@ -135,7 +113,6 @@ async def _answer_all(
     results_path: Path,
     identity: dict[str, Any],
     show_progress: bool,
-    new_file: bool,
     label: str = "ehrqa",
 ) -> None:
     from rich.console import Console
@@ -144,7 +121,7 @@ async def _answer_all(
     todo = [q for q in questions if q.id not in done]
     todo.sort(key=lambda q: q.patient_id)  # one record load per patient
     with (
-        results_path.open("a", encoding="utf-8") as fh,
+        open_results(results_path, identity) as fh,
         Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -154,8 +131,6 @@ async def _answer_all(
             disable=not show_progress,
         ) as bar,
     ):
-        if new_file:
-            fh.write(json.dumps({"run": identity}) + "\n")
         task = bar.add_task(f"{label} {answerer.name}", total=len(questions), completed=len(done))
         for q in todo:
             started = time.perf_counter()
@@ -269,7 +244,7 @@ def run_eval(
     results_path = Path(f"{stem}.results.jsonl")
     dump(questions, f"{stem}.questions.json")
     identity = cfg.identity()
-    done = _load_done(results_path, identity, cfg.fresh)
+    done = load_done(results_path, identity, cfg.fresh, key="question_id")
     with tempfile.TemporaryDirectory(prefix="ehrqa-") as tmp:
         store = RecordStore(Path(tmp) / "records.db")
         try:
@@ -279,10 +254,9 @@ def run_eval(
                 bad = [f"{f.path}: {f.error}" for f in report_import.files if f.error]
                 print(f"{cfg.bench}: import problems:\n  " + "\n  ".join(bad[:5]), file=sys.stderr)
             answerer = factory(store)
-            new_file = not results_path.exists() or results_path.stat().st_size == 0
             asyncio.run(
                 _answer_all(
-                    questions, answerer, done, results_path, identity, cfg.progress, new_file,
+                    questions, answerer, done, results_path, identity, cfg.progress,
                     cfg.bench,
                 )
             )  # fmt: skip

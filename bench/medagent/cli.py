@@ -72,8 +72,12 @@ def medagent_command(
         str, typer.Option("--config", help="`baseline`, or a deployment config configs/*.toml")
     ] = "baseline",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Report path REPORT.json (+ .md, .tasks.json)")
+        Path | None,
+        typer.Option("--out", help="Report path REPORT.json (+ .md, .tasks.json, .results.jsonl)"),
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Discard earlier results (default: resume)")
+    ] = False,
 ) -> None:
     """Run the MedAgentBench-style tasks (find patient, lab in a window, conditional
     order graded on the server's state; with --kinds v2/all also record a vital sign,
@@ -93,7 +97,7 @@ def medagent_command(
             raise typer.Exit(2) from None
         name = Path(config).stem
     cfg = MedAgentConfig(
-        data, tasks, seed=seed, server=server, out=out, answerer=name, kinds=kind_set
+        data, tasks, seed=seed, server=server, out=out, answerer=name, kinds=kind_set, fresh=fresh
     )
     command = (
         f"fhir-bench medagent --data {data} --tasks {tasks} --seed {seed}"

@@ -6,6 +6,12 @@
         [--kinds v1|v2|all|record_vital,referral] \\
         [--server http://127.0.0.1:8080/fhir] [--out reports/medagent.json]
 
+Each task's graded row is appended to ``REPORT.results.jsonl`` as it finishes (a line
+on stderr says how it went), so an interrupted run resumes where it stopped: done task
+ids are skipped, a results file written for another run is refused unless ``--fresh``.
+A resumed run starts from freshly loaded bundles; every task is graded on the change it
+made (its own before/after state), so tasks never depend on each other's writes.
+
 Without ``--server`` the bundles go into a temporary embedded store (SQLite). With
 ``--server`` they are POSTed (as transactions) into that FHIR server, which must be an
 EMPTY TEST SERVER: the run writes ServiceRequests into it, and a server that already
@@ -31,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from bench._results import load_done, open_results
 from bench.medagent.answer import MedAgentAnswerer, TaskAnswer
 from bench.medagent.generate import KINDS, WRITE_KINDS, Task, dump, generate, parse_kinds
 from bench.medagent.grade import (
@@ -72,6 +79,7 @@ class MedAgentConfig:
         out: str | Path | None = None,
         answerer: str = "baseline",
         kinds: tuple[str, ...] = KINDS,
+        fresh: bool = False,
     ) -> None:
         self.data = Path(data)
         self.kinds = tuple(kinds)
@@ -80,6 +88,18 @@ class MedAgentConfig:
         self.server = server.rstrip("/") if server else None
         self.answerer = answerer
         self.out = Path(out) if out else Path("reports") / f"medagent-{answerer}-seed{seed}.json"
+        self.fresh = fresh
+
+    def identity(self) -> dict[str, Any]:
+        """What decides whether a results file can be resumed."""
+        return {
+            "data": str(self.data.resolve()),
+            "tasks": self.tasks,
+            "seed": self.seed,
+            "kinds": list(self.kinds),
+            "answerer": self.answerer,
+            "target": self.server or "embedded store",
+        }
 
 
 # --------------------------------------------------------------------------- loading
@@ -178,12 +198,21 @@ async def run_tasks(
     source: RecordSource,
     answerer: MedAgentAnswerer,
     patient_ids: dict[str, str],
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run and grade every task, one at a time; the result rows.
 
-    ``patient_ids`` maps each task's ``patient_key`` to the patient's id on ``source``.
+    ``patient_ids`` maps each task's ``patient_key`` to the patient's id on ``source``;
+    ``on_row`` gets each graded row as soon as it exists (the runner appends it to the
+    results file).
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
+
+    def finished(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+
     for task in tasks:
         pid = patient_ids.get(task.patient_key)
         row: dict[str, Any] = {
@@ -195,7 +224,7 @@ async def run_tasks(
         }
         if pid is None:
             row.update(correct=False, reason="the task's patient was not loaded", answer=None)
-            rows.append(row)
+            finished(row)
             continue
         before: dict[str, Any] = {}
         started = time.perf_counter()
@@ -225,7 +254,7 @@ async def run_tasks(
             row["answer"] = ans.as_dict()
         except AssistantError as exc:  # the source failed while grading
             row.update(correct=False, reason=f"grading failed: {exc}", answer=None)
-        rows.append(row)
+        finished(row)
     close = getattr(answerer, "aclose", None)
     if close is not None:
         await close()
@@ -238,8 +267,11 @@ def _baseline_factory(source: RecordSource) -> MedAgentAnswerer:
     return BaselineAnswerer(source)
 
 
+OnRow = Callable[[dict[str, Any]], None]
+
+
 async def _run_on_store(
-    cfg: MedAgentConfig, tasks: list[Task], factory: MedAgentFactory
+    cfg: MedAgentConfig, tasks: list[Task], factory: MedAgentFactory, on_row: OnRow
 ) -> list[dict[str, Any]]:
     from tools.store import RecordStore
 
@@ -252,20 +284,20 @@ async def _run_on_store(
                 print("medagent: import problems:\n  " + "\n  ".join(bad[:5]), file=sys.stderr)
             stored = {p.id for p in store.patients_blocking()}
             ids = {t.patient_key: t.patient_key for t in tasks if t.patient_key in stored}
-            return await run_tasks(tasks, store, factory(store), ids)
+            return await run_tasks(tasks, store, factory(store), ids, on_row)
         finally:
             store.close()
 
 
 async def _run_on_server(
-    cfg: MedAgentConfig, tasks: list[Task], factory: MedAgentFactory
+    cfg: MedAgentConfig, tasks: list[Task], factory: MedAgentFactory, on_row: OnRow
 ) -> list[dict[str, Any]]:
     from tools.fhir import FhirClient
 
     assert cfg.server is not None
     ids = await asyncio.to_thread(load_into_server, cfg.server, _bundle_paths(cfg.data))
     async with FhirClient.from_url(cfg.server) as client:
-        return await run_tasks(tasks, client, factory(client), ids)
+        return await run_tasks(tasks, client, factory(client), ids, on_row)
 
 
 def run_medagent(
@@ -281,21 +313,39 @@ def run_medagent(
         return None
     factory = factory or _baseline_factory
     runner = _run_on_server if cfg.server else _run_on_store
-    rows = asyncio.run(runner(cfg, tasks, factory))
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     stem = cfg.out.with_suffix("")
     dump(tasks, f"{stem}.tasks.json")
+    results_path = Path(f"{stem}.results.jsonl")
+    identity = cfg.identity()
+    done = load_done(results_path, identity, cfg.fresh, key="task_id")
+    todo = [t for t in tasks if t.id not in done]
+    if todo:
+        if done:
+            print(f"medagent: resuming, {len(done)} of {len(tasks)} tasks done", file=sys.stderr)
+        with open_results(results_path, identity) as fh:
+
+            def on_row(row: dict[str, Any]) -> None:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                fh.flush()
+                done[row["task_id"]] = row
+                seconds = (row.get("answer") or {}).get("latency_s")
+                print(
+                    f"medagent {len(done)}/{len(tasks)} {row['kind']}: "
+                    + ("correct" if row["correct"] else f"wrong ({row.get('reason') or '-'})")
+                    + (f", {seconds:.0f} s" if seconds else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+            asyncio.run(runner(cfg, todo, factory, on_row))
+    rows = [done[t.id] for t in tasks if t.id in done]
     data_label = cfg.data.name if cfg.data.name not in ("patients", "") else str(cfg.data)
     report = {
         "config": {
-            "data": str(cfg.data.resolve()),
+            **identity,
             "data_label": data_label,
-            "tasks": cfg.tasks,
             "generated": len(tasks),
-            "seed": cfg.seed,
-            "kinds": list(cfg.kinds),
-            "answerer": cfg.answerer,
-            "target": cfg.server or "embedded store",
             "command": command
             or (
                 f"fhir-bench medagent --data {cfg.data} --tasks {cfg.tasks} --seed {cfg.seed}"
@@ -323,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--server", help="an EMPTY test FHIR server (default: a fresh store)")
     ap.add_argument("--out", help="report path (REPORT.json); default reports/…")
+    ap.add_argument("--fresh", action="store_true", help="discard earlier results")
     args = ap.parse_args(argv)
     try:
         kinds = parse_kinds(args.kinds)
@@ -330,7 +381,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     cfg = MedAgentConfig(
-        args.data, args.tasks, seed=args.seed, server=args.server, out=args.out, kinds=kinds
+        args.data,
+        args.tasks,
+        seed=args.seed,
+        server=args.server,
+        out=args.out,
+        kinds=kinds,
+        fresh=args.fresh,
     )
     command = "python -m bench.medagent.run " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
