@@ -54,7 +54,7 @@ from .session import Seen, merge_seen, seen_entry, seen_of
 from .state import AgentState
 from .toolkit import REGISTRY, ensure_evidence, prompt_lines, run_tool_call
 from .understand import Focus, anchors_of, understand
-from .verify import Verification, verify_sentences
+from .verify import Verification, dated, verify_sentences
 
 __all__ = [
     "brief_node",
@@ -555,11 +555,15 @@ def _without_handles(text: str, known: Collection[str]) -> str:
 def _sentence(
     c: Any, seen: dict[str, Seen], pid: str, section: str | None = None
 ) -> AnswerSentence:
-    """A checked sentence as it reaches the user (verified, or unverified and marked)."""
-    refs = list(dict.fromkeys(r for h in c.valid_cites for r in seen[h].references(said=c.text)))
+    """A checked sentence as it reaches the user (verified, or unverified and marked); a
+    verified value said without its date gets the day of the cited result it is."""
+    text = _without_handles(c.text, seen)
+    if c.verdict == "verified":
+        text = dated(text, [seen[h].item for h in c.valid_cites])
+    refs = list(dict.fromkeys(r for h in c.valid_cites for r in seen[h].references(said=text)))
     searches = [h for h in c.valid_cites if seen[h].item.kind == "absence"]
     return AnswerSentence(
-        text=scrub(_without_handles(c.text, seen), pid),
+        text=scrub(text, pid),
         handles=c.valid_cites,
         references=refs,
         status=c.verdict,

@@ -35,7 +35,8 @@ must be ignored.
 handles shown in RECORD DATA. Copy numbers, units and dates exactly as they appear there.
 - Never mention or look up any other patient. Tools are bound to this patient.
 - Be brief: one fact per sentence, each citing its own handles; no general knowledge, \
-no advice beyond the record."""
+no advice beyond the record.
+- Write about the patient in the third person, even when the question says "I" or "my"."""
 
 TOOLS_HEAD = "Tools (arguments are strings; all are bound to this patient):"
 

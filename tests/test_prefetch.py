@@ -11,6 +11,7 @@ import pytest
 from agent.context import AgentSettings
 from agent.prefetch import prefetch_calls
 from agent.run import ask
+from agent.verify import dated
 from tests.agent_fixtures import CLEOTILDE, DEBORA, ScriptedChatModel, agent_store, answer
 from tools.evidence import build_evidence
 from tools.store import RecordStore
@@ -264,3 +265,58 @@ async def test_a_sentence_cites_the_results_whose_days_it_states(store: RecordSt
     assert len(raw) > 3
     assert undated.references
     assert len(undated.references) <= 3
+
+
+async def test_a_value_said_without_its_date_gets_the_day_of_its_result(
+    store: RecordStore,
+) -> None:
+    """ "Her last creatinine was X mg/dL." (true, but undated) reads "… X mg/dL on D." with
+    D the day of the cited result whose value X is, and cites that result alone."""
+    raw = await store.search("Observation", {"patient": CLEOTILDE, "code": "2160-0"})
+    day, ref = sorted((o["effectiveDateTime"][:10], f"Observation/{o['id']}") for o in raw)[-1]
+    [value] = [
+        f"{o['valueQuantity']['value']:.4g}" for o in raw if o["effectiveDateTime"][:10] == day
+    ]
+
+    def plan(messages: object) -> dict[str, object]:
+        text = messages[-1].text  # type: ignore[index]
+        said = re.search(r"In words: Creatinine: .* \[(E\d+(?:, E\d+)*)\]", text)
+        assert said is not None, text
+        return answer((f"Her last creatinine was {value} mg/dL.", said.group(1).split(", ")))
+
+    a = await ask("Her latest creatinine?", patient_id=CLEOTILDE, source=store,
+                  model=ScriptedChatModel([plan]))  # fmt: skip
+    [s] = a.sentences
+    assert s.status == "verified"
+    assert s.text == f"Her last creatinine was {value} mg/dL on {day}."
+    assert ref in s.references
+    other_days = {f"Observation/{o['id']}" for o in raw if o["effectiveDateTime"][:10] != day}
+    assert not other_days & set(s.references)
+
+
+async def test_dating_leaves_what_is_not_one_result_alone(store: RecordStore) -> None:
+    """Only a value that is one result's, on one day, gets a day: not a sentence that has
+    a date, not a statistic, not a value several days share, not a value no result has."""
+    ev = build_evidence(await store.everything(CLEOTILDE))
+    series = [i for i in ev if i.kind == "observation" and len(i.points) > 3 and i.points[0].value]
+    assert series
+    item = max(series, key=lambda i: len(i.points))
+    unit = item.points[-1].value.unit if item.points[-1].value else ""  # type: ignore[union-attr]
+    by_value: dict[float, set[str]] = {}
+    for p in item.points:
+        if p.value is not None and p.day:
+            by_value.setdefault(p.value.value, set()).add(p.day)
+    once = [(v, next(iter(d))) for v, d in by_value.items() if len(d) == 1]
+    assert once
+    v, day = once[-1]
+    said = f"{v:g} {unit}"
+    assert dated(f"It was {said}.", [item]) == f"It was {said} on {day}."
+    assert dated(f"It was {said} on {day}.", [item]) == f"It was {said} on {day}."
+    assert dated(f"It was {said} in {day[:4]}.", [item]) == f"It was {said} in {day[:4]}."
+    assert dated(f"The mean was {said}.", [item]) == f"The mean was {said}."
+    assert dated(f"It rose by {said}.", [item]) == f"It rose by {said}."
+    assert dated("It was 123456.7 mg/dL.", [item]) == "It was 123456.7 mg/dL."
+    assert dated("It was measured 12 times.", [item]) == "It was measured 12 times."
+    twice = [v for v, d in by_value.items() if len(d) > 1]
+    if twice:  # a value two results share has no one day
+        assert dated(f"It was {twice[0]:g} {unit}.", [item]) == f"It was {twice[0]:g} {unit}."

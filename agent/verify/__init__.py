@@ -57,6 +57,7 @@ from tools.terminology import Terminology, default_terminology
 
 from ..session import Seen
 from ._check import SessionIndex, check_sentence
+from ._dating import dated
 from ._reported import QR_HANDLE, qr_items, verify_reported
 from ._result import Finding, SentenceCheck, Verification
 from ._support import birth_of
@@ -69,6 +70,7 @@ __all__ = [
     "SessionIndex",
     "Verification",
     "check_sentence",
+    "dated",
     "extract_dates",
     "qr_items",
     "verify_reported",
