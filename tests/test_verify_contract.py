@@ -367,6 +367,36 @@ async def test_a_count_over_a_window_counts_the_cited_entries_in_it(p1: Any) -> 
     assert verdict("She had 3 visits since 2017-01-01.") == "failed"
 
 
+async def test_a_stated_day_lies_in_the_window_the_sentence_states(p1: Any) -> None:
+    """ "The most recent creatinine between 2019-01-01 and 2019-12-31 is 1.3 mg/dL on
+    2021-07-09": value and day are in the record, the claim is false (MedAgentBench,
+    cpu-demo). The right answer and a sentence that speaks of what lies outside stay."""
+    seen, _ev = p1
+    cites = _handles(["Observation/cr2"], seen)
+
+    def verdict(text: str) -> str:  # the question states the window (its dates may be restated)
+        check = verify_sentences([{"text": text, "cites": cites}], seen, question=text).checks[0]
+        return check.verdict
+
+    wrong = (
+        "The most recent creatinine between 2019-01-01 and 2019-12-31 is 1.3 mg/dL on 2021-07-09."
+    )
+    assert verdict(wrong) == "failed"
+    assert verdict(wrong.replace("2019-12-31", "2021-12-31")) == "verified"
+    assert verdict("From 2021-01-01 to 2021-12-31 creatinine was 1.3 mg/dL on 2021-07-09.") == (
+        "verified"
+    )
+    assert verdict("In the past 6 months creatinine was 1.3 mg/dL on 2021-07-09.") == "failed"
+    outside = "None between 2019-01-01 and 2019-12-31; the last one was 1.3 mg/dL on 2021-07-09."
+    assert not [
+        f
+        for f in verify_sentences([{"text": outside, "cites": cites}], seen, question=outside)
+        .checks[0]
+        .findings
+        if "outside the window" in f.detail
+    ]
+
+
 async def test_than_the_one_before_compares_the_last_two_results() -> None:
     """ "Lower than the one before" is about the latest result and the one before it, not the
     series' first and last (a correct answer was dropped for it)."""

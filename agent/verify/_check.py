@@ -383,6 +383,44 @@ def stated_window(
     return lo, w.end.isoformat() if w.end else "9999-12-31"
 
 
+_NOT_IN_WINDOW = re.compile(
+    r"\b(?:no|none|not|nothing|never|without|before|after|prior|earlier|later|outside|since|"
+    r"previous|last\s+one)\b",
+    re.I,
+)
+
+
+def _window_date_findings(
+    body: str,
+    as_of: dt.date | None,
+    anchors: Mapping[str, dt.date] | None,
+    check: SentenceCheck,
+) -> None:
+    """A day the sentence states must lie in the window it states: "The most recent eGFR
+    between 2011-03-24 and 2011-09-20 is 40.89 on 2021-03-28" is false although each date
+    and value is in the record. A sentence that also speaks of what lies outside ("none …;
+    the last one before …") is left to its other checks."""
+    w = window_of(body, as_of or dt.date.today(), anchors)
+    if w is None:
+        return
+    at = body.lower().find(w.label)
+    rest = body if at < 0 else body[:at] + " " * len(w.label) + body[at + len(w.label) :]
+    if _NOT_IN_WINDOW.search(rest):
+        return
+    lo, hi = w.start or dt.date.min, w.end or dt.date.max
+    for y, m, d in extract_dates(rest)[0]:
+        if m is None or d is None:
+            continue
+        try:
+            day = dt.date(y, m, d)
+        except ValueError:
+            continue
+        if not lo <= day <= hi:
+            check.findings.append(
+                Finding("date", f"{day} lies outside the window the sentence states ({w.label})")
+            )
+
+
 def _window_counts(sup: Support, window: tuple[str, str]) -> set[int]:
     """Counts a sentence may state for a window: the cited entries dated in it (per item,
     in all, and as distinct days), and counts a tool computed over a series lying in it."""
@@ -1143,6 +1181,7 @@ def check_sentence(
             continue
         shown = "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(d) if p)
         check.findings.append(Finding("date", f"date {shown} not in the cited evidence"))
+    _window_date_findings(body, as_of, anchors, check)
     copied = _copied_names(blank, valid, index)
     for a, b, searched in copied:
         negated = assertion_of(_masked(text, copied, (a, b)), a, b).status == "negated"
