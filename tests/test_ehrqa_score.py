@@ -147,6 +147,19 @@ def test_set_names_with_brackets_and_commas() -> None:
     assert _s(q, text=f"- {name} [MedicationRequest/m1]\n- Aspirin (MedicationRequest/m2)") == 1
 
 
+def test_a_listed_name_with_commas_in_running_text_is_one_item() -> None:
+    # the cpu-demo answer that scored 0.83 with all five right: the names' own commas split
+    insulin = (
+        "insulin human, isophane 70 UNT/ML / Regular Insulin, Human 30 UNT/ML Injectable "
+        "Suspension [Humulin]"
+    )
+    metformin = "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet"
+    q = _q("set", {"value": [insulin, metformin], "codes": ["1", "2"]})
+    said = f"She was on {insulin} and {metformin} at the time of death."
+    assert _s(q, text=said) == 1
+    assert _s(q, text=said + " Aspirin, daily.") < 1  # an extra item still counts
+
+
 def test_set_items_with_qualifiers_are_counted_once() -> None:
     # "X: active, since D." names one item; a status or date clause is no item of its own
     one = _q("set", {"value": ["Body mass index 30+ - obesity (finding)"], "codes": ["1"]})

@@ -387,7 +387,14 @@ def _set_from_text(
         for i, t in enumerate(truth)
     ]
     extra = [e for e in (normalize_name(o) for o in optional) if e]
-    items = [i for i in _items_of_text(text) if normalize_name(i)]
+    # a truth entry's whole name is one item, whatever commas or "and" it holds ("insulin
+    # human, isophane 70 UNT/ML / Regular Insulin, Human 30 UNT/ML"); any other text is
+    # still split, so an extra item still counts
+    listed = text
+    for k, name in enumerate(sorted(truth_names, key=len, reverse=True)):
+        if name.strip():
+            listed = re.sub(re.escape(name.strip()), f" entry{k} ", listed, flags=re.I)
+    items = [i for i in _items_of_text(listed) if normalize_name(i)]
     if extra:  # items that only name an optional entry are not counted
         items = [
             i for i in items
