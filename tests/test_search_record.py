@@ -462,3 +462,46 @@ async def test_a_named_thing_in_a_window_is_answered_yes_with_its_entries(
     r = await run_tool_call(ctx, ToolCall(tool="search_record", args=args))
     assert "yesno" not in r.leads
     assert r.statements[0][0].startswith("not in this patient's record: no Influenza vaccine")
+
+
+def _allergy(aid: str, display: str, status: str) -> dict[str, Any]:
+    return {
+        "resourceType": "AllergyIntolerance", "id": aid, "patient": {"reference": "Patient/pa"},
+        "clinicalStatus": {"coding": [{"code": status}]}, "type": "allergy",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": aid, "display": display}]},
+        "recordedDate": "2015-06-01",
+    }  # fmt: skip
+
+
+async def test_known_allergies_are_the_active_ones_then_how_many_no_longer_are() -> None:
+    """ "Known allergies?": each active allergy as a statement, then one sentence saying how
+    many more are recorded as inactive or resolved, citing them; each is still a line the
+    planner sees with its status. When none is active, each is said with its status."""
+    from agent.session import seen_of
+    from tests._record_fixtures import MemorySource, patient
+
+    record = [
+        patient("pa", birthDate="1960-01-01"),
+        _allergy("91935009", "Allergy to peanuts", "active"),
+        _allergy("300916003", "Latex allergy", "active"),
+        _allergy("419474003", "Allergy to mould", "inactive"),
+        _allergy("232347008", "Dander (animal) allergy", "resolved"),
+    ]
+    ctx = AgentContext(patient_id="pa", source=MemorySource({"pa": record}),
+                       model=ScriptedChatModel([]))  # fmt: skip
+    r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "allergies"}))
+    said = [t for t, _ in r.statements]
+    assert len(said) == 3
+    assert "peanuts" in said[0] or "peanuts" in said[1]
+    assert not any("mould" in t or "Dander" in t for t in said)
+    assert said[-1] == "2 more allergies are recorded as no longer active."
+    seen = seen_of(r.seen)
+    cited = {ref for h in r.statements[-1][1] for ref in seen[h].item.references}
+    assert cited == {"AllergyIntolerance/419474003", "AllergyIntolerance/232347008"}
+    assert sum("mould" in ln for ln in r.lines) == 1  # the planner still sees it
+    past = [record[0], *record[3:]]
+    ctx = AgentContext(patient_id="pa", source=MemorySource({"pa": past}),
+                       model=ScriptedChatModel([]))  # fmt: skip
+    r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "allergies"}))
+    assert len(r.statements) == 2
+    assert all(("inactive" in t) or ("resolved" in t) for t, _ in r.statements)

@@ -55,7 +55,25 @@ async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResu
     )
     if section == "patient":
         result.leads.update(_vital_leads(ctx, ev.section(section)))
+    if section == "allergies":
+        _active_allergies_first(ev.section(section), result)
     return result
+
+
+_NO_LONGER = ("inactive", "resolved")
+
+
+def _active_allergies_first(items: list[EvidenceItem], result: ToolResult) -> None:
+    """Said for "known allergies?": each active allergy (or one without a status), then how
+    many more are recorded as no longer active, in one sentence citing them (each is still a
+    line the planner sees, marked with its status). When none is active, each is said."""
+    past = {i.handle for i in items if i.status in _NO_LONGER}
+    if not past or len(past) == len(items):
+        return
+    kept = [(text, hs) for text, hs in result.statements if not set(hs) & past]
+    n = len(past)
+    said = f"{n} more {'allergy is' if n == 1 else 'allergies are'} recorded as no longer active."
+    result.statements = [*kept, (said, [i.handle for i in items if i.handle in past])]
 
 
 def _vital_leads(
