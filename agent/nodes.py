@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
@@ -222,11 +222,18 @@ def _earlier_lines(state: AgentState) -> list[str]:
     return out[:40]
 
 
+def _asks_of(obs: dict[str, Any], state: AgentState) -> str | None:
+    """The statistic a prefetched call's part of the question asks for (a question of
+    several parts: each its own), else the question's."""
+    if "asks" in obs:
+        return cast("str | None", obs["asks"])
+    return cast("str | None", (state.get("focus") or {}).get("asks"))
+
+
 def _observation_lines(state: AgentState) -> list[str]:
     """The tool results as the model reads them: each call's lines, and for the
     question's own searches the statistic it asks for (or a series) said as a sentence
     with its handles, which a small model copies rather than re-derives."""
-    asks = (state.get("focus") or {}).get("asks")
     lines: list[str] = []
     for o in state.get("observations") or []:
         args = ", ".join(f"{k}={v}" for k, v in o["args"].items())
@@ -234,6 +241,7 @@ def _observation_lines(state: AgentState) -> list[str]:
         lines.extend(f"  {t}" for t in o["lines"])
         if not (o.get("prefetch") and o.get("ok")):
             continue
+        asks = _asks_of(o, state)
         said = (asks and (o.get("leads") or {}).get(asks)) or (
             o.get("statements") if o["tool"] == "lab_trend" else None
         )
@@ -404,6 +412,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
         "tool": call.tool,
         "args": args,
         "prefetch": bool(raw.get("prefetch")),
+        **({"asks": raw["asks"]} if "asks" in raw else {}),
         "ok": True,
         "lines": result.lines,
         "handles": list(result.seen),
@@ -624,12 +633,12 @@ def _statements(
 ) -> list[tuple[dict[str, Any], str, list[str]]]:
     """The statements of the question's own (prefetched, successful) searches; said with
     the statistic the question asks for first (how many, the mean, the change …)."""
-    asks = (state.get("focus") or {}).get("asks")
     out = []
     said_before: set[str] = set()  # a test asked for by name and again in its group
     for obs in state.get("observations") or []:
         if not obs.get("prefetch") or not obs.get("ok"):
             continue
+        asks = _asks_of(obs, state)
         said = (asks and (obs.get("leads") or {}).get(asks)) or obs.get("statements") or []
         for text, handles in said:
             hs = [h for h in handles if h in seen]

@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from tools.evidence import EvidenceSet
-from tools.terminology import Terminology, default_terminology
+from tools.terminology import Concept, Terminology, default_terminology
 
 from .understand import Focus, understand
 
@@ -60,6 +60,14 @@ _SERIES = ("lab", "vital", "assessment")
 
 def _call(tool: str, **args: str) -> dict[str, Any]:
     return {"tool": tool, "args": {k: v for k, v in args.items() if v}, "prefetch": True}
+
+
+def _asked(focus: Focus, concept: Concept, call: dict[str, Any]) -> dict[str, Any]:
+    """``call`` with the statistic its own part of the question asks for (``asks``), when
+    the question has several parts."""
+    if concept.id in focus.part_asks:
+        call["asks"] = focus.part_asks[concept.id]
+    return call
 
 
 def _section_calls(focus: Focus, named: set[str]) -> list[dict[str, Any]]:
@@ -144,7 +152,7 @@ def prefetch_calls(
         if kind in _SERIES:
             if codes or (concept.id == "lab_test" and "labs" in sections_words):
                 continue
-            calls.append(_call("lab_trend", name=concept.name, **window))
+            calls.append(_asked(focus, concept, _call("lab_trend", name=concept.name, **window)))
             named.add("lab")
             continue
         if kind not in _SEARCH_TYPE:
@@ -161,7 +169,7 @@ def prefetch_calls(
         args = {"name": concept.name, **window}
         if rtype:
             args["resource_type"] = rtype
-        calls.append(_call("search_record", **args))
+        calls.append(_asked(focus, concept, _call("search_record", **args)))
         named.add(
             "condition"
             if kind in ("condition", "finding", "social")

@@ -51,6 +51,9 @@ class Focus:
     window: Window | None = None
     follow_up: bool = False
     asks: str | None = None  # the statistic asked for: count, mean, change, range
+    #: a question of several parts ("Do I have sinusitis, and what was my last eGFR?"): the
+    #: statistic each concept's own part asks for, by concept id (None: that part asks none)
+    part_asks: dict[str, str | None] = field(default_factory=dict)
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -374,6 +377,19 @@ def _members_named(
     return out
 
 
+#: where one question ends and another begins: "?", ";", or ", and what …" (a new
+#: question word after "and")
+_PART = re.compile(
+    r"\?\s*(?=\S)|;\s*|,?\s+\b(?:and|also|plus)\s+(?=(?:what|when|which|who|how|is|are|was|"
+    r"were|do|does|did|has|have|had|am|any)\b)",
+    re.I,
+)
+
+
+def _asks(text: str) -> str | None:
+    return next((name for name, pattern in _ASKS if pattern.search(text)), None)
+
+
 def understand(
     question: str,
     *,
@@ -400,7 +416,15 @@ def understand(
                 focus.concepts.append((m.text, c))
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     focus.current = bool(_CURRENT.search(question))
-    focus.asks = next((name for name, pattern in _ASKS if pattern.search(plain)), None)
+    focus.asks = _asks(plain)
+    parts = [m.span() for m in _PART.finditer(plain)]
+    if parts:  # several questions in one: each concept's part asks for its own
+        bounds = [0, *(b for _a, b in parts), len(plain)]
+        for m in mentions:
+            k = next(k for k in range(len(bounds) - 1) if m.start < bounds[k + 1])
+            part = plain[bounds[k] : bounds[k + 1]]
+            for c in m.concepts:
+                focus.part_asks.setdefault(c.id, _asks(part))
     focus.window = window_of(question, as_of, anchors_of(evidence))
     if previous is not None and not focus.concepts:
         if not focus.sections and (

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from agent.prefetch import prefetch_calls
 from agent.understand import Focus, understand
 from tools.terminology import default_terminology
 
@@ -144,3 +145,22 @@ def test_a_section_word_inside_a_name_names_no_section() -> None:
     assert _read("Allergic rhinitis on the problem list?").sections == ["conditions"]
     assert _read("Any allergies?").sections == ["allergies"]
     assert _read("What drugs is she on?").sections == ["medications"]
+
+
+def test_each_part_of_a_question_asks_for_its_own() -> None:
+    """ "Do I have sinusitis, and what was my last eGFR?": a yes or no about sinusitis and
+    the latest eGFR, not the latest of both; one question keeps one ask."""
+    two = _read("Do I have sinusitis, and what was my last eGFR?")
+    assert two.part_asks == {"sinusitis": "yesno", "egfr": "latest"}
+    assert _read("What was my last A1c and do I have diabetes?").part_asks == {
+        "hba1c": "latest", "diabetes_mellitus": "yesno",
+    }  # fmt: skip
+    assert _read("Is she on metformin? What is her latest A1c?").part_asks == {
+        "metformin": "yesno", "hba1c": "latest",
+    }  # fmt: skip
+    for one in ("Is she on metformin and lisinopril?", "How many A1c results, and the last one?"):
+        assert _read(one).part_asks == {}, one
+    calls = prefetch_calls("Do I have sinusitis, and what was my last eGFR?")
+    assert [(c["args"].get("name"), c.get("asks")) for c in calls] == [
+        ("Sinusitis", "yesno"), ("eGFR", "latest"),
+    ]  # fmt: skip
