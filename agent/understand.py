@@ -254,11 +254,20 @@ _CHECKUP = re.compile(
     r"\bannual (?:exam|visit|review)\w*|\bhealth maintenance\b|\bpreventive\b",
     re.I,
 )
+#: "at my last visit", "during her most recent check-up": that encounter's day
+_AT_LAST = re.compile(
+    r"\b(?:at|during|on|in) (?:her|his|their|my|the|your|this patient's|the patient's) "
+    r"(?:last|previous|prior|most recent|latest) "
+    r"((?:annual |routine |yearly )?(?:visit|appointment|encounter|check-?up|physical(?: exam\w*)?|"
+    r"exam|wellness visit|well visit))\b",
+    re.I,
+)
 _SINCE_LAST = re.compile(
     r"\bsince (?:her|his|their|my|the|your|this patient's|the patient's) "
     r"(?:last|previous|prior|most recent|latest) "
     r"((?:annual |routine |yearly )?(?:visit|appointment|encounter|check-?up|physical(?: exam\w*)?|"
-    r"exam|wellness visit|well visit|annual|review))\b"
+    r"exam|wellness visit|well visit|annual|review))\b",
+    re.I,
 )
 
 
@@ -337,6 +346,11 @@ def window_of(
         day = marks.get(kind)
         if day is not None:
             return Window(day + dt.timedelta(days=1), as_of, f"since the last {kind} ({day})")
+    if m := _AT_LAST.search(q):
+        kind = "check-up" if _CHECKUP.search(m.group(1)) else "visit"
+        day = marks.get(kind)
+        if day is not None:
+            return Window(day, day, m.group(0))
     if m := re.search(rf"\b(?:since|after)\s+{_DATE}", q):
         return Window(dt.date.fromisoformat(m.group(1)), as_of, m.group(0))
     if m := re.search(rf"\b(?:on or before|up to|until|through|as of)\s+{_DATE}", q):
@@ -416,6 +430,9 @@ def understand(
                 focus.concepts.append((m.text, c))
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     focus.current = bool(_CURRENT.search(question))
+    focus.window = window_of(question, as_of, anchors_of(evidence))
+    for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
+        plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
     parts = [m.span() for m in _PART.finditer(plain)]
     if parts:  # several questions in one: each concept's part asks for its own
@@ -425,7 +442,6 @@ def understand(
             part = plain[bounds[k] : bounds[k + 1]]
             for c in m.concepts:
                 focus.part_asks.setdefault(c.id, _asks(part))
-    focus.window = window_of(question, as_of, anchors_of(evidence))
     if previous is not None and not focus.concepts:
         if not focus.sections and (
             _FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8

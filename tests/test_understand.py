@@ -164,3 +164,21 @@ def test_each_part_of_a_question_asks_for_its_own() -> None:
     assert [(c["args"].get("name"), c.get("asks")) for c in calls] == [
         ("Sinusitis", "yesno"), ("eGFR", "latest"),
     ]  # fmt: skip
+
+
+def test_at_the_last_visit_is_that_visits_day() -> None:
+    """ "Did they check my white count at my last visit?": the last visit's day is the
+    window (a yes or no, not "the latest"); without a known visit there is no window."""
+    from agent.understand import window_of
+
+    day = dt.date(2021, 3, 14)
+    for q in ("Did they check my white count at my last visit?",
+              "Was her HDL measured during her most recent appointment?"):  # fmt: skip
+        w = window_of(q, dt.date(2025, 6, 1), {"visit": day})
+        assert w is not None, q
+        assert (w.start, w.end) == (day, day)
+    w = window_of("Weight at his last physical?", dt.date(2025, 6, 1), {"check-up": day})
+    assert w is not None
+    assert w.start == day
+    assert window_of("Did they check my white count at my last visit?", dt.date(2025, 6, 1)) is None
+    assert _read("Did they check my white count at my last visit?").asks != "latest"

@@ -308,6 +308,8 @@ def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) 
             said = statement(w)
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     noun = _PLURAL.get(scope.resource_types[0], "entries")
+    if total == 1:  # "1 encounter", "1 medication order", "1 entry"
+        noun = "allergy" if noun == "allergies" else "entry" if noun == "entries" else noun[:-1]
     handles = [i.handle for i, _w in shown]
     if len(items) > len(shown):
         result.lines.append(f"({len(items) - len(shown)} more not shown; narrow the search)")
