@@ -130,6 +130,12 @@ def test_grade_answer() -> None:
         "correct"
     ]
     assert not grade_answer(lab, TaskAnswer(none=True), None)["correct"]
+    # a unit UCUM reads as the same (an annotation is dimensionless); another unit is wrong
+    egfr = Task("t", "lab_window", "k", "n", "", {},
+                {"none": False, "value": 19.03, "unit": "mL/min", "date": "1996-02-07"})  # fmt: skip
+    for unit, right in (("mL/min/{1.73_m2}", True), ("mL/s", False)):
+        said = TaskAnswer(value=19.03, unit=unit, date="1996-02-07")
+        assert grade_answer(egfr, said, None)["correct"] is right
     empty = Task("t", "lab_window", "k", "n", "", {}, {"none": True})
     assert grade_answer(empty, TaskAnswer(none=True), None)["correct"]
     find = Task("t", "find_patient", "k", "n", "", {}, {"patient_key": "k"})

@@ -81,4 +81,11 @@ def test_parse_lab_answer() -> None:
     a = parse_lab_answer("The most recent HbA1c (LOINC 4548-4) was 6.1 % on 2019-03-04.")
     assert (a.value, a.unit, a.date, a.none) == (6.1, "%", "2019-03-04", False)
     assert parse_lab_answer("None: no HbA1c result in that window.").none
+    # the test's own name is no value (MedAgentBench cpu-demo: 1.73 was read as the eGFR)
+    name = "Glomerular filtration rate/1.73 sq M.predicted"
+    said = (
+        f"The most recent eGFR ({name}, LOINC 33914-3) is 19.03 mL/min/{{1.73_m2}} on 1996-02-07."
+    )
+    b = parse_lab_answer(said, [name])
+    assert (b.value, b.date) == (19.03, "1996-02-07")
     assert parse_lab_answer("").none is False

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Sequence
 
 from agent.config import DeploymentConfig
 from agent.context import AgentSettings
@@ -39,11 +40,16 @@ _NONE = re.compile(r"\b(none|no (?:such )?(?:result|value|measurement)s?)\b", re
 _LOINC = re.compile(r"\b\d{1,6}-\d\b")
 
 
-def parse_lab_answer(text: str) -> TaskAnswer:
-    """Value, unit and day from a lab answer's text, or ``none``."""
+def parse_lab_answer(text: str, names: Sequence[str] = ()) -> TaskAnswer:
+    """Value, unit and day from a lab answer's text, or ``none``. ``names``: the test's
+    names, whose digits are no value ("Glomerular filtration rate/1.73 sq M.predicted")."""
     if not text.strip() or says_not_in_record(text) or _NONE.search(text):
         return TaskAnswer(text=text, none=bool(text.strip()))
-    got = parse_number(text, skip_codes=_LOINC.findall(text))
+    values = text
+    for name in names:
+        if name.strip():
+            values = re.sub(re.escape(name.strip()), " ", values, flags=re.I)
+    got = parse_number(values, skip_codes=_LOINC.findall(text))
     days = parse_dates(text)
     if got is None:
         return TaskAnswer(text=text)
@@ -62,7 +68,7 @@ _COUNT = re.compile(
 _NO_COUNT = re.compile(r"\b(?:no|zero|none)\b", re.I)
 
 
-def parse_window_answer(text: str, *, count: bool) -> TaskAnswer:
+def parse_window_answer(text: str, *, count: bool, names: Sequence[str] = ()) -> TaskAnswer:
     """A window_value answer's number: a count ("3 HbA1c results"; "no results" is 0), or
     a mean/min/max value once the window's own numbers ("past 2 years", "6 results", the
     dates, LOINC codes) are set aside."""
@@ -73,7 +79,7 @@ def parse_window_answer(text: str, *, count: bool) -> TaskAnswer:
         if text.strip() and _NO_COUNT.search(text):
             return TaskAnswer(text=text, value=0, none=True)
         return TaskAnswer(text=text)
-    return parse_lab_answer(_SPAN.sub(" ", text))
+    return parse_lab_answer(_SPAN.sub(" ", text), names)
 
 
 class AgentTaskAnswerer:
@@ -114,10 +120,12 @@ class AgentTaskAnswerer:
             as_of=self.as_of,
             multimodal=self.multimodal,
         )
+        names = [str(task.params.get("display") or "")]
         if task.kind == "lab_window":
-            out = parse_lab_answer(answer.text)
+            out = parse_lab_answer(answer.text, names)
         elif task.kind == "window_value":
-            out = parse_window_answer(answer.text, count="how many" in task.text.lower())
+            count = "how many" in task.text.lower()
+            out = parse_window_answer(answer.text, count=count, names=names)
         else:
             out = TaskAnswer()
         out.text = answer.text

@@ -277,6 +277,21 @@ def _same_number(a: Any, b: Any) -> bool:
     return math.isclose(x, y, rel_tol=1e-3, abs_tol=5e-3)
 
 
+def _same_unit(got: str | None, want: str) -> bool:
+    """The same unit as written, or one UCUM reads as the same (factor 1): a curly-brace
+    annotation is dimensionless, so ``mL/min/{1.73_m2}`` is ``mL/min``."""
+    got = (got or "").strip()
+    if got == want.strip():
+        return True
+    from tools.units import conversion
+
+    try:
+        factor = conversion(got, want.strip())
+    except Exception:  # a free-text unit that does not parse
+        return False
+    return factor is not None and abs(factor - 1.0) < 1e-9
+
+
 def grade_answer(task: Task, answer: TaskAnswer, server_id: str | None) -> dict[str, Any]:
     """Grade a find_patient or lab_window answer (``server_id``: the task patient's id on
     the server, for find_patient)."""
@@ -294,7 +309,7 @@ def grade_answer(task: Task, answer: TaskAnswer, server_id: str | None) -> dict[
             return {"correct": False, "reason": "answered none"}
         checks = {
             "value": _same_number(answer.value, exp["value"]),
-            "unit": (answer.unit or "").strip() == str(exp["unit"]).strip(),
+            "unit": _same_unit(answer.unit, str(exp["unit"])),
             "date": answer.date == exp["date"],
         }
         wrong = [k for k, ok in checks.items() if not ok]
