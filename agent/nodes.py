@@ -412,7 +412,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
         "tool": call.tool,
         "args": args,
         "prefetch": bool(raw.get("prefetch")),
-        **({"asks": raw["asks"]} if "asks" in raw else {}),
+        **{k: raw[k] for k in ("asks", "words") if k in raw},
         "ok": True,
         "lines": result.lines,
         "handles": list(result.seen),
@@ -635,8 +635,18 @@ def _statements(
     the statistic the question asks for first (how many, the mean, the change …)."""
     out = []
     said_before: set[str] = set()  # a test asked for by name and again in its group
+    found = {  # words of the question that some search found entries for
+        o["words"]
+        for o in state.get("observations") or []
+        if o.get("prefetch") and o.get("ok") and o.get("words")
+        and any(seen[h].item.kind != "absence" for h in o.get("handles") or [] if h in seen)
+    }  # fmt: skip
     for obs in state.get("observations") or []:
         if not obs.get("prefetch") or not obs.get("ok"):
+            continue
+        if obs.get("words") in found and all(
+            seen[h].item.kind == "absence" for h in obs.get("handles") or [] if h in seen
+        ):  # "lung function test": the procedure found, the lab panel not: no "nothing found"
             continue
         asks = _asks_of(obs, state)
         said = (asks and (obs.get("leads") or {}).get(asks)) or obs.get("statements") or []

@@ -62,9 +62,11 @@ def _call(tool: str, **args: str) -> dict[str, Any]:
     return {"tool": tool, "args": {k: v for k, v in args.items() if v}, "prefetch": True}
 
 
-def _asked(focus: Focus, concept: Concept, call: dict[str, Any]) -> dict[str, Any]:
-    """``call`` with the statistic its own part of the question asks for (``asks``), when
-    the question has several parts."""
+def _asked(focus: Focus, words: str, concept: Concept, call: dict[str, Any]) -> dict[str, Any]:
+    """``call`` with the question's ``words`` it reads (two readings of the same words:
+    one found, the other's "nothing found" is no answer) and the statistic its own part
+    of the question asks for (``asks``), when the question has several parts."""
+    call["words"] = words.lower()
     if concept.id in focus.part_asks:
         call["asks"] = focus.part_asks[concept.id]
     return call
@@ -152,7 +154,9 @@ def prefetch_calls(
         if kind in _SERIES:
             if codes or (concept.id == "lab_test" and "labs" in sections_words):
                 continue
-            calls.append(_asked(focus, concept, _call("lab_trend", name=concept.name, **window)))
+            calls.append(
+                _asked(focus, words, concept, _call("lab_trend", name=concept.name, **window))
+            )
             named.add("lab")
             continue
         if kind not in _SEARCH_TYPE:
@@ -169,7 +173,7 @@ def prefetch_calls(
         args = {"name": concept.name, **window}
         if rtype:
             args["resource_type"] = rtype
-        calls.append(_asked(focus, concept, _call("search_record", **args)))
+        calls.append(_asked(focus, words, concept, _call("search_record", **args)))
         named.add(
             "condition"
             if kind in ("condition", "finding", "social")

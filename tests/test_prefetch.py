@@ -320,3 +320,26 @@ async def test_dating_leaves_what_is_not_one_result_alone(store: RecordStore) ->
     twice = [v for v, d in by_value.items() if len(d) > 1]
     if twice:  # a value two results share has no one day
         assert dated(f"It was {twice[0]:g} {unit}.", [item]) == f"It was {twice[0]:g} {unit}."
+
+
+async def test_one_reading_found_the_others_nothing_found_is_not_said(
+    store: RecordStore,
+) -> None:
+    """ "Any record of a lung function test?" reads as the procedure and as the lab panel:
+    the procedure is on record, so the answer does not open with "no Lung function tests
+    results"; an absence of something else the question names is still said."""
+
+    def silent() -> ScriptedChatModel:  # the model writes nothing: code's answer shows
+        return ScriptedChatModel([answer()], repeat=True)
+
+    a = await ask("Is there any record of a lung function test?", patient_id=CLEOTILDE,
+                  source=store, model=silent())  # fmt: skip
+    assert a.sentences
+    assert a.sentences[0].text.startswith("Yes — Measurement of respiratory function")
+    assert not any("nothing found" in s.text for s in a.sentences)
+    both = await ask("Any lung function test, and any MMR vaccine?", patient_id=CLEOTILDE,
+                     source=store, model=silent())  # fmt: skip
+    said = " ".join(s.text for s in both.sentences)
+    assert "Measurement of respiratory function" in said
+    assert "nothing found" in said  # (no MMR on her record)
+    assert "Lung function tests" not in said
