@@ -182,3 +182,11 @@ def test_at_the_last_visit_is_that_visits_day() -> None:
     assert w.start == day
     assert window_of("Did they check my white count at my last visit?", dt.date(2025, 6, 1)) is None
     assert _read("Did they check my white count at my last visit?").asks != "latest"
+
+
+def test_clinical_shorthand_for_a_drug() -> None:
+    """ "on dig" is digoxin in clinicians' shorthand; the verb "dig" is not."""
+    on_dig = _read("am i still on dig")
+    assert [c.id for _w, c in on_dig.concepts] == ["digoxin"]
+    assert on_dig.asks == "yesno"
+    assert "digoxin" not in [c.id for _w, c in _read("Did they dig into my labs?").concepts]
