@@ -387,6 +387,8 @@ async def test_a_stated_day_lies_in_the_window_the_sentence_states(p1: Any) -> N
         "verified"
     )
     assert verdict("In the past 6 months creatinine was 1.3 mg/dL on 2021-07-09.") == "failed"
+    born = "Born on 1950-06-15, she had creatinine 1.3 mg/dL on 2021-07-09 in 2021."
+    assert verdict(born) == "verified"
     outside = "None between 2019-01-01 and 2019-12-31; the last one was 1.3 mg/dL on 2021-07-09."
     assert not [
         f

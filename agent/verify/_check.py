@@ -385,7 +385,7 @@ def stated_window(
 
 _NOT_IN_WINDOW = re.compile(
     r"\b(?:no|none|not|nothing|never|without|before|after|prior|earlier|later|outside|since|"
-    r"previous|last\s+one)\b",
+    r"previous|last\s+one|born|birth|died|death|age[ds]?)\b",
     re.I,
 )
 
@@ -399,7 +399,7 @@ def _window_date_findings(
     """A day the sentence states must lie in the window it states: "The most recent eGFR
     between 2011-03-24 and 2011-09-20 is 40.89 on 2021-03-28" is false although each date
     and value is in the record. A sentence that also speaks of what lies outside ("none …;
-    the last one before …") is left to its other checks."""
+    the last one before …", a birth or a death) is left to its other checks."""
     w = window_of(body, as_of or dt.date.today(), anchors)
     if w is None:
         return
