@@ -57,8 +57,8 @@ record does not contain it and cite that line's handle."""
 
 ACTION_INSTRUCTIONS = """The question may ask for an action (an order, a referral, \
 recording a value) on a condition. Check the condition against RECORD DATA (dates and \
-day counts are shown there); when it holds, call the tool that takes the action, once; \
-when it does not, take no action. Then report the result and any action taken."""
+day counts are shown there; "nothing found" means there is none); when it holds, call the \
+tool that takes the action, once; when it does not, take no action. Then report the result and any action taken."""
 
 REPAIR_INSTRUCTIONS = """A checker found problems in your previous answer (below). Rewrite \
 the answer so that every sentence cites handles shown in RECORD DATA and copies their \
