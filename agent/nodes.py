@@ -412,7 +412,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
         "tool": call.tool,
         "args": args,
         "prefetch": bool(raw.get("prefetch")),
-        **{k: raw[k] for k in ("asks", "words") if k in raw},
+        **{k: raw[k] for k in ("asks", "words", "whole") if k in raw},
         "ok": True,
         "lines": result.lines,
         "handles": list(result.seen),
@@ -614,18 +614,9 @@ def _record_sentence(
 
 
 def _is_list(obs: dict[str, Any]) -> bool:
-    """A prefetched call that returned a whole clinical list: the current conditions or
-    medications, or the allergies (not a search for one named thing)."""
-    args = obs.get("args") or {}
-    if args.get("name") or args.get("code"):
-        return False
-    if obs["tool"] == "search_record":
-        return args.get("status") == "active" and args.get("resource_type") in (
-            "Condition",
-            "MedicationRequest",
-            "MedicationStatement",
-        )
-    return obs["tool"] == "record_summary" and args.get("section") == "allergies"
+    """A prefetched call that returned a whole clinical list (marked so by
+    :mod:`agent.prefetch`): the current conditions or medications, or the allergies."""
+    return bool(obs.get("whole"))
 
 
 def _statements(

@@ -72,23 +72,33 @@ def _asked(focus: Focus, words: str, concept: Concept, call: dict[str, Any]) -> 
     return call
 
 
+def _whole(call: dict[str, Any]) -> dict[str, Any]:
+    """A call that returns a whole clinical list (the allergies, the current problems or
+    medications): an answer that drew on some of it is completed from it."""
+    return {**call, "whole": True}
+
+
 def _section_calls(focus: Focus, named: set[str]) -> list[dict[str, Any]]:
     window = focus.window.args() if focus.window else {}
     out = []
     for section in focus.sections:
         if section == "allergies" and not named & {"substance", "drug"}:
             # "allergic to latex?" is answered by that search, not by the whole list
-            out.append(_call("record_summary", section="allergies"))
+            out.append(_whole(_call("record_summary", section="allergies")))
         elif section == "medications" and "drug" not in named:
             if focus.current:
                 out.append(
-                    _call("search_record", resource_type="MedicationRequest", status="active")
+                    _whole(
+                        _call("search_record", resource_type="MedicationRequest", status="active")
+                    )
                 )
             else:
                 out.append(_call("record_summary", section="medications"))
         elif section == "conditions" and "condition" not in named:
             if focus.current:
-                out.append(_call("search_record", resource_type="Condition", status="active"))
+                out.append(
+                    _whole(_call("search_record", resource_type="Condition", status="active"))
+                )
             else:
                 out.append(_call("record_summary", section="conditions"))
         elif section == "immunizations" and "vaccine" not in named:
