@@ -20,10 +20,10 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from tools.brief import BriefSection
-from tools.evidence import SECTIONS, EvidenceSet
+from tools.brief import BriefSection, plain
+from tools.evidence import SECTIONS, EvidenceItem, EvidenceSet, item_concepts
 from tools.summary import Line, Summary, summarize
-from tools.terminology import default_terminology
+from tools.terminology import Terminology, default_terminology
 from tools.trends import series_stats
 
 from . import prompts
@@ -54,7 +54,7 @@ from .session import Seen, merge_seen, seen_entry, seen_of
 from .state import AgentState
 from .toolkit import REGISTRY, ensure_evidence, prompt_lines, run_tool_call
 from .understand import Focus, anchors_of, understand
-from .verify import Verification, dated, verify_sentences
+from .verify import Verification, dated, states_count, verify_sentences
 
 __all__ = [
     "brief_node",
@@ -663,13 +663,51 @@ def _from_the_record(
     return out
 
 
+def _named(item: EvidenceItem, text: str, term: Terminology) -> bool:
+    """Whether ``text`` names the entry: its name, or a concept of it ("metformin" for
+    "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet")."""
+    if plain(item.name).lower() in text.lower():
+        return True
+    own = {c.id for c in item_concepts(item, term)}
+    return any(c.id in own for m in term.mentions(text) for c in m.concepts)
+
+
+#: entries a sentence names (not values): a sentence citing several names the ones it rests on
+_NAMED_KINDS = frozenset({"condition", "medication", "allergy", "immunization", "procedure"})
+
+
+def _cites_what_it_names(
+    s: AnswerSentence, seen: dict[str, Seen], term: Terminology
+) -> AnswerSentence:
+    """A sentence that names some of the entries it cites ("She was on A and B", citing A
+    to E) rests on those it names; one that names none of them, or counts them, keeps all."""
+    if states_count(s.text):
+        return s
+    entries = [h for h in s.handles if h in seen and seen[h].item.kind in _NAMED_KINDS]
+    named = [h for h in entries if _named(seen[h].item, s.text, term)]
+    if not named or len(named) == len(entries):
+        return s
+    handles = [h for h in s.handles if h not in entries or h in named]
+    refs = list(dict.fromkeys(r for h in handles for r in seen[h].references(said=s.text)))
+    return s.model_copy(update={"handles": handles, "references": refs})
+
+
 def _left_out(
-    state: AgentState, sentences: Sequence[AnswerSentence], seen: dict[str, Seen], pid: str
+    state: AgentState,
+    sentences: Sequence[AnswerSentence],
+    seen: dict[str, Seen],
+    pid: str,
+    term: Terminology,
 ) -> list[AnswerSentence]:
     """The entries of a whole list the answer drew on but left out (the model chose some
     of the current conditions, say): code completes the list from the record, marked
-    extractive. A list the answer did not draw on is not the question's, and is not added."""
+    extractive. An entry a sentence cites but does not name ("She was on A and B", citing
+    A to E) is left out too. A list the answer did not draw on is not the question's, and
+    is not added."""
     cited = {h for s in sentences for h in s.handles}
+    named = {
+        h for s in sentences for h in s.handles if h in seen and _named(seen[h].item, s.text, term)
+    }
     by_obs: dict[int, list[tuple[str, list[str]]]] = {}
     used: set[int] = set()
     for obs, text, hs in _statements(state, seen):
@@ -682,7 +720,7 @@ def _left_out(
         _record_sentence(text, hs, seen, pid)
         for key in used
         for text, hs in by_obs[key]
-        if not cited & set(hs)
+        if not named & set(hs)
     ]
 
 
@@ -709,7 +747,9 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             "entries that hold them, and checked every claim against those."
         )
     if sentences:
-        missing = _left_out(state, sentences, seen, pid)
+        term = ctx.terminology or default_terminology()
+        missing = _left_out(state, sentences, seen, pid, term)
+        sentences = [_cites_what_it_names(s, seen, term) for s in sentences]
         if missing:
             sentences += missing
             warnings.append(

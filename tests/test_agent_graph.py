@@ -395,6 +395,22 @@ async def test_a_list_the_model_left_incomplete_is_completed_from_the_record(
     assert cited == {ln.split(" ", 1)[0] for ln in seen_lines}
     assert any("left out" in w for w in a.warnings)
 
+    # citing the whole list but naming one entry ("She has X", citing all): the others
+    # are still added (cpu-demo: "she was on A and B at the time of death", citing A to E)
+    def cites_all(messages: Sequence[Message]) -> dict[str, object]:
+        block = messages[-1].text.split("RECORD DATA (tool results)", 1)[1]
+        lines = [ln.strip() for ln in block.splitlines() if re.match(r"\s+E\d+ ", ln)]
+        name = lines[0].split(" ", 1)[1].split(" [", 1)[0].split(":", 1)[0]
+        return composed((f"She has {name}.", [ln.split(" ", 1)[0] for ln in lines[:4]]))
+
+    c = await ask("What are her current problems?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([cites_all]))  # fmt: skip
+    assert c.sentences[0].status == "verified"
+    assert len(c.sentences) == len(seen_lines)
+    assert all(s.status == "extractive" for s in c.sentences[1:])
+    assert len(c.sentences[0].handles) == 1  # it rests on the entry it names
+    assert len(c.sentences[0].references) == 1
+
     # a question about one named thing gets no list appended
     def one(messages: Sequence[Message]) -> dict[str, object]:
         h = _latest_a1c_handle(messages)

@@ -61,7 +61,7 @@ from ._dating import dated
 from ._reported import QR_HANDLE, qr_items, verify_reported
 from ._result import Finding, SentenceCheck, Verification
 from ._support import birth_of
-from ._text import HANDLE, extract_dates
+from ._text import HANDLE, extract_dates, states_count
 
 __all__ = [
     "QR_HANDLE",
@@ -73,6 +73,7 @@ __all__ = [
     "dated",
     "extract_dates",
     "qr_items",
+    "states_count",
     "verify_reported",
     "verify_sentences",
 ]

@@ -251,3 +251,10 @@ def numbers(text: str) -> list[NumberClaim]:
 def word_spans(text: str) -> list[tuple[str, int, int]]:
     """The words of a text with their spans (letters, inner hyphens and apostrophes)."""
     return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def states_count(text: str) -> bool:
+    """Whether ``text`` states how many of something there are ("3 active conditions",
+    "two vaccinations"): such a sentence rests on every entry it counts."""
+    _, blank = extract_dates(text)
+    return any(n.role == "count" for n in numbers(blank))
