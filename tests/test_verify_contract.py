@@ -178,6 +178,9 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("She has sarcoidosis.", ["Condition/htn"], "failed"),
     ("She has no known drug allergies.", ["Observation/a1"], "failed"),  # negation, no search
     ("HbA1c has been improving, 6.4 % on 2019-09-10.", ["Observation/a1"], "failed"),  # it rose
+    # a bare "up"/"down" after a verb of being or trend (clinqa cpu-demo: LDL fell)
+    ("The trend of HbA1c is down overall.", ["Observation/a1"], "failed"),
+    ("HbA1c is trending down.", ["Observation/a1"], "failed"),
     ("The patient was seen for influenza on April 30, 2025.", ["Immunization/flu"], "failed"),
     # units, dates, analytes
     ("Glucose was 99 mmol/L.", ["Observation/glu"], "failed"),
@@ -237,6 +240,8 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
 CORRECT: list[tuple[str, list[str], str]] = [
     ("Her HbA1c was 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her HbA1c rose from 6.1 % to 6.4 % in 2019.", ["Observation/a1"], "verified"),
+    ("The trend of HbA1c is up overall.", ["Observation/a1"], "verified"),
+    ("Her HbA1c was up to 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her HbA1c was above the normal limit of 5.6 %.", ["Observation/a1"], "verified"),
     ("She has had 2 HbA1c results.", ["Observation/a1"], "verified"),
     ("She has had 3 visits, the last on 2018-07-07.", ["Encounter/e2"], "verified"),

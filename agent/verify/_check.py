@@ -90,11 +90,16 @@ _ALLERGY_CUE = re.compile(
     r"(?:\w+\s+){0,2}$",
     re.I,
 )
+# "is up overall", "trending down": a verb of being or of trend before a bare up/down
+_BARE = r"(?:is|are|was|were|been|be|trend\w*|moved|moving|headed|heading|overall)\s+"
 _UP = re.compile(
-    r"\b(?:increas\w*|rose|risen|rising|went up|gone up|going up|climb\w*|higher|upward)\b", re.I
+    r"\b(?:increas\w*|rose|risen|rising|went up|gone up|going up|climb\w*|higher|upward)\b"
+    rf"|\b{_BARE}up\b(?!\s+to\b)",
+    re.I,
 )
 _DOWN = re.compile(
-    r"\b(?:decreas\w*|fell|fallen|falling|dropped|dropping|went down|gone down|declin\w*|lower|downward|reduc\w*)\b",
+    r"\b(?:decreas\w*|fell|fallen|falling|dropped|dropping|went down|gone down|declin\w*|lower|downward|reduc\w*)\b"
+    rf"|\b{_BARE}down\b",
     re.I,
 )
 _FLAT = re.compile(r"\b(?:stable|unchanged|steady|flat|no change|remained the same)\b", re.I)
