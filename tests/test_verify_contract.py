@@ -476,6 +476,39 @@ async def test_alive_or_dead_as_the_patient_entry_records_it() -> None:
         for text in right + wrong:
             check = verify_sentences([{"text": text, "cites": cites}], seen).checks[0]
             assert (check.verdict == "verified") == (text in right), (text, check.findings)
+    # citing something else: the session's patient entry still decides ("Stewart Stanton
+    # is still alive as of 2025-06-01" citing a condition passed for a patient who died)
+    dead.append(condition("htn", "59621000", "Essential hypertension (disorder)", "1960-03-02"))
+    seen, _ev = await _session(dead, P1, [])
+    cites = _handles(["Condition/htn"], seen)
+    check = verify_sentences([{"text": "He is still alive.", "cites": cites}], seen).checks[0]
+    assert check.verdict == "failed", check.findings
+
+
+async def test_a_visit_records_no_vaccine_whatever_its_name() -> None:
+    """ "The most recent pneumococcal vaccine was administered on 1981-07-12." citing an
+    inpatient stay of that day was shown (unverified: the stay's code is unknown to the
+    terminology), for a patient with no such vaccine (clinqa cpu-demo). An encounter, a
+    result or a problem cannot record a vaccine given; an immunization can."""
+    stay = {
+        "resourceType": "Encounter", "id": "stay", "subject": SUBJECT, "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "999999999",
+                              "display": "Inpatient stay (finding)"}]}],
+        "period": {"start": "1981-07-12T09:00:00+00:00", "end": "1981-07-14T09:00:00+00:00"},
+    }  # fmt: skip
+    shot = {
+        "resourceType": "Immunization", "id": "pcv", "patient": SUBJECT, "status": "completed",
+        "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "33",
+                                    "display": "pneumococcal polysaccharide vaccine, 23 valent"}]},
+        "occurrenceDateTime": "1981-07-12T10:00:00+00:00",
+    }  # fmt: skip
+    seen, _ev = await _session([patient(P1, birthDate="1930-01-01"), stay, shot], P1, [])
+    text = "The most recent pneumococcal vaccine was administered on 1981-07-12."
+    for ref, verdict in (("Encounter/stay", "failed"), ("Immunization/pcv", "verified")):
+        cites = _handles([ref], seen)
+        check = verify_sentences([{"text": text, "cites": cites}], seen).checks[0]
+        assert check.verdict == verdict, (ref, check.findings, check.unchecked)
 
 
 async def test_due_or_overdue_rests_on_a_cited_result_past_its_repeat_interval(p1: Any) -> None:

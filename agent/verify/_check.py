@@ -122,6 +122,16 @@ _KIND_TYPES: dict[str, tuple[str, ...]] = {
     "substance": ("AllergyIntolerance",),
     "social": ("Condition", "Observation"),
 }
+#: item kinds that cannot record a concept of a kind, whatever their name: a vaccine given
+#: is an Immunization (or a procedure, a note), never an encounter or a lab result
+_NOT_A_RECORD_OF = ("encounter", "patient", "goal", "care_team")
+_CANNOT_RECORD: dict[str, frozenset[str]] = {
+    "vaccine": frozenset({*_NOT_A_RECORD_OF, "observation", "condition", "medication", "allergy"}),
+    "lab": frozenset({*_NOT_A_RECORD_OF, "immunization", "medication", "allergy"}),
+    "vital": frozenset({*_NOT_A_RECORD_OF, "immunization", "medication", "allergy"}),
+    "drug": frozenset({*_NOT_A_RECORD_OF, "immunization", "observation"}),
+    "drug_class": frozenset({*_NOT_A_RECORD_OF, "immunization", "observation"}),
+}
 _ITEM_KIND_TYPES: dict[str, str] = {
     "condition": "Condition",
     "medication": "MedicationRequest",
@@ -180,11 +190,15 @@ class SessionIndex:
         self.name_words = _words(names)
 
     def supports(self, handles: Sequence[str], mentioned: Concept) -> bool | None:
-        """Whether one of these (non-absence) items records ``mentioned`` or a descendant."""
+        """Whether one of these (non-absence) items records ``mentioned`` or a descendant.
+        An item whose concepts the terminology does not know is "unknown", unless it is of
+        a kind that cannot record such a thing (an encounter records no vaccine given)."""
         unknown = False
         for h in handles:
             ix = self.items[h]
             if ix.seen.item.kind == "absence":
+                continue
+            if not ix.concepts and ix.seen.item.kind in _CANNOT_RECORD.get(mentioned.kind, ()):
                 continue
             if not ix.concepts:
                 unknown = True
@@ -765,11 +779,15 @@ _ALIVE = re.compile(r"\b(?:alive|living)\b", re.I)
 def _vital_findings(
     text: str, valid: Sequence[str], index: SessionIndex, check: SentenceCheck
 ) -> None:
-    """Alive or dead, as the cited patient entry records it: "Stewart Stanton is deceased"
+    """Alive or dead, as the patient's entry records it: "Stewart Stanton is deceased"
     citing the entry of a living patient fails (it passed once: no word of it was a
-    checked claim), and so does "alive" of a patient who died."""
+    checked claim), and so does "alive" of a patient who died, whatever the sentence
+    cites ("still alive as of 2025-06-01" citing a condition passed once); the entry is
+    the cited one, else the one seen in the session."""
     demo = [
         d for h in valid if (d := index.items[h].seen.item.demographics) is not None
+    ] or [
+        d for ix in index.items.values() if (d := ix.seen.item.demographics) is not None
     ]  # fmt: skip
     if not demo:
         return
