@@ -37,10 +37,6 @@ handles shown in RECORD DATA. Copy numbers, units and dates exactly as they appe
 - Be brief: one fact per sentence, each citing its own handles; no general knowledge, \
 no advice beyond the record."""
 
-#: what the question follows in the plan and compose prompts; last in the prompt, where a
-#: small model reads it best (a patient's "my weight" is answered as "her weight")
-QUESTION_HEAD = "Question (answer about the patient, in the third person)"
-
 TOOLS_HEAD = "Tools (arguments are strings; all are bound to this patient):"
 
 PLAN_INSTRUCTIONS = """Decide the next step.
@@ -140,7 +136,7 @@ def plan_messages(
         parts.append(ACTION_INSTRUCTIONS)
     if last_round:
         parts.append("This is the last round: answer now.")
-    parts.append(f"{QUESTION_HEAD}: {question}")
+    parts.append(f"Question: {question}")
     return [Message.system(system_prompt(patient_id)), Message.user("\n\n".join(parts))]
 
 
@@ -155,7 +151,7 @@ def compose_messages(
 ) -> list[Message]:
     parts = _context(patient_id, summary, evidence_lines, observations, turns)
     parts.append(COMPOSE_INSTRUCTIONS)
-    parts.append(f"{QUESTION_HEAD}: {question}")
+    parts.append(f"Question: {question}")
     return [Message.system(system_prompt(patient_id)), Message.user("\n\n".join(parts))]
 
 
