@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent.models import Message
-from bench.medagent.agent_answerer import AgentTaskAnswerer, parse_lab_answer
+from bench.medagent.agent_answerer import AgentTaskAnswerer, names_of, parse_lab_answer
 from bench.medagent.generate import Task, generate
 from bench.medagent.run import run_tasks
 from tests.agent_fixtures import ScriptedChatModel, answer, composed, tools
@@ -88,4 +88,8 @@ def test_parse_lab_answer() -> None:
     )
     b = parse_lab_answer(said, [name])
     assert (b.value, b.date) == (19.03, "1996-02-07")
+    task = Task("t", "lab_window", "k", "n",
+                f"What is this patient's most recent eGFR ({name}, LOINC 33914-3) result?",
+                {"display": "eGFR"}, {})  # fmt: skip
+    assert name in names_of(task)
     assert parse_lab_answer("").none is False

@@ -34,10 +34,26 @@ from bench.medagent.answer import TaskAnswer
 from bench.medagent.generate import DEFAULT_REFERENCE_DATE, Task
 from tools.source import RecordSource
 
-__all__ = ["AgentTaskAnswerer", "from_config", "parse_lab_answer", "parse_window_answer"]
+__all__ = [
+    "AgentTaskAnswerer",
+    "from_config",
+    "names_of",
+    "parse_lab_answer",
+    "parse_window_answer",
+]
 
 _NONE = re.compile(r"\b(none|no (?:such )?(?:result|value|measurement)s?)\b", re.I)
 _LOINC = re.compile(r"\b\d{1,6}-\d\b")
+
+
+def names_of(task: Task) -> list[str]:
+    """The test's names, whose digits are no answer: its display, and the names the task
+    text gives in parentheses ("eGFR (Glomerular filtration rate/1.73 sq M.predicted, LOINC
+    33914-3)")."""
+    return [str(task.params.get("display") or "")] + [
+        part.strip() for group in re.findall(r"\(([^()]*)\)", task.text)
+        for part in group.split(",")
+    ]  # fmt: skip
 
 
 def parse_lab_answer(text: str, names: Sequence[str] = ()) -> TaskAnswer:
@@ -120,7 +136,7 @@ class AgentTaskAnswerer:
             as_of=self.as_of,
             multimodal=self.multimodal,
         )
-        names = [str(task.params.get("display") or "")]
+        names = names_of(task)
         if task.kind == "lab_window":
             out = parse_lab_answer(answer.text, names)
         elif task.kind == "window_value":
