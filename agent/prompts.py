@@ -39,7 +39,7 @@ no advice beyond the record."""
 
 TOOLS_HEAD = "Tools (arguments are strings; all are bound to this patient):"
 
-PLAN_INSTRUCTIONS = """Decide the next step.
+PLAN_INSTRUCTIONS = """Decide the next step.{action_first}
 - If the lines in RECORD DATA already answer the question, set "action": "answer" and write the answer \
 in "sentences" (each with "text" and "cites", a list of handles like ["E12"]).
 - If the needed data is not shown (e.g. notes, older results, a trend), set "action": "tools" and list up to {max_calls} tool calls in "calls" \
@@ -51,10 +51,17 @@ COMPOSE_INSTRUCTIONS = """Answer the question from RECORD DATA only. Reply with 
 rests on. If a search found nothing (a line "not in this patient's record: ..."), say the \
 record does not contain it and cite that line's handle."""
 
-ACTION_INSTRUCTIONS = """The question may ask for an action (an order, a referral, \
-recording a value) on a condition. Check the condition against RECORD DATA (dates and \
-day counts are shown there; "nothing found" means there is none); when it holds, call the \
-tool that takes the action, once; when it does not, take no action. Then report the result and any action taken."""
+#: the plan's first rule when the deployment allows writes: a small model otherwise
+#: answers from the record lines ("Pulse is 82 bpm; please record it": the heart rate
+#: series shown) and takes no action
+ACTION_FIRST = """
+- If the question asks you to take an action (record a value such as a vital sign, order a \
+test, prescribe, refer) that has no condition, or whose condition holds in RECORD DATA, set \
+"action": "tools" and call the tool that takes it, once, with the values the question gives."""
+
+ACTION_INSTRUCTIONS = """To check an action's condition, use RECORD DATA: dates and day \
+counts are shown there, and "nothing found" means there is none. When the condition does \
+not hold, take no action. After an action, report the result and the action taken."""
 
 REPAIR_INSTRUCTIONS = """A checker found problems in your previous answer (below). Rewrite \
 the answer so that every sentence cites handles shown in RECORD DATA and copies their \
@@ -131,7 +138,9 @@ def plan_messages(
     ``actions``: write tools are among them."""
     parts = _context(patient_id, summary, evidence_lines, observations, turns)
     parts.append("\n".join([TOOLS_HEAD, *tool_lines]))
-    parts.append(PLAN_INSTRUCTIONS.format(max_calls=max_calls))
+    parts.append(
+        PLAN_INSTRUCTIONS.format(max_calls=max_calls, action_first=ACTION_FIRST if actions else "")
+    )
     if actions:
         parts.append(ACTION_INSTRUCTIONS)
     if last_round:

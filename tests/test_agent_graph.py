@@ -466,7 +466,8 @@ async def test_the_action_instruction_is_given_only_when_writes_are_offered(
             settings=plan_first(allow_writes=writes),
         )
         prompt = model.calls[0][-1].text
-        assert ("when it does not, take no action" in prompt) is writes
+        assert ("When the condition does not hold, take no action" in prompt) is writes
+        assert ("call the tool that takes it, once" in prompt) is writes  # the plan's first rule
         assert ("order_lab" in prompt) is writes
 
 
