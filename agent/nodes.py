@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from tools.brief import BriefSection, plain
-from tools.evidence import SECTIONS, EvidenceItem, EvidenceSet, item_concepts
+from tools.evidence import SECTIONS, EvidenceSet, item_concepts
 from tools.summary import Line, Summary, summarize
 from tools.terminology import Terminology, default_terminology
 from tools.trends import series_stats
@@ -663,13 +663,20 @@ def _from_the_record(
     return out
 
 
-def _named(item: EvidenceItem, text: str, term: Terminology) -> bool:
-    """Whether ``text`` names the entry: its name, or a concept of it ("metformin" for
-    "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet")."""
-    if plain(item.name).lower() in text.lower():
-        return True
-    own = {c.id for c in item_concepts(item, term)}
-    return any(c.id in own for m in term.mentions(text) for c in m.concepts)
+def _names(text: str, seen: dict[str, Seen], handles: Sequence[str], term: Terminology) -> set[str]:
+    """The handles whose entry ``text`` names: by its name, or a concept of it ("metformin"
+    for "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet")."""
+    low = text.lower()
+    said = {c.id for m in term.mentions(text) for c in m.concepts}
+    return {
+        h
+        for h in handles
+        if h in seen
+        and (
+            plain(seen[h].item.name).lower() in low
+            or any(c.id in said for c in item_concepts(seen[h].item, term))
+        )
+    }
 
 
 #: entries a sentence names (not values): a sentence citing several names the ones it rests on
@@ -684,7 +691,8 @@ def _cites_what_it_names(
     if states_count(s.text):
         return s
     entries = [h for h in s.handles if h in seen and seen[h].item.kind in _NAMED_KINDS]
-    named = [h for h in entries if _named(seen[h].item, s.text, term)]
+    said = _names(s.text, seen, entries, term)
+    named = [h for h in entries if h in said]
     if not named or len(named) == len(entries):
         return s
     handles = [h for h in s.handles if h not in entries or h in named]
@@ -705,9 +713,7 @@ def _left_out(
     A to E) is left out too. A list the answer did not draw on is not the question's, and
     is not added."""
     cited = {h for s in sentences for h in s.handles}
-    named = {
-        h for s in sentences for h in s.handles if h in seen and _named(seen[h].item, s.text, term)
-    }
+    named = {h for s in sentences for h in _names(s.text, seen, s.handles, term)}
     by_obs: dict[int, list[tuple[str, list[str]]]] = {}
     used: set[int] = set()
     for obs, text, hs in _statements(state, seen):
