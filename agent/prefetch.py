@@ -66,10 +66,8 @@ def _asked(focus: Focus, words: str, concept: Concept, call: dict[str, Any]) -> 
     """``call`` with the question's ``words`` it reads (two readings of the same words:
     one found, the other's "nothing found" is no answer) and the statistic its own part
     of the question asks for (``asks``), when the question has several parts."""
-    call["words"] = words.lower()
-    if concept.id in focus.part_asks:
-        call["asks"] = focus.part_asks[concept.id]
-    return call
+    asked = {"asks": focus.part_asks[concept.id]} if concept.id in focus.part_asks else {}
+    return {**call, "words": words.lower(), **asked}
 
 
 def _whole(call: dict[str, Any]) -> dict[str, Any]:

@@ -254,21 +254,16 @@ _CHECKUP = re.compile(
     r"\bannual (?:exam|visit|review)\w*|\bhealth maintenance\b|\bpreventive\b",
     re.I,
 )
+#: "her last visit", "my most recent physical": the record's last encounter of a kind
+_LAST_ENCOUNTER = (
+    r"(?:her|his|their|my|the|your|this patient's|the patient's) "
+    r"(?:last|previous|prior|most recent|latest) "
+    r"((?:annual |routine |yearly )?(?:visit|appointment|encounter|check-?up|physical(?: exam\w*)?|"
+    r"exam|wellness visit|well visit{more}))\b"
+)
 #: "at my last visit", "during her most recent check-up": that encounter's day
-_AT_LAST = re.compile(
-    r"\b(?:at|during|on|in) (?:her|his|their|my|the|your|this patient's|the patient's) "
-    r"(?:last|previous|prior|most recent|latest) "
-    r"((?:annual |routine |yearly )?(?:visit|appointment|encounter|check-?up|physical(?: exam\w*)?|"
-    r"exam|wellness visit|well visit))\b",
-    re.I,
-)
-_SINCE_LAST = re.compile(
-    r"\bsince (?:her|his|their|my|the|your|this patient's|the patient's) "
-    r"(?:last|previous|prior|most recent|latest) "
-    r"((?:annual |routine |yearly )?(?:visit|appointment|encounter|check-?up|physical(?: exam\w*)?|"
-    r"exam|wellness visit|well visit|annual|review))\b",
-    re.I,
-)
+_AT_LAST = re.compile(r"\b(?:at|during|on|in) " + _LAST_ENCOUNTER.format(more=""), re.I)
+_SINCE_LAST = re.compile(r"\bsince " + _LAST_ENCOUNTER.format(more="|annual|review"), re.I)
 
 
 def anchors_of(evidence: EvidenceSet | None) -> dict[str, dt.date]:

@@ -22,6 +22,7 @@ from ._text import (
     HANDLE,
     MONTH_WORDS,
     NumberClaim,
+    blanked,
     date_ok,
     extract_dates,
     is_unit,
@@ -1195,7 +1196,7 @@ def check_sentence(
         birth=birth,
         as_of=as_of,
     )
-    body = HANDLE.sub(lambda m: " " * len(m.group()), text)
+    body = blanked(text, HANDLE)
     dates, blank = extract_dates(body)
     q_dates = extract_dates(question)[0] if question else []
     as_of_date = (as_of.year, as_of.month, as_of.day) if as_of else None

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from tools.evidence import EvidenceItem
 
-from ._text import CODE_MENTION, HANDLE, NumberClaim, extract_dates, numbers
+from ._text import CODE_MENTION, HANDLE, NumberClaim, blanked, extract_dates, numbers
 
 __all__ = ["dated"]
 
@@ -27,10 +27,6 @@ _STATISTIC = re.compile(
     r"min(?:imum)?|max(?:imum)?|total)\b",
     re.I,
 )
-
-
-def _blank(text: str, pattern: re.Pattern[str]) -> str:
-    return pattern.sub(lambda m: " " * len(m.group()), text)
 
 
 def _days_of(claim: NumberClaim, items: Sequence[EvidenceItem]) -> set[str]:
@@ -46,11 +42,11 @@ def _days_of(claim: NumberClaim, items: Sequence[EvidenceItem]) -> set[str]:
 
 def dated(text: str, items: Sequence[EvidenceItem]) -> str:
     """``text`` with the day of the one result its values are, when it states no date."""
-    body = _blank(text, HANDLE)
+    body = blanked(text, HANDLE)
     found, blank = extract_dates(body)
     if found or _STATISTIC.search(blank):
         return text
-    claims = [n for n in numbers(_blank(blank, CODE_MENTION)) if n.role == "value"]
+    claims = [n for n in numbers(blanked(blank, CODE_MENTION)) if n.role == "value"]
     if not claims:
         return text
     days: set[str] = set()

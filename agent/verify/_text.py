@@ -258,3 +258,8 @@ def states_count(text: str) -> bool:
     "two vaccinations"): such a sentence rests on every entry it counts."""
     _, blank = extract_dates(text)
     return any(n.role == "count" for n in numbers(blank))
+
+
+def blanked(text: str, pattern: re.Pattern[str]) -> str:
+    """``text`` with what ``pattern`` matches blanked out, every other character where it was."""
+    return pattern.sub(lambda m: " " * len(m.group()), text)
