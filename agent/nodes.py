@@ -49,7 +49,16 @@ from .events import (
 from .guard import precheck, scrub, scrub_item
 from .models import Message
 from .prefetch import prefetch_calls
-from .schemas import OVERVIEW_SENTENCE_CHARS, Composed, Overview, Plan, ToolCall
+from .schemas import (
+    OVERVIEW_SENTENCE_CHARS,
+    CheckedPlan,
+    Composed,
+    Overview,
+    Plan,
+    ToolCall,
+    action_plan,
+    call_args,
+)
 from .session import Seen, merge_seen, seen_entry, seen_of
 from .state import AgentState
 from .toolkit import REGISTRY, ensure_evidence, prompt_lines, run_tool_call
@@ -295,23 +304,65 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
             "pending": [],
             "warnings": [f"{state['tool_errors']} tool errors; stopped calling tools."],
         }
-    messages = prompts.plan_messages(
-        **_context_kwargs(state, ctx),
-        tool_lines=prompt_lines(multimodal=ctx.multimodal, allow_writes=s.allow_writes),
-        max_calls=s.max_calls_per_step,
-        last_round=steps + 1 >= s.max_steps,
-        actions=s.allow_writes,
-    )
+    last_round = steps + 1 >= s.max_steps
+    acts = [] if last_round else _open_acts(state, ctx)
+    outright = [tool for tool, conditional in acts if not conditional]
+    checked = [tool for tool, conditional in acts if conditional]
+
+    def messages(act: str | None, act_tools: Sequence[str]) -> list[Message]:
+        return prompts.plan_messages(
+            **_context_kwargs(state, ctx),
+            tool_lines=prompt_lines(multimodal=ctx.multimodal, allow_writes=s.allow_writes),
+            max_calls=s.max_calls_per_step,
+            last_round=last_round,
+            actions=s.allow_writes,
+            act=act,  # type: ignore[arg-type]
+            act_tools=act_tools,
+        )
+
+    def acting(tools: Sequence[str]) -> type[Plan]:
+        return action_plan([(t, REGISTRY[t].args) for t in tools], s.max_calls_per_step)
+
+    usages: list[dict[str, Any]] = []
+    warnings: list[str] = []
     try:
-        out, usage = await _generate(ctx, "plan", messages, Plan)
+        if outright:  # "please record it": the plan is the call (the model writes its values)
+            out, usage = await _generate(ctx, "plan", messages("now", outright), acting(outright))
+            usages.append(usage)
+        elif checked:  # "if there is none, order one": the model checks, code keeps it to it
+            first, usage = await _generate(ctx, "plan", messages("check", checked), CheckedPlan)
+            usages.append(usage)
+            out = first.plan()
+            acted = any(c.tool in checked for c in out.calls)
+            if first.condition == "holds" and not acted:
+                out, usage = await _generate(
+                    ctx, "plan", messages("holds", checked), acting(checked)
+                )
+                usages.append(usage)
+            elif first.condition != "holds" and acted:
+                out = out.model_copy(
+                    update={"calls": [c for c in out.calls if c.tool not in checked]}
+                )
+                warnings.append(
+                    "The plan called for an action whose condition it did not find to hold; "
+                    "the action was not taken."
+                )
+                if out.action == "tools" and not out.calls:
+                    out = out.model_copy(update={"action": "answer"})
+        else:
+            out, usage = await _generate(ctx, "plan", messages(None, ()), Plan)
+            usages.append(usage)
     except MalformedOutput as exc:
         return {
             "steps": steps + 1,
             "pending": [],
+            "usage": usages,
             "warnings": [f"The plan step gave no usable output ({exc.reason})."],
         }
     p: Plan = out
-    update: dict[str, Any] = {"steps": steps + 1, "usage": [usage], "pending": []}
+    update: dict[str, Any] = {"steps": steps + 1, "usage": usages, "pending": []}
+    if warnings:
+        update["warnings"] = warnings
     if p.action == "answer" and p.sentences:
         update["draft"] = _draft(p.sentences, ctx.patient_id)
     elif p.calls:
@@ -319,23 +370,38 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         pending = []
         for c in calls:
             tool = REGISTRY.get(c.tool)
-            refusal = precheck(ctx, c.tool, c.args, tool.arg_names if tool else tuple(c.args))
+            args = call_args(c)
+            refusal = precheck(ctx, c.tool, args, tool.arg_names if tool else tuple(args))
             if refusal is None:
-                pending.append(c.model_dump())
+                pending.append({"tool": c.tool, "args": args})
             else:  # the arguments never reach the state
                 pending.append(
                     {
                         "tool": c.tool,
-                        "args": dict.fromkeys(c.args, "[withheld]"),
+                        "args": dict.fromkeys(args, "[withheld]"),
                         "refused": scrub(refusal, ctx.patient_id),
                     }
                 )
         update["pending"] = pending
         if len(p.calls) > len(calls):
             update["warnings"] = [
-                f"{len(p.calls) - len(calls)} tool call(s) over the per-step limit were skipped."
+                *warnings,
+                f"{len(p.calls) - len(calls)} tool call(s) over the per-step limit were skipped.",
             ]
     return update
+
+
+def _open_acts(state: AgentState, ctx: AgentContext) -> list[tuple[str, bool]]:
+    """The writes the request asks for (:mod:`agent.acts`) that this deployment offers
+    and no call of this turn has tried yet: (tool, conditional)."""
+    if not ctx.settings.allow_writes:
+        return []
+    tried = {o["tool"] for o in state.get("observations") or []}
+    return [
+        (tool, bool(conditional))
+        for tool, conditional in (state.get("focus") or {}).get("acts") or []
+        if tool in REGISTRY and REGISTRY[tool].needs == "writes" and tool not in tried
+    ]
 
 
 def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:

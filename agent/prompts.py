@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .models import ImagePart, Message
 
@@ -62,6 +62,21 @@ test, prescribe, refer) that has no condition, or whose condition holds in RECOR
 ACTION_INSTRUCTIONS = """To check an action's condition, use RECORD DATA: dates and day \
 counts are shown there, and "nothing found" means there is none. When the condition does \
 not hold, take no action. After an action, report the result and the action taken."""
+
+#: the plan's last rule when the request asks for an action outright (the plan's grammar
+#: then allows only calls to the tools that take it: :func:`agent.schemas.action_plan`)
+ACT_NOW = """The question asks for an action: call {tools} now, once, with the values \
+the question gives (RECORD DATA is for reference only)."""
+
+#: the same after the model's own check found that the request's condition holds
+ACT_CONDITION_HOLDS = """You found that the question's condition holds: call {tools} now, \
+once, with the values the question gives."""
+
+#: the plan's last rule when the request makes an action depend on a condition
+CHECK_CONDITION = """The question makes an action depend on a condition. First set \
+"condition": "holds" or "does not hold", checking it against RECORD DATA ("nothing found" \
+means there is none), or "not known yet" when the data to check it is not shown; then \
+plan: call the action's tool only when the condition holds."""
 
 REPAIR_INSTRUCTIONS = """A checker found problems in your previous answer (below). Rewrite \
 the answer so that every sentence cites handles shown in RECORD DATA and copies their \
@@ -132,10 +147,14 @@ def plan_messages(
     max_calls: int,
     last_round: bool,
     actions: bool = False,
+    act: Literal["now", "holds", "check"] | None = None,
+    act_tools: Sequence[str] = (),
 ) -> list[Message]:
     """The plan prompt; ``tool_lines`` is the tool list generated from the registry
     (:func:`agent.toolkit.prompt_lines`: only the tools this deployment offers);
-    ``actions``: write tools are among them."""
+    ``actions``: write tools are among them; ``act``: the request asks for an action by
+    ``act_tools`` (``now``: outright; ``holds``: its condition holds, by the model's own
+    check; ``check``: it states a condition to check first)."""
     parts = _context(patient_id, summary, evidence_lines, observations, turns)
     parts.append("\n".join([TOOLS_HEAD, *tool_lines]))
     parts.append(
@@ -145,6 +164,9 @@ def plan_messages(
         parts.append(ACTION_INSTRUCTIONS)
     if last_round:
         parts.append("This is the last round: answer now.")
+    elif act is not None:
+        rule = {"now": ACT_NOW, "holds": ACT_CONDITION_HOLDS, "check": CHECK_CONDITION}[act]
+        parts.append(rule.format(tools=" or ".join(act_tools)))
     parts.append(f"Question: {question}")
     return [Message.system(system_prompt(patient_id)), Message.user("\n\n".join(parts))]
 

@@ -3,12 +3,14 @@ constrained decoding, validated with pydantic)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 __all__ = [
     "OVERVIEW_SENTENCE_CHARS",
+    "CheckedPlan",
     "Composed",
     "IntakeReading",
     "Overview",
@@ -17,6 +19,8 @@ __all__ = [
     "Rephrased",
     "Sentence",
     "ToolCall",
+    "action_plan",
+    "call_args",
 ]
 
 
@@ -66,6 +70,52 @@ class Plan(BaseModel):
     action: Literal["tools", "answer"]
     calls: list[ToolCall] = Field(default_factory=list, max_length=6)
     sentences: list[Sentence] = Field(default_factory=list, max_length=20)
+
+
+class CheckedPlan(BaseModel):
+    """The plan step when the request makes an action depend on a condition ("if there
+    is none, order one"): the model states first whether the condition holds, then plans
+    (code keeps the two consistent: :func:`agent.nodes.plan`)."""
+
+    condition: Literal["holds", "does not hold", "not known yet"]
+    action: Literal["tools", "answer"]
+    calls: list[ToolCall] = Field(default_factory=list, max_length=6)
+    sentences: list[Sentence] = Field(default_factory=list, max_length=20)
+
+    def plan(self) -> Plan:
+        return Plan(action=self.action, calls=self.calls, sentences=self.sentences)
+
+
+_TOOLS: Any = Literal["tools"]
+
+
+def action_plan(tools: Sequence[tuple[str, type[BaseModel]]], max_calls: int) -> type[Plan]:
+    """The plan step when the request asks for an action: calls only, each to one of
+    ``tools`` (name, argument model) with that tool's own arguments, so the grammar
+    shows a small model which arguments the tool takes. Still a :class:`Plan` (its
+    calls' ``args`` are argument models: :func:`call_args` reads them back)."""
+    calls: list[Any] = []
+    for name, args in tools:
+        named: Any = Literal[name]
+        calls.append(create_model(f"Call_{name}", tool=(named, ...), args=(args, ...)))
+    one: Any = calls[0]
+    for c in calls[1:]:
+        one = one | c
+    return create_model(
+        "ActionPlan",
+        __base__=Plan,
+        action=(_TOOLS, ...),
+        calls=(list[one], Field(min_length=1, max_length=max_calls)),
+        sentences=(list[Sentence], Field(default_factory=list, max_length=0)),
+    )
+
+
+def call_args(call: BaseModel) -> dict[str, str]:
+    """A planned call's arguments as strings (an :func:`action_plan` call holds the
+    tool's argument model; a :class:`ToolCall` a dict); unset ones left out."""
+    args = getattr(call, "args", {})
+    raw = args.model_dump(mode="json") if isinstance(args, BaseModel) else dict(args)
+    return {k: str(v) for k, v in raw.items() if v is not None}
 
 
 class IntakeReading(BaseModel):

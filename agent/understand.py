@@ -21,6 +21,8 @@ from typing import Any
 from tools.evidence import EvidenceSet
 from tools.terminology import Concept, Terminology
 
+from .acts import Act, acts_of
+
 __all__ = ["Focus", "Window", "anchors_of", "understand", "window_of"]
 
 
@@ -54,6 +56,9 @@ class Focus:
     #: a question of several parts ("Do I have sinusitis, and what was my last eGFR?"): the
     #: statistic each concept's own part asks for, by concept id (None: that part asks none)
     part_asks: dict[str, str | None] = field(default_factory=dict)
+    #: the writes the request asks for ("please record it", "order one if none"):
+    #: :mod:`agent.acts`; a follow-up does not carry them
+    acts: list[Act] = field(default_factory=list)
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -66,6 +71,7 @@ class Focus:
             "sections": list(self.sections),
             "current": self.current,
             "asks": self.asks,
+            "acts": [[a.tool, a.conditional] for a in self.acts],
             "window": [w.start.isoformat() if w and w.start else None,
                        w.end.isoformat() if w and w.end else None, w.label if w else None],
         }  # fmt: skip
@@ -424,6 +430,7 @@ def understand(
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
+    focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
     focus.current = bool(_CURRENT.search(question))
     focus.window = window_of(question, as_of, anchors_of(evidence))
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest

@@ -457,7 +457,8 @@ async def test_the_action_instruction_is_given_only_when_writes_are_offered(
     store: RecordStore,
 ) -> None:
     for writes in (False, True):
-        model = ScriptedChatModel([answer(("Nothing to do.", ["E1"]))])
+        step = {**answer(("Nothing to do.", ["E1"])), "condition": "does not hold"}
+        model = ScriptedChatModel([step if writes else answer(("Nothing to do.", ["E1"]))])
         await ask(
             "If her last HbA1c is older than 180 days, order one.",
             patient_id=DEBORA,

@@ -62,7 +62,9 @@ async def test_conditional_order_graded_on_store_state(store: RecordStore) -> No
     orders = [t for t in _tasks() if t.kind == "conditional_order"]
     due = next(t for t in orders if t.expected["should_order"])
     args = {"code": "4548-4", "display": "HbA1c", "reason": "no recent HbA1c"}
-    row = await _run(store, due, [tools(("order_lab", args)), _cite_order, composed()])
+    # (the request states a condition: the plan says first whether it holds)
+    order = {**tools(("order_lab", args)), "condition": "holds"}
+    row = await _run(store, due, [order, _cite_order, composed()])
     assert row["correct"], row
     [created] = row["created"]
     # the answer's one sentence survived verification by citing the created order
@@ -72,7 +74,7 @@ async def test_conditional_order_graded_on_store_state(store: RecordStore) -> No
     # ordering when the condition does not hold is graded wrong from the state alone
     not_due = next((t for t in orders if not t.expected["should_order"]), None)
     if not_due is not None:
-        row = await _run(store, not_due, [tools(("order_lab", args)), _cite_order, composed()])
+        row = await _run(store, not_due, [order, _cite_order, composed()])  # a wrong "holds"
         assert not row["correct"]
         assert "condition does not hold" in row["reason"]
 

@@ -274,8 +274,9 @@ async def test_agent_order_for_another_patient_is_refused(store: RecordStore) ->
         ],
         repeat=True,
     )
-    a = await ask(
-        "Order an HbA1c for the other patient.",
+    a = await ask(  # a question, so the plan is free (an outright order's grammar admits
+        # no "patient" argument at all: tests/test_acts.py)
+        "What about an HbA1c for the other patient?",
         patient_id=DEBORA,
         source=store,
         model=model,

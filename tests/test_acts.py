@@ -1,0 +1,227 @@
+"""Requests for an action: which writes a request asks for (``agent.acts``, read with the
+real terminology), and the plan step that follows — constrained to the call when the
+request asks outright, checked first when it states a condition. The MODEL is a scripted
+fake (it replays outputs validated against the schema the plan step asks for, as a
+constrained backend would); the graph, the tools and the store are real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from agent import AgentSettings, ask
+from agent.acts import acts_of
+from agent.models import ChatResult, Message
+from agent.schemas import Plan
+from tests.agent_fixtures import DEBORA, ScriptedChatModel, answer, composed, tools
+from tools.store import RecordStore
+from tools.terminology import default_terminology
+from tools.writes import is_assistant_write
+
+ROOT = Path(__file__).resolve().parents[1]
+DEBORA_FILE = ROOT / "fhir_fixtures" / "patients" / f"Debora_Nazario_{DEBORA}.json"
+
+
+def _acts(text: str) -> list[tuple[str, bool]]:
+    named = [(m.start, c.kind) for m in default_terminology().mentions(text) for c in m.concepts]
+    return [(a.tool, a.conditional) for a in acts_of(text, named)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Pulse is 82 bpm right now; please record it.", [("record_vital", False)]),
+        ("SpO2 94% on room air, document that.", [("record_vital", False)]),
+        ("Weight today 82 kg. Can you chart it?", [("record_vital", False)]),
+        ("Go ahead and order a lipid panel.", [("order_lab", False)]),
+        ("Put her on atorvastatin 40 mg nightly.", [("order_medication", False)]),
+        (
+            "New Rx: amoxicillin 500 mg three times a day for 10 days.",
+            [("order_medication", False)],
+        ),
+        ("Could you refer him to cardiology for chest pain?", [("refer_patient", False)]),
+        ("Please send a PT referral for knee pain.", [("refer_patient", False)]),
+        (
+            "K is 3.1 - start KCl 20 mEq by mouth twice daily and recheck a BMP tomorrow.",
+            [("order_lab", False), ("order_medication", False)],
+        ),
+        (
+            "If her last A1c is more than six months old, order a new one.",
+            [("order_lab", True)],
+        ),
+        ("Order a TSH unless one was done this year.", [("order_lab", True)]),
+    ],
+)
+def test_requests_for_an_action(text: str, expected: list[tuple[str, bool]]) -> None:
+    assert _acts(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Was she referred to cardiology?",
+        "Should we start insulin?",
+        "Did they record her weight at the last visit?",
+        "When was metformin started?",
+        "Is she on metformin 500 mg?",
+        "Check her last HbA1c.",
+        "Give me the dose of her lisinopril.",
+        "What medications was she started on in 2019?",
+        "The record shows she was put on lisinopril 10 mg in 2015.",
+        "Has she ever had a referral to nephrology?",
+        "How many times was her blood pressure recorded?",
+        "Start with her labs, then her meds.",
+        "Don't order anything yet; what was her last potassium?",
+    ],
+)
+def test_questions_ask_for_no_action(text: str) -> None:
+    assert _acts(text) == []
+
+
+class SchemaRecorder(ScriptedChatModel):
+    """The scripted fake MODEL, also keeping the schema each call asked for."""
+
+    def __init__(self, steps: Sequence[Any]) -> None:
+        super().__init__(steps, repeat=True)
+        self.schemas: list[Any] = []
+
+    async def generate(
+        self, messages: Sequence[Message], *, schema: Any = None, **kw: Any
+    ) -> ChatResult[Any]:
+        self.schemas.append(schema)
+        return await super().generate(messages, schema=schema, **kw)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[RecordStore]:
+    s = RecordStore(tmp_path / "records.db")
+    assert s.import_paths([DEBORA_FILE]).ok
+    yield s
+    s.close()
+
+
+async def _written(store: RecordStore, rtype: str) -> list[dict[str, Any]]:
+    return [r for r in await store.search(rtype, {"patient": DEBORA}) if is_assistant_write(r)]
+
+
+def _rejects(schema: type[BaseModel], data: dict[str, Any]) -> bool:
+    try:
+        schema.model_validate(data)
+    except ValidationError:
+        return True
+    return False
+
+
+def _says_recorded(messages: Sequence[Message]) -> dict[str, Any]:
+    import re
+
+    m = re.search(r"recorded [^\n]*\[(E\d+)\]|(E\d+)[^\n]*recorded", messages[-1].text)
+    assert m, messages[-1].text[-600:]
+    return answer(("Heart rate 82 /min was recorded.", [m.group(1) or m.group(2)]))
+
+
+VITAL = {"vital": "heart rate", "value": "82", "unit": "bpm"}
+LAB = {"code": "4548-4", "display": "HbA1c", "reason": "no recent HbA1c"}
+
+
+async def test_an_outright_request_is_planned_as_its_call(store: RecordStore) -> None:
+    model = SchemaRecorder([tools(("record_vital", VITAL)), _says_recorded, composed()])
+    await ask(
+        "Pulse is 82 bpm right now; please record it.",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=3),
+    )
+    first = model.schemas[0]
+    assert issubclass(first, Plan)
+    # the plan can only be the call: an answer, another tool, or no call do not parse
+    assert _rejects(first, answer(("Pulse 82.", [])))
+    assert _rejects(first, tools(("order_lab", LAB)))
+    assert _rejects(first, tools())
+    assert _rejects(first, tools(("record_vital", {**VITAL, "patient": "Patient/other"})))
+    assert not _rejects(first, tools(("record_vital", VITAL)))
+    assert "call record_vital now" in model.calls[0][-1].text
+    [obs] = await _written(store, "Observation")
+    assert obs["code"]["coding"][0]["code"] == "8867-4"
+    assert obs["valueQuantity"]["value"] == 82
+    # once it is taken, the next plan step is free to answer
+    assert model.schemas[1] is Plan
+
+
+async def test_without_writes_a_request_is_an_ordinary_question(store: RecordStore) -> None:
+    model = SchemaRecorder([answer(("No action was taken.", [])), composed()])
+    await ask(
+        "Pulse is 82 bpm right now; please record it.",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(max_steps=2),
+    )
+    assert not {getattr(s, "__name__", "") for s in model.schemas} & {"ActionPlan", "CheckedPlan"}
+    assert not await _written(store, "Observation")
+
+
+COND = (
+    "Check her latest HbA1c. If there is none, or it is more than 180 days old, order a "
+    "new HbA1c test; otherwise do not order anything."
+)
+
+
+async def test_a_condition_found_to_hold_is_acted_on(store: RecordStore) -> None:
+    """The model finds the condition holds but answers instead of ordering: code asks
+    again for the call (constrained), and the order is placed."""
+    held = {**answer(("Her last HbA1c is old; a new one should be ordered.", [])),
+            "condition": "holds"}  # fmt: skip
+    model = SchemaRecorder([held, tools(("order_lab", LAB)), answer(("Ordered.", [])), composed()])
+    result = await ask(
+        COND,
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=3),
+    )
+    assert model.schemas[0].__name__ == "CheckedPlan"
+    assert 'First set "condition"' in model.calls[0][-1].text
+    assert "condition holds: call order_lab now" in model.calls[1][-1].text
+    assert _rejects(model.schemas[1], answer(("x", [])))
+    [order] = await _written(store, "ServiceRequest")
+    assert order["code"]["coding"][0]["code"] == "4548-4"
+    assert not any("not taken" in w for w in result.warnings)
+
+
+async def test_a_condition_not_found_to_hold_takes_no_action(store: RecordStore) -> None:
+    """The model says the condition does not hold and still calls the order: the call is
+    dropped, said in a warning, and nothing is written."""
+    model = SchemaRecorder(
+        [
+            {**tools(("order_lab", LAB)), "condition": "does not hold"},
+            answer(("Nothing was ordered.", [])),
+            composed(),
+        ]
+    )
+    result = await ask(
+        COND,
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=3),
+    )
+    assert not await _written(store, "ServiceRequest")
+    assert any("not taken" in w for w in result.warnings)
+
+
+async def test_a_question_with_writes_on_is_planned_freely(store: RecordStore) -> None:
+    model = SchemaRecorder([answer(("Her pulse is on file.", [])), composed()])
+    await ask(
+        "What was her last pulse?",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=2),
+    )
+    assert model.schemas[0] is Plan
