@@ -407,12 +407,13 @@ def _open_acts(state: AgentState, ctx: AgentContext) -> list[tuple[str, bool]]:
 def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     """After the prefetched calls: straight to the answer when code's searches found
     what the question names (no planning round: fewer tokens, one model call); after the
-    model's own calls, or when the prefetch found nothing to go on: plan."""
+    model's own calls, when the prefetch found nothing to go on, or when the request asks
+    for an action (:mod:`agent.acts`; the planner takes it): plan."""
     observations = state.get("observations") or []
     settings = runtime.context.settings
     if (
         settings.answer_after_prefetch
-        and not settings.allow_writes  # an action (an order) is the planner's to take
+        and not _open_acts(state, runtime.context)
         and state.get("steps", 0) == 0
         and observations
         and all(o.get("prefetch") for o in observations)

@@ -215,13 +215,24 @@ async def test_a_condition_not_found_to_hold_takes_no_action(store: RecordStore)
     assert any("not taken" in w for w in result.warnings)
 
 
-async def test_a_question_with_writes_on_is_planned_freely(store: RecordStore) -> None:
-    model = SchemaRecorder([answer(("Her pulse is on file.", [])), composed()])
+async def test_a_question_with_writes_on_is_answered_as_without(store: RecordStore) -> None:
+    """No action asked: the prefetched heart rates go straight to the answer (no planning
+    round), and a planning round, when there is one, is free."""
+    model = SchemaRecorder([composed()])
     await ask(
         "What was her last pulse?",
         patient_id=DEBORA,
         source=store,
         model=model,
         settings=AgentSettings(allow_writes=True, max_steps=2),
+    )
+    assert [s.__name__ for s in model.schemas] == ["Composed"]
+    model = SchemaRecorder([answer(("Her pulse is on file.", [])), composed()])
+    await ask(
+        "What was her last pulse?",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=2, answer_after_prefetch=False),
     )
     assert model.schemas[0] is Plan

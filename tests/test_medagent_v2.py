@@ -438,10 +438,10 @@ async def test_agent_window_value(fixture_store: RecordStore, op: str) -> None:
     else:
         text = f"The average {p['display']} in that period was {float(exp['value']):.4g} {exp['unit']}."
     args = {"code": p["code"], "date_from": p["start"], "date_to": p["end"]}
-    model = ScriptedChatModel(
-        [tools(("lab_trend", args)), _cite_window(text, p["start"], p["end"]), composed()],
-        repeat=True,
-    )
+    # the question asks for no action: the prefetched lab_trend of the window goes straight
+    # to the answer (no planning round), as without writes
+    del args
+    model = ScriptedChatModel([_cite_window(text, p["start"], p["end"]), composed()], repeat=True)
     answerer = AgentTaskAnswerer(fixture_store, model, name="scripted")
     [row] = await run_tasks([task], fixture_store, answerer, {task.patient_key: task.patient_key})
     assert row["answer"]["text"] == text  # the cited sentence survived verification
