@@ -86,6 +86,11 @@ def test_blood_pressure_is_a_valid_r4_panel() -> None:
         ("respiratory rate", "18", "breaths/min", "9279-1", "/min", 18),
         ("SpO2", "97", "%", "59408-5", "%", 97),
         ("height", "170", "cm", "8302-2", "cm", 170),
+        # the unit written into the value, or in Fahrenheit (not a factor: converted)
+        ("weight", "49.5 kg", None, "29463-7", "kg", 49.5),
+        ("weight", "110lbs", "lb", "29463-7", "kg", 49.9),
+        ("temperature", "98.6 °F", None, "8310-5", "Cel", 37.0),
+        ("temperature", "101.3", "F", "8310-5", "Cel", 38.5),
     ],
 )
 def test_vitals_are_valid_r4_in_ucum(
@@ -108,6 +113,8 @@ def test_vitals_are_valid_r4_in_ucum(
         ("weight", "80", "mmHg", "does not fit"),
         ("glucose", "80", None, "unknown vital"),
         ("heart rate", "fast", None, "number"),
+        ("weight", "110 lb", "kg", "disagree"),  # two units: never a guess between them
+        ("temperature", "37.2", "F", "outside"),  # Celsius said as Fahrenheit
     ],
 )
 def test_vital_refusals(vital: str, value: str, unit: str | None, match: str) -> None:
@@ -152,6 +159,30 @@ def test_medication_order_is_valid_r4() -> None:
     validate(insulin)
     assert "coding" not in insulin["medicationCodeableConcept"]  # no code given: none invented
     assert insulin["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["code"] == "[IU]"
+
+
+@pytest.mark.parametrize(
+    ("dose", "unit", "expected"),
+    [("40 mg", "mg", (40, "mg")), ("2 puffs", "puffs", (2, "{puff}")), ("40mg", "", (40, "mg")),
+     ("2,5", "mg", (2.5, "mg"))],
+)  # fmt: skip
+def test_a_dose_with_its_unit_in_it(dose: str, unit: str, expected: tuple[float, str]) -> None:
+    rx = medication_order(
+        "p1", drug="enoxaparin", dose=dose, dose_unit_word=unit, route="SC", frequency="daily"
+    )
+    q = rx["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+    assert (q["value"], q["code"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("dose", "unit", "match"),
+    [("40 mg", "mL", "disagree"), ("5,000", "units", "ambiguous"), ("0", "mg", "above zero")],
+)
+def test_dose_refusals(dose: str, unit: str, match: str) -> None:
+    with pytest.raises(RecordToolError, match=match):
+        medication_order(
+            "p1", drug="heparin", dose=dose, dose_unit_word=unit, route="SC", frequency="daily"
+        )
 
 
 def test_route_frequency_specialty_words() -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -131,6 +132,8 @@ _UNIT_WORDS: Final[dict[str, tuple[str, float]]] = {
     "celsius": ("Cel", 1),
     "%": ("%", 1), "percent": ("%", 1),
 }  # fmt: skip
+#: Fahrenheit words: not a factor (°C = (°F - 32) × 5/9), converted in vital_observation
+_FAHRENHEIT: Final = frozenset({"f", "°f", "degf", "[degf]", "fahrenheit", "deg f", "degrees f"})
 
 #: Administration routes: words → SNOMED CT route code and display.
 ROUTES: Final[dict[str, tuple[str, str]]] = {
@@ -258,10 +261,34 @@ def _now() -> str:
 def _number(value: str | float, what: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    text = str(value).strip().replace(",", ".")
+    text = str(value).strip()
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):  # 5,000 or 5.000? never guessed
+        raise RecordToolError(
+            f"{what} {value!r} is ambiguous: write it without a comma, such as 5000 or 5.0"
+        )
+    text = text.replace(",", ".")
     if not re.fullmatch(r"\d{1,6}(\.\d{1,4})?", text):
         raise RecordToolError(f"{what} must be a number such as 72 or 36.8, not {value!r}")
     return float(text)
+
+
+#: a number followed by its unit in one field: "40 mg", "128/82 mmHg", "49.5kg"
+_WITH_UNIT = re.compile(r"\s*(\d[\d.,]*(?:\s*/\s*\d[\d.,]*)?)\s*((?:[^\W\d_]|[°%{\[]).{0,19}?)\s*")
+
+
+def _split_unit(
+    value: str | float, unit: str | None, same: Callable[[str, str], bool]
+) -> tuple[str | float, str | None]:
+    """``value`` and ``unit`` with a unit written into the value moved out ("40 mg" with
+    unit "mg" or none is 40 mg); a value whose own unit differs from ``unit`` (by
+    ``same``) is an error, never a guess between the two."""
+    m = _WITH_UNIT.fullmatch(str(value)) if isinstance(value, str) else None
+    if m is None:
+        return value, unit
+    number, own = m.group(1), m.group(2)
+    if unit and unit.strip() and not same(own, unit):
+        raise RecordToolError(f"the value {value!r} and its unit {unit!r} disagree")
+    return number, unit if unit and unit.strip() else own
 
 
 def _num(value: float) -> int | float:
@@ -292,6 +319,8 @@ def ucum_unit(vital: Vital, unit: str | None) -> tuple[str, float]:
     """(UCUM unit, factor to it) for a unit word given with a vital (None: its own)."""
     if not unit or not unit.strip():
         return vital.unit, 1.0
+    if vital.unit == "Cel" and _norm(unit) in _FAHRENHEIT:
+        return "[degF]", 1.0
     got = _UNIT_WORDS.get(_norm(unit)) or _UNIT_WORDS.get(unit.strip().casefold())
     if got is None and unit.strip() == vital.unit:
         got = (vital.unit, 1.0)
@@ -383,6 +412,7 @@ def vital_observation(
     (converted: pounds to kg, inches to cm); ``effective`` defaults to now (UTC).
     """
     v = vital_kind(vital)
+    value, unit = _split_unit(value, unit, lambda a, b: ucum_unit(v, a) == ucum_unit(v, b))
     now = effective or _now()
     resource: dict[str, Any] = {
         "resourceType": "Observation",
@@ -428,6 +458,8 @@ def vital_observation(
         ]
         return resource
     number = _number(value, v.display) * factor
+    if ucum == "[degF]":
+        ucum, number = "Cel", (number - 32) * 5 / 9
     _check_range(v, number, v.display)
     resource["valueQuantity"] = _quantity(round(number, 2), ucum)
     return resource
@@ -452,10 +484,13 @@ def medication_order(
         raise RecordToolError("the drug needs a name")
     if rxnorm is not None and not re.fullmatch(r"\d{1,10}", rxnorm.strip()):
         raise RecordToolError(f"an RxNorm code is digits such as 6809, not {rxnorm!r}")
+    dose, unit_word = _split_unit(
+        dose, dose_unit_word, lambda a, b: dose_unit(a)[0] == dose_unit(b)[0]
+    )
     amount = _number(dose, "the dose")
     if amount <= 0:
         raise RecordToolError("the dose must be above zero")
-    unit_code, unit_display = dose_unit(dose_unit_word)
+    unit_code, unit_display = dose_unit(unit_word or dose_unit_word)
     route_c = route_coding(route)
     when = timing(frequency)
     concept: dict[str, Any] = {"text": name}
