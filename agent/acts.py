@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Act", "acts_of"]
+__all__ = ["Act", "acts_of", "stated_codes"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,13 @@ _LAB_WORDS = re.compile(
 _POINTS_BACK = re.compile(
     r"\s*(?:a\s+)?(?:new\s+|repeat\s+)?(?:one|it|that|this|them|another)\b", re.I
 )
+#: a measurement in a vital sign's own unit names the vital ("Weighed him just now: 82 kg")
+_VITAL_QUANTITY = re.compile(
+    r"\b\d{2,3}\s*/\s*\d{2,3}\b(?!\s*/)|\b\d+(?:\.\d+)?\s*(?:kg|kilograms?|lbs?|pounds|"
+    r"mm\s?\[?hg\]?|bpm|(?:beats|breaths)?\s?(?:/|per |a )min(?:ute)?|"
+    r"°\s?[cf]|degrees?\s*(?:c|f|celsius|fahrenheit)?)(?![\w/])",
+    re.I,
+)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 
 
@@ -99,6 +106,8 @@ def acts_of(text: str, named: Sequence[tuple[int, str]]) -> list[Act]:
     conditional = bool(_CONDITION.search(text))
     tools: list[str] = []
     kinds = {kind for _start, kind in named}
+    if _VITAL_QUANTITY.search(text):
+        kinds.add("vital")
     offset = 0
     for sentence in _SENTENCE.split(text):
         start = text.find(sentence, offset)
@@ -129,3 +138,24 @@ def acts_of(text: str, named: Sequence[tuple[int, str]]) -> list[Act]:
         if _IMPERATIVE["refer"].search(sentence) or _NOUN["refer"].search(sentence):
             tools.append("refer_patient")
     return [Act(tool, conditional) for tool in dict.fromkeys(tools)]
+
+
+#: a code the request states with its system: "RxNorm 67108", "LOINC: 4548-4",
+#: "(RXCUI 29046)", "SNOMED CT code 394579002"
+_STATED = {
+    "rxnorm": re.compile(r"\b(?:RxNorm|RXCUI)(?:\s+code)?\s*[:#]?\s*(\d{1,10})\b", re.I),
+    "loinc": re.compile(r"\bLOINC(?:\s+code)?\s*[:#]?\s*(\d{1,7}-\d)\b", re.I),
+    "snomed": re.compile(r"\bSNOMED(?:[ -]?CT)?(?:\s+code)?\s*[:#]?\s*(\d{6,18})\b", re.I),
+}
+
+
+def stated_codes(text: str) -> dict[str, tuple[str, ...]]:
+    """The codes ``text`` states with their system, by system ("rxnorm", "loinc",
+    "snomed"), in order: an action's arguments then take one of them
+    (:func:`agent.schemas.action_plan`), so a code the user gave is never dropped or
+    mistyped by the model."""
+    found = {
+        system: tuple(dict.fromkeys(m.group(1) for m in pattern.finditer(text)))
+        for system, pattern in _STATED.items()
+    }
+    return {system: codes for system, codes in found.items() if codes}

@@ -3,7 +3,7 @@ constrained decoding, validated with pydantic)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
@@ -89,15 +89,24 @@ class CheckedPlan(BaseModel):
 _TOOLS: Any = Literal["tools"]
 
 
-def action_plan(tools: Sequence[tuple[str, type[BaseModel]]], max_calls: int) -> type[Plan]:
+def action_plan(
+    tools: Sequence[tuple[str, type[BaseModel]]],
+    max_calls: int,
+    stated: Mapping[str, Sequence[str]] | None = None,
+) -> type[Plan]:
     """The plan step when the request asks for an action: calls only, each to one of
     ``tools`` (name, argument model) with that tool's own arguments, so the grammar
     shows a small model which arguments the tool takes. Still a :class:`Plan` (its
-    calls' ``args`` are argument models: :func:`call_args` reads them back)."""
+    calls' ``args`` are argument models: :func:`call_args` reads them back).
+
+    ``stated``: codes the request gives, by system (:func:`agent.acts.stated_codes`);
+    an argument marked ``json_schema_extra={"code_system": system}`` must then be one
+    of them."""
     calls: list[Any] = []
     for name, args in tools:
         named: Any = Literal[name]
-        calls.append(create_model(f"Call_{name}", tool=(named, ...), args=(args, ...)))
+        narrowed = _with_stated_codes(args, stated or {})
+        calls.append(create_model(f"Call_{name}", tool=(named, ...), args=(narrowed, ...)))
     one: Any = calls[0]
     for c in calls[1:]:
         one = one | c
@@ -108,6 +117,23 @@ def action_plan(tools: Sequence[tuple[str, type[BaseModel]]], max_calls: int) ->
         calls=(list[one], Field(min_length=1, max_length=max_calls)),
         sentences=(list[Sentence], Field(default_factory=list, max_length=0)),
     )
+
+
+def _with_stated_codes(
+    args: type[BaseModel], stated: Mapping[str, Sequence[str]]
+) -> type[BaseModel]:
+    """``args`` with each code argument whose system the request states made required
+    and one of the stated codes."""
+    fields: dict[str, Any] = {}
+    for name, info in args.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        codes = stated.get(str(extra.get("code_system", "")))
+        if codes:
+            one_of: Any = Literal[tuple(codes)]
+            fields[name] = (one_of, Field(..., description=info.description))
+    if not fields:
+        return args
+    return create_model(args.__name__, __base__=args, **fields)
 
 
 def call_args(call: BaseModel) -> dict[str, str]:

@@ -31,9 +31,13 @@ _LOINC_CODE = re.compile(r"^\d{1,7}-\d$")
 
 
 class OrderLabArgs(ToolArgs):
-    code: str = Field(max_length=20, description="LOINC")
+    code: str = Field(
+        max_length=20, description="LOINC", json_schema_extra={"code_system": "loinc"}
+    )
     display: str = Field(min_length=1, max_length=200, description="test name")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(
+        min_length=1, max_length=500, description="why, in a few words (e.g. no HbA1c in 2 years)"
+    )
 
     @field_validator("code")
     @classmethod

@@ -32,7 +32,12 @@ class OrderMedicationArgs(ToolArgs):
     """A prescription: the drug (RxNorm code when known), dose, route and frequency."""
 
     drug: str = Field(min_length=2, max_length=120, description="drug name")
-    rxnorm: str | None = Field(None, max_length=12, description="RxNorm code if given")
+    rxnorm: str | None = Field(
+        None,
+        max_length=12,
+        description="RxNorm code if given",
+        json_schema_extra={"code_system": "rxnorm"},
+    )
     dose: str = Field(min_length=1, max_length=12, description="number, e.g. 500")
     dose_unit: str = Field(min_length=1, max_length=20, description="mg, mcg, g, mL, units, puffs")
     route: str = Field(min_length=2, max_length=40, description="e.g. by mouth, IV, subcutaneous")
