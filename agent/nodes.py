@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import re
 import time
 import uuid
@@ -27,6 +28,7 @@ from tools.terminology import Terminology, default_terminology
 from tools.trends import series_stats
 
 from . import prompts
+from .acts import stated_codes
 from .answer import (
     AnswerSentence,
     CitedAnswer,
@@ -35,6 +37,7 @@ from .answer import (
     DroppedSentence,
     RunUsage,
 )
+from .conditions import Latest, Verdict, check_condition
 from .context import AgentContext
 from .errors import AgentError, MalformedOutput, ToolCallError, ToolCallRefused
 from .events import (
@@ -308,6 +311,9 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
     acts = [] if last_round else _open_acts(state, ctx)
     outright = [tool for tool, conditional in acts if not conditional]
     checked = [tool for tool, conditional in acts if conditional]
+    focus = state.get("focus") or {}
+    update_focus: dict[str, Any] | None = None
+    verdict = _code_verdict(state, ctx) if checked else None
 
     def messages(act: str | None, act_tools: Sequence[str]) -> list[Message]:
         return prompts.plan_messages(
@@ -321,7 +327,8 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         )
 
     def acting(tools: Sequence[str]) -> type[Plan]:
-        return action_plan([(t, REGISTRY[t].args) for t in tools], s.max_calls_per_step)
+        stated = stated_codes(state.get("question", ""))
+        return action_plan([(t, REGISTRY[t].args) for t in tools], s.max_calls_per_step, stated)
 
     usages: list[dict[str, Any]] = []
     warnings: list[str] = []
@@ -329,6 +336,20 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         if outright:  # "please record it": the plan is the call (the model writes its values)
             out, usage = await _generate(ctx, "plan", messages("now", outright), acting(outright))
             usages.append(usage)
+        elif checked and verdict is not None:  # code read the condition and checked it
+            out, usage = await _generate(
+                ctx,
+                "plan",
+                messages("holds", checked) if verdict.holds else messages(None, ()),
+                acting(checked) if verdict.holds else Plan,
+            )
+            usages.append(usage)
+            if not verdict.holds:  # no write, and the act is settled for this turn
+                out = _without(out, checked)
+                acts_left = [a for a in focus.get("acts") or [] if a[0] not in checked]
+                update_focus = {**focus, "acts": acts_left}
+            if not any(o.get("tool") in checked for o in state.get("observations") or []):
+                warnings.append(f"Condition checked by code: {verdict.reason}.")
         elif checked:  # "if there is none, order one": the model checks, code keeps it to it
             first, usage = await _generate(ctx, "plan", messages("check", checked), CheckedPlan)
             usages.append(usage)
@@ -340,15 +361,11 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
                 )
                 usages.append(usage)
             elif first.condition != "holds" and acted:
-                out = out.model_copy(
-                    update={"calls": [c for c in out.calls if c.tool not in checked]}
-                )
+                out = _without(out, checked)
                 warnings.append(
                     "The plan called for an action whose condition it did not find to hold; "
                     "the action was not taken."
                 )
-                if out.action == "tools" and not out.calls:
-                    out = out.model_copy(update={"action": "answer"})
         else:
             out, usage = await _generate(ctx, "plan", messages(None, ()), Plan)
             usages.append(usage)
@@ -361,6 +378,8 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         }
     p: Plan = out
     update: dict[str, Any] = {"steps": steps + 1, "usage": usages, "pending": []}
+    if update_focus is not None:
+        update["focus"] = update_focus
     if warnings:
         update["warnings"] = warnings
     if p.action == "answer" and p.sentences:
@@ -391,16 +410,65 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
     return update
 
 
+def _without(plan: Plan, tools: Sequence[str]) -> Plan:
+    """``plan`` without its calls to ``tools`` (an answer when no call is left)."""
+    calls = [c for c in plan.calls if c.tool not in tools]
+    update: dict[str, Any] = {"calls": calls}
+    if plan.action == "tools" and not calls:
+        update["action"] = "answer"
+    return plan.model_copy(update=update)
+
+
+def _code_verdict(state: AgentState, ctx: AgentContext) -> Verdict | None:
+    """Code's check of the request's condition (:mod:`agent.conditions`) against the
+    latest result of the one test the question's own searches looked up; ``None`` when
+    they looked up no test or several, or the condition is not one code reads."""
+    seen = seen_of(state.get("evidence"))
+    measures: set[str] = set()
+    latest: Latest | None = None
+    searched = False
+    for o in state.get("observations") or []:
+        if o.get("tool") != "lab_trend" or not (o.get("prefetch") and o.get("ok")):
+            continue
+        searched = True
+        for h in o.get("handles") or []:
+            entry = seen.get(h)
+            for st in entry.stats if entry is not None else ():
+                if st.last is None:
+                    continue
+                measures.add(st.measure)
+                day = dt.date.fromisoformat(st.last.date[:10])
+                if latest is None or day > latest.date:
+                    latest = Latest(day, st.last.value, st.unit)
+    if not searched or len(measures) > 1:
+        return None
+    return check_condition(state.get("question", ""), latest, ctx.as_of or dt.date.today())
+
+
+#: how often a write the request asks for is planned in one turn (a refused one once more)
+_WRITE_TRIES = 2
+
+
 def _open_acts(state: AgentState, ctx: AgentContext) -> list[tuple[str, bool]]:
     """The writes the request asks for (:mod:`agent.acts`) that this deployment offers
-    and no call of this turn has tried yet: (tool, conditional)."""
+    and no call of this turn has made yet: (tool, conditional). A write the tool refused
+    (an error the model can act on: "the dose must be a number") is asked once more,
+    with the error in the record data."""
     if not ctx.settings.allow_writes:
         return []
-    tried = {o["tool"] for o in state.get("observations") or []}
+    done: set[str] = set()
+    tries: dict[str, int] = {}
+    for o in state.get("observations") or []:
+        tries[o["tool"]] = tries.get(o["tool"], 0) + 1
+        if o.get("ok"):
+            done.add(o["tool"])
     return [
         (tool, bool(conditional))
         for tool, conditional in (state.get("focus") or {}).get("acts") or []
-        if tool in REGISTRY and REGISTRY[tool].needs == "writes" and tool not in tried
+        if tool in REGISTRY
+        and REGISTRY[tool].needs == "writes"
+        and tool not in done
+        and tries.get(tool, 0) < _WRITE_TRIES
     ]
 
 
@@ -408,9 +476,17 @@ def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     """After the prefetched calls: straight to the answer when code's searches found
     what the question names (no planning round: fewer tokens, one model call); after the
     model's own calls, when the prefetch found nothing to go on, or when the request asks
-    for an action (:mod:`agent.acts`; the planner takes it): plan."""
+    for an action (:mod:`agent.acts`; the planner takes it): plan. Once every action the
+    request asks for is taken: the answer."""
     observations = state.get("observations") or []
     settings = runtime.context.settings
+    asked = (state.get("focus") or {}).get("acts") or []
+    if (
+        asked
+        and not _open_acts(state, runtime.context)
+        and any(o.get("ok") and o.get("tool") in {a[0] for a in asked} for o in observations)
+    ):  # the action asked for is taken: say what was found and done
+        return "compose"
     if (
         settings.answer_after_prefetch
         and not _open_acts(state, runtime.context)
@@ -680,6 +756,25 @@ def _record_sentence(
     )
 
 
+def _writes_unsaid(
+    state: AgentState, sentences: Sequence[AnswerSentence], seen: dict[str, Seen], pid: str
+) -> list[AnswerSentence]:
+    """What this turn wrote that no sentence of the answer cites, as the write tool
+    stated it ("ordered HbA1c (LOINC 4548-4): ServiceRequest/…, status active"): a write
+    is never left unsaid, whatever the model's answer."""
+    cited = {h for s in sentences for h in s.handles}
+    out: list[AnswerSentence] = []
+    for obs in state.get("observations") or []:
+        tool = REGISTRY.get(obs.get("tool", ""))
+        if tool is None or tool.needs != "writes" or not obs.get("ok"):
+            continue
+        for text, handles in obs.get("statements") or []:
+            if handles and not cited & set(handles) and all(h in seen for h in handles):
+                cited |= set(handles)
+                out.append(_record_sentence(text, handles, seen, pid))
+    return out
+
+
 def _is_list(obs: dict[str, Any]) -> bool:
     """A prefetched call that returned a whole clinical list (marked so by
     :mod:`agent.prefetch`): the current conditions or medications, or the allergies."""
@@ -840,6 +935,7 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                 else "."
             )
         )
+    sentences = [*_writes_unsaid(state, sentences, seen, pid), *sentences]
     refs = list(dict.fromkeys(r for s in sentences for r in s.references))
     answer = CitedAnswer(
         patient_id=pid,

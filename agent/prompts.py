@@ -68,9 +68,9 @@ not hold, take no action. After an action, report the result and the action take
 ACT_NOW = """The question asks for an action: call {tools} now, once, with the values \
 the question gives (RECORD DATA is for reference only)."""
 
-#: the same after the model's own check found that the request's condition holds
-ACT_CONDITION_HOLDS = """You found that the question's condition holds: call {tools} now, \
-once, with the values the question gives."""
+#: the same once the request's condition is found to hold (by code or by the model's check)
+ACT_CONDITION_HOLDS = """The question's condition holds: call {tools} now, once, with \
+the values the question gives."""
 
 #: the plan's last rule when the request makes an action depend on a condition
 CHECK_CONDITION = """The question makes an action depend on a condition. First set \

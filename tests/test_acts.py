@@ -6,6 +6,7 @@ constrained backend would); the graph, the tools and the store are real."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from agent import AgentSettings, ask
-from agent.acts import acts_of
+from agent.acts import acts_of, stated_codes
 from agent.models import ChatResult, Message
-from agent.schemas import Plan
+from agent.schemas import Composed, Plan
 from tests.agent_fixtures import DEBORA, ScriptedChatModel, answer, composed, tools
 from tools.store import RecordStore
 from tools.terminology import default_terminology
@@ -54,6 +55,10 @@ def _acts(text: str) -> list[tuple[str, bool]]:
             [("order_lab", True)],
         ),
         ("Order a TSH unless one was done this year.", [("order_lab", True)]),
+        # a measurement in a vital sign's unit names the vital
+        ("Weighed the patient just now: 49.5 kg. Please record it.", [("record_vital", False)]),
+        ("BP 132/84 sitting, please chart it.", [("record_vital", False)]),
+        ("Temp 38.2 °C, document it please.", [("record_vital", False)]),
     ],
 )
 def test_requests_for_an_action(text: str, expected: list[tuple[str, bool]]) -> None:
@@ -80,6 +85,25 @@ def test_requests_for_an_action(text: str, expected: list[tuple[str, bool]]) -> 
 )
 def test_questions_ask_for_no_action(text: str) -> None:
     assert _acts(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On 3/4/2020 she had surgery. Please record it.",  # no vital named, no measurement
+        "Lesion 2 cm on the left arm, please document it.",
+    ],
+)
+def test_recording_needs_a_vital(text: str) -> None:
+    assert _acts(text) == []
+
+
+def test_stated_codes() -> None:
+    assert stated_codes(
+        "Start enoxaparin 40 mg SC daily (RxNorm 67108); recheck LOINC: 4548-4 and "
+        "RXCUI 29046. SNOMED CT code 394579002."
+    ) == {"rxnorm": ("67108", "29046"), "loinc": ("4548-4",), "snomed": ("394579002",)}
+    assert stated_codes("Start metformin 500 mg twice daily.") == {}
 
 
 class SchemaRecorder(ScriptedChatModel):
@@ -121,7 +145,7 @@ def _says_recorded(messages: Sequence[Message]) -> dict[str, Any]:
 
     m = re.search(r"recorded [^\n]*\[(E\d+)\]|(E\d+)[^\n]*recorded", messages[-1].text)
     assert m, messages[-1].text[-600:]
-    return answer(("Heart rate 82 /min was recorded.", [m.group(1) or m.group(2)]))
+    return composed(("Heart rate 82 /min was recorded.", [m.group(1) or m.group(2)]))
 
 
 VITAL = {"vital": "heart rate", "value": "82", "unit": "bpm"}
@@ -149,8 +173,43 @@ async def test_an_outright_request_is_planned_as_its_call(store: RecordStore) ->
     [obs] = await _written(store, "Observation")
     assert obs["code"]["coding"][0]["code"] == "8867-4"
     assert obs["valueQuantity"]["value"] == 82
-    # once it is taken, the next plan step is free to answer
-    assert model.schemas[1] is Plan
+    # once it is taken, the answer says what was done (no further planning round)
+    assert model.schemas[1] is Composed
+
+
+async def test_a_refused_write_is_asked_once_more_with_the_code_stated(
+    store: RecordStore,
+) -> None:
+    """The request states its RxNorm code: the call must carry it (the grammar allows no
+    other). The tool refuses the first call (an unknown route): the plan step asks for
+    the call once more, the tool's error in the record data, and the order is written."""
+    rx = {"drug": "enoxaparin", "rxnorm": "67108", "dose": "40 mg", "dose_unit": "mg",
+          "route": "subcutaneously", "frequency": "once daily"}  # fmt: skip
+    model = SchemaRecorder(
+        [
+            tools(("order_medication", {**rx, "route": "into the arm"})),
+            tools(("order_medication", rx)),
+            composed(),
+        ]
+    )
+    await ask(
+        "Start this patient on enoxaparin 40 mg subcutaneously once daily (RxNorm 67108).",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=4),
+    )
+    first = model.schemas[0]
+    assert _rejects(first, tools(("order_medication", {**rx, "rxnorm": "67109"})))
+    assert _rejects(
+        first, tools(("order_medication", {k: v for k, v in rx.items() if k != "rxnorm"}))
+    )
+    assert model.schemas[1].__name__ == "ActionPlan"
+    assert "unknown route" in model.calls[1][-1].text
+    [order] = await _written(store, "MedicationRequest")
+    assert order["medicationCodeableConcept"]["coding"][0]["code"] == "67108"
+    assert order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 40
+    assert model.schemas[2] is Composed  # written: the answer follows
 
 
 async def test_without_writes_a_request_is_an_ordinary_question(store: RecordStore) -> None:
@@ -166,9 +225,10 @@ async def test_without_writes_a_request_is_an_ordinary_question(store: RecordSto
     assert not await _written(store, "Observation")
 
 
+#: a condition code does not read (a judgement): the model checks it
 COND = (
-    "Check her latest HbA1c. If there is none, or it is more than 180 days old, order a "
-    "new HbA1c test; otherwise do not order anything."
+    "Check her latest HbA1c. If her diabetes looks poorly controlled, order a new HbA1c "
+    "test; otherwise do not order anything."
 )
 
 
@@ -213,6 +273,48 @@ async def test_a_condition_not_found_to_hold_takes_no_action(store: RecordStore)
     )
     assert not await _written(store, "ServiceRequest")
     assert any("not taken" in w for w in result.warnings)
+
+
+async def test_a_condition_code_reads_is_checked_by_code(store: RecordStore) -> None:
+    """ "If there is none, or it is older than 90 days": code checks it against the
+    latest HbA1c the question's own search found (2025-01-15, 137 days before), so
+    the first plan step is already the call, with the LOINC code the request states."""
+    model = SchemaRecorder([tools(("order_lab", LAB)), answer(("Ordered.", [])), composed()])
+    result = await ask(
+        "Today is 2025-06-01. If there is no HbA1c on file, or the latest one is more than "
+        "90 days old, order a new HbA1c (LOINC 4548-4).",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=3),
+        as_of=dt.date(2025, 6, 1),
+    )
+    assert model.schemas[0].__name__ == "ActionPlan"
+    assert "condition holds: call order_lab now" in model.calls[0][-1].text
+    assert _rejects(model.schemas[0], tools(("order_lab", {**LAB, "code": "2345-7"})))
+    [order] = await _written(store, "ServiceRequest")
+    assert order["code"]["coding"][0]["code"] == "4548-4"
+    [why] = [w for w in result.warnings if w.startswith("Condition checked by code")]
+    assert "the latest is dated 2025-01-15" in why
+    assert "so the condition holds" in why
+
+
+async def test_a_condition_code_finds_false_takes_no_action(store: RecordStore) -> None:
+    """ "If there is none": she has HbA1c results, so nothing is ordered even when the
+    model's free plan calls the order."""
+    model = SchemaRecorder([tools(("order_lab", LAB)), composed()])
+    result = await ask(
+        "If there is no HbA1c on file, order one.",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=3),
+        as_of=dt.date(2025, 6, 1),
+    )
+    assert model.schemas[0] is Plan
+    assert not await _written(store, "ServiceRequest")
+    [why] = [w for w in result.warnings if w.startswith("Condition checked by code")]
+    assert "does not hold" in why
 
 
 async def test_a_question_with_writes_on_is_answered_as_without(store: RecordStore) -> None:

@@ -460,7 +460,7 @@ async def test_the_action_instruction_is_given_only_when_writes_are_offered(
         step = {**answer(("Nothing to do.", ["E1"])), "condition": "does not hold"}
         model = ScriptedChatModel([step if writes else answer(("Nothing to do.", ["E1"]))])
         await ask(
-            "If her last HbA1c is older than 180 days, order one.",
+            "If her diabetes looks poorly controlled, order an HbA1c.",  # a judgement
             patient_id=DEBORA,
             source=store,
             model=model,

@@ -16,7 +16,7 @@ from agent.models import Message
 from bench.medagent.agent_answerer import AgentTaskAnswerer, names_of, parse_lab_answer
 from bench.medagent.generate import Task, generate
 from bench.medagent.run import run_tasks
-from tests.agent_fixtures import ScriptedChatModel, answer, composed, tools
+from tests.agent_fixtures import ScriptedChatModel, composed, tools
 from tools.store import RecordStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,31 +52,31 @@ async def test_find_patient_through_the_model(store: RecordStore) -> None:
 
 
 def _cite_order(messages: Sequence[Message]) -> dict[str, Any]:
-    """Script step: answer citing the order's handle shown in the tool results."""
+    """Script step: the answer (compose) citing the order's handle shown in the tool results."""
     m = re.search(r"ordered HbA1c[^\n]*\[(E\d+)\]", messages[-1].text)
     assert m, "the order tool result shows no citable handle"
-    return answer(("A new HbA1c test was ordered.", [m.group(1)]))
+    return composed(("A new HbA1c test was ordered.", [m.group(1)]))
 
 
 async def test_conditional_order_graded_on_store_state(store: RecordStore) -> None:
     orders = [t for t in _tasks() if t.kind == "conditional_order"]
     due = next(t for t in orders if t.expected["should_order"])
     args = {"code": "4548-4", "display": "HbA1c", "reason": "no recent HbA1c"}
-    # (the request states a condition: the plan says first whether it holds)
-    order = {**tools(("order_lab", args)), "condition": "holds"}
-    row = await _run(store, due, [order, _cite_order, composed()])
+    # code checks the task's condition ("none, or older than N days") against the record:
+    # the plan is the order, and once it is placed the answer says so
+    row = await _run(store, due, [tools(("order_lab", args)), _cite_order, composed()])
     assert row["correct"], row
     [created] = row["created"]
     # the answer's one sentence survived verification by citing the created order
     assert row["answer"]["text"] == "A new HbA1c test was ordered."
     sr = await store.read(created)
     assert sr["subject"]["reference"] == f"Patient/{due.patient_key}"
-    # ordering when the condition does not hold is graded wrong from the state alone
+    # when the condition does not hold, an order the model still plans is not placed
     not_due = next((t for t in orders if not t.expected["should_order"]), None)
     if not_due is not None:
-        row = await _run(store, not_due, [order, _cite_order, composed()])  # a wrong "holds"
-        assert not row["correct"]
-        assert "condition does not hold" in row["reason"]
+        row = await _run(store, not_due, [tools(("order_lab", args)), composed()])
+        assert row["correct"], row
+        assert not row["created"]
 
 
 def test_parse_lab_answer() -> None:

@@ -358,9 +358,10 @@ async def test_graded_on_state_not_transcript(fixture_store: RecordStore, v2: li
 
 def _cite(word: str) -> Any:
     def step(messages: Sequence[Message]) -> dict[str, Any]:
-        m = re.search(rf"{word} [^\n]*\[(E\d+)\]", messages[-1].text)
+        # the write's own line: "recorded Heart rate 82 /min …: Observation/…, status final"
+        m = re.search(rf"{word} [^\n]*(?:Observation|Request)/[^\n]*\[(E\d+)\]", messages[-1].text)
         assert m, "the write tool's result shows no citable handle"
-        return answer((f"Done ({word}).", [m.group(1)]))
+        return composed((f"Done ({word}).", [m.group(1)]))
 
     return step
 
