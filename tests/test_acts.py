@@ -212,6 +212,39 @@ async def test_a_refused_write_is_asked_once_more_with_the_code_stated(
     assert model.schemas[2] is Composed  # written: the answer follows
 
 
+async def test_a_recorded_vital_is_checked_as_a_result(store: RecordStore) -> None:
+    """The written Observation is evidence like the record's own results: a sentence
+    stating its value holds (the one a cpu-demo run gave was dropped when the write was
+    an order-like item with no value), and a wrong value does not."""
+
+    def says(value: str) -> Any:
+        def step(messages: Sequence[Message]) -> dict[str, Any]:
+            import re
+
+            found = re.findall(
+                r"recorded[^\n]*Body weight [^\n]*Observation/[^\n]*\[(E\d+)\]", messages[-1].text
+            )
+            handle = found[-1]
+            return composed((f"The patient's weight was recorded as {value} kg.", [handle]))
+
+        return step
+
+    call = tools(("record_vital", {"vital": "weight", "value": "112.8 kg"}))
+    request = "Weighed the patient just now: 112.8 kg. Please record it."
+    settings = AgentSettings(allow_writes=True, max_steps=3)
+    model = SchemaRecorder([call, says("112.8"), composed()])
+    result = await ask(request, patient_id=DEBORA, source=store, model=model, settings=settings)
+    [sentence] = result.sentences
+    assert sentence.status == "verified"
+    assert sentence.text.startswith("The patient's weight was recorded as 112.8 kg")
+    [obs] = await _written(store, "Observation")
+    assert sentence.references == [f"Observation/{obs['id']}"]
+    model = SchemaRecorder([call, says("121.8"), composed()])
+    result = await ask(request, patient_id=DEBORA, source=store, model=model, settings=settings)
+    assert result.sentences[0].status == "extractive"  # the write, as the tool said it
+    assert "121.8" not in result.text
+
+
 async def test_without_writes_a_request_is_an_ordinary_question(store: RecordStore) -> None:
     model = SchemaRecorder([answer(("No action was taken.", [])), composed()])
     await ask(

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tools.errors import ImportFailed, RecordToolError, UnsupportedSearch, WriteRefused
-from tools.evidence import Coding, EvidenceItem, Point, SourceRef
+from tools.evidence import Coding, EvidenceItem, Point, SourceRef, build_evidence
 from tools.fhir_version import patient_ids_of
 from tools.source import RecordWriter, Resource
 from tools.writes import is_assistant_write
@@ -88,12 +88,32 @@ async def create(ctx: AgentContext, resource: Resource) -> Resource:
 
 
 async def written_result(
-    ctx: AgentContext, ref: str, date: str, coding: Coding, name: str, text: str
+    ctx: AgentContext,
+    ref: str,
+    date: str,
+    coding: Coding,
+    name: str,
+    text: str,
+    observation: Resource | None = None,
 ) -> ToolResult:
-    """The tool line and a citable evidence item (a new handle) for a written resource."""
+    """The tool line and a citable evidence item (a new handle) for a written resource.
+
+    ``observation``: a written Observation, whose item is then built as the record's own
+    results are (its value and unit, so that "her weight, 112.8 kg, was recorded" is
+    checked against the value written, not against an order's name)."""
     ev = await ensure_evidence(ctx)
     handle = ctx.cache.written.get(ref) or new_handle(ctx, ev)
     ctx.cache.written[ref] = handle
+    built = (
+        [i for i in build_evidence([observation], as_of=ev.as_of).items if i.reference == ref]
+        if observation is not None
+        else []
+    )
+    if len(built) == 1:
+        result = ToolResult([f"{text} [{handle}]"])
+        result.add(ctx, built[0].model_copy(update={"handle": handle}))
+        result.statements.append((text, [handle]))
+        return result
     item = EvidenceItem(
         handle=handle,
         kind="order",

@@ -76,7 +76,7 @@ async def record_vital(ctx: AgentContext, args: RecordVitalArgs) -> ToolResult:
             ref = f"Observation/{found.get('id')}"
             when = str(found.get("effectiveDateTime", ""))
             text = f"already recorded (not recorded again): {v.display} {shown}: {ref}, at {when}"
-            return await written_result(ctx, ref, when, coding, v.display, text)
+            return await written_result(ctx, ref, when, coding, v.display, text, found)
         created = await create(ctx, resource)
         ref = f"Observation/{created.get('id')}"
         when = str(created.get("effectiveDateTime", resource["effectiveDateTime"]))
@@ -84,7 +84,9 @@ async def record_vital(ctx: AgentContext, args: RecordVitalArgs) -> ToolResult:
             f"recorded {v.display} {shown} (LOINC {v.code}): {ref}, status final, "
             f"category vital-signs, effective {when}"
         )
-        return await written_result(ctx, ref, when, coding, f"{v.display} {shown}", text)
+        return await written_result(
+            ctx, ref, when, coding, f"{v.display} {shown}", text, {**resource, **created}
+        )
 
 
 TOOL = Tool(
