@@ -157,10 +157,13 @@ def _combine(values: Sequence[bool | None], any_of: bool) -> bool | None:
     return False if False in values else (True if all(v is True for v in values) else None)
 
 
-def check_condition(text: str, latest: Latest | None, today: dt.date) -> Verdict | None:
+def check_condition(
+    text: str, latest: Latest | None, today: dt.date, what: str = "result"
+) -> Verdict | None:
     """Whether the condition of the request ``text`` holds for ``latest`` (the latest
-    result of the test it names, ``None`` when none was found), ``today`` the reference
-    day of "ago"; ``None`` when code cannot read the condition or it cannot be known."""
+    result of the test it names, ``None`` when none was found; ``what``: the test's name),
+    ``today`` the reference day of "ago"; ``None`` when code cannot read the condition or
+    it cannot be known."""
     text = text.replace("’", "'")
     text = re.sub(r"\b(she|he|it)'s (never|not|had|been)\b", r"\1 has \2", text, flags=re.I)
     for short, full in _CONTRACTED.items():
@@ -185,9 +188,9 @@ def check_condition(text: str, latest: Latest | None, today: dt.date) -> Verdict
     if negate:
         holds = not holds
     found = (
-        "no result found"
+        f"no {what} found"
         if latest is None
-        else f"the latest is dated {latest.date.isoformat()}"
+        else f"the latest {what} is dated {latest.date.isoformat()}"
         + (
             f" ({latest.value:g} {latest.unit})".replace(" )", ")")
             if latest.value is not None

@@ -313,7 +313,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
     checked = [tool for tool, conditional in acts if conditional]
     focus = state.get("focus") or {}
     update_focus: dict[str, Any] | None = None
-    verdict = _code_verdict(state, ctx) if checked else None
+    verdict, rests_on = _code_verdict(state, ctx) if checked else (None, [])
 
     def messages(act: str | None, act_tools: Sequence[str]) -> list[Message]:
         return prompts.plan_messages(
@@ -344,12 +344,12 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
                 acting(checked) if verdict.holds else Plan,
             )
             usages.append(usage)
+            # the verdict is said in the answer, cited to what it rests on
+            update_focus = {**focus, "verdict": [f"{verdict.reason}.", rests_on]}
             if not verdict.holds:  # no write, and the act is settled for this turn
                 out = _without(out, checked)
-                acts_left = [a for a in focus.get("acts") or [] if a[0] not in checked]
-                update_focus = {**focus, "acts": acts_left}
-            if not any(o.get("tool") in checked for o in state.get("observations") or []):
-                warnings.append(f"Condition checked by code: {verdict.reason}.")
+                acts = [a for a in focus.get("acts") or [] if a[0] not in checked]
+                update_focus["acts"] = acts
         elif checked:  # "if there is none, order one": the model checks, code keeps it to it
             first, usage = await _generate(ctx, "plan", messages("check", checked), CheckedPlan)
             usages.append(usage)
@@ -419,30 +419,41 @@ def _without(plan: Plan, tools: Sequence[str]) -> Plan:
     return plan.model_copy(update=update)
 
 
-def _code_verdict(state: AgentState, ctx: AgentContext) -> Verdict | None:
+def _code_verdict(state: AgentState, ctx: AgentContext) -> tuple[Verdict | None, list[str]]:
     """Code's check of the request's condition (:mod:`agent.conditions`) against the
-    latest result of the one test the question's own searches looked up; ``None`` when
-    they looked up no test or several, or the condition is not one code reads."""
+    latest result of the one test the question's own searches looked up, and the handles
+    it rests on (the series, or the search that found nothing); ``None`` when they looked
+    up no test or several, or the condition is not one code reads (then no verdict)."""
     seen = seen_of(state.get("evidence"))
     measures: set[str] = set()
     latest: Latest | None = None
-    searched = False
+    rests_on: list[str] = []
+    empty: list[str] = []
     for o in state.get("observations") or []:
         if o.get("tool") != "lab_trend" or not (o.get("prefetch") and o.get("ok")):
             continue
-        searched = True
         for h in o.get("handles") or []:
             entry = seen.get(h)
+            if entry is not None and entry.item.kind == "absence":
+                empty.append(h)
             for st in entry.stats if entry is not None else ():
                 if st.last is None:
                     continue
                 measures.add(st.measure)
                 day = dt.date.fromisoformat(st.last.date[:10])
                 if latest is None or day > latest.date:
-                    latest = Latest(day, st.last.value, st.unit)
-    if not searched or len(measures) > 1:
-        return None
-    return check_condition(state.get("question", ""), latest, ctx.as_of or dt.date.today())
+                    latest, rests_on = Latest(day, st.last.value, st.unit), [h]
+    if len(measures) > 1 or not (rests_on or empty):
+        return None, []
+    what = next(iter(measures)) if measures else _absent_name(seen[empty[0]].item.name)
+    today = ctx.as_of or dt.date.today()
+    verdict = check_condition(state.get("question", ""), latest, today, what)
+    return verdict, (rests_on or empty) if verdict is not None else []
+
+
+def _absent_name(name: str) -> str:
+    """The test an empty search looked for ("HbA1c results" → "HbA1c")."""
+    return re.sub(r"\s+results?$", "", name) or "result"
 
 
 #: how often a write the request asks for is planned in one turn (a refused one once more)
@@ -935,6 +946,9 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                 else "."
             )
         )
+    verdict = (state.get("focus") or {}).get("verdict")
+    if verdict and all(h in seen for h in verdict[1]):
+        sentences = [_record_sentence(verdict[0], verdict[1], seen, pid), *sentences]
     sentences = [*_writes_unsaid(state, sentences, seen, pid), *sentences]
     refs = list(dict.fromkeys(r for s in sentences for r in s.references))
     answer = CitedAnswer(

@@ -327,9 +327,15 @@ async def test_a_condition_code_reads_is_checked_by_code(store: RecordStore) -> 
     assert _rejects(model.schemas[0], tools(("order_lab", {**LAB, "code": "2345-7"})))
     [order] = await _written(store, "ServiceRequest")
     assert order["code"]["coding"][0]["code"] == "4548-4"
-    [why] = [w for w in result.warnings if w.startswith("Condition checked by code")]
-    assert "the latest is dated 2025-01-15" in why
-    assert "so the condition holds" in why
+    # the answer says what code checked, cited to the result it rests on
+    [why] = [x for x in result.sentences if x.text.startswith("If none on file")]
+    assert why.text == (
+        "If none on file or more than 90 days before 2025-06-01: the latest HbA1c is dated "
+        "2025-01-15 (6.6 %), so the condition holds."
+    )
+    [ref] = why.references
+    assert ref.startswith("Observation/")
+    assert result.sentences[0].text.startswith("Ordered HbA1c")  # what was written, first
 
 
 async def test_a_condition_code_finds_false_takes_no_action(store: RecordStore) -> None:
@@ -346,8 +352,8 @@ async def test_a_condition_code_finds_false_takes_no_action(store: RecordStore) 
     )
     assert model.schemas[0] is Plan
     assert not await _written(store, "ServiceRequest")
-    [why] = [w for w in result.warnings if w.startswith("Condition checked by code")]
-    assert "does not hold" in why
+    [why] = [x for x in result.sentences if x.text.startswith("If none on file")]
+    assert why.text.endswith("so the condition does not hold.")
 
 
 async def test_a_question_with_writes_on_is_answered_as_without(store: RecordStore) -> None:
