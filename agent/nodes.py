@@ -348,8 +348,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
             update_focus = {**focus, "verdict": [f"{verdict.reason}.", rests_on]}
             if not verdict.holds:  # no write, and the act is settled for this turn
                 out = _without(out, checked)
-                acts = [a for a in focus.get("acts") or [] if a[0] not in checked]
-                update_focus["acts"] = acts
+                update_focus["acts"] = [a for a in focus.get("acts") or [] if a[0] not in checked]
         elif checked:  # "if there is none, order one": the model checks, code keeps it to it
             first, usage = await _generate(ctx, "plan", messages("check", checked), CheckedPlan)
             usages.append(usage)
