@@ -168,6 +168,7 @@ def check_condition(
     text = re.sub(r"\b(she|he|it)'s (never|not|had|been)\b", r"\1 has \2", text, flags=re.I)
     for short, full in _CONTRACTED.items():
         text = re.sub(re.escape(short), full, text, flags=re.I)
+    text = re.sub(r"\b(or|and),? (?:if|when)\b", r"\1", text, flags=re.I)  # "… or if it is …"
     spans = list(_SPAN.finditer(text))
     if len(spans) != 1:
         return None

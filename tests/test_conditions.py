@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.conditions import Latest, check_condition
 
@@ -74,3 +76,26 @@ def test_conditions_code_does_not_read_are_left_to_the_model(
     text: str, latest: Latest | None
 ) -> None:
     assert check_condition(text, latest, TODAY) is None
+
+
+@given(
+    days=st.integers(min_value=1, max_value=4000),
+    back=st.one_of(st.none(), st.integers(min_value=0, max_value=8000)),
+    unit=st.sampled_from(["days", "weeks", "months", "years"]),
+    wording=st.sampled_from(
+        [
+            "If there is none, or it is dated more than {n} {u} before {d}, order one.",
+            "If none on file or the latest one is more than {n} {u} before {d}, order one.",
+            "Order one if there's no result or if it's more than {n} {u} before {d}.",
+        ]
+    ),
+)
+def test_none_or_older_agrees_with_date_arithmetic(
+    days: int, back: int | None, unit: str, wording: str
+) -> None:
+    """Whatever the numbers, the verdict is the date arithmetic's."""
+    latest = None if back is None else Latest(TODAY - dt.timedelta(days=back), 1.0, "%")
+    verdict = check_condition(wording.format(n=days, u=unit, d=TODAY.isoformat()), latest, TODAY)
+    assert verdict is not None
+    per = {"days": 1, "weeks": 7, "months": 30.44, "years": 365.25}[unit]
+    assert verdict.holds is (back is None or back > days * per)
