@@ -337,17 +337,15 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
             out, usage = await _generate(ctx, "plan", messages("now", outright), acting(outright))
             usages.append(usage)
         elif checked and verdict is not None:  # code read the condition and checked it
-            out, usage = await _generate(
-                ctx,
-                "plan",
-                messages("holds", checked) if verdict.holds else messages(None, ()),
-                acting(checked) if verdict.holds else Plan,
-            )
-            usages.append(usage)
             # the verdict is said in the answer, cited to what it rests on
             update_focus = {**focus, "verdict": [f"{verdict.reason}.", rests_on]}
-            if not verdict.holds:  # no write, and the act is settled for this turn
-                out = _without(out, checked)
+            if verdict.holds:
+                out, usage = await _generate(
+                    ctx, "plan", messages("holds", checked), acting(checked)
+                )
+                usages.append(usage)
+            else:  # no write (settled for this turn): the answer says what was found
+                out = Plan(action="answer")
                 update_focus["acts"] = [a for a in focus.get("acts") or [] if a[0] not in checked]
         elif checked:  # "if there is none, order one": the model checks, code keeps it to it
             first, usage = await _generate(ctx, "plan", messages("check", checked), CheckedPlan)
