@@ -327,8 +327,8 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         )
 
     def acting(tools: Sequence[str]) -> type[Plan]:
-        stated = stated_codes(state.get("question", ""))
-        return action_plan([(t, REGISTRY[t].args) for t in tools], s.max_calls_per_step, stated)
+        codes = _codes_for_acts(state, ctx)
+        return action_plan([(t, REGISTRY[t].args) for t in tools], s.max_calls_per_step, codes)
 
     usages: list[dict[str, Any]] = []
     warnings: list[str] = []
@@ -405,6 +405,25 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
                 f"{len(p.calls) - len(calls)} tool call(s) over the per-step limit were skipped.",
             ]
     return update
+
+
+def _codes_for_acts(state: AgentState, ctx: AgentContext) -> dict[str, tuple[str, ...]]:
+    """The codes an action's code arguments may take: those the request states with their
+    system ("RxNorm 67108"); else, for a test, the LOINC codes of the tests it names ("order
+    an A1c": 4548-4 …), looked up in the terminology, so the model never writes a LOINC
+    code from memory."""
+    codes = stated_codes(state.get("question", ""))
+    if "loinc" not in codes:
+        term = ctx.terminology or default_terminology()
+        named = [
+            term.concept(cid) for _words, cid in (state.get("focus") or {}).get("concepts") or []
+        ]
+        loinc = [
+            code for c in named if c is not None and c.kind == "lab" for code in c.code_in("loinc")
+        ]
+        if loinc:
+            codes["loinc"] = tuple(dict.fromkeys(loinc))
+    return codes
 
 
 def _without(plan: Plan, tools: Sequence[str]) -> Plan:

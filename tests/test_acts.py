@@ -245,6 +245,24 @@ async def test_a_recorded_vital_is_checked_as_a_result(store: RecordStore) -> No
     assert "121.8" not in result.text
 
 
+async def test_a_test_named_without_a_code_takes_its_loinc_from_the_terminology(
+    store: RecordStore,
+) -> None:
+    """ "Order an A1c": the model may not write a LOINC code from memory; the grammar allows
+    the codes the terminology gives HbA1c. A test it has no code for stays free."""
+    model = SchemaRecorder([tools(("order_lab", LAB)), composed()])
+    settings = AgentSettings(allow_writes=True, max_steps=3)
+    await ask("Go ahead and order an A1c.", patient_id=DEBORA, source=store, model=model,
+              settings=settings)  # fmt: skip
+    assert _rejects(model.schemas[0], tools(("order_lab", {**LAB, "code": "2345-7"})))
+    [order] = await _written(store, "ServiceRequest")
+    assert order["code"]["coding"][0]["code"] == "4548-4"
+    model = SchemaRecorder([tools(("order_lab", {**LAB, "code": "58410-2"})), composed()])
+    await ask("Please order a CBC.", patient_id=DEBORA, source=store, model=model,
+              settings=settings)  # fmt: skip
+    assert not _rejects(model.schemas[0], tools(("order_lab", {**LAB, "code": "58410-2"})))
+
+
 async def test_without_writes_a_request_is_an_ordinary_question(store: RecordStore) -> None:
     model = SchemaRecorder([answer(("No action was taken.", [])), composed()])
     await ask(
