@@ -123,14 +123,19 @@ def _with_stated_codes(
     args: type[BaseModel], stated: Mapping[str, Sequence[str]]
 ) -> type[BaseModel]:
     """``args`` with each code argument whose system the request states made required
-    and one of the stated codes."""
+    and one of the stated codes; an optional code argument whose system it does not
+    state may only be left out (the model does not write a code from memory)."""
     fields: dict[str, Any] = {}
     for name, info in args.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        codes = stated.get(str(extra.get("code_system", "")))
+        if "code_system" not in extra:
+            continue
+        codes = stated.get(str(extra["code_system"]))
         if codes:
             one_of: Any = Literal[tuple(codes)]
             fields[name] = (one_of, Field(..., description=info.description))
+        elif not info.is_required():
+            fields[name] = (None, Field(None, description="not given: leave out"))
     if not fields:
         return args
     return create_model(args.__name__, __base__=args, **fields)

@@ -263,6 +263,19 @@ async def test_a_test_named_without_a_code_takes_its_loinc_from_the_terminology(
     assert not _rejects(model.schemas[0], tools(("order_lab", {**LAB, "code": "58410-2"})))
 
 
+async def test_a_drug_code_not_given_is_not_written(store: RecordStore) -> None:
+    """No RxNorm code in the request: the call may not carry one (the model would write it
+    from memory), and the order names the drug in text only."""
+    rx = {"drug": "metformin", "dose": "500", "dose_unit": "mg", "route": "by mouth",
+          "frequency": "twice daily"}  # fmt: skip
+    model = SchemaRecorder([tools(("order_medication", rx)), composed()])
+    await ask("Start metformin 500 mg by mouth twice daily.", patient_id=DEBORA, source=store,
+              model=model, settings=AgentSettings(allow_writes=True, max_steps=3))  # fmt: skip
+    assert _rejects(model.schemas[0], tools(("order_medication", {**rx, "rxnorm": "6809"})))
+    [order] = await _written(store, "MedicationRequest")
+    assert order["medicationCodeableConcept"] == {"text": "metformin"}
+
+
 async def test_without_writes_a_request_is_an_ordinary_question(store: RecordStore) -> None:
     model = SchemaRecorder([answer(("No action was taken.", [])), composed()])
     await ask(
