@@ -37,6 +37,9 @@ from .understand import Focus, understand
 __all__ = ["prefetch_calls"]
 
 _LOINC = re.compile(r"(?<![\w.-])(\d{1,7}-\d)(?![\w.-]*\d)")
+#: a lab's own code the question gives after the word "code" ("GLUCOSE, BLOOD (code
+#: CHEM-GLUB)"): capitals and digits joined by a hyphen or underscore, not a word
+_LOCAL_CODE = re.compile(r"\bcode\s*[:#]?\s*([A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+)(?![\w-])")
 _CVX = re.compile(r"\bCVX\s*(?:code\s*)?[:#]?\s*(\d{1,4})\b", re.I)
 _SNOMED = re.compile(r"\b(?:SNOMED(?:[ -]CT)?|SCT)\s*(?:code\s*)?[:#]?\s*(\d{6,18})\b", re.I)
 _ICD10 = re.compile(
@@ -135,7 +138,7 @@ def prefetch_calls(
         )
     window = focus.window.args() if focus.window else {}
     calls: list[dict[str, Any]] = []
-    codes = list(dict.fromkeys(_LOINC.findall(question)))
+    codes = list(dict.fromkeys([*_LOINC.findall(question), *_LOCAL_CODE.findall(question)]))
     calls.extend(_call("lab_trend", code=c, **window) for c in codes[:2])
     named: set[str] = set()
     for cvx in dict.fromkeys(_CVX.findall(question)):

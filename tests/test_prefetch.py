@@ -33,6 +33,11 @@ def test_codes_and_words_become_calls() -> None:
         ("lab_trend", {"code": "6298-4", "date_from": "2008-01-01", "date_to": "2009-12-31"})
     ]
     assert _args("Latest potassium (LOINC 6298-4)?") == [("lab_trend", {"code": "6298-4"})]
+    # a lab's own code (the differently coded fixture variant): "code" then capitals joined
+    assert _args("Give the latest GLUCOSE, BLOOD value (code CHEM-GLUB) with its date.") == [
+        ("lab_trend", {"code": "CHEM-GLUB"})
+    ]
+    assert not [a for t, a in _args("Is her code status Full-Code or DNR?") if "code" in a]
     assert _args("What is the latest HbA1c?") == [("lab_trend", {"name": "HbA1c"})]
     assert _args("whats her latest a1c") == [("lab_trend", {"name": "HbA1c"})]
     assert _args("Is her kidney function getting worse?") == [
