@@ -505,3 +505,26 @@ async def test_known_allergies_are_the_active_ones_then_how_many_no_longer_are()
     r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "allergies"}))
     assert len(r.statements) == 2
     assert all(("inactive" in t) or ("resolved" in t) for t, _ in r.statements)
+
+
+async def test_a_current_list_is_given_whole() -> None:
+    """26 active problems (the differently coded variant has a patient with 26): all of
+    them are stated, not the first 20; a search by name keeps the usual lines."""
+    from agent.context import AgentSettings
+    from tests._record_fixtures import MemorySource, condition, patient
+
+    record = [patient("p1")] + [
+        condition(f"c{i}", f"{100000 + i}", f"Problem number {i}", f"20{10 + i % 10}-01-01")
+        for i in range(26)
+    ]
+    ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": record}),
+                       model=ScriptedChatModel([]), settings=AgentSettings())  # fmt: skip
+    active = await run_tool_call(
+        ctx, ToolCall(tool="search_record", args={"resource_type": "Condition", "status": "active"})
+    )
+    assert len(active.statements) == 26
+    assert not any("not shown" in line for line in active.lines)
+    named = await run_tool_call(
+        ctx, ToolCall(tool="search_record", args={"resource_type": "Condition", "name": "problem"})
+    )
+    assert len(named.statements) <= 20

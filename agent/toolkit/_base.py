@@ -254,9 +254,11 @@ def bounded(
     items: Sequence[EvidenceItem],
     what: str,
     scope: SearchScope | None = None,
+    limit: int | None = None,
 ) -> ToolResult:
-    """At most ``max_lines`` items as lines; an absence item when there are none."""
-    limit = ctx.settings.max_lines
+    """At most ``limit`` (default ``max_lines``) items as lines; an absence item when
+    there are none."""
+    limit = limit or ctx.settings.max_lines
     shown = list(items)[:limit]
     result = ToolResult([scrub(i.line, ctx.patient_id) for i in shown])
     for i in shown:

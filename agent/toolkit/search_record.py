@@ -217,7 +217,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 yes = [(f"Yes — {each[0][0]}", each[0][1]), *each[1:]]
                 result.leads["yesno"] = result.leads["ever"] = yes
         return result
-    result = bounded(ctx, items, what, scope)
+    # a current list (active problems, current medications) is given whole, up to three
+    # times the usual lines: a clinician's list cut at 20 would drop problems unsaid
+    whole = status == "active" and not (name or code)
+    limit = ctx.settings.max_lines * (3 if whole else 1)
+    result = bounded(ctx, items, what, scope, limit)
     if (name or code) and result.statements and items:
         shown = items[: ctx.settings.max_lines]
         result.leads["yesno"] = _yes_or_not_now(ctx, shown)
