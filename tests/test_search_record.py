@@ -528,3 +528,18 @@ async def test_a_current_list_is_given_whole() -> None:
         ctx, ToolCall(tool="search_record", args={"resource_type": "Condition", "name": "problem"})
     )
     assert len(named.statements) <= 20
+
+
+async def test_a_lab_code_the_record_does_not_hold_is_said_not_found() -> None:
+    """A lab's own code the question gives and the record lacks: "nothing found" for that
+    code (not a tool error and an empty answer, nor a claim that it is a LOINC code)."""
+    from agent.context import AgentSettings
+    from tests._record_fixtures import MemorySource, patient
+
+    ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": [patient("p1")]}),
+                       model=ScriptedChatModel([]), settings=AgentSettings())  # fmt: skip
+    result = await run_tool_call(ctx, ToolCall(tool="lab_trend", args={"code": "CHEM-TROPHS"}))
+    [(text, _handles)] = result.statements
+    assert "no code CHEM-TROPHS results" in text
+    assert "coded CHEM-TROPHS: nothing found" in text
+    assert "LOINC" not in text

@@ -10,6 +10,7 @@ the window's Observations. No values → an absence item naming the codes search
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from pydantic import Field
 
@@ -96,6 +97,11 @@ def _by_concept(
     return list(matched.items())
 
 
+_LOINC_SHAPED = re.compile(r"\d{1,7}-\d")
+#: a code, not a name: a LOINC code, or a lab's own ("CHEM-TROPHS"): capitals and digits
+_CODE_SHAPED = re.compile(r"\d{1,7}-\d|[A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+")
+
+
 def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     """Trends by the measure table (names, LOINC codes), else by the terminology and the
     record's own codes; a table trend that finds no values is retried the second way."""
@@ -129,6 +135,8 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
         c = wanted[0]
         codes = list(c.code_in("http://loinc.org") or term.analyte(c) or (c.id,))
         return [Trend(c.id, codes[0], tuple(codes), c.name, "", [])]
+    if _CODE_SHAPED.fullmatch(query.strip()):  # a code the record does not hold: said so
+        return [Trend(query.strip(), query.strip(), (query.strip(),), "", "", [])]
     raise ToolCallError(
         f"no lab or vital series in this record matches {query!r}; try another name, a LOINC code, "
         "or search_record with resource_type Observation"
@@ -224,7 +232,9 @@ def _named(ctx: AgentContext, t: Trend) -> str:
         concepts = term.concepts_of(_LOINC, code)
         if concepts:
             return concepts[0].name
-    return f"LOINC {t.codes[0]}" if t.codes else "such"
+    if not t.codes:
+        return "such"
+    return f"{'LOINC' if _LOINC_SHAPED.fullmatch(t.codes[0]) else 'code'} {t.codes[0]}"
 
 
 async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
@@ -242,7 +252,10 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
         if not stats.values:
             scope = SearchScope(
                 resource_types=("Observation",),
-                codes=tuple(Coding(system=_LOINC, code=c) for c in t.codes),
+                codes=tuple(
+                    Coding(system=_LOINC if _LOINC_SHAPED.fullmatch(c) else None, code=c)
+                    for c in t.codes
+                ),
                 name=t.display,
                 date_from=d_from.isoformat() if d_from else None,
                 date_to=d_to.isoformat() if d_to else None,
