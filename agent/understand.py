@@ -200,6 +200,11 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    ("sex", re.compile(r"\b(?:sex|gender|male or female|female or male)\b", re.I)),
+    (
+        "birth",
+        re.compile(r"\b(?:born|birth ?date|date of birth|DOB|birthday|how old|age)\b", re.I),
+    ),
     (
         "yesno",
         re.compile(

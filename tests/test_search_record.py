@@ -543,3 +543,20 @@ async def test_a_lab_code_the_record_does_not_hold_is_said_not_found() -> None:
     assert "no code CHEM-TROPHS results" in text
     assert "coded CHEM-TROPHS: nothing found" in text
     assert "LOINC" not in text
+
+
+async def test_sex_and_birth_are_said_first_when_asked() -> None:
+    """ "Male or female?" and "when was she born?" are answered with that fact, not the whole
+    demographic line (the plain fixtures' gender question got the line)."""
+    from agent.context import AgentSettings
+    from tests._record_fixtures import MemorySource, patient
+
+    record = [patient("p1", gender="female", birthDate="1950-06-15")]
+    ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": record}),
+                       model=ScriptedChatModel([]), settings=AgentSettings(),
+                       as_of=dt.date(2025, 6, 1))  # fmt: skip
+    result = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "patient"}))
+    [(sex, _)] = result.leads["sex"]
+    assert sex.endswith(": female (administrative gender in the record).")
+    [(born, _)] = result.leads["birth"]
+    assert born.endswith("was born on 1950-06-15, age 74 on 2025-06-01.")

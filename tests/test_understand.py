@@ -83,7 +83,10 @@ def test_previous_death_and_hash_counts_are_asked_for() -> None:
     assert _read("# of Hgb results?").asks == "count"
     assert _read("Date of death?").asks == "death"
     assert _read("How old was he when he died?").asks == "death"
-    assert _read("When was she born?").asks is None
+    assert _read("When was she born?").asks == "birth"
+    assert _read("How old is he?").asks == "birth"
+    assert _read("Is the patient male or female?").asks == "sex"
+    assert _read("What was her last HbA1c?").asks == "latest"  # "age" is not in it
 
 
 def test_a_section_question_that_points_back_keeps_the_named_thing() -> None:

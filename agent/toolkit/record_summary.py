@@ -79,8 +79,9 @@ def _active_allergies_first(items: list[EvidenceItem], result: ToolResult) -> No
 def _vital_leads(
     ctx: AgentContext, items: list[EvidenceItem]
 ) -> dict[str, list[tuple[str, list[str]]]]:
-    """The patient's entry said for "date of death?" (the death first, not the birth) and
-    "is she alive?" (as far as the record says)."""
+    """The patient's entry said for "date of death?" (the death first, not the birth),
+    "is she alive?" (as far as the record says), "male or female?" and "when was she
+    born?" (that fact first, not the whole demographic line)."""
     out: dict[str, list[tuple[str, list[str]]]] = {}
     for i in items:
         d = i.demographics
@@ -94,6 +95,17 @@ def _vital_leads(
         else:
             said = f"Yes — no death is recorded for {plain(i.name)}."
             out["alive"] = [(scrub(said, ctx.patient_id), [i.handle])]
+        if d.gender:  # "male or female?": the record's administrative gender, first
+            said = f"{plain(i.name)}: {d.gender} (administrative gender in the record)."
+            out["sex"] = [(scrub(said, ctx.patient_id), [i.handle])]
+        if d.birth_date:  # "when was she born?", "how old is he?"
+            age = ""
+            if d.age is not None and d.deceased:
+                age = f", died at age {d.age}" + (f" on {d.death_date}" if d.death_date else "")
+            elif d.age is not None:
+                age = f", age {d.age}" + (f" on {d.age_at}" if d.age_at else "")
+            said = f"{plain(i.name)} was born on {d.birth_date}{age}."
+            out["birth"] = [(scrub(said, ctx.patient_id), [i.handle])]
     return out
 
 
