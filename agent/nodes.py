@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import re
 import time
 import uuid
@@ -28,7 +27,7 @@ from tools.terminology import Terminology, default_terminology
 from tools.trends import series_stats
 
 from . import prompts
-from .acts import stated_codes
+from .acting import code_verdict, codes_for_acts, open_acts, without
 from .answer import (
     AnswerSentence,
     CitedAnswer,
@@ -37,7 +36,6 @@ from .answer import (
     DroppedSentence,
     RunUsage,
 )
-from .conditions import Latest, Verdict, check_condition
 from .context import AgentContext
 from .errors import AgentError, MalformedOutput, ToolCallError, ToolCallRefused
 from .events import (
@@ -308,12 +306,12 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
             "warnings": [f"{state['tool_errors']} tool errors; stopped calling tools."],
         }
     last_round = steps + 1 >= s.max_steps
-    acts = [] if last_round else _open_acts(state, ctx)
+    acts = [] if last_round else open_acts(state, ctx)
     outright = [tool for tool, conditional in acts if not conditional]
     checked = [tool for tool, conditional in acts if conditional]
     focus = state.get("focus") or {}
     update_focus: dict[str, Any] | None = None
-    verdict, rests_on = _code_verdict(state, ctx) if checked else (None, [])
+    verdict, rests_on = code_verdict(state, ctx) if checked else (None, [])
 
     def messages(act: str | None, act_tools: Sequence[str]) -> list[Message]:
         return prompts.plan_messages(
@@ -327,7 +325,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
         )
 
     def acting(tools: Sequence[str]) -> type[Plan]:
-        codes = _codes_for_acts(state, ctx)
+        codes = codes_for_acts(state, ctx)
         return action_plan([(t, REGISTRY[t].args) for t in tools], s.max_calls_per_step, codes)
 
     usages: list[dict[str, Any]] = []
@@ -358,7 +356,7 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
                 )
                 usages.append(usage)
             elif first.condition != "holds" and acted:
-                out = _without(out, checked)
+                out = without(out, checked)
                 warnings.append(
                     "The plan called for an action whose condition it did not find to hold; "
                     "the action was not taken."
@@ -407,98 +405,6 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
     return update
 
 
-def _codes_for_acts(state: AgentState, ctx: AgentContext) -> dict[str, tuple[str, ...]]:
-    """The codes an action's code arguments may take: those the request states with their
-    system ("RxNorm 67108"); else, for a test, the LOINC codes of the tests it names ("order
-    an A1c": 4548-4 …), looked up in the terminology, so the model never writes a LOINC
-    code from memory."""
-    codes = stated_codes(state.get("question", ""))
-    if "loinc" not in codes:
-        term = ctx.terminology or default_terminology()
-        named = [
-            term.concept(cid) for _words, cid in (state.get("focus") or {}).get("concepts") or []
-        ]
-        loinc = [
-            code for c in named if c is not None and c.kind == "lab" for code in c.code_in("loinc")
-        ]
-        if loinc:
-            codes["loinc"] = tuple(dict.fromkeys(loinc))
-    return codes
-
-
-def _without(plan: Plan, tools: Sequence[str]) -> Plan:
-    """``plan`` without its calls to ``tools`` (an answer when no call is left)."""
-    calls = [c for c in plan.calls if c.tool not in tools]
-    update: dict[str, Any] = {"calls": calls}
-    if plan.action == "tools" and not calls:
-        update["action"] = "answer"
-    return plan.model_copy(update=update)
-
-
-def _code_verdict(state: AgentState, ctx: AgentContext) -> tuple[Verdict | None, list[str]]:
-    """Code's check of the request's condition (:mod:`agent.conditions`) against the
-    latest result of the one test the question's own searches looked up, and the handles
-    it rests on (the series, or the search that found nothing); ``None`` when they looked
-    up no test or several, or the condition is not one code reads (then no verdict)."""
-    seen = seen_of(state.get("evidence"))
-    measures: set[str] = set()
-    latest: Latest | None = None
-    rests_on: list[str] = []
-    empty: list[str] = []
-    for o in state.get("observations") or []:
-        if o.get("tool") != "lab_trend" or not (o.get("prefetch") and o.get("ok")):
-            continue
-        for h in o.get("handles") or []:
-            entry = seen.get(h)
-            if entry is not None and entry.item.kind == "absence":
-                empty.append(h)
-            for st in entry.stats if entry is not None else ():
-                if st.last is None:
-                    continue
-                measures.add(st.measure)
-                day = dt.date.fromisoformat(st.last.date[:10])
-                if latest is None or day > latest.date:
-                    latest, rests_on = Latest(day, st.last.value, st.unit), [h]
-    if len(measures) > 1 or not (rests_on or empty):
-        return None, []
-    what = next(iter(measures)) if measures else _absent_name(seen[empty[0]].item.name)
-    today = ctx.as_of or dt.date.today()
-    verdict = check_condition(state.get("question", ""), latest, today, what)
-    return verdict, (rests_on or empty) if verdict is not None else []
-
-
-def _absent_name(name: str) -> str:
-    """The test an empty search looked for ("HbA1c results" → "HbA1c")."""
-    return re.sub(r"\s+results?$", "", name) or "result"
-
-
-#: how often a write the request asks for is planned in one turn (a refused one once more)
-_WRITE_TRIES = 2
-
-
-def _open_acts(state: AgentState, ctx: AgentContext) -> list[tuple[str, bool]]:
-    """The writes the request asks for (:mod:`agent.acts`) that this deployment offers
-    and no call of this turn has made yet: (tool, conditional). A write the tool refused
-    (an error the model can act on: "the dose must be a number") is asked once more,
-    with the error in the record data."""
-    if not ctx.settings.allow_writes:
-        return []
-    done: set[str] = set()
-    tries: dict[str, int] = {}
-    for o in state.get("observations") or []:
-        tries[o["tool"]] = tries.get(o["tool"], 0) + 1
-        if o.get("ok"):
-            done.add(o["tool"])
-    return [
-        (tool, bool(conditional))
-        for tool, conditional in (state.get("focus") or {}).get("acts") or []
-        if tool in REGISTRY
-        and REGISTRY[tool].needs == "writes"
-        and tool not in done
-        and tries.get(tool, 0) < _WRITE_TRIES
-    ]
-
-
 def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     """After the prefetched calls: straight to the answer when code's searches found
     what the question names (no planning round: fewer tokens, one model call); after the
@@ -510,13 +416,13 @@ def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     asked = (state.get("focus") or {}).get("acts") or []
     if (
         asked
-        and not _open_acts(state, runtime.context)
+        and not open_acts(state, runtime.context)
         and any(o.get("ok") and o.get("tool") in {a[0] for a in asked} for o in observations)
     ):  # the action asked for is taken: say what was found and done
         return "compose"
     if (
         settings.answer_after_prefetch
-        and not _open_acts(state, runtime.context)
+        and not open_acts(state, runtime.context)
         and state.get("steps", 0) == 0
         and observations
         and all(o.get("prefetch") for o in observations)
