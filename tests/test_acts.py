@@ -366,7 +366,13 @@ async def test_a_condition_code_reads_is_checked_by_code(store: RecordStore) -> 
     )
     [ref] = why.references
     assert ref.startswith("Observation/")
-    assert result.sentences[0].text.startswith("Ordered HbA1c")  # what was written, first
+    # what was written, first, as a person reads it (no FHIR status words; its day, UTC)
+    import re
+
+    assert re.fullmatch(
+        r"Ordered HbA1c \(LOINC 4548-4\) on \d{4}-\d\d-\d\d at \d\d:\d\d UTC; reason: .+\.",
+        result.sentences[0].text,
+    ), result.sentences[0].text
 
 
 async def test_a_condition_code_finds_false_takes_no_action(store: RecordStore) -> None:

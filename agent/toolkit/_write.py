@@ -21,7 +21,15 @@ from ..context import AgentContext
 from ..errors import ToolCallError, ToolCallRefused
 from ._base import ToolResult, ensure_evidence, new_handle
 
-__all__ = ["build", "check_writes", "create", "existing", "one_writer", "written_result"]
+__all__ = [
+    "at",
+    "build",
+    "check_writes",
+    "create",
+    "existing",
+    "one_writer",
+    "written_result",
+]
 
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
@@ -95,12 +103,17 @@ async def written_result(
     name: str,
     text: str,
     observation: Resource | None = None,
+    *,
+    said: str | None = None,
 ) -> ToolResult:
     """The tool line and a citable evidence item (a new handle) for a written resource.
 
     ``observation``: a written Observation, whose item is then built as the record's own
     results are (its value and unit, so that "her weight, 112.8 kg, was recorded" is
-    checked against the value written, not against an order's name)."""
+    checked against the value written, not against an order's name). ``said``: the
+    write as the answer tells a person ("Ordered HbA1c (LOINC 4548-4), 2026-12-04 09:18
+    UTC; reason: …"), without the FHIR status words of the tool line ``text``."""
+    sentence = f"{said.rstrip('.')}." if said else text
     ev = await ensure_evidence(ctx)
     handle = ctx.cache.written.get(ref) or new_handle(ctx, ev)
     ctx.cache.written[ref] = handle
@@ -112,7 +125,7 @@ async def written_result(
     if len(built) == 1:
         result = ToolResult([f"{text} [{handle}]"])
         result.add(ctx, built[0].model_copy(update={"handle": handle}))
-        result.statements.append((text, [handle]))
+        result.statements.append((sentence, [handle]))
         return result
     item = EvidenceItem(
         handle=handle,
@@ -130,5 +143,14 @@ async def written_result(
     )
     result = ToolResult([f"{text} [{handle}]"])
     result.add(ctx, item)
-    result.statements.append((text, [handle]))
+    result.statements.append((sentence, [handle]))
     return result
+
+
+def at(when: str) -> str:
+    """ " on 2026-12-04 at 09:18 UTC" for a written resource's instant (empty if none)."""
+    if not when:
+        return ""
+    day, _, time = when.partition("T")
+    hhmm = time[:5]
+    return f" on {day}" + (f" at {hhmm} UTC" if hhmm and time.endswith(("Z", "+00:00")) else "")

@@ -13,16 +13,12 @@ import re
 
 from pydantic import Field, field_validator
 
-from tools.errors import ImportFailed, UnsupportedSearch, WriteRefused
-from tools.evidence import Coding, EvidenceItem, Point, SourceRef
-from tools.fhir_version import patient_ids_of
-from tools.orders import is_assistant_order, lab_order
-from tools.source import RecordWriter
+from tools.evidence import Coding
+from tools.orders import lab_order
 
 from ..context import AgentContext
-from ..errors import ToolCallError, ToolCallRefused
-from ._base import Tool, ToolArgs, ToolResult, ensure_evidence, new_handle
-from ._write import one_writer
+from ._base import Tool, ToolArgs, ToolResult
+from ._write import at, check_writes, create, existing, one_writer, written_result
 
 __all__ = ["TOOL", "OrderLabArgs", "order_lab"]
 
@@ -48,86 +44,30 @@ class OrderLabArgs(ToolArgs):
 
 
 async def order_lab(ctx: AgentContext, args: OrderLabArgs) -> ToolResult:
-    async with one_writer(ctx):  # parallel identical calls: one order
-        return await _order_lab(ctx, args)
-
-
-async def _order_lab(ctx: AgentContext, args: OrderLabArgs) -> ToolResult:
-    if not ctx.settings.allow_writes:
-        raise ToolCallError("writes are disabled for this deployment")
-    if not isinstance(ctx.source, RecordWriter):
-        raise ToolCallError(
-            "writes are disabled for this deployment: the record source cannot create resources"
-        )
+    check_writes(ctx)
     code, display, reason = args.code, " ".join(args.display.split()), " ".join(args.reason.split())
     pid = ctx.patient_id
     coding = Coding(system=_LOINC, code=code, display=display)
-    try:
-        existing = await ctx.source.search(
-            "ServiceRequest", {"patient": pid, "code": f"{_LOINC}|{code}"}
+    named = f"{display} (LOINC {code})"
+    async with one_writer(ctx):  # parallel identical calls: one order
+        found = await existing(
+            ctx,
+            "ServiceRequest",
+            {"code": f"{_LOINC}|{code}"},
+            lambda r: r.get("status") == "active",
         )
-    except UnsupportedSearch:
-        existing = []
-    for sr in existing:
-        if is_assistant_order(sr) and sr.get("status") == "active" and pid in patient_ids_of(sr):
-            ref = f"ServiceRequest/{sr.get('id')}"
-            return await _result(
-                ctx,
-                ref,
-                str(sr.get("authoredOn", "")),
-                coding,
-                f"already ordered (not ordered again): {display} (LOINC {code}): {ref}, "
-                f"status active, authored {sr.get('authoredOn', 'unknown')}",
-            )
-    resource = lab_order(pid, code, display, reason)
-    now = str(resource["authoredOn"])
-    try:
-        created = await ctx.source.create(resource, patient_id=pid)
-    except WriteRefused as exc:
-        raise ToolCallRefused(f"refused: {exc}") from None
-    except ImportFailed as exc:
-        raise ToolCallError(f"the order was not stored: {exc}") from None
-    ref = f"ServiceRequest/{created.get('id')}"
-    authored = str(created.get("authoredOn", now))
-    return await _result(
-        ctx,
-        ref,
-        authored,
-        coding,
-        f"ordered {display} (LOINC {code}): {ref}, status active, intent order, "
-        f"authored {authored}; reason: {reason}",
-    )
-
-
-async def _result(
-    ctx: AgentContext, ref: str, authored: str, coding: Coding, text: str
-) -> ToolResult:
-    """The tool line and a citable evidence item (a new handle) for a created order."""
-    ev = await ensure_evidence(ctx)
-    handle = ctx.cache.written.get(ref) or new_handle(ctx, ev)
-    ctx.cache.written[ref] = handle
-    item = EvidenceItem(
-        handle=handle,
-        kind="order",
-        section="orders",
-        patient_id=ctx.patient_id,
-        name=coding.display or coding.code or "lab order",
-        codings=(coding,),
-        status="active",
-        points=(
-            Point(
-                source=SourceRef(reference=ref, path="code"), date=authored or None, status="active"
-            ),
-        ),
-        reference=ref,
-        path="code",
-        date=authored[:10] or None,
-        text=text,
-    )
-    result = ToolResult([f"{text} [{handle}]"])
-    result.add(ctx, item)
-    result.statements.append((text, [handle]))
-    return result
+        if found is not None:
+            ref = f"ServiceRequest/{found.get('id')}"
+            when = str(found.get("authoredOn", ""))
+            text = f"already ordered (not ordered again): {named}: {ref}, status active, authored {when or 'unknown'}"
+            said = f"{named} was already ordered by the assistant{at(when)}; not ordered again"
+            return await written_result(ctx, ref, when, coding, display, text, said=said)
+        created = await create(ctx, lab_order(pid, code, display, reason))
+        ref = f"ServiceRequest/{created.get('id')}"
+        when = str(created.get("authoredOn", ""))
+        text = f"ordered {named}: {ref}, status active, intent order, authored {when}; reason: {reason}"
+        said = f"Ordered {named}{at(when)}; reason: {reason}"
+        return await written_result(ctx, ref, when, coding, display, text, said=said)
 
 
 TOOL = Tool(

@@ -23,7 +23,7 @@ from tools.writes import RXNORM_SYSTEM, medication_order
 
 from ..context import AgentContext
 from ._base import Tool, ToolArgs, ToolResult
-from ._write import build, check_writes, create, existing, one_writer, written_result
+from ._write import at, build, check_writes, create, existing, one_writer, written_result
 
 __all__ = ["TOOL", "OrderMedicationArgs", "order_medication"]
 
@@ -98,13 +98,15 @@ async def order_medication(ctx: AgentContext, args: OrderMedicationArgs) -> Tool
             ref = f"MedicationRequest/{found.get('id')}"
             when = str(found.get("authoredOn", ""))
             text = f"already ordered (not ordered again): {drug}: {ref}, status active, authored {when}"
-            return await written_result(ctx, ref, when, coding, drug, text)
+            said = f"{drug} was already ordered by the assistant{at(when)}; not ordered again"
+            return await written_result(ctx, ref, when, coding, drug, text, said=said)
         created = await create(ctx, resource)
         ref = f"MedicationRequest/{created.get('id')}"
         when = str(created.get("authoredOn", resource["authoredOn"]))
         code = f" (RxNorm {args.rxnorm})" if args.rxnorm else ""
         text = f"ordered {drug}{code} {dosage}: {ref}, status active, intent order, authored {when}"
-        return await written_result(ctx, ref, when, coding, f"{drug} {dosage}", text)
+        said = f"Ordered {drug}{code} {dosage}{at(when)}"
+        return await written_result(ctx, ref, when, coding, f"{drug} {dosage}", text, said=said)
 
 
 TOOL = Tool(

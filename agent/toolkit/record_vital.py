@@ -24,7 +24,7 @@ from tools.writes import vital_kind, vital_observation
 
 from ..context import AgentContext
 from ._base import Tool, ToolArgs, ToolResult
-from ._write import build, check_writes, create, existing, one_writer, written_result
+from ._write import at, build, check_writes, create, existing, one_writer, written_result
 
 __all__ = ["TOOL", "RecordVitalArgs", "record_vital"]
 
@@ -76,7 +76,8 @@ async def record_vital(ctx: AgentContext, args: RecordVitalArgs) -> ToolResult:
             ref = f"Observation/{found.get('id')}"
             when = str(found.get("effectiveDateTime", ""))
             text = f"already recorded (not recorded again): {v.display} {shown}: {ref}, at {when}"
-            return await written_result(ctx, ref, when, coding, v.display, text, found)
+            said = f"{v.display} {shown} was already recorded{at(when)}; not recorded again"
+            return await written_result(ctx, ref, when, coding, v.display, text, found, said=said)
         created = await create(ctx, resource)
         ref = f"Observation/{created.get('id')}"
         when = str(created.get("effectiveDateTime", resource["effectiveDateTime"]))
@@ -84,8 +85,9 @@ async def record_vital(ctx: AgentContext, args: RecordVitalArgs) -> ToolResult:
             f"recorded {v.display} {shown} (LOINC {v.code}): {ref}, status final, "
             f"category vital-signs, effective {when}"
         )
+        said = f"Recorded {v.display} {shown} (LOINC {v.code}){at(when)}"
         return await written_result(
-            ctx, ref, when, coding, f"{v.display} {shown}", text, {**resource, **created}
+            ctx, ref, when, coding, f"{v.display} {shown}", text, {**resource, **created}, said=said
         )
 
 

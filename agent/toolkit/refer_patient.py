@@ -20,7 +20,7 @@ from tools.writes import REFERRAL_CATEGORY, SNOMED_SYSTEM, referral
 
 from ..context import AgentContext
 from ._base import Tool, ToolArgs, ToolResult
-from ._write import build, check_writes, create, existing, one_writer, written_result
+from ._write import at, build, check_writes, create, existing, one_writer, written_result
 
 __all__ = ["TOOL", "ReferPatientArgs", "refer_patient"]
 
@@ -59,8 +59,15 @@ async def refer_patient(ctx: AgentContext, args: ReferPatientArgs) -> ToolResult
                 f"already referred (not referred again): {spec['display']}: {ref}, status active, "
                 f"authored {when}"
             )
+            said = f"A referral to {spec['display']} was already placed by the assistant{at(when)}"
             return await written_result(
-                ctx, ref, when, coding, f"Referral to {spec['display']}", text
+                ctx,
+                ref,
+                when,
+                coding,
+                f"Referral to {spec['display']}",
+                text,
+                said=f"{said}; not placed again",
             )
         created = await create(ctx, resource)
         ref = f"ServiceRequest/{created.get('id')}"
@@ -69,7 +76,10 @@ async def refer_patient(ctx: AgentContext, args: ReferPatientArgs) -> ToolResult
             f"referred to {spec['display']} (SNOMED {spec['code']}): {ref}, status active, "
             f"intent order, authored {when}; reason: {reason}"
         )
-        return await written_result(ctx, ref, when, coding, f"Referral to {spec['display']}", text)
+        said = f"Referred to {spec['display']} (SNOMED {spec['code']}){at(when)}; reason: {reason}"
+        return await written_result(
+            ctx, ref, when, coding, f"Referral to {spec['display']}", text, said=said
+        )
 
 
 TOOL = Tool(
