@@ -689,6 +689,38 @@ def _record_sentence(
     )
 
 
+_ACTION_NAMES = {
+    "record_vital": "recording of the vital sign",
+    "order_lab": "lab order",
+    "order_medication": "prescription",
+    "refer_patient": "referral",
+}
+
+
+def _actions_not_taken(state: AgentState, ctx: AgentContext) -> list[str]:
+    """A clear word for each action the request asked for that was not taken: writes off
+    in this deployment, the tool's last error, or no call made (a condition code found
+    not to hold is said in the answer instead, and is no longer asked)."""
+    out = []
+    observations = state.get("observations") or []
+    for tool, conditional in (state.get("focus") or {}).get("acts") or []:
+        what = _ACTION_NAMES.get(tool, tool)
+        if not ctx.settings.allow_writes:
+            out.append(
+                f"This deployment does not write to the record: the requested {what} was not made."
+            )
+            continue
+        mine = [o for o in observations if o.get("tool") == tool]
+        if any(o.get("ok") for o in mine):
+            continue
+        error = next((ln for o in reversed(mine) for ln in o.get("lines") or []), "")
+        why = f": {error.removeprefix('TOOL ERROR: ')}" if error else ""
+        if not mine and conditional:
+            why = " (its condition was not found to hold)"
+        out.append(f"The requested {what} was not made{why}.")
+    return out
+
+
 def _writes_unsaid(
     state: AgentState, sentences: Sequence[AnswerSentence], seen: dict[str, Seen], pid: str
 ) -> list[AnswerSentence]:
@@ -868,6 +900,7 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                 else "."
             )
         )
+    warnings += _actions_not_taken(state, ctx)
     verdict = (state.get("focus") or {}).get("verdict")
     if verdict and all(h in seen for h in verdict[1]):
         sentences = [_record_sentence(verdict[0], verdict[1], seen, pid), *sentences]

@@ -276,9 +276,25 @@ async def test_a_drug_code_not_given_is_not_written(store: RecordStore) -> None:
     assert order["medicationCodeableConcept"] == {"text": "metformin"}
 
 
+async def test_a_write_refused_twice_is_said_not_made(store: RecordStore) -> None:
+    rx = {"drug": "enoxaparin", "rxnorm": "67108", "dose": "40", "dose_unit": "mg",
+          "route": "into the arm", "frequency": "once daily"}  # fmt: skip
+    model = SchemaRecorder([tools(("order_medication", rx))] * 2 + [answer(("x", [])), composed()])
+    result = await ask(
+        "Start this patient on enoxaparin 40 mg subcutaneously once daily (RxNorm 67108).",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=4),
+    )
+    assert not await _written(store, "MedicationRequest")
+    [said] = [w for w in result.warnings if w.startswith("The requested prescription")]
+    assert said.startswith("The requested prescription was not made: unknown route 'into the arm'")
+
+
 async def test_without_writes_a_request_is_an_ordinary_question(store: RecordStore) -> None:
     model = SchemaRecorder([answer(("No action was taken.", [])), composed()])
-    await ask(
+    result = await ask(
         "Pulse is 82 bpm right now; please record it.",
         patient_id=DEBORA,
         source=store,
@@ -287,6 +303,10 @@ async def test_without_writes_a_request_is_an_ordinary_question(store: RecordSto
     )
     assert not {getattr(s, "__name__", "") for s in model.schemas} & {"ActionPlan", "CheckedPlan"}
     assert not await _written(store, "Observation")
+    assert (
+        "This deployment does not write to the record: the requested recording of the vital "
+        "sign was not made." in result.warnings
+    )
 
 
 #: a condition code does not read (a judgement): the model checks it
@@ -337,6 +357,9 @@ async def test_a_condition_not_found_to_hold_takes_no_action(store: RecordStore)
     )
     assert not await _written(store, "ServiceRequest")
     assert any("not taken" in w for w in result.warnings)
+    assert "The requested lab order was not made (its condition was not found to hold)." in (
+        result.warnings
+    )
 
 
 async def test_a_condition_code_reads_is_checked_by_code(store: RecordStore) -> None:
