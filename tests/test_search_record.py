@@ -557,6 +557,6 @@ async def test_sex_and_birth_are_said_first_when_asked() -> None:
                        as_of=dt.date(2025, 6, 1))  # fmt: skip
     result = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "patient"}))
     [(sex, _)] = result.leads["sex"]
-    assert sex.endswith(": female (administrative gender in the record).")
+    assert sex.endswith(" is recorded as female (administrative gender).")
     [(born, _)] = result.leads["birth"]
     assert born.endswith("was born on 1950-06-15, age 74 on 2025-06-01.")

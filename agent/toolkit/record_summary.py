@@ -96,7 +96,7 @@ def _vital_leads(
             said = f"Yes — no death is recorded for {plain(i.name)}."
             out["alive"] = [(scrub(said, ctx.patient_id), [i.handle])]
         if d.gender:  # "male or female?": the record's administrative gender, first
-            said = f"{plain(i.name)}: {d.gender} (administrative gender in the record)."
+            said = f"{plain(i.name)} is recorded as {d.gender} (administrative gender)."
             out["sex"] = [(scrub(said, ctx.patient_id), [i.handle])]
         if d.birth_date:  # "when was she born?", "how old is he?"
             age = ""
