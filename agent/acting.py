@@ -57,6 +57,7 @@ def code_verdict(state: AgentState, ctx: AgentContext) -> tuple[Verdict | None, 
     it rests on (the series, or the search that found nothing); ``None`` when they looked
     up no test or several, or the condition is not one code reads (then no verdict)."""
     seen = seen_of(state.get("evidence"))
+    tests: set[str] = set()  # what each search looked up: a series' measure, or "no X"
     measures: set[str] = set()
     latest: Latest | None = None
     rests_on: list[str] = []
@@ -68,14 +69,16 @@ def code_verdict(state: AgentState, ctx: AgentContext) -> tuple[Verdict | None, 
             entry = seen.get(h)
             if entry is not None and entry.item.kind == "absence":
                 empty.append(h)
+                tests.add(f"no {_absent_name(entry.item.name)}")
             for st in entry.stats if entry is not None else ():
                 if st.last is None:
                     continue
                 measures.add(st.measure)
+                tests.add(st.measure)
                 day = dt.date.fromisoformat(st.last.date[:10])
                 if latest is None or day > latest.date:
                     latest, rests_on = Latest(day, st.last.value, st.unit), [h]
-    if len(measures) > 1 or not (rests_on or empty):
+    if len(tests) != 1:  # no test, or several (an HbA1c found nothing, an LDL did): ask
         return None, []
     what = next(iter(measures)) if measures else _absent_name(seen[empty[0]].item.name)
     today = ctx.as_of or dt.date.today()

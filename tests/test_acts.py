@@ -416,6 +416,23 @@ async def test_a_condition_code_finds_false_takes_no_action(store: RecordStore) 
     assert why.text.endswith("so the condition does not hold.")
 
 
+async def test_a_condition_over_two_searched_tests_is_left_to_the_model(
+    store: RecordStore,
+) -> None:
+    """Two tests searched (troponin: none; HbA1c: found): which one "there is none" is about
+    is not code's to guess, so the model checks the condition (CheckedPlan)."""
+    held = {**tools(("order_lab", {**LAB, "code": "10839-9"})), "condition": "holds"}
+    model = SchemaRecorder([held, composed()])
+    await ask(
+        "If there is no troponin on file, order one; and what is her latest HbA1c?",
+        patient_id=DEBORA,
+        source=store,
+        model=model,
+        settings=AgentSettings(allow_writes=True, max_steps=3),
+    )
+    assert model.schemas[0].__name__ == "CheckedPlan"
+
+
 async def test_a_question_with_writes_on_is_answered_as_without(store: RecordStore) -> None:
     """No action asked: the prefetched heart rates go straight to the answer (no planning
     round), and a planning round, when there is one, is free."""
