@@ -316,7 +316,9 @@ def vital_kind(name: str) -> Vital:
 
 
 def ucum_unit(vital: Vital, unit: str | None) -> tuple[str, float]:
-    """(UCUM unit, factor to it) for a unit word given with a vital (None: its own)."""
+    """(UCUM unit, factor to it) for a unit word given with a vital (None: its own).
+    Fahrenheit for a temperature is ``("[degF]", 1.0)``: not a factor, converted by
+    :func:`vital_observation`."""
     if not unit or not unit.strip():
         return vital.unit, 1.0
     if vital.unit == "Cel" and _norm(unit) in _FAHRENHEIT:
