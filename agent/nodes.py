@@ -721,13 +721,11 @@ def _actions_not_taken(state: AgentState, ctx: AgentContext) -> list[str]:
     return out
 
 
-def _writes_unsaid(
-    state: AgentState, sentences: Sequence[AnswerSentence], seen: dict[str, Seen], pid: str
-) -> list[AnswerSentence]:
-    """What this turn wrote that no sentence of the answer cites, as the write tool
-    stated it ("ordered HbA1c (LOINC 4548-4): ServiceRequest/…, status active"): a write
-    is never left unsaid, whatever the model's answer."""
-    cited = {h for s in sentences for h in s.handles}
+def _writes_said(state: AgentState, seen: dict[str, Seen], pid: str) -> list[AnswerSentence]:
+    """What this turn wrote, as the write tool says it to a person ("Ordered HbA1c (LOINC
+    4548-4) on … at … UTC; reason: …"): always the answer's first sentences, whatever the
+    model wrote (a model sentence citing the order may only repeat the request)."""
+    cited: set[str] = set()
     out: list[AnswerSentence] = []
     for obs in state.get("observations") or []:
         tool = REGISTRY.get(obs.get("tool", ""))
@@ -904,7 +902,7 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     verdict = (state.get("focus") or {}).get("verdict")
     if verdict and all(h in seen for h in verdict[1]):
         sentences = [_record_sentence(verdict[0], verdict[1], seen, pid), *sentences]
-    sentences = [*_writes_unsaid(state, sentences, seen, pid), *sentences]
+    sentences = [*_writes_said(state, seen, pid), *sentences]
     refs = list(dict.fromkeys(r for s in sentences for r in s.references))
     answer = CitedAnswer(
         patient_id=pid,

@@ -234,7 +234,8 @@ async def test_a_recorded_vital_is_checked_as_a_result(store: RecordStore) -> No
     settings = AgentSettings(allow_writes=True, max_steps=3)
     model = SchemaRecorder([call, says("112.8"), composed()])
     result = await ask(request, patient_id=DEBORA, source=store, model=model, settings=settings)
-    [sentence] = result.sentences
+    said, sentence = result.sentences  # what was written, then the model's sentence
+    assert said.text.startswith("Recorded Body weight 112.8 kg (LOINC 29463-7) on ")
     assert sentence.status == "verified"
     assert sentence.text.startswith("The patient's weight was recorded as 112.8 kg")
     [obs] = await _written(store, "Observation")

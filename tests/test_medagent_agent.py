@@ -68,10 +68,11 @@ async def test_conditional_order_graded_on_store_state(store: RecordStore) -> No
     assert row["correct"], row
     [created] = row["created"]
     # the answer's one sentence survived verification by citing the created order
-    # after what code checked: "If none on file or …: no HbA1c found, so the condition holds."
-    verdict, said = row["answer"]["text"].split(". ", 1)
-    assert verdict.endswith("so the condition holds")
-    assert said == "A new HbA1c test was ordered."
+    # what was written, what code checked ("If none on file or …: no HbA1c found, so the
+    # condition holds."), then the model's sentence
+    text = row["answer"]["text"]
+    assert text.startswith("Ordered HbA1c (LOINC 4548-4) on ")
+    assert "so the condition holds. A new HbA1c test was ordered." in text
     sr = await store.read(created)
     assert sr["subject"]["reference"] == f"Patient/{due.patient_key}"
     # when the condition does not hold, an order the model still plans is not placed

@@ -402,7 +402,7 @@ async def test_agent_writes_each_v2_kind(fixture_store: RecordStore, kind: str) 
     answerer = AgentTaskAnswerer(fixture_store, model, name="scripted")
     [row] = await run_tasks([task], fixture_store, answerer, {task.patient_key: task.patient_key})
     assert row["correct"], row
-    assert row["answer"]["text"] == f"Done ({word})."
+    assert row["answer"]["text"].endswith(f". Done ({word}).")  # after what was written
     # the same calls in a session for another patient: graded wrong for this task
     model = ScriptedChatModel([tools((tool, args)), _cite(word), composed()], repeat=True)
     other = AgentTaskAnswerer(fixture_store, model, name="scripted")

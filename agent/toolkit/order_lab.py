@@ -32,7 +32,9 @@ class OrderLabArgs(ToolArgs):
     )
     display: str = Field(min_length=1, max_length=200, description="test name")
     reason: str = Field(
-        min_length=1, max_length=500, description="why, in a few words (e.g. no HbA1c in 2 years)"
+        min_length=1,
+        max_length=500,
+        description="why, in a few words, from the question and the record",
     )
 
     @field_validator("code")
