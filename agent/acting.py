@@ -6,10 +6,10 @@ question's own searches. Used by :func:`agent.nodes.plan` and its routing."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from typing import Any
 
+from tools.evidence import EvidenceItem
 from tools.terminology import default_terminology
 
 from .acts import stated_codes
@@ -69,7 +69,7 @@ def code_verdict(state: AgentState, ctx: AgentContext) -> tuple[Verdict | None, 
             entry = seen.get(h)
             if entry is not None and entry.item.kind == "absence":
                 empty.append(h)
-                tests.add(f"no {_absent_name(entry.item.name)}")
+                tests.add(f"no {_searched(entry.item)}")
             for st in entry.stats if entry is not None else ():
                 if st.last is None:
                     continue
@@ -80,15 +80,21 @@ def code_verdict(state: AgentState, ctx: AgentContext) -> tuple[Verdict | None, 
                     latest, rests_on = Latest(day, st.last.value, st.unit), [h]
     if len(tests) != 1:  # no test, or several (an HbA1c found nothing, an LDL did): ask
         return None, []
-    what = next(iter(measures)) if measures else _absent_name(seen[empty[0]].item.name)
+    what = next(iter(measures)) if measures else _searched(seen[empty[0]].item)
     today = ctx.as_of or dt.date.today()
     verdict = check_condition(state.get("question", ""), latest, today, what)
     return verdict, (rests_on or empty) if verdict is not None else []
 
 
-def _absent_name(name: str) -> str:
-    """The test an empty search looked for ("HbA1c results" → "HbA1c")."""
-    return re.sub(r"\s+results?$", "", name) or "result"
+def _searched(item: EvidenceItem) -> str:
+    """The test an empty search looked for, from its typed scope (its name, else its
+    code), not read back from the rendered "HbA1c results"."""
+    scope = item.scope
+    if scope is not None and scope.name:
+        return scope.name
+    if scope is not None and scope.codes:
+        return f"code {scope.codes[0].code}"
+    return item.name
 
 
 #: how often a write the request asks for is planned in one turn (a refused one once more)
