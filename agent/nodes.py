@@ -566,10 +566,22 @@ def route_verify(state: AgentState) -> str:
     return "finalize"
 
 
+def _found_nothing(state: AgentState) -> bool:
+    """Every search of the question came back empty: the answer is that "nothing found",
+    which code says from the searches (:func:`_from_the_record`); a repair round could
+    only rephrase it, or try again to state what the record does not hold."""
+    mine = [o for o in state.get("observations") or [] if o.get("prefetch") and o.get("ok")]
+    if not mine:
+        return False
+    seen = seen_of(state.get("evidence"))
+    found = [seen[h].item.kind for o in mine for h in o.get("handles") or [] if h in seen]
+    return bool(found) and all(kind == "absence" for kind in found)
+
+
 async def repair(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """One repair round: the failing sentences go back with the verifier's findings."""
     ctx = runtime.context
-    if not ctx.settings.repair or not _time_left(state, ctx):
+    if not ctx.settings.repair or not _time_left(state, ctx) or _found_nothing(state):
         return {"repaired": True}
     failed_texts = {f["text"] for f in state.get("findings") or []}
     kept = [s for s in state.get("draft") or [] if s["text"] not in failed_texts]
@@ -788,6 +800,21 @@ def _from_the_record(
     return out
 
 
+def _unsaid_absences(
+    state: AgentState, sentences: Sequence[AnswerSentence], seen: dict[str, Seen], pid: str
+) -> list[AnswerSentence]:
+    """The question's own searches that found nothing, when no sentence of the answer rests
+    on them: a negative answer is the record's to give, never left out because the model
+    wrote about something else ("List her active problems", none active: a true sentence
+    about an allergy does not answer it)."""
+    cited = {h for s in sentences for h in s.handles}
+    return [
+        _record_sentence(text, hs, seen, pid)
+        for _obs, text, hs in _statements(state, seen)
+        if all(seen[h].item.kind == "absence" for h in hs) and not cited & set(hs)
+    ]
+
+
 def _names(text: str, seen: dict[str, Seen], handles: Sequence[str], term: Terminology) -> set[str]:
     """The handles whose entry ``text`` names: by its name, or a concept of it ("metformin"
     for "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet")."""
@@ -881,6 +908,13 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         term = ctx.terminology or default_terminology()
         missing = _left_out(state, sentences, seen, pid, term)
         sentences = [_cites_what_it_names(s, seen, term) for s in sentences]
+        unsaid = _unsaid_absences(state, sentences, seen, pid)
+        if unsaid:
+            sentences = [*unsaid, *sentences]
+            warnings.append(
+                "The answer did not say what the record's search for the question found "
+                "(nothing); added from the record."
+            )
         if missing:
             sentences += missing
             warnings.append(

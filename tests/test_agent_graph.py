@@ -481,3 +481,59 @@ async def test_a_count_question_is_answered_count_first_from_the_record(
                   model=model)  # fmt: skip
     assert a.sentences[0].status == "extractive"
     assert a.sentences[0].text.startswith("HbA1c: 8 results since 2016-12-14, the latest 6.6 %")
+
+
+async def test_an_empty_search_the_answer_does_not_speak_to_is_said_by_code(
+    store: RecordStore,
+) -> None:
+    """The question's own search found nothing and the model wrote a true sentence about
+    something else (cpu-demo: "List the active problems", none active, answered with an
+    allergy): the record's "nothing found" comes first, cited to the search."""
+
+    def elsewhere(messages: Sequence[Message]) -> dict[str, object]:
+        allergy = re.search(r"^- Lisinopril .*\[(E\d+)\]$", messages[-1].text, re.M)
+        assert allergy
+        return composed(("She is allergic to lisinopril.", [allergy.group(1)]))
+
+    a = await ask("Has she ever had a bone density scan?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([elsewhere]))  # fmt: skip
+    first = a.sentences[0]
+    assert first.status == "extractive"
+    assert first.searches  # rests on the search
+    assert not first.references  # and cites no entry
+    assert "bone density" in first.text.lower()
+    assert [s.text for s in a.sentences[1:]] == ["She is allergic to lisinopril."]
+    assert any("did not say what the record's search" in w for w in a.warnings)
+
+    # an answer that rests on the empty search gets nothing added
+    def says_none(messages: Sequence[Message]) -> dict[str, object]:
+        h = re.search(r"(E\d+) not in this patient's record", messages[-1].text)
+        assert h
+        return composed(("No bone density scan is on file.", [h.group(1)]))
+
+    b = await ask("Has she ever had a bone density scan?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([says_none]))  # fmt: skip
+    assert len(b.sentences) == 1
+    assert not any("did not say what the record's search" in w for w in b.warnings)
+
+
+async def test_no_repair_round_when_every_search_of_the_question_found_nothing(
+    store: RecordStore,
+) -> None:
+    """cpu-demo: "When was her last MMR?" (none on file) was answered with an invented date;
+    a repair round (80 s on 2 cores) could only rephrase "nothing found" or invent again:
+    code says what the search found, after one model call."""
+    model = ScriptedChatModel(
+        [
+            composed(("Her last bone density scan was on 2019-05-27.", ["E2"])),
+            composed(("Her last bone density scan was on 2020-01-01.", ["E2"])),
+        ]
+    )
+    a = await ask("When was her last bone density scan?", patient_id=DEBORA, source=store,
+                  model=model)  # fmt: skip
+    assert len(model.calls) == 1
+    [s] = a.sentences
+    assert s.status == "extractive"
+    assert s.searches
+    assert s.text.lower().startswith("not in this patient's record: no bone density scan")
+    assert [d.text for d in a.dropped] == ["Her last bone density scan was on 2019-05-27."]

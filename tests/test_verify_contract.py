@@ -582,6 +582,13 @@ async def test_a_sentence_citing_the_wrong_entries_is_checked_against_the_right_
     # nothing in the record names it: no other entry to try
     [none] = run("She has sarcoidosis.").checks
     assert none.verdict == "failed"
+    # a list of names citing some of them: the others' entries are added to its own
+    [both] = run("She has hypertension and hyperlipidemia.").checks
+    assert both.verdict == "verified"
+    assert set(both.valid_cites) == {*htn, *hl}
+    # ... never when it states a date or value, which the added entry could prop up
+    [dated_list] = run("She has hypertension and hyperlipidemia, since 2019-03-13.").checks
+    assert dated_list.verdict == "failed"
     # the pure verifier (the corpus above) judges the citations as given
     [as_given] = verify_sentences(
         [{"text": "She has hyperlipidemia.", "cites": htn}], seen, as_of=AS_OF

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tools.terminology import Terminology, default_terminology
@@ -117,13 +117,16 @@ def verify_sentences(
             anchors=anchors,
         )
 
+    def kind_of(handle: str) -> str:
+        return seen[handle].item.kind
+
     checks = []
     for s in sentences:
         text = str(s.get("text", ""))
         if text.strip():
             c = check(text, list(s.get("cites") or []))
             fallback = recite_to if _claims_something(text, index) else ()
-            checks.append(c if c.ok or not recite else _recited(c, check, fallback))
+            checks.append(c if c.ok or not recite else _recited(c, check, fallback, kind_of))
     return Verification(checks)
 
 
@@ -134,12 +137,27 @@ def _claims_something(text: str, index: SessionIndex) -> bool:
     return bool(re.search(r"\d", bare)) or bool(index.terminology.mentions(bare))
 
 
-def _recited(failed: SentenceCheck, check: Any, fallback: Sequence[str] = ()) -> SentenceCheck:
+def _names_only(failed: SentenceCheck) -> bool:
+    """The sentence states no number or date, and fails only for names its citations do
+    not record."""
+    bare = HANDLE.sub(" ", failed.text)
+    return not re.search(r"\d", bare) and all(
+        f.kind == "entity" and f.supported_by for f in failed.findings
+    )
+
+
+def _recited(
+    failed: SentenceCheck,
+    check: Any,
+    fallback: Sequence[str] = (),
+    kind_of: Callable[[str], str] = lambda h: h,
+) -> SentenceCheck:
     """A sentence that points at the wrong items (it names what other seen items record:
     "mentions 'LDL cholesterol' … (E9 does)"; its values and dates then fail too) is
     checked again against those items in place of its own citations (never beside them:
-    a value of the wrong item must not prop up the right one); when every claim then holds, it stands with the corrected citations
-    (``recited_from`` keeps the model's). Nothing is taken on trust: every claim is
+    a value of the wrong item must not prop up the right one; a sentence of names alone,
+    with no value or date, may keep its own beside them); when every claim then holds, it
+    stands with the corrected citations (``recited_from`` keeps the model's). Nothing is taken on trust: every claim is
     checked against what is finally cited."""
     better = list(dict.fromkeys(h for f in failed.findings for h in f.supported_by))
     if not better and not failed.valid_cites:  # it cites nothing seen: the question's own
@@ -147,6 +165,14 @@ def _recited(failed: SentenceCheck, check: Any, fallback: Sequence[str] = ()) ->
     if not better:
         return failed
     tries = [[h] for h in better] + ([better] if len(better) > 1 else [])
+    if failed.valid_cites and _names_only(failed):
+        # a list of names citing some of them ("She has A, B and C", citing A and B): the
+        # items that record the others are added to its own; with no number or date in
+        # it, and all of one kind (a relation across kinds, "a statin for her diabetes",
+        # is not a list), an added item can only support the names it records
+        union = list(dict.fromkeys([*failed.valid_cites, *better]))
+        if len({kind_of(h) for h in union}) == 1:
+            tries.append(union)
     for cites in tries:  # one entry first (the tightest citation), then all of them
         again: SentenceCheck = check(failed.text, cites)
         if again.ok:
