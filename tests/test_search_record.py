@@ -530,6 +530,31 @@ async def test_a_current_list_is_given_whole() -> None:
     assert len(named.statements) <= 20
 
 
+async def test_a_current_list_is_said_without_each_entrys_history() -> None:
+    """A problem re-recorded at every visit (Synthea: 33 times) is one short line in a
+    list of what holds now (onset, how often, when last), not its status at every visit
+    (2,159 prompt tokens for one patient's active problems, 1,041 without); a search for
+    it by name still shows the history."""
+    from agent.context import AgentSettings
+    from tests._record_fixtures import MemorySource, condition, patient
+
+    record = [patient("p1")] + [
+        condition(f"r{i}", "314529007", "Medication review due", f"20{10 + i}-01-01")
+        for i in range(6)
+    ]
+    ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": record}),
+                       model=ScriptedChatModel([]), settings=AgentSettings())  # fmt: skip
+    active = await run_tool_call(
+        ctx, ToolCall(tool="search_record", args={"resource_type": "Condition", "status": "active"})
+    )
+    [line] = active.lines
+    assert ": active, onset 2010-01-01; recorded ×6, last 2015-01-01;" in line, line
+    named = await run_tool_call(
+        ctx, ToolCall(tool="search_record", args={"resource_type": "Condition", "name": "review"})
+    )
+    assert "2012: 01-01 active" in named.lines[0]
+
+
 async def test_a_lab_code_the_record_does_not_hold_is_said_not_found() -> None:
     """A lab's own code the question gives and the record lacks: "nothing found" for that
     code (not a tool error and an empty answer, nor a claim that it is a LOINC code)."""

@@ -21,6 +21,7 @@ from tools.evidence import (
     EvidenceSet,
     SearchScope,
     build_evidence,
+    current_text,
 )
 from tools.trends import SeriesStats
 
@@ -255,12 +256,16 @@ def bounded(
     what: str,
     scope: SearchScope | None = None,
     limit: int | None = None,
+    *,
+    current: bool = False,
 ) -> ToolResult:
     """At most ``limit`` (default ``max_lines``) items as lines; an absence item when
-    there are none."""
+    there are none. ``current``: a list of what holds now, each line without the item's
+    history (:func:`tools.evidence.current_text`)."""
     limit = limit or ctx.settings.max_lines
     shown = list(items)[:limit]
-    result = ToolResult([scrub(i.line, ctx.patient_id) for i in shown])
+    lines = [f"{i.handle} {current_text(i)}" if current else i.line for i in shown]
+    result = ToolResult([scrub(line, ctx.patient_id) for line in lines])
     for i in shown:
         result.add(ctx, i)
         result.statements.append((scrub(statement(i), ctx.patient_id), [i.handle]))

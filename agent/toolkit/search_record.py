@@ -221,7 +221,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     # times the usual lines: a clinician's list cut at 20 would drop problems unsaid
     whole = status == "active" and not (name or code)
     limit = ctx.settings.max_lines * (3 if whole else 1)
-    result = bounded(ctx, items, what, scope, limit)
+    result = bounded(ctx, items, what, scope, limit, current=whole)
     if (name or code) and result.statements and items:
         shown = items[: ctx.settings.max_lines]
         result.leads["yesno"] = _yes_or_not_now(ctx, shown)

@@ -52,6 +52,7 @@ always gets the same handles.
 
 from ._build import build_evidence, counts_line
 from ._concepts import KINDS_BY_ITEM, item_concepts
+from ._conditions import render_current as _condition_now
 from ._encounters import ENCOUNTER_CLASSES
 from ._events import in_window
 from ._model import (
@@ -92,6 +93,14 @@ __all__ = [
     "Target",
     "build_evidence",
     "counts_line",
+    "current_text",
     "in_window",
     "item_concepts",
 ]
+
+
+def current_text(item: EvidenceItem) -> str:
+    """An item's text for a list of what holds now (the active problems): a condition's
+    onset and how often it was recorded, not its status at every visit; other items as
+    they are."""
+    return _condition_now(item) if item.kind == "condition" else item.text

@@ -28,7 +28,7 @@ from ._common import (
 )
 from ._model import EvidenceItem, Point
 
-__all__ = ["ACTIVE", "build", "clinical_status", "render"]
+__all__ = ["ACTIVE", "build", "clinical_status", "render", "render_current"]
 
 #: Clinical statuses that make a condition active.
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
@@ -134,6 +134,21 @@ def build(view: RecordView, end: dt.date) -> list[Draft]:
         )
         drafts.append(Draft(item.model_copy(update={"text": render(item)}), sort))
     return drafts
+
+
+def render_current(item: EvidenceItem) -> str:
+    """The line for a list of what holds now: onset and how often recorded, without the
+    status at every visit (a problem re-recorded at 33 visits is one short line:
+    ``Medication review due [SCT 314529007]: active, onset 1959-05-13; recorded ×33, last
+    2025-01-15``)."""
+    if len(item.points) < 2:
+        return item.text
+    first, last = item.points[0], item.points[-1]
+    text = (
+        f"{item.name}{code_tag(item.codings)}: {item.status}, onset {day(first.date) or 'unknown'}"
+    )
+    text += f"; recorded ×{len(item.points)}, last {day(last.date) or 'undated'}"
+    return text + "".join("; " + d for d in item.details)
 
 
 def render(item: EvidenceItem) -> str:
