@@ -56,6 +56,11 @@ class AgentSettings(BaseModel):
         description="when the prefetched searches found what the question names, answer from them "
         "without a planning round",
     )
+    answer_nothing_found: bool = Field(
+        True,
+        description="when every search the question called for found nothing, answer with "
+        "what the searches found (said by code, cited to them) without a model call",
+    )
     max_tokens: int | None = Field(None, ge=1, description="cap on the tokens of each model answer")
     allow_writes: bool = Field(
         False,

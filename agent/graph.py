@@ -55,7 +55,7 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_edge(START, "load_context")
     g.add_conditional_edges("load_context", route_after_load, ["plan", "brief", "run_tool"])
     g.add_conditional_edges("plan", route_plan, ["run_tool", "verify", "compose"])
-    g.add_conditional_edges("run_tool", route_after_tools, ["plan", "compose"])
+    g.add_conditional_edges("run_tool", route_after_tools, ["plan", "compose", "finalize"])
     g.add_edge("compose", "verify")
     g.add_conditional_edges("verify", route_verify, ["repair", "finalize"])
     g.add_edge("repair", "verify")

@@ -406,7 +406,8 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
 
 
 def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
-    """After the prefetched calls: straight to the answer when code's searches found
+    """After the prefetched calls: when every one found nothing, that is the answer
+    (said by code, no model call); straight to the answer when code's searches found
     what the question names (no planning round: fewer tokens, one model call); after the
     model's own calls, when the prefetch found nothing to go on, or when the request asks
     for an action (:mod:`agent.acts`; the planner takes it): plan. Once every action the
@@ -414,6 +415,15 @@ def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     observations = state.get("observations") or []
     settings = runtime.context.settings
     asked = (state.get("focus") or {}).get("acts") or []
+    if (
+        settings.answer_nothing_found
+        and not asked
+        and state.get("steps", 0) == 0
+        and all(o.get("prefetch") for o in observations)
+        and _found_nothing(state)
+    ):  # "When was her last MMR?", none on file: the searches' "nothing found" is the
+        # answer; a model could only rephrase it, or state what the record does not hold
+        return "finalize"
     if (
         asked
         and not open_acts(state, runtime.context)
@@ -571,10 +581,13 @@ def _found_nothing(state: AgentState) -> bool:
     which code says from the searches (:func:`_from_the_record`); a repair round could
     only rephrase it, or try again to state what the record does not hold."""
     mine = [o for o in state.get("observations") or [] if o.get("prefetch") and o.get("ok")]
-    if not mine:
-        return False
-    seen = seen_of(state.get("evidence"))
-    found = [seen[h].item.kind for o in mine for h in o.get("handles") or [] if h in seen]
+    evidence = state.get("evidence") or {}
+    found = [
+        evidence[h]["item"].get("kind")
+        for o in mine
+        for h in o.get("handles") or []
+        if h in evidence
+    ]
     return bool(found) and all(kind == "absence" for kind in found)
 
 
@@ -808,6 +821,9 @@ def _unsaid_absences(
     wrote about something else ("List her active problems", none active: a true sentence
     about an allergy does not answer it)."""
     cited = {h for s in sentences for h in s.handles}
+    verdict = (state.get("focus") or {}).get("verdict")  # said first, by code: its search
+    if verdict:
+        cited |= set(verdict[1])
     return [
         _record_sentence(text, hs, seen, pid)
         for _obs, text, hs in _statements(state, seen)
@@ -922,6 +938,9 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                 f"{'entry' if len(missing) == 1 else 'entries'} of the record's list; "
                 "added from the record."
             )
+    elif not state.get("usage") and _found_nothing(state):  # no model was asked
+        _show_from_record(state, ctx)  # a stream's `record` event, as on every answer
+        sentences = _from_the_record(state, seen, pid)
     else:
         sentences = _from_the_record(state, seen, pid)
         warnings.append(

@@ -156,7 +156,9 @@ def composed(*sentences: tuple[str, list[str]]) -> dict[str, Any]:
 
 def plan_first(**overrides: object) -> object:
     """Settings for tests of the planning round: no shortcut to the answer after the
-    prefetched searches (``answer_after_prefetch``), so the script starts with a plan."""
+    prefetched searches (``answer_after_prefetch``, ``answer_nothing_found``), so the
+    script starts with a plan."""
     from agent.context import AgentSettings
 
-    return AgentSettings(answer_after_prefetch=False, **overrides)  # type: ignore[arg-type]
+    settings = {"answer_after_prefetch": False, "answer_nothing_found": False, **overrides}
+    return AgentSettings(**settings)  # type: ignore[arg-type]

@@ -496,7 +496,8 @@ async def test_an_empty_search_the_answer_does_not_speak_to_is_said_by_code(
         return composed(("She is allergic to lisinopril.", [allergy.group(1)]))
 
     a = await ask("Has she ever had a bone density scan?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([elsewhere]))  # fmt: skip
+                  model=ScriptedChatModel([elsewhere]),
+                  settings=AgentSettings(answer_nothing_found=False))  # fmt: skip
     first = a.sentences[0]
     assert first.status == "extractive"
     assert first.searches  # rests on the search
@@ -512,28 +513,39 @@ async def test_an_empty_search_the_answer_does_not_speak_to_is_said_by_code(
         return composed(("No bone density scan is on file.", [h.group(1)]))
 
     b = await ask("Has she ever had a bone density scan?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([says_none]))  # fmt: skip
+                  model=ScriptedChatModel([says_none]),
+                  settings=AgentSettings(answer_nothing_found=False))  # fmt: skip
     assert len(b.sentences) == 1
     assert not any("did not say what the record's search" in w for w in b.warnings)
 
 
-async def test_no_repair_round_when_every_search_of_the_question_found_nothing(
+async def test_when_every_search_of_the_question_found_nothing_code_says_so(
     store: RecordStore,
 ) -> None:
-    """cpu-demo: "When was her last MMR?" (none on file) was answered with an invented date;
-    a repair round (80 s on 2 cores) could only rephrase "nothing found" or invent again:
-    code says what the search found, after one model call."""
+    """cpu-demo: "When was her last MMR?" (none on file) was answered with an invented date,
+    then a repair round (80 s on 2 cores) invented another. The searches' "nothing found"
+    is the answer: no model call (or, with ``answer_nothing_found`` off, no repair round)."""
+    q = "When was her last bone density scan?"
+    events: list[AgentEvent] = []
+    model = ScriptedChatModel([])
+    a = await ask(q, patient_id=DEBORA, source=store, model=model, on_event=events.append)
+    assert not model.calls
+    assert a.usage.model_calls == 0
+    [s] = a.sentences
+    assert s.status == "extractive"
+    assert s.searches
+    assert s.text.lower().startswith("not in this patient's record: no bone density scan")
+    assert not a.warnings
+    assert any(isinstance(e, FromRecord) for e in events)  # a stream's `record` event
+
     model = ScriptedChatModel(
         [
             composed(("Her last bone density scan was on 2019-05-27.", ["E2"])),
             composed(("Her last bone density scan was on 2020-01-01.", ["E2"])),
         ]
     )
-    a = await ask("When was her last bone density scan?", patient_id=DEBORA, source=store,
-                  model=model)  # fmt: skip
-    assert len(model.calls) == 1
-    [s] = a.sentences
-    assert s.status == "extractive"
-    assert s.searches
-    assert s.text.lower().startswith("not in this patient's record: no bone density scan")
-    assert [d.text for d in a.dropped] == ["Her last bone density scan was on 2019-05-27."]
+    b = await ask(q, patient_id=DEBORA, source=store, model=model,
+                  settings=AgentSettings(answer_nothing_found=False))  # fmt: skip
+    assert len(model.calls) == 1  # the one compose call; no repair round
+    assert [x.text for x in b.sentences] == [s.text]
+    assert [d.text for d in b.dropped] == ["Her last bone density scan was on 2019-05-27."]

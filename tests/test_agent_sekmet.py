@@ -277,7 +277,10 @@ def test_server_stopped_mid_run_then_thread_retried(tmp_path: Path, models: _Mod
 
         first = models.use([stop_then_search])
         plan_first = tmp_path / "plan-first.toml"  # the model plans after the prefetch
-        plan_first.write_text(Path(CFG).read_text() + "\n[agent]\nanswer_after_prefetch = false\n")
+        plan_first.write_text(
+            Path(CFG).read_text()
+            + "\n[agent]\nanswer_after_prefetch = false\nanswer_nothing_found = false\n"
+        )
         args = [
             "ask",
             "Allergies?",
