@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from tools.evidence import EvidenceSet
-from tools.terminology import Concept, Terminology, default_terminology
+from tools.terminology import LOINC, Concept, Terminology, default_terminology
 
 from .understand import Focus, understand
 
@@ -60,6 +60,17 @@ _SEARCH_TYPE: dict[str, str | None] = {
 }
 _SERIES = ("lab", "vital", "assessment")
 
+#: Concepts answered by the allergy list: allergies in general, and drug allergies (an
+#: AllergyIntolerance of category medication, coded by the drug: no entry is named "drug
+#: allergy", and a Condition search for it would find nothing, wrongly)
+_ALLERGY_LISTS = frozenset({"allergic_condition", "drug_allergy"})
+
+
+def _observable(concept: Concept) -> bool:
+    """A concept coded in LOINC alone is something observed ("smoking status", "preferred
+    language"): an Observation's code, whatever the concept's kind (not a Condition)."""
+    return bool(concept.codes) and all(c.system == LOINC for c in concept.codes)
+
 
 def _call(tool: str, **args: str) -> dict[str, Any]:
     return {"tool": tool, "args": {k: v for k, v in args.items() if v}, "prefetch": True}
@@ -79,10 +90,12 @@ def _whole(call: dict[str, Any]) -> dict[str, Any]:
     return {**call, "whole": True}
 
 
-def _section_calls(focus: Focus, named: set[str]) -> list[dict[str, Any]]:
+def _section_calls(
+    focus: Focus, named: set[str], sections: list[str] | None = None
+) -> list[dict[str, Any]]:
     window = focus.window.args() if focus.window else {}
     out = []
-    for section in focus.sections:
+    for section in focus.sections if sections is None else sections:
         if section == "allergies" and not named & {"substance", "drug"}:
             # "allergic to latex?" is answered by that search, not by the whole list
             out.append(_whole(_call("record_summary", section="allergies")))
@@ -170,6 +183,11 @@ def prefetch_calls(
             )
             named.add("lab")
             continue
+        if _observable(concept):  # "smoking status": an Observation's code and its value
+            args = {"resource_type": "Observation", "name": concept.name, **window}
+            calls.append(_asked(focus, words, concept, _call("search_record", **args)))
+            named.add("observation")
+            continue
         if kind not in _SEARCH_TYPE:
             continue
         if (
@@ -178,9 +196,12 @@ def prefetch_calls(
             and not concept.codes
         ):
             continue  # a section word ("problems", "allergies"), not a condition
-        if concept.id in ("allergic_condition",) and "allergies" in sections_words:
+        if concept.id in _ALLERGY_LISTS:  # "any drug allergies?": the allergy list says,
+            sections_words.add("allergies")  # each entry with its category (medication …)
             continue
         rtype = _SEARCH_TYPE[kind]
+        if kind in ("drug", "drug_class") and "allergies" in sections_words:
+            rtype = "AllergyIntolerance"  # "allergic to penicillin?": not her prescriptions
         args = {"name": concept.name, **window}
         if rtype:
             args["resource_type"] = rtype
@@ -192,7 +213,8 @@ def prefetch_calls(
             if kind != "drug_class"
             else "drug"
         )
-    calls.extend(_section_calls(focus, named))
+    sections = [*focus.sections, *sorted(sections_words - set(focus.sections))]
+    calls.extend(_section_calls(focus, named, sections))
     unique: list[dict[str, Any]] = []
     for c in calls:
         if c not in unique:

@@ -12,7 +12,14 @@ from agent.context import AgentSettings
 from agent.prefetch import prefetch_calls
 from agent.run import ask
 from agent.verify import dated
-from tests.agent_fixtures import CLEOTILDE, DEBORA, ScriptedChatModel, agent_store, answer
+from tests.agent_fixtures import (
+    CLEOTILDE,
+    DEBORA,
+    ScriptedChatModel,
+    agent_store,
+    answer,
+    composed,
+)
 from tools.evidence import build_evidence
 from tools.store import RecordStore
 
@@ -89,6 +96,25 @@ def test_codes_and_words_become_calls() -> None:
         "search_record",
         {"name": "Measurement of respiratory function", "resource_type": "Procedure"},
     ) in _args("Any PFTs on record?")
+    # clinicians' own wording (each read wrongly before: a false "not in the record")
+    assert _args("any drug allergies?") == [("record_summary", {"section": "allergies"})]
+    assert _args("allergic to penicillin?") == [
+        ("search_record", {"name": "Penicillin", "resource_type": "AllergyIntolerance"})
+    ]  # an allergy to a drug, not her prescriptions of it
+    assert _args("what is her smoking status?") == [
+        ("search_record", {"resource_type": "Observation", "name": "Tobacco smoking status"})
+    ]  # a LOINC-coded observable, not a Condition
+    assert (
+        "search_record",
+        {"resource_type": "Observation", "name": "Tobacco smoking status"},
+    ) in (_args("has she ever smoked?"))
+    assert _args("bp last 3 readings") == [("lab_trend", {"name": "Blood pressure"})]
+    assert _args("when did she last see a doctor?") == [
+        ("record_summary", {"section": "encounters"})
+    ]
+    assert ("search_record", {"resource_type": "MedicationRequest", "status": "active"}) in (
+        _args("is she on anything for blood pressure?")
+    )
     many = "medications, allergies, conditions, procedures, visits and vaccines"
     assert len(prefetch_calls(many, limit=4)) == 4
 
@@ -348,3 +374,14 @@ async def test_one_reading_found_the_others_nothing_found_is_not_said(
     assert "Measurement of respiratory function" in said
     assert "nothing found" in said  # (no MMR on her record)
     assert "Lung function tests" not in said
+
+
+async def test_an_observed_answer_is_said_by_its_value(store: RecordStore) -> None:
+    """ "Does she smoke?": the smoking status observation answers by its value ("Never
+    smoked tobacco"), never "Yes —" because an entry exists."""
+    a = await ask("does she smoke?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([composed()]))  # fmt: skip
+    [s] = a.sentences
+    assert s.status == "extractive"
+    assert s.text.startswith("Tobacco smoking status: Never smoked tobacco"), s.text
+    assert s.references[0].startswith("Observation/")

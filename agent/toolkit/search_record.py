@@ -224,11 +224,14 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     result = bounded(ctx, items, what, scope, limit, current=whole)
     if (name or code) and result.statements and items:
         shown = items[: ctx.settings.max_lines]
-        result.leads["yesno"] = _yes_or_not_now(ctx, shown)
-        result.leads["ever"] = [  # "has she ever had X?": any entry, resolved or not, is a yes
-            (scrub(f"Yes — {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
-            *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in shown[1:]),
-        ]
+        if all(_answers_by_value(i) for i in shown):  # "is she a smoker?": "Never smoker"
+            result.leads["yesno"] = result.leads["ever"] = list(result.statements)
+        else:
+            result.leads["yesno"] = _yes_or_not_now(ctx, shown)
+            result.leads["ever"] = [  # "has she ever had X?": any entry, resolved or not
+                (scrub(f"Yes — {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
+                *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in shown[1:]),
+            ]
     for group, item in related[: ctx.settings.max_lines]:
         # "my last Tdap?": none, but a Td (tetanus, diphtheria) is what the record holds
         result.lines.append(
@@ -238,6 +241,14 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         said = f"Related on record ({plain(group.name).lower()}): {statement(item)}"
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     return result
+
+
+def _answers_by_value(item: EvidenceItem) -> bool:
+    """An observation that records an answer ("Tobacco smoking status: Never smoker"): its
+    value says yes or no, not that the entry exists."""
+    return item.kind == "observation" and any(
+        p.value is not None or p.value_text for p in item.points
+    )
 
 
 #: The statuses in which a found entry answers "do I have / am I on / allergic to X?" yes.
