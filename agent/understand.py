@@ -115,7 +115,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "conditions",
         re.compile(
-            r"\bconditions?\b|\bdiagnos[ie]s\b|\bproblems?\b|\bproblem list\b|\bdiseases?\b|\bdx\b|\billness\w*",
+            r"\bconditions?\b|\bdiagnos[ie]s\b|\bproblems?\b|\bproblem list\b|\bdiseases?\b|\bdx\b|\billness\w*"
+            r"|\bpmh\b|\b(?:past )?medical history\b|\bpast history\b",
             re.I,
         ),
     ),
@@ -336,6 +337,8 @@ def window_of(
         return Window(_minus(as_of, 10, "year"), as_of, m.group(0))
     if re.search(r"\bthis year\b", q):
         return Window(dt.date(as_of.year, 1, 1), as_of, "this year")
+    if m := re.search(r"\b(?:since|from|after)\s+(?:the\s+start\s+of\s+)?last year\b", q):
+        return Window(dt.date(as_of.year - 1, 1, 1), as_of, m.group(0))  # up to now
     if re.search(r"\blast year\b", q):
         return Window(dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31), "last year")
     if re.search(r"\bthis month\b", q):
@@ -347,7 +350,12 @@ def window_of(
             end = _month_end(end_year, last)
             start = dt.date(end_year - (1 if first > last else 0), first, 1)
             if end < as_of:
-                return Window(start, end, m.group(0))
+                since = re.search(rf"\b(?:since|from|after)\s+{m.group(0)}", q)
+                return (
+                    Window(start, as_of, since.group(0))
+                    if since
+                    else Window(start, end, m.group(0))
+                )
             end_year -= 1
     if m := _SINCE_LAST.search(q):
         kind = "check-up" if _CHECKUP.search(m.group(1)) else "visit"
@@ -361,6 +369,8 @@ def window_of(
             return Window(day, day, m.group(0))
     if m := re.search(rf"\b(?:since|after)\s+{_DATE}", q):
         return Window(dt.date.fromisoformat(m.group(1)), as_of, m.group(0))
+    if m := re.search(r"\bsince\s+((?:19|20)\d\d)\b(?!-)", q):  # "since 2019": from its start
+        return Window(dt.date(int(m.group(1)), 1, 1), as_of, m.group(0))
     if m := re.search(rf"\b(?:on or before|up to|until|through|as of)\s+{_DATE}", q):
         return Window(None, dt.date.fromisoformat(m.group(1)), m.group(0))
     if m := re.search(rf"\bbefore\s+{_DATE}", q):

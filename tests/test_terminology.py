@@ -182,6 +182,13 @@ def test_case_sensitive_abbreviations(t: LocalTerminology) -> None:
     assert first_ids(t, "ms jones arrived") == []  # "ms" in lower case is not MS
     assert first_ids(t, "Rule out PE.") == ["pulmonary_embolism"]
     assert first_ids(t, "pe class") == []
+    # an abbreviation that is no English word is read as people type it
+    assert first_ids(t, "what's her ldl?") == ["ldl"]
+    assert first_ids(t, "tsh level") == ["tsh"]
+    assert first_ids(t, "has he got copd") == ["copd"]
+    assert first_ids(t, "add it to the list") == []  # ADD, FIT, PAD, BUN: English words
+    assert first_ids(t, "a good fit") == []
+    assert first_ids(t, "a hot dog bun") == []
 
 
 def test_brand_of_a_combination_names_each_ingredient(t: LocalTerminology) -> None:

@@ -187,6 +187,31 @@ def test_at_the_last_visit_is_that_visits_day() -> None:
     assert _read("Did they check my white count at my last visit?").asks != "latest"
 
 
+def test_since_a_period_runs_up_to_now() -> None:
+    """ "Did her A1c improve since last year?" is from the start of last year to now, not
+    last year alone; "since 2019" from that year's start; "last year" alone is that year."""
+    from agent.understand import window_of
+
+    as_of = dt.date(2025, 6, 1)
+    cases = {
+        "did her a1c improve since last year?": (dt.date(2024, 1, 1), as_of),
+        "labs last year?": (dt.date(2024, 1, 1), dt.date(2024, 12, 31)),
+        "weight since last spring": (dt.date(2025, 3, 1), as_of),
+        "weight last spring": (dt.date(2025, 3, 1), dt.date(2025, 5, 31)),
+        "visits since 2019": (dt.date(2019, 1, 1), as_of),
+        "visits in 2019": (dt.date(2019, 1, 1), dt.date(2019, 12, 31)),
+    }
+    for q, (start, end) in cases.items():
+        w = window_of(q, as_of)
+        assert w is not None, q
+        assert (w.start, w.end) == (start, end), q
+
+
+def test_past_medical_history_names_the_conditions() -> None:
+    for q in ("pmh?", "What is her past medical history?", "medical history"):
+        assert "conditions" in _read(q).sections, q
+
+
 def test_clinical_shorthand_for_a_drug() -> None:
     """ "on dig" is digoxin in clinicians' shorthand; the verb "dig" is not."""
     on_dig = _read("am i still on dig")

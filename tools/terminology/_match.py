@@ -33,6 +33,17 @@ _GAP_OK = re.compile(r"\+?[\s\-/,]{0,3}")  # "30+ - obesity", "Influenza, season
 _MIN_FUZZY = 7
 
 
+def _typed_lower(abbreviation: str) -> bool:
+    """An abbreviation also matched in lower case: three or more letters (digits may
+    follow) whose lower-case form is not a common English word ("LDL", "TSH", "COPD";
+    not "ADD", "FIT", "PAD", "AIDS", "BUN"; two letters, "ED" or "MS", never)."""
+    from ._english import COMMON_ZIPF, zipf
+
+    return (
+        bool(re.fullmatch(r"[A-Za-z]{3,}[0-9]*", abbreviation)) and zipf(abbreviation) < COMMON_ZIPF
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A matched span: token range, character range and the concept ids it names."""
@@ -82,6 +93,8 @@ class Trie:
         """Insert one name of a concept (``=NAME``: case-sensitive)."""
         case = name.startswith("=")
         surface = name[1:] if case else name
+        if case and _typed_lower(surface):
+            case = False  # "ldl", "tsh", "copd" as people type them
         tokens = norm_phrase(surface)
         if not tokens:
             return
