@@ -43,9 +43,9 @@ class Seen(BaseModel):
         """What a sentence citing this item rests on (no resource for an empty search: the
         patient's own entry is no support of "not in the record"): of a series of results or events,
         the ones whose day the sentence ``said`` states ("0.73 mg/dL on 2021-01-11": that
-        Observation, not the 23 of the series); else all its resources when few; for a
-        long series, the part a tool focused on (a window's values, at most 20), else
-        its latest resource."""
+        Observation, not the 23 of the series); else the part a tool focused on (a
+        window's values, at most 20); else all its resources when few; else its latest
+        resource."""
         if self.item.kind == "absence":
             return []  # a search that found nothing: its support is the search (``searches``)
         refs = list(self.item.references)
@@ -57,10 +57,10 @@ class Seen(BaseModel):
                 stated = [r for r in stated if r in self.focus]
             if stated:
                 return list(dict.fromkeys(stated))
+        if self.focus and (len(self.focus) < len(refs) or len(refs) > limit):
+            return list(self.focus)[:20]  # "1 encounter in 2015": that one, not 3 of its kind
         if len(refs) <= limit:
             return refs
-        if self.focus:
-            return list(self.focus)[:20]
         return [self.item.reference]
 
 

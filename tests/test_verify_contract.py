@@ -225,6 +225,7 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("HbA1c was 7 % in 2019.", ["Observation/a1", "Goal/g1"], "failed"),  # a target is no value
     ("She is 74 years old.", ["Patient/p1"], "failed"),
     ("The colonoscopy (CVX 140) was done in 2020.", ["Procedure/colo"], "failed"),
+    ("Her HbA1c (code 2093-3) was 6.4 % on 2019-09-10.", ["Observation/a1"], "failed"),
     ("She was diagnosed with diabetes in 2015.", ["Condition/dm"], "failed"),
     # relatives, vaccines, allergens
     ("Her mother had hypertension.", ["FamilyMemberHistory/fh"], "failed"),
@@ -244,6 +245,8 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("Her HbA1c was up to 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her HbA1c was above the normal limit of 5.6 %.", ["Observation/a1"], "verified"),
     ("She has had 2 HbA1c results.", ["Observation/a1"], "verified"),
+    # a code restated after the word "code" is a code, not the number 4548 (cpu-demo)
+    ("Her HbA1c (code 4548-4) was 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("She has had 3 visits, the last on 2018-07-07.", ["Encounter/e2"], "verified"),
     ("Her HbA1c goal is below 7 %.", ["Goal/g1"], "verified"),
     ("She has high blood pressure.", ["Condition/htn"], "verified"),

@@ -57,10 +57,11 @@ _DATE_PATTERNS = [
     re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{2})\b(?!-)"),
 ]
 HANDLE = re.compile(r"\[?\b[Ee]\d{1,5}\b\]?")
-# a code written in prose: "CVX 49", "LOINC 4548-4", "(SNOMED CT 44054006)", "RxNorm: 860975"
+# a code written in prose: "CVX 49", "LOINC 4548-4", "(SNOMED CT 44054006)", "RxNorm: 860975",
+# or a LOINC-shaped code after the word "code" ("with the code 1920-8": a code, not 1920)
 CODE_MENTION = re.compile(
-    r"\b(?:LOINC|CVX|SNOMED(?:[ -]CT)?|SCT|RxNorm|ICD-?10(?:-CM)?|CPT|ATC)"
-    r"(?:\s+code)?\s*[:#]?\s*([A-Z]?\d[\w.-]*\w|\d)",
+    r"\b(?:(?:LOINC|CVX|SNOMED(?:[ -]CT)?|SCT|RxNorm|ICD-?10(?:-CM)?|CPT|ATC)"
+    r"(?:\s+code)?\s*[:#]?\s*|code\s*[:#]?\s*(?=\d{1,7}-\d\b))([A-Z]?\d[\w.-]*\w|\d)",
     re.I,
 )
 # a number; not the digits of a name such as "COVID-19" or "PHQ-9"
