@@ -589,6 +589,10 @@ async def test_a_sentence_citing_the_wrong_entries_is_checked_against_the_right_
     [both] = run("She has hypertension and hyperlipidemia.").checks
     assert both.verdict == "verified"
     assert set(both.valid_cites) == {*htn, *hl}
+    # digits inside a name are no value ("type 2 diabetes")
+    [named] = run("She has hypertension, hyperlipidemia and type 2 diabetes.").checks
+    assert named.verdict == "verified", named.reasons
+    assert len(named.valid_cites) == 3
     # ... never when it states a date or value, which the added entry could prop up
     [dated_list] = run("She has hypertension and hyperlipidemia, since 2019-03-13.").checks
     assert dated_list.verdict == "failed"

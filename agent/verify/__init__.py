@@ -61,7 +61,7 @@ from ._dating import dated
 from ._reported import QR_HANDLE, qr_items, verify_reported
 from ._result import Finding, SentenceCheck, Verification
 from ._support import birth_of
-from ._text import HANDLE, extract_dates, states_count
+from ._text import HANDLE, extract_dates, numbers, states_count
 
 __all__ = [
     "QR_HANDLE",
@@ -138,11 +138,14 @@ def _claims_something(text: str, index: SessionIndex) -> bool:
 
 
 def _names_only(failed: SentenceCheck) -> bool:
-    """The sentence states no number or date, and fails only for names its citations do
-    not record."""
-    bare = HANDLE.sub(" ", failed.text)
-    return not re.search(r"\d", bare) and all(
-        f.kind == "entity" and f.supported_by for f in failed.findings
+    """The sentence states no date and no measured value (digits inside a name, "type 2
+    diabetes", "stage 1", are no value), and fails only for names its citations do not
+    record."""
+    dates, bare = extract_dates(HANDLE.sub(" ", failed.text))
+    return (
+        not dates
+        and not any(n.unit for n in numbers(bare))
+        and all(f.kind == "entity" and f.supported_by for f in failed.findings)
     )
 
 
@@ -170,9 +173,15 @@ def _recited(
         # items that record the others are added to its own; with no number or date in
         # it, and all of one kind (a relation across kinds, "a statin for her diabetes",
         # is not a list), an added item can only support the names it records
-        union = list(dict.fromkeys([*failed.valid_cites, *better]))
-        if len({kind_of(h) for h in union}) == 1:
-            tries.append(union)
+        kinds = {kind_of(h) for h in failed.valid_cites}
+        if len(kinds) == 1:  # the added items of its kind only (the check decides)
+            tries.append(
+                list(
+                    dict.fromkeys(
+                        [*failed.valid_cites, *(h for h in better if kind_of(h) in kinds)]
+                    )
+                )
+            )
     for cites in tries:  # one entry first (the tightest citation), then all of them
         again: SentenceCheck = check(failed.text, cites)
         if again.ok:
