@@ -208,6 +208,15 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "birth",
         re.compile(r"\b(?:born|birth ?date|date of birth|DOB|birthday|how old|age)\b", re.I),
     ),
+    (  # "is her diabetes controlled?", "up to date on her flu shot?": a judgement of the
+        # thing, which the record's entries inform and do not answer "yes" by existing
+        "judge",
+        re.compile(
+            r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|due|overdue|"
+            r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|at goal)\b",
+            re.I,
+        ),
+    ),
     (
         "yesno",
         re.compile(

@@ -207,6 +207,16 @@ def test_since_a_period_runs_up_to_now() -> None:
         assert (w.start, w.end) == (start, end), q
 
 
+def test_a_judgement_is_not_a_yes_for_an_entry_that_exists() -> None:
+    """ "Is her diabetes controlled?" was answered "Yes — Diabetes mellitus type 2: active"
+    (a yes to "does she have it"); a judgement asks for the entries, not a yes."""
+    for q in ("is her diabetes controlled?", "is she up to date on her flu shot?",
+              "is her a1c normal?", "Is she due for a mammogram?"):  # fmt: skip
+        assert _read(q).asks == "judge", q
+    for q in ("does she have diabetes?", "Is she on a statin?", "Any allergies?"):
+        assert _read(q).asks == "yesno", q
+
+
 def test_past_medical_history_names_the_conditions() -> None:
     for q in ("pmh?", "What is her past medical history?", "medical history"):
         assert "conditions" in _read(q).sections, q
