@@ -385,3 +385,34 @@ async def test_an_observed_answer_is_said_by_its_value(store: RecordStore) -> No
     assert s.status == "extractive"
     assert s.text.startswith("Tobacco smoking status: Never smoked tobacco"), s.text
     assert s.references[0].startswith("Observation/")
+
+
+async def test_is_it_high_is_said_against_the_reference_range(store: RecordStore) -> None:
+    """ "Is her A1c normal?": code says the latest against the reference range, and whose
+    range it is; a model that copies it is verified (the range and value are the record's)."""
+
+    def copies(messages: list[object]) -> dict[str, object]:
+        text = messages[-1].text  # type: ignore[attr-defined]
+        m = re.search(r"In words: (HbA1c: the latest, .*?) \[(E\d+)\]", text)
+        assert m, text[-800:]
+        return composed((m.group(1) + ".", [m.group(2)]))
+
+    a = await ask("is her a1c normal?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([copies]))  # fmt: skip
+    [s] = a.sentences
+    assert s.status == "verified", (s.unchecked, a.dropped)
+    assert s.text == (
+        "HbA1c: the latest, 6.6 % on 2025-01-15, is above the reference range 4–5.6 % "
+        "(as the record gives it)."
+    )
+
+    def copies_egfr(messages: list[object]) -> dict[str, object]:
+        m = re.search(r"In words: (\w+: the latest, .*?) \[(E\d+)", messages[-1].text)  # type: ignore[attr-defined]
+        assert m
+        return composed((m.group(1) + ".", [m.group(2)]))
+
+    b = await ask("is her egfr ok?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([copies_egfr]))  # fmt: skip
+    [s] = b.sentences
+    assert s.status == "verified", (s.unchecked, b.dropped)
+    assert "is within the reference range" in s.text

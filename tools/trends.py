@@ -573,6 +573,7 @@ class SeriesStats(BaseModel):
     trend: str | None = None  # rising / falling / stable (fitted, whole series)
     reference_low: float | None = None
     reference_high: float | None = None
+    reference_own: bool = False  # the range is the record's own, not a default table's
     refs: tuple[str, ...] = ()
 
     @property
@@ -615,6 +616,7 @@ def series_stats(
         trend=t.direction if whole and t.direction != "insufficient data" else None,
         reference_low=t.ref_low,
         reference_high=t.ref_high,
+        reference_own=t.ref_source == "Observation",
         refs=tuple(dict.fromkeys(r for p in pts for r in (p.ref, *p.also))),
     )
 

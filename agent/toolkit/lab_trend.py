@@ -219,7 +219,34 @@ def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
         )
     if st.min is not None and st.max is not None:
         out["range"] = f"{name}: lowest {at(st.min)}, highest {at(st.max)} ({n} {span})"
+    judged = _against_range(st)
+    if judged:  # "is it high?": the latest against the reference range, and whose range
+        out["judge"] = f"{name}: the latest, {at(st.last)}, is {judged}"
     return out
+
+
+def _against_range(st: SeriesStats) -> str | None:
+    """The latest value against the series' reference range ("above the reference range
+    4–5.6 % (as the record gives it)"), or None when there is no range."""
+    low, high, last = st.reference_low, st.reference_high, st.last
+    if last is None or (low is None and high is None):
+        return None
+    unit = f" {st.unit}" if st.unit else ""
+    if low is not None and high is not None:
+        shown = f"{fmt_num(low)}–{fmt_num(high)}{unit}"
+    elif high is not None:
+        shown = f"up to {fmt_num(high)}{unit}"
+    elif low is not None:
+        shown = f"from {fmt_num(low)}{unit}"
+    where = (
+        "above" if high is not None and last.value > high
+        else "below" if low is not None and last.value < low
+        else "within"
+    )  # fmt: skip
+    whose = (
+        "as the record gives it" if st.reference_own else "a default range: the record gives none"
+    )
+    return f"{where} the reference range {shown} ({whose})"
 
 
 def _named(ctx: AgentContext, t: Trend) -> str:
