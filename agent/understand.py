@@ -229,6 +229,10 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+#: an abbreviation that names a place of care before a visit word ("ED visits", "ER trip")
+_VISIT_ABBREVIATION = re.compile(
+    r"\b(?:ED|ER|ICU|A&E)\b(?=\s+(?:visits?|trips?|admissions?|encounters?|stays?)\b)"
+)
 _FOLLOW_UP = re.compile(
     r"\b(?:it|its|that|this|those|these|them|they|same|one)\b|^\s*(?:and|what about|how about)\b",
     re.I,
@@ -442,7 +446,12 @@ def understand(
     """Read a question (see the module docstring)."""
     focus = Focus()
     seen: set[str] = set()
-    mentions = terminology.mentions(question)
+    visit_words = [m.span() for m in _VISIT_ABBREVIATION.finditer(question)]
+    mentions = [  # "any ED visits?": the emergency department, not erectile dysfunction
+        m
+        for m in terminology.mentions(question)
+        if not any(a <= m.start and m.end <= b for a, b in visit_words)
+    ]
     plain = question  # the question without the names it mentions ("Platelet mean volume")
     unnamed = question  # without the names of coded things ("Drug overdose" asks no drugs)
     for m in mentions:

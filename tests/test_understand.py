@@ -217,6 +217,13 @@ def test_a_judgement_is_not_a_yes_for_an_entry_that_exists() -> None:
         assert _read(q).asks == "yesno", q
 
 
+def test_an_ed_visit_is_the_emergency_department() -> None:
+    f = _read("any ED visits?")
+    assert not f.concepts
+    assert f.sections == ["encounters"]
+    assert [c.id for _w, c in _read("history of ED?").concepts] == ["erectile_dysfunction"]
+
+
 def test_past_medical_history_names_the_conditions() -> None:
     for q in ("pmh?", "What is her past medical history?", "medical history"):
         assert "conditions" in _read(q).sections, q
