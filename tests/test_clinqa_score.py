@@ -149,6 +149,12 @@ def test_direction_words_for_any_clinqa_direction_kind() -> None:
              kind="lab_vs_previous")  # fmt: skip
     assert s(prev, "Lower: 5.8 % vs 6.1 % before.") == 1
     assert s(prev, "It went up.") == 0
+    # "-ing" forms say the direction too (cpu-demo: "Total cholesterol is increasing since
+    # 2016." was scored wrong against "increased")
+    up = q("exact", {"value": "increased"}, "Total cholesterol going up or down since 2016?",
+           kind="lab_direction")  # fmt: skip
+    assert s(up, "Total cholesterol is increasing since 2016.") == 1
+    assert s(up, "It is declining.") == 0
 
 
 def test_other_question_sets_are_scored_as_before() -> None:

@@ -83,6 +83,19 @@ def test_resume_after_interruption(tmp_path: Path) -> None:
     assert report is not None
     assert report["overall"]["n"] == 12
     assert second[0].calls == 7  # only the questions not done before
+    # a stored answer is scored again on resume (a scorer fixed since is applied): a row
+    # whose stored score was tampered with comes back scored from its answer
+    path = tmp_path / "r.results.jsonl"
+    rows = path.read_text().splitlines()
+    row = json.loads(rows[1])
+    assert row["correct"]
+    row["correct"], row["score"] = False, 0.0
+    path.write_text("\n".join([rows[0], json.dumps(row), *rows[2:]]) + "\n")
+    again = run_eval(cfg, resumed)
+    assert again is not None
+    rescored = next(r for r in again["results"] if r["question_id"] == row["question_id"])
+    assert rescored["correct"]
+    assert rescored["score"] == 1.0
     other = RunConfig(FIXTURES, 12, seed=6, out=out, progress=False, plot=False)
     with pytest.raises(SystemExit, match="another run"):
         run_eval(other)
@@ -171,7 +184,9 @@ def test_agent_answerer_scripted_run(tmp_path: Path) -> None:
     assert report is not None
     assert report["overall"]["n"] == 6
     assert report["overall"]["errors"] == 0
-    assert len(models[0].calls) == 6  # one plan call answers each question
+    asked = [r for r in report["results"] if r["answer"]["usage"]["model_calls"]]
+    # one call answers each question; none where every search found nothing (code says so)
+    assert len(models[0].calls) == len(asked) >= 3
     owner: dict[str, set[str]] = {}  # Type/id -> patients it belongs to (raw bundles)
     for path in FIXTURES.glob("*.json"):
         for entry in json.loads(path.read_text()).get("entry", []):
@@ -179,6 +194,10 @@ def test_agent_answerer_scripted_run(tmp_path: Path) -> None:
             owner[f"{r['resourceType']}/{r['id']}"] = set(patient_ids_of(r))
     for row in report["results"]:
         ans = row["answer"]
+        if row not in asked:
+            assert ans["text"], ans  # "nothing found", said by code
+            assert not ans["citations"], ans
+            continue
         assert ans["usage"]["model_calls"] == 1
         assert ans["sentences_total"] == 1
         assert ans["text"] == "See the record."

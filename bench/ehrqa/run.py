@@ -245,6 +245,13 @@ def run_eval(
     dump(questions, f"{stem}.questions.json")
     identity = cfg.identity()
     done = load_done(results_path, identity, cfg.fresh, key="question_id")
+    by_id = {q.id: q for q in questions}
+    done = {  # stored answers are scored again: a report always uses the current scorer
+        qid: {**score(by_id[qid], AnswerRecord.from_dict(row["answer"])), "answer": row["answer"]}
+        if qid in by_id and "answer" in row
+        else row
+        for qid, row in done.items()
+    }
     with tempfile.TemporaryDirectory(prefix="ehrqa-") as tmp:
         store = RecordStore(Path(tmp) / "records.db")
         try:

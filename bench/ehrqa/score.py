@@ -147,8 +147,8 @@ _BETTER_RE = re.compile(r"\b(?:improv\w*|better)\b", re.I)
 _WORSE_RE = re.compile(r"\b(?:worse|worsen\w*|deteriorat\w*)\b", re.I)
 
 _DIRECTIONS = {
-    "increased": ("increased", "increase", "rose", "risen", "went up", "up", "higher", "rising"),
-    "decreased": ("decreased", "decrease", "fell", "fallen", "went down", "down", "lower", "falling", "dropped"),
+    "increased": ("increased", "increase", "increasing", "rose", "risen", "went up", "up", "higher", "rising"),
+    "decreased": ("decreased", "decrease", "decreasing", "declined", "declining", "fell", "fallen", "went down", "down", "lower", "falling", "dropped"),
     "unchanged": ("unchanged", "stable", "same", "no change"),
 }  # fmt: skip
 
