@@ -9,6 +9,7 @@ resources a tool focused on (a window's Observations). Nodes turn that state int
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,6 +24,14 @@ __all__ = ["Seen", "merge_seen", "seen_entry", "seen_of"]
 #: Items whose points are independent dated events (a result, a visit, a dose): a
 #: sentence stating one's day rests on that one.
 _DATED_EVENTS = frozenset({"observation", "encounter", "immunization", "procedure", "report"})
+
+
+#: a count of entries a sentence states ("10 urea nitrogen results", "3 visits")
+_COUNTED = re.compile(
+    r"(?<![\d.,])\b(\d{1,3})\s+(?:[A-Za-z()/-][\w()/.-]*\s+){0,4}?(?:results?|values?|measurements?|readings?|tests?|"
+    r"times|entries|encounters?|visits?|doses?|records?)\b",
+    re.I,
+)
 
 
 class Seen(BaseModel):
@@ -57,6 +66,9 @@ class Seen(BaseModel):
                 stated = [r for r in stated if r in self.focus]
             if stated:
                 return list(dict.fromkeys(stated))
+        counted = [int(m.group(1)) for m in _COUNTED.finditer(said)] if said else []
+        if len(refs) in counted and len(refs) <= 20:  # "10 urea nitrogen results": all ten
+            return refs
         if self.focus and (len(self.focus) < len(refs) or len(refs) > limit):
             return list(self.focus)[:20]  # "1 encounter in 2015": that one, not 3 of its kind
         if len(refs) <= limit:

@@ -27,3 +27,9 @@ def test_a_window_a_tool_looked_at_is_what_a_sentence_about_it_rests_on() -> Non
     long_window = Seen(item=_visits(6), focus=tuple(f"Encounter/e{i}" for i in range(6)))
     assert len(long_window.references()) == 6
     assert Seen(item=_visits(3)).references(said="Seen on 2012-05-01.") == ["Encounter/e2"]
+    # a sentence counting the entries rests on all of them (at most 20)
+    counted = Seen(item=_visits(6)).references(said="She had 6 check-up encounters.")
+    assert len(counted) == 6
+    assert Seen(item=_visits(6)).references(said="She had 5 check-up encounters.") == [
+        "Encounter/e5"
+    ]
