@@ -938,9 +938,8 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                 f"{'entry' if len(missing) == 1 else 'entries'} of the record's list; "
                 "added from the record."
             )
-    elif not state.get("usage") and _found_nothing(state):  # no model was asked
-        _show_from_record(state, ctx)  # a stream's `record` event, as on every answer
-        sentences = _from_the_record(state, seen, pid)
+    elif not state.get("usage") and _found_nothing(state):  # no model was asked (and no
+        sentences = _from_the_record(state, seen, pid)  # `record` event: this is at once)
     else:
         sentences = _from_the_record(state, seen, pid)
         warnings.append(
