@@ -72,6 +72,21 @@ def _observable(concept: Concept) -> bool:
     return bool(concept.codes) and all(c.system == LOINC for c in concept.codes)
 
 
+def _monitors(concept: Concept, term: Terminology) -> list[Concept]:
+    """The labs or vitals that show how a condition is doing (its own, else its nearest
+    ancestor's: type 2 diabetes shares diabetes's HbA1c)."""
+    todo, seen = [concept], set()
+    while todo:
+        c = todo.pop(0)
+        if c.id in seen:
+            continue
+        seen.add(c.id)
+        if c.monitored_by:
+            return [m for mid in c.monitored_by if (m := term.concept(mid)) is not None]
+        todo.extend(p for pid in c.parents if (p := term.concept(pid)) is not None)
+    return []
+
+
 def _call(tool: str, **args: str) -> dict[str, Any]:
     return {"tool": tool, "args": {k: v for k, v in args.items() if v}, "prefetch": True}
 
@@ -206,6 +221,10 @@ def prefetch_calls(
         if rtype:
             args["resource_type"] = rtype
         calls.append(_asked(focus, words, concept, _call("search_record", **args)))
+        if focus.asks == "judge":  # "is her diabetes controlled?": and what shows it
+            calls.extend(
+                _call("lab_trend", name=m.name, **window) for m in _monitors(concept, term)
+            )
         named.add(
             "condition"
             if kind in ("condition", "finding", "social")

@@ -115,6 +115,14 @@ def test_codes_and_words_become_calls() -> None:
     assert ("search_record", {"resource_type": "MedicationRequest", "status": "active"}) in (
         _args("is she on anything for blood pressure?")
     )
+    # a judgement of a condition: and the labs that show how it is doing
+    assert _args("is her diabetes controlled?") == [
+        ("search_record", {"name": "Diabetes mellitus", "resource_type": "Condition"}),
+        ("lab_trend", {"name": "HbA1c"}),
+        ("lab_trend", {"name": "Glucose"}),
+    ]
+    assert ("lab_trend", {"name": "eGFR"}) in _args("Is his CKD stable?")
+    assert ("lab_trend", {"name": "HbA1c"}) not in _args("does she have diabetes?")
     many = "medications, allergies, conditions, procedures, visits and vaccines"
     assert len(prefetch_calls(many, limit=4)) == 4
 

@@ -460,6 +460,8 @@ def test_data_errors_name_file_and_line() -> None:
         load_table(["conditions.psv"], texts={"conditions.psv": "y|condition|Y||FOO:1||\n"})
     with pytest.raises(TerminologyDataError, match="unknown kind"):
         load_table(["conditions.psv"], texts={"conditions.psv": "y|planet|Y||||\n"})
+    with pytest.raises(TerminologyDataError, match="monitored by 'z', no lab"):
+        load_table(["conditions.psv"], texts={"conditions.psv": "y|condition|Y||||monitored=z\n"})
 
 
 def test_unverified_codes_are_kept_out() -> None:

@@ -12,7 +12,8 @@ lists inside a field by ``;``)::
 - ``synonyms``: other names; ``=NAME`` matches case-sensitively (abbreviations that are
   also English words, e.g. ``=MS``, ``=PE``). The ``name`` itself is matched too.
 - ``extra``: space-separated flags: ``polarity=higher_worse|higher_better``,
-  ``classes=a,b`` (drug classes beyond ATC), ``notext`` (the name is not matched in free
+  ``classes=a,b`` (drug classes beyond ATC), ``monitored=a,b`` (for a condition, the
+  labs or vitals that show how it is doing: diabetes → HbA1c), ``notext`` (the name is not matched in free
   text: "History of appendectomy" is a record entry, not a phrase to look for).
 
 Drugs belong to a drug class when one of their ATC codes starts with one of the class's
@@ -99,12 +100,15 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
         parsed.append(Code(PREFIXES[prefix], code))
     polarity: str | None = None
     classes: tuple[str, ...] = ()
+    monitored: tuple[str, ...] = ()
     for flag in extra.split():
         key, _, value = flag.partition("=")
         if key == "polarity" and value in ("higher_worse", "higher_better"):
             polarity = value
         elif key == "classes" and value:
             classes = tuple(v for v in value.split(",") if v)
+        elif key == "monitored" and value:
+            monitored = tuple(v for v in value.split(",") if v)
         elif key == "notext" and not value:
             table.notext.add(cid)
         else:
@@ -118,6 +122,7 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
         parents=tuple(_split(parents)),
         classes=classes,
         polarity=cast(Polarity | None, polarity),
+        monitored_by=monitored,
         sources=(where.split(":")[0],),
     )
 
@@ -167,6 +172,9 @@ def _check(table: ConceptTable) -> None:
         for p in c.parents:
             if p not in concepts:
                 raise TerminologyDataError(c.sources[0], f"{c.id}: unknown parent {p!r}")
+        for m in c.monitored_by:
+            if m not in concepts or concepts[m].kind not in ("lab", "vital"):
+                raise TerminologyDataError(c.sources[0], f"{c.id}: monitored by {m!r}, no lab")
         for k in c.classes:
             if concepts.get(k) is None or concepts[k].kind != "drug_class":
                 raise TerminologyDataError(c.sources[0], f"{c.id}: unknown drug class {k!r}")

@@ -139,6 +139,8 @@ class Concept:
         parents: is-a parents (concept ids); the relation is transitive.
         classes: for drugs, the drug-class concept ids (via ATC and curated classes).
         polarity: for labs and vitals, ``higher_worse`` / ``higher_better`` / ``None``.
+        monitored_by: for a condition, the labs or vitals that show how it is doing
+            (diabetes: HbA1c, glucose); its children share them.
         sources: where the concept comes from (a data file name, ``"server"``, ...).
     """
 
@@ -150,6 +152,7 @@ class Concept:
     parents: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
     polarity: Polarity | None = None
+    monitored_by: tuple[str, ...] = ()
     sources: tuple[str, ...] = field(default=(), compare=False)
 
     def code_in(self, system: str) -> tuple[str, ...]:
