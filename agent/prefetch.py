@@ -65,6 +65,10 @@ _SERIES = ("lab", "vital", "assessment")
 #: allergy", and a Condition search for it would find nothing, wrongly)
 _ALLERGY_LISTS = frozenset({"allergic_condition", "drug_allergy"})
 
+#: Procedures that are kinds of visit: an Encounter's type (SNOMED codes them as
+#: procedures), searched among the encounters
+_VISIT_KINDS = frozenset({"physical_exam"})
+
 
 def _observable(concept: Concept) -> bool:
     """A concept coded in LOINC alone is something observed ("smoking status", "preferred
@@ -215,6 +219,8 @@ def prefetch_calls(
             sections_words.add("allergies")  # each entry with its category (medication …)
             continue
         rtype = _SEARCH_TYPE[kind]
+        if concept.id in _VISIT_KINDS:  # "his last physical": a visit, coded as its type
+            rtype = "Encounter"
         if kind in ("drug", "drug_class") and "allergies" in sections_words:
             rtype = "AllergyIntolerance"  # "allergic to penicillin?": not her prescriptions
         args = {"name": concept.name, **window}

@@ -229,6 +229,12 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+#: "a physical", "his last physical": the examination visit (not "physical therapy")
+_A_PHYSICAL = re.compile(
+    r"\bphysicals?\b(?!\s+(?:therap|activit|exam|function|health|medicine|fitness|condition|"
+    r"symptom|abuse|disabilit|strength|appearance))",
+    re.I,
+)
 #: an abbreviation that names a place of care before a visit word ("ED visits", "ER trip")
 _VISIT_ABBREVIATION = re.compile(
     r"\b(?:ED|ER|ICU|A&E)\b(?=\s+(?:visits?|trips?|admissions?|encounters?|stays?)\b)"
@@ -464,6 +470,10 @@ def understand(
             if c.id not in seen and c.kind not in ("body_site",):
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))
+    exam = terminology.concept("physical_exam")
+    if exam is not None and exam.id not in seen and (said := _A_PHYSICAL.search(question)):
+        focus.concepts.append((said.group(0), exam))  # "his last physical": the visit
+        seen.add(exam.id)
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
     focus.current = bool(_CURRENT.search(question))

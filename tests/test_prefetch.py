@@ -115,6 +115,11 @@ def test_codes_and_words_become_calls() -> None:
     assert ("search_record", {"resource_type": "MedicationRequest", "status": "active"}) in (
         _args("is she on anything for blood pressure?")
     )
+    # "his last physical" is a visit, whose type is coded as the examination
+    assert ("search_record", {"name": "Physical examination", "resource_type": "Encounter"}) in (
+        _args("when did he have his last physical?")
+    )
+    assert not [a for _t, a in _args("any physical therapy?") if "Physical examination" in str(a)]
     # a judgement of a condition: and the labs that show how it is doing
     assert _args("is her diabetes controlled?") == [
         ("search_record", {"name": "Diabetes mellitus", "resource_type": "Condition"}),
