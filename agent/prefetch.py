@@ -209,6 +209,8 @@ def prefetch_calls(
             continue
         if kind not in _SEARCH_TYPE:
             continue
+        if kind == "condition" and "immunizations" in sections_words and not named & {"vaccine"}:
+            continue  # "vaccinated against pneumonia?": the vaccines answer, not her diagnoses
         if (
             kind == "condition"
             and any(s in sections_words for s in ("allergies", "conditions"))

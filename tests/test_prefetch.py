@@ -120,6 +120,10 @@ def test_codes_and_words_become_calls() -> None:
         _args("when did he have his last physical?")
     )
     assert not [a for _t, a in _args("any physical therapy?") if "Physical examination" in str(a)]
+    # the disease a vaccine protects against: the vaccines answer, not the diagnoses
+    assert _args("has he been vaccinated against pneumonia?") == [
+        ("record_summary", {"section": "immunizations"})
+    ]
     # a judgement of a condition: and the labs that show how it is doing
     assert _args("is her diabetes controlled?") == [
         ("search_record", {"name": "Diabetes mellitus", "resource_type": "Condition"}),
