@@ -52,7 +52,8 @@ class Seen(BaseModel):
         """What a sentence citing this item rests on (no resource for an empty search: the
         patient's own entry is no support of "not in the record"): of a series of results or events,
         the ones whose day the sentence ``said`` states ("0.73 mg/dL on 2021-01-11": that
-        Observation, not the 23 of the series); else the part a tool focused on (a
+        Observation, not the 23 of the series); all of them (at most 20) when the sentence
+        counts them ("10 urea nitrogen results"); else the part a tool focused on (a
         window's values, at most 20); else all its resources when few; else its latest
         resource."""
         if self.item.kind == "absence":
