@@ -938,18 +938,17 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
                 f"{'entry' if len(missing) == 1 else 'entries'} of the record's list; "
                 "added from the record."
             )
-    elif not state.get("usage") and _found_nothing(state):  # no model was asked (and no
-        sentences = _from_the_record(state, seen, pid)  # `record` event: this is at once)
     else:
         sentences = _from_the_record(state, seen, pid)
-        warnings.append(
-            "No sentence of the model's answer could be verified against the record"
-            + (
-                "; the record's own entries for the question are shown instead."
-                if sentences
-                else "."
+        if state.get("usage"):  # a model was asked (not: nothing found, answered by code)
+            warnings.append(
+                "No sentence of the model's answer could be verified against the record"
+                + (
+                    "; the record's own entries for the question are shown instead."
+                    if sentences
+                    else "."
+                )
             )
-        )
     warnings += _actions_not_taken(state, ctx)
     verdict = (state.get("focus") or {}).get("verdict")
     if verdict and all(h in seen for h in verdict[1]):

@@ -109,12 +109,10 @@ def _whole(call: dict[str, Any]) -> dict[str, Any]:
     return {**call, "whole": True}
 
 
-def _section_calls(
-    focus: Focus, named: set[str], sections: list[str] | None = None
-) -> list[dict[str, Any]]:
+def _section_calls(focus: Focus, named: set[str], sections: list[str]) -> list[dict[str, Any]]:
     window = focus.window.args() if focus.window else {}
     out = []
-    for section in focus.sections if sections is None else sections:
+    for section in sections:
         if section == "allergies" and not named & {"substance", "drug"}:
             # "allergic to latex?" is answered by that search, not by the whole list
             out.append(_whole(_call("record_summary", section="allergies")))

@@ -152,8 +152,8 @@ def _names_only(failed: SentenceCheck) -> bool:
 def _recited(
     failed: SentenceCheck,
     check: Any,
-    fallback: Sequence[str] = (),
-    kind_of: Callable[[str], str] = lambda h: h,
+    fallback: Sequence[str],
+    kind_of: Callable[[str], str],
 ) -> SentenceCheck:
     """A sentence that points at the wrong items (it names what other seen items record:
     "mentions 'LDL cholesterol' … (E9 does)"; its values and dates then fail too) is

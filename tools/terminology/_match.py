@@ -37,10 +37,10 @@ def _typed_lower(abbreviation: str) -> bool:
     """An abbreviation also matched in lower case: three or more letters (digits may
     follow) whose lower-case form is not a common English word ("LDL", "TSH", "COPD";
     not "ADD", "FIT", "PAD", "AIDS", "BUN"; two letters, "ED" or "MS", never)."""
-    from ._english import COMMON_ZIPF, zipf
+    from ._english import is_common_word
 
-    return (
-        bool(re.fullmatch(r"[A-Za-z]{3,}[0-9]*", abbreviation)) and zipf(abbreviation) < COMMON_ZIPF
+    return bool(re.fullmatch(r"[A-Za-z]{3,}[0-9]*", abbreviation)) and not is_common_word(
+        abbreviation
     )
 
 
