@@ -12,7 +12,8 @@ never a benchmark's wording):
 * each concept it names: a lab, vital or score → ``lab_trend`` (with the question's
   window); a condition or finding → a search of Conditions; a drug or drug class → a
   search of the whole record (medications and allergies); a vaccine → Immunizations; a
-  procedure → Procedures; an allergen → AllergyIntolerances. A search that finds
+  procedure → Procedures; an allergen → AllergyIntolerances; a care setting
+  ("hospitalized", "the ER") → the Encounters of that class. A search that finds
   nothing yields a citable *absence* item, which is what a "not in the record" answer
   rests on;
 * each record section it asks for (allergies, medications, conditions, immunizations,
@@ -57,6 +58,7 @@ _SEARCH_TYPE: dict[str, str | None] = {
     "vaccine": "Immunization",
     "procedure": "Procedure",
     "substance": "AllergyIntolerance",
+    "setting": "Encounter",  # "hospitalized?", "ER visits": the encounters of that class
 }
 _SERIES = ("lab", "vital", "assessment")
 
@@ -109,10 +111,32 @@ def _whole(call: dict[str, Any]) -> dict[str, Any]:
     return {**call, "whole": True}
 
 
+#: The sections a window narrows, and the resource type searched for them.
+_WINDOWED = {
+    "medications": "MedicationRequest",
+    "conditions": "Condition",
+    "immunizations": "Immunization",
+    "procedures": "Procedure",
+}
+#: What naming a concept of a section's kind means: the search of that concept answers.
+_KIND_OF = {
+    "medications": "drug",
+    "conditions": "condition",
+    "immunizations": "vaccine",
+    "procedures": "procedure",
+}
+
+
 def _section_calls(focus: Focus, named: set[str], sections: list[str]) -> list[dict[str, Any]]:
     window = focus.window.args() if focus.window else {}
     out = []
     for section in sections:
+        rtype = _WINDOWED.get(section)
+        if window and rtype and not focus.current and _KIND_OF.get(section) not in named:
+            # "what medications was she on in 2015?": the entries of that window (orders
+            # written, problems noted, doses given), counted by the tool
+            out.append(_call("search_record", resource_type=rtype, **window))
+            continue
         if section == "allergies" and not named & {"substance", "drug"}:
             # "allergic to latex?" is answered by that search, not by the whole list
             out.append(_whole(_call("record_summary", section="allergies")))
@@ -136,11 +160,19 @@ def _section_calls(focus: Focus, named: set[str], sections: list[str]) -> list[d
             out.append(_call("record_summary", section="immunizations"))
         elif section == "procedures" and "procedure" not in named:
             out.append(_call("record_summary", section="procedures"))
-        elif section == "encounters":
+        elif section == "encounters" and "setting" not in named:
             if window:
                 out.append(_call("search_record", resource_type="Encounter", **window))
             else:
                 out.append(_call("record_summary", section="encounters"))
+        elif section in ("labs", "vitals") and focus.judge and "lab" not in named:
+            # "any abnormal labs?": each result out of range, against its range
+            out.append(_call("lab_trend", out_of_range="true", **window))
+        elif section == "labs" and not named & {"lab", "observation"}:
+            if window:  # "her labs in the past 6 months": the results of that window
+                out.append(_call("search_record", resource_type="Observation", **window))
+            else:
+                out.append(_call("record_summary", section="labs"))
         elif section == "vitals":
             out.append(_call("record_summary", section="vitals"))
         elif section == "patient":
@@ -170,7 +202,7 @@ def prefetch_calls(
     calls: list[dict[str, Any]] = []
     codes = list(dict.fromkeys([*_LOINC.findall(question), *_LOCAL_CODE.findall(question)]))
     calls.extend(_call("lab_trend", code=c, **window) for c in codes[:2])
-    named: set[str] = set()
+    named: set[str] = {"lab"} if codes else set()  # "Calcium (LOINC 49765-1) results"
     for cvx in dict.fromkeys(_CVX.findall(question)):
         calls.append(_call("search_record", resource_type="Immunization", code=f"CVX {cvx}"))
         named.add("vaccine")
@@ -201,12 +233,35 @@ def prefetch_calls(
             named.add("lab")
             continue
         if _observable(concept):  # "smoking status": an Observation's code and its value
-            args = {"resource_type": "Observation", "name": concept.name, **window}
-            calls.append(_asked(focus, words, concept, _call("search_record", **args)))
+            args = {"name": concept.name, **window}
+            calls.append(
+                _asked(
+                    focus,
+                    words,
+                    concept,
+                    _call("search_record", resource_type="Observation", **args),
+                )
+            )
+            if any(  # "alcohol use": also alcoholism on the problem list
+                (d := term.concept(cid)) is not None and d.kind in ("condition", "finding")
+                for cid in term.descendants(concept)
+            ):
+                calls.append(
+                    _asked(
+                        focus,
+                        words,
+                        concept,
+                        _call("search_record", resource_type="Condition", **args),
+                    )
+                )
             named.add("observation")
             continue
         if kind not in _SEARCH_TYPE:
             continue
+        if kind == "setting" and "encounters" in sections_words:
+            continue  # "was her last visit an ER visit or a clinic visit?": the visits say,
+            # each with its setting
+
         if kind == "condition" and "immunizations" in sections_words and not named & {"vaccine"}:
             continue  # "vaccinated against pneumonia?": the vaccines answer, not her diagnoses
         if (

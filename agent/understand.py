@@ -59,6 +59,9 @@ class Focus:
     #: the writes the request asks for ("please record it", "order one if none"):
     #: :mod:`agent.acts`; a follow-up does not carry them
     acts: list[Act] = field(default_factory=list)
+    #: asks for a judgement ("abnormal?", "is it high?", "controlled?"), whichever
+    #: statistic it also asks for ("was her last A1c high?")
+    judge: bool = False
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -180,7 +183,9 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"increased? or decreased?|decreased? or increased?|risen or fallen|"
             r"trend(?:ing|ed|s)?|better or worse|improv\w* or worse\w*|"
             r"first and (?:the )?(?:last|latest)|first vs\.? (?:last|latest))\b"
-            r"|\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b",
+            r"|\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b"
+            r"|\bhow\s+(?:has|have|did|does|do|is|are)\s+(?:\w+\s+){0,3}"
+            r"(?:chang|mov|develop|evolv|progress)\w*",
             re.I,
         ),
     ),
@@ -199,7 +204,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "ever",
         re.compile(
             r"\bever\b|\bhistory of\b|\b(?:has|have|had) (?:she|he|they|i|the patient) "
-            r"(?:ever )?(?:had|been)\b|\bpreviously\b|\bin the past\b",
+            r"(?:ever )?(?:had|been)\b|\bpreviously\b"
+            r"|\bin the past\b(?!\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|decades?)\b)",
             re.I,
         ),
     ),
@@ -213,7 +219,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "judge",
         re.compile(
             r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|due|overdue|"
-            r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|at goal)\b",
+            r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|at goal|"
+            r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged)\b",
             re.I,
         ),
     ),
@@ -229,6 +236,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+_JUDGE = dict(_ASKS)["judge"]
 #: "a physical", "his last physical": the examination visit (not "physical therapy")
 _A_PHYSICAL = re.compile(
     r"\bphysicals?\b(?!\s+(?:therap|activit|exam|function|health|medicine|fitness|condition|"
@@ -462,9 +470,11 @@ def understand(
     unnamed = question  # without the names of coded things ("Drug overdose" asks no drugs)
     for m in mentions:
         plain = plain[: m.start] + " " * (m.end - m.start) + plain[m.end :]
-        if any(c.codes for c in m.concepts) and not any(
-            pattern.fullmatch(m.text) for _n, pattern in _SECTIONS
-        ):  # a section's own word ("allergies") still names the section
+        if any(c.codes for c in m.concepts) and (
+            not any(pattern.fullmatch(m.text) for _n, pattern in _SECTIONS)
+            or all(c.kind == "setting" for c in m.concepts)
+        ):  # a section's own word ("allergies") still names the section; "hospitalized"
+            # names a setting, not every visit
             unnamed = unnamed[: m.start] + " " * (m.end - m.start) + unnamed[m.end :]
         for c in [*_members_named(m.text, m.concepts, terminology), *m.concepts]:
             if c.id not in seen and c.kind not in ("body_site",):
@@ -476,11 +486,14 @@ def understand(
         seen.add(exam.id)
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
-    focus.current = bool(_CURRENT.search(question))
     focus.window = window_of(question, as_of, anchors_of(evidence))
+    past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
+    # "what was she on in 2015?" asks about then, not now
+    focus.current = bool(_CURRENT.search(question)) and not past
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    focus.judge = bool(_JUDGE.search(plain))
     parts = [m.span() for m in _PART.finditer(plain)]
     if parts:  # several questions in one: each concept's part asks for its own
         bounds = [0, *(b for _a, b in parts), len(plain)]

@@ -66,6 +66,7 @@ EXE = Path(sys.executable).parent / "fhir-assistant"
 CLEOTILDE = "4b54bebd-7f01-4a33-8494-0214dc432e46"
 DEBORA = "3f96088f-1f08-47cd-b67b-a57e269ce08b"
 ADAN = "2ccc21b0-f707-43eb-a896-248f843c1308"
+JARRED = "cdb486b4-716b-4e83-9e27-8a68620dd1fe"
 LUIGI = "85c63cf3-278e-454c-b5ba-df5889815eb7"
 PATIENTS = [CLEOTILDE, DEBORA]
 THREADS_KEY = "YmVuY2gtc2VydmljZS10aHJlYWRzLWtleS0zMi1ieXQ="  # a benchmark-only key
@@ -588,7 +589,9 @@ def _prefix_config(config: Path, tmp: Path, store: Path) -> Path:
 
 
 async def bench_prefix(config: str) -> None:
-    cold, warmed = [CLEOTILDE, ADAN], [DEBORA, LUIGI]
+    # four patients with HbA1c results (a question of a test never done is answered by
+    # code, with no model call: not a measure of the model's latency)
+    cold, warmed = [CLEOTILDE, JARRED], [DEBORA, LUIGI]
     with tempfile.TemporaryDirectory(prefix="bench-prefix-") as tmpdir:
         tmp = Path(tmpdir)
         store = fixture_store(tmp)
@@ -637,6 +640,8 @@ async def bench_prefix(config: str) -> None:
                     tl = await sse_timeline(c, base, pid, FOLLOW_UP, thread=first.thread)
                     _row(rows, pid, "follow-up", tl)
         for kind, tls in rows.items():
+            if not tls:
+                continue
             print(
                 f"  p50 {kind:<9} from the record {statistics.median(t.record for t in tls):5.1f} s, "
                 f"first token {statistics.median(t.first_token for t in tls):5.1f}"
@@ -649,7 +654,9 @@ FOLLOW_UP = "And how has it changed over the years?"
 
 
 def _row(rows: dict[str, list[Timeline]], pid: str, kind: str, tl: Timeline) -> None:
-    rows[kind].append(tl)
+    if not tl.usage.get("model_calls"):  # answered by code: no model latency to measure
+        kind = "by code"
+    rows.setdefault(kind, []).append(tl)
     sh = tl.shares()
     u = tl.usage
     print(

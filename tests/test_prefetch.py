@@ -433,3 +433,34 @@ async def test_is_it_high_is_said_against_the_reference_range(store: RecordStore
     [s] = b.sentences
     assert s.status == "verified", (s.unchecked, b.dropped)
     assert "is within the reference range" in s.text
+
+
+def test_settings_labs_out_of_range_and_windows_become_calls() -> None:
+    """A care setting is searched among the encounters (by class); "abnormal labs" is the
+    results out of range; a section asked for a past period is that period's entries
+    (orders written, doses given), not the current list; a concept observed by a value
+    that groups problems too ("alcohol use": an AUDIT-C score, or alcoholism) is searched
+    in both."""
+    import datetime as dt
+
+    def calls(q: str) -> list[tuple[str, dict[str, str]]]:
+        return [(c["tool"], c["args"]) for c in prefetch_calls(q, as_of=dt.date(2025, 6, 1))]
+
+    assert calls("Has she ever been hospitalized?") == [
+        ("search_record", {"name": "Inpatient encounter", "resource_type": "Encounter"})
+    ]
+    assert calls("Any abnormal labs in the past year?") == [
+        ("lab_trend", {"out_of_range": "true", "date_from": "2024-06-01", "date_to": "2025-06-01"})
+    ]
+    assert calls("What medications was she on in 2015?") == [
+        ("search_record", {"resource_type": "MedicationRequest", "date_from": "2015-01-01",
+                           "date_to": "2015-12-31"})
+    ]  # fmt: skip
+    assert calls("Does she drink alcohol?") == [
+        ("search_record", {"resource_type": "Observation", "name": "Alcohol use"}),
+        ("search_record", {"resource_type": "Condition", "name": "Alcohol use"}),
+    ]
+    assert (
+        "search_record",
+        {"resource_type": "Observation", "name": "Tobacco smoking status"},
+    ) in (calls("Is she a smoker?"))

@@ -57,7 +57,8 @@ QUERIES: list[tuple[dict[str, str], set[str]]] = [
     ({"resource_type": "Condition", "date_from": "2018-01-01", "date_to": "2020-12-31"},
      {"onset-date"}),
     ({"resource_type": "Condition", "code": "SCT 431856006"}, {"code"}),
-    ({"resource_type": "MedicationRequest", "date_from": "2023-01-01"}, {"authoredon"}),
+    # an order written before a window may be active in it: filtered locally, not pushed
+    ({"resource_type": "MedicationRequest", "date_from": "2023-01-01"}, set()),
     ({"resource_type": "MedicationRequest", "status": "stopped"}, {"status"}),
     ({"resource_type": "MedicationRequest", "status": "active"}, {"status"}),
     ({"resource_type": "MedicationRequest", "status": "current"}, set()),  # evidence meaning
@@ -585,3 +586,135 @@ async def test_sex_and_birth_are_said_first_when_asked() -> None:
     assert sex.endswith(" is recorded as female (administrative gender).")
     [(born, _)] = result.leads["birth"]
     assert born.endswith("was born on 1950-06-15, age 74 on 2025-06-01.")
+
+
+def _encounter(eid: str, cls: str, display: str, start: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Encounter", "id": eid, "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": cls},
+        "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "1", "display": display}]}],
+        "subject": {"reference": "Patient/p1"}, "period": {"start": start, "end": start},
+    }  # fmt: skip
+
+
+async def test_a_care_setting_is_found_by_the_encounters_class() -> None:
+    """ "Hospitalized?" finds the inpatient encounters by their class (IMP), whatever their
+    type is called; an emergency visit whose type reads "emergency hospital admission" is
+    an emergency encounter (its class), not a hospital stay."""
+    from agent.context import AgentSettings
+    from tests._record_fixtures import MemorySource, patient
+
+    record = [
+        patient("p1"),
+        _encounter("e1", "IMP", "Encounter for problem", "2019-03-01"),
+        _encounter("e2", "EMER", "Obstetric emergency hospital admission", "2020-05-01"),
+        _encounter("e3", "AMB", "Encounter for check up", "2021-01-01"),
+    ]
+    ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": record}),
+                       model=ScriptedChatModel([]), settings=AgentSettings())  # fmt: skip
+
+    async def cited(name: str) -> set[str]:
+        r = await run_tool_call(
+            ctx, ToolCall(tool="search_record", args={"resource_type": "Encounter", "name": name})
+        )
+        return {entry["item"]["reference"] for entry in r.seen.values()}
+
+    assert await cited("Inpatient encounter") == {"Encounter/e1"}
+    assert await cited("Emergency encounter") == {"Encounter/e2"}
+    none = await run_tool_call(
+        ctx,
+        ToolCall(
+            tool="search_record", args={"resource_type": "Encounter", "name": "Virtual encounter"}
+        ),
+    )
+    [(text, _)] = none.statements
+    assert text.startswith("not in this patient's record: no Virtual encounter")
+
+
+async def test_a_medication_still_active_was_taken_in_a_past_window() -> None:
+    """ "Was she on metformin in 2015?": ordered in 2001 and never stopped, so yes — not
+    "nothing found" because no order is dated 2015; one stopped before it is not."""
+    from agent.context import AgentSettings
+    from tests._record_fixtures import MemorySource, med, patient
+
+    record = [
+        patient("p1"),
+        med("m1", "860975", "24 HR Metformin hydrochloride 500 MG", "2001-03-14"),
+        med("m2", "197361", "Amlodipine 5 MG Oral Tablet", "2003-01-01", status="stopped"),
+    ]
+    ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": record}),
+                       model=ScriptedChatModel([]), settings=AgentSettings())  # fmt: skip
+    window = {"date_from": "2015-01-01", "date_to": "2015-12-31"}
+    r = await run_tool_call(
+        ctx, ToolCall(tool="search_record", args={"name": "metformin", **window})
+    )
+    [(yes, _)] = r.leads["yesno"]
+    assert yes.startswith("Yes — 24 HR Metformin")
+    assert "active through the period" in yes
+    listed = await run_tool_call(
+        ctx, ToolCall(tool="search_record", args={"resource_type": "MedicationRequest", **window})
+    )
+    assert [t for t, _ in listed.statements if "Amlodipine" in t] == []
+    assert any("Metformin" in t for t, _ in listed.statements)
+    before = await run_tool_call(
+        ctx, ToolCall(tool="search_record", args={"name": "metformin", "date_to": "1999-12-31"})
+    )
+    assert before.statements[0][0].startswith("not in this patient's record")
+
+
+async def test_a_recorded_value_answers_without_a_yes() -> None:
+    """ "Does she drink alcohol?": an AUDIT-C score is the answer as recorded; that an
+    entry exists is no "yes" (a score of 0 would be a no)."""
+    from agent.context import AgentSettings
+    from tests._record_fixtures import MemorySource, obs, patient
+
+    record = [patient("p1"), obs("o1", "72109-2", 0, "{score}", "2024-01-01", category="survey")]
+    ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": record}),
+                       model=ScriptedChatModel([]), settings=AgentSettings())  # fmt: skip
+    r = await run_tool_call(
+        ctx,
+        ToolCall(
+            tool="search_record", args={"resource_type": "Observation", "name": "Alcohol use"}
+        ),
+    )
+    [(said, _)] = r.leads["yesno"]
+    assert not said.startswith("Yes")
+    assert " 0 " in f" {said} "
+
+
+async def test_abnormal_results_are_the_latest_out_of_their_range() -> None:
+    """ "Any abnormal labs?": each series whose latest value is out of range, said against
+    the range and whose range it is; one whose earlier value was high but latest is not is
+    no abnormal result; none out of range is said, citing what was checked."""
+    from agent.context import AgentSettings
+    from tests._record_fixtures import MemorySource, obs, patient
+
+    rng = {
+        "referenceRange": [{"low": {"value": 4, "unit": "%"}, "high": {"value": 5.6, "unit": "%"}}]
+    }
+    record = [
+        patient("p1"),
+        obs("a1", "4548-4", 7.1, "%", "2023-01-01", **rng),
+        obs("a2", "4548-4", 6.6, "%", "2024-01-01", **rng),
+        obs("g1", "2345-7", 130, "mg/dL", "2023-01-01"),
+        obs("g2", "2345-7", 90, "mg/dL", "2024-01-01"),
+    ]
+    ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": record}),
+                       model=ScriptedChatModel([]), settings=AgentSettings(),
+                       as_of=dt.date(2025, 6, 1))  # fmt: skip
+    r = await run_tool_call(ctx, ToolCall(tool="lab_trend", args={"out_of_range": "true"}))
+    texts = [t for t, _ in r.leads["judge"]]
+    assert texts[0].startswith("1 of the 2 lab and vital results with a range is out of range")
+    assert any(
+        "6.6 % on 2024-01-01, is above the reference range 4–5.6 % (as the record gives it)" in t
+        for t in texts
+    )
+    assert not any("Glucose" in t or "130" in t for t in texts)
+    only_2024 = await run_tool_call(
+        ctx, ToolCall(tool="lab_trend", args={"out_of_range": "true", "date_to": "2023-06-01"})
+    )
+    assert only_2024.statements[0][0].startswith(
+        "2 of the 2 lab and vital results with a range from"
+    )
+    with pytest.raises(ToolCallError):
+        await run_tool_call(ctx, ToolCall(tool="lab_trend", args={}))

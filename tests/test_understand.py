@@ -218,10 +218,34 @@ def test_a_judgement_is_not_a_yes_for_an_entry_that_exists() -> None:
 
 
 def test_an_ed_visit_is_the_emergency_department() -> None:
-    f = _read("any ED visits?")
-    assert not f.concepts
-    assert f.sections == ["encounters"]
+    for q in ("any ED visits?", "How many times has she been to the ER?", "ER visits in 2019?"):
+        assert [c.id for _w, c in _read(q).concepts] == ["emergency"], q
     assert [c.id for _w, c in _read("history of ED?").concepts] == ["erectile_dysfunction"]
+
+
+def test_a_care_setting_is_named_by_the_words_people_use() -> None:
+    """ "Hospitalized", "admitted to the hospital", "telehealth": a care setting (an
+    encounter's class), not a section word that lists every visit."""
+    for q, setting in (("Has she ever been hospitalized?", "inpatient"),
+                       ("Was he admitted to the hospital last year?", "inpatient"),
+                       ("any inpatient stays?", "inpatient"),
+                       ("Has she had any telehealth visits?", "virtual"),
+                       ("How many emergency room visits since 2019?", "emergency")):  # fmt: skip
+        assert [c.id for _w, c in _read(q).concepts] == [setting], q
+
+
+def test_a_past_window_is_not_now_and_not_ever() -> None:
+    """ "What was she on in 2015?" asks about then (not her current list); "in the past
+    year" is a window (not "ever"); a judgement is read whatever else is asked."""
+    f = _read("What medications was she on in 2015?")
+    assert not f.current
+    assert f.window is not None
+    assert f.window.label == "in 2015"
+    assert _read("Is she on metformin?").current
+    assert _read("Any abnormal labs in the past year?").asks != "ever"
+    assert _read("Has she had a flu shot in the past?").asks == "ever"
+    assert _read("Was her last A1c high?").judge
+    assert not _read("What was her last A1c?").judge
 
 
 def test_past_medical_history_names_the_conditions() -> None:

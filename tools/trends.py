@@ -52,7 +52,7 @@ from tools.codes import (
     measure_for_code,
     resolve_measures,
 )
-from tools.errors import IncompatibleUnits
+from tools.errors import IncompatibleUnits, UnknownMeasure
 from tools.units import canonical_unit, conversion, convert
 
 __all__ = [
@@ -658,11 +658,14 @@ def trend_of_codes(
     """One series over any codes the record uses for an analyte — LOINC or a lab's own
     local codes — with the analyte's measure (unit, default range, change threshold)
     when ``measure_key`` (or one of the codes) names a known one. Values in another
-    unit are converted to the measure's unit; ``IncompatibleUnits`` when they cannot be.
+    unit are converted to the measure's unit; ``IncompatibleUnits`` when they cannot be,
+    ``UnknownMeasure`` when no code is given.
     """
+    wanted = tuple(dict.fromkeys(c for c in codes if c))
+    if not wanted:
+        raise UnknownMeasure("(no codes)")
     view = view_of(record)
     as_of = as_of or dt.datetime.now(dt.UTC).date()
-    wanted = tuple(dict.fromkeys(c for c in codes if c))
     base = next((m for m in MEASURES if m.key == measure_key), None) if measure_key else None
     base = base or next((m for c in wanted if (m := measure_for_code(c))), None)
     measure = replace(base, codes=wanted) if base else adhoc_measure(wanted)

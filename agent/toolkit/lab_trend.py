@@ -21,7 +21,15 @@ from tools.errors import IncompatibleUnits, RecordToolError
 from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, item_concepts
 from tools.summary import handle_index, trend_line
 from tools.terminology import Terminology, default_terminology
-from tools.trends import SeriesStats, StatPoint, Trend, series_stats, trend, trend_of_codes
+from tools.trends import (
+    SeriesStats,
+    StatPoint,
+    Trend,
+    lab_trends,
+    series_stats,
+    trend,
+    trend_of_codes,
+)
 
 from ..context import AgentContext
 from ..errors import ToolCallError
@@ -38,6 +46,10 @@ class LabTrendArgs(ToolArgs):
     code: str | None = Field(None, max_length=40, description="LOINC")
     date_from: str | None = Field(None, max_length=30, description="YYYY-MM-DD")
     date_to: str | None = Field(None, max_length=30)
+    out_of_range: bool = Field(
+        False,
+        description="true, with no name: every lab or vital whose latest value is out of range",
+    )
 
 
 def _num(x: float) -> str:
@@ -117,6 +129,8 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     out: list[Trend] = []
     for key, items in _by_concept(ev, query, ctx.terminology or default_terminology()):
         codes = [c.code for i in items for c in i.codings if c.code]
+        if not codes:  # series named by their display alone: not a series of codes
+            continue
         try:
             out.append(
                 trend_of_codes(
@@ -266,8 +280,10 @@ def _named(ctx: AgentContext, t: Trend) -> str:
 
 async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
     query = args.name or args.code or ""
+    if not query and args.out_of_range:
+        return await _out_of_range(ctx, args)
     if not query:
-        raise ToolCallError("lab_trend needs name or code")
+        raise ToolCallError("lab_trend needs name or code (or out_of_range=true)")
     ev = await ensure_evidence(ctx)
     trends = _trends(ctx, ev, query)
     index = handle_index(ev)
@@ -316,6 +332,63 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             item = ev.get(h)
             mine = set(item.references)
             result.add(ctx, item, [stats], [r for r in stats.refs if r in mine] if window else ())
+    return result
+
+
+async def _out_of_range(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
+    """Every lab and vital series whose latest value (in the window) is outside its
+    reference range — the record's own range, else a default table's, said as such
+    ("any abnormal labs?"). Each is said against its range and cites its series; when
+    none is, that is said, citing every series checked."""
+    ev = await ensure_evidence(ctx)
+    index = handle_index(ev)
+    d_from, d_to = parse_date(args.date_from, "date_from"), parse_date(args.date_to, "date_to")
+    span = f" from {d_from or 'the first'} to {d_to or 'the last'}" if d_from or d_to else ""
+    result = ToolResult([])
+    checked: list[str] = []
+    out: list[tuple[str, list[str]]] = []
+    for t in lab_trends(ctx.cache.record or [], as_of=ctx.as_of or ev.as_of):
+        stats = series_stats(t, d_from, d_to)
+        handles = list(
+            dict.fromkeys(
+                h for p in t.points if p.ref in stats.refs and (h := index.get((p.ref, p.path)))
+            )
+        )
+        if stats.last is None or not handles or _against_range(stats) is None:
+            continue  # no value in the window, or no range to judge it by
+        checked += handles
+        for h in handles:
+            mine = set(ev.get(h).references)
+            result.add(
+                ctx, ev.get(h), [stats], [r for r in stats.refs if r in mine] if span else ()
+            )
+        judged = lead_statements(plain(t.display) or _named(ctx, t), stats).get("judge", "")
+        if " is within " in judged:
+            continue
+        said = scrub(judged, ctx.patient_id)
+        out.append((said, handles))
+        result.lines.append(f"{said} [{', '.join(handles)}]")
+    n = len(dict.fromkeys(checked))
+    if out:
+        head = (
+            f"{len(out)} of the {n} lab and vital results with a range{span} "
+            f"{'is' if len(out) == 1 else 'are'} out of range (the latest of each)"
+        )
+        result.statements = [(head, [h for _s, hs in out for h in hs]), *out]
+    elif n:
+        head = f"None of the latest lab and vital results{span} is out of range ({n} checked)"
+        result.statements = [(head, list(dict.fromkeys(checked)))]
+    else:
+        scope = SearchScope(
+            resource_types=("Observation",),
+            date_from=d_from.isoformat() if d_from else None,
+            date_to=d_to.isoformat() if d_to else None,
+        )
+        none = absence(ctx, ev, scope, "lab or vital results with a reference range")
+        result.add(ctx, none)
+        result.statements = [(none.text, [none.handle])]
+    result.lines.insert(0, f"{result.statements[0][0]} [{', '.join(result.statements[0][1])}]")
+    result.leads["judge"] = result.leads["yesno"] = list(result.statements)
     return result
 
 

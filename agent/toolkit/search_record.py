@@ -91,9 +91,12 @@ def _param_sets(
             else status
         )
     out: list[dict[str, list[str]]] = []
+    # an order written before a window may still be active in it: medication dates are
+    # filtered here (:func:`_active_through`), never by the source
+    dated = dates and rtype in SEARCH_DATE_PARAM and not rtype.startswith("Medication")
     for fhir in (True, False):
         params = dict(base)
-        if dates and rtype in SEARCH_DATE_PARAM:
+        if dated:
             params[SEARCH_DATE_PARAM[rtype] if fhir else "date"] = dates
         names = SEARCH_CODE_PARAM.get(rtype)
         name = (names[0] if fhir else names[1]) if names else None
@@ -138,6 +141,19 @@ def _within(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) ->
         if (d_from is None or day >= d_from) and (d_to is None or day <= d_to):
             return True
     return False
+
+
+def _active_through(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) -> bool:
+    """A medication whose every order predates the window and that is still current: it
+    was being taken in the window (by the record), though nothing is dated in it."""
+    if item.kind != "medication" or (item.status or "").lower() not in _NOW:
+        return False
+    days = sorted(str(p.day)[:10] for p in item.points if p.day)
+    return (
+        bool(days)
+        and (d_from is None or days[-1] < d_from.isoformat())
+        and (d_to is None or days[0] <= d_to.isoformat())
+    )
 
 
 _PLURAL = {
@@ -198,10 +214,12 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         ]
     if status:
         items = [i for i in items if _has_status(i, status)]
+    spanning: list[EvidenceItem] = []
     if d_from or d_to:
+        spanning = [i for i in items if _active_through(i, d_from, d_to)]
         items = [i for i in items if _within(i, d_from, d_to)]
     scope = SearchScope(
-        resource_types=(rtype,) if rtype else ("any",),
+        resource_types=(rtype,) if rtype else ("any",),  # "any": the whole record
         codes=(code,) if code else (),
         name=args.name or None,
         status=status or None,
@@ -209,8 +227,17 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         date_to=d_to.isoformat() if d_to else None,
     )
     what = args.name or (code.short() if code else "") or _PLURAL.get(rtype, "matching entries")
-    if (d_from or d_to) and items:
-        result = _windowed(ctx, items, scope)
+    if (d_from or d_to) and (items or spanning):
+        result = _windowed(ctx, items, scope) if items else ToolResult([])
+        for item in spanning[: ctx.settings.max_lines]:
+            # "was she on metformin in 2015?": an order written before, still active
+            said = (
+                f"{statement(item).rstrip('.')} — active through the period "
+                "(ordered before it, not stopped)"
+            )
+            result.lines.append(f"active through the period: {scrub(item.line, ctx.patient_id)}")
+            result.add(ctx, item)
+            result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
         if name or code:  # "a meningococcal vaccine in the past decade?": yes, these
             each = [(t, hs) for t, hs in result.statements if not t.startswith("In all, ")]
             if each:
@@ -224,8 +251,13 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     result = bounded(ctx, items, what, scope, limit, current=whole)
     if (name or code) and result.statements and items:
         shown = items[: ctx.settings.max_lines]
-        if all(_answers_by_value(i) for i in shown):  # "is she a smoker?": "Never smoker"
-            result.leads["yesno"] = result.leads["ever"] = list(result.statements)
+        if any(_answers_by_value(i) for i in shown):  # "is she a smoker?": "Never smoker";
+            # a value recorded is the answer, never "yes" because an entry exists ("does
+            # she drink?": an AUDIT-C score of 0 is an answer of no)
+            by_value = sorted(range(len(shown)), key=lambda k: not _answers_by_value(shown[k]))
+            result.leads["yesno"] = result.leads["ever"] = [
+                (scrub(statement(shown[k]), ctx.patient_id), [shown[k].handle]) for k in by_value
+            ]
         else:
             result.leads["yesno"] = _yes_or_not_now(ctx, shown)
             result.leads["ever"] = [  # "has she ever had X?": any entry, resolved or not

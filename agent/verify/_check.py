@@ -122,6 +122,7 @@ _KIND_TYPES: dict[str, tuple[str, ...]] = {
     "procedure": ("Procedure",),
     "substance": ("AllergyIntolerance",),
     "social": ("Condition", "Observation"),
+    "setting": ("Encounter",),
 }
 #: item kinds that cannot record a concept of a kind, whatever their name: a vaccine given
 #: is an Immunization (or a procedure, a note), never an encounter or a lab result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tools.terminology import Concept, Terminology
+from tools.terminology import ACT, KINDS, Concept, Terminology
 
 from ._model import EvidenceItem
 
@@ -21,13 +21,18 @@ KINDS_BY_ITEM: dict[str, tuple[str, ...]] = {
     "procedure": ("procedure",),
     "immunization": ("vaccine",),
     "order": ("lab", "vital", "procedure"),
+    # an encounter's type may name anything ("Asthma follow-up", "General examination")
+    # but its setting, which its class says ("Obstetric emergency hospital admission" is
+    # an emergency encounter, not an inpatient stay)
+    "encounter": tuple(k for k in KINDS if k != "setting"),
 }
 
 
 def item_concepts(item: EvidenceItem, terminology: Terminology) -> list[Concept]:
     """The concepts an item records: by its codings first (code, then display, of the
     kinds its resource type can name), then mentioned in its other typed fields
-    (reasons, reactions, activities …). An allergy item records an allergic condition
+    (reasons, reactions, activities …). An encounter records its setting (its class:
+    inpatient, emergency …). An allergy item records an allergic condition
     (a drug allergy when its allergen is a drug)."""
     out: dict[str, Concept] = {}
     kinds = KINDS_BY_ITEM.get(item.kind)
@@ -50,6 +55,9 @@ def item_concepts(item: EvidenceItem, terminology: Terminology) -> list[Concept]
                 p.component.system, p.component.code, p.component.display
             ):
                 out.setdefault(concept.id, concept)
+    if item.kind == "encounter" and item.subtype:  # where it took place: its class
+        for concept in terminology.concepts_of(ACT, item.subtype, None, kinds=("setting",)):
+            out.setdefault(concept.id, concept)
     if item.kind == "allergy":
         drug = any(c.kind in ("drug", "drug_class") for c in out.values()) or "medication" in (
             item.category or ""

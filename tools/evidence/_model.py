@@ -285,7 +285,7 @@ class CareInfo(BaseModel):
 class SearchScope(BaseModel):
     """What a search of the record covered (an ``absence`` item: it found nothing).
 
-    ``resource_types`` searched; ``codes`` / ``name`` / ``status`` / dates: its filters
+    ``resource_types`` searched (``"any"``: the whole record); ``codes`` / ``name`` / ``status`` / dates: its filters
     (empty = every resource of those types of the patient).
     """
 
@@ -299,7 +299,7 @@ class SearchScope(BaseModel):
     date_to: str | None = None
 
     def describe(self) -> str:
-        what = ", ".join(self.resource_types)
+        what = ", ".join(t if t != "any" else "the whole record" for t in self.resource_types)
         bits = []
         if self.name:
             bits.append(f"named {self.name!r}")

@@ -46,6 +46,7 @@ from tools.terminology._context import CATEGORIES_ALL, Assertion, Status, assert
 from tools.terminology._english import COMMON_ZIPF, is_common_word
 from tools.terminology._local import LocalTerminology, default_terminology
 from tools.terminology._model import (
+    ACT,
     ATC,
     CVX,
     ICD10,
@@ -65,6 +66,7 @@ from tools.terminology._protocol import Terminology
 from tools.terminology._server import ServerTerminology
 
 __all__ = [
+    "ACT",
     "ATC",
     "CATEGORIES_ALL",
     "COMMON_ZIPF",

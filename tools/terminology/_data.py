@@ -6,7 +6,8 @@ lists inside a field by ``;``)::
     id|kind|name|parents|codes|synonyms|extra
     hypertension|condition|Hypertension|cardiovascular_disease|SCT:38341003;ICD10CM:I10|high blood pressure;=HTN|
 
-- ``codes``: ``PREFIX:code`` with PREFIX one of SCT, ICD10CM, RXN, LOINC, CVX, ATC. A code
+- ``codes``: ``PREFIX:code`` with PREFIX one of SCT, ICD10CM, RXN, LOINC, CVX, ATC, ACT (HL7 v3
+  ActCode: an Encounter's class). A code
   ending in ``?`` is one the compiler could not verify: it is kept in the file for a
   reviewer but never loaded (a wrong code is worse than a missing one).
 - ``synonyms``: other names; ``=NAME`` matches case-sensitively (abbreviations that are
@@ -29,6 +30,7 @@ from typing import cast
 
 from tools.errors import TerminologyDataError
 from tools.terminology._model import (
+    ACT,
     ATC,
     CVX,
     ICD10CM,
@@ -51,6 +53,7 @@ PREFIXES: dict[str, str] = {
     "LOINC": LOINC,
     "CVX": CVX,
     "ATC": ATC,
+    "ACT": ACT,
 }
 
 #: The data files, in load order (a concept's parents may be in an earlier or later file).
@@ -64,6 +67,7 @@ DATA_FILES: tuple[str, ...] = (
     "vaccines.psv",
     "procedures.psv",
     "substances.psv",
+    "settings.psv",
 )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 __all__ = [
+    "ACT",
     "ATC",
     "CVX",
     "ICD10",
@@ -35,6 +36,8 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
 ATC = "http://www.whocc.no/atc"
+#: HL7 v3 ActCode: the FHIR R4 Encounter.class value set (AMB, EMER, IMP …)
+ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 #: Other spellings of the same systems seen in real records, mapped to the canonical URI
 #: (OIDs, ``urn:oid:``, trailing slashes, http/https, the short names of the data files).
@@ -58,6 +61,10 @@ SYSTEM_ALIASES: dict[str, str] = {
     "2.16.840.1.113883.12.292": CVX,
     "atc": ATC,
     "2.16.840.1.113883.6.73": ATC,
+    "act": ACT,
+    "v3-actcode": ACT,
+    "2.16.840.1.113883.5.4": ACT,
+    "http://hl7.org/fhir/v3/actcode": ACT,
     "http://www.whocc.no/atc/": ATC,
 }
 
@@ -74,10 +81,12 @@ Kind = Literal[
     "substance",
     "body_site",
     "social",
+    "setting",
 ]
 #: Every concept kind. ``assessment`` = questionnaire scores and screening items
 #: (PHQ-9, AUDIT-C, pain scale); ``social`` = social history (employment, housing);
-#: ``substance`` = allergens that are not drugs (peanut, latex, pollen).
+#: ``setting`` = where care took place (inpatient, emergency, virtual: an Encounter's
+#: class); ``substance`` = allergens that are not drugs (peanut, latex, pollen).
 KINDS: tuple[str, ...] = get_args(Kind)
 
 #: For labs and vitals: which direction of change is a deterioration.
@@ -103,7 +112,7 @@ def canonical_system(system: str | None) -> str:
     if low.startswith("https://"):
         low = "http://" + low[8:]
     low = low.rstrip("/")
-    for canonical in (SNOMED, ICD10CM, ICD10, RXNORM, LOINC, CVX, ATC):
+    for canonical in (SNOMED, ICD10CM, ICD10, RXNORM, LOINC, CVX, ATC, ACT):
         if low == canonical.lower():
             return canonical
     return SYSTEM_ALIASES.get(low, s)
