@@ -61,6 +61,13 @@ class AgentSettings(BaseModel):
         description="when every search the question called for found nothing, answer with "
         "what the searches found (said by code, cited to them) without a model call",
     )
+    answer_computed: bool = Field(
+        True,
+        description="when the question asks for what the tools computed and said for every "
+        "search it called for (the latest value, a count, a change, a yes/no about a named "
+        "thing, results out of range), answer with that (said by code, cited) without a "
+        "model call",
+    )
     max_tokens: int | None = Field(None, ge=1, description="cap on the tokens of each model answer")
     allow_writes: bool = Field(
         False,

@@ -406,8 +406,9 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
 
 
 def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
-    """After the prefetched calls: when every one found nothing, that is the answer
-    (said by code, no model call); straight to the answer when code's searches found
+    """After the prefetched calls: when every one found nothing, or said what the question
+    asks (the latest value, a count, a yes/no about a named thing: :func:`_computed`),
+    that is the answer (said by code, no model call); straight to the answer when code's searches found
     what the question names (no planning round: fewer tokens, one model call); after the
     model's own calls, when the prefetch found nothing to go on, or when the request asks
     for an action (:mod:`agent.acts`; the planner takes it): plan. Once every action the
@@ -423,6 +424,10 @@ def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
         and _found_nothing(state)
     ):  # "When was her last MMR?", none on file: the searches' "nothing found" is the
         # answer; a model could only rephrase it, or state what the record does not hold
+        return "finalize"
+    if (
+        settings.answer_computed and not asked and state.get("steps", 0) == 0 and _computed(state)
+    ):  # "What is her latest HbA1c?": the tool's own sentence is the answer, cited
         return "finalize"
     if (
         asked
@@ -574,6 +579,43 @@ def route_verify(state: AgentState) -> str:
     if state.get("findings") and not state.get("repaired"):
         return "repair"
     return "finalize"
+
+
+#: What a question may ask that the tools compute and say themselves: a series'
+#: statistics (:func:`agent.toolkit.lab_trend.lead_statements`), a list's latest entry,
+#: the patient's own facts, a yes/no about a named thing (by its entries' status), a
+#: result against its range.
+_COMPUTED = frozenset(
+    {"count", "mean", "change", "previous", "range", "latest", "judge", "yesno", "ever",
+     "death", "alive", "sex", "birth", "pcp"}
+)  # fmt: skip
+
+
+def _computed(state: AgentState) -> bool:
+    """Every search the question called for said what it asks (its statistic, for each
+    part of a question of several) or found nothing, and at least one found it: that is
+    the answer, which code says from the searches (:func:`_from_the_record`); a model
+    could only restate it (a 1.5B model re-derives a latest value, a count or a change
+    less reliably than it copies one, and takes 10–30 s on 2 cores to do it)."""
+    observations = state.get("observations") or []
+    if not observations or not all(o.get("prefetch") and o.get("ok") for o in observations):
+        return False
+    evidence = state.get("evidence") or {}
+    said = False
+    for o in observations:
+        asks = _asks_of(o, state)
+        if asks not in _COMPUTED:
+            return False
+        if asks in ("yesno", "ever") and len(observations) > 1:
+            return False  # "is the warfarin still right for her atrial fibrillation?": a
+            # relation between the things named, which their entries do not answer
+        if (o.get("leads") or {}).get(asks):
+            said = True
+            continue
+        kinds = [evidence[h]["item"].get("kind") for h in o.get("handles") or [] if h in evidence]
+        if not kinds or any(kind != "absence" for kind in kinds):
+            return False  # found entries but said nothing of what is asked: the model reads
+    return said
 
 
 def _found_nothing(state: AgentState) -> bool:

@@ -33,7 +33,7 @@ from typing import Any
 from tools.evidence import EvidenceSet
 from tools.terminology import LOINC, Concept, Terminology, default_terminology
 
-from .understand import Focus, understand
+from .understand import Focus, names_a_section, understand
 
 __all__ = ["prefetch_calls"]
 
@@ -268,8 +268,9 @@ def prefetch_calls(
             kind == "condition"
             and any(s in sections_words for s in ("allergies", "conditions"))
             and not concept.codes
+            and names_a_section(words)
         ):
-            continue  # a section word ("problems", "allergies"), not a condition
+            continue  # a section word ("problems", "allergies"), not "cardiac problems"
         if concept.id in _ALLERGY_LISTS:  # "any drug allergies?": the allergy list says,
             sections_words.add("allergies")  # each entry with its category (medication …)
             continue

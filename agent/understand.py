@@ -23,7 +23,7 @@ from tools.terminology import Concept, Terminology
 
 from .acts import Act, acts_of
 
-__all__ = ["Focus", "Window", "anchors_of", "understand", "window_of"]
+__all__ = ["Focus", "Window", "anchors_of", "names_a_section", "understand", "window_of"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,11 @@ class Focus:
         )
 
 
+#: The patient's own doctor, as people say it ("who is her PCP?")
+_PCP = (
+    r"\bPCPs?\b|\bprimary care (?:provider|physician|doctor|clinician)s?\b|\bGPs?\b|"
+    r"\bgeneral practitioners?\b|\bfamily (?:doctor|physician)s?\b|\bregular doctors?\b"
+)
 _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("allergies", re.compile(r"\ballerg\w*|\bintoleran\w*|\breactions? to\b", re.I)),
     (
@@ -146,11 +151,20 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
             r"\bdeceased\b|\bpassed away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
-            r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b|\bmale\b|\bfemale\b",
+            r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b|\bmale\b|\bfemale\b|"
+            + _PCP,
             re.I,
         ),
     ),
 )
+
+
+def names_a_section(words: str) -> bool:
+    """The words are a record section's own name ("problems", "allergies"), not a kind of
+    thing within it ("cardiac problems")."""
+    return any(pattern.fullmatch(words.strip()) for _n, pattern in _SECTIONS)
+
+
 _CURRENT = re.compile(
     r"\b(?:current(?:ly)?|active|now|still|presently|at present|these days|ongoing|taking|on|"
     r"listed|problem list|rn)\b",
@@ -210,6 +224,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("sex", re.compile(r"\b(?:sex|gender|male or female|female or male)\b", re.I)),
+    ("pcp", re.compile(_PCP, re.I)),
     (
         "birth",
         re.compile(r"\b(?:born|birth ?date|date of birth|DOB|birthday|how old|age)\b", re.I),
@@ -220,7 +235,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|due|overdue|"
             r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|at goal|"
-            r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged)\b",
+            r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged|"
+            r"right|appropriate|working|effective|safe|indicated|helping|enough|should)\b",
             re.I,
         ),
     ),

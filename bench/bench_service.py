@@ -30,6 +30,9 @@ the `record` event (the record's own cited entries, extractive), to the first dr
 and to the verified answer, and their shares: record load (request start to the first tool or model call),
 prefetch tools, prompt evaluation (the model calls' time to first token), generation (the
 rest of the model calls) and verification + the rest; and the prompt tokens reused.
+The model answers every question there (``[agent] answer_computed`` off); then the same
+questions and follow-ups are asked of a service with it on (the default), where the
+tool's own cited sentence is the answer: its time, and how many model calls it made.
 
 Everything runs on 127.0.0.1; every loop is bounded in count and time.
 """
@@ -454,15 +457,20 @@ def cli_chat(
     return first, time.perf_counter() - t
 
 
-def _warm_config(config: Path, tmp: Path, store: Path) -> Path:
-    """The deployment with the benchmark's store and thread database."""
+def _warm_config(config: Path, tmp: Path, store: Path, *, computed: bool = False) -> Path:
+    """The deployment with the benchmark's store and thread database; the model answers
+    every question (``answer_computed`` off: the latest HbA1c is otherwise said by code,
+    with no model call) unless ``computed``."""
     text = config.read_text()
     if '[source]\nkind = "store"' not in text:
         raise SystemExit(f"{config}: the warm benchmark needs a store source")
-    cfg = tmp / "warm.toml"
+    if "\n[agent]\n" in text:
+        raise SystemExit(f"{config}: the warm benchmark sets [agent] itself")
+    cfg = tmp / ("computed.toml" if computed else "warm.toml")
     cfg.write_text(
         text.replace('[source]\nkind = "store"', f'[source]\nkind = "store"\nurl = "{store}"')
         + f'\n[service]\nthreads = "{tmp / "threads.db"}"\n'
+        + f"\n[agent]\nanswer_computed = {'true' if computed else 'false'}\n"
     )
     return cfg
 
@@ -579,8 +587,8 @@ async def sse_timeline(
     raise RuntimeError("the stream ended without an answer")
 
 
-def _prefix_config(config: Path, tmp: Path, store: Path) -> Path:
-    cfg = _warm_config(config, tmp, store)
+def _prefix_config(config: Path, tmp: Path, store: Path, *, computed: bool = False) -> Path:
+    cfg = _warm_config(config, tmp, store, computed=computed)
     text = cfg.read_text()
     if "\n[model]\n" not in text:
         raise SystemExit(f"{config}: no [model] table")
@@ -639,8 +647,29 @@ async def bench_prefix(config: str) -> None:
                 for pid, first in firsts:  # a follow-up on each patient's thread
                     tl = await sse_timeline(c, base, pid, FOLLOW_UP, thread=first.thread)
                     _row(rows, pid, "follow-up", tl)
+        # (2) the same questions with ``answer_computed`` on (the default): the tool's
+        # own cited sentence is the answer, no model call
+        computed = _prefix_config(Path(config), tmp, store, computed=True)
+        second = serve(computed, free_port(), env, tmp / "service2.log", insecure=True)
+        async with second as (base, _), httpx.AsyncClient(timeout=900) as c:
+            print("  answer_computed on (the default):", flush=True)
+            threads = []
+            for pid in [*cold, *warmed]:
+                tl = await sse_timeline(c, base, pid, PREFIX_QUESTION)
+                threads.append((pid, tl))
+                _row(rows, pid, "computed", tl)
+            for pid, first in threads:
+                tl = await sse_timeline(c, base, pid, FOLLOW_UP, thread=first.thread)
+                _row(rows, pid, "computed follow-up", tl)
         for kind, tls in rows.items():
             if not tls:
+                continue
+            if kind.startswith("computed"):  # said by code: no record event, no token
+                print(
+                    f"  p50 {kind:<9} cited answer {statistics.median(t.answer for t in tls):5.2f} s"
+                    f" ({sum(t.usage.get('model_calls') or 0 for t in tls)} model calls)",
+                    flush=True,
+                )
                 continue
             print(
                 f"  p50 {kind:<9} from the record {statistics.median(t.record for t in tls):5.1f} s, "
@@ -654,8 +683,8 @@ FOLLOW_UP = "And how has it changed over the years?"
 
 
 def _row(rows: dict[str, list[Timeline]], pid: str, kind: str, tl: Timeline) -> None:
-    if not tl.usage.get("model_calls"):  # answered by code: no model latency to measure
-        kind = "by code"
+    if not tl.usage.get("model_calls") and not kind.startswith("computed"):
+        kind = "by code"  # answered by code where the model was meant to: reported apart
     rows.setdefault(kind, []).append(tl)
     sh = tl.shares()
     u = tl.usage

@@ -160,5 +160,14 @@ def plan_first(**overrides: object) -> object:
     script starts with a plan."""
     from agent.context import AgentSettings
 
-    settings = {"answer_after_prefetch": False, "answer_nothing_found": False, **overrides}
+    settings = {"answer_after_prefetch": False, "answer_nothing_found": False,
+                "answer_computed": False, **overrides}  # fmt: skip
     return AgentSettings(**settings)  # type: ignore[arg-type]
+
+
+def model_phrases(**overrides: object) -> object:
+    """Settings for tests of the model's answer to a question code could answer itself (the
+    latest value, a yes/no): the model is asked (``answer_computed`` off)."""
+    from agent.context import AgentSettings
+
+    return AgentSettings(**{"answer_computed": False, **overrides})  # type: ignore[arg-type]

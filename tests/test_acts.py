@@ -443,7 +443,7 @@ async def test_a_question_with_writes_on_is_answered_as_without(store: RecordSto
         patient_id=DEBORA,
         source=store,
         model=model,
-        settings=AgentSettings(allow_writes=True, max_steps=2),
+        settings=AgentSettings(allow_writes=True, max_steps=2, answer_computed=False),
     )
     assert [s.__name__ for s in model.schemas] == ["Composed"]
     model = SchemaRecorder([answer(("Her pulse is on file.", [])), composed()])
@@ -452,6 +452,8 @@ async def test_a_question_with_writes_on_is_answered_as_without(store: RecordSto
         patient_id=DEBORA,
         source=store,
         model=model,
-        settings=AgentSettings(allow_writes=True, max_steps=2, answer_after_prefetch=False),
+        settings=AgentSettings(
+            allow_writes=True, max_steps=2, answer_after_prefetch=False, answer_computed=False
+        ),
     )
     assert model.schemas[0] is Plan

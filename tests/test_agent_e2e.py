@@ -70,7 +70,7 @@ async def test_ask_with_cpu_demo_model(
         model=demo_model,
         thread_id="e2e",
         threads_db=tmp_path / "threads.db",
-        settings=AgentSettings(max_steps=2, time_budget_s=150),
+        settings=AgentSettings(max_steps=2, time_budget_s=150, answer_computed=False),
     )
     _check(answer, answer.to_json() + answer.to_markdown())
     assert CLEOTILDE.encode() not in (tmp_path / "threads.db").read_bytes()

@@ -22,6 +22,7 @@ from tests.agent_fixtures import (
     agent_store,  # noqa: F401
     answer,
     composed,
+    model_phrases,
     plan_first,
     tools,
 )
@@ -47,7 +48,8 @@ async def test_answer_from_summary_in_one_call(store: RecordStore) -> None:
         return answer(("The latest HbA1c was 6.6 % on 2025-01-15.", [h]))
 
     model = ScriptedChatModel([step])
-    a = await ask("Latest HbA1c?", patient_id=DEBORA, source=store, model=model)
+    a = await ask("Latest HbA1c?", patient_id=DEBORA, source=store, model=model,
+                  settings=model_phrases())  # fmt: skip
     assert a.usage.model_calls == 1
     assert [s.text for s in a.sentences] == ["The latest HbA1c was 6.6 % on 2025-01-15."]
     assert a.sentences[0].references[0].startswith("Observation/")
@@ -64,7 +66,8 @@ async def test_handles_written_into_the_prose_are_taken_out(store: RecordStore) 
         h = _latest_a1c_handle(messages)
         return answer((f"The latest HbA1c was 6.6 % ({h}) on 2025-01-15 [{h}].", [h]))
 
-    a = await ask("Latest HbA1c?", patient_id=DEBORA, source=store, model=ScriptedChatModel([step]))
+    a = await ask("Latest HbA1c?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([step]), settings=model_phrases())  # fmt: skip
     assert [s.text for s in a.sentences] == ["The latest HbA1c was 6.6 % on 2025-01-15."]
     assert a.sentences[0].references  # the citation is the footnote
 
@@ -441,6 +444,7 @@ async def test_the_records_entries_are_shown_before_the_model_writes(store: Reco
         source=store,
         model=ScriptedChatModel([step]),
         on_event=seen,
+        settings=model_phrases(),
     )
     [record] = [e for e in events if isinstance(e, FromRecord)]
     assert order.index("record") < order.index("model_start")  # the events' own order
@@ -549,3 +553,21 @@ async def test_when_every_search_of_the_question_found_nothing_code_says_so(
     assert len(model.calls) == 1  # the one compose call; no repair round
     assert [x.text for x in b.sentences] == [s.text]
     assert [d.text for d in b.dropped] == ["Her last bone density scan was on 2019-05-27."]
+
+
+async def test_what_code_computed_is_the_answer_without_a_model_call(store: RecordStore) -> None:
+    """ "What is her latest HbA1c?", "does she have hypertension?", "any abnormal labs?":
+    the tools computed and said it, cited; no model is asked (the scripted FAKE model
+    has no step: a call would fail). A judgement of a condition ("is her diabetes
+    controlled?") is not computed: the model is asked."""
+    for q, starts in (("What is her latest HbA1c?", "HbA1c: 6.6 % on 2025-01-15"),
+                      ("Does she have hypertension?", "Yes — Essential hypertension"),
+                      ("Any abnormal labs?", "18 of the 40 lab and vital results")):  # fmt: skip
+        a = await ask(q, patient_id=DEBORA, source=store, model=ScriptedChatModel([]))
+        assert a.usage.model_calls == 0, q
+        assert a.sentences[0].text.startswith(starts), (q, a.sentences[0].text)
+        assert a.sentences[0].references, q
+        assert not a.warnings, (q, a.warnings)
+    model = ScriptedChatModel([composed(("Type 2 diabetes is recorded.", ["E2"]))])
+    a = await ask("Is her diabetes controlled?", patient_id=DEBORA, source=store, model=model)
+    assert a.usage.model_calls >= 1

@@ -168,7 +168,9 @@ def _first_handle_answer(messages: Any) -> dict[str, Any]:
 
 def test_agent_answerer_scripted_run(tmp_path: Path) -> None:
     """The agent answerer end to end through the runner: real graph, tools, verifier and
-    scorer; a scripted FAKE model that answers every question with the first evidence line."""
+    scorer; a scripted FAKE model that answers every question with the first evidence line
+    (asked even where code could say what the tools computed: ``answer_computed`` off)."""
+    from agent.context import AgentSettings
     from bench.ehrqa.agent_answerer import AgentAnswerer
     from tests.agent_fixtures import ScriptedChatModel
 
@@ -176,7 +178,8 @@ def test_agent_answerer_scripted_run(tmp_path: Path) -> None:
 
     def factory(source: Any) -> AgentAnswerer:
         models.append(ScriptedChatModel([_first_handle_answer], repeat=True))
-        return AgentAnswerer(source, models[-1], name="scripted")
+        settings = AgentSettings(answer_computed=False)
+        return AgentAnswerer(source, models[-1], name="scripted", settings=settings)
 
     out = tmp_path / "agent.json"
     cfg = RunConfig(FIXTURES, 6, seed=3, out=out, answerer="scripted", progress=False, plot=False)

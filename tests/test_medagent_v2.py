@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from agent.context import AgentSettings
 from agent.models import Message
 from bench.ehrqa.generate import lab_points
 from bench.medagent.agent_answerer import AgentTaskAnswerer, parse_window_answer
@@ -426,8 +427,10 @@ def _cite_window(text: str, start: str, end: str) -> Any:
 
 @pytest.mark.parametrize("op", ["mean", "count"])
 async def test_agent_window_value(fixture_store: RecordStore, op: str) -> None:
-    """The model reads the window with lab_trend and answers citing what it showed; the
-    answer text is parsed for the number (graded as lab_window values are)."""
+    """The window's statistic, said by code from lab_trend (``answer_computed``, the
+    default: no model call), is graded right; with it off, the model reads the window and
+    answers citing what it showed; the answer text is parsed for the number (graded as
+    lab_window values are)."""
     task = next(
         t
         for t in generate(FIXTURES, 60, seed=1, kinds=("window_value",))
@@ -442,8 +445,15 @@ async def test_agent_window_value(fixture_store: RecordStore, op: str) -> None:
     # the question asks for no action: the prefetched lab_trend of the window goes straight
     # to the answer (no planning round), as without writes
     del args
+    silent = ScriptedChatModel([])
+    by_code = AgentTaskAnswerer(fixture_store, silent, name="scripted")
+    [row] = await run_tasks([task], fixture_store, by_code, {task.patient_key: task.patient_key})
+    assert not silent.calls
+    assert row["correct"], row
     model = ScriptedChatModel([_cite_window(text, p["start"], p["end"]), composed()], repeat=True)
-    answerer = AgentTaskAnswerer(fixture_store, model, name="scripted")
+    answerer = AgentTaskAnswerer(
+        fixture_store, model, name="scripted", settings=AgentSettings(answer_computed=False)
+    )
     [row] = await run_tasks([task], fixture_store, answerer, {task.patient_key: task.patient_key})
     assert row["answer"]["text"] == text  # the cited sentence survived verification
     assert row["correct"], row

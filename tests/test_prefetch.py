@@ -19,6 +19,7 @@ from tests.agent_fixtures import (
     agent_store,
     answer,
     composed,
+    model_phrases,
 )
 from tools.evidence import build_evidence
 from tools.store import RecordStore
@@ -166,7 +167,7 @@ async def test_planner_answers_in_one_call_from_prefetched_results(store: Record
 
     model = ScriptedChatModel([plan])
     a = await ask("What is the latest HbA1c (LOINC 4548-4)?", patient_id=DEBORA, source=store,
-                  model=model)  # fmt: skip
+                  model=model, settings=model_phrases())  # fmt: skip
     assert a.usage.model_calls == 1
     assert a.usage.tool_calls >= 1
     assert "RECORD DATA (tool results)" in seen[0]
@@ -233,7 +234,8 @@ async def test_a_window_answer_cites_the_window_values(store: RecordStore) -> No
         return answer(("Between 2019-01-01 and 2023-12-31 the mean was 1.71 mg/dL.", [handle]))
 
     q = "What was the average Creatinine (LOINC 2160-0) between 2019-01-01 and 2023-12-31?"
-    a = await ask(q, patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([plan]))
+    a = await ask(q, patient_id=CLEOTILDE, source=store, model=ScriptedChatModel([plan]),
+                  settings=model_phrases())  # fmt: skip
     assert [s.text for s in a.sentences] == [
         "Between 2019-01-01 and 2023-12-31 the mean was 1.71 mg/dL."
     ]
@@ -278,7 +280,7 @@ async def test_the_planner_reads_the_asked_statistic_in_words(store: RecordStore
 
     model = ScriptedChatModel([plan])
     q = "Was her most recent creatinine higher or lower than the one before?"
-    a = await ask(q, patient_id=CLEOTILDE, source=store, model=model)
+    a = await ask(q, patient_id=CLEOTILDE, source=store, model=model, settings=model_phrases())
     assert "is higher than the one before" in seen[0] or "is lower than the one before" in seen[0]
     assert [s.status for s in a.sentences] == ["verified"]
     assert "the one before" in a.text
@@ -305,7 +307,7 @@ async def test_a_sentence_cites_the_results_whose_days_it_states(store: RecordSt
         )
 
     a = await ask("Her latest creatinine?", patient_id=CLEOTILDE, source=store,
-                  model=ScriptedChatModel([plan]))  # fmt: skip
+                  model=ScriptedChatModel([plan]), settings=model_phrases())  # fmt: skip
     dated, undated = a.sentences[0], a.sentences[1]
     assert ref in dated.references, dated
     other_days = {f"Observation/{o['id']}" for o in raw if o["effectiveDateTime"][:10] != day}
@@ -333,7 +335,7 @@ async def test_a_value_said_without_its_date_gets_the_day_of_its_result(
         return answer((f"Her last creatinine was {value} mg/dL.", said.group(1).split(", ")))
 
     a = await ask("Her latest creatinine?", patient_id=CLEOTILDE, source=store,
-                  model=ScriptedChatModel([plan]))  # fmt: skip
+                  model=ScriptedChatModel([plan]), settings=model_phrases())  # fmt: skip
     [s] = a.sentences
     assert s.status == "verified"
     assert s.text == f"Her last creatinine was {value} mg/dL on {day}."
@@ -415,7 +417,7 @@ async def test_is_it_high_is_said_against_the_reference_range(store: RecordStore
         return composed((m.group(1) + ".", [m.group(2)]))
 
     a = await ask("is her a1c normal?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([copies]))  # fmt: skip
+                  model=ScriptedChatModel([copies]), settings=model_phrases())  # fmt: skip
     [s] = a.sentences
     assert s.status == "verified", (s.unchecked, a.dropped)
     assert s.text == (
@@ -429,7 +431,7 @@ async def test_is_it_high_is_said_against_the_reference_range(store: RecordStore
         return composed((m.group(1) + ".", [m.group(2)]))
 
     b = await ask("is her egfr ok?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([copies_egfr]))  # fmt: skip
+                  model=ScriptedChatModel([copies_egfr]), settings=model_phrases())  # fmt: skip
     [s] = b.sentences
     assert s.status == "verified", (s.unchecked, b.dropped)
     assert "is within the reference range" in s.text

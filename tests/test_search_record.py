@@ -718,3 +718,25 @@ async def test_abnormal_results_are_the_latest_out_of_their_range() -> None:
     )
     with pytest.raises(ToolCallError):
         await run_tool_call(ctx, ToolCall(tool="lab_trend", args={}))
+
+
+async def test_the_general_practitioner_is_said_or_said_to_be_unrecorded() -> None:
+    """ "Who is her PCP?": the general practitioner the Patient names, cited to it; when it
+    names none, that is said (not an empty answer, nor a guess from the visits)."""
+    from agent.context import AgentSettings
+    from agent.understand import understand
+    from tests._record_fixtures import MemorySource, patient
+    from tools.terminology import default_terminology
+
+    assert understand("Who is her PCP?", terminology=default_terminology(),
+                      as_of=dt.date(2025, 6, 1)).asks == "pcp"  # fmt: skip
+    gp = {"generalPractitioner": [{"reference": "Practitioner/9", "display": "Dr. Ana Lima"}]}
+    for extra, said in ((gp, "The general practitioner on record for "),
+                        ({}, "No general practitioner is recorded for ")):  # fmt: skip
+        ctx = AgentContext(patient_id="p1", source=MemorySource({"p1": [patient("p1", **extra)]}),
+                           model=ScriptedChatModel([]), settings=AgentSettings())  # fmt: skip
+        r = await run_tool_call(ctx, ToolCall(tool="record_summary", args={"section": "patient"}))
+        [(text, handles)] = r.leads["pcp"]
+        assert text.startswith(said), text
+        assert ("Dr. Ana Lima" in text) == bool(extra)
+        assert handles

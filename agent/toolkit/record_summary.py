@@ -80,8 +80,9 @@ def _vital_leads(
     ctx: AgentContext, items: list[EvidenceItem]
 ) -> dict[str, list[tuple[str, list[str]]]]:
     """The patient's entry said for "date of death?" (the death first, not the birth),
-    "is she alive?" (as far as the record says), "male or female?" and "when was she
-    born?" (that fact first, not the whole demographic line)."""
+    "is she alive?" (as far as the record says), "male or female?", "when was she
+    born?" (that fact first, not the whole demographic line) and "who is her PCP?" (the
+    general practitioner the Patient names, or that it names none)."""
     out: dict[str, list[tuple[str, list[str]]]] = {}
     for i in items:
         d = i.demographics
@@ -98,6 +99,14 @@ def _vital_leads(
         if d.gender:  # "male or female?": the record's administrative gender, first
             said = f"{plain(i.name)} is recorded as {d.gender} (administrative gender)."
             out["sex"] = [(scrub(said, ctx.patient_id), [i.handle])]
+        gps = ", ".join(d.general_practitioners)
+        said = (
+            f"The general practitioner on record for {plain(i.name)}: {gps}."
+            if gps
+            else f"No general practitioner is recorded for {plain(i.name)} "
+            "(the Patient resource names none)."
+        )
+        out["pcp"] = [(scrub(said, ctx.patient_id), [i.handle])]
         if d.birth_date:  # "when was she born?", "how old is he?"
             age = ""
             if d.age is not None and d.deceased:

@@ -255,6 +255,8 @@ class Demographics(BaseModel):
     ethnicity: str | None = None
     marital_status: str | None = None
     languages: tuple[str, ...] = ()
+    #: Patient.generalPractitioner as the record names them (display, else reference)
+    general_practitioners: tuple[str, ...] = ()
 
 
 class Attachment(BaseModel):

@@ -1,5 +1,5 @@
 """Section ``patient``: demographics (name, sex, birth, death or age, race, ethnicity,
-marital status, language), cited to the Patient resource."""
+marital status, language, general practitioner), cited to the Patient resource."""
 
 from __future__ import annotations
 
@@ -57,6 +57,15 @@ def build(view: RecordView, as_of: dt.date) -> list[Draft]:
         )
         if x
     )
+    gps = tuple(
+        x
+        for x in (
+            clean(str(g.get("display") or g.get("reference") or ""))
+            for g in p.get("generalPractitioner") or []
+            if isinstance(g, dict)
+        )
+        if x
+    )
     at = died or as_of
     demographics = Demographics(
         name=name,
@@ -70,10 +79,13 @@ def build(view: RecordView, as_of: dt.date) -> list[Draft]:
         ethnicity=ethnicity,
         marital_status=cc_text(p.get("maritalStatus")) or None,
         languages=langs,
+        general_practitioners=gps,
     )
     points = [
         Point(source=source(p, "birthDate"), date=p.get("birthDate"), value_text=p.get("birthDate"))
     ]
+    if gps:
+        points.append(Point(source=source(p, "generalPractitioner"), value_text=", ".join(gps)))
     if deceased:
         points.append(
             Point(
@@ -125,4 +137,6 @@ def render(item: EvidenceItem) -> str:
         parts.append(f"marital status {d.marital_status}")
     if d.languages:
         parts.append("language " + ", ".join(d.languages))
+    if d.general_practitioners:
+        parts.append("general practitioner " + ", ".join(d.general_practitioners))
     return "Patient: " + ", ".join(parts)
