@@ -62,15 +62,6 @@ _SEARCH_TYPE: dict[str, str | None] = {
 }
 _SERIES = ("lab", "vital", "assessment")
 
-#: Concepts answered by the allergy list: allergies in general, and drug allergies (an
-#: AllergyIntolerance of category medication, coded by the drug: no entry is named "drug
-#: allergy", and a Condition search for it would find nothing, wrongly)
-_ALLERGY_LISTS = frozenset({"allergic_condition", "drug_allergy"})
-
-#: Procedures that are kinds of visit: an Encounter's type (SNOMED codes them as
-#: procedures), searched among the encounters
-_VISIT_KINDS = frozenset({"physical_exam"})
-
 
 def _observable(concept: Concept) -> bool:
     """A concept coded in LOINC alone is something observed ("smoking status", "preferred
@@ -271,11 +262,11 @@ def prefetch_calls(
             and names_a_section(words)
         ):
             continue  # a section word ("problems", "allergies"), not "cardiac problems"
-        if concept.id in _ALLERGY_LISTS:  # "any drug allergies?": the allergy list says,
+        if concept.recorded_as == "allergy_list":  # "any drug allergies?": the list says,
             sections_words.add("allergies")  # each entry with its category (medication …)
             continue
         rtype = _SEARCH_TYPE[kind]
-        if concept.id in _VISIT_KINDS:  # "his last physical": a visit, coded as its type
+        if concept.recorded_as == "encounter":  # "his last physical": a visit, by its type
             rtype = "Encounter"
         if kind in ("drug", "drug_class") and "allergies" in sections_words:
             rtype = "AllergyIntolerance"  # "allergic to penicillin?": not her prescriptions

@@ -462,6 +462,27 @@ def test_data_errors_name_file_and_line() -> None:
         load_table(["conditions.psv"], texts={"conditions.psv": "y|planet|Y||||\n"})
     with pytest.raises(TerminologyDataError, match="monitored by 'z', no lab"):
         load_table(["conditions.psv"], texts={"conditions.psv": "y|condition|Y||||monitored=z\n"})
+    with pytest.raises(TerminologyDataError, match="unknown flag 'recorded_as=chart'"):
+        load_table(
+            ["conditions.psv"], texts={"conditions.psv": "y|condition|Y||||recorded_as=chart\n"}
+        )
+
+
+def test_settings_and_where_a_concept_is_recorded() -> None:
+    """Care settings are coded by the Encounter.class value set (HL7 v3 ActCode), spelled
+    any way a record spells the system; a drug allergy is held in the allergy list and a
+    physical examination is a visit (``recorded_as``)."""
+    from tools.terminology import ACT
+
+    t = default_terminology()
+    assert [
+        c.id for c in t.concepts_of("http://terminology.hl7.org/CodeSystem/v3-ActCode", "IMP")
+    ] == ["inpatient"]
+    assert [c.id for c in t.concepts_of("urn:oid:2.16.840.1.113883.5.4", "EMER")] == ["emergency"]
+    assert t.concept("inpatient").code_in(ACT) == ("IMP",)  # type: ignore[union-attr]
+    assert t.concept("drug_allergy").recorded_as == "allergy_list"  # type: ignore[union-attr]
+    assert t.concept("physical_exam").recorded_as == "encounter"  # type: ignore[union-attr]
+    assert t.concept("hypertension").recorded_as is None  # type: ignore[union-attr]
 
 
 def test_unverified_codes_are_kept_out() -> None:

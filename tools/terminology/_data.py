@@ -14,7 +14,9 @@ lists inside a field by ``;``)::
   also English words, e.g. ``=MS``, ``=PE``). The ``name`` itself is matched too.
 - ``extra``: space-separated flags: ``polarity=higher_worse|higher_better``,
   ``classes=a,b`` (drug classes beyond ATC), ``monitored=a,b`` (for a condition, the
-  labs or vitals that show how it is doing: diabetes → HbA1c), ``notext`` (the name is not matched in free
+  labs or vitals that show how it is doing: diabetes → HbA1c), ``recorded_as=allergy_list|encounter``
+  (held elsewhere than its kind: a drug allergy in the allergy list, a physical
+  examination as a visit), ``notext`` (the name is not matched in free
   text: "History of appendectomy" is a record entry, not a phrase to look for).
 
 Drugs belong to a drug class when one of their ATC codes starts with one of the class's
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import cast
+from typing import cast, get_args
 
 from tools.errors import TerminologyDataError
 from tools.terminology._model import (
@@ -42,6 +44,7 @@ from tools.terminology._model import (
     Concept,
     Kind,
     Polarity,
+    RecordedAs,
 )
 
 __all__ = ["DATA_FILES", "PREFIXES", "ConceptTable", "load_table"]
@@ -105,6 +108,7 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
     polarity: str | None = None
     classes: tuple[str, ...] = ()
     monitored: tuple[str, ...] = ()
+    recorded_as: str | None = None
     for flag in extra.split():
         key, _, value = flag.partition("=")
         if key == "polarity" and value in ("higher_worse", "higher_better"):
@@ -113,6 +117,8 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
             classes = tuple(v for v in value.split(",") if v)
         elif key == "monitored" and value:
             monitored = tuple(v for v in value.split(",") if v)
+        elif key == "recorded_as" and value in get_args(RecordedAs):
+            recorded_as = value
         elif key == "notext" and not value:
             table.notext.add(cid)
         else:
@@ -127,6 +133,7 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
         classes=classes,
         polarity=cast(Polarity | None, polarity),
         monitored_by=monitored,
+        recorded_as=cast(RecordedAs | None, recorded_as),
         sources=(where.split(":")[0],),
     )
 

@@ -25,6 +25,7 @@ __all__ = [
     "Kind",
     "Mention",
     "Polarity",
+    "RecordedAs",
     "canonical_system",
 ]
 
@@ -91,6 +92,8 @@ KINDS: tuple[str, ...] = get_args(Kind)
 
 #: For labs and vitals: which direction of change is a deterioration.
 Polarity = Literal["higher_worse", "higher_better"]
+#: Where a record holds a concept when not where its kind is held (:attr:`Concept.recorded_as`).
+RecordedAs = Literal["allergy_list", "encounter"]
 
 
 def canonical_system(system: str | None) -> str:
@@ -150,6 +153,10 @@ class Concept:
         polarity: for labs and vitals, ``higher_worse`` / ``higher_better`` / ``None``.
         monitored_by: for a condition, the labs or vitals that show how it is doing
             (diabetes: HbA1c, glucose); its children share them.
+        recorded_as: where a record holds it, when not where its kind is held:
+            ``"allergy_list"`` (a drug allergy is an AllergyIntolerance coded by the drug,
+            never named "drug allergy"), ``"encounter"`` (a physical examination is a
+            visit, an Encounter's type).
         sources: where the concept comes from (a data file name, ``"server"``, ...).
     """
 
@@ -162,6 +169,7 @@ class Concept:
     classes: tuple[str, ...] = ()
     polarity: Polarity | None = None
     monitored_by: tuple[str, ...] = ()
+    recorded_as: RecordedAs | None = None
     sources: tuple[str, ...] = field(default=(), compare=False)
 
     def code_in(self, system: str) -> tuple[str, ...]:
