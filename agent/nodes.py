@@ -586,7 +586,7 @@ def route_verify(state: AgentState) -> str:
 #: the patient's own facts, a yes/no about a named thing (by its entries' status), a
 #: result against its range.
 _COMPUTED = frozenset(
-    {"count", "mean", "change", "previous", "range", "latest", "judge", "yesno", "ever",
+    {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
      "death", "alive", "sex", "birth", "pcp"}
 )  # fmt: skip
 

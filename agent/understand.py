@@ -206,6 +206,15 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
     ("death", re.compile(r"\b(?:die[ds]?|death|deceased|passed away)\b", re.I)),
     ("alive", re.compile(r"\b(?:alive|living|still with us)\b", re.I)),
+    (  # "since when?", "when was it first recorded?", "her earliest HbA1c"
+        "first",
+        re.compile(
+            r"\b(?:first|earliest|initial(?:ly)?)\b(?!\s+(?:and|vs\.?|versus|to|or)\b)"
+            r"|\bsince when\b|\bonset\b|\bhow long (?:has|have|had)\b|\bdiagnosed\b"
+            r"|\bwhen did (?:she|he|they|i|you|the patient) (?:first )?(?:get|develop|start|begin)\b",
+            re.I,
+        ),
+    ),
     (
         "latest",
         re.compile(

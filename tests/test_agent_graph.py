@@ -571,3 +571,12 @@ async def test_what_code_computed_is_the_answer_without_a_model_call(store: Reco
     model = ScriptedChatModel([composed(("Type 2 diabetes is recorded.", ["E2"]))])
     a = await ask("Is her diabetes controlled?", patient_id=DEBORA, source=store, model=model)
     assert a.usage.model_calls >= 1
+    # "since when?": the onset, the earliest first; "her first flu shot": the earliest day
+    a = await ask("Since when does she have diabetes?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([]))  # fmt: skip
+    assert a.usage.model_calls == 0
+    assert a.sentences[0].text.startswith("Diabetes mellitus type 2: active, since 2016-12-14")
+    a = await ask("When was her first flu shot?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([]))  # fmt: skip
+    assert a.sentences[0].text.startswith("The first: Influenza"), a.sentences[0].text
+    assert ", the first of " in a.sentences[0].text

@@ -570,3 +570,12 @@ def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(name))
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def test_a_name_never_ends_inside_a_number() -> None:
+    """ "BMI 30.1" is a BMI value, not the finding "BMI 30+"; the finding's own name is read
+    whole in a question ("Body mass index 30+ - obesity")."""
+    t = default_terminology()
+    assert [c.id for m in t.mentions("BMI 30.1 kg/m2") for c in m.concepts] == ["bmi"]
+    q = "Since when does she have Body mass index 30+ - obesity (finding)?"
+    assert [c.id for m in t.mentions(q) for c in m.concepts] == ["bmi_30_obesity"]

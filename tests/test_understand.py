@@ -259,3 +259,13 @@ def test_clinical_shorthand_for_a_drug() -> None:
     assert [c.id for _w, c in on_dig.concepts] == ["digoxin"]
     assert on_dig.asks == "yesno"
     assert "digoxin" not in [c.id for _w, c in _read("Did they dig into my labs?").concepts]
+
+
+def test_since_when_asks_for_the_first() -> None:
+    """ "Since when?", "when was she diagnosed?", "her first HbA1c": when it began — not
+    the first and last (a change), nor "first" in a window's name."""
+    for q in ("Since when does she have diabetes?", "When was she diagnosed with asthma?",
+              "What was her first HbA1c?", "When did he first get gout?",
+              "How long has she had hypertension?", "earliest onset of sinusitis?"):  # fmt: skip
+        assert _read(q).asks == "first", q
+    assert _read("What was the first and last HbA1c?").asks == "change"

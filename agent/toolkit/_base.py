@@ -176,6 +176,22 @@ def latest_statement(item: EvidenceItem) -> str:
     return f"{name}: {days[-1]}, the latest of {len(item.points)} on record"
 
 
+def first_statement(item: EvidenceItem) -> str:
+    """An item said by when it began ("since when?", "when was he first prescribed it?"):
+    a condition with its onset, a medication with its first order, a repeated event with
+    its earliest day and how many there are."""
+    days = sorted({p.day for p in item.points if p.day})
+    name = plain(item.name)
+    if item.kind == "medication" and days:
+        more = f"; {len(days)} orders, the last {days[-1]}" if len(days) > 1 else ""
+        return f"{name}: first ordered {days[0]}{more} ({item.status or 'status not recorded'})"
+    if item.kind in _EVENT_KINDS and len(days) > 1:
+        if item.kind == "encounter" and item.subtype:
+            name = f"{name} ({ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)})"
+        return f"{name}: {days[0]}, the first of {len(item.points)} on record"
+    return statement(item)
+
+
 def statement(item: EvidenceItem) -> str:
     """An item as a person reads it, for answers taken from the record as it stands.
 
@@ -274,6 +290,14 @@ def bounded(
         last = max(events, key=lambda i: max(p.day or "" for p in i.points))
         said = f"The most recent: {latest_statement(last)}"
         result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
+        earliest = min(events, key=lambda i: min(p.day or "9999" for p in i.points))
+        said = f"The first: {first_statement(earliest)}"
+        result.leads["first"] = [(scrub(said, ctx.patient_id), [earliest.handle])]
+    elif shown:  # "since when does she have X?", "when was she first prescribed Y?"
+        began = sorted(shown, key=lambda i: min((p.day for p in i.points if p.day), default="9999"))
+        result.leads["first"] = [
+            (scrub(first_statement(i), ctx.patient_id), [i.handle]) for i in began
+        ]
     left = len(items) - len(shown)
     if not items:
         if scope is not None and ctx.cache.evidence is not None:

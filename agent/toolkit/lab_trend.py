@@ -213,6 +213,7 @@ def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
     n = f"{st.n} result{'' if st.n == 1 else 's'}"
     out = {
         "count": f"{name}: {n} {span}, the latest {at(st.last)}",
+        "first": f"{name}: the first result, {at(st.first)}, of {n} {span}",
         "latest": f"{name}: {at(st.last)}, the most recent of {n}",
     }
     if st.mean is not None:

@@ -172,6 +172,9 @@ class Trie:
         entries: list[tuple[str, str | None]], tokens: list[Token], i: int, j: int, text: str
     ) -> tuple[str, ...]:
         ids: list[str] = []
+        end = tokens[j].end
+        if tokens[j].raw.isdigit() and re.match(r"[.,]\d", text[end : end + 2]):
+            return ()  # "BMI 30.1" is a value, not "BMI 30+": a name never ends inside a number
         for concept_id, surface in entries:
             if surface is not None:
                 span = text[tokens[i].start : tokens[j].end]
