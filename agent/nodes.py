@@ -604,11 +604,15 @@ def _computed(state: AgentState) -> bool:
     said = False
     for o in observations:
         asks = _asks_of(o, state)
+        if _is_list(o) and asks in (None, "yesno", "ever") and o.get("statements"):
+            said = True  # "what are her current medications?", "any allergies?": the
+            continue  # whole list, each entry with its status, as the record states it
         if asks not in _COMPUTED:
             return False
-        if asks in ("yesno", "ever") and len(observations) > 1:
+        if asks in ("yesno", "ever") and len(observations) > 1 and "asks" not in o:
             return False  # "is the warfarin still right for her atrial fibrillation?": a
-            # relation between the things named, which their entries do not answer
+            # relation between the things named, which their entries do not answer (a
+            # question of several parts asks each its own)
         if (o.get("leads") or {}).get(asks):
             said = True
             continue

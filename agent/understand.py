@@ -177,6 +177,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "count",
         re.compile(
             r"\bhow many\b|\bhow often\b|\bnumber of\b|\bhow frequently\b|\bcount of\b|"
+            r"\bcount (?:the|all|her|his|their|my|your)\b|"
             r"(?<!\w)(?:#|no\.) ?of\b",
             re.I,
         ),
@@ -198,6 +199,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"trend(?:ing|ed|s)?|better or worse|improv\w* or worse\w*|"
             r"first and (?:the )?(?:last|latest)|first vs\.? (?:last|latest))\b"
             r"|\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b"
+            # "has her A1c gotten better?": its course ("has her asthma improved?" too)
+            r"|\b(?:better|worse|improv\w*|worsen\w*|deteriorat\w*)\b"
             r"|\bhow\s+(?:has|have|did|does|do|is|are)\s+(?:\w+\s+){0,3}"
             r"(?:chang|mov|develop|evolv|progress)\w*",
             re.I,
@@ -245,7 +248,11 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|due|overdue|"
             r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|at goal|"
             r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged|"
-            r"right|appropriate|working|effective|safe|indicated|helping|enough|should)\b",
+            r"right|appropriate|working|effective|safe|indicated|helping|enough|should|"
+            # the thing's ending or course: a "yes" from its entries would invert it ("has
+            # her sinusitis resolved?", "is she off metformin?", "has it improved?")
+            r"off|stop\w*|discontinu\w*|quit|no longer|resolv\w*|cured|gone|ended|cleared|"
+            r"remission|free of|negative)\b",
             re.I,
         ),
     ),
@@ -525,8 +532,9 @@ def understand(
         for m in mentions:
             k = next(k for k in range(len(bounds) - 1) if m.start < bounds[k + 1])
             part = plain[bounds[k] : bounds[k + 1]]
-            for c in m.concepts:
-                focus.part_asks.setdefault(c.id, _asks(part))
+            for c in m.concepts:  # a part that asks nothing of its own shares the
+                # question's ("when did she last get a flu shot, and when a hep B vaccine?")
+                focus.part_asks.setdefault(c.id, _asks(part) or focus.asks)
     if previous is not None and not focus.concepts:
         if not focus.sections and (
             _FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8

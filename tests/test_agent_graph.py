@@ -388,7 +388,8 @@ async def test_a_list_the_model_left_incomplete_is_completed_from_the_record(
         return composed((f"She has {name}.", [handle]))
 
     model = ScriptedChatModel([step])
-    a = await ask("What are her current problems?", patient_id=DEBORA, source=store, model=model)
+    a = await ask("What are her current problems?", patient_id=DEBORA, source=store, model=model,
+                  settings=model_phrases())  # fmt: skip
     assert len(seen_lines) >= 2, seen_lines  # the fixture patient has several
     assert a.sentences[0].status == "verified"
     added = a.sentences[1:]
@@ -407,7 +408,7 @@ async def test_a_list_the_model_left_incomplete_is_completed_from_the_record(
         return composed((f"She has {name}.", [ln.split(" ", 1)[0] for ln in lines[:4]]))
 
     c = await ask("What are her current problems?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([cites_all]))  # fmt: skip
+                  model=ScriptedChatModel([cites_all]), settings=model_phrases())  # fmt: skip
     assert c.sentences[0].status == "verified"
     assert len(c.sentences) == len(seen_lines)
     assert all(s.status == "extractive" for s in c.sentences[1:])
@@ -580,3 +581,17 @@ async def test_what_code_computed_is_the_answer_without_a_model_call(store: Reco
                   model=ScriptedChatModel([]))  # fmt: skip
     assert a.sentences[0].text.startswith("The first: Influenza"), a.sentences[0].text
     assert ", the first of " in a.sentences[0].text
+    # a whole list is said whole; a count of visits is code's; "has it resolved?" and "is
+    # she off it?" are not answered "yes" from an entry's existence: the model is asked
+    a = await ask("What are her current medications?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([]))  # fmt: skip
+    assert a.usage.model_calls == 0
+    assert a.sentences[0].text.startswith("Losartan potassium 25 MG Oral Tablet: current")
+    a = await ask("How many flu shots has she had?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([]))  # fmt: skip
+    assert a.sentences[0].text.startswith("Influenza vaccine: "), a.sentences[0].text
+    assert a.sentences[0].text.startswith("Influenza vaccine: 5 in all")
+    for q in ("Is she off losartan?", "Has her hypertension improved?"):
+        model = ScriptedChatModel([composed(("Losartan is recorded.", ["E2"]))])
+        a = await ask(q, patient_id=DEBORA, source=store, model=model)
+        assert a.usage.model_calls >= 1, q

@@ -131,6 +131,7 @@ async def test_checkpoints_encrypted_follow_up_and_wrong_key(
         model=ScriptedChatModel([follow_up]),
         thread_id="visit-1",
         threads_db=db,
+        settings=plan_first(),
     )
     assert b.sentences
     assert "Q: Allergies?" in seen["prompt"]

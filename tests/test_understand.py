@@ -269,3 +269,20 @@ def test_since_when_asks_for_the_first() -> None:
               "How long has she had hypertension?", "earliest onset of sinusitis?"):  # fmt: skip
         assert _read(q).asks == "first", q
     assert _read("What was the first and last HbA1c?").asks == "change"
+
+
+def test_an_ending_or_a_course_is_no_yes_no_about_existence() -> None:
+    """ "Has her sinusitis resolved?", "is she off metformin?": a "yes" from the entries'
+    existence would invert the answer (a judgement: the entries as they are); "has it got
+    better?" asks for its course (the change); "count the visits" for a count."""
+    for q in ("Has her sinusitis resolved?", "Is she off metformin?", "Did she stop taking it?"):
+        assert _read(q).asks == "judge", q
+    for q in (
+        "Has her A1c gotten better?",
+        "Is his HDL getting worse?",
+        "Has her asthma improved?",
+    ):
+        assert _read(q).asks == "change", q
+    assert _read("Count the patient's visits from 2014-01-01 to 2014-12-31.").asks == "count"
+    two = _read("When did she last get a flu shot, and when a hepatitis B vaccine?")
+    assert set(two.part_asks.values()) == {"latest"}

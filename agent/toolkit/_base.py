@@ -285,20 +285,31 @@ def bounded(
     for i in shown:
         result.add(ctx, i)
         result.statements.append((scrub(statement(i), ctx.patient_id), [i.handle]))
+    left = len(items) - len(shown)
     events = [i for i in shown if i.kind in _EVENT_KINDS and any(p.day for p in i.points)]
     if events:  # "when was her last visit?": the most recent entry first
         last = max(events, key=lambda i: max(p.day or "" for p in i.points))
         said = f"The most recent: {latest_statement(last)}"
         result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
+        if not left and len(events) == len(shown):  # "how many ER visits?": code counts
+            total = sum(len(i.points) for i in events)
+            said = f"{plain(what)[:1].upper()}{plain(what)[1:]}: {total} in all"
+            each = [(t, hs) for t, hs in result.statements]
+            result.leads["count"] = [
+                (scrub(said, ctx.patient_id), [i.handle for i in events]),
+                *each,
+            ]
         earliest = min(events, key=lambda i: min(p.day or "9999" for p in i.points))
         said = f"The first: {first_statement(earliest)}"
         result.leads["first"] = [(scrub(said, ctx.patient_id), [earliest.handle])]
-    elif shown:  # "since when does she have X?", "when was she first prescribed Y?"
+    elif shown and all(i.kind == "medication" for i in shown):  # "when was it last
+        # ordered?": each medication with its last order
+        result.leads["latest"] = list(result.statements)
+    if shown and not events:  # "since when does she have X?", "when was she first prescribed Y?"
         began = sorted(shown, key=lambda i: min((p.day for p in i.points if p.day), default="9999"))
         result.leads["first"] = [
             (scrub(first_statement(i), ctx.patient_id), [i.handle]) for i in began
         ]
-    left = len(items) - len(shown)
     if not items:
         if scope is not None and ctx.cache.evidence is not None:
             none = absence(ctx, ctx.cache.evidence, scope, what)

@@ -238,6 +238,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             result.lines.append(f"active through the period: {scrub(item.line, ctx.patient_id)}")
             result.add(ctx, item)
             result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+        if not spanning and result.statements[0][0].startswith("In all, "):
+            result.leads["count"] = list(result.statements)  # "how many visits in 2017?"
         if name or code:  # "a meningococcal vaccine in the past decade?": yes, these
             each = [(t, hs) for t, hs in result.statements if not t.startswith("In all, ")]
             if each:
