@@ -408,8 +408,8 @@ async def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
 def route_after_tools(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     """After the prefetched calls: when every one found nothing, or said what the question
     asks (the latest value, a count, a yes/no about a named thing: :func:`_computed`),
-    that is the answer (said by code, no model call); straight to the answer when code's searches found
-    what the question names (no planning round: fewer tokens, one model call); after the
+    that is the answer (said by code, no model call); straight to the answer when code's
+    searches found what the question names (no planning round: fewer tokens, one model call); after the
     model's own calls, when the prefetch found nothing to go on, or when the request asks
     for an action (:mod:`agent.acts`; the planner takes it): plan. Once every action the
     request asks for is taken: the answer."""
@@ -581,10 +581,11 @@ def route_verify(state: AgentState) -> str:
     return "finalize"
 
 
-#: What a question may ask that the tools compute and say themselves: a series'
-#: statistics (:func:`agent.toolkit.lab_trend.lead_statements`), a list's latest entry,
-#: the patient's own facts, a yes/no about a named thing (by its entries' status), a
-#: result against its range.
+#: What a question may ask that the tools compute and say themselves (their ``leads``): a
+#: series' statistics (:func:`agent.toolkit.lab_trend.lead_statements`), a list's first or
+#: latest entry and its count, the patient's own facts (birth, death, sex, general
+#: practitioner), a yes/no about a named thing (by its entries' status), a result against
+#: its range. A whole current list needs no statistic (:func:`_is_list`).
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
      "death", "alive", "sex", "birth", "pcp"}
@@ -600,6 +601,11 @@ def _computed(state: AgentState) -> bool:
     observations = state.get("observations") or []
     if not observations or not all(o.get("prefetch") and o.get("ok") for o in observations):
         return False
+    focus = state.get("focus") or {}
+    if focus.get("narrative"):
+        return False  # "describe her problems in detail": prose, the model's to write
+    if focus.get("follow_up") and focus.get("asks") in (None, "yesno", "ever"):
+        return False  # "anything else?": the conversation, which the model reads
     evidence = state.get("evidence") or {}
     said = False
     for o in observations:

@@ -62,6 +62,9 @@ class Focus:
     #: asks for a judgement ("abnormal?", "is it high?", "controlled?"), whichever
     #: statistic it also asks for ("was her last A1c high?")
     judge: bool = False
+    #: asks for prose, not a fact or a list ("describe", "explain", "summarize", "why"):
+    #: the model writes it, from what the tools found
+    narrative: bool = False
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -74,6 +77,8 @@ class Focus:
             "sections": list(self.sections),
             "current": self.current,
             "asks": self.asks,
+            "narrative": self.narrative,
+            "follow_up": self.follow_up,
             "acts": [[a.tool, a.conditional] for a in self.acts],
             "window": [w.start.isoformat() if w and w.start else None,
                        w.end.isoformat() if w and w.end else None, w.label if w else None],
@@ -252,6 +257,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # the thing's ending or course: a "yes" from its entries would invert it ("has
             # her sinusitis resolved?", "is she off metformin?", "has it improved?")
             r"off|stop\w*|discontinu\w*|quit|no longer|resolv\w*|cured|gone|ended|cleared|"
+            r"serious|severe|dangerous|concern\w*|worr\w*|"
             r"remission|free of|negative)\b",
             re.I,
         ),
@@ -269,6 +275,11 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
 )
 _JUDGE = dict(_ASKS)["judge"]
+_NARRATIVE = re.compile(
+    r"\b(?:describe|explain|summari[sz]e|summary|tell me (?:about|more)|in (?:great |more )?detail|"
+    r"discuss|overview|elaborate|walk me through|why)\b",
+    re.I,
+)
 #: "a physical", "his last physical": the examination visit (not "physical therapy")
 _A_PHYSICAL = re.compile(
     r"\bphysicals?\b(?!\s+(?:therap|activit|exam|function|health|medicine|fitness|condition|"
@@ -526,6 +537,7 @@ def understand(
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
     focus.judge = bool(_JUDGE.search(plain))
+    focus.narrative = bool(_NARRATIVE.search(question))
     parts = [m.span() for m in _PART.finditer(plain)]
     if parts:  # several questions in one: each concept's part asks for its own
         bounds = [0, *(b for _a, b in parts), len(plain)]

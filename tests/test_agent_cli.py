@@ -40,7 +40,16 @@ def test_ask_json_and_markdown(
 ) -> None:
     monkeypatch.setenv("FHIR_ASSISTANT_THREADS", str(tmp_path / "threads.db"))
     cfg = str(ROOT / "configs" / "cpu-demo.toml")
-    base = ["ask", "Allergies?", "--patient", DEBORA, "--config", cfg, "--source", str(agent_store)]
+    base = [
+        "ask",
+        "Are her allergies serious?",
+        "--patient",
+        DEBORA,
+        "--config",
+        cfg,
+        "--source",
+        str(agent_store),
+    ]
     r = CliRunner().invoke(app, [*base, "--json", "--thread", "t"])
     assert r.exit_code == 0, r.output
     data: dict[str, Any] = json.loads(r.stdout)
@@ -70,7 +79,7 @@ def test_chat_streams_status(
     r = CliRunner().invoke(
         app,
         ["chat", "--patient", DEBORA, "--config", cfg, "--source", str(agent_store)],
-        input="Allergies?\n\n",
+        input="Are her allergies serious?\n\n",
     )
     assert r.exit_code == 0, r.output
     assert "She is allergic to Lisinopril." in r.stdout

@@ -556,42 +556,36 @@ async def test_when_every_search_of_the_question_found_nothing_code_says_so(
     assert [d.text for d in b.dropped] == ["Her last bone density scan was on 2019-05-27."]
 
 
+#: (question, how code's answer starts): what the tools computed, said with no model call
+_COMPUTED = [
+    ("What is her latest HbA1c?", "HbA1c: 6.6 % on 2025-01-15"),
+    ("Does she have hypertension?", "Yes — Essential hypertension"),
+    ("Any abnormal labs?", "18 of the 40 lab and vital results"),
+    ("Since when does she have diabetes?", "Diabetes mellitus type 2: active, since 2016-12-14"),
+    ("When was her first flu shot?", "The first: Influenza"),
+    ("What are her current medications?", "Losartan potassium 25 MG Oral Tablet: current"),
+    ("How many flu shots has she had?", "Influenza vaccine: 5 in all"),
+]
+#: a judgement, an ending, a course: the entries do not answer them "yes"
+_MODEL_ASKED = [
+    "Is her diabetes controlled?",
+    "Is she off losartan?",
+    "Has her hypertension improved?",
+]
+
+
 async def test_what_code_computed_is_the_answer_without_a_model_call(store: RecordStore) -> None:
-    """ "What is her latest HbA1c?", "does she have hypertension?", "any abnormal labs?":
-    the tools computed and said it, cited; no model is asked (the scripted FAKE model
-    has no step: a call would fail). A judgement of a condition ("is her diabetes
-    controlled?") is not computed: the model is asked."""
-    for q, starts in (("What is her latest HbA1c?", "HbA1c: 6.6 % on 2025-01-15"),
-                      ("Does she have hypertension?", "Yes — Essential hypertension"),
-                      ("Any abnormal labs?", "18 of the 40 lab and vital results")):  # fmt: skip
+    """The latest value, a yes/no about one named thing, results out of range, an onset,
+    the first of a kind, a whole current list, a count of events: the tools computed and
+    said it, cited; no model is asked (the scripted FAKE model has no step: a call would
+    fail). A judgement of a condition, "is she off it?", "has it improved?": the model is."""
+    for q, starts in _COMPUTED:
         a = await ask(q, patient_id=DEBORA, source=store, model=ScriptedChatModel([]))
         assert a.usage.model_calls == 0, q
         assert a.sentences[0].text.startswith(starts), (q, a.sentences[0].text)
         assert a.sentences[0].references, q
         assert not a.warnings, (q, a.warnings)
-    model = ScriptedChatModel([composed(("Type 2 diabetes is recorded.", ["E2"]))])
-    a = await ask("Is her diabetes controlled?", patient_id=DEBORA, source=store, model=model)
-    assert a.usage.model_calls >= 1
-    # "since when?": the onset, the earliest first; "her first flu shot": the earliest day
-    a = await ask("Since when does she have diabetes?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([]))  # fmt: skip
-    assert a.usage.model_calls == 0
-    assert a.sentences[0].text.startswith("Diabetes mellitus type 2: active, since 2016-12-14")
-    a = await ask("When was her first flu shot?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([]))  # fmt: skip
-    assert a.sentences[0].text.startswith("The first: Influenza"), a.sentences[0].text
-    assert ", the first of " in a.sentences[0].text
-    # a whole list is said whole; a count of visits is code's; "has it resolved?" and "is
-    # she off it?" are not answered "yes" from an entry's existence: the model is asked
-    a = await ask("What are her current medications?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([]))  # fmt: skip
-    assert a.usage.model_calls == 0
-    assert a.sentences[0].text.startswith("Losartan potassium 25 MG Oral Tablet: current")
-    a = await ask("How many flu shots has she had?", patient_id=DEBORA, source=store,
-                  model=ScriptedChatModel([]))  # fmt: skip
-    assert a.sentences[0].text.startswith("Influenza vaccine: "), a.sentences[0].text
-    assert a.sentences[0].text.startswith("Influenza vaccine: 5 in all")
-    for q in ("Is she off losartan?", "Has her hypertension improved?"):
+    for q in _MODEL_ASKED:
         model = ScriptedChatModel([composed(("Losartan is recorded.", ["E2"]))])
         a = await ask(q, patient_id=DEBORA, source=store, model=model)
         assert a.usage.model_calls >= 1, q

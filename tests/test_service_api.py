@@ -185,7 +185,7 @@ async def test_ask_streams_the_records_entries_before_the_model_writes(dep: Any)
     async with service_client(app) as c:
         resp = await c.post(
             f"/v1/patients/{DEBORA}/ask",
-            json={"question": "What allergies does she have?"},
+            json={"question": "Are her allergies serious?"},
             headers={"Accept": "text/event-stream"},
         )
         events = sse_events(resp.text)

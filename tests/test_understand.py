@@ -286,3 +286,14 @@ def test_an_ending_or_a_course_is_no_yes_no_about_existence() -> None:
     assert _read("Count the patient's visits from 2014-01-01 to 2014-12-31.").asks == "count"
     two = _read("When did she last get a flu shot, and when a hepatitis B vaccine?")
     assert set(two.part_asks.values()) == {"latest"}
+
+
+def test_prose_is_asked_for_in_its_own_words() -> None:
+    """ "Describe …", "explain …", "summarize …", "why …": prose, which the model writes; a
+    list or a fact is not ("what are her problems?")."""
+    for q in ("Describe every problem on her list in great detail.", "Explain her medications",
+              "Summarize her cardiac history", "Why is she on metformin?"):  # fmt: skip
+        assert _read(q).narrative, q
+    for q in ("What are her current problems?", "List her allergies", "Is she on metformin?"):
+        assert not _read(q).narrative, q
+    assert _read("Are her allergies serious?").asks == "judge"
