@@ -592,6 +592,11 @@ _COMPUTED = frozenset(
 )  # fmt: skip
 
 
+#: What a whole list answers by itself (what else the question asks, another search
+#: says: "active meds at time of death?" — the death, and the list)
+_LIST_ASKS = frozenset({None, "yesno", "ever", "death", "alive", "sex", "birth", "pcp"})
+
+
 def _computed(state: AgentState) -> bool:
     """Every search the question called for said what it asks (its statistic, for each
     part of a question of several) or found nothing, and at least one found it: that is
@@ -610,9 +615,9 @@ def _computed(state: AgentState) -> bool:
     said = False
     for o in observations:
         asks = _asks_of(o, state)
-        if _is_list(o) and asks in (None, "yesno", "ever") and o.get("statements"):
-            said = True  # "what are her current medications?", "any allergies?": the
-            continue  # whole list, each entry with its status, as the record states it
+        if _is_list(o) and asks in _LIST_ASKS and o.get("statements"):
+            said = True  # "what are her current medications?", "any allergies?", "active
+            continue  # meds at time of death?": the whole list, as the record states it
         if asks not in _COMPUTED:
             return False
         if asks in ("yesno", "ever") and len(observations) > 1 and "asks" not in o:

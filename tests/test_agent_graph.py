@@ -585,6 +585,13 @@ async def test_what_code_computed_is_the_answer_without_a_model_call(store: Reco
         assert a.sentences[0].text.startswith(starts), (q, a.sentences[0].text)
         assert a.sentences[0].references, q
         assert not a.warnings, (q, a.warnings)
+    # a whole list and another fact: each said by its own search
+    jarred = "cdb486b4-716b-4e83-9e27-8a68620dd1fe"
+    a = await ask("Active meds at time of death?", patient_id=jarred, source=store,
+                  model=ScriptedChatModel([]))  # fmt: skip
+    texts = [s.text for s in a.sentences]
+    assert any(" died on " in t for t in texts), texts
+    assert any(t.startswith("24 HR Metformin hydrochloride 500 MG") for t in texts), texts
     for q in _MODEL_ASKED:
         model = ScriptedChatModel([composed(("Losartan is recorded.", ["E2"]))])
         a = await ask(q, patient_id=DEBORA, source=store, model=model)
