@@ -158,7 +158,7 @@ def _section_calls(focus: Focus, named: set[str], sections: list[str]) -> list[d
                 out.append(_call("record_summary", section="encounters"))
         elif section in ("labs", "vitals") and focus.judge and "lab" not in named:
             # "any abnormal labs?": each result out of range, against its range
-            out.append(_call("lab_trend", out_of_range="true", **window))
+            out.append(_whole(_call("lab_trend", out_of_range="true", **window)))
         elif section == "labs" and not named & {"lab", "observation"}:
             if window:  # "her labs in the past 6 months": the results of that window
                 out.append(_call("search_record", resource_type="Observation", **window))

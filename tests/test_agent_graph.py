@@ -585,6 +585,11 @@ async def test_what_code_computed_is_the_answer_without_a_model_call(store: Reco
         assert a.sentences[0].text.startswith(starts), (q, a.sentences[0].text)
         assert a.sentences[0].references, q
         assert not a.warnings, (q, a.warnings)
+    # every result out of range is said, not the first few of them
+    a = await ask(
+        "Any abnormal labs?", patient_id=DEBORA, source=store, model=ScriptedChatModel([])
+    )
+    assert len(a.sentences) == 1 + 18
     # a whole list and another fact: each said by its own search
     jarred = "cdb486b4-716b-4e83-9e27-8a68620dd1fe"
     a = await ask("Active meds at time of death?", patient_id=jarred, source=store,
