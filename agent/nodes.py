@@ -627,7 +627,7 @@ def _computed(state: AgentState) -> bool:
         if (o.get("leads") or {}).get(asks):
             said = True
             continue
-        kinds = [evidence[h]["item"].get("kind") for h in o.get("handles") or [] if h in evidence]
+        kinds = _kinds(o, evidence)
         if not kinds or any(kind != "absence" for kind in kinds):
             return False  # found entries but said nothing of what is asked: the model reads
     return said
@@ -639,13 +639,13 @@ def _found_nothing(state: AgentState) -> bool:
     only rephrase it, or try again to state what the record does not hold."""
     mine = [o for o in state.get("observations") or [] if o.get("prefetch") and o.get("ok")]
     evidence = state.get("evidence") or {}
-    found = [
-        evidence[h]["item"].get("kind")
-        for o in mine
-        for h in o.get("handles") or []
-        if h in evidence
-    ]
+    found = [kind for o in mine for kind in _kinds(o, evidence)]
     return bool(found) and all(kind == "absence" for kind in found)
+
+
+def _kinds(obs: dict[str, Any], evidence: dict[str, Any]) -> list[str | None]:
+    """The kinds of the items a tool call returned (``absence``: it found nothing)."""
+    return [evidence[h]["item"].get("kind") for h in obs.get("handles") or [] if h in evidence]
 
 
 async def repair(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:

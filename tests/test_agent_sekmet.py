@@ -33,6 +33,14 @@ pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fhir_fixtures"
 CFG = str(ROOT / "configs" / "cpu-demo.toml")
+#: a question the model answers (a judgement: code does not answer it from the entries)
+QUESTION = "Are her allergies serious?"
+
+
+def _ask(pid: str, config: str) -> list[str]:
+    return ["ask", QUESTION, "--patient", pid, "--config", config]
+
+
 _HANDLE = re.compile(r"\bE\d+\b")
 
 
@@ -180,16 +188,7 @@ def test_ask_against_sekmet(
     assert pid != DEBORA  # the server's own id, not the file's
     base = sekmet_server.base_url
     model = models.use([allergy_answer], repeat=True)  # answers straight from the prefetch
-    args = [
-        "ask",
-        "Are her allergies serious?",
-        "--patient",
-        pid,
-        "--config",
-        CFG,
-        "--source",
-        base,
-    ]
+    args = [*_ask(pid, CFG), "--source", base]
     r = invoke([*args, "--json", "--thread", "sekmet-ask"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
@@ -223,7 +222,7 @@ def test_chat_against_sekmet_streams_prose(
     base = sekmet_server.base_url
     models.use([allergy_answer], repeat=True)
     args = ["chat", "--patient", pid, "--config", CFG, "--source", base, "--thread", "c1"]
-    r = invoke(args, stdin="Are her allergies serious?\nAnything else?\n\n")
+    r = invoke(args, stdin=f"{QUESTION}\nAnything else?\n\n")
     assert r.exit_code == 0, r.output
     out = r.stdout
     # the draft streamed as prose (both sentences), never as the model's JSON
@@ -233,7 +232,7 @@ def test_chat_against_sekmet_streams_prose(
     draft = "She is allergic to Lisinopril. She takes 42 mg of warfarin daily.\n"
     assert out.count(draft) == 2  # streamed, one per turn (the repair draft follows it)
     assert out.count("~~She takes 42 mg of warfarin daily.~~") == 2
-    assert out.count("**Q:** Are her allergies serious?") == 1
+    assert out.count(f"**Q:** {QUESTION}") == 1
     assert out.count("**Q:** Anything else?") == 1
     assert re.search(r"\[\^1\]: AllergyIntolerance/", out)
     assert "loading the record" in r.stderr
@@ -291,16 +290,7 @@ def test_server_stopped_mid_run_then_thread_retried(tmp_path: Path, models: _Mod
             + "\n[agent]\nanswer_after_prefetch = false\nanswer_nothing_found = false\n"
             + "answer_computed = false\n"
         )
-        args = [
-            "ask",
-            "Are her allergies serious?",
-            "--patient",
-            pid,
-            "--config",
-            str(plan_first),
-            "--thread",
-            "t-down",
-        ]
+        args = [*_ask(pid, str(plan_first)), "--thread", "t-down"]
         r = invoke([*args, "--source", server.base_url])
         assert r.exit_code == 1, r.output
         assert "Traceback" not in r.output

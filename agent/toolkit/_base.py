@@ -294,10 +294,9 @@ def bounded(
         if not left and len(events) == len(shown):  # "how many ER visits?": code counts
             total = sum(len(i.points) for i in events)
             said = f"{plain(what)[:1].upper()}{plain(what)[1:]}: {total} in all"
-            each = [(t, hs) for t, hs in result.statements]
             result.leads["count"] = [
                 (scrub(said, ctx.patient_id), [i.handle for i in events]),
-                *each,
+                *result.statements,
             ]
         earliest = min(events, key=lambda i: min(p.day or "9999" for p in i.points))
         said = f"The first: {first_statement(earliest)}"
