@@ -422,7 +422,7 @@ async def test_is_it_high_is_said_against_the_reference_range(store: RecordStore
     assert s.status == "verified", (s.unchecked, a.dropped)
     assert s.text == (
         "HbA1c: the latest, 6.6 % on 2025-01-15, is above the reference range 4–5.6 % "
-        "(as the record gives it)."
+        "(as the record gives it), and meets the usual treatment goal (below 7 %, per ADA)."
     )
 
     def copies_egfr(messages: list[object]) -> dict[str, object]:

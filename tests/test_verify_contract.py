@@ -198,6 +198,8 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("She takes metformin.", ["MedicationRequest/ator"], "failed"),
     ("She takes a beta blocker.", ["MedicationRequest/lis"], "failed"),
     ("She takes a statin for her diabetes.", ["MedicationRequest/ator"], "failed"),
+    ("She takes atorvastatin for her blood pressure.", ["MedicationRequest/ator"], "failed"),
+    ("She has high cholesterol and takes atorvastatin.", ["MedicationRequest/ator"], "failed"),
     # conditions, ICD-10, hierarchy
     ("She has COPD.", ["Condition/ast"], "failed"),
     ("She has hypercholesterolemia.", ["Condition/hl"], "failed"),  # a parent is not its child
@@ -236,9 +238,33 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("She was seen 3 times in 2017.", ["Encounter/e2"], "failed"),
     # a term on no list: never shown as fact
     ("She takes Xyzzyzol.", ["MedicationRequest/lis"], "unverified"),
+    # judgements of a result against its range or the usual treatment goal (cpu-demo:
+    # "6.6 % … within the reference range of 4-5.6 %")
+    ("Her HbA1c of 6.4 % is within the reference range.", ["Observation/a1"], "failed"),
+    ("Her HbA1c is normal.", ["Observation/a1"], "failed"),
+    ("Her glucose is elevated.", ["Observation/glu"], "failed"),  # 99, default range 70–99
+    ("Her blood pressure is well controlled.", ["Observation/bp1"], "failed"),  # 156.9/111.3
+    ("Her blood pressure is at goal.", ["Observation/bp1"], "failed"),
+    ("Her HbA1c of 6.1 % was not at goal.", ["Observation/a1"], "failed"),
+    ("Her leukocytes are not low.", ["Observation/wbc"], "failed"),  # 3.774, range 4.5–11
+    # a judgement with no cited result to check it against is never shown as fact
+    ("Her diabetes is well controlled.", ["Condition/dm"], "unverified"),
 ]
 
 CORRECT: list[tuple[str, list[str], str]] = [
+    ("Her HbA1c of 6.4 % is above the reference range.", ["Observation/a1"], "verified"),
+    ("Her HbA1c was elevated at 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
+    ("Her glucose was within the normal range.", ["Observation/glu"], "verified"),
+    (
+        "Her diabetes is well controlled: her latest HbA1c was 6.4 % on 2019-09-10.",
+        ["Condition/dm", "Observation/a1"],
+        "verified",
+    ),
+    ("Her diabetes appears to be under control.", ["Condition/dm", "Observation/a1"], "verified"),
+    ("Her blood pressure is not controlled.", ["Observation/bp1"], "verified"),
+    ("Her blood pressure is above goal.", ["Observation/bp1"], "verified"),
+    ("Her blood pressure of 156.9/111.3 mmHg is uncontrolled.", ["Observation/bp1"], "verified"),
+    ("Her leukocytes were below the normal range on 2021-01-05.", ["Observation/wbc"], "verified"),
     ("Her HbA1c was 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her HbA1c rose from 6.1 % to 6.4 % in 2019.", ["Observation/a1"], "verified"),
     ("The trend of HbA1c is up overall.", ["Observation/a1"], "verified"),
@@ -257,6 +283,10 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("She takes Zestril for hypertension.", ["MedicationRequest/lis"], "verified"),
     ("She takes lisinopril 10 mg.", ["MedicationRequest/lis"], "verified"),
     ("She takes a statin.", ["MedicationRequest/ator"], "verified"),
+    # a drug "for" what its class is given for (cpu-demo: losartan "for her blood pressure")
+    ("She takes atorvastatin for her cholesterol.", ["MedicationRequest/ator"], "verified"),
+    ("She takes atorvastatin to lower her cholesterol.", ["MedicationRequest/ator"], "verified"),
+    ("She takes lisinopril for her blood pressure.", ["MedicationRequest/lis"], "verified"),
     ("She took penicillin V in 1960.", ["MedicationRequest/pv"], "verified"),
     ("She is allergic to peanuts, with anaphylaxis.", ["AllergyIntolerance/pea"], "verified"),
     ("She has a food allergy.", ["AllergyIntolerance/pea"], "verified"),

@@ -22,6 +22,14 @@ orientation, not a laboratory's own ranges:
 - 2017 ACC/AHA blood pressure guideline: normal < 120/< 80 mm Hg.
 - WHO BMI classification: normal 18.5–24.9 kg/m².
 - AHA: adult resting heart rate 60–100 /min.
+
+Treatment goals (:class:`Goal`: what "controlled" / "at goal" means for a measure in a
+condition; never a reference range, never a value):
+
+- ADA Standards of Care in Diabetes (2024), section 6: HbA1c < 7 % for many nonpregnant
+  adults with diabetes (individualized; the usual goal, not every patient's).
+- ADA Standards of Care (2024), section 10, and the 2017 ACC/AHA guideline: blood
+  pressure < 130/80 mm Hg for adults with hypertension (or diabetes).
 - 2021 ESC heart failure guideline: NT-proBNP < 125 pg/mL (non-acute setting).
 - GOLD: FEV1/FVC < 70 % = airflow obstruction. 2022 AHA/ACC/HFSA HF guideline:
   LVEF ≥ 50 % = preserved.
@@ -51,6 +59,7 @@ __all__ = [
     "MEASURES",
     "ROUTINE_PROCEDURE_CODES",
     "SOCIAL_HISTORY_CODES",
+    "Goal",
     "Measure",
     "RefRange",
     "adhoc_measure",
@@ -84,6 +93,31 @@ class RefRange:
 
 
 @dataclass(frozen=True, slots=True)
+class Goal:
+    """The usual treatment goal of a measure in a condition: below ``high`` (strictly) or
+    at least ``low``; ``condition`` says for whom, in words ("diabetes"); ``source`` the
+    guideline and ``by`` its short name for a sentence ("ADA")."""
+
+    high: float | None
+    low: float | None
+    condition: str
+    source: str
+    by: str
+
+    def met(self, value: float) -> bool:
+        """Whether a value (in the measure's unit) meets the goal."""
+        if self.high is not None and value >= self.high:
+            return False
+        return not (self.low is not None and value < self.low)
+
+    def text(self) -> str:
+        """``below 7`` or ``at least 60`` (no unit)."""
+        if self.high is not None:
+            return f"below {self.high:g}"
+        return f"at least {self.low:g}"
+
+
+@dataclass(frozen=True, slots=True)
 class Measure:
     """A lab or vital the tools know by name.
 
@@ -91,7 +125,8 @@ class Measure:
     normalized to; ``molar_mass`` (g/mol) enables mg/dL ↔ mmol/L; ``change_abs`` /
     ``change_rel`` define a clinically meaningful change (absolute in ``unit``, or a
     fraction of the earlier value); ``retest_days`` is the interval after which a
-    repeat is "overdue" in the brief (only for patients who have the test at all).
+    repeat is "overdue" in the brief (only for patients who have the test at all);
+    ``goal`` is the usual treatment goal, where guidelines give one.
     """
 
     key: str
@@ -107,6 +142,7 @@ class Measure:
     change_source: str = "project default"
     retest_days: int | None = None
     priority: int = 50  # lower = shown earlier in summaries and briefs
+    goal: Goal | None = None
     affine: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     def range_for(self, sex: str | None) -> RefRange | None:
@@ -147,6 +183,7 @@ MEASURES: tuple[Measure, ...] = (
        ranges=(RefRange(4.0, 5.6, f"{_ADA} (normal < 5.7 %); lab lower limit 4.0 % ({_MLP})"),),
        change_abs=0.5, change_rel=None, change_source="0.5 % (ADA/NICE: clinically relevant HbA1c change)",
        retest_days=182, priority=1,
+       goal=Goal(7.0, None, "diabetes", f"{_ADA}, most nonpregnant adults", "ADA"),
        # NGSP % <-> IFCC mmol/mol master equation: IFCC = 10.929 * (NGSP - 2.15)
        affine={("%", "mmol/mol"): (10.929, -23.497), ("mmol/mol", "%"): (1 / 10.929, 2.15)}),
     _m("egfr", "eGFR", ["33914-3", "48642-3", "48643-1", "62238-1", "77147-7", "98979-8", "69405-9", "50044-7"],
@@ -208,9 +245,10 @@ MEASURES: tuple[Measure, ...] = (
        ranges=(RefRange(70, None, "GOLD (< 70 % obstruction)"),), change_abs=5, change_rel=None, priority=14),
     _m("systolic", "Systolic BP", ["8480-6"], "mm[Hg]", ["systolic", "sbp", "systolic blood pressure", "systolic bp"],
        kind="vital", ranges=(RefRange(90, 119, f"{_BP} (normal < 120)"),), change_abs=10, change_rel=None,
-       priority=11),
+       priority=11, goal=Goal(130, None, "hypertension", f"{_BP}; {_ADA}", "ACC/AHA")),
     _m("diastolic", "Diastolic BP", ["8462-4"], "mm[Hg]", ["diastolic", "dbp", "diastolic blood pressure", "diastolic bp"],
-       kind="vital", ranges=(RefRange(60, 79, f"{_BP} (normal < 80)"),), change_abs=5, change_rel=None, priority=12),
+       kind="vital", ranges=(RefRange(60, 79, f"{_BP} (normal < 80)"),), change_abs=5, change_rel=None, priority=12,
+       goal=Goal(80, None, "hypertension", f"{_BP}; {_ADA}", "ACC/AHA")),
     _m("weight", "Body weight", ["29463-7", "3141-9"], "kg", ["weight", "body weight", "wt"], kind="vital",
        change_rel=0.05, change_source="5 % (clinically significant weight change)", priority=13),
     _m("height", "Body height", ["8302-2", "8306-3"], "cm", ["height", "body height", "ht", "length"], kind="vital",

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from tools._record import fmt_num
 from tools.brief import plain
-from tools.codes import MEASURES
+from tools.codes import MEASURES, measure_for_code
 from tools.errors import IncompatibleUnits, RecordToolError
 from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, item_concepts
 from tools.summary import handle_index, trend_line
@@ -234,10 +234,24 @@ def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
         )
     if st.min is not None and st.max is not None:
         out["range"] = f"{name}: lowest {at(st.min)}, highest {at(st.max)} ({n} {span})"
-    judged = _against_range(st)
-    if judged:  # "is it high?": the latest against the reference range, and whose range
-        out["judge"] = f"{name}: the latest, {at(st.last)}, is {judged}"
+    in_range = _against_range(st)
+    judged = [x for x in (in_range and f"is {in_range}", _against_goal(st)) if x]
+    if judged:  # "is it high?", "is it controlled?": the latest against the reference
+        # range (and whose range), and against the usual treatment goal where one is known
+        out["judge"] = f"{name}: the latest, {at(st.last)}, {', and '.join(judged)}"
     return out
+
+
+def _against_goal(st: SeriesStats) -> str | None:
+    """The latest value against the measure's usual treatment goal ("meets the usual
+    treatment goal (below 7 %, per ADA)"), or None when none is known. The condition the
+    goal is for is not named: the sentence is about the result, and cites only it."""
+    goal = next((m.goal for m in map(measure_for_code, st.codes) if m is not None and m.goal), None)
+    if goal is None or st.last is None:
+        return None
+    unit = f" {st.unit}" if st.unit else ""
+    verdict = "meets" if goal.met(st.last.value) else "does not meet"
+    return f"{verdict} the usual treatment goal ({goal.text()}{unit}, per {goal.by})"
 
 
 def _against_range(st: SeriesStats) -> str | None:

@@ -8,8 +8,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tools._record import fmt_num
 from tools.codes import measure_for_code
-from tools.evidence import EvidenceItem
+from tools.evidence import EvidenceItem, Point
 from tools.terminology import Concept, Mention, Terminology, assertion_of, is_common_word
 from tools.units import analyte_conversion, canonical_unit, conversion, display_unit
 
@@ -606,7 +607,7 @@ def _term_findings(
             [h for h in valid if index.items[h].seen.item.kind == "allergy"] if allergic else valid
         )
         verdicts = [index.supports(where_ok, c) for c in concepts]
-        if any(verdicts):
+        if any(verdicts) or _treated_for(text, m.start, concepts, valid, index):
             continue
         if allergic and any(index.supports(valid, c) for c in concepts):
             check.findings.append(
@@ -636,6 +637,43 @@ def _term_findings(
 
 
 _NEGATIVE_PREFIX = re.compile(r"\b(?:not|non-?|no)\s*$", re.I)
+
+
+_FOR_CUE = re.compile(
+    r"\b(?:for|to (?:treat|control|manage|lower))\s+(?:(?:her|his|their|the|your|my|its)\s+)?$",
+    re.I,
+)
+
+
+def _treated_for(
+    text: str, start: int, concepts: Sequence[Concept], valid: Sequence[str], index: SessionIndex
+) -> bool:
+    """ "losartan for her blood pressure", "metformin for his diabetes": a cited medication
+    of a drug class given for the condition named (:attr:`Concept.treats`), or for a
+    condition that the named lab or vital monitors."""
+    if not _FOR_CUE.search(text[max(0, start - 40) : start]):
+        return False
+    term = index.terminology
+    targets: list[Concept] = []
+    for h in valid:
+        if index.items[h].seen.item.kind != "medication":
+            continue
+        todo = [k for c in index.items[h].concepts for k in (c.id, *c.classes)]
+        done: set[str] = set()
+        while todo:
+            cid = todo.pop()
+            k = term.concept(cid) if cid not in done else None
+            done.add(cid)
+            if k is None:
+                continue
+            todo.extend(k.parents)
+            targets += [t for t in map(term.concept, k.treats) if t is not None]
+    for t in targets:
+        watched = [w for w in map(term.concept, t.monitored_by) if w is not None]
+        for c in concepts:
+            if term.implies(c, t) or any(term.implies(c, w) for w in watched):
+                return True
+    return False
 
 
 def _copied_negative_value(
@@ -863,6 +901,153 @@ def _due_findings(
         check.findings.append(
             Finding("contradiction", f"says {subject.text!r} is {m.group()}: a problem is no test")
         )
+
+
+# "within the reference range", "elevated", "well controlled", "not at goal": judgements of
+# a cited result, checked against its reference range or the measure's usual treatment goal
+# (:class:`tools.codes.Goal`). Negated forms first: "poorly controlled" is no "controlled".
+_BEING = r"\b(?:is|was|are|were|remains?|remained|stays?|stayed) (?:not )?(?:still |too |very |slightly |mildly |a bit )?"
+_GOAL_WORDS = r"(?:the |her |his |their |its )?(?:usual )?(?:treatment )?(?:goal|target)s?"
+_JUDGEMENTS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("goal", "not met", re.compile(
+        r"\b(?:un|poorly |sub-?optimally |inadequately |not (?:well |adequately )?)controlled\b"
+        r"|\bnot (?:under|in) (?:good )?control\b|\bout of control\b"
+        rf"|\b(?:above|over|not at|not within|not meeting|does not meet|doesn't meet|short of) {_GOAL_WORDS}\b",
+        re.I)),
+    ("goal", "met", re.compile(
+        r"\b(?:well[- ])?controlled\b|\b(?:under|in good) control\b"
+        rf"|\b(?:at|within|below|under|meets|meeting|met|reach(?:es|ed)?) {_GOAL_WORDS}\b",
+        re.I)),
+    ("range", "outside", re.compile(
+        r"\babnormal\b|\bout(?:side)? (?:of )?(?:the )?(?:reference |normal )?range\b", re.I)),
+    ("range", "above", re.compile(
+        r"\babove (?:the )?(?:upper limit of )?(?:the )?(?:reference |normal )?range\b"
+        r"|\belevated\b|\bhigher than normal\b|\babove normal\b"
+            rf"|{_BEING}high\b(?!\s+(?:risk|blood|cholesterol|[-\w]+ (?:diet|risk)))", re.I)),
+    ("range", "below", re.compile(
+        r"\bbelow (?:the )?(?:lower limit of )?(?:the )?(?:reference |normal )?range\b"
+        r"|\blower than normal\b|\bbelow normal\b"
+            rf"|{_BEING}low\b(?!\s+(?:risk|blood|dose|[-\w]+ (?:diet|risk)))", re.I)),
+    ("range", "within", re.compile(
+        r"\b(?:with)?in (?:the )?(?:reference|normal) range\b|\bwithin normal limits\b"
+        r"|\b(?:is|was|are|were|remains?|remained|stays?|stayed) (?:still )?normal\b",
+        re.I)),
+)  # fmt: skip
+
+
+def _judged_points(item: EvidenceItem, stated: Sequence[float]) -> list[Point]:
+    """The results a judgement speaks of, one per component (blood pressure: systolic and
+    diastolic): the one whose value the sentence states, else the latest."""
+    out = []
+    parts: dict[str | None, list[Point]] = {}
+    for p in item.points:
+        if p.value is not None and p.day:
+            parts.setdefault(p.component.code if p.component else None, []).append(p)
+    for pts in parts.values():
+        said = [
+            p
+            for p in pts
+            if p.value is not None
+            and any(abs(p.value.value - v) <= max(abs(v) * _REL_TOL, 0.05) for v in stated)
+        ]
+        out.append(said[-1] if said else pts[-1])
+    return out
+
+
+def _judgement(item: EvidenceItem, p: Point, what: str) -> tuple[str, str] | None:
+    """``(verdict, why)`` of a cited result against its range (``above`` / ``below`` /
+    ``within``) or the measure's goal (``met`` / ``not met``); None when it has none."""
+    assert p.value is not None
+    value, unit = p.value.value, p.value.unit or item.unit or ""
+    name = (p.component.display if p.component else None) or item.name
+    shown = f"{name} {fmt_num(value)} {display_unit(unit)} on {p.day}".replace("  ", " ")
+    codings = [p.component] if p.component else item.codings
+    measure = next((m for m in (measure_for_code(c.code or "") for c in codings) if m), None)
+    if what == "goal":
+        if measure is None or measure.goal is None:
+            return None
+        factor = conversion(unit, measure.unit) if unit else 1.0
+        if factor is None:
+            return None
+        goal = measure.goal
+        met = goal.met(value * factor)
+        why = f"{shown} {'meets' if met else 'does not meet'} the goal {goal.text()} {display_unit(measure.unit)}"
+        return ("met" if met else "not met", why)
+    rng = p.reference_range or item.reference_range
+    low, high = (rng.low, rng.high) if rng is not None else (None, None)
+    if low is None and high is None and measure is not None:
+        default = measure.range_for(None)
+        factor = conversion(measure.unit, unit) if unit else 1.0
+        if default is None or factor is None:
+            return None
+        low = None if default.low is None else default.low * factor
+        high = None if default.high is None else default.high * factor
+    if low is None and high is None:
+        return None
+    where = (
+        "above" if high is not None and value > high
+        else "below" if low is not None and value < low
+        else "within"
+    )  # fmt: skip
+    bounds = (
+        f"{fmt_num(low) if low is not None else ''}–{fmt_num(high) if high is not None else ''}"
+    )
+    return (where, f"{shown} is {where} the range {bounds}")
+
+
+def _judgement_findings(
+    text: str,
+    stated: Sequence[float],
+    valid: Sequence[str],
+    index: SessionIndex,
+    check: SentenceCheck,
+) -> None:
+    """A judgement of a result ("within the reference range", "elevated", "well
+    controlled", "above goal") agrees with the cited result's range or usual treatment
+    goal; with no cited result that has one, it is unchecked (the sentence is shown
+    marked, never as fact). "Controlled" needs every cited result with a goal at goal;
+    "uncontrolled" one not at goal (blood pressure: systolic and diastolic)."""
+    taken: list[tuple[int, int]] = []
+    series = [
+        index.items[h].seen.item
+        for h in valid
+        if index.items[h].seen.item.kind == "observation"
+        and any(p.value is not None for p in index.items[h].seen.item.points)
+    ]
+    for what, claim, pattern in _JUDGEMENTS:
+        for m in pattern.finditer(text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            if assertion_of(text, m.start(), m.end()).status in ("hypothetical", "family"):
+                continue
+            negated = assertion_of(text, m.start(), m.end()).status == "negated" or bool(
+                claim != "not met" and re.search(r"\bnot\b", m.group(), re.I)
+            )
+            verdicts = []
+            for item in series:
+                for p in _judged_points(item, stated):
+                    v = _judgement(item, p, what)
+                    if v is not None:
+                        verdicts.append(v)
+            if not verdicts:
+                check.unchecked.append(
+                    f"{m.group()} (no cited result with a "
+                    f"{'treatment goal' if what == 'goal' else 'reference range'})"
+                )
+                continue
+            if claim == "outside":
+                holds = any(v != "within" for v, _ in verdicts)
+            elif claim in ("met", "within"):
+                holds = all(v == claim for v, _ in verdicts)
+            else:
+                holds = any(v == claim for v, _ in verdicts)
+            if negated and claim != "not met":  # "not within the range", "not elevated"
+                holds = not holds
+            if not holds:
+                why = next((w for v, w in verdicts if (v == claim) == negated), verdicts[0][1])
+                check.findings.append(Finding("contradiction", f"says {m.group()!r}, but {why}"))
+                return
 
 
 def _active(item: EvidenceItem) -> bool:
@@ -1252,6 +1437,7 @@ def check_sentence(
     _status_findings(masked, mentions, valid, index, check)
     _vital_findings(masked, valid, index, check)
     _due_findings(body, valid, index, as_of, check)
+    _judgement_findings(masked, stated, valid, index, check)
     _direction_findings(masked, dates, claims, valid, index, q_dates, check)
     _unknown_words(text, blank, valid, index, spans, check)
     check.unchecked = list(dict.fromkeys(check.unchecked))

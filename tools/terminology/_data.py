@@ -14,7 +14,8 @@ lists inside a field by ``;``)::
   also English words, e.g. ``=MS``, ``=PE``). The ``name`` itself is matched too.
 - ``extra``: space-separated flags: ``polarity=higher_worse|higher_better``,
   ``classes=a,b`` (drug classes beyond ATC), ``monitored=a,b`` (for a condition, the
-  labs or vitals that show how it is doing: diabetes → HbA1c), ``recorded_as=allergy_list|encounter``
+  labs or vitals that show how it is doing: diabetes → HbA1c), ``treats=a,b`` (for a
+  drug class, the conditions it is given for: antihypertensives → hypertension), ``recorded_as=allergy_list|encounter``
   (held elsewhere than its kind: a drug allergy in the allergy list, a physical
   examination as a visit), ``notext`` (the name is not matched in free
   text: "History of appendectomy" is a record entry, not a phrase to look for).
@@ -108,6 +109,7 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
     polarity: str | None = None
     classes: tuple[str, ...] = ()
     monitored: tuple[str, ...] = ()
+    treats: tuple[str, ...] = ()
     recorded_as: str | None = None
     for flag in extra.split():
         key, _, value = flag.partition("=")
@@ -117,6 +119,8 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
             classes = tuple(v for v in value.split(",") if v)
         elif key == "monitored" and value:
             monitored = tuple(v for v in value.split(",") if v)
+        elif key == "treats" and value:
+            treats = tuple(v for v in value.split(",") if v)
         elif key == "recorded_as" and value in get_args(RecordedAs):
             recorded_as = value
         elif key == "notext" and not value:
@@ -133,6 +137,7 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
         classes=classes,
         polarity=cast(Polarity | None, polarity),
         monitored_by=monitored,
+        treats=treats,
         recorded_as=cast(RecordedAs | None, recorded_as),
         sources=(where.split(":")[0],),
     )
@@ -186,6 +191,9 @@ def _check(table: ConceptTable) -> None:
         for m in c.monitored_by:
             if m not in concepts or concepts[m].kind not in ("lab", "vital"):
                 raise TerminologyDataError(c.sources[0], f"{c.id}: monitored by {m!r}, no lab")
+        for t in c.treats:
+            if t not in concepts or concepts[t].kind != "condition":
+                raise TerminologyDataError(c.sources[0], f"{c.id}: treats {t!r}, no condition")
         for k in c.classes:
             if concepts.get(k) is None or concepts[k].kind != "drug_class":
                 raise TerminologyDataError(c.sources[0], f"{c.id}: unknown drug class {k!r}")

@@ -153,6 +153,8 @@ class Concept:
         polarity: for labs and vitals, ``higher_worse`` / ``higher_better`` / ``None``.
         monitored_by: for a condition, the labs or vitals that show how it is doing
             (diabetes: HbA1c, glucose); its children share them.
+        treats: for a drug class, the conditions it is given for (antihypertensives:
+            hypertension); a drug of the class is "for" them and their kinds.
         recorded_as: where a record holds it, when not where its kind is held:
             ``"allergy_list"`` (a drug allergy is an AllergyIntolerance coded by the drug,
             never named "drug allergy"), ``"encounter"`` (a physical examination is a
@@ -169,6 +171,7 @@ class Concept:
     classes: tuple[str, ...] = ()
     polarity: Polarity | None = None
     monitored_by: tuple[str, ...] = ()
+    treats: tuple[str, ...] = ()
     recorded_as: RecordedAs | None = None
     sources: tuple[str, ...] = field(default=(), compare=False)
 
