@@ -19,7 +19,9 @@ def _codes(*codes: str) -> frozenset[str]:
     return frozenset(f"sct:{c}" for c in codes)
 
 
-def _acute(key: str, name: str, codes: tuple[str, ...], icd10: tuple[str, ...], **kw: Any) -> Concept:
+def _acute(
+    key: str, name: str, codes: tuple[str, ...], icd10: tuple[str, ...], **kw: Any
+) -> Concept:
     return Concept(key, name, _codes(*codes), icd10=icd10, kind="condition", **kw)
 
 

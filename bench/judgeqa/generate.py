@@ -89,7 +89,7 @@ def _deceased(rec: Record) -> bool:
 
 
 def _the(word: str) -> str:
-    """"a statin" → "the statin" (for "is she off the statin?")."""
+    """ "a statin" → "the statin" (for "is she off the statin?")."""
     return re.sub(r"^(?:a|an)\s+", "the ", word)
 
 
@@ -295,4 +295,3 @@ def generate(
 def load_questions(path: str | Path) -> list[Question]:
     """Questions written by :func:`dump`."""
     return [Question.from_dict(d) for d in json.loads(Path(path).read_text(encoding="utf-8"))]
-
