@@ -16,10 +16,10 @@ from typing import Annotated, Any
 
 import typer
 
-from bench.judgeqa.run import judgeqa_config, run_judgeqa
 from bench.ehrqa.cli import AgentUnavailable, agent_factory
 from bench.ehrqa.generate import DEFAULT_REFERENCE_DATE
 from bench.ehrqa.run import AnswererFactory, markdown_table
+from bench.judgeqa.run import judgeqa_config, run_judgeqa
 
 __all__ = ["judgeqa_command", "register"]
 

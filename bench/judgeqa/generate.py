@@ -150,9 +150,9 @@ def drafts_for_patient(rec: Record, ref: str) -> dict[str, list[Draft]]:
                {}))  # fmt: skip
     add(_draft("flu_due", "due:", "flu_due", "flu_due", rec, ref, {"vaccine": "flu"}))
     if _deceased(rec):
-        for c in CATEGORIES:
-            if c not in _PAST_OK:
-                pools[c] = []
+        for cat in CATEGORIES:
+            if cat not in _PAST_OK:
+                pools[cat] = []
     return pools
 
 

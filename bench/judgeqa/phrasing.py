@@ -60,7 +60,7 @@ PHRASES: dict[str, P] = {
         "clin": [
             "LDL at goal?",
             "Lipids controlled?",
-            "Is {pos} cholesterol at goal?",
+            "{Pos} lipids at goal?",
             "HLD under control?",
         ],
         "formal": [
@@ -164,10 +164,10 @@ PHRASES: dict[str, P] = {
             "What was {pos} {x} prescribed for?",
             "Why was {name} given {x}?",
             "For what condition was {sub} last prescribed {x}?",
-            "What was the {x} for?",
+            "What condition was {pos} {x} meant to treat?",
         ],
         "patient": [
-            "What was the {x} for?",
+            "What was my {x} for?",
             "Why was I given {x}?",
             "What did they prescribe me {x} for?",
         ],

@@ -28,13 +28,13 @@ from bench.clinqa.truth import (
     encounters,
     results,
 )
-from bench.clinqa.truth import _allergies as active_allergies  # noqa: PLC2701
-from bench.clinqa.truth import _allergy_aliases as allergy_aliases  # noqa: PLC2701
-from bench.clinqa.truth import _drug_aliases as drug_aliases  # noqa: PLC2701
-from bench.clinqa.truth import _immunizations as immunizations  # noqa: PLC2701
-from bench.clinqa.truth import _is_active_condition as is_active  # noqa: PLC2701
-from bench.clinqa.truth import _meds as meds  # noqa: PLC2701
-from bench.clinqa.truth import _type_terms as type_terms  # noqa: PLC2701
+from bench.clinqa.truth import _allergies as active_allergies
+from bench.clinqa.truth import _allergy_aliases as allergy_aliases
+from bench.clinqa.truth import _drug_aliases as drug_aliases
+from bench.clinqa.truth import _immunizations as immunizations
+from bench.clinqa.truth import _is_active_condition as is_active
+from bench.clinqa.truth import _meds as meds
+from bench.clinqa.truth import _type_terms as type_terms
 from bench.judgeqa.concepts import ACUTE, CONTROL, DRUGS_J, TREATS
 
 __all__ = [
@@ -465,7 +465,7 @@ def flu_due(rec: Record, params: dict[str, Any], ref_date: str) -> Fact | None:
     given = immunizations(rec, VACCINES["flu"])
     if not given:
         answer = {"stance": True, "stance_kind": "due", "facts": []}
-        return Fact("judgement", answer, [], info={"last": None})
+        return Fact("judgement", answer, [[ref(rec.patient)]], info={"last": None})
     last = given[-1][0]
     days = (today - dt.date.fromisoformat(last)).days
     if 330 < days < 400:
@@ -529,8 +529,8 @@ DEFINITIONS: dict[str, str] = {
     "with an ungraded one.",
     "flu_due": "The latest completed influenza Immunization (CVX flu codes): ≥ 400 days "
     "before today → due (yes), ≤ 330 days → not due (no), in between not asked; none ever → "
-    "due. Fact required: the day of the last flu shot, when there is one. Living patients "
-    "over one year old.",
+    "due (evidence: the Patient). Fact required: the day of the last flu shot, when there "
+    "is one. Living patients over one year old.",
 }
 
 
