@@ -4,6 +4,7 @@
 
     fhir-bench eval --config configs/cpu-demo.toml --data ../shared/synthea --questions 36
     fhir-bench clinqa --config baseline --data ../shared/synthea --questions 200 --seed 1
+    fhir-bench judgeqa --config baseline --data ../shared/synthea --questions 80 --seed 1
     fhir-bench medagent --data ../shared/synthea --tasks 60 [--config configs/cpu-demo.toml]
 """
 
@@ -15,13 +16,14 @@ import typer
 
 from bench.clinqa import cli as clinqa_cli
 from bench.ehrqa import cli as ehrqa_cli
+from bench.judgeqa import cli as judgeqa_cli
 from bench.medagent import cli as medagent_cli
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="fhir-bench",
-    help="Benchmarks of the FHIR record assistant (EHRQA, clinqa, MedAgentBench-style tasks).",
+    help="Benchmarks of the FHIR record assistant (EHRQA, clinqa, judgeqa, MedAgentBench-style tasks).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -35,6 +37,7 @@ def _root() -> None:
 
 ehrqa_cli.register(app)
 clinqa_cli.register(app)
+judgeqa_cli.register(app)
 medagent_cli.register(app)
 
 

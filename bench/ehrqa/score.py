@@ -29,6 +29,14 @@ Answer types (``Question.answer_type``), each scored 0..1:
   (spans of different parts do not overlap), or against ``value`` given as one dict per
   part (``value``/``unit``/``date``/``not_in_record``); the score is their mean.
 
+- ``judgement`` (:mod:`bench.judgeqa`): ``answer = {"stance": true|false|null,
+  "stance_kind": …, "facts": [...]}``; the score is the mean of its components: the
+  stance (when not null) read from the text (:func:`read_stance`: a leading yes/no, else
+  the first stance phrase of the kind: "not controlled", "still active", "no longer on",
+  "none is severe", "not due" …) and each required fact found in the text
+  (``number_date``: the number ±1 % or as rounded, with its date; ``date``; ``name``: any
+  alias as whole words). An answer flagged not-in-record scores 0.
+
 Sets may carry ``answer["aliases"]`` (other names of each truth item, e.g. "metformin"
 for "24 HR Metformin hydrochloride 500 MG …") and ``answer["optional"]`` (items that are
 neither required nor penalized, e.g. social-history entries of a problem list).
@@ -74,6 +82,7 @@ __all__ = [
     "parse_dates",
     "parse_number",
     "parse_numbers",
+    "read_stance",
     "says_not_in_record",
     "score",
     "set_f1",
@@ -467,6 +476,136 @@ def _trend_yesno(text: str, params: dict[str, Any]) -> bool | None:
     return None if way is None else way == params["yes_direction"]
 
 
+# --------------------------------------------------------------------------- judgements
+
+_NOT = r"(?:\bnot|n't|\bnever)\s+(?:\w+\s+){0,3}?"
+_Y, _N = True, False
+
+#: per stance kind: (pattern, stance) pairs; the first match in the text wins (the
+#: conclusion comes first), a longer match on the same position first
+_STANCE_RULES: dict[str, tuple[tuple[str, bool], ...]] = {
+    "control": (
+        (_NOT + r"(?:well[- ]|adequately |optimally |fully )?(?:controlled|under control|"
+         r"at (?:goal|target)|in control|within (?:the )?(?:goal|target))", _N),
+        (r"\b(?:uncontrolled|poorly|inadequately controlled|suboptimal\w*|out of control)\b", _N),
+        (r"\b(?:above|over|higher than|exceeds?) (?:the |her |his |their )?(?:goal|target)", _N),
+        (r"\b(?:well[- ]|adequately |optimally |fully )?controlled\b", _Y),
+        (r"\bunder (?:good |reasonable )?control\b|\bin (?:good )?control\b", _Y),
+        (r"\b(?:at|below|within|under|meets?|meeting) (?:the |her |his |their )?(?:goal|target)",
+         _Y),
+    ),
+    "resolved": (
+        (_NOT + r"(?:yet |fully )?(?:resolved|cleared|better|gone|healed|recovered|over)\b", _N),
+        (r"\bunresolved\b|\bongoing\b|\bpersist\w*", _N),
+        (r"\bstill (?:active|ongoing|present|open|there|listed|recorded|being treated|has)", _N),
+        (r"\b(?:is|remains|listed as|recorded as|marked as|currently)\s+(?:\w+\s+)?active\b", _N),
+        (r"\bno longer (?:active|present|a problem|listed)|\bno (?:\w+ )?active\b", _Y),
+        (r"\b(?:resolved|cleared|better|gone|healed|recovered|inactive|abated|in remission)\b",
+         _Y),
+    ),
+    "stopped": (
+        (_NOT + r"(?:been )?(?:stopped|discontinued|d/?c'?d|off|ended)\b", _N),
+        (r"\bstill (?:on|taking|takes|active|prescribed|using|listed|has)\b", _N),
+        (r"\b(?:is|are|remains|am)\s+(?:still\s+|currently\s+)?(?:on|taking)\b", _N),
+        (r"\b(?:continues?|continuing|currently (?:takes|prescribed|active))\b", _N),
+        (r"\b(?:is|remains|listed as|marked as)\s+(?:\w+\s+)?active\b|\bactive "
+         r"(?:prescription|order|medication|request)", _N),
+        (r"\bno longer\b|\bno active\b|\binactive\b", _Y),
+        (_NOT + r"(?:currently |still )?(?:on|taking|prescribed|active)\b", _Y),
+        (r"\b(?:stopped|discontinued|d/?c'?d|completed|ended|off)\b", _Y),
+    ),
+    "severe": (
+        (r"\b(?:no|none)\b(?:\s+\w+){0,5}?\s+(?:severe|serious|dangerous|high[- ]criticality|"
+         r"high[- ]risk|life[- ]threatening)", _N),
+        (_NOT + r"(?:severe|serious|dangerous|high|life[- ]threatening)", _N),
+        (r"\blow[- ](?:criticality|risk|severity)\b|\bcriticality(?: of| is|:)? low\b", _N),
+        (r"\b(?:mild|minor|non[- ]?(?:severe|serious))\b", _N),
+        (r"\b(?:severe|serious|dangerous|high[- ]criticality|high[- ]risk|life[- ]threatening|"
+         r"anaphyla\w*)\b|\bcriticality(?: of| is|:)? high\b", _Y),
+    ),
+    "due": (
+        (_NOT + r"(?:yet )?(?:due|needed|overdue|necessary|required|need|time)\b", _N),
+        (r"\bno need\b|\brecently (?:had|received|got|given)\b|\bcurrent on\b", _N),
+        (_NOT + r"(?:up[- ]to[- ]date|current)\b", _Y),
+        (r"\bup[- ]to[- ]date\b", _N),
+        (r"\b(?:over)?due\b(?!\s+to\b)|\bneeds?\b|\bshould (?:get|have|receive|be given)\b", _Y),
+        (r"\b(?:recommended|out of date|behind|time for)\b", _Y),
+    ),
+}  # fmt: skip
+
+
+def read_stance(text: str, stance_kind: str) -> bool | None:
+    """The stance an answer takes: a leading yes/no ("No longer …" is not a no), else the
+    first stance phrase of the kind (see :data:`_STANCE_RULES`); ``None`` when none."""
+    low = " ".join(_strip_citations(text).replace("’", "'").lower().split())
+    m = re.match(r"\W*(yes|yeah|yep|no|nope)\b(?!\s+longer)", low)
+    if m:
+        return m[1] in ("yes", "yeah", "yep")
+    hits: list[tuple[int, int, bool]] = []
+    for pattern, stance in _STANCE_RULES.get(stance_kind, ()):
+        for found in re.finditer(pattern, low):
+            hits.append((found.start(), -(found.end() - found.start()), stance))
+    return min(hits)[2] if hits else None
+
+
+def _numbers_in(text: str) -> list[tuple[float, int]]:
+    """(value, decimals) of every number in ``text`` outside dates and citations."""
+    stripped = _DATE_SPANS.sub(" ", _strip_citations(text))
+    out = []
+    for m in re.finditer(r"(?<![\w.])(\d+)(?:[.,](\d+))?(?![\d])", stripped):
+        decimals = len(m[2]) if m[2] else 0
+        out.append((float(f"{m[1]}.{m[2]}" if m[2] else m[1]), decimals))
+    return out
+
+
+def _value_said(truth: float, text: str) -> bool:
+    """±1 %, or the value rounded to as many decimals as the answer gives (whole numbers
+    only for values of 20 and more)."""
+    for got, decimals in _numbers_in(text):
+        if abs(got - truth) <= 0.01 * abs(truth) + 1e-9:
+            return True
+        if (decimals or abs(truth) >= 20) and abs(round(truth, decimals) - got) < 1e-9:
+            return True
+    return False
+
+
+def _fact_found(fact: dict[str, Any], answer: AnswerRecord, text: str) -> bool:
+    kind = fact.get("type")
+    dates = set(parse_dates(text)) | {d for d in (answer.date,) if d}
+    if kind == "number_date":
+        return _value_said(float(fact["value"]), text) and fact["date"] in dates
+    if kind == "date":
+        return fact["value"] in dates
+    if kind == "name":
+        padded = f" {normalize_name(_strip_citations(text))} "
+        return any(
+            n and f" {n} " in padded for n in (normalize_name(x) for x in fact.get("names", []))
+        )
+    return False
+
+
+def _score_judgement(question: Question, answer: AnswerRecord) -> tuple[float, str]:
+    """Mean of the stance (when the truth has one) and the required facts."""
+    truth = question.answer
+    text = answer.text or ""
+    if answer.not_in_record:
+        return 0.0, "said 'not in record' but the record has it"
+    parts: list[tuple[bool, str]] = []
+    want = truth.get("stance")
+    if want is not None:
+        kind = str(truth.get("stance_kind") or question.params.get("stance_kind") or "")
+        got = answer.value if isinstance(answer.value, bool) else read_stance(text, kind)
+        parts.append((got is want, f"stance {got} vs {want}"))
+    for i, fact in enumerate(truth.get("facts", [])):
+        said = fact.get("value", fact.get("names", [""])[0] if fact.get("names") else "")
+        where = f" {fact['date']}" if fact.get("date") else ""
+        parts.append((_fact_found(fact, answer, text), f"fact {i + 1} ({said}{where}) missing"))
+    if not parts:
+        return 0.0, "nothing to score"
+    value = sum(1.0 for ok, _ in parts if ok) / len(parts)
+    return value, "; ".join(msg for ok, msg in parts if not ok)
+
+
 def citation_scores(
     question: Question, citations: Sequence[str]
 ) -> tuple[float | None, float | None]:
@@ -627,6 +766,8 @@ def score(
     nir = answer.not_in_record or (answer.value is None and says_not_in_record(text, more=clinqa))
     if nir and clinqa and not answer.not_in_record and _gives_value(question, text):
         nir = False  # "… 6.1 % on 2020-01-02; none recorded since": the value counts
+    if nir and question.params.get("text_rules") == "judgeqa" and not answer.not_in_record:
+        nir = not _gives_value(question, text)  # judgeqa: a named reason counts as well
     value: float = 0.0
     detail = ""
     if answer.error:
@@ -656,6 +797,8 @@ def score(
             yn = False if nir else _yesno(text)
         value = 1.0 if yn is truth["value"] else 0.0
         detail = "" if value else f"{yn} vs {truth['value']}"
+    elif kind == "judgement":
+        value, detail = _score_judgement(question, answer)
     elif nir:
         detail = "said 'not in record' but the record has it"
     elif kind in ("number", "number_date", "count"):
