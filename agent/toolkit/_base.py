@@ -192,6 +192,13 @@ def first_statement(item: EvidenceItem) -> str:
     return statement(item)
 
 
+def _for(item: EvidenceItem) -> str:
+    """ ", for Hypertension": what an order or a visit was for, as the record links it
+    (reasonReference / reasonCode); nothing when it gives no reason."""
+    reasons = list(dict.fromkeys(plain(r) for r in item.reasons if r.strip()))
+    return f", for {', '.join(reasons)}" if reasons else ""
+
+
 def statement(item: EvidenceItem) -> str:
     """An item as a person reads it, for answers taken from the record as it stands.
 
@@ -213,6 +220,7 @@ def statement(item: EvidenceItem) -> str:
         text = f"{name}: {item.status or 'status not recorded'}"
         if latest is not None and latest.day:
             text += f", last ordered {latest.day}"
+        text += _for(item)
         return text + (" (verify: an old order still active)" if "stale" in item.flags else "")
     if item.kind == "allergy":
         kind = "intolerance" if item.subtype == "intolerance" else "allergy"
@@ -239,7 +247,7 @@ def statement(item: EvidenceItem) -> str:
         kind = ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)
         name = f"{name} ({kind})"
         if len({p.day for p in item.points if p.day}) == 1 and first is not None:
-            return f"{name}: {first.day}"
+            return f"{name}: {first.day}{_for(item)}"
     days = sorted({p.day for p in item.points if p.day})
     valueless = all(p.value is None and p.value_text is None for p in item.points)
     if item.kind == "observation" and not valueless and item.latest is not None:
