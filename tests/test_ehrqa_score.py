@@ -173,6 +173,15 @@ def test_set_items_with_qualifiers_are_counted_once() -> None:
     assert _s(
         two, text="Chronic sinusitis, seasonal allergic rhinitis and asthma."
     ) == pytest.approx(0.8)
+    # what an order was for qualifies it: "Metformin …: current, for Diabetes" is one item
+    med = _q("set", {"value": ["Metformin 500 MG Oral Tablet"], "codes": ["1"]})
+    assert (
+        _s(
+            med,
+            text="Metformin 500 MG Oral Tablet: current, last ordered 2001-03-14, for Diabetes.",
+        )
+        == 1
+    )
 
 
 def test_empty_set() -> None:

@@ -276,11 +276,12 @@ def _strip_citations(text: str) -> str:
     )
 
 
-#: A list item's qualifier, not an item: "since 2020-11-09", "active", "recorded 2013-09-19".
+#: A list item's qualifier, not an item: "since 2020-11-09", "active", "recorded 2013-09-19",
+#: "for Hypertension" (what an order was for).
 _QUALIFIER = re.compile(
     r"(?:(?:since|onset|recorded|last ordered|ordered|first|on|from|until|diagnosed|started|"
     r"stopped|resolved|noted)\s+)?\d{4}(?:-\d{2}){0,2}|"
-    r"active|inactive|current|past|resolved|stopped|criticality \w+",
+    r"active|inactive|current|past|resolved|stopped|criticality \w+|for\s+\S.*",
     re.I,
 )
 
