@@ -19,7 +19,14 @@ from pydantic import Field
 
 from tools.brief import plain
 from tools.errors import UnsupportedSearch
-from tools.evidence import Coding, EvidenceItem, SearchScope, in_window, item_concepts
+from tools.evidence import (
+    Coding,
+    EvidenceItem,
+    EvidenceSet,
+    SearchScope,
+    in_window,
+    item_concepts,
+)
 from tools.fhir_version import (
     ACTIVE_CONDITION_STATUSES,
     PATIENT_SEARCH_PARAM,
@@ -29,7 +36,7 @@ from tools.fhir_version import (
     SEARCHABLE_TYPES,
     patient_ids_of,
 )
-from tools.terminology import Concept, Terminology, default_terminology
+from tools.terminology import Concept, Terminology, default_terminology, repeat_days
 
 from ..context import AgentContext
 from ..errors import ToolCallError
@@ -266,6 +273,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 (scrub(f"Yes — {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
                 *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in shown[1:]),
             ]
+    due = _due(ctx, ev, items) if name or code else []
+    if due:  # "is she due for a flu shot?": from the last dose and the schedule
+        result.leads["judge"] = due
     for group, item in related[: ctx.settings.max_lines]:
         # "my last Tdap?": none, but a Td (tetanus, diphtheria) is what the record holds
         result.lines.append(
@@ -275,6 +285,41 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         said = f"Related on record ({plain(group.name).lower()}): {statement(item)}"
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     return result
+
+
+def _due(
+    ctx: AgentContext, ev: EvidenceSet, items: list[EvidenceItem]
+) -> list[tuple[str, list[str]]]:
+    """A vaccine given again every so often (:func:`tools.terminology.repeat_days`: the
+    CDC adult schedule's influenza yearly, tetanus every 10 years), from its last dose:
+    due, or not yet. Nothing for a patient who has died."""
+    term = ctx.terminology or default_terminology()
+    as_of = ctx.as_of or dt.datetime.now(dt.UTC).date()
+    if any(i.demographics is not None and i.demographics.deceased for i in ev.section("patient")):
+        return []
+    latest: dict[int, tuple[str, EvidenceItem]] = {}  # per interval: the last dose of all
+    for item in items:  # (a flu shot coded 140 one year and 150 the next is one series)
+        days = sorted(p.day for p in item.points if p.day)
+        every = (
+            repeat_days(term, item_concepts(item, term)) if item.kind == "immunization" else None
+        )
+        if every and days and days[-1] > latest.get(every, ("", item))[0]:
+            latest[every] = (days[-1][:10], item)
+    out: list[tuple[str, list[str]]] = []
+    for every, (day, item) in latest.items():
+        period = "yearly" if every == 365 else f"every {round(every / 365)} years"
+        ago = (as_of - dt.date.fromisoformat(day)).days
+        if every == 365:
+            since = "within the year" if ago <= every else "more than a year ago"
+        else:
+            since = f"{ago // 365} years ago" if ago >= 365 else "within the year"
+        verdict = "due" if ago > every else "not due yet"
+        said = (
+            f"{plain(item.name)}: last given {day}, {since}; given {period} "
+            f"(CDC adult schedule): {verdict}"
+        )
+        out.append((scrub(said, ctx.patient_id), [item.handle]))
+    return out
 
 
 def _answers_by_value(item: EvidenceItem) -> bool:

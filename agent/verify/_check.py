@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from tools._record import fmt_num
 from tools.codes import measure_for_code
 from tools.evidence import EvidenceItem, Point
-from tools.terminology import Concept, Mention, Terminology, assertion_of, is_common_word
+from tools.terminology import (
+    Concept,
+    Mention,
+    Terminology,
+    assertion_of,
+    is_common_word,
+    repeat_days,
+    treats,
+)
 from tools.units import analyte_conversion, canonical_unit, conversion, display_unit
 
 from ..session import Seen
@@ -649,31 +657,17 @@ def _treated_for(
     text: str, start: int, concepts: Sequence[Concept], valid: Sequence[str], index: SessionIndex
 ) -> bool:
     """ "losartan for her blood pressure", "metformin for his diabetes": a cited medication
-    of a drug class given for the condition named (:attr:`Concept.treats`), or for a
-    condition that the named lab or vital monitors."""
+    of a drug class given for the condition named (:func:`tools.terminology.treats`), or
+    for a condition that the named lab or vital monitors."""
     if not _FOR_CUE.search(text[max(0, start - 40) : start]):
         return False
-    term = index.terminology
-    targets: list[Concept] = []
-    for h in valid:
-        if index.items[h].seen.item.kind != "medication":
-            continue
-        todo = [k for c in index.items[h].concepts for k in (c.id, *c.classes)]
-        done: set[str] = set()
-        while todo:
-            cid = todo.pop()
-            k = term.concept(cid) if cid not in done else None
-            done.add(cid)
-            if k is None:
-                continue
-            todo.extend(k.parents)
-            targets += [t for t in map(term.concept, k.treats) if t is not None]
-    for t in targets:
-        watched = [w for w in map(term.concept, t.monitored_by) if w is not None]
-        for c in concepts:
-            if term.implies(c, t) or any(term.implies(c, w) for w in watched):
-                return True
-    return False
+    drugs = [
+        c
+        for h in valid
+        if index.items[h].seen.item.kind == "medication"
+        for c in index.items[h].concepts
+    ]
+    return bool(drugs) and any(treats(index.terminology, drugs, c) for c in concepts)
 
 
 def _copied_negative_value(
@@ -855,19 +849,26 @@ def _vital_findings(
 _DUE = re.compile(r"\b(?:over ?due|past due|due)\b(?!\s+to\b)", re.I)  # not "due to"
 
 
-def _overdue(item: EvidenceItem, as_of: dt.date | None) -> bool:
+def _overdue(ix: _Indexed, term: Terminology, as_of: dt.date | None) -> bool:
     """A cited series whose last result is older than its test's repeat interval (the
-    brief's "Due or overdue" rule, :attr:`tools.codes.Measure.retest_days`)."""
+    brief's "Due or overdue" rule, :attr:`tools.codes.Measure.retest_days`), or a cited
+    vaccine whose last dose is older than its repeat interval (influenza: yearly)."""
+    item = ix.seen.item
     days = [p.day for p in item.points if p.day]
-    if item.kind != "observation" or not days or as_of is None:
+    if not days or as_of is None:
+        return False
+    try:
+        last = dt.date.fromisoformat(max(days)[:10])
+    except ValueError:
+        return False
+    if item.kind == "immunization":
+        every = repeat_days(term, ix.concepts)
+        return every is not None and (as_of - last).days > every
+    if item.kind != "observation":
         return False
     for c in item.codings:
         measure = measure_for_code(c.code or "")
         if measure is not None and measure.retest_days:
-            try:
-                last = dt.date.fromisoformat(max(days)[:10])
-            except ValueError:
-                return False
             return (as_of - last).days > measure.retest_days
     return False
 
@@ -885,7 +886,7 @@ def _due_findings(
     m = _DUE.search(text)
     if m is None or assertion_of(text, m.start(), m.end()).status == "negated":
         return
-    if not any(_overdue(index.items[h].seen.item, as_of) for h in valid):
+    if not any(_overdue(index.items[h], index.terminology, as_of) for h in valid):
         check.findings.append(
             Finding(
                 "contradiction",

@@ -63,6 +63,7 @@ from tools.terminology._model import (
     canonical_system,
 )
 from tools.terminology._protocol import Terminology
+from tools.terminology._relations import given_for, repeat_days, treats
 from tools.terminology._server import ServerTerminology
 
 __all__ = [
@@ -90,5 +91,8 @@ __all__ = [
     "assertion_of",
     "canonical_system",
     "default_terminology",
+    "given_for",
     "is_common_word",
+    "repeat_days",
+    "treats",
 ]

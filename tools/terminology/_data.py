@@ -15,7 +15,8 @@ lists inside a field by ``;``)::
 - ``extra``: space-separated flags: ``polarity=higher_worse|higher_better``,
   ``classes=a,b`` (drug classes beyond ATC), ``monitored=a,b`` (for a condition, the
   labs or vitals that show how it is doing: diabetes → HbA1c), ``treats=a,b`` (for a
-  drug class, the conditions it is given for: antihypertensives → hypertension), ``recorded_as=allergy_list|encounter``
+  drug class, the conditions it is given for: antihypertensives → hypertension),
+  ``every=DAYS`` (for a vaccine, how often adults get it again: influenza 365), ``recorded_as=allergy_list|encounter``
   (held elsewhere than its kind: a drug allergy in the allergy list, a physical
   examination as a visit), ``notext`` (the name is not matched in free
   text: "History of appendectomy" is a record entry, not a phrase to look for).
@@ -110,6 +111,7 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
     classes: tuple[str, ...] = ()
     monitored: tuple[str, ...] = ()
     treats: tuple[str, ...] = ()
+    repeat_days: int | None = None
     recorded_as: str | None = None
     for flag in extra.split():
         key, _, value = flag.partition("=")
@@ -119,6 +121,8 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
             classes = tuple(v for v in value.split(",") if v)
         elif key == "monitored" and value:
             monitored = tuple(v for v in value.split(",") if v)
+        elif key == "every" and value.isdigit():
+            repeat_days = int(value)
         elif key == "treats" and value:
             treats = tuple(v for v in value.split(",") if v)
         elif key == "recorded_as" and value in get_args(RecordedAs):
@@ -138,6 +142,7 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
         polarity=cast(Polarity | None, polarity),
         monitored_by=monitored,
         treats=treats,
+        repeat_days=repeat_days,
         recorded_as=cast(RecordedAs | None, recorded_as),
         sources=(where.split(":")[0],),
     )

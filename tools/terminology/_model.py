@@ -155,6 +155,8 @@ class Concept:
             (diabetes: HbA1c, glucose); its children share them.
         treats: for a drug class, the conditions it is given for (antihypertensives:
             hypertension); a drug of the class is "for" them and their kinds.
+        repeat_days: for a vaccine, how often adults are to get it again (influenza:
+            yearly); its children share it.
         recorded_as: where a record holds it, when not where its kind is held:
             ``"allergy_list"`` (a drug allergy is an AllergyIntolerance coded by the drug,
             never named "drug allergy"), ``"encounter"`` (a physical examination is a
@@ -172,6 +174,7 @@ class Concept:
     polarity: Polarity | None = None
     monitored_by: tuple[str, ...] = ()
     treats: tuple[str, ...] = ()
+    repeat_days: int | None = None
     recorded_as: RecordedAs | None = None
     sources: tuple[str, ...] = field(default=(), compare=False)
 

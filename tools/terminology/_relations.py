@@ -1,0 +1,56 @@
+"""Relations the data files state beside is-a: what a drug is given for
+(:attr:`Concept.treats`, on its drug classes) and how often a vaccine is repeated
+(:attr:`Concept.repeat_days`); both are inherited down the is-a hierarchy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tools.terminology._model import Concept
+from tools.terminology._protocol import Terminology
+
+__all__ = ["given_for", "repeat_days", "treats"]
+
+
+def _with_ancestors(term: Terminology, concepts: Iterable[Concept]) -> list[Concept]:
+    out: dict[str, Concept] = {}
+    for c in concepts:
+        out.setdefault(c.id, c)
+        for cid in (*c.classes, *term.ancestors(c)):
+            k = term.concept(cid)
+            if k is not None:
+                out.setdefault(k.id, k)
+                for aid in term.ancestors(k):
+                    a = term.concept(aid)
+                    if a is not None:
+                        out.setdefault(a.id, a)
+    return list(out.values())
+
+
+def given_for(term: Terminology, drugs: Iterable[Concept]) -> list[Concept]:
+    """The conditions drugs are given for, by their drug classes (losartan, an ARB, a
+    renin-angiotensin agent, an antihypertensive: hypertension)."""
+    found: dict[str, Concept] = {}
+    for k in _with_ancestors(term, drugs):
+        for t in map(term.concept, k.treats):
+            if t is not None:
+                found.setdefault(t.id, t)
+    return list(found.values())
+
+
+def treats(term: Terminology, drugs: Iterable[Concept], named: Concept) -> bool:
+    """Whether one of the drugs is given for what is named: a condition it is given
+    for, a kind of it ("essential hypertension"), or a lab or vital that monitors it
+    ("blood pressure", "sugar")."""
+    for t in given_for(term, drugs):
+        watched = [w for w in map(term.concept, t.monitored_by) if w is not None]
+        if term.implies(named, t) or any(term.implies(named, w) for w in watched):
+            return True
+    return False
+
+
+def repeat_days(term: Terminology, concepts: Iterable[Concept]) -> int | None:
+    """How often a vaccine is given again (the shortest interval among the concepts and
+    their ancestors), or ``None`` when none is known."""
+    days = [c.repeat_days for c in _with_ancestors(term, concepts) if c.repeat_days]
+    return min(days) if days else None
