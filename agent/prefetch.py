@@ -118,6 +118,25 @@ _KIND_OF = {
 }
 
 
+#: "for her blood pressure", "to control his diabetes", "hypertension meds", "pills for X"
+_FOR_BEFORE = r"\b(?:for|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
+_MEDS_AFTER = (
+    r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?)\b"
+)
+
+
+def _given_for(question: str, words: str, concept: Concept) -> bool:
+    """The question asks for the medications given for a condition, or for what a lab
+    or vital shows ("for her blood pressure", "sugar meds"), not for the thing itself."""
+    if concept.kind not in ("condition", "finding", *_SERIES):
+        return False
+    w = re.escape(words)
+    return bool(
+        re.search(_FOR_BEFORE + w + r"\b", question, re.I)
+        or re.search(r"\b" + w + _MEDS_AFTER, question, re.I)
+    )
+
+
 def _section_calls(focus: Focus, named: set[str], sections: list[str]) -> list[dict[str, Any]]:
     window = focus.window.args() if focus.window else {}
     out = []
@@ -204,6 +223,23 @@ def prefetch_calls(
     sections_words = set(focus.sections)
     for words, concept in focus.concepts:
         kind = concept.kind
+        if "medications" in sections_words and _given_for(question, words, concept):
+            # "what is she taking for her blood pressure?", "hypertension meds?": the
+            # medications given for it (by their orders' reasons or their class)
+            status = {} if window or focus.asks == "ever" else {"status": "active"}
+            calls.append(
+                _whole(
+                    _call(
+                        "search_record",
+                        resource_type="MedicationRequest",
+                        given_for=concept.name,
+                        **status,
+                        **window,
+                    )
+                )
+            )
+            named.add("drug")
+            continue
         if any(
             o is not concept and w != words and term.implies(o, concept) for w, o in focus.concepts
         ):

@@ -121,7 +121,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "medications",
         re.compile(
             r"\bmedications?\b|\bmeds\b|\bmedicines?\b|\bdrugs?\b|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b"
-            r"|\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b|\b(?:any|some)thing for\b",
+            r"|\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b|\b(?:any|some)thing for\b"
+            r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b",
             re.I,
         ),
     ),
@@ -140,7 +141,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "encounters",
         re.compile(
-            r"\bencounters?\b|\bvisits?\b|\bappointments?\b|\badmi(?:ssions?|tted)\b|\bseen\b|\bcame in\b|\blast in\b|\bcheck-?ups?\b|\bER\b|\bhospital\w*"
+            r"\bencounters?\b|\bvisits?\b|\bappointments?\b|\badmi(?:ssions?|tted)\b|\bseen\b|\b(?:came|come|comes|coming) in\b|\blast in\b|\bcheck-?ups?\b|\bER\b|\bhospital\w*"
+            r"|\bbr(?:ought|ings?) (?:him|her|them|me|you|us) in\b"
             r"|\b(?:see|saw|sees|seeing|visited)\s+(?:a|the|her|his|their|my|your|our)?\s*(?:doctor|physician|provider|clinician|GP|PCP|nurse|specialist)s?\b",
             re.I,
         ),

@@ -113,9 +113,18 @@ def test_codes_and_words_become_calls() -> None:
     assert _args("when did she last see a doctor?") == [
         ("record_summary", {"section": "encounters"})
     ]
-    assert ("search_record", {"resource_type": "MedicationRequest", "status": "active"}) in (
-        _args("is she on anything for blood pressure?")
-    )
+    # what a drug is given for: the medications given for it, by reason or class
+    for_bp = ("search_record", {"resource_type": "MedicationRequest", "given_for": "Blood pressure", "status": "active"})  # fmt: skip
+    assert _args("is she on anything for blood pressure?") == [for_bp]
+    assert _args("What's he on for his blood pressure?") == [for_bp]
+    assert _args("What do I take for my blood pressure?") == [for_bp]
+    assert _args("Hypertension meds?") == [
+        ("search_record", {"resource_type": "MedicationRequest", "given_for": "Hypertension", "status": "active"})
+    ]  # fmt: skip
+    assert _args("What birth date do we have on file for her?") == [
+        ("record_summary", {"section": "patient"})
+    ]  # "on file for" is no medication
+    assert _args("Why did he come in last time?") == [("record_summary", {"section": "encounters"})]
     # "his last physical" is a visit, whose type is coded as the examination
     assert ("search_record", {"name": "Physical examination", "resource_type": "Encounter"}) in (
         _args("when did he have his last physical?")

@@ -36,7 +36,14 @@ from tools.fhir_version import (
     SEARCHABLE_TYPES,
     patient_ids_of,
 )
-from tools.terminology import Concept, Terminology, default_terminology, repeat_days
+from tools.terminology import (
+    Concept,
+    Terminology,
+    concerns,
+    default_terminology,
+    repeat_days,
+    treating_class,
+)
 
 from ..context import AgentContext
 from ..errors import ToolCallError
@@ -62,6 +69,12 @@ class SearchRecordArgs(ToolArgs):
     date_from: str | None = Field(None, max_length=30, description="YYYY-MM-DD")
     date_to: str | None = Field(None, max_length=30)
     status: str | None = Field(None, max_length=40)
+    given_for: str | None = Field(
+        None,
+        max_length=120,
+        description="medications only: those given for this condition (or what shows it: "
+        "'blood pressure'), by the order's own reason or the drug's class",
+    )
 
 
 def _param_sets(
@@ -221,6 +234,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         ]
     if status:
         items = [i for i in items if _has_status(i, status)]
+    why: dict[str, str] = {}
+    if args.given_for:  # "what is she taking for her blood pressure?"
+        items, why = _given_for(ctx, items, args.given_for)
     spanning: list[EvidenceItem] = []
     if d_from or d_to:
         spanning = [i for i in items if _active_through(i, d_from, d_to)]
@@ -232,8 +248,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         status=status or None,
         date_from=d_from.isoformat() if d_from else None,
         date_to=d_to.isoformat() if d_to else None,
+        given_for=args.given_for or None,
     )
     what = args.name or (code.short() if code else "") or _PLURAL.get(rtype, "matching entries")
+    if args.given_for:
+        what = f"{'current ' if status == 'active' else ''}medications given for {args.given_for}"
     if (d_from or d_to) and (items or spanning):
         result = _windowed(ctx, items, scope) if items else ToolResult([])
         for item in spanning[: ctx.settings.max_lines]:
@@ -258,6 +277,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     whole = status == "active" and not (name or code)
     limit = ctx.settings.max_lines * (3 if whole else 1)
     result = bounded(ctx, items, what, scope, limit, current=whole)
+    if why:  # a drug taken in by its class says so ("— an antihypertensive agent")
+        result.statements = [
+            (f"{text}{why.get(hs[0], '')}" if len(hs) == 1 else text, hs)
+            for text, hs in result.statements
+        ]
     if (name or code) and result.statements and items:
         shown = items[: ctx.settings.max_lines]
         if any(_answers_by_value(i) for i in shown):  # "is she a smoker?": "Never smoker";
@@ -285,6 +309,40 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         said = f"Related on record ({plain(group.name).lower()}): {statement(item)}"
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     return result
+
+
+def _given_for(
+    ctx: AgentContext, items: list[EvidenceItem], what: str
+) -> tuple[list[EvidenceItem], dict[str, str]]:
+    """The medications given for what is named: the order's own reason names it (or a
+    kind of it: "Essential hypertension" for hypertension; or what it is monitored by:
+    diabetes for "sugar"), or the drug's class is given for it (:func:`tools.terminology
+    .treating_class`: losartan, an antihypertensive). Those taken in by their class only
+    carry the class's name for their statement."""
+    term = ctx.terminology or default_terminology()
+    wanted = [c for m in term.mentions(what) for c in m.concepts]
+    kept: list[EvidenceItem] = []
+    why: dict[str, str] = {}
+    for item in items:
+        if item.kind != "medication" or not wanted:
+            continue
+        reasons = [c for r in item.reasons for c in _most_specific(term, plain(r))]
+        if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
+            kept.append(item)
+            continue
+        drugs = item_concepts(item, term)
+        k = next((k for w in wanted if (k := treating_class(term, drugs, w))), None)
+        if k is not None:
+            kept.append(item)
+            why[item.handle] = f" — {plain(k.name)[:1].lower()}{plain(k.name)[1:]}"
+    return kept, why
+
+
+def _most_specific(term: Terminology, text: str) -> list[Concept]:
+    """The concepts a text names, without those only implied by another ("Essential
+    hypertension", not also "disease")."""
+    found = [c for m in term.mentions(text) for c in m.concepts]
+    return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
 
 
 def _due(

@@ -293,6 +293,7 @@ def _items_of_text(text: str) -> list[str]:
     sinusitis: active, since 2020-06-21." is one item, not two."""
     text = _strip_citations(text)
     text = re.sub(r"\([^()]*\)", " ", text)
+    text = re.sub(r",\s*for\s+[^.;\n]*", " ", text)  # what it was for: "for Localized, primary …"
     lines = [ln for ln in text.splitlines() if ln.strip(" -•*\t.:")]
     if len(lines) > 1:
         parts = lines

@@ -288,7 +288,8 @@ class SearchScope(BaseModel):
     """What a search of the record covered (an ``absence`` item: it found nothing).
 
     ``resource_types`` searched (``"any"``: the whole record); ``codes`` / ``name`` / ``status`` / dates: its filters
-    (empty = every resource of those types of the patient).
+    (empty = every resource of those types of the patient); ``given_for``: medications
+    given for what it names (by their orders' reasons or their drug classes).
     """
 
     model_config = _FROZEN
@@ -299,6 +300,7 @@ class SearchScope(BaseModel):
     status: str | None = None
     date_from: str | None = None
     date_to: str | None = None
+    given_for: str | None = None
 
     def describe(self) -> str:
         what = ", ".join(t if t != "any" else "the whole record" for t in self.resource_types)
@@ -311,6 +313,8 @@ class SearchScope(BaseModel):
             bits.append(f"status {self.status}")
         if self.date_from or self.date_to:
             bits.append(f"dated {self.date_from or '…'} to {self.date_to or '…'}")
+        if self.given_for:
+            bits.append(f"given for {self.given_for} (by reason or drug class)")
         return what + (" " + ", ".join(bits) if bits else "")
 
 

@@ -63,7 +63,13 @@ from tools.terminology._model import (
     canonical_system,
 )
 from tools.terminology._protocol import Terminology
-from tools.terminology._relations import given_for, repeat_days, treats
+from tools.terminology._relations import (
+    concerns,
+    given_for,
+    repeat_days,
+    treating_class,
+    treats,
+)
 from tools.terminology._server import ServerTerminology
 
 __all__ = [
@@ -90,9 +96,11 @@ __all__ = [
     "Terminology",
     "assertion_of",
     "canonical_system",
+    "concerns",
     "default_terminology",
     "given_for",
     "is_common_word",
     "repeat_days",
+    "treating_class",
     "treats",
 ]

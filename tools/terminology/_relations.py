@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from tools.terminology._model import Concept
 from tools.terminology._protocol import Terminology
 
-__all__ = ["given_for", "repeat_days", "treats"]
+__all__ = ["concerns", "given_for", "repeat_days", "treating_class", "treats"]
 
 
 def _with_ancestors(term: Terminology, concepts: Iterable[Concept]) -> list[Concept]:
@@ -38,15 +38,28 @@ def given_for(term: Terminology, drugs: Iterable[Concept]) -> list[Concept]:
     return list(found.values())
 
 
+def concerns(term: Terminology, condition: Concept, named: Concept) -> bool:
+    """Whether what is named is that condition, a kind of it ("essential hypertension"
+    for hypertension), or a lab or vital that monitors it ("blood pressure", "sugar")."""
+    if term.implies(named, condition):
+        return True
+    watched = {w for c in _with_ancestors(term, [condition]) for w in c.monitored_by}
+    return any(term.implies(named, w) for w in map(term.concept, watched) if w is not None)
+
+
+def treating_class(term: Terminology, drugs: Iterable[Concept], named: Concept) -> Concept | None:
+    """The drug class of one of the drugs that is given for what is named
+    (:func:`concerns`), or ``None``."""
+    for k in _with_ancestors(term, drugs):
+        for t in map(term.concept, k.treats):
+            if t is not None and concerns(term, t, named):
+                return k
+    return None
+
+
 def treats(term: Terminology, drugs: Iterable[Concept], named: Concept) -> bool:
-    """Whether one of the drugs is given for what is named: a condition it is given
-    for, a kind of it ("essential hypertension"), or a lab or vital that monitors it
-    ("blood pressure", "sugar")."""
-    for t in given_for(term, drugs):
-        watched = [w for w in map(term.concept, t.monitored_by) if w is not None]
-        if term.implies(named, t) or any(term.implies(named, w) for w in watched):
-            return True
-    return False
+    """Whether one of the drugs is given for what is named (:func:`treating_class`)."""
+    return treating_class(term, drugs, named) is not None
 
 
 def repeat_days(term: Terminology, concepts: Iterable[Concept]) -> int | None:

@@ -1,0 +1,127 @@
+"""What code says of a judgement or a relation, from the record and the data files: a
+vaccine due by the schedule, the medications given for a condition (by their orders'
+reasons or their drug classes), what an order or a visit was for. Run on the embedded
+store (the real evidence builder and tools); a computed answer asks no model (the scripted
+FAKE model has no step and fails the test if it is called)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from agent.context import AgentContext
+from agent.run import ask
+from agent.toolkit import run_tool_call
+from tests.agent_fixtures import DEBORA, ScriptedChatModel, agent_store
+from tools.codes import measure_for_code
+from tools.evidence import build_evidence
+from tools.store import RecordStore
+from tools.terminology import (
+    concerns,
+    default_terminology,
+    given_for,
+    repeat_days,
+    treating_class,
+    treats,
+)
+
+__all__ = ["agent_store"]
+
+AS_OF = dt.date(2025, 6, 1)
+
+
+@pytest.fixture
+def store(agent_store: Path) -> RecordStore:
+    return RecordStore(agent_store)
+
+
+def test_relations_in_the_data_files() -> None:
+    t = default_terminology()
+    losartan, atorvastatin = (
+        t.mentions("losartan")[0].concepts,
+        t.mentions("atorvastatin")[0].concepts,
+    )
+    bp, dm = t.concept("blood_pressure"), t.concept("diabetes_mellitus")
+    assert bp is not None
+    assert dm is not None
+    k = treating_class(t, losartan, bp)  # an ARB, a RAAS agent: an antihypertensive
+    assert k is not None
+    assert k.id == "antihypertensive"
+    assert [c.id for c in given_for(t, losartan)] == ["hypertension"]
+    assert not treats(t, losartan, dm)
+    assert not treats(t, atorvastatin, bp)
+    assert treats(t, atorvastatin, t.mentions("cholesterol")[0].concepts[0])  # monitors it
+    sugar = t.mentions("sugar")[0].concepts[0]
+    assert concerns(t, dm, sugar)  # "sugar" is what shows diabetes
+    assert not concerns(t, dm, bp)
+    assert repeat_days(t, t.concepts_of("http://hl7.org/fhir/sid/cvx", "140")) == 365
+    assert repeat_days(t, t.concepts_of("http://hl7.org/fhir/sid/cvx", "115")) == 3650  # Tdap
+    assert repeat_days(t, t.concepts_of("http://hl7.org/fhir/sid/cvx", "133")) is None
+
+
+def test_treatment_goals_are_not_ranges() -> None:
+    a1c, sbp = measure_for_code("4548-4"), measure_for_code("8480-6")
+    assert a1c is not None
+    assert a1c.goal is not None
+    assert sbp is not None
+    assert sbp.goal is not None
+    assert a1c.goal.met(6.9)
+    assert not a1c.goal.met(7.0)
+    assert sbp.goal.met(129)
+    assert not sbp.goal.met(130)
+    assert a1c.ranges[0].high == 5.6  # the range stays the range
+
+
+async def _computed(store: RecordStore, question: str, as_of: dt.date = AS_OF) -> str:
+    a = await ask(
+        question, patient_id=DEBORA, source=store, model=ScriptedChatModel([]), as_of=as_of
+    )
+    assert a.usage.model_calls == 0
+    return a.text
+
+
+async def test_a_vaccine_due_by_the_schedule(store: RecordStore) -> None:
+    # Débora's last flu shot is 2025-01-15, her last Td 2021-01-20
+    said = await _computed(store, "Is she due for a flu shot?")
+    assert "last given 2025-01-15, within the year" in said
+    assert said.endswith("not due yet.")
+    later = await _computed(store, "Is she due for a flu shot?", dt.date(2026, 3, 1))
+    assert "more than a year ago; given yearly (CDC adult schedule): due." in later
+    assert "not due yet" in await _computed(store, "Is she due for a tetanus booster?")
+
+
+async def test_the_medications_given_for_a_condition(store: RecordStore) -> None:
+    # losartan is ordered "for Essential hypertension"; nothing for her diabetes
+    for q in ("What is she taking for her blood pressure?", "Hypertension meds?"):
+        said = await _computed(store, q)
+        assert said.startswith("Losartan potassium 25 MG Oral Tablet: current"), said
+        assert "for Essential hypertension" in said
+    none = await _computed(store, "Is she on anything for her diabetes?")
+    assert "no current medications given for Diabetes mellitus" in none
+    assert "given for Diabetes mellitus (by reason or drug class): nothing found" in none
+
+
+async def test_a_drug_taken_in_by_its_class_says_so(store: RecordStore) -> None:
+    # with the order's reason dropped, losartan is still for blood pressure: by its class
+    ctx = AgentContext(patient_id=DEBORA, source=store, model=ScriptedChatModel([]), as_of=AS_OF)
+    record = await store.everything(DEBORA)
+    for r in record:
+        r.pop("reasonReference", None)
+        r.pop("reasonCode", None)
+    ctx.cache.record, ctx.cache.evidence = record, build_evidence(record, as_of=AS_OF)
+    r = await run_tool_call(
+        ctx,
+        {"tool": "search_record", "args": {"resource_type": "MedicationRequest",
+                                           "status": "active", "given_for": "blood pressure"}},
+    )  # fmt: skip
+    [(said, _handles)] = r.statements
+    assert said.endswith("— antihypertensive agent"), said
+    assert "for Essential hypertension" not in said
+
+
+async def test_what_an_order_was_for(store: RecordStore) -> None:
+    ctx = AgentContext(patient_id=DEBORA, source=store, model=ScriptedChatModel([]), as_of=AS_OF)
+    r = await run_tool_call(ctx, {"tool": "search_record", "args": {"name": "losartan"}})
+    assert "for Essential hypertension" in r.statements[0][0]
