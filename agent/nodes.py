@@ -588,7 +588,7 @@ def route_verify(state: AgentState) -> str:
 #: its range. A whole current list needs no statistic (:func:`_is_list`).
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
-     "death", "alive", "sex", "birth", "pcp"}
+     "ended", "death", "alive", "sex", "birth", "pcp"}
 )  # fmt: skip
 
 
@@ -620,7 +620,7 @@ def _computed(state: AgentState) -> bool:
             continue  # meds at time of death?": the whole list, as the record states it
         if asks not in _COMPUTED:
             return False
-        if asks in ("yesno", "ever") and len(observations) > 1 and "asks" not in o:
+        if asks in ("yesno", "ever", "ended") and len(observations) > 1 and "asks" not in o:
             return False  # "is the warfarin still right for her atrial fibrillation?": a
             # relation between the things named, which their entries do not answer (a
             # question of several parts asks each its own)

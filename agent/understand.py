@@ -225,6 +225,16 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    (  # "is she off metformin?", "has her sinusitis resolved?": whether it has ended,
+        # which its entries' statuses answer (not "when was it stopped?": a date)
+        "ended",
+        re.compile(
+            r"^(?!.*\b(?:when|what|which|how|why|who|where|should|could|would|can|may|might|"
+            r"need|ought)\b).*(?:\b(?:off|stop|stopped|discontinued|quit|no longer|resolved|cured|"
+            r"gone|ended|cleared(?: up)?|went away|healed|over it)\b|\bd/?c'?d\b)",
+            re.I,
+        ),
+    ),
     (
         "latest",
         re.compile(

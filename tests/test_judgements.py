@@ -125,3 +125,16 @@ async def test_what_an_order_was_for(store: RecordStore) -> None:
     ctx = AgentContext(patient_id=DEBORA, source=store, model=ScriptedChatModel([]), as_of=AS_OF)
     r = await run_tool_call(ctx, {"tool": "search_record", "args": {"name": "losartan"}})
     assert "for Essential hypertension" in r.statements[0][0]
+
+
+async def test_whether_it_has_ended_is_read_off_the_statuses(store: RecordStore) -> None:
+    # "is she off X?", "has her sore throat cleared up?": "yes" when nothing holds now —
+    # a "yes" because an entry exists would invert it; the date question is no such ask
+    off = await _computed(store, "Is she off simvastatin?")
+    assert off.startswith("Yes — Simvastatin 10 MG Oral Tablet: past"), off
+    on = await _computed(store, "Did they stop her losartan?")
+    assert on.startswith("No — losartan potassium 25 MG Oral Tablet: current"), on
+    throat = await _computed(store, "Has her sore throat cleared up?")  # viral pharyngitis
+    assert throat.startswith("Yes — Acute viral pharyngitis: resolved"), throat
+    htn = await _computed(store, "Has her hypertension resolved?")
+    assert htn.startswith("No — Essential hypertension: active"), htn

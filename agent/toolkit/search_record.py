@@ -293,6 +293,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             ]
         else:
             result.leads["yesno"] = _yes_or_not_now(ctx, shown)
+            ended = _ended(ctx, shown)
+            if ended:  # "is she off metformin?", "has her sinusitis resolved?"
+                result.leads["ended"] = ended
             result.leads["ever"] = [  # "has she ever had X?": any entry, resolved or not
                 (scrub(f"Yes — {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
                 *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in shown[1:]),
@@ -408,6 +411,22 @@ def _yes_or_not_now(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[
     verdict = "Yes" if yes else "No, not currently"
     out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
     out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in items if i is not first]
+    return out
+
+
+def _ended(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list[str]]]:
+    """Whether a named problem, medication or allergy has ended, by its entries'
+    statuses: "Yes" when none holds now (every episode resolved, every order stopped or
+    completed), the latest first; "No" when one still does, that one first."""
+    kept = [i for i in items if i.kind in ("condition", "medication", "allergy")]
+    if not kept:
+        return []
+    now = [i for i in kept if (i.status or "").lower() in _NOW]
+    latest = sorted(kept, key=lambda i: max((p.day or "" for p in i.points), default=""))
+    first = now[0] if now else latest[-1]
+    verdict = "No" if now else "Yes"
+    out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
+    out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in kept if i is not first]
     return out
 
 

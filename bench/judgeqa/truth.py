@@ -259,6 +259,12 @@ def resolved(rec: Record, params: dict[str, Any], ref_date: str) -> Fact | None:
     if not episodes:
         return None
     active = [r for r in episodes if is_active(r)]
+    if not active and any(
+        is_active(r) and any(k in label(r.get("code")).lower() for k in c.keywords)
+        for r in rec.of("Condition")
+    ):
+        return None  # a chronic form is active ("chronic sinusitis"): "has it resolved?" is
+        # ambiguous, the acute episode resolved and the chronic one not
     groups = [[ref(r) for r in active]] if active else [[ref(r) for r in episodes]]
     answer = {"stance": not active, "stance_kind": "resolved", "facts": []}
     return Fact("judgement", answer, groups, info={"episodes": len(episodes)})
