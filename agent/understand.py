@@ -230,7 +230,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "ended",
         re.compile(
             r"^(?!.*\b(?:when|what|which|how|why|who|where|should|could|would|can|may|might|"
-            r"need|ought)\b).*(?:\b(?:off|stop|stopped|discontinued|quit|no longer|resolved|cured|"
+            r"need|ought|safe|ok|okay|fine|right|time|plan\w*|want\w*|consider\w*|recommend\w*)\b).*(?:\b(?:off|stop|stopped|discontinued|quit|no longer|resolved|cured|"
             r"gone|ended|cleared(?: up)?|went away|healed|over it)\b|\bd/?c'?d\b)",
             re.I,
         ),

@@ -565,11 +565,12 @@ _COMPUTED = [
     ("When was her first flu shot?", "The first: Influenza"),
     ("What are her current medications?", "Losartan potassium 25 MG Oral Tablet: current"),
     ("How many flu shots has she had?", "Influenza vaccine: 5 in all"),
+    ("Is she off losartan?", "No — losartan potassium 25 MG Oral Tablet: current"),
+    ("Is she due for a flu shot?", "Influenza, seasonal, injectable, preservative free: last"),
 ]
-#: a judgement, an ending, a course: the entries do not answer them "yes"
+#: a judgement of a condition, a course: the entries do not answer them "yes"
 _MODEL_ASKED = [
     "Is her diabetes controlled?",
-    "Is she off losartan?",
     "Has her hypertension improved?",
 ]
 
@@ -578,7 +579,7 @@ async def test_what_code_computed_is_the_answer_without_a_model_call(store: Reco
     """The latest value, a yes/no about one named thing, results out of range, an onset,
     the first of a kind, a whole current list, a count of events: the tools computed and
     said it, cited; no model is asked (the scripted FAKE model has no step: a call would
-    fail). A judgement of a condition, "is she off it?", "has it improved?": the model is."""
+    fail). A judgement of a condition, "has it improved?": the model is."""
     for q, starts in _COMPUTED:
         a = await ask(q, patient_id=DEBORA, source=store, model=ScriptedChatModel([]))
         assert a.usage.model_calls == 0, q

@@ -273,10 +273,20 @@ def test_since_when_asks_for_the_first() -> None:
 
 def test_an_ending_or_a_course_is_no_yes_no_about_existence() -> None:
     """ "Has her sinusitis resolved?", "is she off metformin?": a "yes" from the entries'
-    existence would invert the answer (a judgement: the entries as they are); "has it got
-    better?" asks for its course (the change); "count the visits" for a count."""
-    for q in ("Has her sinusitis resolved?", "Is she off metformin?", "Did she stop taking it?"):
+    existence would invert the answer; whether it ended is its own ask (the entries'
+    statuses say); "when was it stopped?" asks a date and "should we stop it?" a judgement;
+    "has it got better?" asks for its course (the change); "count the visits" a count."""
+    for q in (
+        "Has her sinusitis resolved?",
+        "Is she off metformin?",
+        "Did she stop taking it?",
+        "Albuterol d/c'd?",
+        "Is she no longer on warfarin?",
+    ):
+        assert _read(q).asks == "ended", q
+    for q in ("Should we stop her metformin?", "Is it safe to stop the statin?"):
         assert _read(q).asks == "judge", q
+    assert _read("When was metformin stopped?").asks != "ended"
     for q in (
         "Has her A1c gotten better?",
         "Is his HDL getting worse?",
