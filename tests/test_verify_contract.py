@@ -247,11 +247,21 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("Her blood pressure is at goal.", ["Observation/bp1"], "failed"),
     ("Her HbA1c of 6.1 % was not at goal.", ["Observation/a1"], "failed"),
     ("Her leukocytes are not low.", ["Observation/wbc"], "failed"),  # 3.774, range 4.5–11
+    # an allergy's severity is its criticality or a severe reaction (cpu-demo: "does not
+    # have any severe allergies" had been dropped as "no allergies")
+    ("She has no severe allergies.", ["AllergyIntolerance/pea"], "failed"),
+    ("None of her allergies is serious.", ["AllergyIntolerance/pea"], "failed"),
     # a judgement with no cited result to check it against is never shown as fact
     ("Her diabetes is well controlled.", ["Condition/dm"], "unverified"),
 ]
 
 CORRECT: list[tuple[str, list[str], str]] = [
+    ("She has a severe peanut allergy.", ["AllergyIntolerance/pea"], "verified"),
+    (
+        "Her peanut allergy is serious, with criticality high.",
+        ["AllergyIntolerance/pea"],
+        "verified",
+    ),
     ("Her HbA1c of 6.4 % is above the reference range.", ["Observation/a1"], "verified"),
     ("Her HbA1c was elevated at 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her glucose was within the normal range.", ["Observation/glu"], "verified"),
@@ -321,6 +331,7 @@ CORRECT_P2: list[tuple[str, list[str], str]] = [
     ("She has no known drug allergies.", ["search:AllergyIntolerance"], "verified"),
     ("There are no medications on file.", ["search:MedicationRequest"], "verified"),
     ("She has no penicillin allergy.", ["search:AllergyIntolerance"], "verified"),
+    ("She has no severe allergies.", ["search:AllergyIntolerance"], "verified"),
 ]
 
 

@@ -589,6 +589,8 @@ def _term_findings(
             continue
         if status == "negated" and _copied_negative_value(text, m.start, valid, index, shown):
             continue  # "ethnicity Not Hispanic or Latino": a value copied, not a negative claim
+        if status == "negated" and _SEVERE_BEFORE.search(text[max(0, m.start - 30) : m.start]):
+            continue  # "no severe allergies": a claim of severity (_severity_findings)
         if status == "negated":
             present = [c for c in concepts if index.supports(valid, c)]
             if present:
@@ -668,6 +670,62 @@ def _treated_for(
         for c in index.items[h].concepts
     ]
     return bool(drugs) and any(treats(index.terminology, drugs, c) for c in concepts)
+
+
+_SEVERE = r"(?:severe|serious|life[- ]threatening|dangerous|high[- ]criticality|anaphylactic)"
+_SEVERE_BEFORE = re.compile(rf"\b{_SEVERE}\s+(?:\w+\s+)?$", re.I)
+_SEVERITY_CLAIMS = (
+    re.compile(rf"\b{_SEVERE}\s+(?:[\w-]+\s+){{0,3}}?(?:allerg\w*|reactions?)\b", re.I),
+    re.compile(
+        rf"\ballerg\w*\s+(?:\w+\s+){{0,3}}?(?:is|are|was|were)\s+(?:not\s+)?{_SEVERE}", re.I
+    ),
+)
+
+
+def _severe(item: EvidenceItem) -> bool:
+    return (item.criticality or "").lower() == "high" or any(
+        "(severe)" in r.lower() for r in item.reactions
+    )
+
+
+def _severity_findings(
+    text: str, valid: Sequence[str], index: SessionIndex, check: SentenceCheck
+) -> None:
+    """ "No severe allergies" / "a serious penicillin allergy": an allergy's severity is
+    its criticality (high) or a reaction recorded as severe. A denial holds when no allergy
+    seen in the session is severe (an uncited severe one is no less severe); a claim needs
+    a cited allergy that is."""
+    for pattern in _SEVERITY_CLAIMS:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        head = text[max(0, m.start() - 40) : m.start()]
+        denied = bool(
+            re.search(r"\b(?:no|not|none|nor|without|neither)\b|n't\b", head + m.group(), re.I)
+        )
+        cited = [
+            index.items[h].seen.item for h in valid if index.items[h].seen.item.kind == "allergy"
+        ]
+        seen = [ix.seen.item for ix in index.items.values() if ix.seen.item.kind == "allergy"]
+        if denied:
+            bad = [a for a in seen if _severe(a)]
+            if bad:
+                check.findings.append(
+                    Finding(
+                        "contradiction",
+                        f"says {m.group()!r} is not so, but {bad[0].name} is recorded as severe or high criticality",
+                    )
+                )
+            elif not cited and not any(index.items[h].seen.item.kind == "absence" for h in valid):
+                check.unchecked.append(f"{m.group()} (no cited allergy)")
+        elif not any(_severe(a) for a in cited):
+            check.findings.append(
+                Finding(
+                    "contradiction",
+                    f"says {m.group()!r}, but no cited allergy is recorded as severe or high criticality",
+                )
+            )
+        return
 
 
 def _copied_negative_value(
@@ -1439,6 +1497,7 @@ def check_sentence(
     _vital_findings(masked, valid, index, check)
     _due_findings(body, valid, index, as_of, check)
     _judgement_findings(masked, stated, valid, index, check)
+    _severity_findings(masked, valid, index, check)
     _direction_findings(masked, dates, claims, valid, index, q_dates, check)
     _unknown_words(text, blank, valid, index, spans, check)
     check.unchecked = list(dict.fromkeys(check.unchecked))

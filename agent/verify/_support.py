@@ -200,6 +200,8 @@ def item_words(item: EvidenceItem) -> list[str]:
         texts.append(item.quote)
     if item.category:
         texts.append(item.category)
+    if item.criticality:  # an allergy's criticality is stated as such: "criticality high"
+        texts.append(f"criticality {item.criticality}")
     if item.subtype:
         texts.append(item.subtype)
     texts += [p.value_text or "" for p in item.points]
