@@ -666,6 +666,37 @@ async def test_recite_lets_no_false_probe_through(
         assert check.verdict == expected, (check.reasons, check.valid_cites)
 
 
+async def test_a_condition_named_beside_the_result_that_monitors_it_is_cited_with_it(
+    p1: Any,
+) -> None:
+    """cpu-demo: "Her diabetes is under control: her latest HbA1c, 6.4 % on 2019-09-10,
+    meets the goal." citing the HbA1c alone was dropped ("mentions 'diabetes' … E2 does").
+    The diabetes entry is cited beside the result (the value stays the result's); a
+    judgement the result contradicts still fails, and a condition no cited result
+    monitors is not added."""
+    seen, _ev = p1
+    a1c = _handles(["Observation/a1"], seen)
+    dm = _handles(["Condition/dm"], seen)
+
+    def one(text: str) -> Any:
+        [c] = verify_sentences(
+            [{"text": text, "cites": a1c}], seen, as_of=AS_OF, recite=True
+        ).checks
+        return c
+
+    ok = one("Her diabetes is under control: her latest HbA1c was 6.4 % on 2019-09-10.")
+    assert ok.verdict == "verified", ok.reasons
+    assert ok.valid_cites == [*a1c, *dm]
+    assert (
+        one("Her diabetes is poorly controlled: her HbA1c was 6.4 % on 2019-09-10.").verdict
+        == "failed"
+    )
+    assert (
+        one("Her hypertension is controlled: her HbA1c was 6.4 % on 2019-09-10.").verdict
+        == "failed"
+    )
+
+
 async def test_a_sentence_citing_nothing_seen_is_checked_against_the_questions_results(
     p1: Any,
 ) -> None:

@@ -126,7 +126,7 @@ def verify_sentences(
         if text.strip():
             c = check(text, list(s.get("cites") or []))
             fallback = recite_to if _claims_something(text, index) else ()
-            checks.append(c if c.ok or not recite else _recited(c, check, fallback, kind_of))
+            checks.append(c if c.ok or not recite else _recited(c, check, fallback, kind_of, index))
     return Verification(checks)
 
 
@@ -149,11 +149,41 @@ def _names_only(failed: SentenceCheck) -> bool:
     )
 
 
+def _monitored(failed: SentenceCheck, better: Sequence[str], index: SessionIndex) -> list[str]:
+    """The conditions a sentence names beside a cited result that monitors them ("her
+    diabetes is controlled: HbA1c 6.6 %…", citing the HbA1c): the items that record them,
+    to be cited beside the result (never in its place: the value is the result's)."""
+    term = index.terminology
+    watched: set[str] = set()
+    for h in failed.valid_cites:
+        ix = index.items[h]
+        if ix.seen.item.kind == "observation":
+            for c in ix.concepts:
+                watched |= {c.id, *term.ancestors(c)}
+    out = []
+    for h in better:
+        ix = index.items[h]
+        if ix.seen.item.kind != "condition":
+            continue
+        for c in ix.concepts:
+            monitors = {
+                m
+                for a in (c.id, *term.ancestors(c))
+                if (k := term.concept(a))
+                for m in k.monitored_by
+            }
+            if monitors & watched:
+                out.append(h)
+                break
+    return out
+
+
 def _recited(
     failed: SentenceCheck,
     check: Any,
     fallback: Sequence[str],
     kind_of: Callable[[str], str],
+    index: SessionIndex,
 ) -> SentenceCheck:
     """A sentence that points at the wrong items (it names what other seen items record:
     "mentions 'LDL cholesterol' … (E9 does)"; its values and dates then fail too) is
@@ -168,6 +198,10 @@ def _recited(
     if not better:
         return failed
     tries = [[h] for h in better] + ([better] if len(better) > 1 else [])
+    beside = _monitored(failed, better, index)
+    if beside:  # "her diabetes is controlled: HbA1c 6.6 %" citing the HbA1c: and diabetes
+        # (one condition entry first, the tightest citation)
+        tries[:0] = [list(dict.fromkeys([*failed.valid_cites, h])) for h in beside]
     if failed.valid_cites and _names_only(failed):
         # a list of names citing some of them ("She has A, B and C", citing A and B): the
         # items that record the others are added to its own; with no number or date in
