@@ -121,7 +121,8 @@ _KIND_OF = {
 #: "for her blood pressure", "to control his diabetes", "hypertension meds", "pills for X"
 _FOR_BEFORE = r"\b(?:for|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
 _MEDS_AFTER = (
-    r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?)\b"
+    r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?"
+    r"|(?:(?:is|are|being|been)\s+)*(?:treated|managed|controlled)\s+with)\b"
 )
 
 

@@ -122,7 +122,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bmedications?\b|\bmeds\b|\bmedicines?\b|\bdrugs?\b|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b"
             r"|\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b|\b(?:any|some)thing for\b"
-            r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b",
+            r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
+            r"|\b(?:treated|managed|controlled)\s+with\b",
             re.I,
         ),
     ),
@@ -265,7 +266,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|due|overdue|"
             r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|at goal|"
             r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged|"
-            r"right|appropriate|working|effective|safe|indicated|helping|enough|should|"
+            r"right|appropriate|working|effective|safe|indicated|helping|enough|should|need|needs|"
             # the thing's ending or course: a "yes" from its entries would invert it ("has
             # her sinusitis resolved?", "is she off metformin?", "has it improved?")
             r"off|stop\w*|discontinu\w*|quit|no longer|resolv\w*|cured|gone|ended|cleared|"

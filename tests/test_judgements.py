@@ -14,7 +14,7 @@ import pytest
 from agent.context import AgentContext
 from agent.run import ask
 from agent.toolkit import run_tool_call
-from tests.agent_fixtures import DEBORA, ScriptedChatModel, agent_store
+from tests.agent_fixtures import CLEOTILDE, DEBORA, ScriptedChatModel, agent_store
 from tools.codes import measure_for_code
 from tools.evidence import build_evidence
 from tools.store import RecordStore
@@ -74,9 +74,11 @@ def test_treatment_goals_are_not_ranges() -> None:
     assert a1c.ranges[0].high == 5.6  # the range stays the range
 
 
-async def _computed(store: RecordStore, question: str, as_of: dt.date = AS_OF) -> str:
+async def _computed(
+    store: RecordStore, question: str, as_of: dt.date = AS_OF, patient: str = DEBORA
+) -> str:
     a = await ask(
-        question, patient_id=DEBORA, source=store, model=ScriptedChatModel([]), as_of=as_of
+        question, patient_id=patient, source=store, model=ScriptedChatModel([]), as_of=as_of
     )
     assert a.usage.model_calls == 0
     return a.text
@@ -138,3 +140,15 @@ async def test_whether_it_has_ended_is_read_off_the_statuses(store: RecordStore)
     assert throat.startswith("Yes — Acute viral pharyngitis: resolved"), throat
     htn = await _computed(store, "Has her hypertension resolved?")
     assert htn.startswith("No — Essential hypertension: active"), htn
+
+
+async def test_an_order_for_something_else_is_not_taken_in_by_its_class(store: RecordStore) -> None:
+    # Cleotilde's verapamil (a calcium channel blocker) is ordered for atrial fibrillation:
+    # not a blood pressure drug here; her hydrochlorothiazide is, by its order's reason
+    said = await _computed(store, "What am I taking for my high blood pressure?", patient=CLEOTILDE)
+    assert said.startswith("Hydrochlorothiazide 25 MG Oral Tablet: current"), said
+    assert "Verapamil" not in said
+    treated = await _computed(store, "What is her blood pressure being treated with?")
+    assert treated.startswith("Losartan potassium 25 MG Oral Tablet: current"), treated
+    flu = await _computed(store, "Does she need her flu shot?")  # "need": is it due
+    assert flu.endswith("not due yet."), flu

@@ -319,9 +319,11 @@ def _given_for(
 ) -> tuple[list[EvidenceItem], dict[str, str]]:
     """The medications given for what is named: the order's own reason names it (or a
     kind of it: "Essential hypertension" for hypertension; or what it is monitored by:
-    diabetes for "sugar"), or the drug's class is given for it (:func:`tools.terminology
-    .treating_class`: losartan, an antihypertensive). Those taken in by their class only
-    carry the class's name for their statement."""
+    diabetes for "sugar"), or — when the order records no reason — the drug's class is
+    given for it (:func:`tools.terminology.treating_class`: losartan, an
+    antihypertensive; verapamil ordered for atrial fibrillation is not counted as a blood
+    pressure drug). Those taken in by their class carry the class's name in their
+    statement."""
     term = ctx.terminology or default_terminology()
     wanted = [c for m in term.mentions(what) for c in m.concepts]
     kept: list[EvidenceItem] = []
@@ -333,6 +335,8 @@ def _given_for(
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
             kept.append(item)
             continue
+        if reasons:
+            continue  # the order says what it is for, and it is something else
         drugs = item_concepts(item, term)
         k = next((k for w in wanted if (k := treating_class(term, drugs, w))), None)
         if k is not None:
