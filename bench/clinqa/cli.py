@@ -1,91 +1,23 @@
 """``fhir-bench clinqa``: the independently written question set as a CLI command.
 
 ``--config baseline`` runs the no-model oracle baseline
-(:class:`bench.clinqa.baseline.OracleBaseline`); a ``configs/*.toml`` deployment config
-runs the agent (``agent.run.ask``, question text only, follow-ups on one thread) with
-that config's model, exactly as ``fhir-bench eval`` does.
+(:class:`bench.clinqa.baseline.OracleBaseline`); ``record-only`` the agent with a silent
+fake model; a ``configs/*.toml`` deployment config runs the agent (``agent.run.ask``,
+question text only, follow-ups on one thread) with that config's model, exactly as
+``fhir-bench eval`` does (:meth:`bench.ehrqa.question_set.QuestionSet.command`).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Annotated, Any
-
 import typer
 
-from bench.clinqa.run import clinqa_config, run_clinqa
-from bench.ehrqa.cli import AgentUnavailable, agent_factory
-from bench.ehrqa.generate import DEFAULT_REFERENCE_DATE
-from bench.ehrqa.run import AnswererFactory, markdown_table
-from tools.errors import AssistantError
+from bench.clinqa.run import CLINQA
 
 __all__ = ["clinqa_command", "register"]
 
-
-def clinqa_command(
-    config: Annotated[
-        str,
-        typer.Option(
-            "--config",
-            help="`baseline`; `record-only` (the agent with a silent fake model: what code "
-            "alone answers); or a deployment config configs/*.toml",
-        ),
-    ],
-    data: Annotated[
-        Path, typer.Option("--data", help="Directory of FHIR R4 Bundles (fixtures, synthea)")
-    ],
-    questions: Annotated[int, typer.Option("--questions", help="Number of questions")] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Question-draw seed")] = 1,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Report path REPORT.json (+ .md, .png, .results.jsonl)"),
-    ] = None,
-    ref_date: Annotated[
-        str, typer.Option("--ref-date", help="Reference date ('today' for relative dates)")
-    ] = DEFAULT_REFERENCE_DATE,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Discard earlier results")] = False,
-) -> None:
-    """Run the clinqa question set (questions in people's own words) and write reports."""
-    factory: AnswererFactory | None = None
-    name = "baseline"
-    if config == "record-only":
-        from bench.ehrqa.agent_answerer import record_only
-
-        name = "record-only"
-        factory = lambda source: record_only(source, ref_date)  # noqa: E731
-    elif config != "baseline":
-        try:
-            factory = agent_factory(Path(config), ref_date)
-        except AgentUnavailable as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        name = Path(config).stem
-    cfg = clinqa_config(
-        data,
-        questions,
-        seed=seed,
-        out=out,
-        answerer=name,
-        ref_date=ref_date,
-        fresh=fresh,
-        progress=sys.stderr.isatty(),
-    )
-    command = (
-        f"fhir-bench clinqa --config {config} --data {data} --questions {questions} "
-        f"--seed {seed}" + (f" --out {out}" if out else "")
-    )
-    try:
-        report: dict[str, Any] | None = run_clinqa(cfg, factory, command=command)
-    except AssistantError as exc:  # e.g. the model file is missing or the runtime fails
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    if report is None:
-        return
-    typer.echo(markdown_table(report))
-    typer.echo(f"report: {cfg.out}", err=True)
+clinqa_command = CLINQA.command()
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``clinqa`` command to the ``fhir-bench`` Typer app."""
-    app.command("clinqa", help="Run the clinqa question set (people's own words).")(clinqa_command)
+    CLINQA.register(app)
