@@ -221,6 +221,14 @@ _SENTENCES: list[tuple[str, str, bool | None]] = [
     ("control", "It seems to be under control.", True),
     ("control", "No. The latest A1c was 9.0 %.", False),
     ("control", "His blood pressure is not controlled: 189/118 mmHg.", False),
+    (
+        "control",
+        "Systolic BP: the latest, 185.8 mm[Hg], is above the reference range, and does "
+        "not meet the usual treatment goal (below 130 mm[Hg], per ACC/AHA).",
+        False,
+    ),
+    ("control", "HbA1c: the latest, 6.6 %, meets the usual treatment goal (below 7 %).", True),
+    ("control", "She has not reached her A1c goal.", False),
     ("control", "Poorly controlled; the last reading was 150/100.", False),
     ("control", "It doesn't appear to be well controlled.", False),
     ("control", "Her LDL is above goal at 170 mg/dL.", False),

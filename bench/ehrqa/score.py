@@ -482,6 +482,10 @@ def _trend_yesno(text: str, params: dict[str, Any]) -> bool | None:
 
 _NOT = r"(?:\bnot|n't|\bnever)\s+(?:\w+\s+){0,3}?"
 _Y, _N = True, False
+#: a treatment goal, however qualified: "goal", "the usual treatment goal", "BP target"
+_GOAL = (
+    r"(?:(?:usual|treatment|blood pressure|bp|a1c|hba1c|ldl|glycemic|glycaemic)\s+)*(?:goal|target)"
+)
 
 #: per stance kind: (pattern, stance) pairs; the first match in the text wins (the
 #: conclusion comes first), a longer match on the same position first
@@ -490,11 +494,12 @@ _STANCE_RULES: dict[str, tuple[tuple[str, bool], ...]] = {
         (_NOT + r"(?:well[- ]|adequately |optimally |fully )?(?:controlled|under control|"
          r"at (?:goal|target)|in control|within (?:the )?(?:goal|target))", _N),
         (r"\b(?:uncontrolled|poorly|inadequately controlled|suboptimal\w*|out of control)\b", _N),
-        (r"\b(?:above|over|higher than|exceeds?) (?:the |her |his |their )?(?:goal|target)", _N),
+        (r"\b(?:above|over|higher than|exceeds?) (?:the |her |his |their )?" + _GOAL, _N),
+        (_NOT + r"(?:meet|meeting|reach\w*|achiev\w*) (?:the |her |his |their )?" + _GOAL, _N),
         (r"\b(?:well[- ]|adequately |optimally |fully )?controlled\b", _Y),
         (r"\bunder (?:good |reasonable )?control\b|\bin (?:good )?control\b", _Y),
-        (r"\b(?:at|below|within|under|meets?|meeting) (?:the |her |his |their )?(?:goal|target)",
-         _Y),
+        (r"\b(?:at|below|within|under|meets?|meeting|reach(?:es|ed)?|achieves?) "
+         r"(?:the |her |his |their )?" + _GOAL, _Y),
     ),
     "resolved": (
         (_NOT + r"(?:yet |fully )?(?:resolved|cleared|better|gone|healed|recovered|over)\b", _N),
