@@ -242,6 +242,12 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     # "6.6 % … within the reference range of 4-5.6 %")
     ("Her HbA1c of 6.4 % is within the reference range.", ["Observation/a1"], "failed"),
     ("Her HbA1c is normal.", ["Observation/a1"], "failed"),
+    # cpu-demo judgeqa: passed before the range's own name could be anything
+    (
+        "Her HbA1c of 6.4 % is within the ADA recommended range of 4-5.6 %.",
+        ["Observation/a1"],
+        "failed",
+    ),
     ("Her glucose is elevated.", ["Observation/glu"], "failed"),  # 99, default range 70–99
     ("Her blood pressure is well controlled.", ["Observation/bp1"], "failed"),  # 156.9/111.3
     ("Her blood pressure is at goal.", ["Observation/bp1"], "failed"),
@@ -265,6 +271,13 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("Her HbA1c of 6.4 % is above the reference range.", ["Observation/a1"], "verified"),
     ("Her HbA1c was elevated at 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her glucose was within the normal range.", ["Observation/glu"], "verified"),
+    ("Her HbA1c of 6.4 % is above the lab's reference range.", ["Observation/a1"], "verified"),
+    # "used to treat" is what a drug is for, not a past order (cpu-demo judgeqa)
+    (
+        "She takes lisinopril, a medication used to treat hypertension.",
+        ["MedicationRequest/lis"],
+        "verified",
+    ),
     (
         "Her diabetes is well controlled: her latest HbA1c was 6.4 % on 2019-09-10.",
         ["Condition/dm", "Observation/a1"],

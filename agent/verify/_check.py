@@ -89,7 +89,9 @@ _ACTIVE_CUE = re.compile(
 )
 _INACTIVE_CUE = re.compile(
     r"\b(?:resolved|inactive|past|former(?:ly)?|previous(?:ly)?|stopped|discontinued|no longer|"
-    r"historical|ended|completed|was on|used to)\b",
+    r"historical|ended|completed|was on|"
+    # "she used to take it", not "a medication used to treat hypertension"
+    r"used to(?!\s+(?:treat|manage|control|lower|prevent|reduce|relieve|help|thin)\b))\b",
     re.I,
 )
 _PAST_TENSE = ("was on", "used to")
@@ -978,17 +980,18 @@ _JUDGEMENTS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         rf"|\b(?:at|within|below|under|meets|meeting|met|reach(?:es|ed)?) {_GOAL_WORDS}\b",
         re.I)),
     ("range", "outside", re.compile(
-        r"\babnormal\b|\bout(?:side)? (?:of )?(?:the )?(?:reference |normal )?range\b", re.I)),
+        r"\babnormal\b|\bout(?:side)? (?:of )?(?:the )?(?:(?!goal|target)[\w-]+\s+){0,3}?range\b",
+        re.I)),
     ("range", "above", re.compile(
-        r"\babove (?:the )?(?:upper limit of )?(?:the )?(?:reference |normal )?range\b"
+        r"\babove (?:the )?(?:upper limit of )?(?:the )?(?:(?!goal|target)[\w-]+\s+){0,3}?range\b"
         r"|\belevated\b|\bhigher than normal\b|\babove normal\b"
             rf"|{_BEING}high\b(?!\s+(?:risk|blood|cholesterol|[-\w]+ (?:diet|risk)))", re.I)),
     ("range", "below", re.compile(
-        r"\bbelow (?:the )?(?:lower limit of )?(?:the )?(?:reference |normal )?range\b"
+        r"\bbelow (?:the )?(?:lower limit of )?(?:the )?(?:(?!goal|target)[\w-]+\s+){0,3}?range\b"
         r"|\blower than normal\b|\bbelow normal\b"
             rf"|{_BEING}low\b(?!\s+(?:risk|blood|dose|[-\w]+ (?:diet|risk)))", re.I)),
     ("range", "within", re.compile(
-        r"\b(?:with)?in (?:the )?(?:reference|normal) range\b|\bwithin normal limits\b"
+        r"\b(?:with)?in (?:the )?(?:(?!goal|target)[\w-]+\s+){0,3}?range\b|\bwithin normal limits\b"
         r"|\b(?:is|was|are|were|remains?|remained|stays?|stayed) (?:still )?normal\b",
         re.I)),
 )  # fmt: skip

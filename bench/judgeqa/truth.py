@@ -247,7 +247,11 @@ def control(rec: Record, params: dict[str, Any], ref_date: str) -> Fact | None:
         groups = [[x.ref for x in today_r]]
         info = {"value": f"{p.value:g} {p.unit}", "date": last}
     answer = {"stance": stance, "stance_kind": "control", "facts": facts}
-    return Fact("judgement", answer, groups, info=info)
+    # the condition's own entries support "her diabetes is controlled" too: citing them is
+    # no imprecision, and not required
+    cond = CONDITIONS[t.condition]
+    extra = [ref(r) for r in rec.of("Condition") if cond.matches(r.get("code")) and is_active(r)]
+    return Fact("judgement", answer, groups, extra=extra, info=info)
 
 
 # --------------------------------------------------------------------------- resolved
