@@ -242,6 +242,11 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     # "6.6 % … within the reference range of 4-5.6 %")
     ("Her HbA1c of 6.4 % is within the reference range.", ["Observation/a1"], "failed"),
     ("Her HbA1c is normal.", ["Observation/a1"], "failed"),
+    (
+        "Her glucose is within range and her HbA1c is within the reference range.",
+        ["Observation/a1", "Observation/glu"],
+        "failed",
+    ),
     # cpu-demo judgeqa: passed before the range's own name could be anything
     (
         "Her HbA1c of 6.4 % is within the ADA recommended range of 4-5.6 %.",
@@ -271,6 +276,12 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("Her HbA1c of 6.4 % is above the reference range.", ["Observation/a1"], "verified"),
     ("Her HbA1c was elevated at 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her glucose was within the normal range.", ["Observation/glu"], "verified"),
+    # each judgement of the result named before it, of several cited
+    (
+        "Her HbA1c of 6.4 % is above the reference range, and her glucose is within it.",
+        ["Observation/a1", "Observation/glu"],
+        "verified",
+    ),
     ("Her HbA1c of 6.4 % is above the lab's reference range.", ["Observation/a1"], "verified"),
     # "used to treat" is what a drug is for, not a past order (cpu-demo judgeqa)
     (

@@ -1071,11 +1071,12 @@ def _judgement_findings(
     "uncontrolled" one not at goal (blood pressure: systolic and diastolic)."""
     taken: list[tuple[int, int]] = []
     series = [
-        index.items[h].seen.item
+        h
         for h in valid
         if index.items[h].seen.item.kind == "observation"
         and any(p.value is not None for p in index.items[h].seen.item.points)
     ]
+    named = index.terminology.mentions(text) if len(series) > 1 else []
     for what, claim, pattern in _JUDGEMENTS:
         for m in pattern.finditer(text):
             if any(a < m.end() and m.start() < b for a, b in taken):
@@ -1086,8 +1087,17 @@ def _judgement_findings(
             negated = assertion_of(text, m.start(), m.end()).status == "negated" or bool(
                 claim != "not met" and re.search(r"\bnot\b", m.group(), re.I)
             )
+            # of several cited results, the one named last before the judgement ("her
+            # HbA1c is above range, her glucose within it"), else all of them
+            before = [n for n in named if n.end <= m.start() and n.concepts]
+            own = [
+                h
+                for h in series
+                if before and any(index.supports([h], c) for c in before[-1].concepts)
+            ]
             verdicts = []
-            for item in series:
+            for h in own or series:
+                item = index.items[h].seen.item
                 for p in _judged_points(item, stated):
                     v = _judgement(item, p, what)
                     if v is not None:
