@@ -3,7 +3,6 @@ phrasings, and the independence of the ground truth from the code under test."""
 
 from __future__ import annotations
 
-import ast
 import collections
 import json
 import re
@@ -15,6 +14,7 @@ from bench.clinqa.generate import CATEGORIES, dump, generate, load_questions
 from bench.clinqa.phrasing import PHRASES, a_an, render
 from bench.clinqa.record import load_records
 from bench.ehrqa.generate import Question
+from tests._imports import imported_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fhir_fixtures" / "patients"
@@ -107,13 +107,7 @@ _GROUND_TRUTH = ("record.py", "concepts.py", "truth.py", "windows.py", "phrasing
 
 @pytest.mark.parametrize("name", _GROUND_TRUTH)
 def test_ground_truth_does_not_import_the_code_under_test(name: str) -> None:
-    tree = ast.parse((ROOT / "bench" / "clinqa" / name).read_text())
-    imported = {
-        (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    }
+    imported = imported_modules(ROOT / "bench" / "clinqa" / name)
     for mod in imported:
         top = mod.split(".")[0]
         assert top not in ("tools", "agent", "surfaces"), (name, mod)

@@ -4,7 +4,6 @@ through the ``fhir-bench judgeqa`` command."""
 
 from __future__ import annotations
 
-import ast
 import collections
 import json
 from pathlib import Path
@@ -21,6 +20,7 @@ from bench.ehrqa.score import read_stance, score
 from bench.judgeqa import truth
 from bench.judgeqa.generate import CATEGORIES, dump, generate, load_questions
 from bench.judgeqa.phrasing import PHRASES, render
+from tests._imports import imported_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fhir_fixtures" / "patients"
@@ -344,13 +344,7 @@ def test_templates_render_and_vary() -> None:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "bench" / "judgeqa").glob("*.py")), ids=str)
 def test_judgeqa_does_not_import_the_code_under_test(path: Path) -> None:
-    tree = ast.parse(path.read_text())
-    imported = {
-        (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    }
+    imported = imported_modules(path)
     for mod in imported:
         assert mod.split(".")[0] not in ("tools", "agent", "surfaces"), (path.name, mod)
 

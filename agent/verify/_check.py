@@ -1060,6 +1060,7 @@ def _judgement(item: EvidenceItem, p: Point, what: str) -> tuple[str, str] | Non
 def _judgement_findings(
     text: str,
     stated: Sequence[float],
+    named: Sequence[Mention],
     valid: Sequence[str],
     index: SessionIndex,
     check: SentenceCheck,
@@ -1076,20 +1077,22 @@ def _judgement_findings(
         if index.items[h].seen.item.kind == "observation"
         and any(p.value is not None for p in index.items[h].seen.item.points)
     ]
-    named = index.terminology.mentions(text) if len(series) > 1 else []
     for what, claim, pattern in _JUDGEMENTS:
         for m in pattern.finditer(text):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             taken.append((m.start(), m.end()))
-            if assertion_of(text, m.start(), m.end()).status in ("hypothetical", "family"):
+            status = assertion_of(text, m.start(), m.end()).status
+            if status in ("hypothetical", "family"):
                 continue
-            negated = assertion_of(text, m.start(), m.end()).status == "negated" or bool(
+            negated = status == "negated" or bool(
                 claim != "not met" and re.search(r"\bnot\b", m.group(), re.I)
             )
             # of several cited results, the one named last before the judgement ("her
             # HbA1c is above range, her glucose within it"), else all of them
-            before = [n for n in named if n.end <= m.start() and n.concepts]
+            before = (
+                [n for n in named if n.end <= m.start() and n.concepts] if len(series) > 1 else []
+            )
             own = [
                 h
                 for h in series
@@ -1509,7 +1512,7 @@ def check_sentence(
     _status_findings(masked, mentions, valid, index, check)
     _vital_findings(masked, valid, index, check)
     _due_findings(body, valid, index, as_of, check)
-    _judgement_findings(masked, stated, valid, index, check)
+    _judgement_findings(masked, stated, every, valid, index, check)  # the mentions made once
     _severity_findings(masked, valid, index, check)
     _direction_findings(masked, dates, claims, valid, index, q_dates, check)
     _unknown_words(text, blank, valid, index, spans, check)

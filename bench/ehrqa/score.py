@@ -276,12 +276,11 @@ def _strip_citations(text: str) -> str:
     )
 
 
-#: A list item's qualifier, not an item: "since 2020-11-09", "active", "recorded 2013-09-19",
-#: "for Hypertension" (what an order was for).
+#: A list item's qualifier, not an item: "since 2020-11-09", "active", "recorded 2013-09-19".
 _QUALIFIER = re.compile(
     r"(?:(?:since|onset|recorded|last ordered|ordered|first|on|from|until|diagnosed|started|"
     r"stopped|resolved|noted)\s+)?\d{4}(?:-\d{2}){0,2}|"
-    r"active|inactive|current|past|resolved|stopped|criticality \w+|for\s+\S.*",
+    r"active|inactive|current|past|resolved|stopped|criticality \w+",
     re.I,
 )
 
@@ -293,7 +292,9 @@ def _items_of_text(text: str) -> list[str]:
     sinusitis: active, since 2020-06-21." is one item, not two."""
     text = _strip_citations(text)
     text = re.sub(r"\([^()]*\)", " ", text)
-    text = re.sub(r",\s*for\s+[^.;\n]*", " ", text)  # what it was for: "for Localized, primary …"
+    # what an order was for qualifies it, whatever commas its reason holds ("…: current,
+    # for Localized, primary osteoarthritis of the hand")
+    text = re.sub(r",\s*for\s+[^.;\n]*", " ", text)
     lines = [ln for ln in text.splitlines() if ln.strip(" -•*\t.:")]
     if len(lines) > 1:
         parts = lines

@@ -13,17 +13,16 @@ __all__ = ["concerns", "given_for", "repeat_days", "treating_class", "treats"]
 
 
 def _with_ancestors(term: Terminology, concepts: Iterable[Concept]) -> list[Concept]:
+    """The concepts, their drug classes, and the is-a ancestors of both (ancestors are
+    transitive: one call each)."""
     out: dict[str, Concept] = {}
     for c in concepts:
-        out.setdefault(c.id, c)
-        for cid in (*c.classes, *term.ancestors(c)):
-            k = term.concept(cid)
-            if k is not None:
-                out.setdefault(k.id, k)
-                for aid in term.ancestors(k):
-                    a = term.concept(aid)
-                    if a is not None:
-                        out.setdefault(a.id, a)
+        classes = [k for k in map(term.concept, c.classes) if k is not None]
+        for x in (c, *classes):
+            out.setdefault(x.id, x)
+            for a in map(term.concept, term.ancestors(x)):
+                if a is not None:
+                    out.setdefault(a.id, a)
     return list(out.values())
 
 
