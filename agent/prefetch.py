@@ -31,7 +31,13 @@ import re
 from typing import Any
 
 from tools.evidence import EvidenceSet
-from tools.terminology import LOINC, Concept, Terminology, default_terminology
+from tools.terminology import (
+    LOINC,
+    Concept,
+    Terminology,
+    control_measures,
+    default_terminology,
+)
 
 from .understand import Focus, names_a_section, understand
 
@@ -117,6 +123,13 @@ _KIND_OF = {
     "procedures": "procedure",
 }
 
+
+#: whether a condition is controlled, not whether one value is normal
+_CONTROL = re.compile(
+    r"\b(?:(?:un|well[- ]|poorly |badly )?controlled|(?:under|out of) control|managed"
+    r"|at (?:goal|target)|on target|(?:to|within|in|above|below) (?:the )?(?:goal|target))\b",
+    re.I,
+)
 
 #: "for her blood pressure", "to control his diabetes", "hypertension meds", "pills for X"
 _FOR_BEFORE = r"\b(?:for|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
@@ -242,7 +255,11 @@ def prefetch_calls(
             named.add("drug")
             continue
         if any(
-            o is not concept and w != words and term.implies(o, concept) for w, o in focus.concepts
+            o is not concept
+            and w != words
+            and term.implies(o, concept)
+            and not term.implies(concept, o)  # two drugs of one combination product
+            for w, o in focus.concepts
         ):
             continue  # a broader word for something named more precisely ("disorder")
         if (
@@ -255,6 +272,14 @@ def prefetch_calls(
         if kind in _SERIES:
             if codes or (concept.id == "lab_test" and "labs" in sections_words):
                 continue
+            if focus.asks == "judge" and _CONTROL.search(question):
+                # "is his sugar under control?": what shows the control of the condition
+                # it monitors (HbA1c for diabetes, LDL for hyperlipidemia), then itself
+                calls.extend(
+                    _call("lab_trend", name=m.name, **window)
+                    for m in control_measures(term, concept)
+                    if m.id != concept.id
+                )
             calls.append(
                 _asked(focus, words, concept, _call("lab_trend", name=concept.name, **window))
             )

@@ -264,7 +264,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "judge",
         re.compile(
             r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|due|overdue|"
-            r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|at goal|"
+            r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|"
+            r"(?:at|to|on|within|in) (?:the )?(?:goal|target)|"
             r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged|"
             r"right|appropriate|working|effective|safe|indicated|helping|enough|should|need|needs|"
             # the thing's ending or course: a "yes" from its entries would invert it ("has

@@ -20,6 +20,7 @@ from tools.evidence import build_evidence
 from tools.store import RecordStore
 from tools.terminology import (
     concerns,
+    control_measures,
     default_terminology,
     given_for,
     repeat_days,
@@ -152,3 +153,36 @@ async def test_an_order_for_something_else_is_not_taken_in_by_its_class(store: R
     assert treated.startswith("Losartan potassium 25 MG Oral Tablet: current"), treated
     flu = await _computed(store, "Does she need her flu shot?")  # "need": is it due
     assert flu.endswith("not due yet."), flu
+
+
+def test_what_shows_a_condition_is_controlled() -> None:
+    # the reverse of monitored_by: "sugar" (glucose) monitors diabetes, whose control HbA1c
+    # shows; "cholesterol" hyperlipidemia (LDL); blood pressure is its own; a heart rate none
+    t = default_terminology()
+
+    def control(cid: str) -> list[str]:
+        c = t.concept(cid)
+        assert c is not None
+        return [m.id for m in control_measures(t, c)]
+
+    assert control("glucose") == ["hba1c"]
+    assert control("cholesterol") == ["ldl"]
+    assert control("systolic") == ["blood_pressure"]  # by its parent
+    assert control("hba1c") == ["hba1c"]
+    assert control("heart_rate") == []
+
+
+async def test_is_it_under_control_is_asked_of_what_shows_control(store: RecordStore) -> None:
+    # "is her sugar under control?" is glycemic control (HbA1c, against its goal), then the
+    # glucose named; "is her blood sugar high?" stays the glucose; "on target" is a judgement
+    sugar = await _computed(store, "Is her sugar under control?")
+    assert sugar.startswith("HbA1c: the latest, 6.6 % on 2025-01-15"), sugar
+    assert "meets the usual treatment goal" in sugar
+    assert "Glucose: the latest" in sugar
+    high = await _computed(store, "Is her blood sugar high?")
+    assert high.startswith("Glucose:"), high
+    assert "HbA1c" not in high
+    lipids = await _computed(store, "Is her cholesterol at goal?")
+    assert lipids.startswith("LDL cholesterol: the latest, 119 mg/dL"), lipids
+    bp = await _computed(store, "Is her BP on target?")
+    assert "does not meet the usual treatment goal (below 130" in bp, bp

@@ -58,6 +58,12 @@ def test_codes_and_words_become_calls() -> None:
         ("search_record", {"name": "Influenza vaccine", "resource_type": "Immunization"})
     ]
     assert _args("still on lipitor?") == [("search_record", {"name": "Atorvastatin"})]
+    # two drugs of one combination product share its code: each is searched, neither is
+    # "a broader word" for the other
+    assert _args("What was his fluticasone/salmeterol prescribed for?") == [
+        ("search_record", {"name": "Fluticasone"}),
+        ("search_record", {"name": "Salmeterol"}),
+    ]
     assert _args("When was the patient's last visit?") == [
         ("record_summary", {"section": "encounters"})
     ]

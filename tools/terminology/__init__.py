@@ -65,6 +65,7 @@ from tools.terminology._model import (
 from tools.terminology._protocol import Terminology
 from tools.terminology._relations import (
     concerns,
+    control_measures,
     given_for,
     repeat_days,
     treating_class,
@@ -97,6 +98,7 @@ __all__ = [
     "assertion_of",
     "canonical_system",
     "concerns",
+    "control_measures",
     "default_terminology",
     "given_for",
     "is_common_word",

@@ -187,6 +187,16 @@ def _link_classes(table: ConceptTable) -> None:
             concepts[cid] = replace(c, classes=classes)
 
 
+def _link_monitors(table: ConceptTable) -> None:
+    """Each lab or vital's :attr:`Concept.monitors`: the conditions whose
+    ``monitored_by`` names it, in the data's order."""
+    concepts = table.concepts
+    for c in list(concepts.values()):
+        for m in c.monitored_by:
+            lab = concepts[m]
+            concepts[m] = replace(lab, monitors=(*lab.monitors, c.id))
+
+
 def _check(table: ConceptTable) -> None:
     concepts = table.concepts
     for c in concepts.values():
@@ -240,4 +250,5 @@ def load_table(
         _merge_measures(table)
     _link_classes(table)
     _check(table)
+    _link_monitors(table)
     return table

@@ -153,6 +153,8 @@ class Concept:
         polarity: for labs and vitals, ``higher_worse`` / ``higher_better`` / ``None``.
         monitored_by: for a condition, the labs or vitals that show how it is doing
             (diabetes: HbA1c, glucose); its children share them.
+        monitors: for a lab or vital, the conditions it shows how they are doing (the
+            reverse of ``monitored_by``, derived when the data is loaded).
         treats: for a drug class, the conditions it is given for (antihypertensives:
             hypertension); a drug of the class is "for" them and their kinds.
         repeat_days: for a vaccine, how often adults are to get it again (influenza:
@@ -173,6 +175,7 @@ class Concept:
     classes: tuple[str, ...] = ()
     polarity: Polarity | None = None
     monitored_by: tuple[str, ...] = ()
+    monitors: tuple[str, ...] = ()
     treats: tuple[str, ...] = ()
     repeat_days: int | None = None
     recorded_as: RecordedAs | None = None

@@ -1,6 +1,7 @@
 """Relations the data files state beside is-a: what a drug is given for
-(:attr:`Concept.treats`, on its drug classes) and how often a vaccine is repeated
-(:attr:`Concept.repeat_days`); both are inherited down the is-a hierarchy."""
+(:attr:`Concept.treats`, on its drug classes), how often a vaccine is repeated
+(:attr:`Concept.repeat_days`) and which lab or vital shows how a condition is doing
+(:attr:`Concept.monitored_by`); all are inherited down the is-a hierarchy."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from collections.abc import Iterable
 from tools.terminology._model import Concept
 from tools.terminology._protocol import Terminology
 
-__all__ = ["concerns", "given_for", "repeat_days", "treating_class", "treats"]
+__all__ = [
+    "concerns",
+    "control_measures",
+    "given_for",
+    "repeat_days",
+    "treating_class",
+    "treats",
+]
 
 
 def _with_ancestors(term: Terminology, concepts: Iterable[Concept]) -> list[Concept]:
@@ -66,3 +74,18 @@ def repeat_days(term: Terminology, concepts: Iterable[Concept]) -> int | None:
     their ancestors), or ``None`` when none is known."""
     days = [c.repeat_days for c in _with_ancestors(term, concepts) if c.repeat_days]
     return min(days) if days else None
+
+
+def control_measures(term: Terminology, measure: Concept) -> list[Concept]:
+    """What says whether the conditions a lab or vital monitors are controlled: each
+    condition's first monitor ("sugar", glucose, monitors diabetes, whose control HbA1c
+    shows; "cholesterol" monitors hyperlipidemia: LDL). The measure itself when it is
+    that first monitor (blood pressure for hypertension); empty when it monitors none."""
+    found: dict[str, Concept] = {}
+    for m in _with_ancestors(term, [measure]):
+        for condition in map(term.concept, m.monitors):
+            if condition is not None and condition.monitored_by:
+                first = term.concept(condition.monitored_by[0])
+                if first is not None:
+                    found.setdefault(first.id, first)
+    return list(found.values())
