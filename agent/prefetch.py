@@ -30,7 +30,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from tools.evidence import EvidenceSet
+from tools.evidence import EvidenceSet, item_concepts
 from tools.terminology import (
     LOINC,
     Concept,
@@ -88,6 +88,32 @@ def _monitors(concept: Concept, term: Terminology) -> list[Concept]:
             return [m for mid in c.monitored_by if (m := term.concept(mid)) is not None]
         todo.extend(p for pid in c.parents if (p := term.concept(pid)) is not None)
     return []
+
+
+def _has_results(evidence: EvidenceSet | None, concept: Concept, term: Terminology) -> bool:
+    """Whether the record holds a result of the lab or vital (``True`` when no record is
+    given: the search says)."""
+    if evidence is None:
+        return True
+    return any(
+        term.implies(c, concept)
+        for i in evidence.items
+        if i.kind == "observation" and i.values
+        for c in item_concepts(i, term)
+    )
+
+
+def _control(concept: Concept, term: Terminology, evidence: EvidenceSet | None) -> list[Concept]:
+    """What shows whether a condition, or the condition a lab or vital monitors, is
+    controlled: the condition's first monitor that the record holds results of ("is her
+    diabetes controlled?": HbA1c, else glucose; "is his sugar under control?": HbA1c,
+    then the glucose named)."""
+    if concept.kind in _SERIES:
+        found = [m for m in control_measures(term, concept) if _has_results(evidence, m, term)]
+        return [*(m for m in found if m.id != concept.id), concept]
+    monitors = _monitors(concept, term)
+    held = [m for m in monitors if _has_results(evidence, m, term)]
+    return held[:1] or monitors
 
 
 def _call(tool: str, **args: str) -> dict[str, Any]:
@@ -277,7 +303,7 @@ def prefetch_calls(
                 # it monitors (HbA1c for diabetes, LDL for hyperlipidemia), then itself
                 calls.extend(
                     _call("lab_trend", name=m.name, **window)
-                    for m in control_measures(term, concept)
+                    for m in _control(concept, term, evidence)
                     if m.id != concept.id
                 )
             calls.append(
@@ -337,9 +363,12 @@ def prefetch_calls(
             args["resource_type"] = rtype
         calls.append(_asked(focus, words, concept, _call("search_record", **args)))
         if focus.asks == "judge":  # "is her diabetes controlled?": and what shows it
-            calls.extend(
-                _call("lab_trend", name=m.name, **window) for m in _monitors(concept, term)
+            shown_by = (
+                _control(concept, term, evidence)
+                if _CONTROL.search(question)
+                else _monitors(concept, term)
             )
+            calls.extend(_call("lab_trend", name=m.name, **window) for m in shown_by)
         named.add(
             "condition"
             if kind in ("condition", "finding", "social")

@@ -140,11 +140,16 @@ def test_codes_and_words_become_calls() -> None:
     assert _args("has he been vaccinated against pneumonia?") == [
         ("record_summary", {"section": "immunizations"})
     ]
-    # a judgement of a condition: and the labs that show how it is doing
-    assert _args("is her diabetes controlled?") == [
+    # a judgement of a condition: and the labs that show how it is doing; whether it is
+    # controlled, by what shows its control (the first monitor the record holds)
+    assert _args("is her diabetes stable?") == [
         ("search_record", {"name": "Diabetes mellitus", "resource_type": "Condition"}),
         ("lab_trend", {"name": "HbA1c"}),
         ("lab_trend", {"name": "Glucose"}),
+    ]
+    assert _args("is her diabetes controlled?") == [
+        ("search_record", {"name": "Diabetes mellitus", "resource_type": "Condition"}),
+        ("lab_trend", {"name": "HbA1c"}),
     ]
     assert ("lab_trend", {"name": "eGFR"}) in _args("Is his CKD stable?")
     assert ("lab_trend", {"name": "HbA1c"}) not in _args("does she have diabetes?")
