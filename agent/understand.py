@@ -131,7 +131,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "conditions",
         re.compile(
             r"\bconditions?\b|\bdiagnos[ie]s\b|\bproblems?\b|\bproblem list\b|\bdiseases?\b|\bdx\b|\billness\w*"
-            r"|\bpmh\b|\b(?:past )?medical history\b|\bpast history\b",
+            r"|\bpmh\b|\b(?:past )?medical history\b|\bpast history\b"
+            r"|\b(?:his|her|their|my|the patient'?s) history\b(?!\s+of\b)",
             re.I,
         ),
     ),
@@ -195,7 +196,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:than|from|vs\.?|versus|compar(?:e|es|ed|ing) (?:to|with)) (?:the |his |her |their |my )?"
             r"(?:one before|previous(?: one| result| value| reading)?|prior(?: one| result)?|"
-            r"last time|time before|reading before)\b",
+            r"last time|time before|reading before|before(?=\s*\??\s*$))\b",
             re.I,
         ),
     ),
@@ -245,11 +246,12 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),  # not "over the last ten years" (a window)
     (
-        "ever",
+        "ever",  # a yes or no ("has she ever had surgery?"), not "what surgeries has she had?"
         re.compile(
+            r"^(?!\W*(?:what|which|list|name|show)\b)[^?;]*?(?:"
             r"\bever\b|\bhistory of\b|\b(?:has|have|had) (?:she|he|they|i|the patient) "
             r"(?:ever )?(?:had|been)\b|\bpreviously\b"
-            r"|\bin the past\b(?!\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|decades?)\b)",
+            r"|\bin the past\b(?!\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|decades?)\b))",
             re.I,
         ),
     ),
@@ -272,6 +274,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # her sinusitis resolved?", "is she off metformin?", "has it improved?")
             r"off|stop\w*|discontinu\w*|quit|no longer|resolv\w*|cured|gone|ended|cleared|"
             r"serious|severe|dangerous|concern\w*|worr\w*|"
+            # "how is her diabetes doing?": how it goes, which what monitors it shows
+            r"how\b[^?]*?\b(?:doing|going(?!\s+(?:on|to)\b))|"
             r"remission|free of|negative)\b",
             re.I,
         ),

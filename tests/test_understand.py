@@ -211,8 +211,11 @@ def test_a_judgement_is_not_a_yes_for_an_entry_that_exists() -> None:
     """ "Is her diabetes controlled?" was answered "Yes — Diabetes mellitus type 2: active"
     (a yes to "does she have it"); a judgement asks for the entries, not a yes."""
     for q in ("is her diabetes controlled?", "is she up to date on her flu shot?",
-              "is her a1c normal?", "Is she due for a mammogram?"):  # fmt: skip
+              "is her a1c normal?", "Is she due for a mammogram?", "Is her BP at target?",
+              "How is her diabetes doing?", "how are things going with his gout"):  # fmt: skip
         assert _read(q).asks == "judge", q
+    for q in ("What is she doing for exercise?", "What is going on with her knee?"):
+        assert _read(q).asks != "judge", q
     for q in ("does she have diabetes?", "Is she on a statin?", "Any allergies?"):
         assert _read(q).asks == "yesno", q
 
@@ -307,3 +310,19 @@ def test_prose_is_asked_for_in_its_own_words() -> None:
     for q in ("What are her current problems?", "List her allergies", "Is she on metformin?"):
         assert not _read(q).narrative, q
     assert _read("Are her allergies serious?").asks == "judge"
+
+
+def test_words_found_asking_the_record_in_its_own_words() -> None:
+    """Read off a sweep of clinicians' questions: "what surgeries has she had?" is a list,
+    not a yes ("Yes — Suture open wound" had answered it); "anticoagulated" and "admitted"
+    name the anticoagulants and inpatient stays; "better than before?" is against the
+    previous result."""
+    assert _read("What surgeries has she had?").asks is None
+    assert _read("Has she ever had surgery?").asks == "ever"
+    assert _read("history of surgery?").asks == "ever"
+    assert [c.id for _w, c in _read("Is she anticoagulated?").concepts] == ["anticoagulant"]
+    assert [c.id for _w, c in _read("How many times was she admitted?").concepts] == ["inpatient"]
+    assert _read("Is her A1c better than before?").asks == "previous"
+    assert "conditions" in _read("What's his history?").sections
+    assert "conditions" not in _read("What is her history of smoking?").sections
+    assert _read("Is her A1c better than before she started metformin?").asks != "previous"
