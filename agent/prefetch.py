@@ -225,6 +225,11 @@ def _section_calls(focus: Focus, named: set[str], sections: list[str]) -> list[d
                 out.append(_call("record_summary", section="labs"))
         elif section == "vitals":
             out.append(_call("record_summary", section="vitals"))
+        elif section == "due" and not named:
+            # "anything overdue?": the key labs past their retest interval, and the
+            # vaccines given again every so often (flu yearly, tetanus every 10 years)
+            out.append(_call("lab_trend", overdue="true"))
+            out.append(_call("search_record", resource_type="Immunization"))
         elif section == "patient":
             out.append(_call("record_summary", section="patient"))
     return out

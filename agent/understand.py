@@ -155,6 +155,15 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(r"\blabs?\b|\blab work\b|\bblood ?work\b|\btest results?\b|\bresults?\b", re.I),
     ),
     ("vitals", re.compile(r"\bvitals?\b|\bvital signs?\b", re.I)),
+    (  # "anything overdue?", "what is she due for?": the care due, by the record's dates
+        "due",
+        re.compile(
+            r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bdue\b(?:\s+(?:for|on)\s+"
+            r"(?:any|some)thing|\s*\??\s*$)"
+            r"|\b(?:what|anything)(?:'s|\s+is)?\s+(?:\w+\s+)?due\b(?!\s+to\b)",
+            re.I,
+        ),
+    ),
     (
         "patient",
         re.compile(

@@ -14,7 +14,7 @@ import pytest
 from agent.context import AgentContext
 from agent.run import ask
 from agent.toolkit import run_tool_call
-from tests.agent_fixtures import CLEOTILDE, DEBORA, ScriptedChatModel, agent_store
+from tests.agent_fixtures import ADAN, CLEOTILDE, DEBORA, LUIGI, ScriptedChatModel, agent_store
 from tools.codes import measure_for_code
 from tools.evidence import build_evidence
 from tools.store import RecordStore
@@ -186,3 +186,17 @@ async def test_is_it_under_control_is_asked_of_what_shows_control(store: RecordS
     assert lipids.startswith("LDL cholesterol: the latest, 119 mg/dL"), lipids
     bp = await _computed(store, "Is her BP on target?")
     assert "does not meet the usual treatment goal (below 130" in bp, bp
+
+
+async def test_what_is_due_is_read_off_the_dates(store: RecordStore) -> None:
+    # "anything overdue?": the key labs past their retest interval (as the brief's "Due or
+    # overdue" says them), then each repeated vaccine by the schedule — said by code
+    luigi = await _computed(store, "Anything overdue?", patient=LUIGI)
+    assert luigi.startswith("HbA1c overdue — last 2022-08-04, over 2 years ago"), luigi
+    assert "(recommended every 6 months)" in luigi
+    assert "Influenza, seasonal, injectable, preservative free: last given 2025-05-30" in luigi
+    debora = await _computed(store, "What is she due for?")
+    assert debora.startswith("None of the key labs on record is past its usual retest"), debora
+    assert "given yearly (CDC adult schedule): not due yet" in debora
+    adan = await _computed(store, "Is he due for anything?", patient=ADAN)
+    assert "given yearly (CDC adult schedule): due." in adan, adan

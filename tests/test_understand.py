@@ -322,7 +322,17 @@ def test_words_found_asking_the_record_in_its_own_words() -> None:
     assert _read("history of surgery?").asks == "ever"
     assert [c.id for _w, c in _read("Is she anticoagulated?").concepts] == ["anticoagulant"]
     assert [c.id for _w, c in _read("How many times was she admitted?").concepts] == ["inpatient"]
+    assert [c.id for _w, c in _read("Is his thyroid ok?").concepts] == ["thyroid_tests"]
+    assert [c.id for _w, c in _read("thyroid cancer?").concepts] == ["thyroid_cancer"]
     assert _read("Is her A1c better than before?").asks == "previous"
     assert "conditions" in _read("What's his history?").sections
     assert "conditions" not in _read("What is her history of smoking?").sections
     assert _read("Is her A1c better than before she started metformin?").asks != "previous"
+
+
+def test_what_is_due_is_its_own_question() -> None:
+    for q in ("Anything overdue?", "What is she due for?", "Is she due for anything?",
+              "Any care gaps?", "What's due?"):  # fmt: skip
+        assert "due" in _read(q).sections, q
+    for q in ("Is she due for a flu shot?", "What is due to her diabetes?"):
+        assert "due" not in _read(q).sections, q

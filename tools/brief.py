@@ -57,7 +57,14 @@ from tools.terminology import Terminology, default_terminology
 from tools.trends import Trend, lab_trends
 from tools.units import display_unit
 
-__all__ = ["FIRST_SCREEN_WORDS", "Brief", "BriefSection", "brief_sections", "build_brief"]
+__all__ = [
+    "FIRST_SCREEN_WORDS",
+    "Brief",
+    "BriefSection",
+    "brief_sections",
+    "build_brief",
+    "overdue_lines",
+]
 
 #: The first screen's word budget: what a clinician reads in about a minute.
 FIRST_SCREEN_WORDS = 350
@@ -316,9 +323,13 @@ def _result(t: Trend, index: dict[tuple[str, str], str]) -> Line | None:
     return Line(text, handles, refs, trend=t)
 
 
-def _due(
+def overdue_lines(
     view: RecordView, ev: EvidenceSet, trends: Sequence[Trend], index: dict[tuple[str, str], str]
 ) -> list[Line]:
+    """The key labs the patient has had whose last result is older than their usual
+    retest interval (:attr:`tools.codes.Measure.retest_days`), those last done the same
+    day in one line ("HbA1c overdue — last 2024-06-03, 12 months ago (recommended every
+    6 months)"), citing the last results; none for a patient who has died."""
     out: list[Line] = []
     if view.patient and (
         view.patient.get("deceasedDateTime") or view.patient.get("deceasedBoolean") is True
@@ -484,7 +495,7 @@ def brief_sections(
             and (
                 view.patient.get("deceasedDateTime") or view.patient.get("deceasedBoolean") is True
             )
-            else [BriefSection("Due or overdue", _due(view, ev, trends, index))]
+            else [BriefSection("Due or overdue", overdue_lines(view, ev, trends, index))]
         ),
         BriefSection("Last visit", _last_visit(ev, trends, index)),
     ]

@@ -15,7 +15,7 @@ import re
 from pydantic import Field
 
 from tools._record import fmt_num
-from tools.brief import plain
+from tools.brief import overdue_lines, plain
 from tools.codes import MEASURES, measure_for_code
 from tools.errors import IncompatibleUnits, RecordToolError
 from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, item_concepts
@@ -49,6 +49,10 @@ class LabTrendArgs(ToolArgs):
     out_of_range: bool = Field(
         False,
         description="true, with no name: every lab or vital whose latest value is out of range",
+    )
+    overdue: bool = Field(
+        False,
+        description="true, with no name: every key lab past its usual retest interval",
     )
 
 
@@ -297,8 +301,10 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
     query = args.name or args.code or ""
     if not query and args.out_of_range:
         return await _out_of_range(ctx, args)
+    if not query and args.overdue:
+        return await _overdue(ctx)
     if not query:
-        raise ToolCallError("lab_trend needs name or code (or out_of_range=true)")
+        raise ToolCallError("lab_trend needs name or code (or out_of_range=true, or overdue=true)")
     ev = await ensure_evidence(ctx)
     trends = _trends(ctx, ev, query)
     index = handle_index(ev)
@@ -403,6 +409,47 @@ async def _out_of_range(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
         result.add(ctx, none)
         result.statements = [(none.text, [none.handle])]
     result.lines.insert(0, f"{result.statements[0][0]} [{', '.join(result.statements[0][1])}]")
+    result.leads["judge"] = result.leads["yesno"] = list(result.statements)
+    return result
+
+
+async def _overdue(ctx: AgentContext) -> ToolResult:
+    """The key labs the patient has had whose last result is older than their usual
+    retest interval ("anything overdue?", :func:`tools.brief.overdue_lines`, as the
+    brief's "Due or overdue" says them), each citing its last result; when none is, that
+    is said, citing the last result of each lab checked. Nothing is due for a patient
+    who has died (said, citing the patient)."""
+    ev = await ensure_evidence(ctx)
+    index = handle_index(ev)
+    result = ToolResult([])
+    patient = ev.section("patient")
+    if any(i.demographics is not None and i.demographics.deceased for i in patient):
+        said = "No care is due: the record says the patient has died"
+        result.add(ctx, patient[0])
+        result.statements = [(said, [patient[0].handle])]
+    else:
+        trends = lab_trends(ctx.cache.record or [], as_of=ctx.as_of or ev.as_of)
+        checked = [
+            h
+            for t in trends
+            if (m := next(filter(None, map(measure_for_code, t.codes)), None)) is not None
+            and m.retest_days
+            and t.latest is not None
+            and (h := index.get((t.latest.ref, t.latest.path)))
+        ]
+        for h in dict.fromkeys(checked):
+            result.add(ctx, ev.get(h))
+        lines = overdue_lines(ev.view, ev, trends, index)
+        result.statements = [(scrub(ln.text, ctx.patient_id), list(ln.handles)) for ln in lines]
+        if not lines and checked:
+            n = len(dict.fromkeys(checked))
+            said = f"None of the key labs on record is past its usual retest interval ({n} checked)"
+            result.statements = [(said, list(dict.fromkeys(checked)))]
+        elif not lines:
+            none = absence(ctx, ev, SearchScope(resource_types=("Observation",)), "key lab results")
+            result.add(ctx, none)
+            result.statements = [(none.text, [none.handle])]
+    result.lines = [f"{t} [{', '.join(hs)}]" for t, hs in result.statements]
     result.leads["judge"] = result.leads["yesno"] = list(result.statements)
     return result
 

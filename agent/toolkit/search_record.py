@@ -300,7 +300,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 (scrub(f"Yes — {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
                 *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in shown[1:]),
             ]
-    due = _due(ctx, ev, items) if name or code else []
+    # "is she due for a flu shot?", or of all her vaccines ("anything due?")
+    due = _due(ctx, ev, items) if name or code or rtype == "Immunization" else []
     if due:  # "is she due for a flu shot?": from the last dose and the schedule
         result.leads["judge"] = due
     for group, item in related[: ctx.settings.max_lines]:
