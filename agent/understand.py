@@ -515,6 +515,15 @@ _PART = re.compile(
 )
 
 
+#: a follow-up that names another thing and asks nothing of its own: "and sodium?",
+#: "what about her LDL?", "how about in 2019?", "sodium?"
+_ELLIPTICAL = re.compile(
+    r"^\W*(?:(?:and|also|what about|how about|same for|and what about)\b[^?]{0,40}|"
+    r"(?:\w+\W+){0,2}\w+\W*)\??\s*$",
+    re.I,
+)
+
+
 def _asks(text: str) -> str | None:
     return next((name for name, pattern in _ASKS if pattern.search(text)), None)
 
@@ -574,6 +583,15 @@ def understand(
             for c in m.concepts:  # a part that asks nothing of its own shares the
                 # question's ("when did she last get a flu shot, and when a hep B vaccine?")
                 focus.part_asks.setdefault(c.id, _asks(part) or focus.asks)
+    if (
+        previous is not None
+        and focus.concepts
+        and focus.asks in (None, "yesno")  # "sodium?" asks nothing but its own yes or no
+        and previous.asks
+        and _ELLIPTICAL.match(question)
+    ):  # "What's her latest potassium?" — "and sodium?": the same question of another thing
+        focus.asks = previous.asks
+        focus.window = focus.window or previous.window
     if previous is not None and not focus.concepts:
         if not focus.sections and (
             _FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8

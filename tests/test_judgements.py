@@ -200,3 +200,14 @@ async def test_what_is_due_is_read_off_the_dates(store: RecordStore) -> None:
     assert "given yearly (CDC adult schedule): not due yet" in debora
     adan = await _computed(store, "Is he due for anything?", patient=ADAN)
     assert "given yearly (CDC adult schedule): due." in adan, adan
+
+
+async def test_an_allergy_to_a_drug_is_no_yes_to_being_on_it(store: RecordStore) -> None:
+    # Cleotilde's record holds aspirin only as an allergy: "is she on aspirin?" had been
+    # answered "Yes — Allergy to Aspirin"; asked as an allergy, it is a yes
+    on = await _computed(store, "Is she on aspirin?", patient=CLEOTILDE)
+    assert on.startswith("No — no order or dose of Aspirin is recorded; the record lists an"), on
+    allergic = await _computed(store, "Is she allergic to aspirin?", patient=CLEOTILDE)
+    assert allergic.startswith("Yes — Allergy to Aspirin"), allergic
+    warfarin = await _computed(store, "Is she on warfarin?", patient=CLEOTILDE)
+    assert warfarin.startswith("Yes — Warfarin Sodium 5 MG Oral Tablet: current"), warfarin

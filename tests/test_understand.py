@@ -336,3 +336,15 @@ def test_what_is_due_is_its_own_question() -> None:
         assert "due" in _read(q).sections, q
     for q in ("Is she due for a flu shot?", "What is due to her diabetes?"):
         assert "due" not in _read(q).sections, q
+
+
+def test_an_elliptical_follow_up_asks_the_same_of_another_thing() -> None:
+    latest = _read("What's her latest potassium?")
+    for q in ("and sodium?", "what about her LDL?", "sodium?"):
+        f = _read(q, previous=latest)
+        assert f.asks == "latest", q
+    assert _read("and sodium?").asks != "latest"  # no previous turn
+    count = _read("How many HbA1c results does she have?")
+    assert _read("and glucose?", previous=count).asks == "count"
+    # a question of its own is not elliptical
+    assert _read("Is her sodium normal?", previous=latest).asks == "judge"

@@ -182,8 +182,9 @@ def series_statement(name: str, st: SeriesStats) -> str:
         else f"since {st.first.date[:10]}"
     )
     text = f"{name}: {value(st.last)}, the latest of {st.n} results {span}"
-    if len(st.values) >= 2:
-        text += f"; the one before it was {value(st.values[-2])}"
+    before = next((p for p in reversed(st.values) if p.date[:10] != st.last.date[:10]), None)
+    if before is not None:  # of another day (a same-day twin is no "one before")
+        text += f"; the one before it was {value(before)}"
     text += f"; the first was {value(st.first)}"
     if st.change is not None and st.direction:
         moved = {"increased": "up", "decreased": "down"}.get(st.direction)

@@ -292,14 +292,31 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 (scrub(statement(shown[k]), ctx.patient_id), [shown[k].handle]) for k in by_value
             ]
         else:
-            result.leads["yesno"] = _yes_or_not_now(ctx, shown)
+            # a drug named without a resource type: "is she on aspirin?" is not answered
+            # yes by an allergy to it, which is the record saying she should not be
+            taken = not rtype and any(w.kind in ("drug", "drug_class") for w in wanted)
+            only_allergies = taken and all(i.kind == "allergy" for i in shown)
+            result.leads["yesno"] = (
+                _allergy_not_taken(ctx, shown, args.name or name)
+                if only_allergies
+                else _yes_or_not_now(ctx, shown, taken=taken)
+            )
             ended = _ended(ctx, shown)
             if ended:  # "is she off metformin?", "has her sinusitis resolved?"
                 result.leads["ended"] = ended
-            result.leads["ever"] = [  # "has she ever had X?": any entry, resolved or not
-                (scrub(f"Yes — {statement(shown[0])}", ctx.patient_id), [shown[0].handle]),
-                *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in shown[1:]),
-            ]
+            first = next((i for i in shown if not taken or i.kind != "allergy"), shown[0])
+            result.leads["ever"] = (  # "has she ever had X?": any entry, resolved or not
+                _allergy_not_taken(ctx, shown, args.name or name)
+                if only_allergies
+                else [
+                    (scrub(f"Yes — {statement(first)}", ctx.patient_id), [first.handle]),
+                    *(
+                        (scrub(statement(i), ctx.patient_id), [i.handle])
+                        for i in shown
+                        if i is not first
+                    ),
+                ]
+            )
     # "is she due for a flu shot?", or of all her vaccines ("anything due?")
     due = _due(ctx, ev, items) if name or code or rtype == "Immunization" else []
     if due:  # "is she due for a flu shot?": from the last dose and the schedule
@@ -400,13 +417,18 @@ def _answers_by_value(item: EvidenceItem) -> bool:
 _NOW = frozenset({"active", "current", "recurrence", "relapse"})
 
 
-def _yes_or_not_now(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list[str]]]:
+def _yes_or_not_now(
+    ctx: AgentContext, items: list[EvidenceItem], *, taken: bool = False
+) -> list[tuple[str, list[str]]]:
     """A yes/no question about a named thing, answered by code from what the search
     found: "Yes" when an entry holds now (an active problem, a current order, an active
     allergy) or happened (a procedure, a dose, a result); "No, not currently" when every
-    entry is resolved or stopped. Each entry follows as the record states it."""
+    entry is resolved or stopped. Each entry follows as the record states it.
+    ``taken``: a drug asked of ("is she on aspirin?"): an allergy to it is no "yes"."""
 
     def holds(i: EvidenceItem) -> bool:
+        if taken and i.kind == "allergy":
+            return False
         if i.kind in ("condition", "medication", "allergy"):
             return (i.status or "").lower() in _NOW
         return True
@@ -417,6 +439,25 @@ def _yes_or_not_now(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[
     out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
     out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in items if i is not first]
     return out
+
+
+def _allergy_not_taken(
+    ctx: AgentContext, items: list[EvidenceItem], what: str
+) -> list[tuple[str, list[str]]]:
+    """A drug asked of that the record holds only as an allergy ("is she on aspirin?"):
+    no order or dose of it, and the allergy, said first."""
+    first, *rest = items
+    out = [
+        (
+            scrub(
+                f"No — no order or dose of {what} is recorded; the record lists an allergy: "
+                f"{statement(first)}",
+                ctx.patient_id,
+            ),
+            [first.handle],
+        )
+    ]
+    return out + [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in rest]
 
 
 def _ended(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list[str]]]:
