@@ -63,6 +63,7 @@ def _record() -> list[dict[str, Any]]:
             reasonCode=[{"text": "Essential hypertension (disorder)"}]),
         med("ator", "617310", "Atorvastatin 20 MG Oral Tablet", "2025-09-01"),
         _allergy("pea", "91935009", "Allergy to peanuts", "2015-06-01"),
+        _allergy("asa", "387458008", "Aspirin", "2016-02-01"),
         obs("glu", "2345-7", 99.0, "mg/dL", "2021-01-05T08:00:00+00:00", display="Glucose"),
         obs("cr1", "2160-0", 1.1, "mg/dL", "2021-01-05T08:00:00+00:00", display="Creatinine"),
         obs("cr2", "2160-0", 1.3, "mg/dL", "2021-07-09T08:00:00+00:00", display="Creatinine"),
@@ -234,6 +235,9 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("She received a pneumococcal vaccine on 2025-04-30.", ["Immunization/flu"], "failed"),
     ("She is allergic to penicillin.", ["AllergyIntolerance/pea"], "failed"),
     ("She is allergic to penicillin.", ["MedicationRequest/pv"], "failed"),  # an order, no allergy
+    # an allergy to a drug is no order of it: the drug's name copied from it is no "taking"
+    ("She is taking aspirin.", ["AllergyIntolerance/asa"], "failed"),
+    ("She is on aspirin.", ["AllergyIntolerance/asa"], "failed"),
     # a count over a stated window is the count of cited entries in that window, not of all
     ("She was seen 3 times in 2017.", ["Encounter/e2"], "failed"),
     # a term on no list: never shown as fact
@@ -323,6 +327,8 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("She takes lisinopril for her blood pressure.", ["MedicationRequest/lis"], "verified"),
     ("She took penicillin V in 1960.", ["MedicationRequest/pv"], "verified"),
     ("She is allergic to peanuts, with anaphylaxis.", ["AllergyIntolerance/pea"], "verified"),
+    ("She is allergic to aspirin.", ["AllergyIntolerance/asa"], "verified"),
+    ("An allergy to Aspirin is on file.", ["AllergyIntolerance/asa"], "verified"),
     ("She has a food allergy.", ["AllergyIntolerance/pea"], "verified"),
     ("Glucose was 5.5 mmol/L on 2021-01-05.", ["Observation/glu"], "verified"),
     (

@@ -102,6 +102,13 @@ _ALLERGY_CUE = re.compile(
     r"(?:\w+\s+){0,2}$",
     re.I,
 )
+#: Words before a drug that say it is taken ("is taking aspirin", "on warfarin",
+#: "prescribed metformin"): only a medication entry supports it, never an allergy to it.
+_TAKING_CUE = re.compile(
+    r"\b(?:tak(?:e|es|ing)|took|on|prescribed|uses?|using|started(?:\s+on)?|receiv\w*|"
+    r"continu\w*(?:\s+on)?)\s+(?:\w+\s+){0,2}$",
+    re.I,
+)
 # "is up overall", "trending down": a verb of being or of trend before a bare up/down
 _BARE = r"(?:is|are|was|were|been|be|trend\w*|moved|moving|headed|heading|overall)\s+"
 _UP = re.compile(
@@ -614,9 +621,19 @@ def _term_findings(
                 )
             )
             continue
-        allergic = bool(_ALLERGY_CUE.search(text[max(0, m.start - 30) : m.start]))
+        before = text[max(0, m.start - 30) : m.start]
+        allergic = bool(_ALLERGY_CUE.search(before))
+        taken = (
+            not allergic
+            and any(c.kind in ("drug", "drug_class") for c in concepts)
+            and bool(_TAKING_CUE.search(before))
+        )
         where_ok = (
-            [h for h in valid if index.items[h].seen.item.kind == "allergy"] if allergic else valid
+            [h for h in valid if index.items[h].seen.item.kind == "allergy"]
+            if allergic
+            else [h for h in valid if index.items[h].seen.item.kind != "allergy"]
+            if taken
+            else valid
         )
         verdicts = [index.supports(where_ok, c) for c in concepts]
         if any(verdicts) or _treated_for(text, m.start, concepts, valid, index):
@@ -624,6 +641,15 @@ def _term_findings(
         if allergic and any(index.supports(valid, c) for c in concepts):
             check.findings.append(
                 Finding("entity", f"says allergic to {shown!r}, but no cited allergy records it")
+            )
+            continue
+        if taken and any(index.supports(valid, c) for c in concepts):
+            check.findings.append(
+                Finding(
+                    "entity",
+                    f"says {shown!r} is taken, but it cites only an allergy to it, "
+                    "no medication order or dose",
+                )
             )
             continue
         if any(v is None for v in verdicts):  # the terminology cannot relate them
@@ -1353,6 +1379,7 @@ def _copied_names(
     Tablet") are that entity, not claims; the name a search looked for is what it did
     not find."""
     names: dict[str, bool] = {}
+    of_allergies: dict[str, bool] = {}  # a name only cited allergies give
     for h in valid:
         item = index.items[h].seen.item
         searched = item.kind == "absence"
@@ -1364,6 +1391,9 @@ def _copied_names(
             for variant in (n, _SEMANTIC_TAG.sub("", n)):
                 if len(variant) >= 5 or (variant and not variant.isalpha()):
                     names.setdefault(variant, searched)
+                    of_allergies[variant] = of_allergies.get(variant, True) and (
+                        item.kind == "allergy"
+                    )
     spans: list[tuple[int, int, bool]] = []
     low = text.lower()
     for name in sorted(names, key=len, reverse=True):
@@ -1371,7 +1401,10 @@ def _copied_names(
         needle = name.lower()
         while (i := low.find(needle, start)) >= 0:
             end = i + len(needle)
-            if not any(a <= i < b for a, b, _s in spans):
+            taken = of_allergies[name] and _TAKING_CUE.search(text[max(0, i - 30) : i])
+            # "she is taking aspirin", the name copied from an allergy to it: not the
+            # entity, a claim the term check reads (only a medication entry supports it)
+            if not taken and not any(a <= i < b for a, b, _s in spans):
                 spans.append((i, end, names[name]))
             start = end
     return spans
