@@ -150,6 +150,13 @@ _KIND_OF = {
 }
 
 
+#: the last visit itself, asked of as a whole ("what happened at her last visit?")
+_AT_LAST_VISIT = re.compile(
+    r"\b(?:at|during|from|since|in|of)\s+(?:her|his|their|my|your|the)\s+(?:last|latest|most "
+    r"recent|previous|prior)\s+(?:visit|appointment|encounter|check-?up|consultation)\b",
+    re.I,
+)
+
 #: whether a condition is controlled, not whether one value is normal
 _CONTROL = re.compile(
     r"\b(?:(?:un|well[- ]|poorly |badly )?controlled|(?:under|out of) control|managed"
@@ -382,6 +389,11 @@ def prefetch_calls(
             else "drug"
         )
     sections = [*focus.sections, *sorted(sections_words - set(focus.sections))]
+    if not focus.concepts and set(sections) <= {"encounters"} and _AT_LAST_VISIT.search(question):
+        # "what happened at her last visit?", "what changed since the last visit?": the
+        # visit and what changed at it (problems, orders, results out of range)
+        calls.append(_whole(_call("record_summary", section="last_visit")))
+        sections = []
     calls.extend(_section_calls(focus, named, sections))
     unique: list[dict[str, Any]] = []
     for c in calls:

@@ -211,3 +211,14 @@ async def test_an_allergy_to_a_drug_is_no_yes_to_being_on_it(store: RecordStore)
     assert allergic.startswith("Yes — Allergy to Aspirin"), allergic
     warfarin = await _computed(store, "Is she on warfarin?", patient=CLEOTILDE)
     assert warfarin.startswith("Yes — Warfarin Sodium 5 MG Oral Tablet: current"), warfarin
+
+
+async def test_the_last_visit_is_said_with_what_changed_at_it(store: RecordStore) -> None:
+    # "what happened at her last visit?": the visit, and what changed since the one before
+    # (as the brief's "Last visit" says it), not a count of encounters in its window
+    said = await _computed(
+        store, "What was done at her most recent appointment?", patient=CLEOTILDE
+    )
+    assert said.startswith("2025-04-30: AMB General examination of patient for Diagnosis."), said
+    assert "Problems since 2025-02-03: new Atrial fibrillation." in said
+    assert "Ordered since 2025-02-03: Digoxin 0.125 MG Oral Tablet" in said

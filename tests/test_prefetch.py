@@ -58,6 +58,13 @@ def test_codes_and_words_become_calls() -> None:
         ("search_record", {"name": "Influenza vaccine", "resource_type": "Immunization"})
     ]
     assert _args("still on lipitor?") == [("search_record", {"name": "Atorvastatin"})]
+    # the last visit asked of as a whole, not when something at it is named
+    assert _args("What happened at her last visit?") == [
+        ("record_summary", {"section": "last_visit"})
+    ]
+    assert ("record_summary", {"section": "last_visit"}) not in _args(
+        "What was her BP at the last visit?"
+    )
     # two drugs of one combination product share its code: each is searched, neither is
     # "a broader word" for the other
     assert _args("What was his fluticasone/salmeterol prescribed for?") == [

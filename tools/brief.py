@@ -63,6 +63,7 @@ __all__ = [
     "BriefSection",
     "brief_sections",
     "build_brief",
+    "last_visit_lines",
     "overdue_lines",
 ]
 
@@ -378,7 +379,7 @@ def _care(ev: EvidenceSet) -> list[Line]:
     return goals + plans
 
 
-def _last_visit(
+def last_visit_lines(
     ev: EvidenceSet, trends: Sequence[Trend], index: dict[tuple[str, str], str]
 ) -> list[Line]:
     """The last visit, and what changed in the record since the visit before it: problems
@@ -497,7 +498,7 @@ def brief_sections(
             )
             else [BriefSection("Due or overdue", overdue_lines(view, ev, trends, index))]
         ),
-        BriefSection("Last visit", _last_visit(ev, trends, index)),
+        BriefSection("Last visit", last_visit_lines(ev, trends, index)),
     ]
     spill: dict[str, list[Line]] = {}
     for s in first:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tools.brief import plain
+from tools.brief import last_visit_lines, plain
 from tools.evidence import SECTIONS, EvidenceItem, SearchScope
+from tools.summary import handle_index
+from tools.trends import lab_trends
 
 from ..context import AgentContext
 from ..errors import ToolCallError
 from ..guard import scrub
-from ._base import Tool, ToolArgs, ToolResult, bounded, ensure_evidence
+from ._base import Tool, ToolArgs, ToolResult, absence, bounded, ensure_evidence
 
 __all__ = ["SECTION_TYPES", "TOOL", "RecordSummaryArgs", "record_summary"]
 
@@ -40,14 +42,20 @@ SECTION_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: sections the tool derives from the others: the last visit and what changed at it
+_DERIVED = ("last_visit",)
+
+
 class RecordSummaryArgs(ToolArgs):
-    section: str = Field(max_length=40, description="one of " + ", ".join(SECTIONS))
+    section: str = Field(max_length=40, description="one of " + ", ".join([*SECTIONS, *_DERIVED]))
 
 
 async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResult:
     section = args.section.lower()
+    if section == "last_visit":
+        return await _last_visit(ctx)
     if section not in SECTIONS:
-        raise ToolCallError(f"section must be one of {', '.join(SECTIONS)}")
+        raise ToolCallError(f"section must be one of {', '.join([*SECTIONS, *_DERIVED])}")
     ev = await ensure_evidence(ctx)
     what = section.replace("_", " ")
     result = bounded(
@@ -57,6 +65,30 @@ async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResu
         result.leads.update(_vital_leads(ctx, ev.section(section)))
     if section == "allergies":
         _active_allergies_first(ev.section(section), result)
+    return result
+
+
+async def _last_visit(ctx: AgentContext) -> ToolResult:
+    """The last visit and what changed in the record since the visit before it (problems
+    begun or resolved, medications ordered, key results out of range at it), as the
+    brief's "Last visit" says it (:func:`tools.brief.last_visit_lines`): "what happened at
+    her last visit?", "what changed since the last visit?"."""
+    ev = await ensure_evidence(ctx)
+    index = handle_index(ev)
+    lines = last_visit_lines(
+        ev, lab_trends(ctx.cache.record or [], as_of=ctx.as_of or ev.as_of), index
+    )
+    result = ToolResult([])
+    for ln in lines:
+        for h in ln.handles:
+            result.add(ctx, ev.get(h))
+        result.statements.append((scrub(ln.text, ctx.patient_id), list(ln.handles)))
+    if not lines:
+        none = absence(ctx, ev, SearchScope(resource_types=SECTION_TYPES["encounters"]), "visits")
+        result.add(ctx, none)
+        result.statements = [(none.text, [none.handle])]
+    result.lines = [f"{t} [{', '.join(hs)}]" for t, hs in result.statements]
+    result.leads["latest"] = list(result.statements)
     return result
 
 
