@@ -240,6 +240,9 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("She is on aspirin.", ["AllergyIntolerance/asa"], "failed"),
     # a count over a stated window is the count of cited entries in that window, not of all
     ("She was seen 3 times in 2017.", ["Encounter/e2"], "failed"),
+    # "last seen" is checked against every visit seen, not only the one cited
+    ("She was last seen on 2017-03-02.", ["Encounter/e2"], "failed"),
+    ("Her most recent visit was on 2017-03-02.", ["Encounter/e2"], "failed"),
     # a term on no list: never shown as fact
     ("She takes Xyzzyzol.", ["MedicationRequest/lis"], "unverified"),
     # judgements of a result against its range or the usual treatment goal (cpu-demo:
@@ -312,6 +315,8 @@ CORRECT: list[tuple[str, list[str], str]] = [
     # a code restated after the word "code" is a code, not the number 4548 (cpu-demo)
     ("Her HbA1c (code 4548-4) was 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("She has had 3 visits, the last on 2018-07-07.", ["Encounter/e2"], "verified"),
+    ("She was last seen on 2018-07-07.", ["Encounter/e3"], "verified"),
+    ("Her last check up visit was on 2018-07-07.", ["Encounter/e3"], "verified"),
     ("Her HbA1c goal is below 7 %.", ["Goal/g1"], "verified"),
     ("She has high blood pressure.", ["Condition/htn"], "verified"),
     ("She has a history of hypertension since 2010.", ["Condition/htn"], "verified"),

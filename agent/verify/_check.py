@@ -460,6 +460,44 @@ def _window_date_findings(
             )
 
 
+#: "she was last seen on D", "her most recent visit was on D": a claim that no visit
+#: came after D (a visit of a kind, "her last ER visit", is not this claim)
+_LAST_VISIT = re.compile(
+    r"\b(?:last|latest|most recent(?:ly)?)\s+(?:recorded\s+)?(?:seen|visit(?:ed)?|came in|"
+    r"encounter|appointment)\b|\b(?:seen|visited|came in)\s+last\b",
+    re.I,
+)
+
+
+def _last_visit_findings(
+    body: str,
+    dates: Sequence[tuple[int, int | None, int | None]],
+    index: SessionIndex,
+    as_of: dt.date | None,
+    check: SentenceCheck,
+) -> None:
+    """ "Last seen on 2020-07-26" is false when a visit the session has seen came after it
+    (up to the reference day): a recency claim is checked against every visit seen, not
+    only the ones cited."""
+    if not _LAST_VISIT.search(body) or len(dates) != 1 or dates[0][2] is None:
+        return
+    y, m, d = dates[0]
+    said = f"{y:04d}-{m:02d}-{d:02d}"
+    limit = as_of.isoformat() if as_of else "9999-12-31"
+    later = sorted(
+        (p.day[:10], h)
+        for h, ix in index.items.items()
+        if ix.seen.item.kind == "encounter"
+        for p in ix.seen.item.points
+        if p.day and said < p.day[:10] <= limit
+    )
+    if later:
+        day, h = later[-1]
+        check.findings.append(
+            Finding("date", f"says the last visit was on {said}, but {h} records one on {day}")
+        )
+
+
 def _window_counts(sup: Support, window: tuple[str, str]) -> set[int]:
     """Counts a sentence may state for a window: the cited entries dated in it (per item,
     in all, and as distinct days), and counts a tool computed over a series lying in it."""
@@ -1500,6 +1538,7 @@ def check_sentence(
         shown = "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(d) if p)
         check.findings.append(Finding("date", f"date {shown} not in the cited evidence"))
     _window_date_findings(body, as_of, anchors, check)
+    _last_visit_findings(body, dates, index, as_of, check)
     copied = _copied_names(blank, valid, index)
     for a, b, searched in copied:
         negated = assertion_of(_masked(text, copied, (a, b)), a, b).status == "negated"
