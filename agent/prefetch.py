@@ -184,7 +184,13 @@ def _given_for(question: str, words: str, concept: Concept) -> bool:
     )
 
 
-def _section_calls(focus: Focus, named: set[str], sections: list[str]) -> list[dict[str, Any]]:
+#: "what meds did he stop?", "which medications were discontinued?": the stopped orders
+_STOPPED = re.compile(r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off)\b", re.I)
+
+
+def _section_calls(
+    focus: Focus, named: set[str], sections: list[str], question: str = ""
+) -> list[dict[str, Any]]:
     window = focus.window.args() if focus.window else {}
     out = []
     for section in sections:
@@ -197,6 +203,17 @@ def _section_calls(focus: Focus, named: set[str], sections: list[str]) -> list[d
         if section == "allergies" and not named & {"substance", "drug"}:
             # "allergic to latex?" is answered by that search, not by the whole list
             out.append(_whole(_call("record_summary", section="allergies")))
+        elif section == "medications" and "drug" not in named and _STOPPED.search(question):
+            out.append(
+                _whole(
+                    _call(
+                        "search_record",
+                        resource_type="MedicationRequest",
+                        status="stopped",
+                        **window,
+                    )
+                )
+            )
         elif section == "medications" and "drug" not in named:
             if focus.current:
                 out.append(
@@ -394,7 +411,7 @@ def prefetch_calls(
         # visit and what changed at it (problems, orders, results out of range)
         calls.append(_whole(_call("record_summary", section="last_visit")))
         sections = []
-    calls.extend(_section_calls(focus, named, sections))
+    calls.extend(_section_calls(focus, named, sections, question))
     unique: list[dict[str, Any]] = []
     for c in calls:
         if c not in unique:

@@ -515,6 +515,14 @@ _PART = re.compile(
 )
 
 
+#: a question about the whole patient ("what's going on with her?", "give me an overview")
+_OVERVIEW = re.compile(
+    r"\bwhat(?:'s| is) (?:going on|happening|new) with\b|\boverview\b|\bsummar(?:y|i[sz]e)\b"
+    r"|\btell me about (?:this|the|my) (?:patient|pt)\b|\btell me about (?:her|him|them)\b"
+    r"|\bcatch me up\b|\bbring me up to (?:speed|date)\b|\bthe (?:big|whole) picture\b",
+    re.I,
+)
+
 #: a follow-up that names another thing and asks nothing of its own: "and sodium?",
 #: "what about her LDL?", "how about in 2019?", "sodium?"
 _ELLIPTICAL = re.compile(
@@ -569,6 +577,11 @@ def understand(
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now
     focus.current = bool(_CURRENT.search(question)) and not past
+    if not focus.concepts and not focus.sections and _OVERVIEW.search(question):
+        # "what's going on with her?", "give me an overview": the current lists the
+        # record holds (problems, medications, allergies), whatever prose is written
+        focus.sections = ["conditions", "medications", "allergies"]
+        focus.current = True
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)

@@ -200,6 +200,10 @@ async def test_what_is_due_is_read_off_the_dates(store: RecordStore) -> None:
     assert "given yearly (CDC adult schedule): not due yet" in debora
     adan = await _computed(store, "Is he due for anything?", patient=ADAN)
     assert "given yearly (CDC adult schedule): due." in adan, adan
+    jarred = "cdb486b4-716b-4e83-9e27-8a68620dd1fe"  # died 2021-07-07
+    for q in ("Anything overdue?", "Is he due for a flu shot?"):
+        dead = await _computed(store, q, patient=jarred)
+        assert dead == "No care is due: the record says the patient has died.", (q, dead)
 
 
 async def test_an_allergy_to_a_drug_is_no_yes_to_being_on_it(store: RecordStore) -> None:

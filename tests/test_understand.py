@@ -348,3 +348,11 @@ def test_an_elliptical_follow_up_asks_the_same_of_another_thing() -> None:
     assert _read("and glucose?", previous=count).asks == "count"
     # a question of its own is not elliptical
     assert _read("Is her sodium normal?", previous=latest).asks == "judge"
+
+
+def test_a_question_about_the_whole_patient_reads_the_current_lists() -> None:
+    for q in ("What's going on with this patient?", "Give me an overview", "Catch me up on her"):
+        f = _read(q)
+        assert f.sections == ["conditions", "medications", "allergies"], q
+        assert f.current, q
+    assert _read("Summarize her diabetes care").sections == []  # a thing named

@@ -319,6 +319,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             )
     # "is she due for a flu shot?", or of all her vaccines ("anything due?")
     due = _due(ctx, ev, items) if name or code or rtype == "Immunization" else []
+    dead = [i for i in ev.section("patient") if i.demographics and i.demographics.deceased]
+    if dead and (rtype == "Immunization" or any(i.kind == "immunization" for i in items)):
+        # "is she due for a flu shot?" of a patient who has died: nothing is due
+        result.add(ctx, dead[0])
+        due = [("No care is due: the record says the patient has died", [dead[0].handle])]
     if due:  # "is she due for a flu shot?": from the last dose and the schedule
         result.leads["judge"] = due
     for group, item in related[: ctx.settings.max_lines]:
