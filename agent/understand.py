@@ -400,6 +400,23 @@ def anchors_of(evidence: EvidenceSet | None) -> dict[str, dt.date]:
     return out
 
 
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_AGO = re.compile(
+    r"\b(a|an|one|two|three|four|five|six|\d{1,2})\s+(day|week|month|year)s?\s+ago\b", re.I
+)
+
+
+def _ago_window(question: str, as_of: dt.date) -> Window | None:
+    """ "What was her A1c a year ago?": what the record held then, up to that day. Read in
+    questions only: in an answer, "5 months ago" is a rounded duration, not a window its
+    dates must lie in."""
+    m = _AGO.search(question)
+    if m is None:
+        return None
+    n = _NUMBER_WORDS.get(m.group(1).lower()) or int(m.group(1))
+    return Window(None, _minus(as_of, n, m.group(2).lower()), m.group(0))
+
+
 def window_of(
     question: str,
     as_of: dt.date,
@@ -440,6 +457,15 @@ def window_of(
         return Window(dt.date(as_of.year - 1, 1, 1), dt.date(as_of.year - 1, 12, 31), "last year")
     if re.search(r"\bthis month\b", q):
         return Window(as_of.replace(day=1), as_of, "this month")
+    if m := re.search(r"\b(?:(since|after)\s+)?last (month|week)\b", q):
+        # the calendar month or week (Monday to Sunday) before this one
+        if m.group(2) == "month":
+            end = as_of.replace(day=1) - dt.timedelta(days=1)
+            start = end.replace(day=1)
+        else:
+            start = as_of - dt.timedelta(days=as_of.weekday() + 7)
+            end = start + dt.timedelta(days=6)
+        return Window(start, as_of if m.group(1) else end, m.group(0))
     if m := re.search(r"\blast (spring|summer|fall|autumn|winter)\b", q):
         first, last = _SEASONS[m.group(1)]
         end_year = as_of.year
@@ -573,7 +599,7 @@ def understand(
         seen.add(exam.id)
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
-    focus.window = window_of(question, as_of, anchors_of(evidence))
+    focus.window = window_of(question, as_of, anchors_of(evidence)) or _ago_window(question, as_of)
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now
     focus.current = bool(_CURRENT.search(question)) and not past

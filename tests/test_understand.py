@@ -356,3 +356,31 @@ def test_a_question_about_the_whole_patient_reads_the_current_lists() -> None:
         assert f.sections == ["conditions", "medications", "allergies"], q
         assert f.current, q
     assert _read("Summarize her diabetes care").sections == []  # a thing named
+
+
+def test_last_month_and_last_week_are_the_calendar_ones() -> None:
+    from agent.understand import window_of
+
+    day = dt.date(2025, 6, 1)  # a Sunday
+    month = window_of("Labs from last month?", day)
+    assert month is not None
+    assert (month.start, month.end) == (dt.date(2025, 5, 1), dt.date(2025, 5, 31))
+    week = window_of("any visits last week", day)
+    assert week is not None
+    assert (week.start, week.end) == (dt.date(2025, 5, 19), dt.date(2025, 5, 25))
+    since = window_of("what changed since last month?", day)
+    assert since is not None
+    assert (since.start, since.end) == (dt.date(2025, 5, 1), day)
+    past = window_of("in the last month", day)  # the past month, not the calendar one
+    assert past is not None
+    assert past.end == day
+
+
+def test_a_while_ago_is_what_the_record_held_then() -> None:
+    f = _read("What was her A1c a year ago?")
+    assert f.window is not None
+    assert (f.window.start, f.window.end) == (None, dt.date(2024, 6, 1))
+    from agent.understand import window_of
+
+    # in an answer, "5 months ago" is a rounded duration, not a window for its dates
+    assert window_of("her last flu shot was 5 months ago, on 2025-01-15", AS_OF) is None
