@@ -63,7 +63,7 @@ from .schemas import (
 from .session import Seen, merge_seen, seen_entry, seen_of
 from .state import AgentState
 from .toolkit import REGISTRY, ensure_evidence, prompt_lines, run_tool_call
-from .understand import Focus, anchors_of, understand
+from .understand import Focus, anchors_of, names_a_section, understand
 from .verify import Verification, dated, states_count, verify_sentences
 
 __all__ = [
@@ -936,7 +936,12 @@ def _left_out(
     of the current conditions, say): code completes the list from the record, marked
     extractive. An entry a sentence cites but does not name ("She was on A and B", citing
     A to E) is left out too. A list the answer did not draw on is not the question's, and
-    is not added."""
+    is not added; nor is one when the question names a thing ("for what condition is she
+    on hydrochlorothiazide?" citing her hypertension from the problem list is no list of
+    her problems)."""
+    concepts = (state.get("focus") or {}).get("concepts") or []
+    if any(not names_a_section(words) for words, _id in concepts):
+        return []
     cited = {h for s in sentences for h in s.handles}
     named = {h for s in sentences for h in _names(s.text, seen, s.handles, term)}
     by_obs: dict[int, list[tuple[str, list[str]]]] = {}

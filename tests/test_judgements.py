@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -226,3 +227,34 @@ async def test_the_last_visit_is_said_with_what_changed_at_it(store: RecordStore
     assert said.startswith("2025-04-30: AMB General examination of patient for Diagnosis."), said
     assert "Problems since 2025-02-03: new Atrial fibrillation." in said
     assert "Ordered since 2025-02-03: Digoxin 0.125 MG Oral Tablet" in said
+
+
+async def test_a_named_thing_is_no_list_to_complete(store: RecordStore) -> None:
+    # the model answers from the problem list fetched for "condition", citing more of it
+    # than it names: its problem is the answer, not the start of a list code completes
+    import re
+
+    from tests.agent_fixtures import composed, model_phrases
+
+    def step(messages: list[Any]) -> dict[str, Any]:
+        m = re.search(r"(E\d+) Essential hypertension", messages[-1].text)
+        others = re.findall(
+            r"(E\d+) (?:Atrial fibrillation|Anemia) \(disorder\)", messages[-1].text
+        )
+        assert m is not None
+        assert others
+        # cites more of the list than it names, as cpu-demo did
+        said = "She is on hydrochlorothiazide for essential hypertension."
+        return composed((said, [m[1], *others]))
+
+    a = await ask(
+        "For what condition is she on hydrochlorothiazide?",
+        patient_id=CLEOTILDE,
+        source=store,
+        model=ScriptedChatModel([step]),
+        as_of=AS_OF,
+        settings=model_phrases(),
+    )
+    assert [s.text for s in a.sentences] == [
+        "She is on hydrochlorothiazide for essential hypertension."
+    ], a.text
