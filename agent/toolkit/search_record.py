@@ -439,7 +439,7 @@ def _yes_or_not_now(
         return True
 
     yes = [i for i in items if holds(i)]
-    first = (yes or items)[0]
+    first = (yes or [i for i in items if not taken or i.kind != "allergy"] or items)[0]
     verdict = "Yes" if yes else "No, not currently"
     out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
     out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in items if i is not first]
