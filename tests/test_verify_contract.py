@@ -51,6 +51,8 @@ def _record() -> list[dict[str, Any]]:
         condition("emp", "160903007", "Full-time employment (finding)", "2012-01-01"),
         condition("ow", "162863004", "Body mass index 25-29 - overweight (finding)", "2015-01-01"),
         condition("hl", "55822004", "Hyperlipidemia (disorder)", "2021-03-25"),
+        condition("sin", "444814009", "Viral sinusitis (disorder)", "2019-02-01", "resolved",
+                  abatement="2019-02-20"),
         {
             "resourceType": "Condition", "id": "ast", "subject": SUBJECT,
             "clinicalStatus": {"coding": [{"code": "active"}]},
@@ -217,6 +219,9 @@ FALSE_PASS: list[tuple[str, list[str], str]] = [
     ("No allergies are recorded.", ["AllergyIntolerance/pea"], "failed"),
     # statuses and directions
     ("Her hypertension is resolved.", ["Condition/htn"], "failed"),
+    # that a resolved problem goes on ("No, my whiplash did not get better", citing it resolved)
+    ("Her sinusitis did not get better.", ["Condition/sin"], "failed"),
+    ("Her sinusitis has not cleared up.", ["Condition/sin"], "failed"),
     ("Penicillin V is a current medication.", ["MedicationRequest/pv"], "failed"),
     ("Creatinine fell from 1.1 to 1.3 mg/dL.", ["Observation/cr1"], "failed"),
     ("Creatinine rose by 0.3 mg/dL.", ["Observation/cr1"], "failed"),
@@ -319,6 +324,9 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("Her last check up visit was on 2018-07-07.", ["Encounter/e3"], "verified"),
     ("Her HbA1c goal is below 7 %.", ["Goal/g1"], "verified"),
     ("She has high blood pressure.", ["Condition/htn"], "verified"),
+    ("Her sinusitis resolved on 2019-02-20.", ["Condition/sin"], "verified"),
+    ("She is on atorvastatin 20 MG daily.", ["MedicationRequest/ator"], "verified"),  # mg, not Mg
+    ("Her hypertension has not resolved.", ["Condition/htn"], "verified"),
     ("She has a history of hypertension since 2010.", ["Condition/htn"], "verified"),
     ("She has type 2 diabetes.", ["Condition/dm"], "verified"),
     ("She has hyperlipidemia.", ["Condition/hl"], "verified"),

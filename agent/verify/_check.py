@@ -887,6 +887,16 @@ def _status_findings(
         s.item.demographics is not None and s.item.demographics.deceased
         for s in index.seen.values()
     )
+    for m in _NOT_RESOLVED.finditer(text):  # "did not get better", "has not cleared up"
+        items = relevant(m.start())
+        if items and not any(_active(i) for i in items):
+            check.findings.append(
+                Finding(
+                    "contradiction",
+                    f"says {m.group()!r}, but {items[0].handle} is {items[0].status}",
+                )
+            )
+            return
     for m in _INACTIVE_CUE.finditer(text):
         if assertion_of(text, m.start(), m.end()).status == "negated":
             continue
@@ -930,6 +940,13 @@ def _status_findings(
             return
 
 
+#: that a problem goes on: "did not get better", "has not resolved", "hasn't cleared up"
+_NOT_RESOLVED = re.compile(
+    r"\b(?:not|n't|never)\s+(?:\w+\s+){0,2}?(?:get|got|gotten|getting)\s+better\b"
+    r"|\b(?:not|n't|never)\s+(?:(?:yet|been|fully|completely)\s+)*(?:resolved|cleared|healed|"
+    r"cured|gone away)\b",
+    re.I,
+)
 _DIED = re.compile(r"\b(?:deceased|died|dead|passed away|death)\b", re.I)
 _ALIVE = re.compile(r"\b(?:alive|living)\b", re.I)
 

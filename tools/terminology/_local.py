@@ -49,6 +49,18 @@ def normalize_code(system: str, code: str) -> str:
     return code
 
 
+#: a unit of a strength or amount right after its number ("0.25 MG/ACTUAT", "5 ML"):
+#: milligrams, not magnesium
+_UNIT_AFTER_NUMBER = re.compile(r"(?i)(?:mg|mcg|ug|g|kg|ml|l|meq|mmol|iu|units?)")
+_NUMBER_BEFORE = re.compile(r"\d\s*$")
+
+
+def _a_unit(text: str, start: int, end: int) -> bool:
+    return bool(
+        _UNIT_AFTER_NUMBER.fullmatch(text[start:end]) and _NUMBER_BEFORE.search(text[:start])
+    )
+
+
 class LocalTerminology:
     """Concepts from the data files shipped in ``tools/terminology/data``.
 
@@ -120,6 +132,7 @@ class LocalTerminology:
                 h.start, h.end, text[h.start : h.end], tuple(concepts[i] for i in h.ids), h.fuzzy
             )
             for h in hits
+            if not _a_unit(text, h.start, h.end)
         ]
 
     # ------------------------------------------------------------------ codings
