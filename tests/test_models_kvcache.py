@@ -306,7 +306,8 @@ async def test_agent_warm_then_first_question_reuses_the_prefix(
     require("llama_cpp")
     store = RecordStore(agent_store)
     d = tmp_path / "kv"
-    kw = {"n_ctx": 8192, "max_tokens": 32, "max_repairs": 0}
+    # room for a small model's whole JSON answer (a cut answer records no usage)
+    kw = {"n_ctx": 8192, "max_tokens": 160, "max_repairs": 0}
     warmer = _model(d, **kw)
     try:
         done = await warm(CLEOTILDE, source=store, model=warmer)
