@@ -39,6 +39,7 @@ __all__ = [
     "coding_arg",
     "ensure_evidence",
     "new_handle",
+    "no_care_due",
     "parse_date",
     "statement",
 ]
@@ -363,3 +364,16 @@ def coding_arg(value: str | None) -> Coding | None:
             f"not {value!r}"
         )
     return Coding(system=system, code=v)
+
+
+def no_care_due(
+    ctx: AgentContext, ev: EvidenceSet, result: ToolResult
+) -> list[tuple[str, list[str]]] | None:
+    """For a patient who has died, what is due ("anything overdue?", "is he due for a flu
+    shot?") is nothing: that statement, citing the patient (added to ``result``); else
+    ``None``."""
+    dead = [i for i in ev.section("patient") if i.demographics and i.demographics.deceased]
+    if not dead:
+        return None
+    result.add(ctx, dead[0])
+    return [("No care is due: the record says the patient has died", [dead[0].handle])]

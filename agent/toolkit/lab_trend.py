@@ -34,7 +34,15 @@ from tools.trends import (
 from ..context import AgentContext
 from ..errors import ToolCallError
 from ..guard import scrub
-from ._base import Tool, ToolArgs, ToolResult, absence, ensure_evidence, parse_date
+from ._base import (
+    Tool,
+    ToolArgs,
+    ToolResult,
+    absence,
+    ensure_evidence,
+    no_care_due,
+    parse_date,
+)
 
 __all__ = ["TOOL", "LabTrendArgs", "lab_trend"]
 
@@ -423,11 +431,9 @@ async def _overdue(ctx: AgentContext) -> ToolResult:
     ev = await ensure_evidence(ctx)
     index = handle_index(ev)
     result = ToolResult([])
-    patient = ev.section("patient")
-    if any(i.demographics is not None and i.demographics.deceased for i in patient):
-        said = "No care is due: the record says the patient has died"
-        result.add(ctx, patient[0])
-        result.statements = [(said, [patient[0].handle])]
+    dead = no_care_due(ctx, ev, result)
+    if dead:
+        result.statements = dead
     else:
         trends = lab_trends(ctx.cache.record or [], as_of=ctx.as_of or ev.as_of)
         checked = [

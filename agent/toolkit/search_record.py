@@ -55,6 +55,7 @@ from ._base import (
     bounded,
     coding_arg,
     ensure_evidence,
+    no_care_due,
     parse_date,
     statement,
 )
@@ -295,20 +296,18 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             # a drug named without a resource type: "is she on aspirin?" is not answered
             # yes by an allergy to it, which is the record saying she should not be
             taken = not rtype and any(w.kind in ("drug", "drug_class") for w in wanted)
-            only_allergies = taken and all(i.kind == "allergy" for i in shown)
-            result.leads["yesno"] = (
+            not_taken = (
                 _allergy_not_taken(ctx, shown, args.name or name)
-                if only_allergies
-                else _yes_or_not_now(ctx, shown, taken=taken)
+                if taken and all(i.kind == "allergy" for i in shown)
+                else None
             )
+            result.leads["yesno"] = not_taken or _yes_or_not_now(ctx, shown, taken=taken)
             ended = _ended(ctx, shown)
             if ended:  # "is she off metformin?", "has her sinusitis resolved?"
                 result.leads["ended"] = ended
             first = next((i for i in shown if not taken or i.kind != "allergy"), shown[0])
-            result.leads["ever"] = (  # "has she ever had X?": any entry, resolved or not
-                _allergy_not_taken(ctx, shown, args.name or name)
-                if only_allergies
-                else [
+            result.leads["ever"] = not_taken or (  # "has she ever had X?": any entry
+                [
                     (scrub(f"Yes — {statement(first)}", ctx.patient_id), [first.handle]),
                     *(
                         (scrub(statement(i), ctx.patient_id), [i.handle])
@@ -317,13 +316,12 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                     ),
                 ]
             )
-    # "is she due for a flu shot?", or of all her vaccines ("anything due?")
-    due = _due(ctx, ev, items) if name or code or rtype == "Immunization" else []
-    dead = [i for i in ev.section("patient") if i.demographics and i.demographics.deceased]
-    if dead and (rtype == "Immunization" or any(i.kind == "immunization" for i in items)):
-        # "is she due for a flu shot?" of a patient who has died: nothing is due
-        result.add(ctx, dead[0])
-        due = [("No care is due: the record says the patient has died", [dead[0].handle])]
+    # "is she due for a flu shot?", or of all her vaccines ("anything due?"); of a patient
+    # who has died, nothing is
+    vaccines = rtype == "Immunization" or any(i.kind == "immunization" for i in items)
+    due = (no_care_due(ctx, ev, result) if vaccines else None) or (
+        _due(ctx, ev, items) if name or code or rtype == "Immunization" else []
+    )
     if due:  # "is she due for a flu shot?": from the last dose and the schedule
         result.leads["judge"] = due
     for group, item in related[: ctx.settings.max_lines]:
@@ -380,11 +378,9 @@ def _due(
 ) -> list[tuple[str, list[str]]]:
     """A vaccine given again every so often (:func:`tools.terminology.repeat_days`: the
     CDC adult schedule's influenza yearly, tetanus every 10 years), from its last dose:
-    due, or not yet. Nothing for a patient who has died."""
+    due, or not yet (a patient who has died: :func:`no_care_due`)."""
     term = ctx.terminology or default_terminology()
     as_of = ctx.as_of or dt.datetime.now(dt.UTC).date()
-    if any(i.demographics is not None and i.demographics.deceased for i in ev.section("patient")):
-        return []
     latest: dict[int, tuple[str, EvidenceItem]] = {}  # per interval: the last dose of all
     for item in items:  # (a flu shot coded 140 one year and 150 the next is one series)
         days = sorted(p.day for p in item.points if p.day)
