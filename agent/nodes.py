@@ -541,6 +541,7 @@ def _verify(
         as_of=ctx.cache.evidence.as_of if ctx.cache.evidence else ctx.as_of,
         anchors=anchors_of(ctx.cache.evidence),
         recite=True,
+        trim=True,
         recite_to=[
             h
             for o in state.get("observations") or []
@@ -982,6 +983,9 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             f"{len(recited)} sentence(s) cited the wrong entries, or none; code cited the "
             "entries that hold them, and checked every claim against those."
         )
+    uncited = sum(len(c.uncited) for c in v.passed)
+    if uncited:
+        warnings.append(f"Removed {uncited} citation(s) that support nothing their sentence says.")
     if sentences:
         term = ctx.terminology or default_terminology()
         missing = _left_out(state, sentences, seen, pid, term)

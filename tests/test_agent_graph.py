@@ -424,6 +424,31 @@ async def test_a_list_the_model_left_incomplete_is_completed_from_the_record(
     assert len(b.sentences) == 1
 
 
+async def test_citations_that_support_nothing_the_sentence_says_are_removed(
+    store: RecordStore,
+) -> None:
+    """cpu-demo cited a lab's result and three unrelated entries for one sentence: the
+    footnotes a reader sees are the entries the sentence rests on, and the answer says
+    how many were removed."""
+    extra: list[str] = []
+
+    def step(messages: Sequence[Message]) -> dict[str, object]:
+        h = _latest_a1c_handle(messages)
+        lines = [ln for ln in messages[-1].text.splitlines() if "HbA1c" not in ln]
+        others = dict.fromkeys(x for ln in lines for x in re.findall(r"\bE\d+\b", ln))
+        extra[:] = [x for x in others if x != h][:3]
+        return answer(("The latest HbA1c was 6.6 % on 2025-01-15.", [h, *extra]))
+
+    a = await ask("Latest HbA1c?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([step]), settings=model_phrases())  # fmt: skip
+    assert len(extra) == 3
+    [s] = a.sentences
+    assert s.status == "verified"
+    assert len(s.handles) == 1
+    assert [r.split("/")[0] for r in s.references] == ["Observation"]
+    assert "Removed 3 citation(s) that support nothing their sentence says." in a.warnings
+
+
 async def test_the_records_entries_are_shown_before_the_model_writes(store: RecordStore) -> None:
     """A `record` event carries what the question's own searches found, cited, before the
     first model call: a reader has the record's answer in seconds, then the verified one."""

@@ -757,3 +757,87 @@ async def test_a_sentence_citing_nothing_seen_is_checked_against_the_questions_r
     assert ok.verdict == "verified"
     assert ok.valid_cites == _handles(["Observation/cr1"], seen)
     assert run("Creatinine was 99 mg/dL.").verdict == "failed"  # glucose's value, never mixed
+
+
+async def test_a_control_claim_about_a_condition_is_judged_by_what_monitors_it(p1: Any) -> None:
+    """cpu-demo: "Her diabetes is controlled well, with a HbA1c level of 5.425 % …", citing
+    the HbA1c and a blood pressure off goal, was dropped ("says 'controlled', but Diastolic
+    blood pressure 85.74 mmHg … does not meet the goal"): the control of diabetes is its
+    HbA1c's. Said of the blood pressure too, or of nothing named, every cited result
+    with a goal is judged."""
+    seen, _ev = p1
+
+    def one(text: str, refs: list[str]) -> Any:
+        [c] = verify_sentences(
+            [{"text": text, "cites": _handles(refs, seen)}], seen, as_of=AS_OF, recite=True
+        ).checks
+        return c
+
+    a1c_bp = ["Observation/a1", "Observation/bp1"]
+    ok = one("Her diabetes is controlled well, with a HbA1c level of 6.4 % on 2019-09-10.", a1c_bp)
+    assert ok.verdict == "verified", ok.reasons
+    assert set(_handles(["Condition/dm"], seen)) <= set(ok.valid_cites)  # cited beside it
+    assert one("Her diabetes is well controlled.", [*a1c_bp, "Condition/dm"]).verdict == "verified"
+    for text in ("Her blood pressure and diabetes are well controlled.", "She is well controlled."):
+        bad = one(text, [*a1c_bp, "Condition/dm"])
+        assert bad.verdict == "failed"
+        assert "Systolic blood pressure 156.9 mmHg" in bad.reasons[0]
+    # the condition named is what its judgement is of (hypertension: the blood pressure)
+    assert one("Her hypertension is well controlled.", [*a1c_bp, "Condition/htn"]).verdict == (
+        "failed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "refs", "kept"),
+    [
+        # a drug, what it is given for, and readings the sentence does not speak of
+        (
+            "She takes lisinopril for hypertension.",
+            ["MedicationRequest/lis", "Observation/bp1", "Observation/glu", "Condition/htn"],
+            ["MedicationRequest/lis", "Condition/htn"],
+        ),
+        (
+            "She has hypertension and diabetes.",
+            ["Condition/htn", "Condition/dm", "Condition/hl"],
+            ["Condition/htn", "Condition/dm"],
+        ),
+        (
+            "Her creatinine rose from 1.1 to 1.3 mg/dL.",
+            ["Observation/glu", "Observation/cr1"],
+            ["Observation/cr1"],
+        ),
+        # what a count, a list or a judgement rests on stays
+        (
+            "She has 2 allergies.",
+            ["AllergyIntolerance/pea", "AllergyIntolerance/asa"],
+            ["AllergyIntolerance/pea", "AllergyIntolerance/asa"],
+        ),
+        (
+            "Her diabetes is well controlled.",
+            ["Condition/dm", "Observation/a1"],
+            ["Condition/dm", "Observation/a1"],
+        ),
+    ],
+    ids=lambda v: v[:40] if isinstance(v, str) else None,
+)
+async def test_citations_that_support_nothing_said_are_removed(
+    p1: Any, text: str, refs: list[str], kept: list[str]
+) -> None:
+    """With ``trim``, a passing sentence keeps the cited items that record what it names
+    or that a claim rests on (the check decides), and lists the others in ``uncited``;
+    without it, its citations are the model's."""
+    seen, _ev = p1
+    cites = _handles(refs, seen)
+
+    def run(**kw: Any) -> Any:
+        return verify_sentences(
+            [{"text": text, "cites": cites}], seen, as_of=AS_OF, recite=True, **kw
+        ).checks[0]
+
+    trimmed, plain = run(trim=True), run()
+    assert trimmed.verdict == plain.verdict == "verified", trimmed.reasons
+    assert sorted(trimmed.valid_cites) == sorted(_handles(kept, seen))
+    assert sorted([*trimmed.valid_cites, *trimmed.uncited]) == sorted(cites)
+    assert plain.valid_cites == cites
+    assert not plain.uncited

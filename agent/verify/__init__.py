@@ -90,6 +90,7 @@ def verify_sentences(
     anchors: Mapping[str, dt.date] | None = None,
     recite: bool = False,
     recite_to: Sequence[str] = (),
+    trim: bool = False,
 ) -> Verification:
     """Verify sentences (``{"text", "cites"}``) against the session's typed evidence.
 
@@ -100,7 +101,8 @@ def verify_sentences(
     sentence that fails only by citing the wrong items is checked against the items that
     record what it names (:func:`_recited`); ``recite_to``: with ``recite``, the handles
     a sentence citing nothing seen (a mistyped handle) is checked against instead (the
-    question's own search results).
+    question's own search results); ``trim``: a citation of a passing sentence that
+    supports nothing it says is removed (:func:`_trimmed`).
     """
     index = SessionIndex(seen, terminology or default_terminology())
     birth = birth_of(seen)
@@ -126,8 +128,49 @@ def verify_sentences(
         if text.strip():
             c = check(text, list(s.get("cites") or []))
             fallback = recite_to if _claims_something(text, index) else ()
-            checks.append(c if c.ok or not recite else _recited(c, check, fallback, kind_of, index))
+            if not c.ok and recite:
+                c = _recited(c, check, fallback, kind_of, index)
+            checks.append(_trimmed(c, check, index) if trim and c.ok else c)
     return Verification(checks)
+
+
+def _trimmed(
+    passed: SentenceCheck,
+    check: Callable[[str, list[str]], SentenceCheck],
+    index: SessionIndex,
+) -> SentenceCheck:
+    """A passing sentence without the citations that support nothing it says ("She was
+    given lisinopril for hypertension", citing the order, her hypertension and three
+    blood pressure readings: the order and the hypertension). A cited item that records
+    nothing the sentence names is left out (last first) when the sentence still passes
+    without it, as it was (verified or unverified, nothing more unchecked): the check
+    decides, so an item a value, a date, a count or a negative claim rests on stays; an
+    item that records what the sentence names stays, though another supports it too.
+    ``uncited`` lists what was left out."""
+    if len(passed.valid_cites) < 2:
+        return passed
+    named = [
+        c for m in index.terminology.mentions(HANDLE.sub(" ", passed.text)) for c in m.concepts
+    ]
+    best, cites = passed, list(passed.cites)
+    for h in reversed(passed.valid_cites):
+        if len(best.valid_cites) < 2:
+            break
+        if any(index.supports([h], c) for c in named):
+            continue
+        trial = [x for x in cites if x != h]
+        again = check(passed.text, trial)
+        if (
+            again.ok
+            and again.verdict == best.verdict
+            and len(again.unchecked) <= len(best.unchecked)
+        ):
+            best, cites = again, trial
+    if best is passed:
+        return passed
+    best.recited_from = passed.recited_from
+    best.uncited = [h for h in passed.valid_cites if h not in best.valid_cites]
+    return best
 
 
 def _claims_something(text: str, index: SessionIndex) -> bool:

@@ -16,6 +16,7 @@ from tools.terminology import (
     Mention,
     Terminology,
     assertion_of,
+    concerns,
     is_common_word,
     repeat_days,
     treats,
@@ -1169,15 +1170,18 @@ def _judgement_findings(
             negated = status == "negated" or bool(
                 claim != "not met" and re.search(r"\bnot\b", m.group(), re.I)
             )
-            # of several cited results, the one named last before the judgement ("her
-            # HbA1c is above range, her glucose within it"), else all of them
+            # of several cited results, those of the things named since the judgement
+            # before it, else of the thing named last ("her HbA1c is above range, her
+            # glucose within it"): the results named, or those that monitor a condition
+            # named ("her diabetes is controlled" is the HbA1c's goal, not the cited
+            # blood pressure's; "her blood pressure and diabetes are controlled", both)
             before = (
                 [n for n in named if n.end <= m.start() and n.concepts] if len(series) > 1 else []
             )
+            since = max((b for a, b in taken[:-1] if b <= m.start()), default=0)
+            subject = [n for n in before if n.start >= since] or before[-1:]
             own = [
-                h
-                for h in series
-                if before and any(index.supports([h], c) for c in before[-1].concepts)
+                h for h in series if any(_of_it(index, h, c) for n in subject for c in n.concepts)
             ]
             verdicts = []
             for h in own or series:
@@ -1204,6 +1208,14 @@ def _judgement_findings(
                 why = next((w for v, w in verdicts if (v == claim) == negated), verdicts[0][1])
                 check.findings.append(Finding("contradiction", f"says {m.group()!r}, but {why}"))
                 return
+
+
+def _of_it(index: SessionIndex, handle: str, named: Concept) -> bool:
+    """Whether a cited result is of what is named: it records it ("HbA1c"), or it is a
+    lab or vital that shows how the condition named is doing (diabetes: HbA1c, glucose)."""
+    if index.supports([handle], named):
+        return True
+    return any(concerns(index.terminology, named, c) for c in index.items[handle].concepts)
 
 
 def _active(item: EvidenceItem) -> bool:

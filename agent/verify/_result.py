@@ -46,6 +46,7 @@ class SentenceCheck:
     findings: list[Finding] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
     recited_from: list[str] | None = None  # the model's own citations, when code corrected them
+    uncited: list[str] = field(default_factory=list)  # cited, but supporting nothing it says
 
     @property
     def ok(self) -> bool:
