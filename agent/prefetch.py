@@ -103,6 +103,16 @@ def _has_results(evidence: EvidenceSet | None, concept: Concept, term: Terminolo
     )
 
 
+def _on_record(evidence: EvidenceSet, concept: Concept, term: Terminology) -> bool:
+    """Whether the record holds an entry of the condition (any status)."""
+    return any(
+        term.implies(c, concept)
+        for i in evidence.items
+        if i.kind == "condition"
+        for c in item_concepts(i, term)
+    )
+
+
 def _control(concept: Concept, term: Terminology, evidence: EvidenceSet | None) -> list[Concept]:
     """What shows whether a condition, or the condition a lab or vital monitors, is
     controlled: the condition's first monitor that the record holds results of ("is her
@@ -231,7 +241,11 @@ def _section_calls(
             else:
                 out.append(_call("record_summary", section="conditions"))
         elif section == "immunizations" and "vaccine" not in named:
-            out.append(_call("record_summary", section="immunizations"))
+            if "due" in sections:  # "is she up to date on her shots?": each repeated
+                # vaccine's last dose against its interval (not the whole list)
+                out.append(_call("search_record", resource_type="Immunization"))
+            else:
+                out.append(_call("record_summary", section="immunizations"))
         elif section == "procedures" and "procedure" not in named:
             out.append(_call("record_summary", section="procedures"))
         elif section == "encounters" and "setting" not in named:
@@ -239,6 +253,8 @@ def _section_calls(
                 out.append(_call("search_record", resource_type="Encounter", **window))
             else:
                 out.append(_call("record_summary", section="encounters"))
+        elif section == "labs" and "due" in sections:
+            continue  # "is she up to date on her labs?": the labs past their interval (due)
         elif section in ("labs", "vitals") and focus.judge and "lab" not in named:
             # "any abnormal labs?": each result out of range, against its range
             out.append(_whole(_call("lab_trend", out_of_range="true", **window)))
@@ -252,8 +268,11 @@ def _section_calls(
         elif section == "due" and not named:
             # "anything overdue?": the key labs past their retest interval, and the
             # vaccines given again every so often (flu yearly, tetanus every 10 years)
-            out.append(_call("lab_trend", overdue="true"))
-            out.append(_call("search_record", resource_type="Immunization"))
+            # ("up to date on her shots?" asks the vaccines only; "… on her labs?" the labs)
+            if "immunizations" not in sections:
+                out.append(_call("lab_trend", overdue="true"))
+            if "labs" not in sections and "immunizations" not in sections:
+                out.append(_call("search_record", resource_type="Immunization"))
         elif section == "patient":
             out.append(_call("record_summary", section="patient"))
     return out
@@ -391,6 +410,16 @@ def prefetch_calls(
         if rtype:
             args["resource_type"] = rtype
         calls.append(_asked(focus, words, concept, _call("search_record", **args)))
+        if (
+            kind == "condition"
+            and focus.asks in (None, "yesno")
+            and not window
+            and evidence is not None
+            and not _on_record(evidence, concept, term)
+        ):  # "is she overweight?", with no such entry: what shows it (her BMI), judged
+            # against its range, beside the search that found none
+            shows = [m for m in _monitors(concept, term) if _has_results(evidence, m, term)]
+            calls.extend({**_call("lab_trend", name=m.name), "asks": "judge"} for m in shows[:1])
         if focus.asks == "judge":  # "is her diabetes controlled?": and what shows it
             shown_by = (
                 _control(concept, term, evidence)

@@ -116,12 +116,20 @@ _PCP = (
     r"\bgeneral practitioners?\b|\bfamily (?:doctor|physician)s?\b|\bregular doctors?\b"
 )
 _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("allergies", re.compile(r"\ballerg\w*|\bintoleran\w*|\breactions? to\b", re.I)),
+    (
+        "allergies",
+        re.compile(
+            r"\ballerg\w*|\bintoleran\w*|\breactions? to\b|\bside[- ]effects?\b"
+            r"|\badverse (?:reactions?|effects?|events?|drug reactions?)\b",
+            re.I,
+        ),
+    ),
     (
         "medications",
         re.compile(
-            r"\bmedications?\b|\bmeds\b|\bmedicines?\b|\bdrugs?\b|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b"
-            r"|\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b|\b(?:any|some)thing for\b"
+            r"\bmedications?\b|\bmeds\b|\bmedicines?\b|(?<!adverse )\bdrugs?\b(?! reactions?\b)|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b"
+            r"|(?<!behind )(?<!date )(?<!caught up )\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b"
+            r"|\b(?:any|some)thing for\b"
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b",
             re.I,
@@ -145,6 +153,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bencounters?\b|\bvisits?\b|\bappointments?\b|\badmi(?:ssions?|tted)\b|\bseen\b|\b(?:came|come|comes|coming) in\b|\blast in\b|\bcheck-?ups?\b|\bER\b|\bhospital\w*"
             r"|\bbr(?:ought|ings?) (?:him|her|them|me|you|us) in\b"
+            r"|\b(?:has|have|had) (?:she|he|they|I|you|we|the patient) been in"
+            r"(?=\?|\s+(?:since|to see|for|lately|recently)\b)"
             r"|\b(?:see|saw|sees|seeing|visited)\s+(?:a|the|her|his|their|my|your|our)?\s*(?:doctor|physician|provider|clinician|GP|PCP|nurse|specialist)s?\b",
             re.I,
         ),
@@ -158,7 +168,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (  # "anything overdue?", "what is she due for?": the care due, by the record's dates
         "due",
         re.compile(
-            r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bdue\b(?:\s+(?:for|on)\s+"
+            r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bup[- ]to[- ]date\b|\bcaught up\b"
+            r"|\bdue\b(?:\s+(?:for|on)\s+"
             r"(?:any|some)thing|\s*\??\s*$)"
             r"|\b(?:what|anything)(?:'s|\s+is)?\s+(?:\w+\s+)?due\b(?!\s+to\b)",
             re.I,
@@ -275,6 +286,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "judge",
         re.compile(
             r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|due|overdue|"
+            r"behind|caught up|"
             r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|"
             r"(?:at|to|on|within|in) (?:the )?(?:goal|target)|"
             r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged|"
@@ -534,6 +546,10 @@ def _members_named(
 
 #: where one question ends and another begins: "?", ";", or ", and what …" (a new
 #: question word after "and")
+#: What is said with the latest value (the lead of each says it too), so a part asking it
+#: of the thing the latest was asked of answers both
+_SAYS_THE_LATEST = frozenset({"previous", "change", "judge", "count"})
+
 _PART = re.compile(
     r"\?\s*(?=\S)|;\s*|,?\s+\b(?:and|also|plus)\s+(?=(?:what|when|which|who|how|is|are|was|"
     r"were|do|does|did|has|have|had|am|any)\b)",
@@ -593,11 +609,23 @@ def understand(
             if c.id not in seen and c.kind not in ("body_site",):
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))
+    named = [(m.start, m.end) for m in mentions if m.concepts]
     exam = terminology.concept("physical_exam")
     if exam is not None and exam.id not in seen and (said := _A_PHYSICAL.search(question)):
         focus.concepts.append((said.group(0), exam))  # "his last physical": the visit
         seen.add(exam.id)
-    focus.sections = [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
+        named.append(said.span())
+    # "any new meds since her last visit?": the visit dates the window, it is not asked of
+    # (unless nothing else is: "how many times have I been in since my last check-up?");
+    # "at her last visit" names the visit the answer is of, which is said with it
+    dating = [m.span() for m in _SINCE_LAST.finditer(unnamed)]
+    undated = unnamed
+    for a, b in dating:
+        undated = undated[:a] + " " * (b - a) + undated[b:]
+    asked = [n for n in named if not any(a <= n[0] and n[1] <= b for a, b in dating)]
+    focus.sections = [name for name, pattern in _SECTIONS if pattern.search(undated)] or (
+        [] if asked else [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
+    )
     focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
     focus.window = window_of(question, as_of, anchors_of(evidence)) or _ago_window(question, as_of)
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
@@ -622,6 +650,20 @@ def understand(
             for c in m.concepts:  # a part that asks nothing of its own shares the
                 # question's ("when did she last get a flu shot, and when a hep B vaccine?")
                 focus.part_asks.setdefault(c.id, _asks(part) or focus.asks)
+        for k in range(1, len(bounds) - 1):
+            # a part that names nothing asks of what the part before it named ("what was
+            # her last A1c, and is it better than before?": the latest and the one
+            # before it, which that answer says too)
+            if any(bounds[k] <= m.start < bounds[k + 1] for m in mentions):
+                continue
+            also = _asks(plain[bounds[k] : bounds[k + 1]])
+            if also not in _SAYS_THE_LATEST:
+                continue
+            for m in mentions:
+                if bounds[k - 1] <= m.start < bounds[k]:
+                    for c in m.concepts:
+                        if focus.part_asks.get(c.id) in (None, "latest"):
+                            focus.part_asks[c.id] = also
     if (
         previous is not None
         and focus.concepts

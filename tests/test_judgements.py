@@ -201,6 +201,15 @@ async def test_what_is_due_is_read_off_the_dates(store: RecordStore) -> None:
     assert "given yearly (CDC adult schedule): not due yet" in debora
     adan = await _computed(store, "Is he due for anything?", patient=ADAN)
     assert "given yearly (CDC adult schedule): due." in adan, adan
+    # as people ask it: "behind on anything?" (not her medications: "on anything"), and
+    # "up to date" on one kind of care asks that kind's due only
+    assert await _computed(store, "Is she behind on anything?") == debora
+    shots = await _computed(store, "Is she up to date on her shots?")
+    assert shots.startswith("Influenza, seasonal, injectable, preservative free: last given"), shots
+    assert "key labs" not in shots
+    labs = await _computed(store, "Is she caught up on her labs?")
+    assert labs.startswith("None of the key labs on record is past its usual retest"), labs
+    assert "Influenza" not in labs
     jarred = "cdb486b4-716b-4e83-9e27-8a68620dd1fe"  # died 2021-07-07
     for q in ("Anything overdue?", "Is he due for a flu shot?"):
         dead = await _computed(store, q, patient=jarred)
@@ -258,3 +267,53 @@ async def test_a_named_thing_is_no_list_to_complete(store: RecordStore) -> None:
     assert [s.text for s in a.sentences] == [
         "She is on hydrochlorothiazide for essential hypertension."
     ], a.text
+
+
+async def test_a_part_that_names_nothing_asks_of_what_the_part_before_named(
+    store: RecordStore,
+) -> None:
+    # "… and is it better than before?" names nothing: it asks of the A1c (the latest and
+    # the one before it, which that answer says), not nothing
+    said = await _computed(store, "What was her last A1c and is it better than before?")
+    assert said.startswith(
+        "HbA1c: the latest, 6.6 % on 2025-01-15, is lower than the one before, 7.6 % on 2024-06-03"
+    ), said
+    both = await _computed(store, "What was her last A1c and when was her last flu shot?")
+    assert both.startswith("HbA1c: 6.6 % on 2025-01-15, the most recent of 8 results."), both
+
+
+async def test_nothing_new_in_a_window_is_said_before_what_ran_through_it(
+    store: RecordStore,
+) -> None:
+    # "any new meds since her last visit?": the visit dates the window (no search of
+    # visits), and the search of orders in it found none; losartan, ordered before and
+    # still active, follows as what ran through it
+    from agent.prefetch import prefetch_calls
+
+    ctx = AgentContext(patient_id=DEBORA, source=store, model=ScriptedChatModel([]), as_of=AS_OF)
+    ctx.cache.record = await store.everything(DEBORA)
+    ctx.cache.evidence = build_evidence(ctx.cache.record, as_of=AS_OF)
+    calls = prefetch_calls("Any new meds since her last visit?", ctx.cache.evidence, as_of=AS_OF)
+    assert [(c["tool"], c["args"].get("resource_type")) for c in calls] == [
+        ("search_record", "MedicationRequest")
+    ]
+    r = await run_tool_call(ctx, {"tool": "search_record", "args": calls[0]["args"]})
+    [(first, _h), (then, _hs)] = r.statements
+    assert first.startswith("not in this patient's record: no medication orders (searched "
+                            "MedicationRequest dated 2025-01-16 to 2025-06-01"), first  # fmt: skip
+    assert then.startswith("losartan potassium 25 MG Oral Tablet: current"), then
+    assert then.endswith("active through the period (ordered before it, not stopped)")
+
+
+async def test_a_social_entry_on_the_problem_list_says_so(store: RecordStore) -> None:
+    # Synthea codes employment, education and stress as Conditions: "any new diagnoses
+    # this year?" lists them, each marked as the social history it is
+    ctx = AgentContext(patient_id=LUIGI, source=store, model=ScriptedChatModel([]), as_of=AS_OF)
+    r = await run_tool_call(
+        ctx,
+        {"tool": "search_record", "args": {"resource_type": "Condition",
+                                           "date_from": "2025-01-01", "date_to": "2025-06-01"}},
+    )  # fmt: skip
+    said = [t for t, _hs in r.statements]
+    assert "Gingivitis: active, since 2025-05-30" in said, said
+    assert "Full-time employment (social history): active, since 2025-05-30" in said, said

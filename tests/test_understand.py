@@ -384,3 +384,55 @@ def test_a_while_ago_is_what_the_record_held_then() -> None:
 
     # in an answer, "5 months ago" is a rounded duration, not a window for its dates
     assert window_of("her last flu shot was 5 months ago, on 2025-01-15", AS_OF) is None
+
+
+def test_a_visit_that_dates_a_window_is_not_asked_of() -> None:
+    # "since her last visit" dates what is asked; it asks the visits only when nothing
+    # else is asked ("how many times have I been in since my last check-up?")
+    assert _read("Any new meds since her last visit?").sections == ["medications"]
+    assert _read("Any labs since his last physical?").sections == ["labs"]
+    assert _read("How many times have I been in since my last check-up?").sections == ["encounters"]
+    assert _read("How many visits since her last physical?").sections == ["encounters"]
+    assert _read("How many times has she been in since her last physical?").sections == [
+        "encounters"
+    ]
+    assert _read("Has she been in pain?").sections == []  # "been in" a state, not a visit
+
+
+def test_side_effects_are_adverse_reactions() -> None:
+    for q in ("Any side effects noted?", "Has she had adverse drug reactions?"):
+        assert _read(q).sections == ["allergies"], q
+
+
+def test_up_to_date_and_behind_ask_what_is_due() -> None:
+    for q in ("Is she behind on anything?", "Is she up to date on her shots?",
+              "Is he caught up on his labs?"):  # fmt: skip
+        f = _read(q)
+        assert "due" in f.sections, q
+        assert "medications" not in f.sections, q  # "on anything" is no medication here
+        assert f.asks == "judge", q
+    assert "medications" in _read("Is she on anything?").sections
+
+
+def test_a_condition_not_on_record_is_asked_of_what_shows_it() -> None:
+    # "is she overweight?" with no such entry: her BMI too, judged against its range; with
+    # the entry, the entry answers
+    from tests._record_fixtures import condition, obs, patient
+    from tools.evidence import build_evidence
+
+    record = [
+        patient("p", birthDate="1970-01-01"),
+        obs("b1", "39156-5", 26.5, "kg/m2", "2025-01-15T08:00:00+00:00", display="BMI"),
+    ]
+    ev = build_evidence(record, as_of=AS_OF)
+    calls = prefetch_calls("Is she overweight?", ev, as_of=AS_OF)
+    assert [(c["tool"], c["args"].get("name"), c.get("asks")) for c in calls] == [
+        ("search_record", "Overweight", None),
+        ("lab_trend", "BMI", "judge"),
+    ]
+    held = build_evidence(
+        [*record, condition("ow", "238131007", "Overweight (finding)", "2020-01-01")], as_of=AS_OF
+    )
+    assert [c["tool"] for c in prefetch_calls("Is she overweight?", held, as_of=AS_OF)] == [
+        "search_record"
+    ]

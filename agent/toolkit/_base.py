@@ -200,6 +200,9 @@ def _for(item: EvidenceItem) -> str:
     return f", for {', '.join(reasons)}" if reasons else ""
 
 
+_NOT_A_PROBLEM = {"social": " (social history)", "administrative": " (administrative)"}
+
+
 def statement(item: EvidenceItem) -> str:
     """An item as a person reads it, for answers taken from the record as it stands.
 
@@ -212,7 +215,13 @@ def statement(item: EvidenceItem) -> str:
     name = plain(item.name)
     first, last = (item.points[0], item.points[-1]) if item.points else (None, None)
     if item.kind == "condition" and first is not None:
-        text = f"{name}: {item.status or 'status not recorded'}, since {first.day or 'an unknown date'}"
+        # a social or administrative entry on the problem list says so ("Full-time
+        # employment (social history)"): not a diagnosis, though coded as a Condition
+        kind = next((_NOT_A_PROBLEM[f] for f in _NOT_A_PROBLEM if f in item.flags), "")
+        text = (
+            f"{name}{kind}: {item.status or 'status not recorded'}, "
+            f"since {first.day or 'an unknown date'}"
+        )
         if last is not None and last.end and item.status != "active":
             text += f", resolved {last.end[:10]}"
         return text

@@ -255,7 +255,14 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     if args.given_for:
         what = f"{'current ' if status == 'active' else ''}medications given for {args.given_for}"
     if (d_from or d_to) and (items or spanning):
-        result = _windowed(ctx, items, scope) if items else ToolResult([])
+        # none written in the window: that search's "nothing found" first ("any new meds
+        # since her last visit?": none), then what was ordered before and still holds
+        if items:
+            result = _windowed(ctx, items, scope)
+        elif name or code:  # (of a named thing: "yes", it was on through it)
+            result = ToolResult([])
+        else:
+            result = bounded(ctx, [], what, scope)
         for item in spanning[: ctx.settings.max_lines]:
             # "was she on metformin in 2015?": an order written before, still active
             said = (
