@@ -174,26 +174,6 @@ _CONTROL = re.compile(
     re.I,
 )
 
-#: "for her blood pressure", "to control his diabetes", "hypertension meds", "pills for X"
-_FOR_BEFORE = r"\b(?:for|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
-_MEDS_AFTER = (
-    r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?"
-    r"|(?:(?:is|are|being|been)\s+)*(?:treated|managed|controlled)\s+with)\b"
-)
-
-
-def _given_for(question: str, words: str, concept: Concept) -> bool:
-    """The question asks for the medications given for a condition, or for what a lab
-    or vital shows ("for her blood pressure", "sugar meds"), not for the thing itself."""
-    if concept.kind not in ("condition", "finding", *_SERIES):
-        return False
-    w = re.escape(words)
-    return bool(
-        re.search(_FOR_BEFORE + w + r"\b", question, re.I)
-        or re.search(r"\b" + w + _MEDS_AFTER, question, re.I)
-    )
-
-
 #: "what meds did he stop?", "which medications were discontinued?": the stopped orders
 _STOPPED = re.compile(r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off)\b", re.I)
 
@@ -311,7 +291,7 @@ def prefetch_calls(
     sections_words = set(focus.sections)
     for words, concept in focus.concepts:
         kind = concept.kind
-        if "medications" in sections_words and _given_for(question, words, concept):
+        if "medications" in sections_words and concept.id in focus.given_for:
             # "what is she taking for her blood pressure?", "hypertension meds?": the
             # medications given for it (by their orders' reasons or their class)
             status = {} if window or focus.asks == "ever" else {"status": "active"}

@@ -65,6 +65,9 @@ class Focus:
     #: asks for prose, not a fact or a list ("describe", "explain", "summarize", "why"):
     #: the model writes it, from what the tools found
     narrative: bool = False
+    #: the concepts whose medications are asked for ("what is she taking for her
+    #: blood pressure?", "hypertension meds?"), by id; a follow-up keeps them ("since when?")
+    given_for: list[str] = field(default_factory=list)
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -79,6 +82,7 @@ class Focus:
             "asks": self.asks,
             "narrative": self.narrative,
             "follow_up": self.follow_up,
+            "given_for": list(self.given_for),
             "acts": [[a.tool, a.conditional] for a in self.acts],
             "window": [w.start.isoformat() if w and w.start else None,
                        w.end.isoformat() if w and w.end else None, w.label if w else None],
@@ -107,6 +111,7 @@ class Focus:
             bool(data.get("current")),
             window,
             asks=data.get("asks"),
+            given_for=list(data.get("given_for") or []),
         )
 
 
@@ -574,6 +579,26 @@ _ELLIPTICAL = re.compile(
 )
 
 
+#: "for her blood pressure", "to control his diabetes", "hypertension meds", "pills for X"
+_FOR_BEFORE = r"\b(?:for|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
+_MEDS_AFTER = (
+    r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?"
+    r"|(?:(?:is|are|being|been)\s+)*(?:treated|managed|controlled)\s+with)\b"
+)
+
+
+def _given_for(question: str, words: str, concept: Concept) -> bool:
+    """The question asks for the medications given for a condition, or for what a lab
+    or vital shows ("for her blood pressure", "sugar meds"), not for the thing itself."""
+    if concept.kind not in ("condition", "finding", "lab", "vital", "assessment"):
+        return False
+    w = re.escape(words)
+    return bool(
+        re.search(_FOR_BEFORE + w + r"\b", question, re.I)
+        or re.search(r"\b" + w + _MEDS_AFTER, question, re.I)
+    )
+
+
 def _asks(text: str) -> str | None:
     return next((name for name, pattern in _ASKS if pattern.search(text)), None)
 
@@ -640,6 +665,8 @@ def understand(
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
     focus.judge = bool(_JUDGE.search(plain))
+    if "medications" in focus.sections:
+        focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
     focus.narrative = bool(_NARRATIVE.search(question))
     parts = [m.span() for m in _PART.finditer(plain)]
     if parts:  # several questions in one: each concept's part asks for its own
@@ -680,6 +707,7 @@ def understand(
             focus.follow_up = True
             focus.concepts = list(previous.concepts)
             focus.sections = list(previous.sections)
+            focus.given_for = list(previous.given_for)
             focus.window = focus.window or previous.window
         elif previous.concepts and _POINTS_BACK.search(question):
             # names only a section, and points back at what the last turn named: "When was

@@ -436,3 +436,21 @@ def test_a_condition_not_on_record_is_asked_of_what_shows_it() -> None:
     assert [c["tool"] for c in prefetch_calls("Is she overweight?", held, as_of=AS_OF)] == [
         "search_record"
     ]
+
+
+def test_a_follow_up_keeps_whose_medications_were_asked() -> None:
+    # "What is she on for her afib?" — "since when?": the afib medications' first orders,
+    # not every medication's (the focus goes through the thread's state)
+    first = _read("What is she on for her afib?")
+    assert first.given_for == ["atrial_fibrillation"]
+    kept = Focus.from_state(first.to_state(), default_terminology())
+    f = _read("since when?", previous=kept)
+    assert f.follow_up
+    assert f.asks == "first"
+    [call] = prefetch_calls("since when?", focus=f, as_of=AS_OF)
+    assert call["args"] == {
+        "resource_type": "MedicationRequest",
+        "given_for": "Atrial fibrillation",
+        "status": "active",
+    }
+    assert _read("Does she have afib?").given_for == []
