@@ -103,6 +103,24 @@ def _has_results(evidence: EvidenceSet | None, concept: Concept, term: Terminolo
     )
 
 
+def _as_panel(concept: Concept, term: Terminology, evidence: EvidenceSet | None) -> Concept | None:
+    """A coded test the record holds only as reports (a lipid panel, a metabolic panel:
+    DiagnosticReports that list their results, no result of the panel's own code): the
+    group of tests it belongs to (lipid tests; for a panel of no narrower group, all
+    lab tests), else ``None``."""
+    if evidence is None or not concept.codes or _has_results(evidence, concept, term):
+        return None
+    reported = any(
+        term.implies(c, concept)
+        for i in evidence.items
+        if i.kind == "report"
+        for c in item_concepts(i, term)
+    )
+    if not reported:
+        return None
+    return next((p for p in map(term.concept, concept.parents) if p is not None), None)
+
+
 def _on_record(evidence: EvidenceSet, concept: Concept, term: Terminology) -> bool:
     """Whether the record holds an entry of the condition (any status)."""
     return any(
@@ -334,6 +352,28 @@ def prefetch_calls(
                     for m in _control(concept, term, evidence)
                     if m.id != concept.id
                 )
+            panel = _as_panel(concept, term, evidence)
+            if panel is not None:
+                # "last lipid panel?": the record holds the panel as a report of its
+                # results, not as a result: the reports (their dates), and the results
+                # of the group of tests it belongs to (LDL, HDL, …)
+                calls.append(
+                    _asked(
+                        focus,
+                        words,
+                        concept,
+                        _call(
+                            "search_record",
+                            resource_type="DiagnosticReport",
+                            name=concept.name,
+                            **window,
+                        ),
+                    )
+                )
+                if panel.id != "lab_test":
+                    calls.append(_call("lab_trend", name=panel.name, **window))
+                named.add("lab")
+                continue
             calls.append(
                 _asked(focus, words, concept, _call("lab_trend", name=concept.name, **window))
             )

@@ -317,3 +317,15 @@ async def test_a_social_entry_on_the_problem_list_says_so(store: RecordStore) ->
     said = [t for t, _hs in r.statements]
     assert "Gingivitis: active, since 2025-05-30" in said, said
     assert "Full-time employment (social history): active, since 2025-05-30" in said, said
+
+
+async def test_a_panel_held_as_reports_is_said_with_its_results(store: RecordStore) -> None:
+    # Synthea keeps a lipid panel as a DiagnosticReport listing its results (no result of
+    # the panel's own code): "last lipid panel?" had found nothing
+    lipids = await _computed(store, "last lipid panel?")
+    assert lipids.startswith(
+        "The most recent: Lipid panel with direct LDL - Serum or Plasma: 2025-01-15"
+    ), lipids
+    assert "LDL cholesterol: 119 mg/dL on 2025-01-15" in lipids
+    cmp = await _computed(store, "most recent CMP?")
+    assert cmp.startswith("The most recent: Comprehensive metabolic 2000 panel"), cmp
