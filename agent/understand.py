@@ -265,7 +265,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "latest",
         re.compile(
-            r"\b(?:last(?!\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|decades?|spring|"
+            r"\b(?:last(?!\s+(?:\w+\s+)?(?:days?|weeks?|wks?|months?|mos|years?|yrs?|decades?|spring|"
             r"summer|fall|autumn|winter)\b)|latest|most recent(?:ly)?|newest)\b",
             re.I,
         ),
@@ -276,7 +276,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"^(?!\W*(?:what|which|list|name|show)\b)[^?;]*?(?:"
             r"\bever\b|\bhistory of\b|\b(?:has|have|had) (?:she|he|they|i|the patient) "
             r"(?:ever )?(?:had|been)\b|\bpreviously\b"
-            r"|\bin the past\b(?!\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|decades?)\b))",
+            r"|\bin the past\b(?!\s+(?:\w+\s+)?(?:days?|weeks?|wks?|months?|mos|years?|yrs?|decades?)\b))",
             re.I,
         ),
     ),
@@ -427,11 +427,21 @@ def _ago_window(question: str, as_of: dt.date) -> Window | None:
     """ "What was her A1c a year ago?": what the record held then, up to that day. Read in
     questions only: in an answer, "5 months ago" is a rounded duration, not a window its
     dates must lie in."""
-    m = _AGO.search(question)
+    m = _AGO.search(_spelled_out(question.lower()))
     if m is None:
         return None
     n = _NUMBER_WORDS.get(m.group(1).lower()) or int(m.group(1))
     return Window(None, _minus(as_of, n, m.group(2).lower()), m.group(0))
+
+
+#: units of time as clinicians abbreviate them ("in the last 5 yrs", "past 6 mos")
+_UNIT_WORDS = {"yr": "year", "yrs": "years", "mo": "month", "mos": "months", "mth": "month",
+               "mths": "months", "wk": "week", "wks": "weeks", "dys": "days"}  # fmt: skip
+_ABBREVIATED = re.compile(r"(?<=\d )(yrs?|mos?|mths?|wks?|dys)\b|(?<=\bthe last )(yr|mo|wk)\b")
+
+
+def _spelled_out(text: str) -> str:
+    return _ABBREVIATED.sub(lambda m: _UNIT_WORDS[m.group(1) or m.group(2)], text)
 
 
 def window_of(
@@ -442,7 +452,7 @@ def window_of(
     """The time window a question asks about, resolved against ``as_of``; ``anchors``
     (:func:`anchors_of`, or the last visit's date) resolve "since her last visit" and
     "since his last physical" to the days after that encounter."""
-    q = question.lower()
+    q = _spelled_out(question.lower())  # "in the last 5 yrs"
     marks = {"visit": anchors} if isinstance(anchors, dt.date) else dict(anchors or {})
     if m := re.search(rf"\b(?:between|from)\s+{_DATE}\s+(?:and|to|until|through)\s+{_DATE}", q):
         return Window(

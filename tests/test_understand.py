@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -454,3 +455,15 @@ def test_a_follow_up_keeps_whose_medications_were_asked() -> None:
         "status": "active",
     }
     assert _read("Does she have afib?").given_for == []
+
+
+def test_units_of_time_as_clinicians_abbreviate_them() -> None:
+    def window(q: str) -> Any:
+        w = _read(q).window
+        assert w is not None, q
+        return w
+
+    assert window("any hospitalizations in the last 5 yrs?").label == "in the last 5 years"
+    assert _read("any hospitalizations in the last 5 yrs?").asks != "latest"
+    assert window("labs in the past 6 mos").start == dt.date(2024, 12, 1)
+    assert window("A1c 2 yrs ago?").end == dt.date(2023, 6, 1)
