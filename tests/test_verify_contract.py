@@ -841,3 +841,26 @@ async def test_citations_that_support_nothing_said_are_removed(
     assert sorted([*trimmed.valid_cites, *trimmed.uncited]) == sorted(cites)
     assert plain.valid_cites == cites
     assert not plain.uncited
+
+
+async def test_last_seen_is_checked_against_the_records_last_visit(p1: Any) -> None:
+    """cpu-demo judgeqa: "She was last seen on 2020-07-26." passed, citing that visit, when
+    the later visits were not among the items seen: the record's last visit (``anchors``)
+    decides too."""
+    seen, _ev = p1
+    e2 = _handles(["Encounter/e2"], seen)
+    only = {h: seen[h] for h in e2}  # the session saw these visits only (the last 2018-07-07)
+
+    def run(last: dt.date | None) -> Any:
+        return verify_sentences(
+            [{"text": "She was last seen on 2018-07-07.", "cites": e2}],
+            only,
+            as_of=AS_OF,
+            anchors={"visit": last} if last else None,
+        ).checks[0]
+
+    assert run(None).verdict == "verified"  # nothing later known
+    assert run(dt.date(2018, 7, 7)).verdict == "verified"
+    late = run(dt.date(2019, 5, 5))
+    assert late.verdict == "failed"
+    assert "the record's last is on 2019-05-05" in late.reasons[0]

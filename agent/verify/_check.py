@@ -475,11 +475,13 @@ def _last_visit_findings(
     dates: Sequence[tuple[int, int | None, int | None]],
     index: SessionIndex,
     as_of: dt.date | None,
+    anchors: Mapping[str, dt.date] | None,
     check: SentenceCheck,
 ) -> None:
     """ "Last seen on 2020-07-26" is false when a visit the session has seen came after it
-    (up to the reference day): a recency claim is checked against every visit seen, not
-    only the ones cited."""
+    (up to the reference day), or the record's last visit (``anchors["visit"]``, of the
+    whole record) did: a recency claim is checked against every visit known, not only
+    the ones cited."""
     if not _LAST_VISIT.search(body) or len(dates) != 1 or dates[0][2] is None:
         return
     y, m, d = dates[0]
@@ -496,6 +498,14 @@ def _last_visit_findings(
         day, h = later[-1]
         check.findings.append(
             Finding("date", f"says the last visit was on {said}, but {h} records one on {day}")
+        )
+        return
+    last = (anchors or {}).get("visit")
+    if last is not None and said < last.isoformat() <= limit:
+        check.findings.append(
+            Finding(
+                "date", f"says the last visit was on {said}, but the record's last is on {last}"
+            )
         )
 
 
@@ -1567,7 +1577,7 @@ def check_sentence(
         shown = "-".join(f"{p:02d}" if i else str(p) for i, p in enumerate(d) if p)
         check.findings.append(Finding("date", f"date {shown} not in the cited evidence"))
     _window_date_findings(body, as_of, anchors, check)
-    _last_visit_findings(body, dates, index, as_of, check)
+    _last_visit_findings(body, dates, index, as_of, anchors, check)
     copied = _copied_names(blank, valid, index)
     for a, b, searched in copied:
         negated = assertion_of(_masked(text, copied, (a, b)), a, b).status == "negated"
