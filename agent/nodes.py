@@ -20,7 +20,7 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from tools.brief import BriefSection, plain
+from tools.brief import BriefSection, plain, sentence_case
 from tools.evidence import SECTIONS, EvidenceSet, item_concepts
 from tools.summary import Line, Summary, summarize
 from tools.terminology import Terminology, default_terminology
@@ -760,7 +760,7 @@ def _record_sentence(
     hs = [h for h in handles if h in seen]
     searches = [h for h in hs if seen[h].item.kind == "absence"]
     refs = list(dict.fromkeys(r for h in hs for r in seen[h].references(said=text)))
-    sentence = text[:1].upper() + text[1:]
+    sentence = sentence_case(text)
     if not sentence.rstrip().endswith((".", "!", "?")):
         sentence = sentence.rstrip() + "."  # one sentence each, not a run-on line
     return AnswerSentence(

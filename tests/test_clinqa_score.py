@@ -58,6 +58,8 @@ def two_part() -> Question:
         ("Her latest A1c was 6.1 % on 2020-01-02, and her last eye exam was on 2019-05-05.", 1.0),
         ("Last eye exam: May 5, 2019. Latest HbA1c 6.1% (January 2, 2020).", 1.0),
         ("HbA1c 6.1 % on 2020-01-02; eye exam 2019-05-05", 1.0),
+        # a sentence that starts with a name written with inner capitals ("eGFR", "pH")
+        ("Eye exam: 2019-05-05. hbA1c: 6.1 % on 2020-01-02.", 1.0),
         # the A1c's date is not taken for the eye exam's
         ("Her latest A1c was 6.1 % on 2020-01-02. No eye exam date was given.", 0.5),
         ("Her latest A1c was 7.0 % on 2020-01-02 and her last eye exam was on 2019-05-05.", 0.5),

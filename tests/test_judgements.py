@@ -329,3 +329,14 @@ async def test_a_panel_held_as_reports_is_said_with_its_results(store: RecordSto
     assert "LDL cholesterol: 119 mg/dL on 2025-01-15" in lipids
     cmp = await _computed(store, "most recent CMP?")
     assert cmp.startswith("The most recent: Comprehensive metabolic 2000 panel"), cmp
+
+
+async def test_a_name_written_with_inner_capitals_keeps_them(store: RecordStore) -> None:
+    # a sentence starting with "eGFR" had been capitalised to "EGFR" (the gene)
+    from tools.brief import sentence_case
+
+    said = await _computed(store, "What's her GFR trend?")
+    assert said.startswith("eGFR: changed by -1.7 mL/min/{1.73_m2} (down)"), said
+    assert sentence_case("pH of urine") == "pH of urine"
+    assert sentence_case("glucose: 99 mg/dL") == "Glucose: 99 mg/dL"
+    assert sentence_case("") == ""

@@ -65,6 +65,8 @@ __all__ = [
     "build_brief",
     "last_visit_lines",
     "overdue_lines",
+    "plain",
+    "sentence_case",
 ]
 
 #: The first screen's word budget: what a clinician reads in about a minute.
@@ -110,6 +112,15 @@ class Brief:
 def plain(name: str) -> str:
     """A display without its SNOMED semantic tag: "Gout (disorder)" → "Gout"."""
     return _TAG.sub("", name).strip()
+
+
+def sentence_case(text: str) -> str:
+    """The text with a capital first letter, unless its first word is written with
+    capitals inside it already ("eGFR", "pH", "mRNA": not "EGFR")."""
+    first = text.split(maxsplit=1)[0] if text.strip() else ""
+    if any(ch.isupper() for ch in first[1:]):
+        return text
+    return text[:1].upper() + text[1:]
 
 
 def _untagged(line: Line) -> Line:

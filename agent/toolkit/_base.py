@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from tools._record import fmt_num
-from tools.brief import plain
+from tools.brief import plain, sentence_case
 from tools.evidence import (
     ENCOUNTER_CLASSES,
     Coding,
@@ -245,7 +245,7 @@ def statement(item: EvidenceItem) -> str:
             )
             if b
         )
-        text = f"{text[:1].upper()}{text[1:]} ({what})"
+        text = f"{sentence_case(text)} ({what})"
         if first is not None and first.day:
             text += f", recorded {first.day}"
         if item.reactions:
@@ -311,7 +311,7 @@ def bounded(
         result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
         if not left and len(events) == len(shown):  # "how many ER visits?": code counts
             total = sum(len(i.points) for i in events)
-            said = f"{plain(what)[:1].upper()}{plain(what)[1:]}: {total} in all"
+            said = f"{sentence_case(plain(what))}: {total} in all"
             result.leads["count"] = [
                 (scrub(said, ctx.patient_id), [i.handle for i in events]),
                 *result.statements,

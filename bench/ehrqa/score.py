@@ -680,7 +680,8 @@ def _gives_value(question: Question, text: str) -> bool:
 
 
 _CLAUSE_SPLIT = re.compile(
-    r"(?<=[.!?])\s+(?=[A-Z0-9])|\n+|;\s*|,?\s+\band\b\s+|,\s+(?:but|while|whereas)\s+"
+    # a sentence may start with a name written with inner capitals ("eGFR", "pH")
+    r"(?<=[.!?])\s+(?=[A-Z0-9]|[a-z]+[A-Z])|\n+|;\s*|,?\s+\band\b\s+|,\s+(?:but|while|whereas)\s+"
 )
 
 
