@@ -222,7 +222,8 @@ def test_a_judgement_is_not_a_yes_for_an_entry_that_exists() -> None:
 
 
 def test_an_ed_visit_is_the_emergency_department() -> None:
-    for q in ("any ED visits?", "How many times has she been to the ER?", "ER visits in 2019?"):
+    for q in ("any ED visits?", "How many times has she been to the ER?", "ER visits in 2019?",
+              "how many ER trips?", "any trips to the ER?"):  # fmt: skip
         assert [c.id for _w, c in _read(q).concepts] == ["emergency"], q
     assert [c.id for _w, c in _read("history of ED?").concepts] == ["erectile_dysfunction"]
 
