@@ -184,6 +184,14 @@ _AT_LAST_VISIT = re.compile(
     r"recent|previous|prior)\s+(?:visit|appointment|encounter|check-?up|consultation)\b",
     re.I,
 )
+#: "what did the doctor say was wrong with me last time?", "what happened the last time
+#: I was in?": the last visit, when the question names nothing else ("what brought her
+#: in last time?" asks the visits' reason, the encounters answer)
+_LAST_TIME = re.compile(
+    r"\b(?:the )?last time (?:I|she|he|they|we|you) (?:was|were|came|saw|visited)\b"
+    r"|\blast time\s*\??\s*$",
+    re.I,
+)
 
 #: whether a condition is controlled, not whether one value is normal
 _CONTROL = re.compile(
@@ -455,7 +463,10 @@ def prefetch_calls(
             else "drug"
         )
     sections = [*focus.sections, *sorted(sections_words - set(focus.sections))]
-    if not focus.concepts and set(sections) <= {"encounters"} and _AT_LAST_VISIT.search(question):
+    if not focus.concepts and (
+        (set(sections) <= {"encounters"} and _AT_LAST_VISIT.search(question))
+        or (not sections and _LAST_TIME.search(question))
+    ):
         # "what happened at her last visit?", "what changed since the last visit?": the
         # visit and what changed at it (problems, orders, results out of range)
         calls.append(_whole(_call("record_summary", section="last_visit")))

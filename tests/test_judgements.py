@@ -340,3 +340,19 @@ async def test_a_name_written_with_inner_capitals_keeps_them(store: RecordStore)
     assert sentence_case("pH of urine") == "pH of urine"
     assert sentence_case("glucose: 99 mg/dL") == "Glucose: 99 mg/dL"
     assert sentence_case("") == ""
+
+
+async def test_an_organ_and_last_time_as_a_patient_says_them(store: RecordStore) -> None:
+    # "is my kidney ok?": the kidney function tests, judged; "what did the doctor say was
+    # wrong with me last time?": the last visit (both had come back empty)
+    kidney = await _computed(store, "is my kidney ok?")
+    assert kidney.startswith("eGFR: the latest, 107.4 mL/min/{1.73_m2} on 2025-01-15, is"), kidney
+    assert "Creatinine: the latest" in kidney
+    last = await _computed(
+        store, "what did the doctor say was wrong with me last time?", patient=CLEOTILDE
+    )
+    assert last.startswith("2025-04-30: AMB General examination of patient for Diagnosis."), last
+    why = await _computed(store, "What brought her in last time?", patient=CLEOTILDE)
+    assert why.startswith("The most recent: General examination of patient"), why  # its reason
+    bp = await _computed(store, "what was my blood pressure last time?")
+    assert bp.startswith("Systolic BP: 156.9 mm[Hg] on 2025-01-15"), bp
