@@ -70,6 +70,25 @@ def test_two_questions_in_one_are_scored_part_by_part(text: str, expected: float
     assert s(two_part(), text) == pytest.approx(expected)
 
 
+def test_a_count_and_the_latest_value_in_one_sentence() -> None:
+    # "How many cholesterol results, and the last value?": the tool's one sentence says
+    # both; each part is scored against its own clause
+    parts = [
+        {"kind": "lab_count", "answer_type": "count", "answer": {"value": 3},
+         "evidence": ["Observation/1"], "evidence_groups": [["Observation/1"]],
+         "params": {"text_rules": "clinqa"}},
+        {"kind": "lab_latest", "answer_type": "number_date",
+         "answer": {"value": 180.74, "unit": "mg/dL", "date": "2010-09-01"},
+         "evidence": ["Observation/1"], "evidence_groups": [["Observation/1"]],
+         "params": {"text_rules": "clinqa"}},
+    ]  # fmt: skip
+    both = q("parts", {"value": [p["answer"] for p in parts]},
+             "How many cholesterol results, and the last value?")  # fmt: skip
+    both.parts = parts
+    said = "Total cholesterol: 3 results since 2004-07-28, the latest 180.7 mg/dL on 2010-09-01."
+    assert s(both, said) == pytest.approx(1.0)
+
+
 def test_two_in_one_structured_values() -> None:
     got = score(two_part(), AnswerRecord(
         text="…", value=[{"value": 6.1, "unit": "%", "date": "2020-01-02"}, {"value": "2019-05-05"}]

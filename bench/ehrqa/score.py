@@ -682,6 +682,8 @@ def _gives_value(question: Question, text: str) -> bool:
 _CLAUSE_SPLIT = re.compile(
     # a sentence may start with a name written with inner capitals ("eGFR", "pH")
     r"(?<=[.!?])\s+(?=[A-Z0-9]|[a-z]+[A-Z])|\n+|;\s*|,?\s+\band\b\s+|,\s+(?:but|while|whereas)\s+"
+    # "3 results since 2004-07-28, the latest 180.7 mg/dL on 2010-09-01": a count, then a value
+    r"|,\s+(?=the (?:latest|last|most recent|first|earliest)\b)"
 )
 
 
