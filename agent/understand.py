@@ -559,12 +559,12 @@ def _members_named(
     return out
 
 
-#: where one question ends and another begins: "?", ";", or ", and what …" (a new
-#: question word after "and")
 #: What is said with the latest value (the lead of each says it too), so a part asking it
 #: of the thing the latest was asked of answers both
 _SAYS_THE_LATEST = frozenset({"previous", "change", "judge", "count"})
 
+#: where one question ends and another begins: "?", ";", or ", and what …" (a new
+#: question word after "and")
 _PART = re.compile(
     r"\?\s*(?=\S)|;\s*|,?\s+\b(?:and|also|plus)\s+(?=(?:what|when|which|who|how|is|are|was|"
     r"were|do|does|did|has|have|had|am|any)\b)",
