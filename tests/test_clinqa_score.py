@@ -163,6 +163,12 @@ def test_trend_yes_no_in_words() -> None:
                yes_direction="decreased", better_direction="decreased")  # fmt: skip
     assert s(better, "It went up from 6.0 % to 7.1 %.") == 1
     assert s(better, "Her A1c is better now.") == 0
+    # which way is better for the measure is not its course
+    assert (
+        s(better, "HbA1c: changed by +1.1 % (up) from 6.0 % to 7.1 %; for HbA1c, lower is better.")
+        == 1
+    )
+    assert s(worse, "eGFR: changed by -20 (down) from 80 to 60; for eGFR, higher is better.") == 1
 
 
 def test_direction_words_for_any_clinqa_direction_kind() -> None:

@@ -275,9 +275,12 @@ async def test_a_part_that_names_nothing_asks_of_what_the_part_before_named(
     # "… and is it better than before?" names nothing: it asks of the A1c (the latest and
     # the one before it, which that answer says), not nothing
     said = await _computed(store, "What was her last A1c and is it better than before?")
-    assert said.startswith(
-        "HbA1c: the latest, 6.6 % on 2025-01-15, is lower than the one before, 7.6 % on 2024-06-03"
+    assert said == (
+        "HbA1c: the latest, 6.6 % on 2025-01-15, is lower than the one before, 7.6 % on "
+        "2024-06-03 (by 1 %); for HbA1c, lower is better."  # which way is better, by its data
     ), said
+    weight = await _computed(store, "How has her weight changed?")
+    assert "is better" not in weight  # no known better way for a weight
     both = await _computed(store, "What was her last A1c and when was her last flu shot?")
     assert both.startswith("HbA1c: 6.6 % on 2025-01-15, the most recent of 8 results."), both
 

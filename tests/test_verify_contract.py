@@ -313,6 +313,12 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("Her leukocytes were below the normal range on 2021-01-05.", ["Observation/wbc"], "verified"),
     ("Her HbA1c was 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her HbA1c rose from 6.1 % to 6.4 % in 2019.", ["Observation/a1"], "verified"),
+    # which way is better for a measure is no claim about its course (code says it so)
+    (
+        "Her HbA1c rose from 6.1 % to 6.4 % in 2019; for HbA1c, lower is better.",
+        ["Observation/a1"],
+        "verified",
+    ),
     ("The trend of HbA1c is up overall.", ["Observation/a1"], "verified"),
     ("Her HbA1c was up to 6.4 % on 2019-09-10.", ["Observation/a1"], "verified"),
     ("Her HbA1c was above the normal limit of 5.6 %.", ["Observation/a1"], "verified"),

@@ -20,7 +20,7 @@ from tools.codes import MEASURES, measure_for_code
 from tools.errors import IncompatibleUnits, RecordToolError
 from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, item_concepts
 from tools.summary import handle_index, trend_line
-from tools.terminology import Terminology, default_terminology
+from tools.terminology import Polarity, Terminology, default_terminology
 from tools.trends import (
     SeriesStats,
     StatPoint,
@@ -206,11 +206,19 @@ def series_statement(name: str, st: SeriesStats) -> str:
     return text
 
 
-def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
+#: which way is good for a measure (the terminology's polarity, from the guideline sources
+#: cited in the data files), said beside a change so that "is it better?" is answered
+_BETTER_WAY = {"higher_worse": "lower is better", "higher_better": "higher is better"}
+
+
+def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None) -> dict[str, str]:
     """A series said with the statistic a question asks for first: how many results, their
     mean, the change from the first to the last, the latest against the one before (of
     another day), the lowest and highest (every figure the
-    tool's own statistic; :func:`series_statement` says it all in reading order)."""
+    tool's own statistic; :func:`series_statement` says it all in reading order). With the
+    measure's ``polarity``, a change says which way is better ("for HbA1c, lower is
+    better"), never whether this change matters."""
+    way = f"; for {name}, {_BETTER_WAY[polarity]}" if polarity else ""
     if st.last is None or st.first is None:
         return {}
     unit = f" {st.unit}" if st.unit else ""
@@ -235,7 +243,7 @@ def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
         moved = {"increased": "up", "decreased": "down"}.get(st.direction or "", "unchanged")
         out["change"] = (
             f"{name}: changed by {st.change:+.4g}{unit} ({moved}) from the first, "
-            f"{at(st.first)}, to the last, {at(st.last)}"
+            f"{at(st.first)}, to the last, {at(st.last)}{way if st.change else ''}"
         )
     before = next((p for p in reversed(st.values) if p.date[:10] != st.last.date[:10]), None)
     if before is not None:  # "higher or lower than the one before?" (a same-day twin skipped)
@@ -244,6 +252,7 @@ def lead_statements(name: str, st: SeriesStats) -> dict[str, str]:
         by = f" (by {fmt_num(abs(diff))}{unit})" if diff else ""
         out["previous"] = (
             f"{name}: the latest, {at(st.last)}, is {how} the one before, {at(before)}{by}"
+            f"{way if diff else ''}"
         )
     if st.min is not None and st.max is not None:
         out["range"] = f"{name}: lowest {at(st.min)}, highest {at(st.max)} ({n} {span})"
@@ -354,7 +363,16 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             name = plain(t.display) or _named(ctx, t)
             said = series_statement(name, stats)
             result.statements.append((scrub(said, ctx.patient_id), list(handles)))
-            for ask, text in lead_statements(name, stats).items():
+            polarity = next(
+                (
+                    c.polarity
+                    for h in handles[:1]
+                    for c in item_concepts(ev.get(h), ctx.terminology or default_terminology())
+                    if c.polarity
+                ),
+                None,
+            )
+            for ask, text in lead_statements(name, stats, polarity).items():
                 result.leads.setdefault(ask, []).append(
                     (scrub(text, ctx.patient_id), list(handles))
                 )

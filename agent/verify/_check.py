@@ -124,6 +124,10 @@ _DOWN = re.compile(
 )
 _FLAT = re.compile(r"\b(?:stable|unchanged|steady|flat|no change|remained the same)\b", re.I)
 _BETTER = re.compile(r"\b(?:improv\w*|better)\b", re.I)
+#: which way is good for a measure, not which way it went
+_POLARITY = re.compile(
+    r"\b(?:lower|higher)(?: values?| numbers?| results?| readings?)? (?:is|are) better\b", re.I
+)
 _WORSE = re.compile(r"\b(?:worsen\w*|worse|deteriorat\w*)\b", re.I)
 _CHANGE = re.compile(
     r"\b(?:by|change[sd]?|difference|increas\w*|decreas\w*|rose|fell|dropped|up|down|gain\w*|los[st]\w*|more|less|higher|lower)\b",
@@ -1241,7 +1245,9 @@ def _direction_findings(
     question_dates: list[tuple[int, int | None, int | None]],
     check: SentenceCheck,
 ) -> None:
-    """ "rose", "fell", "stable", "improving": checked against the cited series."""
+    """ "rose", "fell", "stable", "improving": checked against the cited series. Which
+    way is good for a measure ("for HbA1c, lower is better") says nothing of its course."""
+    text = _POLARITY.sub(lambda m: " " * len(m.group()), text)
     cues = [
         (p, word)
         for p, word in (

@@ -429,8 +429,14 @@ def _set_from_text(
     return precision, recall, f1
 
 
+#: which way is good for a measure ("for LDL cholesterol, lower is better"): not its course
+_POLARITY_RE = re.compile(
+    r"\b(?:lower|higher)(?: values?| numbers?| results?| readings?)? (?:is|are) better\b", re.I
+)
+
+
 def _direction_of(text: str) -> str | None:
-    low = " ".join(text.lower().split())
+    low = " ".join(_POLARITY_RE.sub(" ", text).lower().split())
     hits = []
     for label, words in _DIRECTIONS.items():
         for w in words:
@@ -462,6 +468,7 @@ def _yesno(text: str, question: Question | None = None) -> bool | None:
 
 def _trend_yesno(text: str, params: dict[str, Any]) -> bool | None:
     """A trend yes/no answered in words: the better/worse it states, else the direction."""
+    text = _POLARITY_RE.sub(" ", text)
     better = params.get("better_direction")
     worse = {"increased": "decreased", "decreased": "increased"}.get(str(better))
     negated = r"(?:\bnot|n't|\bno|\bnever)\b(?:\s+\w+){0,2}\s+"
