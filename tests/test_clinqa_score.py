@@ -36,20 +36,25 @@ def test_choice_accepts_class_or_type_and_rejects_another_class() -> None:
     assert s(visit, "A visit on 2020-01-02.") == 0
 
 
-def two_part() -> Question:
-    parts = [
-        {"kind": "lab_latest", "answer_type": "number_date",
-         "answer": {"value": 6.1, "unit": "%", "date": "2020-01-02"},
-         "evidence": ["Observation/1"], "evidence_groups": [["Observation/1"]],
-         "params": {"text_rules": "clinqa"}},
-        {"kind": "procedure_last", "answer_type": "date", "answer": {"value": "2019-05-05"},
-         "evidence": ["Procedure/2"], "evidence_groups": [["Procedure/2"]],
-         "params": {"text_rules": "clinqa"}},
-    ]  # fmt: skip
-    out = q("parts", {"value": [p["answer"] for p in parts]},
-            "What's her latest A1c and when was her last eye exam?")  # fmt: skip
-    out.parts = parts
+def part(kind: str, answer_type: str, answer: dict[str, Any], ref: str) -> dict[str, Any]:
+    """One part of a two-in-one question, as the generator writes it."""
+    return {"kind": kind, "answer_type": answer_type, "answer": answer, "evidence": [ref],
+            "evidence_groups": [[ref]], "params": {"text_rules": "clinqa"}}  # fmt: skip
+
+
+def parts_q(text: str, *parts: dict[str, Any]) -> Question:
+    out = q("parts", {"value": [p["answer"] for p in parts]}, text)
+    out.parts = list(parts)
     return out
+
+
+def two_part() -> Question:
+    return parts_q(
+        "What's her latest A1c and when was her last eye exam?",
+        part("lab_latest", "number_date", {"value": 6.1, "unit": "%", "date": "2020-01-02"},
+             "Observation/1"),
+        part("procedure_last", "date", {"value": "2019-05-05"}, "Procedure/2"),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -73,18 +78,12 @@ def test_two_questions_in_one_are_scored_part_by_part(text: str, expected: float
 def test_a_count_and_the_latest_value_in_one_sentence() -> None:
     # "How many cholesterol results, and the last value?": the tool's one sentence says
     # both; each part is scored against its own clause
-    parts = [
-        {"kind": "lab_count", "answer_type": "count", "answer": {"value": 3},
-         "evidence": ["Observation/1"], "evidence_groups": [["Observation/1"]],
-         "params": {"text_rules": "clinqa"}},
-        {"kind": "lab_latest", "answer_type": "number_date",
-         "answer": {"value": 180.74, "unit": "mg/dL", "date": "2010-09-01"},
-         "evidence": ["Observation/1"], "evidence_groups": [["Observation/1"]],
-         "params": {"text_rules": "clinqa"}},
-    ]  # fmt: skip
-    both = q("parts", {"value": [p["answer"] for p in parts]},
-             "How many cholesterol results, and the last value?")  # fmt: skip
-    both.parts = parts
+    both = parts_q(
+        "How many cholesterol results, and the last value?",
+        part("lab_count", "count", {"value": 3}, "Observation/1"),
+        part("lab_latest", "number_date",
+             {"value": 180.74, "unit": "mg/dL", "date": "2010-09-01"}, "Observation/1"),
+    )  # fmt: skip
     said = "Total cholesterol: 3 results since 2004-07-28, the latest 180.7 mg/dL on 2010-09-01."
     assert s(both, said) == pytest.approx(1.0)
 
