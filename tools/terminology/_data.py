@@ -204,7 +204,7 @@ def _check(table: ConceptTable) -> None:
             if p not in concepts:
                 raise TerminologyDataError(c.sources[0], f"{c.id}: unknown parent {p!r}")
         for m in c.monitored_by:
-            if m not in concepts or concepts[m].kind not in ("lab", "vital"):
+            if m not in concepts or concepts[m].kind not in ("lab", "vital", "assessment"):
                 raise TerminologyDataError(c.sources[0], f"{c.id}: monitored by {m!r}, no lab")
         for t in c.treats:
             if t not in concepts or concepts[t].kind != "condition":

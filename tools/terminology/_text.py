@@ -37,6 +37,8 @@ def norm(word: str) -> str:
 
     >>> [norm(w) for w in ["Statins", "Alzheimer's", "Haemoglobin", "allergies", "tumour"]]
     ['statin', 'alzheimer', 'hemoglobin', 'allergy', 'tumor']
+    >>> [norm(w) for w in ["A1cs", "BPs", "CTs", "B12", "Ms", "bus"]]
+    ['a1c', 'bp', 'ct', 'b12', 'ms', 'bus']
     """
     w = word.lower().replace("’", "'")
     if "'" in w:
@@ -50,7 +52,9 @@ def norm(word: str) -> str:
             w = w.replace("oe", "e")
         if len(w) >= 6 and w.endswith("our"):
             w = w[:-3] + "or"
-    if len(w) > 3 and w.isalpha():
+    if re.fullmatch(r"[A-Z]{2,}[0-9]*s|[A-Za-z]*[0-9][A-Za-z]*[A-Za-z]s", word):
+        w = w[:-1]  # an abbreviation's plural: "BPs", "CTs", "A1cs", "HbA1cs"
+    elif len(w) > 3 and w.isalpha():
         if w.endswith("ies") and len(w) > 4:
             w = w[:-3] + "y"
         elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
