@@ -382,9 +382,14 @@ def prefetch_calls(
                     calls.append(_call("lab_trend", name=panel.name, **window))
                 named.add("lab")
                 continue
-            calls.append(
-                _asked(focus, words, concept, _call("lab_trend", name=concept.name, **window))
-            )
+            call = _asked(focus, words, concept, _call("lab_trend", name=concept.name, **window))
+            if focus.recent:  # "her last 3 A1cs": that many of the latest, most recent first
+                call = {
+                    **call,
+                    "args": {**call["args"], "last": str(focus.recent)},
+                    "asks": "recent",
+                }
+            calls.append(call)
             named.add("lab")
             continue
         if _observable(concept):  # "smoking status": an Observation's code and its value
@@ -438,8 +443,13 @@ def prefetch_calls(
         if rtype:
             args["resource_type"] = rtype
         calls.append(_asked(focus, words, concept, _call("search_record", **args)))
+        if rtype == "Procedure" and evidence is not None and _on_record(evidence, concept, term):
+            # "when did he have his appendix out?": a record may hold only its history, a
+            # condition entry ("History of appendectomy")
+            args["resource_type"] = "Condition"
+            calls.append(_asked(focus, words, concept, _call("search_record", **args)))
         if (
-            kind == "condition"
+            kind in ("condition", "finding")
             and focus.asks in (None, "yesno")
             and not window
             and evidence is not None
@@ -447,7 +457,9 @@ def prefetch_calls(
         ):  # "is she overweight?", with no such entry: what shows it (her BMI), judged
             # against its range, beside the search that found none
             shows = [m for m in _monitors(concept, term) if _has_results(evidence, m, term)]
-            calls.extend({**_call("lab_trend", name=m.name), "asks": "judge"} for m in shows[:1])
+            # ("has he lost weight?", no such entry: his latest weight against the one before)
+            asks = "previous" if kind == "finding" else "judge"
+            calls.extend({**_call("lab_trend", name=m.name), "asks": asks} for m in shows[:1])
         if focus.asks == "judge":  # "is her diabetes controlled?": and what shows it
             shown_by = (
                 _control(concept, term, evidence)
@@ -455,6 +467,18 @@ def prefetch_calls(
                 else _monitors(concept, term)
             )
             calls.extend(_call("lab_trend", name=m.name, **window) for m in shown_by)
+        elif focus.asks == "change" and kind in ("condition", "finding"):
+            # "is his diabetes getting worse?", "is her anemia better?": the course of what
+            # shows it (the HbA1c, the hemoglobin), beside its entries
+            shows = [
+                m for m in _control(concept, term, evidence) if _has_results(evidence, m, term)
+            ]
+            if shows:  # its entries are said as they stand (no statistic of their own)
+                entries = next(c for c in reversed(calls) if c["tool"] == "search_record")
+                calls[calls.index(entries)] = {**entries, "asks": None, "whole": True}
+            calls.extend(
+                {**_call("lab_trend", name=m.name, **window), "asks": "change"} for m in shows
+            )
         named.add(
             "condition"
             if kind in ("condition", "finding", "social")

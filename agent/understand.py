@@ -68,6 +68,9 @@ class Focus:
     #: the concepts whose medications are asked for ("what is she taking for her
     #: blood pressure?", "hypertension meds?"), by id; a follow-up keeps them ("since when?")
     given_for: list[str] = field(default_factory=list)
+    #: how many of the latest results are asked for ("her last 3 A1cs", "the past few
+    #: readings"): the series' results, most recent first (not kept by a follow-up)
+    recent: int | None = None
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -184,7 +187,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "patient",
         re.compile(
             r"\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
-            r"\bdeceased\b|\bpassed away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
+            r"\bdeceased\b|\bpass(?:ed|es)? away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
             r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b|\bmale\b|\bfemale\b|"
             + _PCP,
             re.I,
@@ -234,14 +237,14 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"first and (?:the )?(?:last|latest)|first vs\.? (?:last|latest))\b"
             r"|\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b"
             # "has her A1c gotten better?": its course ("has her asthma improved?" too)
-            r"|\b(?:better|worse|improv\w*|worsen\w*|deteriorat\w*)\b"
+            r"|\b(?:better|worse|improv\w*|worsen\w*|deteriorat\w*|progress(?:ed|ing|ion)|declin\w*|dropp(?:ed|ing)|rising)\b"
             r"|\bhow\s+(?:has|have|did|does|do|is|are)\s+(?:\w+\s+){0,3}"
             r"(?:chang|mov|develop|evolv|progress)\w*",
             re.I,
         ),
     ),
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
-    ("death", re.compile(r"\b(?:die[ds]?|death|deceased|passed away)\b", re.I)),
+    ("death", re.compile(r"\b(?:die[ds]?|death|deceased|pass(?:ed|es)? away)\b", re.I)),
     ("alive", re.compile(r"\b(?:alive|living|still with us)\b", re.I)),
     (  # "since when?", "when was it first recorded?", "her earliest HbA1c"
         "first",
@@ -565,6 +568,9 @@ _SAYS_THE_LATEST = frozenset({"previous", "change", "judge", "count"})
 
 #: where one question ends and another begins: "?", ";", or ", and what …" (a new
 #: question word after "and")
+#: a follow-up dated by the last turn's window ("what about meds started since then?")
+_SINCE_THEN = re.compile(r"\b(?:since|after|from) (?:then|that (?:date|time|year))\b", re.I)
+
 _PART = re.compile(
     r"\?\s*(?=\S)|;\s*|,?\s+\b(?:and|also|plus)\s+(?=(?:what|when|which|who|how|is|are|was|"
     r"were|do|does|did|has|have|had|am|any)\b)",
@@ -606,6 +612,29 @@ def _given_for(question: str, words: str, concept: Concept) -> bool:
     return bool(
         re.search(_FOR_BEFORE + w + r"\b", question, re.I)
         or re.search(r"\b" + w + _MEDS_AFTER, question, re.I)
+    )
+
+
+#: "her last 3 A1cs", "the past few readings", "latest two values": that many of the latest
+#: results (not "the last 3 months": a window)
+_RECENT = re.compile(
+    r"\b(?:last|latest|past|previous|prior|most recent|recent)\s+"
+    r"(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twelve|few|several|couple(?: of)?)\s+"
+    r"(?!(?:days?|weeks?|wks?|months?|mos|mths?|years?|yrs?|decades?|visits?|encounters?|"
+    r"appointments?)\b)",
+    re.I,
+)
+
+
+def _recent_n(question: str) -> int | None:
+    m = _RECENT.search(question)
+    if m is None:
+        return None
+    said = m.group(1).lower()
+    if said.isdigit():
+        return int(said) if 1 < int(said) <= 50 else None
+    return {"few": 3, "several": 5}.get(said) or (
+        2 if said.startswith("couple") else _NUM_WORDS[said]
     )
 
 
@@ -678,6 +707,7 @@ def understand(
     if "medications" in focus.sections:
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
     focus.narrative = bool(_NARRATIVE.search(question))
+    focus.recent = _recent_n(_spelled_out(question))
     parts = [m.span() for m in _PART.finditer(plain)]
     if parts:  # several questions in one: each concept's part asks for its own
         bounds = [0, *(b for _a, b in parts), len(plain)]
@@ -710,6 +740,14 @@ def understand(
     ):  # "What's her latest potassium?" — "and sodium?": the same question of another thing
         focus.asks = previous.asks
         focus.window = focus.window or previous.window
+    if (
+        previous is not None
+        and focus.window is None
+        and previous.window is not None
+        and previous.window.start is not None
+        and (then := _SINCE_THEN.search(question))
+    ):  # "any new diagnoses since 2020?" — "what about meds started since then?"
+        focus.window = Window(previous.window.start, as_of, then.group(0))
     if previous is not None and not focus.concepts:
         if not focus.sections and (
             _FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8

@@ -359,3 +359,89 @@ async def test_an_organ_and_last_time_as_a_patient_says_them(store: RecordStore)
     assert why.startswith("The most recent: General examination of patient"), why  # its reason
     bp = await _computed(store, "what was my blood pressure last time?")
     assert bp.startswith("Systolic BP: 156.9 mm[Hg] on 2025-01-15"), bp
+
+
+async def test_a_condition_s_course_is_asked_of_what_shows_it(store: RecordStore) -> None:
+    # "is her diabetes getting worse?" had listed her diabetes entries alone
+    said = await _computed(store, "is her diabetes getting worse?")
+    assert "Diabetes mellitus type 2: active, since 2016-12-14" in said
+    assert (
+        "HbA1c: changed by -0.3 % (down) from the first, 6.9 % on 2016-12-14, to the last, "
+        "6.6 % on 2025-01-15; for HbA1c, lower is better"
+    ) in said
+
+
+async def test_the_last_few_results_and_a_period_with_none(store: RecordStore) -> None:
+    # "triglycerides last 3 values" had said the latest alone; "her A1cs over the last 3
+    # years", none then, had said nothing found and not when the nearest one was
+    three = (
+        "HbA1c: the last 3 results, the most recent first: 6.6 % on 2025-01-15; "
+        "7.6 % on 2024-06-03; 8.1 % on 2023-12-21"
+    )
+    assert three in await _computed(store, "her last 3 A1cs?")
+    assert three in await _computed(store, "What were her last few a1cs?")
+    before = await _computed(store, "her A1cs in 2010?")
+    assert "dated 2010-01-01 to 2010-12-31: nothing found" in before, before
+    assert "HbA1c: the first result, 6.9 % on 2016-12-14, is after that period" in before
+    after = await _computed(store, "how many LDLs in 2030?")
+    assert "LDL cholesterol: the latest result, 119 mg/dL on 2025-01-15, is before that" in after
+
+
+async def test_a_procedure_held_as_its_history_and_a_child_s_vaccines() -> None:
+    # "when did he have his appendix out?": the record held only "History of
+    # appendectomy" (a Condition), and the answer had been "no Appendectomy"; a
+    # 12-year-old's DTaP had been judged by the adult tetanus interval ("not due yet")
+    from tests._record_fixtures import MemorySource, condition, patient
+
+    def shot(rid: str, cvx: str, display: str, day: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Immunization", "id": rid, "status": "completed",
+            "patient": {"reference": "Patient/p1"}, "occurrenceDateTime": f"{day}T10:00:00Z",
+            "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": cvx,
+                                        "display": display}]},
+        }  # fmt: skip
+
+    record = [
+        patient("p1", birthDate="2012-11-11", gender="male"),
+        condition("c1", "428251008", "History of appendectomy", "2019-02-18"),
+        shot("i1", "20", "DTaP", "2017-10-22"),
+        shot("i2", "140", "Influenza, seasonal, injectable, preservative free", "2023-10-01"),
+    ]
+    source = MemorySource({"p1": record})
+
+    async def said(q: str) -> str:
+        a = await ask(q, patient_id="p1", source=source, model=ScriptedChatModel([]), as_of=AS_OF)
+        assert a.usage.model_calls == 0
+        return a.text
+
+    from agent.prefetch import prefetch_calls
+
+    ev = build_evidence(record, as_of=AS_OF)
+    calls = prefetch_calls("when did he have his appendix out?", ev, as_of=AS_OF)
+    assert [c["args"].get("resource_type") for c in calls] == ["Procedure", "Condition"]
+    appendix = await said("has he had his appendix out?")
+    assert appendix.startswith("Yes — History of appendectomy: active, since 2019-02-18"), appendix
+    assert "not in this patient's record" not in appendix.lower()
+    shots = await said("is he up to date on his vaccines?")
+    assert "given yearly (CDC schedule): due" in shots, shots
+    assert (
+        "DTaP: last given 2017-10-22, 7 years ago; at age 12 the CDC child and adolescent "
+        "schedule applies (its doses by age), which is not judged here"
+    ) in shots
+    assert "every 10 years" not in shots
+
+
+async def test_a_period_with_no_entries_says_the_nearest_and_weight_lost(
+    store: RecordStore,
+) -> None:
+    # "any flu shot in 2010?" had said nothing found alone (not when the nearest was);
+    # "has she lost weight?" had said no "Weight loss" entry, and not her weights
+    flu = await _computed(store, "any flu shot in 2010?")
+    assert "dated 2010-01-01 to 2010-12-31: nothing found" in flu
+    assert "the first after that period" in flu
+    visits = await _computed(store, "how many visits in 2030?")
+    assert "General examination of patient: 2025-01-15, the latest before that period" in visits
+    lost = await _computed(store, "has she lost weight?")
+    assert (
+        "Body weight: the latest, 72.1 kg on 2025-01-15, is lower than the one before, 73.2 kg"
+    ) in lost

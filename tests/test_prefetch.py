@@ -126,7 +126,7 @@ def test_codes_and_words_become_calls() -> None:
         "search_record",
         {"resource_type": "Observation", "name": "Tobacco smoking status"},
     ) in (_args("has she ever smoked?"))
-    assert _args("bp last 3 readings") == [("lab_trend", {"name": "Blood pressure"})]
+    assert _args("bp last 3 readings") == [("lab_trend", {"name": "Blood pressure", "last": "3"})]
     assert _args("when did she last see a doctor?") == [
         ("record_summary", {"section": "encounters"})
     ]
@@ -250,9 +250,13 @@ async def test_windowed_trend_line(store: RecordStore) -> None:
     # a test asked for by its code alone is named, not shown as a bare code
     never = await run_tool_call(ctx, {"tool": "lab_trend", "args": {"code": "2857-1"}})
     assert "no PSA results" in never.lines[0], never.lines
-    [none] = empty.seen
     none_seen = seen_of(empty.seen)
-    assert none_seen[none].item.kind == "absence"
+    [none] = [h for h, s in none_seen.items() if s.item.kind == "absence"]
+    # and when the nearest result was, cited to it (none then; an overdue test shows)
+    [(_n, _), (nearest, [first])] = empty.statements
+    assert nearest.startswith("Creatinine: the first result, "), nearest
+    assert nearest.endswith("is after that period")
+    assert none_seen[first].item.kind == "observation"
     no_value = "No creatinine value is recorded before 2000."
     assert verify_sentences([{"text": no_value, "cites": [none]}], none_seen).checks[0].ok
 

@@ -468,3 +468,38 @@ def test_units_of_time_as_clinicians_abbreviate_them() -> None:
     assert _read("any hospitalizations in the last 5 yrs?").asks != "latest"
     assert window("labs in the past 6 mos").start == dt.date(2024, 12, 1)
     assert window("A1c 2 yrs ago?").end == dt.date(2023, 6, 1)
+
+
+def test_people_s_words_for_the_things_asked() -> None:
+    # each came back empty or as the wrong list in a sweep of questions in clinicians' and
+    # patients' own words over the shared Synthea patients
+    def named(q: str) -> list[str]:
+        return [c.id for _w, c in _read(q).concepts]
+
+    assert "appendectomy" in named("when did he have his appendix out?")
+    assert "retinopathy" in named("any retinopathy?")
+    assert named("any cardiac procedures?") == ["cardiac_procedure"]
+    assert "hba1c" in named("her last few A1cs?")  # an abbreviation's plural
+    assert _read("adhd meds?").given_for == ["adhd"]  # lower case, as people type it
+    assert _read("what is she taking for memory?").given_for == ["dementia"]
+    assert _read("has his kidney disease progressed?").asks == "change"
+    assert _read("is his kidney function declining?").asks == "change"
+    assert _read("when did he pass away?").asks == "death"
+
+
+def test_how_many_of_the_latest_results() -> None:
+    assert _read("triglycerides last 3 values").recent == 3
+    assert _read("her last few A1cs?").recent == 3
+    assert _read("latest two readings of her BP").recent == 2
+    assert _read("A1c over the last 3 years").recent is None  # a window
+    assert _read("his last 2 visits").recent is None
+    assert _read("her last A1c").recent is None
+
+
+def test_since_then_is_dated_by_the_turn_before() -> None:
+    first = _read("any new diagnoses since 2020?")
+    assert first.window is not None
+    f = _read("what about meds started since then?", previous=first)
+    assert f.window is not None
+    assert (f.window.start, f.window.end) == (dt.date(2020, 1, 1), AS_OF)
+    assert _read("what about meds started since then?").window is None  # no turn before

@@ -54,6 +54,7 @@ class LabTrendArgs(ToolArgs):
     code: str | None = Field(None, max_length=40, description="LOINC")
     date_from: str | None = Field(None, max_length=30, description="YYYY-MM-DD")
     date_to: str | None = Field(None, max_length=30)
+    last: int | None = Field(None, ge=1, le=50, description="the N most recent results")
     out_of_range: bool = Field(
         False,
         description="true, with no name: every lab or vital whose latest value is out of range",
@@ -206,6 +207,74 @@ def series_statement(name: str, st: SeriesStats) -> str:
     return text
 
 
+#: what a question may ask of a period with no results: the latest outside it answers
+_OF_A_PERIOD = (
+    "count",
+    "mean",
+    "change",
+    "previous",
+    "range",
+    "first",
+    "latest",
+    "judge",
+    "recent",
+    "yesno",
+)
+
+
+def _nearest_outside(
+    ctx: AgentContext,
+    ev: EvidenceSet,
+    index: dict[tuple[str, str], str],
+    t: Trend,
+    d_from: dt.date | None,
+    d_to: dt.date | None,
+) -> tuple[str, EvidenceItem] | None:
+    """A series with no result in a period: its latest result before the period, else its
+    first after it (said, and the item that holds it)."""
+    whole = series_stats(t, None, None)
+    before = [p for p in whole.values if d_from and p.date[:10] < d_from.isoformat()]
+    after = [p for p in whole.values if d_to and p.date[:10] > d_to.isoformat()]
+    point, which, where = (
+        (before[-1], "the latest result", "before")
+        if before
+        else (after[0], "the first result", "after")
+        if after
+        else (None, "", "")
+    )
+    if point is None:
+        return None
+    handle = next(
+        (h for p in t.points if p.ref == point.ref and (h := index.get((p.ref, p.path)))), None
+    )
+    if handle is None:
+        return None
+    unit = f" {whole.unit}" if whole.unit else ""
+    said = (
+        f"{plain(t.display) or _named(ctx, t)}: {which}, {fmt_num(point.value)}{unit} on "
+        f"{point.date[:10]}, is {where} that period"
+    )
+    return scrub(said, ctx.patient_id), ev.get(handle)
+
+
+def recent_statement(name: str, st: SeriesStats, last: int) -> str:
+    """The ``last`` most recent results of a series, the most recent first ("her last 3
+    A1cs"); all of them, said so, when the series holds no more."""
+    unit = f" {st.unit}" if st.unit else ""
+    latest = list(reversed(st.values))[:last]
+    said = "; ".join(f"{fmt_num(p.value)}{unit} on {p.date[:10]}" for p in latest)
+    if len(latest) < last:
+        scope = " in that period" if st.window else ""
+        n = len(latest)
+        head = (
+            f"the only result{scope}"
+            if n == 1
+            else f"all {n} results{scope}, the most recent first"
+        )
+        return f"{name}: {head}: {said}"
+    return f"{name}: the last {len(latest)} results, the most recent first: {said}"
+
+
 #: which way is good for a measure (the terminology's polarity, from the guideline sources
 #: cited in the data files), said beside a change so that "is it better?" is answered
 _BETTER_WAY = {"higher_worse": "lower is better", "higher_better": "higher is better"}
@@ -346,6 +415,17 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             result.lines.append(none.line)
             result.add(ctx, none)
             result.statements.append((none.text, [none.handle]))
+            nearest = _nearest_outside(ctx, ev, index, t, d_from, d_to) if window else None
+            if nearest is not None:
+                # "her A1cs over the last 3 years", none then: when the nearest one was
+                # (an overdue test shows), whatever the question asks of that period
+                said, item = nearest
+                result.lines.append(item.line)
+                result.add(ctx, item)
+                result.statements.append((said, [item.handle]))
+                both = [(none.text, [none.handle]), (said, [item.handle])]
+                for ask in _OF_A_PERIOD:
+                    result.leads.setdefault(ask, []).extend(both)
             continue
         if window:
             handles = list(
@@ -375,6 +455,20 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             for ask, text in lead_statements(name, stats, polarity).items():
                 result.leads.setdefault(ask, []).append(
                     (scrub(text, ctx.patient_id), list(handles))
+                )
+            if args.last:  # "her last 3 A1cs": those results, each cited
+                latest = list(reversed(stats.values))[: args.last]
+                refs = {p.ref for p in latest}
+                cited = list(
+                    dict.fromkeys(
+                        h for p in t.points if p.ref in refs and (h := index.get((p.ref, p.path)))
+                    )
+                )
+                for h in cited:
+                    if h not in handles:
+                        result.add(ctx, ev.get(h))
+                result.leads.setdefault("recent", []).append(
+                    (scrub(recent_statement(name, stats, args.last), ctx.patient_id), cited)
                 )
         for h in handles:
             item = ev.get(h)

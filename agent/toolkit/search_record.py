@@ -280,6 +280,35 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 yes = [(f"Yes — {each[0][0]}", each[0][1]), *each[1:]]
                 result.leads["yesno"] = result.leads["ever"] = yes
         return result
+    if (d_from or d_to) and not args.given_for:
+        # the entries of any date (the source's search was of the window's)
+        undated = [
+            i
+            for i in ev.items
+            if (not rtype or any(r.startswith(f"{rtype}/") for r in i.references))
+            and i.kind != "absence"
+        ]
+        if name:
+            undated = [i for i in undated if _named(i, name, wanted, term)]
+        if code:
+            undated = [
+                i
+                for i in undated
+                if any(c.code == code.code and code.system in (None, c.system) for c in i.codings)
+            ]
+    else:
+        undated = []
+    if (d_from or d_to) and (near := _nearest(undated, d_from, d_to)) is not None:
+        # "any vaccines last year?", none then: that "nothing found", and the nearest entry
+        # outside the period (when the last one was), whatever is asked of the period
+        item, said = near
+        result = bounded(ctx, [], what, scope)
+        result.lines.append(f"nearest outside the period: {scrub(item.line, ctx.patient_id)}")
+        result.add(ctx, item)
+        result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+        for ask in ("yesno", "ever", "count", "latest", "first"):
+            result.leads[ask] = list(result.statements)
+        return result
     # a current list (active problems, current medications) is given whole, up to three
     # times the usual lines: a clinician's list cut at 20 would drop problems unsaid
     whole = status == "active" and not (name or code)
@@ -327,7 +356,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     # who has died, nothing is
     vaccines = rtype == "Immunization" or any(i.kind == "immunization" for i in items)
     due = (no_care_due(ctx, ev, result) if vaccines else None) or (
-        _due(ctx, ev, items) if name or code or rtype == "Immunization" else []
+        _due(ctx, ev, items, result) if name or code or rtype == "Immunization" else []
     )
     if due:  # "is she due for a flu shot?": from the last dose and the schedule
         result.leads["judge"] = due
@@ -380,13 +409,28 @@ def _most_specific(term: Terminology, text: str) -> list[Concept]:
     return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
 
 
+#: below this age the CDC child and adolescent schedule applies (its own doses and ages:
+#: a Tdap at 11–12 after the DTaP series), not the adult intervals; the yearly influenza
+#: vaccine is for everyone from 6 months
+_ADULT_AGE = 19
+
+
 def _due(
-    ctx: AgentContext, ev: EvidenceSet, items: list[EvidenceItem]
+    ctx: AgentContext, ev: EvidenceSet, items: list[EvidenceItem], result: ToolResult
 ) -> list[tuple[str, list[str]]]:
     """A vaccine given again every so often (:func:`tools.terminology.repeat_days`: the
     CDC adult schedule's influenza yearly, tetanus every 10 years), from its last dose:
-    due, or not yet (a patient who has died: :func:`no_care_due`)."""
+    due, or not yet (a patient who has died: :func:`no_care_due`). Of a child, only the
+    yearly influenza vaccine is judged; the others are said not judged, with the age."""
     term = ctx.terminology or default_terminology()
+    child = next(
+        (
+            i
+            for i in ev.section("patient")
+            if i.demographics and i.demographics.age is not None and i.demographics.age < _ADULT_AGE
+        ),
+        None,
+    )
     as_of = ctx.as_of or dt.datetime.now(dt.UTC).date()
     latest: dict[int, tuple[str, EvidenceItem]] = {}  # per interval: the last dose of all
     for item in items:  # (a flu shot coded 140 one year and 150 the next is one series)
@@ -405,9 +449,18 @@ def _due(
         else:
             since = f"{ago // 365} years ago" if ago >= 365 else "within the year"
         verdict = "due" if ago > every else "not due yet"
+        if child is not None and child.demographics and every != 365:
+            said = (
+                f"{plain(item.name)}: last given {day}, {since}; at age "
+                f"{child.demographics.age} the CDC child and adolescent schedule applies "
+                "(its doses by age), which is not judged here"
+            )
+            result.add(ctx, child)
+            out.append((scrub(said, ctx.patient_id), [item.handle, child.handle]))
+            continue
         said = (
             f"{plain(item.name)}: last given {day}, {since}; given {period} "
-            f"(CDC adult schedule): {verdict}"
+            f"(CDC {'' if every == 365 and child is not None else 'adult '}schedule): {verdict}"
         )
         out.append((scrub(said, ctx.patient_id), [item.handle]))
     return out
@@ -509,6 +562,25 @@ def _related(
     return sorted(
         out, key=lambda gi: max((p.day or "" for p in gi[1].points), default=""), reverse=True
     )
+
+
+def _nearest(
+    items: list[EvidenceItem], d_from: dt.date | None, d_to: dt.date | None
+) -> tuple[EvidenceItem, str] | None:
+    """Of entries none of which is dated in a period: the latest dated before it, else the
+    first after it, said ("Influenza …: 2021-03-28, the latest before that period")."""
+    dated = [(p.day[:10], i) for i in items for p in i.points if p.day]
+    before = [d for d in dated if d_from and d[0] < d_from.isoformat()]
+    after = [d for d in dated if d_to and d[0] > d_to.isoformat()]
+    if before:
+        day, item = max(before, key=lambda d: d[0])
+        which = "the latest before that period"
+    elif after:
+        day, item = min(after, key=lambda d: d[0])
+        which = "the first after that period"
+    else:
+        return None
+    return item, f"{plain(item.name)}: {day}, {which}"
 
 
 def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) -> ToolResult:
