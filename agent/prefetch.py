@@ -39,6 +39,7 @@ from tools.terminology import (
     default_terminology,
 )
 
+from .toolkit.risk_score import SCORES
 from .understand import Focus, names_a_section, understand
 
 __all__ = ["prefetch_calls"]
@@ -314,6 +315,9 @@ def prefetch_calls(
         calls.append(_call("search_record", code=f"SNOMED {sct}"))
     for icd in dict.fromkeys(_ICD10.findall(question)):
         calls.append(_call("search_record", code=f"ICD10CM {icd}"))
+    for score, said in SCORES.items():  # "what's her CHA2DS2-VASc?": computed by code
+        if said.search(question):
+            calls.append({**_call("risk_score", name=score), "asks": "score"})
     sections_words = set(focus.sections)
     for words, concept in focus.concepts:
         kind = concept.kind

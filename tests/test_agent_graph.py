@@ -592,11 +592,12 @@ _COMPUTED = [
     ("How many flu shots has she had?", "Influenza vaccine: 5 in all"),
     ("Is she off losartan?", "No — losartan potassium 25 MG Oral Tablet: current"),
     ("Is she due for a flu shot?", "Influenza, seasonal, injectable, preservative free: last"),
+    ("Has her hypertension improved?", "Essential hypertension: active, since 2019-03-13"),
 ]
-#: a judgement of a condition, a course: the entries do not answer them "yes"
+#: a judgement of a condition: the entries do not answer it "yes" (its course, "has her
+#: hypertension improved?", is said by code: the entries and what shows it, first to last)
 _MODEL_ASKED = [
     "Is her diabetes controlled?",
-    "Has her hypertension improved?",
 ]
 
 

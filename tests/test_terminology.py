@@ -173,7 +173,8 @@ def test_longest_non_overlapping_mentions(t: LocalTerminology) -> None:
 
 
 def test_mentions_do_not_cross_punctuation(t: LocalTerminology) -> None:
-    assert first_ids(t, "heart. Attack") == []  # "heart attack" split by a sentence end
+    # "heart attack" split by a sentence end: "heart" alone (the organ), no infarction
+    assert first_ids(t, "heart. Attack") == ["cardiovascular_disease"]
     assert first_ids(t, "blood, sugar") == ["glucose"]  # "sugar" alone still names glucose
 
 

@@ -480,6 +480,12 @@ def test_people_s_words_for_the_things_asked() -> None:
     assert "retinopathy" in named("any retinopathy?")
     assert named("any cardiac procedures?") == ["cardiac_procedure"]
     assert "hba1c" in named("her last few A1cs?")  # an abbreviation's plural
+    # an organ, as a patient names it (a follow-up "and her eyes?" had repeated the turn
+    # before, about her kidneys)
+    assert named("and her eyes?") == ["eye_disease"]
+    assert named("how is his heart?") == ["cardiovascular_disease"]
+    assert named("what about her lungs?") == ["respiratory_disease"]
+    assert named("his heart rate?") == ["heart_rate"]  # the longer name wins
     assert _read("adhd meds?").given_for == ["adhd"]  # lower case, as people type it
     assert _read("what is she taking for memory?").given_for == ["dementia"]
     assert _read("has his kidney disease progressed?").asks == "change"

@@ -2,7 +2,7 @@
 
 One module per tool, each with a pydantic argument model (whose field descriptions make
 the prompt's tool list and the JSON schema) and a docstring: :mod:`.search_record`,
-:mod:`.read_resource`, :mod:`.record_summary`, :mod:`.lab_trend`, the writes
+:mod:`.read_resource`, :mod:`.record_summary`, :mod:`.lab_trend`, :mod:`.risk_score`, the writes
 :mod:`.order_lab`, :mod:`.order_medication`, :mod:`.refer_patient` and
 :mod:`.record_vital` (offered only when the deployment allows writes; shared parts in
 :mod:`._write`), :mod:`.view_image` (offered to multimodal models). The patient guard (:mod:`agent.guard`) checks every call's raw
@@ -28,6 +28,7 @@ from . import (
     record_summary,
     record_vital,
     refer_patient,
+    risk_score,
     search_record,
     view_image,
 )
@@ -54,6 +55,7 @@ REGISTRY: dict[str, Tool] = {
         read_resource.TOOL,
         record_summary.TOOL,
         lab_trend.TOOL,
+        risk_score.TOOL,
         view_image.TOOL,
         order_lab.TOOL,
         order_medication.TOOL,
