@@ -338,6 +338,20 @@ def prefetch_calls(
             )
             named.add("drug")
             continue
+        if "procedures" in sections_words and concept.id in focus.given_for:
+            # "what procedures did he have for the cancer?": those whose reason names it
+            calls.append(
+                _whole(
+                    _call(
+                        "search_record",
+                        resource_type="Procedure",
+                        given_for=concept.name,
+                        **window,
+                    )
+                )
+            )
+            named.add("procedure")
+            continue
         if any(
             o is not concept
             and w != words

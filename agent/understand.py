@@ -139,7 +139,9 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|(?<!behind )(?<!date )(?<!caught up )\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b"
             r"|\b(?:any|some)thing for\b"
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
-            r"|\b(?:treated|managed|controlled)\s+with\b",
+            r"|\b(?:treated|managed|controlled)\s+with\b"
+            # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
+            r"|\btreated\b(?!\s+(?:at|in|by)\b)|\btreatment for\b",
             re.I,
         ),
     ),
@@ -599,7 +601,8 @@ _ELLIPTICAL = re.compile(
 _FOR_BEFORE = r"\b(?:for|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
 _MEDS_AFTER = (
     r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?"
-    r"|(?:(?:is|are|being|been)\s+)*(?:treated|managed|controlled)\s+with)\b"
+    r"|(?:(?:is|are|being|been)\s+)*(?:treated|managed|controlled)\s+with"
+    r"|(?:(?:is|are|being|been)\s+)*treated(?!\s+(?:at|in|by)\b))\b"
 )
 
 
@@ -704,7 +707,7 @@ def understand(
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
     focus.judge = bool(_JUDGE.search(plain))
-    if "medications" in focus.sections:
+    if "medications" in focus.sections or "procedures" in focus.sections:
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
     focus.narrative = bool(_NARRATIVE.search(question))
     focus.recent = _recent_n(_spelled_out(question))

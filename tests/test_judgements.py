@@ -445,3 +445,42 @@ async def test_a_period_with_no_entries_says_the_nearest_and_weight_lost(
     assert (
         "Body weight: the latest, 72.1 kg on 2025-01-15, is lower than the one before, 73.2 kg"
     ) in lost
+
+
+async def test_the_procedures_done_for_a_condition() -> None:
+    # "what procedures did he have for the cancer?" had listed every procedure and problem
+    from tests._record_fixtures import MemorySource, patient
+
+    def proc(rid: str, code: str, display: str, day: str, reason: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Procedure", "id": rid, "status": "completed",
+            "subject": {"reference": "Patient/p1"}, "performedDateTime": f"{day}T10:00:00Z",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": code,
+                                 "display": display}]},
+            "reasonCode": [{"coding": [{"system": "http://snomed.info/sct",
+                                        "display": reason}]}],
+        }  # fmt: skip
+
+    record = [
+        patient("p1", gender="male"),
+        proc(
+            "x1",
+            "703423002",
+            "Combined chemotherapy and radiation therapy",
+            "2012-09-23",
+            "Non-small cell lung cancer (disorder)",
+        ),
+        proc("x2", "80146002", "Appendectomy", "1990-02-18", "Appendicitis (disorder)"),
+    ]
+    source = MemorySource({"p1": record})
+    a = await ask(
+        "what procedures did he have for the cancer?",
+        patient_id="p1",
+        source=source,
+        model=ScriptedChatModel([]),
+        as_of=AS_OF,
+    )
+    assert a.usage.model_calls == 0
+    assert [s.text.split(":")[0] for s in a.sentences] == [
+        "Combined chemotherapy and radiation therapy"
+    ]

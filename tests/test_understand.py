@@ -488,6 +488,10 @@ def test_people_s_words_for_the_things_asked() -> None:
     assert named("his heart rate?") == ["heart_rate"]  # the longer name wins
     assert _read("adhd meds?").given_for == ["adhd"]  # lower case, as people type it
     assert _read("what is she taking for memory?").given_for == ["dementia"]
+    # "is her neuropathy treated?" had answered "Yes —" with the neuropathy entry itself
+    assert _read("is her neuropathy treated?").given_for == ["neuropathy"]
+    assert _read("treatment for her diabetes?").given_for == ["diabetes_mellitus"]
+    assert "medications" not in _read("was she treated at the ER last year?").sections
     assert _read("has his kidney disease progressed?").asks == "change"
     assert _read("is his kidney function declining?").asks == "change"
     assert _read("when did he pass away?").asks == "death"

@@ -271,6 +271,9 @@ def statement(item: EvidenceItem) -> str:
         if len(days) > 1:
             text += f" (the latest of {len(item.points)} results since {days[0]})"
         return text
+    if len(days) == 1 and valueless and item.kind in ("procedure", "immunization", "report"):
+        # one event: its day and what it was for, no code tag ("… [SCT 703423002]")
+        return f"{name}: {days[0]}{_for(item)}"
     if len(days) < 2 or not valueless:
         return item.text
     earlier = ", ".join(reversed(days[:-1][-4:]))

@@ -73,8 +73,8 @@ class SearchRecordArgs(ToolArgs):
     given_for: str | None = Field(
         None,
         max_length=120,
-        description="medications only: those given for this condition (or what shows it: "
-        "'blood pressure'), by the order's own reason or the drug's class",
+        description="medications or procedures: those given or done for this condition (or "
+        "what shows it: 'blood pressure'), by their own reason (or the drug's class)",
     )
 
 
@@ -253,7 +253,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     )
     what = args.name or (code.short() if code else "") or _PLURAL.get(rtype, "matching entries")
     if args.given_for:
-        what = f"{'current ' if status == 'active' else ''}medications given for {args.given_for}"
+        what = (
+            f"procedures done for {args.given_for}"
+            if rtype == "Procedure"
+            else f"{'current ' if status == 'active' else ''}medications given for {args.given_for}"
+        )
     if (d_from or d_to) and (items or spanning):
         # none written in the window: that search's "nothing found" first ("any new meds
         # since her last visit?": none), then what was ordered before and still holds
@@ -374,7 +378,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
 def _given_for(
     ctx: AgentContext, items: list[EvidenceItem], what: str
 ) -> tuple[list[EvidenceItem], dict[str, str]]:
-    """The medications given for what is named: the order's own reason names it (or a
+    """The medications given (or procedures done) for what is named: its own reason names it (or a
     kind of it: "Essential hypertension" for hypertension; or what it is monitored by:
     diabetes for "sugar"), or — when the order records no reason — the drug's class is
     given for it (:func:`tools.terminology.treating_class`: losartan, an
@@ -386,14 +390,14 @@ def _given_for(
     kept: list[EvidenceItem] = []
     why: dict[str, str] = {}
     for item in items:
-        if item.kind != "medication" or not wanted:
+        if item.kind not in ("medication", "procedure") or not wanted:
             continue
         reasons = [c for r in item.reasons for c in _most_specific(term, plain(r))]
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
             kept.append(item)
             continue
-        if reasons:
-            continue  # the order says what it is for, and it is something else
+        if reasons or item.kind == "procedure":
+            continue  # it says what it is for, and it is something else (or says nothing)
         drugs = item_concepts(item, term)
         k = next((k for w in wanted if (k := treating_class(term, drugs, w))), None)
         if k is not None:
