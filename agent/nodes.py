@@ -848,6 +848,9 @@ def _statements(
         ):  # "lung function test": the procedure found, the lab panel not: no "nothing found"
             continue
         asks = _asks_of(obs, state)
+        focus = state.get("focus") or {}
+        if focus.get("follow_up") and asks in ("yesno", "ever"):
+            asks = None  # "any bleeding?" after the warfarin: no "Yes —" about the warfarin
         said = (asks and (obs.get("leads") or {}).get(asks)) or obs.get("statements") or []
         for text, handles in said:
             hs = [h for h in handles if h in seen]

@@ -240,6 +240,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b"
             # "has her A1c gotten better?": its course ("has her asthma improved?" too)
             r"|\b(?:better|worse|improv\w*|worsen\w*|deteriorat\w*|progress(?:ed|ing|ion)|declin\w*|dropp(?:ed|ing)|rising)\b"
+            r"|\b(?:gone|went|going|go|gotten|got|come|came)\s+(?:up|down|higher|lower)\b"
             r"|\bhow\s+(?:has|have|did|does|do|is|are)\s+(?:\w+\s+){0,3}"
             r"(?:chang|mov|develop|evolv|progress)\w*",
             re.I,
@@ -253,7 +254,9 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:first|earliest|initial(?:ly)?)\b(?!\s+(?:and|vs\.?|versus|to|or)\b)"
             r"|\bsince when\b|\bonset\b|\bhow long (?:has|have|had)\b|\bdiagnosed\b"
-            r"|\bwhen did (?:she|he|they|i|you|the patient) (?:first )?(?:get|develop|start|begin)\b",
+            r"|\bwhen did (?:she|he|they|i|you|the patient) (?:first )?(?:get|develop|start|begin)\b"
+            r"|\bwhen did (?:that|it|this|those|these|they) (?:first )?(?:start|begin)\b"
+            r"|\bwhen (?:was|were) (?:it|that|this|they) (?:first )?started\b",
             re.I,
         ),
     ),

@@ -20,6 +20,7 @@ from agent.errors import ThreadStoreError
 from agent.threads import THREADS_KEY_ENV, serializer, threads_key
 from surfaces import _agent_commands
 from tests.agent_fixtures import (  # noqa: F401
+    CLEOTILDE,
     DEBORA,
     ScriptedChatModel,
     agent_store,
@@ -244,3 +245,26 @@ def test_cli_wrong_key_is_a_clear_error(
     r = CliRunner().invoke(app, ["chat", *base], input="Allergies?\nAgain?\n\n")
     assert r.exit_code == 1
     assert r.stderr.count("Cannot read the threads database") == 1
+
+
+async def test_a_follow_up_yes_or_no_is_no_yes_about_the_thing_before(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    # "is she on warfarin?" — "any bleeding?" had answered "Yes — Warfarin …" (the
+    # follow-up named nothing the terminology knew, so it inherited the warfarin, and the
+    # record's fallback said the warfarin's "yes" to it); "bleeding" is now known, and a
+    # follow-up that names nothing says the inherited thing's entries, never "Yes —"
+    from bench.ehrqa.agent_answerer import SilentModel  # a FAKE model that writes nothing
+
+    db = tmp_path / "threads.db"
+
+    async def said(q: str) -> str:
+        a = await ask(q, patient_id=CLEOTILDE, source=store, model=SilentModel(),
+                      thread_id="afib", threads_db=db)  # fmt: skip
+        return a.text
+
+    assert (await said("is she on warfarin?")).startswith("Yes — Warfarin Sodium 5 MG")
+    helped = await said("did it help?")
+    assert helped.startswith("Warfarin Sodium 5 MG Oral Tablet: current"), helped
+    bleeding = await said("any bleeding?")
+    assert bleeding.startswith("Not in this patient's record: no Bleeding"), bleeding

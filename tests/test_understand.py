@@ -495,6 +495,9 @@ def test_people_s_words_for_the_things_asked() -> None:
     assert _read("has his kidney disease progressed?").asks == "change"
     assert _read("is his kidney function declining?").asks == "change"
     assert _read("when did he pass away?").asks == "death"
+    assert _read("when did that start?").asks == "first"
+    assert _read("has it gone up?").asks == "change"
+    assert named("any bleeding?") == ["hemorrhage"]
 
 
 def test_how_many_of_the_latest_results() -> None:
