@@ -348,3 +348,19 @@ def test_entries_after_death_are_flagged() -> None:
     # a death certificate filed after death is not flagged
     _pid, record = load_record(find_bundle("Bambi_Murray"))
     assert "Record check" not in build_brief(record, as_of=AS_OF).markdown
+
+
+def test_atrial_fibrillation_shows_its_stroke_risk_and_anticoagulant() -> None:
+    # the score a clinician checks before an AF visit, from the record (what earns each
+    # point, cited), and the anticoagulant among the current medications; none for a
+    # patient without atrial fibrillation
+    b = build_brief(_fixture("Cleotilde_Ruecker"), as_of=FIXTURE_DATE)
+    risk = b.sections["Stroke risk"]
+    assert risk[0]["text"].startswith(
+        "Atrial fibrillation — CHA2DS2-VASc 5 from the record (hypertension, age 75 or over "
+        "+2, diabetes, female sex)"
+    ), risk
+    assert any(c.startswith("Patient/") for c in risk[0]["citations"])
+    assert risk[1]["text"] == "Anticoagulant: Warfarin Sodium 5 MG Oral Tablet"
+    assert "Stroke risk" not in build_brief(_fixture("Debora_Nazario"), as_of=FIXTURE_DATE).sections
+    assert b.first_screen_words <= 350

@@ -268,6 +268,75 @@ def _problems(ev: EvidenceSet, active: bool, terminology: Terminology | None = N
     return out
 
 
+def _stroke_risk(ev: EvidenceSet, terminology: Terminology) -> list[Line]:
+    """For active atrial fibrillation: its CHA₂DS₂-VASc score from the record
+    (:func:`tools.scores.cha2ds2_vasc`, what earns each point) and the anticoagulant among
+    the current medications, or that none is — what a clinician checks before the visit."""
+    from tools.scores import cha2ds2_vasc
+
+    af = terminology.concept("atrial_fibrillation")
+    anticoagulant = terminology.concept("anticoagulant")
+    if af is None or anticoagulant is None:
+        return []
+    active = [
+        i
+        for i in ev.section("conditions")
+        if i.kind == "condition"
+        and i.status == "active"
+        and any(terminology.implies(c, af) for c in item_concepts(i, terminology)[:1])
+    ]
+    if not active:
+        return []
+    score = cha2ds2_vasc(ev, terminology)
+    earned = [
+        f"{c.label.split(' (')[0]}{f' +{c.points}' if c.points > 1 else ''}"
+        for c in score.criteria
+        if c.points
+    ]
+    cited = [active[0], *(c.items[0] for c in score.criteria if c.items)]
+    if score.patient is not None:
+        cited.append(score.patient)
+    text = f"CHA2DS2-VASc {score.total} from the record" + (
+        f" ({', '.join(earned)})" if earned else ""
+    )
+    if score.missing:
+        text += f"; the record does not give {' or '.join(score.missing)}"
+    taking = [
+        m
+        for m in ev.section("medications")
+        if m.kind == "medication"
+        and m.status == "current"
+        and any(terminology.implies(c, anticoagulant) for c in item_concepts(m, terminology))
+    ]
+    lines = [
+        Line(
+            f"Atrial fibrillation — {text}",
+            list(dict.fromkeys(i.handle for i in cited)),
+            list(dict.fromkeys(i.reference for i in cited)),
+        )
+    ]
+    if taking:
+        names = ", ".join(plain(m.name) for m in taking)
+        stale = any("stale" in m.flags for m in taking)
+        lines.append(
+            Line(
+                f"Anticoagulant: {names}" + (" (an old order: verify)" if stale else ""),
+                [m.handle for m in taking],
+                [m.reference for m in taking],
+            )
+        )
+    else:
+        meds = [m for m in ev.section("medications") if m.kind == "medication"]
+        lines.append(
+            Line(
+                "No anticoagulant among the current medications",
+                [m.handle for m in meds][:1],
+                [],
+            )
+        )
+    return lines
+
+
 def _medications(ev: EvidenceSet, current: bool) -> list[Line]:
     out = []
     for item in ev.section("medications"):
@@ -500,6 +569,11 @@ def brief_sections(
         BriefSection("Active problems", _problems(ev, True)),
         BriefSection("Current medications", _medications(ev, True)),
         BriefSection("Allergies", _allergies(ev)),
+        *(
+            [BriefSection("Stroke risk", risk)]
+            if (risk := _stroke_risk(ev, default_terminology()))
+            else []
+        ),
         BriefSection("Results to review", results),
         *(
             []
