@@ -178,7 +178,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (  # "anything overdue?", "what is she due for?": the care due, by the record's dates
         "due",
         re.compile(
-            r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bup[- ]to[- ]date\b|\bcaught up\b"
+            r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bup[- ]to[- ]date\b|\butd\b|\bcaught up\b"
             r"|\bdue\b(?:\s+(?:for|on)\s+"
             r"(?:any|some)thing|\s*\??\s*$)"
             r"|\b(?:what|anything)(?:'s|\s+is)?\s+(?:\w+\s+)?due\b(?!\s+to\b)",
@@ -298,7 +298,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         # thing, which the record's entries inform and do not answer "yes" by existing
         "judge",
         re.compile(
-            r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|due|overdue|"
+            r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|utd|due|overdue|"
             r"behind|caught up|"
             r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|"
             r"(?:at|to|on|within|in) (?:the )?(?:goal|target)|"

@@ -188,6 +188,15 @@ def test_case_sensitive_abbreviations(t: LocalTerminology) -> None:
     assert first_ids(t, "tsh level") == ["tsh"]
     assert first_ids(t, "has he got copd") == ["copd"]
     assert first_ids(t, "add it to the list") == []  # ADD, FIT, PAD, BUN: English words
+    # clinicians' lower-case shorthand, each found empty in a sweep of typed questions
+    assert first_ids(t, "pt on asa?") == ["aspirin"]
+    assert first_ids(t, "hx of mi?") == ["myocardial_infarction"]
+    assert first_ids(t, "cr trend") == ["creatinine"]
+    assert first_ids(t, "wt?") == ["weight"]
+    assert first_ids(t, "any abx recently?") == ["antibiotic"]
+    assert "penicillin_class" in first_ids(t, "pcn allergy?")
+    assert first_ids(t, "s/p appy?") == ["appendectomy"]
+    assert "smoking_status" in first_ids(t, "tob use?")
     assert first_ids(t, "a good fit") == []
     assert first_ids(t, "a hot dog bun") == []
 

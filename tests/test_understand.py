@@ -414,6 +414,7 @@ def test_up_to_date_and_behind_ask_what_is_due() -> None:
         assert "medications" not in f.sections, q  # "on anything" is no medication here
         assert f.asks == "judge", q
     assert "medications" in _read("Is she on anything?").sections
+    assert "due" in _read("vaccines utd?").sections  # "up to date", as typed
 
 
 def test_a_condition_not_on_record_is_asked_of_what_shows_it() -> None:
