@@ -319,7 +319,16 @@ def prefetch_calls(
         if said.search(question):
             calls.append({**_call("risk_score", name=score), "asks": "score"})
     sections_words = set(focus.sections)
-    for words, concept in focus.concepts:
+    concepts = focus.concepts
+    at_visit = _AT_LAST_VISIT.search(question)
+    if (
+        at_visit
+        and not at_visit.group(0).lower().startswith("since")
+        and concepts
+        and all(w.lower() in at_visit.group(0).lower() for w, _c in concepts)
+    ):  # "did they find anything wrong at my last checkup?": of the visit as a whole
+        concepts = []
+    for words, concept in concepts:
         kind = concept.kind
         if "medications" in sections_words and concept.id in focus.given_for:
             # "what is she taking for her blood pressure?", "hypertension meds?": the
@@ -505,8 +514,8 @@ def prefetch_calls(
             else "drug"
         )
     sections = [*focus.sections, *sorted(sections_words - set(focus.sections))]
-    if not focus.concepts and (
-        (set(sections) <= {"encounters"} and _AT_LAST_VISIT.search(question))
+    if not concepts and (
+        (set(sections) <= {"encounters"} and at_visit)
         or (not sections and _LAST_TIME.search(question))
     ):
         # "what happened at her last visit?", "what changed since the last visit?": the

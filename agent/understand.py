@@ -211,7 +211,12 @@ _CURRENT = re.compile(
 )
 #: The statistic a question asks for (the first that matches).
 _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("mean", re.compile(r"\b(?:mean|average|avg)\b", re.I)),
+    (  # not "what does my A1c mean?" (its meaning)
+        "mean",
+        re.compile(
+            r"\b(?:average|avg)\b|^(?!.*\b(?:does|do|did)\b[^?]*\bmean\b)[^?]*\bmean\b", re.I
+        ),
+    ),
     (
         "count",
         re.compile(
@@ -329,7 +334,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _JUDGE = dict(_ASKS)["judge"]
 _NARRATIVE = re.compile(
     r"\b(?:describe|explain|summari[sz]e|summary|tell me (?:about|more)|in (?:great |more )?detail|"
-    r"discuss|overview|elaborate|walk me through|why)\b",
+    r"discuss|overview|elaborate|walk me through|why)\b"
+    r"|\bwhat (?:does|do|did) [^?]*\bmean\b",
     re.I,
 )
 #: "a physical", "his last physical": the examination visit (not "physical therapy")

@@ -357,6 +357,11 @@ async def test_an_organ_and_last_time_as_a_patient_says_them(store: RecordStore)
     assert last.startswith("2025-04-30: AMB General examination of patient for Diagnosis."), last
     why = await _computed(store, "What brought her in last time?", patient=CLEOTILDE)
     assert why.startswith("The most recent: General examination of patient"), why  # its reason
+    # "did they find anything wrong at my last checkup?": the visit as a whole (had said
+    # only that there was one visit that day)
+    wrong = await _computed(store, "did they find anything wrong at my last checkup?")
+    assert wrong.startswith("2025-01-15: AMB General examination of patient"), wrong
+    assert "Out of range then: HbA1c 6.6 %" in wrong
     bp = await _computed(store, "what was my blood pressure last time?")
     assert bp.startswith("Systolic BP: 156.9 mm[Hg] on 2025-01-15"), bp
 

@@ -498,6 +498,10 @@ def test_people_s_words_for_the_things_asked() -> None:
     assert _read("when did he pass away?").asks == "death"
     assert _read("when did that start?").asks == "first"
     assert _read("has it gone up?").asks == "change"
+    # "what does my a1c mean?" had been read as the mean of her results
+    assert _read("what does my a1c mean?").asks != "mean"
+    assert _read("what does my a1c mean?").narrative
+    assert _read("what is her mean a1c?").asks == "mean"
     assert named("any bleeding?") == ["hemorrhage"]
 
 

@@ -304,7 +304,11 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
     out = {
         "count": f"{name}: {n} {span}, the latest {at(st.last)}",
         "first": f"{name}: the first result, {at(st.first)}, of {n} {span}",
-        "latest": f"{name}: {at(st.last)}, the most recent of {n}",
+        "latest": (
+            f"{name}: {at(st.last)}, the most recent of {n}"
+            if st.n > 1
+            else f"{name}: {at(st.last)}, the only result{' in that period' if st.window else ''}"
+        ),
     }
     if st.mean is not None:
         out["mean"] = f"{name}: mean {fmt_num(st.mean)}{unit} over {n} {span}"
