@@ -194,6 +194,9 @@ _LAST_TIME = re.compile(
     re.I,
 )
 
+#: a death asked of its cause ("what did he die of?", "why did she die?", "what killed him?")
+_CAUSE = re.compile(r"\bdie[ds]? (?:of|from)\b|\bwhy did\b|\bcause\b|\bwhat killed\b", re.I)
+
 #: whether a condition is controlled, not whether one value is normal
 _CONTROL = re.compile(
     r"\b(?:(?:un|well[- ]|poorly |badly )?controlled|(?:under|out of) control|managed"
@@ -513,6 +516,13 @@ def prefetch_calls(
             if kind != "drug_class"
             else "drug"
         )
+    if (
+        focus.asks == "death"
+        and _CAUSE.search(question)
+        and (cause := term.concept("cause_of_death"))
+    ):
+        # "what did he die of?", "why did she die?": the death certificate's cause too
+        calls.append(_call("search_record", resource_type="Observation", name=cause.name))
     sections = [*focus.sections, *sorted(sections_words - set(focus.sections))]
     if not concepts and (
         (set(sections) <= {"encounters"} and at_visit)

@@ -141,7 +141,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b"
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
-            r"|\btreated\b(?!\s+(?:at|in|by)\b)|\btreatment for\b",
+            r"|\btreated\b(?!\s+(?:at|in|by)\b)|\btreatments?\b(?!\s+plans?\b)",
             re.I,
         ),
     ),
@@ -406,6 +406,17 @@ _LAST_ENCOUNTER = (
 #: "at my last visit", "during her most recent check-up": that encounter's day
 _AT_LAST = re.compile(r"\b(?:at|during|on|in) " + _LAST_ENCOUNTER.format(more=""), re.I)
 _SINCE_LAST = re.compile(r"\bsince " + _LAST_ENCOUNTER.format(more="|annual|review"), re.I)
+
+
+def _death_day(evidence: EvidenceSet | None) -> dt.date | None:
+    for item in evidence.section("patient") if evidence is not None else ():
+        d = item.demographics
+        if d is not None and d.deceased and d.death_date:
+            try:
+                return dt.date.fromisoformat(d.death_date[:10])
+            except ValueError:
+                return None
+    return None
 
 
 def anchors_of(evidence: EvidenceSet | None) -> dict[str, dt.date]:
@@ -703,6 +714,8 @@ def understand(
         [] if asked else [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     )
     focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
+    # of a patient who has died, "in the last year", "his last 6 months" end at the death
+    as_of = min(as_of, _death_day(evidence) or as_of)
     focus.window = window_of(question, as_of, anchors_of(evidence)) or _ago_window(question, as_of)
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now

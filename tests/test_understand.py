@@ -521,3 +521,35 @@ def test_since_then_is_dated_by_the_turn_before() -> None:
     assert f.window is not None
     assert (f.window.start, f.window.end) == (dt.date(2020, 1, 1), AS_OF)
     assert _read("what about meds started since then?").window is None  # no turn before
+
+
+def test_a_dead_patient_s_relative_windows_end_at_the_death() -> None:
+    # "labs in the past 6 months" of a patient who died in 2012 had searched 2024–2025
+    from tests._record_fixtures import patient
+    from tools.evidence import build_evidence
+
+    ev = build_evidence(
+        [patient("p", birthDate="1936-10-06", deceasedDateTime="2012-07-31T10:00:00Z")],
+        as_of=AS_OF,
+    )
+    f = understand(
+        "labs in the past 6 months?", terminology=default_terminology(), as_of=AS_OF, evidence=ev
+    )
+    assert f.window is not None
+    assert (f.window.start, f.window.end) == (dt.date(2012, 1, 31), dt.date(2012, 7, 31))
+
+
+def test_what_he_died_of_and_opioid_use_disorder() -> None:
+    calls = prefetch_calls("what did he die of?", as_of=AS_OF)
+    assert ("search_record", {"resource_type": "Observation", "name": "Cause of death"}) in [
+        (c["tool"], c["args"]) for c in calls
+    ]
+    assert not any(c["args"].get("name") == "Cause of death" for c in prefetch_calls(
+        "when did he die?", as_of=AS_OF))  # fmt: skip
+    # opioid abuse and dependence are both an opioid use disorder (DSM-5)
+    t = default_terminology()
+    oud, abuse = t.concept("opioid_use_disorder"), t.concept("opioid_abuse")
+    assert oud is not None
+    assert abuse is not None
+    assert t.implies(abuse, oud)
+    assert _read("prostate cancer treatment?").given_for == ["prostate_cancer"]

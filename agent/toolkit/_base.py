@@ -265,7 +265,7 @@ def statement(item: EvidenceItem) -> str:
         shown = (
             f"{fmt_num(latest.value.value)} {latest.value.unit or ''}".strip()
             if latest.value is not None
-            else (latest.value_text or "")
+            else plain(latest.value_text or "")
         )
         text = f"{name}: {shown} on {latest.day or 'an unknown date'}"
         if len(days) > 1:
