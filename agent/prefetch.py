@@ -91,17 +91,24 @@ def _monitors(concept: Concept, term: Terminology) -> list[Concept]:
     return []
 
 
-def _has_results(evidence: EvidenceSet | None, concept: Concept, term: Terminology) -> bool:
-    """Whether the record holds a result of the lab or vital (``True`` when no record is
-    given: the search says)."""
+def _has_results(
+    evidence: EvidenceSet | None, concept: Concept, term: Terminology, *, at_least: int = 1
+) -> bool:
+    """Whether the record holds a result of the lab or vital (on ``at_least`` days;
+    ``True`` when no record is given: the search says)."""
     if evidence is None:
         return True
-    return any(
-        term.implies(c, concept)
-        for i in evidence.items
-        if i.kind == "observation" and i.values
-        for c in item_concepts(i, term)
-    )
+    days: set[str | None] = set()
+    for i in evidence.items:
+        if (
+            i.kind == "observation"
+            and i.values
+            and any(term.implies(c, concept) for c in item_concepts(i, term))
+        ):
+            days.update(p.day for p in i.points)
+            if len(days) >= at_least:
+                return True
+    return False
 
 
 def _as_panel(concept: Concept, term: Terminology, evidence: EvidenceSet | None) -> Concept | None:
@@ -500,9 +507,9 @@ def prefetch_calls(
         elif focus.asks == "change" and kind in ("condition", "finding"):
             # "is his diabetes getting worse?", "is her anemia better?": the course of what
             # shows it (the HbA1c, the hemoglobin), beside its entries
-            shows = [
-                m for m in _control(concept, term, evidence) if _has_results(evidence, m, term)
-            ]
+            # what shows it whose results make a course (two or more), else what holds one
+            held = [m for m in _monitors(concept, term) if _has_results(evidence, m, term)]
+            shows = [m for m in held if _has_results(evidence, m, term, at_least=2)][:1] or held[:1]
             if shows:  # its entries are said as they stand (no statistic of their own)
                 entries = next(c for c in reversed(calls) if c["tool"] == "search_record")
                 calls[calls.index(entries)] = {**entries, "asks": None, "whole": True}

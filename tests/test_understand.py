@@ -553,3 +553,24 @@ def test_what_he_died_of_and_opioid_use_disorder() -> None:
     assert abuse is not None
     assert t.implies(abuse, oud)
     assert _read("prostate cancer treatment?").given_for == ["prostate_cancer"]
+
+
+def test_a_course_is_shown_by_what_has_results_to_make_one() -> None:
+    # "was his heart failure getting worse?": NT-proBNP comes first among what shows heart
+    # failure, but one result makes no course; the ejection fractions (two) do
+    from tests._record_fixtures import condition, obs, patient
+    from tools.evidence import build_evidence
+
+    record = [
+        patient("p", birthDate="1953-01-10", gender="male"),
+        condition("c1", "42343007", "Congestive heart failure (disorder)", "2016-01-15"),
+        obs("n1", "33762-6", 983.1, "pg/mL", "2016-01-15T08:00:00+00:00", display="NT-proBNP"),
+        obs("e1", "10230-1", 33.3, "%", "2016-02-05T08:00:00+00:00", category="vital-signs"),
+        obs("e2", "10230-1", 44.8, "%", "2017-01-30T08:00:00+00:00", category="vital-signs"),
+    ]
+    ev = build_evidence(record, as_of=AS_OF)
+    calls = prefetch_calls("is his heart failure getting worse?", ev, as_of=AS_OF)
+    assert [(c["tool"], c["args"].get("name"), c.get("asks")) for c in calls] == [
+        ("search_record", "Heart failure", None),
+        ("lab_trend", "LV ejection fraction", "change"),
+    ]
