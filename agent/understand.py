@@ -161,7 +161,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "encounters",
         re.compile(
-            r"\bencounters?\b|\bvisits?\b|\bappointments?\b|\badmi(?:ssions?|tted)\b|\bseen\b|\b(?:came|come|comes|coming) in\b|\blast in\b|\bcheck-?ups?\b|\bER\b|\bhospital\w*"
+            r"\bencounters?\b|\bvisits?\b|\bappointments?\b|\bappts?\b|\badmi(?:ssions?|tted)\b|\bseen\b|\b(?:came|come|comes|coming) in\b|\blast in\b|\bcheck-?ups?\b|\bER\b|\bhospital\w*"
             r"|\bbr(?:ought|ings?) (?:him|her|them|me|you|us) in\b"
             r"|\b(?:has|have|had) (?:she|he|they|I|you|we|the patient) been in"
             r"(?=\?|\s+(?:since|to see|for|lately|recently)\b)"
@@ -469,6 +469,14 @@ def _spelled_out(text: str) -> str:
     return _ABBREVIATED.sub(lambda m: _UNIT_WORDS[m.group(1) or m.group(2)], text)
 
 
+#: a visit still to come ("my next appointment", "any upcoming visits?")
+_UPCOMING = re.compile(
+    r"\b(?:next|upcoming|future|scheduled|coming)\s+(?:\w+\s+)?"
+    r"(?:visits?|appointments?|appts?|encounters?|check-?ups?|follow-?ups?)\b",
+    re.I,
+)
+
+
 def window_of(
     question: str,
     as_of: dt.date,
@@ -479,6 +487,8 @@ def window_of(
     "since his last physical" to the days after that encounter."""
     q = _spelled_out(question.lower())  # "in the last 5 yrs"
     marks = {"visit": anchors} if isinstance(anchors, dt.date) else dict(anchors or {})
+    if m := _UPCOMING.search(q):  # "when is my next appointment?": after today, none yet
+        return Window(as_of + dt.timedelta(days=1), None, m.group(0))
     if m := re.search(rf"\b(?:between|from)\s+{_DATE}\s+(?:and|to|until|through)\s+{_DATE}", q):
         return Window(
             dt.date.fromisoformat(m.group(1)), dt.date.fromisoformat(m.group(2)), m.group(0)

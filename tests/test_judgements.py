@@ -444,6 +444,10 @@ async def test_a_period_with_no_entries_says_the_nearest_and_weight_lost(
     flu = await _computed(store, "any flu shot in 2010?")
     assert "dated 2010-01-01 to 2010-12-31: nothing found" in flu
     assert "the first after that period" in flu
+    upcoming = await _computed(store, "any upcoming appointments?")
+    assert upcoming.startswith("Not in this patient's record: no encounters (searched "
+                               "Encounter dated 2025-06-02 to"), upcoming  # fmt: skip
+    assert "General examination of patient: 2025-01-15, the latest before that period" in upcoming
     visits = await _computed(store, "how many visits in 2030?")
     assert "General examination of patient: 2025-01-15, the latest before that period" in visits
     lost = await _computed(store, "has she lost weight?")

@@ -574,3 +574,13 @@ def test_a_course_is_shown_by_what_has_results_to_make_one() -> None:
         ("search_record", "Heart failure", None),
         ("lab_trend", "LV ejection fraction", "change"),
     ]
+
+
+def test_a_visit_still_to_come() -> None:
+    # "when is my next appointment?" had listed every past visit
+    for q in ("when is my next appointment?", "any upcoming visits?", "next appt?"):
+        f = _read(q)
+        assert f.window is not None, q
+        assert (f.window.start, f.window.end) == (AS_OF + dt.timedelta(days=1), None), q
+        assert f.sections == ["encounters"], q
+    assert _read("when was her last visit?").window is None
