@@ -487,6 +487,11 @@ def window_of(
     "since his last physical" to the days after that encounter."""
     q = _spelled_out(question.lower())  # "in the last 5 yrs"
     marks = {"visit": anchors} if isinstance(anchors, dt.date) else dict(anchors or {})
+    if m := re.search(r"\bsince\s+([a-z]{3,9})\b(?:\s+(\d{4}))?", q):
+        month = _MONTHS.get(m.group(1))  # "since January": its first day, the last one past
+        if month and (m.group(1) != "may" or m.group(2)):  # not "since she may …"
+            year = int(m.group(2)) if m.group(2) else as_of.year - (month > as_of.month)
+            return Window(dt.date(year, month, 1), as_of, m.group(0))
     if m := _UPCOMING.search(q):  # "when is my next appointment?": after today, none yet
         return Window(as_of + dt.timedelta(days=1), None, m.group(0))
     if m := re.search(rf"\b(?:between|from)\s+{_DATE}\s+(?:and|to|until|through)\s+{_DATE}", q):
@@ -609,6 +614,13 @@ _PART = re.compile(
     re.I,
 )
 
+
+#: what happened in a window, asked of nothing named ("what changed since January?")
+_CHANGED = re.compile(
+    r"\bwhat(?:'s| has| is| was)?\s+(?:changed|new|happened|been going on)\b|\banything new\b"
+    r"|\bany(?:thing)? changes?\b",
+    re.I,
+)
 
 #: a question about the whole patient ("what's going on with her?", "give me an overview")
 _OVERVIEW = re.compile(
@@ -735,6 +747,10 @@ def understand(
         # record holds (problems, medications, allergies), whatever prose is written
         focus.sections = ["conditions", "medications", "allergies"]
         focus.current = True
+    if not focus.concepts and not focus.sections and focus.window and _CHANGED.search(question):
+        # "what changed since January?", "anything new this year?": the problems, orders
+        # and visits of that window
+        focus.sections = ["conditions", "medications", "encounters"]
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)

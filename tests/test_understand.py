@@ -584,3 +584,19 @@ def test_a_visit_still_to_come() -> None:
         assert (f.window.start, f.window.end) == (AS_OF + dt.timedelta(days=1), None), q
         assert f.sections == ["encounters"], q
     assert _read("when was her last visit?").window is None
+
+
+def test_since_a_month_and_what_changed() -> None:
+    # "what changed since january?" had come back empty (no window, nothing named)
+    f = _read("what changed since january?")
+    assert f.window is not None
+    assert (f.window.start, f.window.end) == (dt.date(2025, 1, 1), AS_OF)
+    assert f.sections == ["conditions", "medications", "encounters"]
+    later = _read("labs since august?").window  # the last August past
+    assert later is not None
+    assert later.start == dt.date(2024, 8, 1)
+    dated = _read("labs since march 2023?").window
+    assert dated is not None
+    assert dated.start == dt.date(2023, 3, 1)
+    assert _read("since she may have diabetes, what is her a1c?").window is None
+    assert [c.id for _w, c in _read("is the digoxin level ok?").concepts] == ["digoxin_level"]
