@@ -493,3 +493,11 @@ async def test_the_procedures_done_for_a_condition() -> None:
     assert [s.text.split(":")[0] for s in a.sentences] == [
         "Combined chemotherapy and radiation therapy"
     ]
+
+
+async def test_a_change_asked_of_one_result(store: RecordStore) -> None:
+    # Luigi has one HbA1c: "has it gone up?" had gone to the model (no change to say)
+    said = await _computed(store, "has his a1c gone up?", patient=LUIGI)
+    assert said.startswith(
+        "HbA1c: 5.5 % on 2022-08-04, the only result, so there is no change to show"
+    ), said

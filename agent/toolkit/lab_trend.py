@@ -327,6 +327,9 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
             f"{name}: the latest, {at(st.last)}, is {how} the one before, {at(before)}{by}"
             f"{way if diff else ''}"
         )
+    if st.n == 1:  # "how has it changed?" of one result: nothing to compare it with
+        only = f"{name}: {at(st.last)}, the only result{' in that period' if st.window else ''}"
+        out["change"] = out["previous"] = f"{only}, so there is no change to show"
     if st.min is not None and st.max is not None:
         out["range"] = f"{name}: lowest {at(st.min)}, highest {at(st.max)} ({n} {span})"
     in_range = _against_range(st)
