@@ -284,24 +284,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 yes = [(f"Yes — {each[0][0]}", each[0][1]), *each[1:]]
                 result.leads["yesno"] = result.leads["ever"] = yes
         return result
-    if (d_from or d_to) and not args.given_for:
-        # the entries of any date (the source's search was of the window's)
-        undated = [
-            i
-            for i in ev.items
-            if (not rtype or any(r.startswith(f"{rtype}/") for r in i.references))
-            and i.kind != "absence"
-        ]
-        if name:
-            undated = [i for i in undated if _named(i, name, wanted, term)]
-        if code:
-            undated = [
-                i
-                for i in undated
-                if any(c.code == code.code and code.system in (None, c.system) for c in i.codings)
-            ]
-    else:
-        undated = []
+    undated = (
+        _of_any_date(ctx, ev, rtype, args.name or "", code)
+        if (d_from or d_to) and not args.given_for
+        else []
+    )
     if (d_from or d_to) and (near := _nearest(undated, d_from, d_to)) is not None:
         # "any vaccines last year?", none then: that "nothing found", and the nearest entry
         # outside the period (when the last one was), whatever is asked of the period
@@ -566,6 +553,26 @@ def _related(
     return sorted(
         out, key=lambda gi: max((p.day or "" for p in gi[1].points), default=""), reverse=True
     )
+
+
+def _of_any_date(
+    ctx: AgentContext, ev: EvidenceSet, rtype: str, name: str, code: Coding | None
+) -> list[EvidenceItem]:
+    """The entries a windowed search would find on any date (the source's search was of
+    the window's): of the type, named or coded so."""
+    term = ctx.terminology or default_terminology()
+    wanted = [c for m in term.mentions(name) for c in m.concepts] if name else []
+    return [
+        i
+        for i in ev.items
+        if i.kind != "absence"
+        and (not rtype or any(r.startswith(f"{rtype}/") for r in i.references))
+        and (not name or _named(i, name.lower(), wanted, term))
+        and (
+            code is None
+            or any(c.code == code.code and code.system in (None, c.system) for c in i.codings)
+        )
+    ]
 
 
 def _nearest(
