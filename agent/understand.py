@@ -409,6 +409,7 @@ _SINCE_LAST = re.compile(r"\bsince " + _LAST_ENCOUNTER.format(more="|annual|revi
 
 
 def _death_day(evidence: EvidenceSet | None) -> dt.date | None:
+    """The day the patient died, when the record says (relative windows end there)."""
     for item in evidence.section("patient") if evidence is not None else ():
         d = item.demographics
         if d is not None and d.deceased and d.death_date:
@@ -603,11 +604,11 @@ def _members_named(
 #: of the thing the latest was asked of answers both
 _SAYS_THE_LATEST = frozenset({"previous", "change", "judge", "count"})
 
-#: where one question ends and another begins: "?", ";", or ", and what …" (a new
-#: question word after "and")
 #: a follow-up dated by the last turn's window ("what about meds started since then?")
 _SINCE_THEN = re.compile(r"\b(?:since|after|from) (?:then|that (?:date|time|year))\b", re.I)
 
+#: where one question ends and another begins: "?", ";", or ", and what …" (a new
+#: question word after "and")
 _PART = re.compile(
     r"\?\s*(?=\S)|;\s*|,?\s+\b(?:and|also|plus)\s+(?=(?:what|when|which|who|how|is|are|was|"
     r"were|do|does|did|has|have|had|am|any)\b)",
