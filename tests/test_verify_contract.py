@@ -618,6 +618,13 @@ async def test_due_or_overdue_rests_on_a_cited_result_past_its_repeat_interval(p
     )
     assert verdict == "failed"
     assert any("a problem is no test" in r for r in reasons), reasons
+    # the demo's brief: "The patient's Warfarin Sodium 5 MG Oral Tablet is due or overdue."
+    # passed on an overdue creatinine cited beside the order
+    verdict, reasons, _ = await _verdict(
+        p1, "Her lisinopril 10 MG Oral Tablet is due or overdue.", ["MedicationRequest/lis", *a1c]
+    )
+    assert verdict == "failed"
+    assert any("a medication is no test" in r for r in reasons), reasons
     verdict, reasons, _ = await _verdict(p1, "Her flu shot is due.", ["Immunization/flu"])
     assert verdict == "failed"
     assert any("repeat interval" in r for r in reasons), reasons

@@ -1058,6 +1058,14 @@ def _due_findings(
         check.findings.append(
             Finding("contradiction", f"says {subject.text!r} is {m.group()}: a problem is no test")
         )
+    elif subject is not None and all(c.kind in ("drug", "drug_class") for c in subject.concepts):
+        # "Warfarin Sodium 5 MG Oral Tablet is due or overdue" passed in the demo's brief,
+        # resting on an overdue creatinine cited beside it
+        check.findings.append(
+            Finding(
+                "contradiction", f"says {subject.text!r} is {m.group()}: a medication is no test"
+            )
+        )
 
 
 # "within the reference range", "elevated", "well controlled", "not at goal": judgements of
