@@ -877,3 +877,24 @@ async def test_last_seen_is_checked_against_the_records_last_visit(p1: Any) -> N
     late = run(dt.date(2019, 5, 5))
     assert late.verdict == "failed"
     assert "the record's last is on 2019-05-05" in late.reasons[0]
+
+
+async def test_a_medication_named_whole_is_no_test_to_be_due() -> None:
+    """The fresh-clone demo's brief: "The patient's Warfarin Sodium 5 MG Oral Tablet is due
+    or overdue." passed on an overdue result cited beside the order (the last name read
+    before "due", "Sodium", is a lab's). The cited order named as what is due fails."""
+    war = med("war", "855332", "Warfarin Sodium 5 MG Oral Tablet", "2016-02-07")
+    session = await _session([*_record(), war], P1, [])
+    verdict, reasons, _ = await _verdict(
+        session,
+        "The patient's Warfarin Sodium 5 MG Oral Tablet is due or overdue.",
+        ["MedicationRequest/war", "Observation/a1", "Observation/a2"],
+    )
+    assert verdict == "failed"
+    assert any("a medication is no test" in r for r in reasons), reasons
+    for ok in ("Her HbA1c is overdue; she takes Warfarin Sodium 5 MG Oral Tablet.",
+               "She takes Warfarin Sodium 5 MG Oral Tablet, and her HbA1c is overdue."):  # fmt: skip
+        verdict, reasons, _ = await _verdict(
+            session, ok, ["MedicationRequest/war", "Observation/a1", "Observation/a2"]
+        )
+        assert verdict == "verified", (ok, reasons)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tools._record import fmt_num
+from tools.brief import plain
 from tools.codes import measure_for_code
 from tools.evidence import EvidenceItem, Point
 from tools.terminology import (
@@ -1058,13 +1059,33 @@ def _due_findings(
         check.findings.append(
             Finding("contradiction", f"says {subject.text!r} is {m.group()}: a problem is no test")
         )
-    elif subject is not None and all(c.kind in ("drug", "drug_class") for c in subject.concepts):
-        # "Warfarin Sodium 5 MG Oral Tablet is due or overdue" passed in the demo's brief,
-        # resting on an overdue creatinine cited beside it
+        return
+    # "The patient's Warfarin Sodium 5 MG Oral Tablet is due or overdue" passed in the demo's
+    # brief, resting on an overdue creatinine cited beside the order (its last name read,
+    # "Sodium", is a lab's): a cited medication named as what is due, or a drug named last
+    head = text[: m.start()].lower()
+
+    def just_before(name: str) -> bool:  # "<name> is due": nothing else named between
+        at = head.rfind(name.lower())
+        return at >= 0 and len(re.findall(r"\w+", head[at + len(name) :])) <= 3
+
+    drug = next(
+        (
+            plain(it.name)
+            for h in valid
+            if (it := index.items[h].seen.item).kind == "medication" and just_before(plain(it.name))
+        ),
+        None,
+    )
+    if (
+        drug is None
+        and subject is not None
+        and all(c.kind in ("drug", "drug_class") for c in subject.concepts)
+    ):
+        drug = subject.text
+    if drug is not None:
         check.findings.append(
-            Finding(
-                "contradiction", f"says {subject.text!r} is {m.group()}: a medication is no test"
-            )
+            Finding("contradiction", f"says {drug!r} is {m.group()}: a medication is no test")
         )
 
 
