@@ -62,7 +62,7 @@ from .schemas import (
 )
 from .session import Seen, merge_seen, seen_entry, seen_of
 from .state import AgentState
-from .toolkit import REGISTRY, ensure_evidence, prompt_lines, run_tool_call
+from .toolkit import ANY_ASK, REGISTRY, ensure_evidence, prompt_lines, run_tool_call
 from .understand import Focus, anchors_of, names_a_section, understand
 from .verify import Verification, dated, states_count, verify_sentences
 
@@ -240,6 +240,13 @@ def _asks_of(obs: dict[str, Any], state: AgentState) -> str | None:
     return cast("str | None", (state.get("focus") or {}).get("asks"))
 
 
+def _lead(obs: dict[str, Any], asks: str | None) -> list[Any] | None:
+    """The statements of a call said with the statistic asked first (its ``leads``), or
+    those that answer whatever is asked (:data:`agent.toolkit.ANY_ASK`)."""
+    leads = obs.get("leads") or {}
+    return (leads.get(asks) or leads.get(ANY_ASK)) if asks else None
+
+
 def _observation_lines(state: AgentState) -> list[str]:
     """The tool results as the model reads them: each call's lines, and for the
     question's own searches the statistic it asks for (or a series) said as a sentence
@@ -252,9 +259,7 @@ def _observation_lines(state: AgentState) -> list[str]:
         if not (o.get("prefetch") and o.get("ok")):
             continue
         asks = _asks_of(o, state)
-        said = (asks and (o.get("leads") or {}).get(asks)) or (
-            o.get("statements") if o["tool"] == "lab_trend" else None
-        )
+        said = _lead(o, asks) or (o.get("statements") if o["tool"] == "lab_trend" else None)
         lines.extend(
             f"  In words: {text} [{', '.join(hs)}]"
             for text, hs in (said or [])[:3]
@@ -625,7 +630,7 @@ def _computed(state: AgentState) -> bool:
             return False  # "is the warfarin still right for her atrial fibrillation?": a
             # relation between the things named, which their entries do not answer (a
             # question of several parts asks each its own)
-        if (o.get("leads") or {}).get(asks):
+        if _lead(o, asks):
             said = True
             continue
         kinds = _kinds(o, evidence)
@@ -851,7 +856,7 @@ def _statements(
         focus = state.get("focus") or {}
         if focus.get("follow_up") and asks in ("yesno", "ever"):
             asks = None  # "any bleeding?" after the warfarin: no "Yes —" about the warfarin
-        said = (asks and (obs.get("leads") or {}).get(asks)) or obs.get("statements") or []
+        said = _lead(obs, asks) or obs.get("statements") or []
         for text, handles in said:
             hs = [h for h in handles if h in seen]
             if hs and text not in said_before:

@@ -91,13 +91,11 @@ def _monitors(concept: Concept, term: Terminology) -> list[Concept]:
     return []
 
 
-def _has_results(
-    evidence: EvidenceSet | None, concept: Concept, term: Terminology, *, at_least: int = 1
-) -> bool:
-    """Whether the record holds a result of the lab or vital (on ``at_least`` days;
-    ``True`` when no record is given: the search says)."""
-    if evidence is None:
-        return True
+def _result_days(
+    evidence: EvidenceSet, concept: Concept, term: Terminology, *, enough: int | None = None
+) -> int:
+    """On how many days the record holds a result of the lab or vital (counting stops at
+    ``enough``)."""
     days: set[str | None] = set()
     for i in evidence.items:
         if (
@@ -106,9 +104,15 @@ def _has_results(
             and any(term.implies(c, concept) for c in item_concepts(i, term))
         ):
             days.update(p.day for p in i.points)
-            if len(days) >= at_least:
-                return True
-    return False
+            if enough is not None and len(days) >= enough:
+                break
+    return len(days)
+
+
+def _has_results(evidence: EvidenceSet | None, concept: Concept, term: Terminology) -> bool:
+    """Whether the record holds a result of the lab or vital (``True`` when no record is
+    given: the search says)."""
+    return evidence is None or _result_days(evidence, concept, term, enough=1) > 0
 
 
 def _as_panel(concept: Concept, term: Terminology, evidence: EvidenceSet | None) -> Concept | None:
@@ -508,8 +512,13 @@ def prefetch_calls(
             # "is his diabetes getting worse?", "is her anemia better?": the course of what
             # shows it (the HbA1c, the hemoglobin), beside its entries
             # what shows it whose results make a course (two or more), else what holds one
-            held = [m for m in _monitors(concept, term) if _has_results(evidence, m, term)]
-            shows = [m for m in held if _has_results(evidence, m, term, at_least=2)][:1] or held[:1]
+            monitors = _monitors(concept, term)
+            days = {
+                m.id: _result_days(evidence, m, term, enough=2) if evidence is not None else 2
+                for m in monitors
+            }
+            held = [m for m in monitors if days[m.id]]
+            shows = [m for m in held if days[m.id] >= 2][:1] or held[:1]
             if shows:  # its entries are said as they stand (no statistic of their own)
                 entries = next(c for c in reversed(calls) if c["tool"] == "search_record")
                 calls[calls.index(entries)] = {**entries, "asks": None, "whole": True}

@@ -32,7 +32,7 @@ def test_docstring_examples() -> None:
 
 def _points(record: list[dict[str, object]]) -> dict[str, int]:
     score = cha2ds2_vasc(build_evidence(record, as_of=AS_OF))
-    return {c.label.split(" (")[0]: c.points for c in score.criteria if c.points}
+    return {c.name: c.points for c in score.criteria if c.points}
 
 
 def test_each_criterion_and_what_does_not_count() -> None:

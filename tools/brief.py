@@ -289,9 +289,7 @@ def _stroke_risk(ev: EvidenceSet, terminology: Terminology) -> list[Line]:
         return []
     score = cha2ds2_vasc(ev, terminology)
     earned = [
-        f"{c.label.split(' (')[0]}{f' +{c.points}' if c.points > 1 else ''}"
-        for c in score.criteria
-        if c.points
+        f"{c.name}{f' +{c.points}' if c.points > 1 else ''}" for c in score.criteria if c.points
     ]
     cited = [active[0], *(c.items[0] for c in score.criteria if c.items)]
     if score.patient is not None:

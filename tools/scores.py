@@ -42,6 +42,11 @@ class Criterion:
     items: tuple[EvidenceItem, ...] = ()
     weight: int = 1  # what the criterion earns when met
 
+    @property
+    def name(self) -> str:
+        """The label without its gloss ("vascular disease", not "… (myocardial …)")."""
+        return self.label.split(" (")[0]
+
 
 @dataclass(frozen=True)
 class Score:

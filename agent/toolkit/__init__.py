@@ -32,9 +32,10 @@ from . import (
     search_record,
     view_image,
 )
-from ._base import Tool, ToolArgs, ToolResult, ensure_evidence, statement
+from ._base import ANY_ASK, Tool, ToolArgs, ToolResult, ensure_evidence, statement
 
 __all__ = [
+    "ANY_ASK",
     "REGISTRY",
     "Tool",
     "ToolArgs",

@@ -31,6 +31,7 @@ from ..guard import scrub, scrub_item
 from ..session import seen_entry
 
 __all__ = [
+    "ANY_ASK",
     "Tool",
     "ToolArgs",
     "ToolResult",
@@ -51,6 +52,10 @@ class ToolArgs(BaseModel):
     model_config = {"extra": "forbid", "str_strip_whitespace": True}
 
 
+#: the key of :attr:`ToolResult.leads` whose statements answer any statistic asked
+ANY_ASK = "*"
+
+
 @dataclass
 class ToolResult:
     """What a tool returns: lines for the model, the evidence they show (state entries:
@@ -67,7 +72,9 @@ class ToolResult:
     leads: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
     """The same facts said with one statistic first, for a question that asks for it
     (``count``: "HbA1c: 8 results since 2016-12-14, the latest …"; ``mean``, ``change``,
-    ``range``): used in place of ``statements`` then (:attr:`agent.understand.Focus.asks`)."""
+    ``range``): used in place of ``statements`` then (:attr:`agent.understand.Focus.asks`).
+    Under :data:`ANY_ASK`: what answers whatever is asked (a period with nothing in it, a
+    computed score)."""
 
     def add(
         self,

@@ -35,6 +35,7 @@ from ..context import AgentContext
 from ..errors import ToolCallError
 from ..guard import scrub
 from ._base import (
+    ANY_ASK,
     Tool,
     ToolArgs,
     ToolResult,
@@ -205,21 +206,6 @@ def series_statement(name: str, st: SeriesStats) -> str:
     if st.mean is not None:
         text += f"; mean {fmt_num(st.mean)}{unit}"
     return text
-
-
-#: what a question may ask of a period with no results: the latest outside it answers
-_OF_A_PERIOD = (
-    "count",
-    "mean",
-    "change",
-    "previous",
-    "range",
-    "first",
-    "latest",
-    "judge",
-    "recent",
-    "yesno",
-)
 
 
 def _nearest_outside(
@@ -431,8 +417,7 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
                 result.add(ctx, item)
                 result.statements.append((said, [item.handle]))
                 both = [(none.text, [none.handle]), (said, [item.handle])]
-                for ask in _OF_A_PERIOD:
-                    result.leads.setdefault(ask, []).extend(both)
+                result.leads.setdefault(ANY_ASK, []).extend(both)
             continue
         if window:
             handles = list(

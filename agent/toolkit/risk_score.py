@@ -16,7 +16,7 @@ from tools.terminology import default_terminology
 from ..context import AgentContext
 from ..errors import ToolCallError
 from ..guard import scrub
-from ._base import Tool, ToolArgs, ToolResult, absence, ensure_evidence
+from ._base import ANY_ASK, Tool, ToolArgs, ToolResult, absence, ensure_evidence
 
 __all__ = ["SCORES", "TOOL", "RiskScoreArgs", "risk_score"]
 
@@ -26,9 +26,6 @@ SCORES: dict[str, re.Pattern[str]] = {
         r"\bcha2?ds2?[-\s]?vasc\b|\bcha₂ds₂[-\s]?vasc\b|\bchads(?:[-\s]?vasc|2|₂)?\b", re.I
     ),
 }
-
-#: what a question may ask of a score: the score answers each
-_ASKS = ("score", "judge", "latest", "yesno", "count")
 
 
 class RiskScoreArgs(ToolArgs):
@@ -44,12 +41,12 @@ def _said(score: Score, age: int | None) -> str:
             first = c.items[0]
             since = first.points[0].day[:10] if first.points and first.points[0].day else ""
             what = f"{plain(first.name)}" + (f", since {since}" if since else "")
-            met.append(f"{c.label.split(' (')[0]} +{c.points} ({what})")
+            met.append(f"{c.name} +{c.points} ({what})")
         elif c.label.startswith("age") and age is not None:
             met.append(f"{c.label} +{c.points} (age {age})")
         else:
             met.append(f"{c.label} +{c.points}")
-    unmet = [c.label.split(" (")[0] for c in score.criteria if not c.points and c.weight]
+    unmet = [c.name for c in score.criteria if not c.points and c.weight]
     unmet = [u for u in unmet if not u.startswith("age") and u != "female sex"]
     text = f"{score.name} score from the record: {score.total}"
     if met:
@@ -101,8 +98,7 @@ async def risk_score(ctx: AgentContext, args: RiskScoreArgs) -> ToolResult:
             )
         )
     result.statements.extend(statements)
-    for ask in _ASKS:
-        result.leads[ask] = list(statements)
+    result.leads[ANY_ASK] = list(statements)  # what the score is, whatever is asked of it
     return result
 
 

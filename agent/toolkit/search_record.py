@@ -49,6 +49,7 @@ from ..context import AgentContext
 from ..errors import ToolCallError
 from ..guard import scrub
 from ._base import (
+    ANY_ASK,
     Tool,
     ToolArgs,
     ToolResult,
@@ -220,19 +221,15 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             }
         items = [i for i in items if refs.intersection(i.references)]
     related: list[tuple[Concept, EvidenceItem]] = []
+    term = ctx.terminology or default_terminology()
+    wanted = [c for m in term.mentions(args.name or "") for c in m.concepts] if name else []
     if name:
-        term = ctx.terminology or default_terminology()
-        wanted = [c for m in term.mentions(args.name or "") for c in m.concepts]
         pool = items
         items = [i for i in items if _named(i, name, wanted, term)]
         if not items:
             related = _related(pool, wanted, term)
     if code:
-        items = [
-            i
-            for i in items
-            if any(c.code == code.code and code.system in (None, c.system) for c in i.codings)
-        ]
+        items = [i for i in items if _coded(i, code)]
     if status:
         items = [i for i in items if _has_status(i, status)]
     why: dict[str, str] = {}
@@ -285,7 +282,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 result.leads["yesno"] = result.leads["ever"] = yes
         return result
     undated = (
-        _of_any_date(ctx, ev, rtype, args.name or "", code)
+        _of_any_date(ev, rtype, name, wanted, term, code)
         if (d_from or d_to) and not args.given_for
         else []
     )
@@ -297,8 +294,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         result.lines.append(f"nearest outside the period: {scrub(item.line, ctx.patient_id)}")
         result.add(ctx, item)
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
-        for ask in ("yesno", "ever", "count", "latest", "first"):
-            result.leads[ask] = list(result.statements)
+        result.leads[ANY_ASK] = list(result.statements)
         return result
     # a current list (active problems, current medications) is given whole, up to three
     # times the usual lines: a clinician's list cut at 20 would drop problems unsaid
@@ -555,23 +551,28 @@ def _related(
     )
 
 
+def _coded(item: EvidenceItem, code: Coding) -> bool:
+    return any(c.code == code.code and code.system in (None, c.system) for c in item.codings)
+
+
 def _of_any_date(
-    ctx: AgentContext, ev: EvidenceSet, rtype: str, name: str, code: Coding | None
+    ev: EvidenceSet,
+    rtype: str,
+    name: str,
+    wanted: list[Concept],
+    term: Terminology,
+    code: Coding | None,
 ) -> list[EvidenceItem]:
     """The entries a windowed search would find on any date (the source's search was of
-    the window's): of the type, named or coded so."""
-    term = ctx.terminology or default_terminology()
-    wanted = [c for m in term.mentions(name) for c in m.concepts] if name else []
+    the window's): of the type, named (``name`` lower-cased, read as ``wanted``) or coded
+    so, by the same tests as the search itself."""
     return [
         i
         for i in ev.items
         if i.kind != "absence"
         and (not rtype or any(r.startswith(f"{rtype}/") for r in i.references))
-        and (not name or _named(i, name.lower(), wanted, term))
-        and (
-            code is None
-            or any(c.code == code.code and code.system in (None, c.system) for c in i.codings)
-        )
+        and (not name or _named(i, name, wanted, term))
+        and (code is None or _coded(i, code))
     ]
 
 
