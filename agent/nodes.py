@@ -839,6 +839,7 @@ def _statements(
     the statistic the question asks for first (how many, the mean, the change …)."""
     out = []
     said_before: set[str] = set()  # a test asked for by name and again in its group
+    yes: set[str | None] = set()  # the words of the question a "Yes —" was said of
     found = {  # words of the question that some search found entries for
         o["words"]
         for o in state.get("observations") or []
@@ -859,10 +860,17 @@ def _statements(
         said = _lead(obs, asks) or obs.get("statements") or []
         for text, handles in said:
             hs = [h for h in handles if h in seen]
+            if text.startswith(_YES) and obs.get("words") in yes:
+                text = text[len(_YES) :]  # "chemo?": one "Yes —" for the drug and procedure
             if hs and text not in said_before:
                 said_before.add(text)
+                if text.startswith(_YES):
+                    yes.add(obs.get("words"))
                 out.append((obs, text, hs))
     return out
+
+
+_YES = "Yes — "
 
 
 def _from_the_record(

@@ -216,6 +216,13 @@ _CONTROL = re.compile(
 )
 
 #: "what meds did he stop?", "which medications were discontinued?": the stopped orders
+#: "what was the strep throat treated with?", "what did they give him for the pain?": the
+#: orders of then, not only those active now
+_PAST_TREATMENT = re.compile(
+    r"\b(?:was|were|did|got|received|given|had|used)\b(?!\s+(?:she|he|they|I|you|the patient)"
+    r"\s+(?:ever\s+)?(?:been\s+)?on\b)",
+    re.I,
+)
 _STOPPED = re.compile(r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off)\b", re.I)
 
 
@@ -342,12 +349,19 @@ def prefetch_calls(
         and all(w.lower() in at_visit.group(0).lower() for w, _c in concepts)
     ):  # "did they find anything wrong at my last checkup?": of the visit as a whole
         concepts = []
+    done_for = [  # "did he have surgery for the colon cancer?": the surgeries whose reason
+        # names it, not every surgery and every procedure done for it
+        c for _w, c in concepts if c.kind == "procedure" and c.id not in focus.given_for
+    ] if "procedures" in sections_words and focus.given_for else []  # fmt: skip
     for words, concept in concepts:
         kind = concept.kind
+        if concept in done_for:
+            continue
         if "medications" in sections_words and concept.id in focus.given_for:
             # "what is she taking for her blood pressure?", "hypertension meds?": the
             # medications given for it (by their orders' reasons or their class)
-            status = {} if window or focus.asks == "ever" else {"status": "active"}
+            past = _PAST_TREATMENT.search(question) and not focus.current
+            status = {} if window or focus.asks == "ever" or past else {"status": "active"}
             calls.append(
                 _whole(
                     _call(
@@ -369,6 +383,7 @@ def prefetch_calls(
                         "search_record",
                         resource_type="Procedure",
                         given_for=concept.name,
+                        **({"name": done_for[0].name} if done_for else {}),
                         **window,
                     )
                 )

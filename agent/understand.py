@@ -181,7 +181,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bup[- ]to[- ]date\b|\butd\b|\bcaught up\b"
             r"|\bdue\b(?:\s+(?:for|on)\s+"
             r"(?:any|some)thing|\s*\??\s*$)"
-            r"|\b(?:what|anything)(?:'s|\s+is)?\s+(?:\w+\s+)?due\b(?!\s+to\b)",
+            r"|\b(?:what|which|anything)(?:'s)?(?:\s+\w+){0,3}?\s+due\b(?!\s+(?:to|date)\b)",
             re.I,
         ),
     ),
@@ -517,6 +517,14 @@ def window_of(
         return Window(_minus(as_of, int(m.group(1)), m.group(2)), as_of, m.group(0))
     if m := re.search(r"\b(?:in |over |during |within )?the (?:past|last|previous) decade\b", q):
         return Window(_minus(as_of, 10, "year"), as_of, m.group(0))
+    if m := re.search(r"\b(this|last|past|previous)\s+(?:(?:flu|influenza)\s+)?season\b", q):
+        # "a flu shot this season?": a season's influenza vaccine is given from late
+        # summer (ACIP: ideally by the end of October), so a season here runs from
+        # August 1 to July 31
+        start = dt.date(as_of.year - (as_of.month < 8), 8, 1)
+        if m.group(1) == "this":
+            return Window(start, as_of, m.group(0))
+        return Window(start.replace(year=start.year - 1), start - dt.timedelta(days=1), m.group(0))
     if re.search(r"\bthis year\b", q):
         return Window(dt.date(as_of.year, 1, 1), as_of, "this year")
     if m := re.search(r"\b(?:since|from|after)\s+(?:the\s+start\s+of\s+)?last year\b", q):

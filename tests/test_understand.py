@@ -600,3 +600,35 @@ def test_since_a_month_and_what_changed() -> None:
     assert dated.start == dt.date(2023, 3, 1)
     assert _read("since she may have diabetes, what is her a1c?").window is None
     assert [c.id for _w, c in _read("is the digoxin level ok?").concepts] == ["digoxin_level"]
+
+
+def test_a_season_a_group_and_a_name_read_across_her() -> None:
+    # "a flu shot this season?" had said "Yes" of a record whose last flu shot was in 2021
+    f = _read("did she get a flu shot this season")
+    assert f.window is not None
+    assert (f.window.start, f.window.end) == (dt.date(2024, 8, 1), AS_OF)
+    last = _read("flu shot last season?").window
+    assert last is not None
+    assert (last.start, last.end) == (dt.date(2023, 8, 1), dt.date(2024, 7, 31))
+    # groups people name that the data lacked: had listed every problem, or nothing
+    assert [c.id for _w, c in _read("any prostate problems").concepts] == ["prostate_disease"]
+    assert [c.id for _w, c in _read("how are her bones").concepts] == ["bone_disease"]
+    assert [c.id for _w, c in _read("why is she paralyzed").concepts] == ["paralysis"]
+    assert [c.id for _w, c in _read("does he drink").concepts] == ["alcohol_use"]
+    assert [c.id for _w, c in _read("what is she using for contraception").concepts] == [
+        "hormonal_contraceptive"
+    ]
+    # a name read across a determiner: had matched "pregnancy" and answered "Normal pregnancy"
+    said = _read("any complications in her pregnancy").concepts
+    assert [c.id for _w, c in said] == ["pregnancy_complication"]
+    t = default_terminology()
+    pre, group = t.concept("preeclampsia"), t.concept("pregnancy_complication")
+    normal = t.concept("normal_pregnancy")
+    assert pre is not None
+    assert group is not None
+    assert normal is not None
+    assert t.implies(pre, group)
+    assert not t.implies(normal, group)
+    # "what vaccines is she due for?" had listed the vaccines without judging them
+    assert "due" in _read("what vaccines is she due for").sections
+    assert "due" not in _read("what is her due date").sections

@@ -15,7 +15,8 @@ lists inside a field by ``;``)::
 - ``extra``: space-separated flags: ``polarity=higher_worse|higher_better``,
   ``classes=a,b`` (drug classes beyond ATC), ``monitored=a,b`` (for a condition, the
   labs or vitals that show how it is doing: diabetes → HbA1c), ``treats=a,b`` (for a
-  drug class, the conditions it is given for: antihypertensives → hypertension),
+  drug class, the conditions or findings it is given for: antihypertensives →
+  hypertension, analgesics → pain),
   ``every=DAYS`` (for a vaccine, how often adults get it again: influenza 365), ``recorded_as=allergy_list|encounter``
   (held elsewhere than its kind: a drug allergy in the allergy list, a physical
   examination as a visit), ``notext`` (the name is not matched in free
@@ -207,8 +208,10 @@ def _check(table: ConceptTable) -> None:
             if m not in concepts or concepts[m].kind not in ("lab", "vital", "assessment"):
                 raise TerminologyDataError(c.sources[0], f"{c.id}: monitored by {m!r}, no lab")
         for t in c.treats:
-            if t not in concepts or concepts[t].kind != "condition":
-                raise TerminologyDataError(c.sources[0], f"{c.id}: treats {t!r}, no condition")
+            if t not in concepts or concepts[t].kind not in ("condition", "finding"):
+                raise TerminologyDataError(
+                    c.sources[0], f"{c.id}: treats {t!r}, no condition or finding"
+                )
         for k in c.classes:
             if concepts.get(k) is None or concepts[k].kind != "drug_class":
                 raise TerminologyDataError(c.sources[0], f"{c.id}: unknown drug class {k!r}")

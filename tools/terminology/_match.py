@@ -12,6 +12,8 @@ nearest word with the same first letter within an edit distance of 1 (2 for word
 letters or more; transpositions count as one edit) stands in for it ("cholestrol" ->
 "cholesterol", "metformine" -> "metformin"). Short words are corrected only inside a
 name already begun, to the one next word of that name within one edit ("flu shoot").
+A determiner or possessive inside a name already begun is read across ("complications in
+her pregnancy" matches "complications in pregnancy").
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ __all__ = ["Hit", "Trie"]
 _END = ""  # key of a node's terminal entries (no token is empty)
 _GAP_OK = re.compile(r"\+?[\s\-/,]{0,3}")  # "30+ - obesity", "Influenza, seasonal"
 _MIN_FUZZY = 7
+#: words a name is read across when the text puts them inside it ("complications in her
+#: pregnancy" is "complications in pregnancy")
+_DETERMINERS = frozenset({"her", "his", "their", "my", "your", "our", "its", "the", "a", "an"})
 
 
 def _typed_lower(abbreviation: str) -> bool:
@@ -153,6 +158,15 @@ class Trie:
                 if j >= n or not _GAP_OK.fullmatch(text, tokens[j - 1].end, tokens[j].start):
                     break
                 nxt = node.get(tokens[j].norm)
+                if (
+                    nxt is None
+                    and tokens[j].norm in _DETERMINERS
+                    and j + 1 < n
+                    and _GAP_OK.fullmatch(text, tokens[j].end, tokens[j + 1].start)
+                    and (after := node.get(tokens[j + 1].norm)) is not None
+                ):  # "complications in her pregnancy": a name read across a determiner
+                    j += 1
+                    nxt = after
                 if nxt is None:
                     fixed = self._correct(tokens[j].raw) or self._continue(node, tokens[j].raw)
                     nxt = node.get(fixed) if fixed else None

@@ -155,8 +155,9 @@ class Concept:
             (diabetes: HbA1c, glucose); its children share them.
         monitors: for a lab or vital, the conditions it shows how they are doing (the
             reverse of ``monitored_by``, derived when the data is loaded).
-        treats: for a drug class, the conditions it is given for (antihypertensives:
-            hypertension); a drug of the class is "for" them and their kinds.
+        treats: for a drug class, the conditions or findings it is given for
+            (antihypertensives: hypertension; analgesics: pain); a drug of the class is
+            "for" them and their kinds.
         repeat_days: for a vaccine, how often adults are to get it again (influenza:
             yearly); its children share it.
         recorded_as: where a record holds it, when not where its kind is held:

@@ -56,10 +56,11 @@ def concerns(term: Terminology, condition: Concept, named: Concept) -> bool:
 
 def treating_class(term: Terminology, drugs: Iterable[Concept], named: Concept) -> Concept | None:
     """The drug class of one of the drugs that is given for what is named
-    (:func:`concerns`), or ``None``."""
+    (:func:`concerns`) or for a kind of it ("for her bones": a bisphosphonate, given for
+    osteoporosis), or ``None``."""
     for k in _with_ancestors(term, drugs):
         for t in map(term.concept, k.treats):
-            if t is not None and concerns(term, t, named):
+            if t is not None and (concerns(term, t, named) or term.implies(t, named)):
                 return k
     return None
 

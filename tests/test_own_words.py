@@ -1,0 +1,122 @@
+"""Questions in clinicians' and patients' own words, answered by code from small records.
+
+Each case came back wrong or empty in a sweep over shared Synthea patients the project had
+not used before; the records here are built by hand, in the shapes those records have
+(orders without a reason, procedures that name theirs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from agent import ask
+from bench.ehrqa.agent_answerer import SilentModel  # a FAKE model that writes nothing
+from tests._record_fixtures import PID, condition, med, patient
+from tools.store import RecordStore
+
+AS_OF = dt.date(2025, 6, 1)
+
+
+def _procedure(pid: str, code: str, display: str, day: str, reason: str | None = None) -> Any:
+    r: dict[str, Any] = {
+        "resourceType": "Procedure",
+        "id": pid,
+        "status": "completed",
+        "code": {
+            "coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]
+        },
+        "subject": {"reference": f"Patient/{PID}"},
+        "performedPeriod": {"start": f"{day}T09:00:00+00:00", "end": f"{day}T10:00:00+00:00"},
+    }
+    if reason:
+        r["reasonReference"] = [{"reference": f"Condition/{reason}"}]
+    return r
+
+
+async def _answers(tmp_path: Path, record: list[Any], *questions: str) -> list[list[str]]:
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([patient(), *record])
+    out = []
+    for q in questions:
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
+        out.append([s.text for s in a.sentences])
+    return out
+
+
+_OXYCODONE = "Acetaminophen 325 MG / oxyCODONE Hydrochloride 5 MG Oral Tablet"
+_ALENDRONATE = "Alendronic acid 10 MG Oral Tablet"
+_FEXOFENADINE = "Fexofenadine hydrochloride 30 MG Oral Tablet"
+
+
+async def test_an_order_without_a_reason_is_for_what_its_class_is_given_for(
+    tmp_path: Path,
+) -> None:
+    # "what is she taking for pain?" had answered "no current medications given for Pain"
+    # beside an active oxycodone order; "for her bones" had listed every current order;
+    # "for hay fever" had missed the fexofenadine. None of the orders names a reason.
+    record = [
+        condition("c1", "64859006", "Osteoporosis (disorder)", "2004-11-08"),
+        condition("c2", "367498001", "Seasonal allergic rhinitis", "2004-04-30"),
+        med("m1", "1049221", _OXYCODONE, "2020-03-21"),
+        med("m2", "904419", _ALENDRONATE, "2004-11-08"),
+        med("m3", "997488", _FEXOFENADINE, "2004-04-30"),
+    ]
+    pain, bones, hay = await _answers(
+        tmp_path,
+        record,
+        "what is she taking for pain",
+        "what is she taking for her bones",
+        "what does she take for hay fever",
+    )
+    assert [s[: len(_OXYCODONE)] for s in pain] == [_OXYCODONE], pain
+    assert pain[0].endswith("— analgesic."), pain
+    assert [s[: len(_ALENDRONATE)] for s in bones] == [_ALENDRONATE], bones
+    assert [s[: len(_FEXOFENADINE)] for s in hay] == [_FEXOFENADINE], hay
+
+
+async def test_what_a_past_problem_was_treated_with_is_among_past_orders(
+    tmp_path: Path,
+) -> None:
+    # "what was the strep throat treated with?" had searched the active orders only
+    record = [
+        condition("c1", "43878008", "Streptococcal sore throat (disorder)", "2018-12-24",
+                  "resolved", abatement="2018-12-31"),
+        condition("c2", "10509002", "Acute bronchitis (disorder)", "2017-07-23", "resolved",
+                  abatement="2017-08-06"),
+        med("m1", "834061", "Penicillin V Potassium 250 MG Oral Tablet", "2018-12-24", "stopped",
+            reasonReference=[{"reference": "Condition/c1"}]),
+        med("m2", "313782", "Acetaminophen 325 MG Oral Tablet", "2017-07-23", "stopped",
+            reasonReference=[{"reference": "Condition/c2"}]),
+    ]  # fmt: skip
+    (said,) = await _answers(tmp_path, record, "what was the strep throat treated with")
+    assert len(said) == 1, said
+    assert said[0].startswith("Penicillin V Potassium 250 MG Oral Tablet: past"), said
+
+
+async def test_surgery_for_a_condition_is_the_surgeries_done_for_it(tmp_path: Path) -> None:
+    # "did he have surgery for the colon cancer?" had listed every surgery and procedure
+    # (a polypectomy for a polyp, a vasectomy, chemotherapy), the resection twice
+    record = [
+        condition("c1", "363406005", "Malignant tumor of colon", "1966-08-27"),
+        condition("c2", "68496003", "Polyp of colon", "1965-07-03", "resolved",
+                  abatement="1965-08-01"),
+        _procedure("p1", "43075005", "Partial resection of colon", "1966-09-09", "c1"),
+        _procedure("p2", "274031008", "Rectal polypectomy", "1965-07-03", "c2"),
+        _procedure("p3", "703423002", "Combined chemotherapy and radiation therapy (procedure)",
+                   "1966-10-25", "c1"),
+        _procedure("p4", "22523008", "Vasectomy", "1964-07-04"),
+        med("m1", "1736776", "10 ML oxaliplatin 5 MG/ML Injection", "1966-10-25",
+            reasonReference=[{"reference": "Condition/c1"}]),
+    ]  # fmt: skip
+    surgery, chemo = await _answers(
+        tmp_path, record, "did he have surgery for the colon cancer", "is he on chemo?"
+    )
+    assert surgery == [
+        "Yes — Partial resection of colon: 1966-09-09, for Malignant tumor of colon."
+    ]
+    # "chemo" is the procedure and the drugs: one "Yes —" for the question, not per search
+    assert sum(s.startswith("Yes — ") for s in chemo) == 1, chemo
+    assert any("Combined chemotherapy" in s for s in chemo), chemo
+    assert any("oxaliplatin" in s for s in chemo), chemo
