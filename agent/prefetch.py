@@ -226,6 +226,13 @@ _PAST_TREATMENT = re.compile(
 _STOPPED = re.compile(r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off)\b", re.I)
 
 
+_CARE_KINDS = (
+    ("CareTeam", re.compile(r"\bcare ?teams?\b", re.I)),
+    ("Goal", re.compile(r"\bgoals?\b", re.I)),
+    ("CarePlan", re.compile(r"\bplans?\b", re.I)),
+)
+
+
 def _section_calls(
     focus: Focus, named: set[str], sections: list[str], question: str = ""
 ) -> list[dict[str, Any]]:
@@ -303,6 +310,12 @@ def _section_calls(
                 out.append(_call("search_record", resource_type="Immunization"))
         elif section == "patient":
             out.append(_call("record_summary", section="patient"))
+        elif section == "care_plans":  # "who is on her care team?": the teams; "her
+            # goals?": the goals; else the plans, goals and teams, as recorded
+            asked = [t for t, said in _CARE_KINDS if said.search(question)]
+            out.extend(_whole(_call("search_record", resource_type=t)) for t in asked)
+            if not asked:
+                out.append(_whole(_call("record_summary", section="care_plans")))
     return out
 
 

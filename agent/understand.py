@@ -141,7 +141,9 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b"
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
-            r"|\btreated\b(?!\s+(?:at|in|by)\b)|\btreatments?\b(?!\s+plans?\b)",
+            r"|\btreated\b(?!\s+(?:at|in|by)\b)|\btreatments?\b(?!\s+plans?\b)"
+            # "what is being done for his arthritis?", "what are we doing about her pain?"
+            r"|\b(?:being|been)\s+done\s+(?:for|about)\b|\bdoing\s+(?:for|about)\b",
             re.I,
         ),
     ),
@@ -170,6 +172,14 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("procedures", re.compile(r"\bprocedures?\b|\bsurger\w*|\boperations?\b|\boperated\b", re.I)),
+    (  # "who is on her care team?", "what's the plan of care?", "her goals?"
+        "care_plans",
+        re.compile(
+            r"\bcare ?plans?\b|\bplans? of care\b|\btreatment plans?\b|\bcare ?teams?\b"
+            r"|\b(?:care|treatment|health|her|his|their|my) goals?\b",
+            re.I,
+        ),
+    ),
     (
         "labs",
         re.compile(r"\blabs?\b|\blab work\b|\bblood ?work\b|\btest results?\b|\bresults?\b", re.I),
@@ -649,7 +659,7 @@ _ELLIPTICAL = re.compile(
 
 
 #: "for her blood pressure", "to control his diabetes", "hypertension meds", "pills for X"
-_FOR_BEFORE = r"\b(?:for|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
+_FOR_BEFORE = r"\b(?:for|about|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
 _MEDS_AFTER = (
     r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?"
     r"|(?:(?:is|are|being|been)\s+)*(?:treated|managed|controlled)\s+with"
@@ -696,6 +706,15 @@ def _asks(text: str) -> str | None:
     return next((name for name, pattern in _ASKS if pattern.search(text)), None)
 
 
+_DRUG_KINDS = frozenset({"drug", "drug_class"})
+_TESTED = frozenset({"lab", "vital", "assessment"})
+#: a name said as something taken ("is she on iron?", "taking vitamin D"), just before it
+_TAKEN = re.compile(
+    r"\b(?:on|taking|takes|take|took|prescribed|started|stopped|given)\s+(?:any\s+|an?\s+)?$",
+    re.I,
+)
+
+
 def understand(
     question: str,
     *,
@@ -723,7 +742,11 @@ def understand(
         ):  # a section's own word ("allergies") still names the section; "hospitalized"
             # names a setting, not every visit
             unnamed = unnamed[: m.start] + " " * (m.end - m.start) + unnamed[m.end :]
+        kinds = {c.kind for c in m.concepts}
+        taken = kinds & _DRUG_KINDS and kinds & _TESTED and _TAKEN.search(question[: m.start])
         for c in [*_members_named(m.text, m.concepts, terminology), *m.concepts]:
+            if taken and c.kind in _TESTED:
+                continue  # "is she on iron?": the supplement, not the lab test of that name
             if c.id not in seen and c.kind not in ("body_site",):
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))

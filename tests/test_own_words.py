@@ -120,3 +120,38 @@ async def test_surgery_for_a_condition_is_the_surgeries_done_for_it(tmp_path: Pa
     assert sum(s.startswith("Yes — ") for s in chemo) == 1, chemo
     assert any("Combined chemotherapy" in s for s in chemo), chemo
     assert any("oxaliplatin" in s for s in chemo), chemo
+
+
+async def test_counts_supplements_screening_and_care_teams(tmp_path: Path) -> None:
+    # "how many meds is he on?" had listed them uncounted; "is she on iron?" had searched
+    # the iron lab test; "colon cancer screening?" had searched for colon cancer; "who is
+    # on her care team?" had come back empty
+    record = [
+        condition("c1", "55822004", "Hyperlipidemia", "2005-03-02"),
+        med("m1", "310325", "ferrous sulfate 325 MG Oral Tablet", "2020-02-18"),
+        med("m2", "314231", "Simvastatin 10 MG Oral Tablet", "2020-02-27"),
+        _procedure("p1", "73761001", "Colonoscopy", "2017-12-24"),
+        {
+            "resourceType": "CareTeam",
+            "id": "t1",
+            "status": "active",
+            "subject": {"reference": f"Patient/{PID}"},
+            "period": {"start": "2005-03-02"},
+            "participant": [{"member": {"display": "Dr. Ada Lovelace"}}],
+            "reasonCode": [{"coding": [{"code": "55822004", "display": "Hyperlipidemia"}]}],
+        },
+    ]
+    count, iron, screening, team = await _answers(
+        tmp_path,
+        record,
+        "how many meds is he on",
+        "is she on iron",
+        "colon cancer screening?",
+        "who is on her care team",
+    )
+    assert count[0] == "Current medications: 2 in all.", count
+    assert iron[0].startswith("Yes — ferrous sulfate 325 MG Oral Tablet: current"), iron
+    assert screening == ["Yes — Colonoscopy: 2017-12-24."], screening
+    assert len(team) == 1, team
+    assert team[0].startswith("Care team for Hyperlipidemia: active"), team
+    assert "Dr. Ada Lovelace" in team[0], team

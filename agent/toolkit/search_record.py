@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from tools.brief import plain
+from tools.brief import plain, sentence_case
 from tools.errors import UnsupportedSearch
 from tools.evidence import (
     Coding,
@@ -186,6 +186,17 @@ _PLURAL = {
     "MedicationRequest": "medication orders",
     "AllergyIntolerance": "allergies",
     "Observation": "observations",
+    "CarePlan": "care plans",
+    "CareTeam": "care teams",
+    "Goal": "goals",
+}
+
+
+#: what a current list is, said with its count ("Current medications: 8 in all")
+_CURRENT_LIST = {
+    "MedicationRequest": "current medications",
+    "Condition": "active conditions",
+    "AllergyIntolerance": "active allergies",
 }
 
 
@@ -305,6 +316,13 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         result.statements = [
             (f"{text}{why.get(hs[0], '')}" if len(hs) == 1 else text, hs)
             for text, hs in result.statements
+        ]
+    if whole and items and len(items) <= limit:  # "how many meds is he on?": code counts
+        listed = what if args.given_for else _CURRENT_LIST.get(rtype or "", f"current {what}")
+        said = f"{sentence_case(listed)}: {len(items)} in all"
+        result.leads["count"] = [
+            (scrub(said, ctx.patient_id), [i.handle for i in items]),
+            *result.statements,
         ]
     if (name or code) and result.statements and items:
         shown = items[: ctx.settings.max_lines]
