@@ -418,6 +418,52 @@ _AT_LAST = re.compile(r"\b(?:at|during|on|in) " + _LAST_ENCOUNTER.format(more=""
 _SINCE_LAST = re.compile(r"\bsince " + _LAST_ENCOUNTER.format(more="|annual|review"), re.I)
 
 
+#: "her blood pressure when she was pregnant", "his A1c while on metformin", "during her
+#: pregnancy": the span of that problem or medication dates the question
+_DURING = re.compile(
+    r"\b(?:during|when|while|whilst)\s+"
+    r"(?:(?:she|he|they|I|you|we|the patient)\s+(?:was|were|is|are|had|has)\s+)?"
+    r"(?:(?:on|taking|having|with)\s+)?(?:(?:her|his|their|my|your|the|a|an)\s+)?$",
+    re.I,
+)
+_SPANNING = ("condition", "drug", "drug_class")
+
+
+def _span_of(
+    concepts: Sequence[Concept],
+    evidence: EvidenceSet,
+    terminology: Terminology,
+    as_of: dt.date,
+) -> tuple[dt.date, dt.date] | None:
+    """The days a problem or medication of the record held, for "during her pregnancy":
+    a problem's latest episode (its onset to its abatement, or to today when it has not
+    ended); a medication's first order to its last (to today when still current)."""
+    from tools.evidence import item_concepts
+
+    def day(text: str | None) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(text[:10]) if text else None
+        except ValueError:
+            return None
+
+    spans: list[tuple[dt.date, dt.date]] = []
+    for section in ("conditions", "medications"):
+        for item in evidence.section(section):
+            known = item_concepts(item, terminology)
+            if not any(terminology.implies(k, c) for k in known for c in concepts):
+                continue
+            days = [(day(p.date), day(p.end)) for p in item.points]
+            starts = [a for a, _b in days if a]
+            if not starts:
+                continue
+            if item.kind == "medication":
+                end = as_of if item.status == "current" else max(starts)
+                spans.append((min(starts), end))
+            else:
+                spans.extend((a, b or as_of) for a, b in days if a)
+    return max(spans) if spans else None
+
+
 def _death_day(evidence: EvidenceSet | None) -> dt.date | None:
     """The day the patient died, when the record says (relative windows end there)."""
     for item in evidence.section("patient") if evidence is not None else ():
@@ -771,6 +817,20 @@ def understand(
     # of a patient who has died, "in the last year", "his last 6 months" end at the death
     as_of = min(as_of, _death_day(evidence) or as_of)
     focus.window = window_of(question, as_of, anchors_of(evidence)) or _ago_window(question, as_of)
+    if focus.window is None and evidence is not None:
+        for m in mentions:
+            spanning = [c for c in m.concepts if c.kind in _SPANNING]
+            if not spanning or not (said := _DURING.search(question[: m.start])):
+                continue
+            span = _span_of(spanning, evidence, terminology, as_of)
+            if span is None:
+                continue
+            focus.window = Window(span[0], span[1], said.group(0) + m.text)
+            if focus.sections or {c.id for _w, c in focus.concepts} - {c.id for c in m.concepts}:
+                # what dates the question is not asked of ("her BP when pregnant", "what
+                # meds was she on when she was pregnant?")
+                focus.concepts = [(w, c) for w, c in focus.concepts if w != m.text]
+            break
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now
     focus.current = bool(_CURRENT.search(question)) and not past

@@ -632,3 +632,39 @@ def test_a_season_a_group_and_a_name_read_across_her() -> None:
     # "what vaccines is she due for?" had listed the vaccines without judging them
     assert "due" in _read("what vaccines is she due for").sections
     assert "due" not in _read("what is her due date").sections
+
+
+def test_during_a_problem_or_while_on_a_drug_is_its_span() -> None:
+    # "was her blood pressure high when pregnant?" had answered with her latest BP of 2020
+    from tests._record_fixtures import condition, med, patient
+    from tools.evidence import build_evidence
+
+    ev = build_evidence(
+        [
+            patient("p"),
+            condition("c1", "72892002", "Normal pregnancy", "2016-06-26", "resolved",
+                      abatement="2017-02-12"),
+            condition("c2", "72892002", "Normal pregnancy", "2017-07-23", "resolved",
+                      abatement="2018-02-18"),
+            med("m1", "860975", "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet",
+                "2019-03-01"),
+        ],
+        as_of=AS_OF,
+    )  # fmt: skip
+
+    def read(q: str) -> Focus:
+        return understand(q, terminology=default_terminology(), as_of=AS_OF, evidence=ev)
+
+    f = read("was her blood pressure high when pregnant")
+    assert f.window is not None
+    assert (f.window.start, f.window.end) == (dt.date(2017, 7, 23), dt.date(2018, 2, 18))
+    assert [c.id for _w, c in f.concepts] == ["blood_pressure"]  # the pregnancy only dates it
+    f = read("what meds was she on during her pregnancy?")
+    assert f.window is not None
+    assert f.window.start == dt.date(2017, 7, 23)
+    assert f.concepts == []
+    assert not f.current
+    f = read("her a1c while on metformin")  # a current order: to today
+    assert f.window is not None
+    assert (f.window.start, f.window.end) == (dt.date(2019, 3, 1), AS_OF)
+    assert read("when was she pregnant?").window is None  # asks of it, is not dated by it
