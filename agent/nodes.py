@@ -615,7 +615,11 @@ def _computed(state: AgentState) -> bool:
     focus = state.get("focus") or {}
     if focus.get("narrative"):
         return False  # "describe her problems in detail": prose, the model's to write
-    if focus.get("follow_up") and focus.get("asks") in (None, "yesno", "ever"):
+    if (
+        focus.get("follow_up")
+        and focus.get("asks") in (None, "yesno", "ever")
+        and not focus.get("given_for")  # "is she on anything for it?": what is given for it
+    ):
         return False  # "anything else?": the conversation, which the model reads
     evidence = state.get("evidence") or {}
     said = False

@@ -143,7 +143,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
             r"|\btreated\b(?!\s+(?:at|in|by)\b)|\btreatments?\b(?!\s+plans?\b)"
             # "what is being done for his arthritis?", "what are we doing about her pain?"
-            r"|\b(?:being|been)\s+done\s+(?:for|about)\b|\bdoing\s+(?:for|about)\b",
+            r"|\b(?:was|were|is|are|being|been)\s+done\s+(?:for|about)\b|\bdoing\s+(?:for|about)\b",
             re.I,
         ),
     ),
@@ -241,7 +241,11 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:than|from|vs\.?|versus|compar(?:e|es|ed|ing) (?:to|with)) (?:the |his |her |their |my )?"
             r"(?:one before|previous(?: one| result| value| reading)?|prior(?: one| result)?|"
-            r"last time|time before|reading before|before(?=\s*\??\s*$))\b",
+            r"last time|time before|reading before|before(?=\s*\??\s*$))\b"
+            # "and before that?", "the one before it?", "the previous reading?"
+            r"|^\W*(?:and\s+|what about\s+)?(?:the\s+(?:one|value|result|reading)\s+)?before\s+"
+            r"(?:that|it|this)\W*$|\bthe (?:one|value|result|reading) before (?:that|it|this)\b"
+            r"|\bprevious (?:one|value|result|reading)\b",
             re.I,
         ),
     ),
@@ -271,7 +275,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\bsince when\b|\bonset\b|\bhow long (?:has|have|had)\b|\bdiagnosed\b"
             r"|\bwhen did (?:she|he|they|i|you|the patient) (?:first )?(?:get|develop|start|begin)\b"
             r"|\bwhen did (?:that|it|this|those|these|they) (?:first )?(?:start|begin)\b"
-            r"|\bwhen (?:was|were) (?:it|that|this|they) (?:first )?started\b",
+            r"|\bwhen (?:was|were) (?:it|that|this|they) (?:first )?started\b"
+            r"|\bwhen (?:was|were) (?:\w+\s+){1,5}?(?:found|discovered|detected|picked up)\b",
             re.I,
         ),
     ),
@@ -365,6 +370,12 @@ _FOLLOW_UP = re.compile(
 #: Words that point back at something named before (not "one", "same": "the one before").
 _POINTS_BACK = re.compile(
     r"\b(?:it|its|that one|like that|like those|those|these|them|the same one)\b", re.I
+)
+#: a follow-up asking for the treatment of what the turn before named
+_FOR_IT = re.compile(
+    r"\b(?:for|about|to (?:treat|control|manage|lower))\s+(?:it|that|this|them|those)\b"
+    r"|\b(?:it|that|this|they)\s+(?:being\s+|been\s+)?treated\b",
+    re.I,
 )
 _SEASONS = {
     "spring": (3, 5),
@@ -906,4 +917,7 @@ def understand(
             focus.follow_up = True
             focus.concepts = list(previous.concepts)
             focus.window = focus.window or previous.window
+            if {"medications", "procedures"} & set(focus.sections) and _FOR_IT.search(question):
+                # "is she on anything for it?", "was it treated?": what is given for it
+                focus.given_for = [c.id for w, c in focus.concepts if _given_for("for " + w, w, c)]
     return focus

@@ -268,3 +268,35 @@ async def test_a_follow_up_yes_or_no_is_no_yes_about_the_thing_before(
     assert helped.startswith("Warfarin Sodium 5 MG Oral Tablet: current"), helped
     bleeding = await said("any bleeding?")
     assert bleeding.startswith("Not in this patient's record: no Bleeding"), bleeding
+
+
+async def test_follow_ups_of_a_result_its_treatment_and_a_count_are_code_s(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    # in a sweep of threads on unseen patients these went to the model (10–18 s on 2
+    # cores): "and before that?" (the one before), "is she on anything for it?" (what is
+    # given for what the result shows: Cleotilde's insulin, ordered for her prediabetes),
+    # "how many?" of a list of problems
+    from bench.ehrqa.agent_answerer import SilentModel  # a FAKE model that writes nothing
+
+    db = tmp_path / "threads.db"
+
+    async def said(q: str, thread: str) -> tuple[str, int]:
+        a = await ask(q, patient_id=CLEOTILDE, source=store, model=SilentModel(),
+                      thread_id=thread, threads_db=db)  # fmt: skip
+        return a.text, a.usage.model_calls
+
+    assert (await said("what's her latest a1c?", "a1c"))[1] == 0
+    before, calls = await said("and before that?", "a1c")
+    assert calls == 0
+    assert before.startswith(
+        "HbA1c: the latest, 5 % on 2025-04-30, is the same as the one before"
+    ), before
+    treated, calls = await said("is she on anything for it?", "a1c")
+    assert calls == 0
+    assert treated.startswith("Insulin isophane, human 70 UNT/ML"), treated
+    assert "for Prediabetes" in treated
+    await said("any kidney problems?", "kidneys")
+    many, calls = await said("how many?", "kidneys")
+    assert calls == 0
+    assert many.startswith("Kidney disease: 4 on record."), many  # not the notes that name it

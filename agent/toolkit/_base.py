@@ -292,6 +292,18 @@ def statement(item: EvidenceItem) -> str:
 
 
 _EVENT_KINDS = ("encounter", "procedure", "immunization", "report")
+#: what a list counts (not the notes that mention it)
+_ENTRY_KINDS = ("condition", "medication", "allergy")
+
+
+def _episodes(item: EvidenceItem) -> int:
+    """How many times an entry is on record: a problem's episodes (each one that ended,
+    and one still going: a chronic problem recorded again at every visit is one), a drug
+    or an allergy once, however often ordered or recorded."""
+    if item.kind != "condition":
+        return 1
+    ended = sum(1 for p in item.points if p.end)
+    return max(1, ended + any(not p.end for p in item.points))
 
 
 def bounded(
@@ -332,6 +344,14 @@ def bounded(
     elif shown and all(i.kind == "medication" for i in shown):  # "when was it last
         # ordered?": each medication with its last order
         result.leads["latest"] = list(result.statements)
+    entries = [i for i in shown if i.kind in _ENTRY_KINDS]
+    if entries and not left and not events:  # "any fractures?" — "how many?": code counts
+        total = sum(_episodes(i) for i in entries)
+        said = f"{sentence_case(plain(what))}: {total} on record"
+        result.leads["count"] = [
+            (scrub(said, ctx.patient_id), [i.handle for i in entries]),
+            *result.statements,
+        ]
     if shown and not events:  # "since when does she have X?", "when was she first prescribed Y?"
         began = sorted(shown, key=lambda i: min((p.day for p in i.points if p.day), default="9999"))
         result.leads["first"] = [
