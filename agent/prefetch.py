@@ -218,11 +218,7 @@ _CONTROL = re.compile(
 #: "what meds did he stop?", "which medications were discontinued?": the stopped orders
 #: "what was the strep throat treated with?", "what did they give him for the pain?": the
 #: orders of then, not only those active now
-_PAST_TREATMENT = re.compile(
-    r"\b(?:was|were|did|got|received|given|had|used)\b(?!\s+(?:she|he|they|I|you|the patient)"
-    r"\s+(?:ever\s+)?(?:been\s+)?on\b)",
-    re.I,
-)
+_PAST_TREATMENT = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
 _STOPPED = re.compile(r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off)\b", re.I)
 
 

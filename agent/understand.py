@@ -127,7 +127,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "allergies",
         re.compile(
-            r"\ballerg\w*|\bintoleran\w*|\breactions? to\b|\bside[- ]effects?\b"
+            r"\ballerg\w*|\bintoleran\w*|\breactions? to\b|\bside[- ]effects?\b|\bNKD?A\b"
             r"|\badverse (?:reactions?|effects?|events?|drug reactions?)\b",
             re.I,
         ),
@@ -135,7 +135,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "medications",
         re.compile(
-            r"\bmedications?\b|\bmeds\b|\bmedicines?\b|(?<!adverse )\bdrugs?\b(?! reactions?\b)|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b"
+            r"\bmedications?\b|\bmeds\b|\bmedicines?\b|\brxs?\b|(?<!adverse )\bdrugs?\b(?! reactions?\b)|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b"
             r"|(?<!behind )(?<!date )(?<!caught up )\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b"
             r"|\b(?:any|some)thing for\b"
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
@@ -158,7 +158,9 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "immunizations",
-        re.compile(r"\bimmuni[sz]\w*|\bvaccin\w*|\bshots?\b|\bjabs?\b|\bboosters?\b", re.I),
+        re.compile(
+            r"\bimmuni[sz]\w*|\bvaccin\w*|\bvax\w*|\bshots?\b|\bjabs?\b|\bboosters?\b", re.I
+        ),
     ),
     (
         "encounters",
@@ -191,7 +193,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bup[- ]to[- ]date\b|\butd\b|\bcaught up\b"
             r"|\bdue\b(?:\s+(?:for|on)\s+"
             r"(?:any|some)thing|\s*\??\s*$)"
-            r"|\b(?:what|which|anything)(?:'s)?(?:\s+\w+){0,3}?\s+due\b(?!\s+(?:to|date)\b)",
+            r"|\b(?:what|which|anything)(?:'s)?(?:\s+\w+){0,3}?\s+due\b(?!\s+(?:to|date)\b)"
+            r"|\b(?:do|does)\s+(?:I|she|he|they|we|you|the patient)\s+need\s+(?:any|a|an)\b",
             re.I,
         ),
     ),
@@ -217,6 +220,15 @@ def names_a_section(words: str) -> bool:
 _CURRENT = re.compile(
     r"\b(?:current(?:ly)?|active|now|still|presently|at present|these days|ongoing|taking|on|"
     r"listed|problem list|rn)\b",
+    re.I,
+)
+_WAS_ON = re.compile(
+    r"\b(?:was|were)\s+(?:she|he|they|I|you|we|the patient)\s+(?:ever\s+)?(?:on|taking)\b", re.I
+)
+_NOW = re.compile(
+    r"\b(?:current(?:ly)?|active|now|still|presently|at present|these days|at the end"
+    r"|(?:at|by) (?:the )?(?:time of )?(?:(?:her|his|their) )?death|when (?:she|he|they) died"
+    r"|(?:before|when) (?:she|he|they) passed)\b",
     re.I,
 )
 #: The statistic a question asks for (the first that matches).
@@ -582,6 +594,10 @@ def window_of(
         return Window(_minus(as_of, 1, m.group(1)), as_of, m.group(0))
     if m := re.search(r"\b(?:past|last)\s+(\d+)\s+(day|week|month|year)s?\b", q):
         return Window(_minus(as_of, int(m.group(1)), m.group(2)), as_of, m.group(0))
+    if m := re.search(r"\b(?:past|previous|prior)\s+(day|week|month|year|yr|mo|wk)\b", q):
+        # "wt trend past yr": the 12 months up to today (not "last year": the calendar year)
+        unit = {"yr": "year", "mo": "month", "wk": "week"}.get(m.group(1), m.group(1))
+        return Window(_minus(as_of, 1, unit), as_of, m.group(0))
     if m := re.search(r"\b(?:in |over |during |within )?the (?:past|last|previous) decade\b", q):
         return Window(_minus(as_of, 10, "year"), as_of, m.group(0))
     if m := re.search(r"\b(this|last|past|previous)\s+(?:(?:flu|influenza)\s+)?season\b", q):
@@ -763,6 +779,14 @@ def _asks(text: str) -> str | None:
     return next((name for name, pattern in _ASKS if pattern.search(text)), None)
 
 
+#: "was she tested for vitamin D?", "her vitamin D checked", just before the name
+_TESTED_FOR = re.compile(
+    r"\b(?:test(?:ed|s)?|check(?:ed)?|screen(?:ed)?|measur(?:ed|e))\s+(?:for\s+)?"
+    r"(?:(?:her|his|my|their|the|a)\s+)?$",
+    re.I,
+)
+_RISK_OF = re.compile(r"\brisk\s+(?:of|for)\s+(?:(?:a|an|her|his|my)\s+)?$", re.I)
+_A_RISK = re.compile(r"\s+risks?\b", re.I)
 _DRUG_KINDS = frozenset({"drug", "drug_class"})
 _TESTED = frozenset({"lab", "vital", "assessment"})
 #: a name said as something taken ("is she on iron?", "taking vitamin D"), just before it
@@ -800,10 +824,16 @@ def understand(
             # names a setting, not every visit
             unnamed = unnamed[: m.start] + " " * (m.end - m.start) + unnamed[m.end :]
         kinds = {c.kind for c in m.concepts}
-        taken = kinds & _DRUG_KINDS and kinds & _TESTED and _TAKEN.search(question[: m.start])
+        both = kinds & _DRUG_KINDS and kinds & _TESTED
+        taken = both and _TAKEN.search(question[: m.start])
+        tested = both and _TESTED_FOR.search(question[: m.start])
+        if _RISK_OF.search(question[: m.start]) or _A_RISK.match(question[m.end :]):
+            continue  # "her stroke risk", "risk of falls": a risk, not the thing itself
         for c in [*_members_named(m.text, m.concepts, terminology), *m.concepts]:
             if taken and c.kind in _TESTED:
                 continue  # "is she on iron?": the supplement, not the lab test of that name
+            if tested and c.kind in _DRUG_KINDS:
+                continue  # "was she tested for vitamin D?": the test, not the supplement
             if c.id not in seen and c.kind not in ("body_site",):
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))
@@ -844,7 +874,12 @@ def understand(
             break
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now
-    focus.current = bool(_CURRENT.search(question)) and not past
+    focus.current = (
+        bool(_CURRENT.search(question))
+        and not past
+        # "what was he on for the clot?": then, not now (unless "now" or "still" says so)
+        and not (_WAS_ON.search(question) and not _NOW.search(question))
+    )
     if not focus.concepts and not focus.sections and _OVERVIEW.search(question):
         # "what's going on with her?", "give me an overview": the current lists the
         # record holds (problems, medications, allergies), whatever prose is written

@@ -302,8 +302,10 @@ async def test_nothing_new_in_a_window_is_said_before_what_ran_through_it(
     ]
     r = await run_tool_call(ctx, {"tool": "search_record", "args": calls[0]["args"]})
     [(first, _h), (then, _hs)] = r.statements
-    assert first.startswith("not in this patient's record: no medication orders (searched "
-                            "MedicationRequest dated 2025-01-16 to 2025-06-01"), first  # fmt: skip
+    # (her record holds medications given in hospital too: both were searched)
+    assert first.startswith("not in this patient's record: no medications (searched "
+                            "MedicationRequest, MedicationAdministration dated 2025-01-16 to "
+                            "2025-06-01"), first  # fmt: skip
     assert then.startswith("losartan potassium 25 MG Oral Tablet: current"), then
     assert then.endswith("active through the period (ordered before it, not stopped)")
 

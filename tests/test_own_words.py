@@ -155,3 +155,34 @@ async def test_counts_supplements_screening_and_care_teams(tmp_path: Path) -> No
     assert len(team) == 1, team
     assert team[0].startswith("Care team for Hyperlipidemia: active"), team
     assert "Dr. Ada Lovelace" in team[0], team
+
+
+async def test_a_drug_given_in_hospital_is_among_what_he_was_on(tmp_path: Path) -> None:
+    # "what was he on for the clot?" had answered "no current medications given for Venous
+    # thromboembolism": the enoxaparin was given in hospital (MedicationAdministration,
+    # no MedicationRequest), and the question is of then, not now
+    def given(aid: str, day: str, reason: bool) -> dict[str, Any]:
+        r: dict[str, Any] = {
+            "resourceType": "MedicationAdministration",
+            "id": aid,
+            "status": "completed",
+            "medicationCodeableConcept": {"coding": [{
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "854235",
+                "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"}]},
+            "subject": {"reference": f"Patient/{PID}"},
+            "effectiveDateTime": f"{day}T04:00:00+00:00",
+        }  # fmt: skip
+        if reason:
+            r["reasonReference"] = [{"reference": "Condition/c1"}]
+        return r
+
+    record = [
+        condition("c1", "132281000119108", "Acute deep venous thrombosis (disorder)", "2021-06-26"),
+        given("a1", "2021-06-24", reason=False),
+        given("a2", "2021-06-27", reason=True),
+    ]
+    (said,) = await _answers(tmp_path, record, "what was he on for the clot")
+    assert len(said) == 1, said
+    assert said[0].startswith(
+        "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe: past, last given 2021-06-27"
+    ), said

@@ -668,3 +668,29 @@ def test_during_a_problem_or_while_on_a_drug_is_its_span() -> None:
     assert f.window is not None
     assert (f.window.start, f.window.end) == (dt.date(2019, 3, 1), AS_OF)
     assert read("when was she pregnant?").window is None  # asks of it, is not dated by it
+
+
+def test_shorthand_of_a_second_sweep() -> None:
+    # each came back empty or searched the wrong thing in a sweep of clinicians' shorthand
+    def ids(q: str) -> list[str]:
+        return [c.id for _w, c in _read(q).concepts]
+
+    assert ids("did I ever get tested for vitamin D?") == ["vitamin_d_level"]  # not the pill
+    assert ids("is she on vitamin d") == ["cholecalciferol"]
+    assert _read("rx list").sections == ["medications"]
+    assert _read("NKDA?").sections == ["allergies"]
+    assert ids("NKDA?") == []
+    assert ids("last flu vax") == ["influenza_vaccine"]
+    assert "due" in _read("do I need any shots?").sections
+    assert ids("what's her stroke risk") == []  # a risk, not a stroke
+    assert [c["tool"] for c in prefetch_calls("what's her stroke risk", as_of=AS_OF)] == [
+        "risk_score"
+    ]
+    assert ids("what was his oxygen like") == ["spo2"]
+    past = _read("wt trend past yr").window
+    assert past is not None
+    assert (past.start, past.end) == (dt.date(2024, 6, 1), AS_OF)
+    # "what was he on for the clot?": then; "what was she taking at the end?": at death
+    assert not _read("what was he on for the clot").current
+    assert _read("What was she taking at the end?").current
+    assert _read("what is she on for her clot").current

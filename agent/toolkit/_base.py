@@ -236,7 +236,8 @@ def statement(item: EvidenceItem) -> str:
         latest = item.latest
         text = f"{name}: {item.status or 'status not recorded'}"
         if latest is not None and latest.day:
-            text += f", last ordered {latest.day}"
+            verb = _MEDICATION_VERBS.get(latest.source.type, "ordered")
+            text += f", last {verb} {latest.day}"
         text += _for(item)
         return text + (" (verify: an old order still active)" if "stale" in item.flags else "")
     if item.kind == "allergy":
@@ -291,6 +292,13 @@ def statement(item: EvidenceItem) -> str:
     )
 
 
+#: what the latest resource of a medication says was done: ordered, or given in hospital,
+#: dispensed, reported taken
+_MEDICATION_VERBS = {
+    "MedicationAdministration": "given",
+    "MedicationDispense": "dispensed",
+    "MedicationStatement": "reported",
+}
 _EVENT_KINDS = ("encounter", "procedure", "immunization", "report")
 #: what a list counts (not the notes that mention it)
 _ENTRY_KINDS = ("condition", "medication", "allergy")

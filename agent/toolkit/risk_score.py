@@ -23,7 +23,10 @@ __all__ = ["SCORES", "TOOL", "RiskScoreArgs", "risk_score"]
 #: the scores this tool computes, by the names people write them ("chads", "CHA2DS2-VASc")
 SCORES: dict[str, re.Pattern[str]] = {
     "CHA2DS2-VASc": re.compile(
-        r"\bcha2?ds2?[-\s]?vasc\b|\bcha₂ds₂[-\s]?vasc\b|\bchads(?:[-\s]?vasc|2|₂)?\b", re.I
+        r"\bcha2?ds2?[-\s]?vasc\b|\bcha₂ds₂[-\s]?vasc\b|\bchads(?:[-\s]?vasc|2|₂)?\b"
+        # "her stroke risk" (the score estimates it in atrial fibrillation)
+        r"|\bstroke risk\b|\brisk (?:of|for) (?:a )?stroke\b",
+        re.I,
     ),
 }
 

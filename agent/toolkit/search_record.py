@@ -192,6 +192,12 @@ _PLURAL = {
 }
 
 
+#: the types that record the same thing in other ways: a medication given in hospital is
+#: a MedicationAdministration, one the patient reports a MedicationStatement, with no
+#: MedicationRequest ("what was he on for the clot?": the enoxaparin he was given)
+_KIN = {
+    "MedicationRequest": ("MedicationStatement", "MedicationAdministration", "MedicationDispense"),
+}
 #: what a current list is, said with its count ("Current medications: 8 in all")
 _CURRENT_LIST = {
     "MedicationRequest": "current medications",
@@ -208,6 +214,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     status = (args.status or "").lower()
     d_from, d_to = parse_date(args.date_from, "date_from"), parse_date(args.date_to, "date_to")
     items: list[EvidenceItem] = list(ev.items)
+    kin: list[str] = []
     if rtype:
         if rtype == "Patient":
             raise ToolCallError("use record_summary with section=patient for demographics")
@@ -215,21 +222,25 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             raise ToolCallError(
                 f"unknown resource_type {rtype!r}; one of {', '.join(sorted(SEARCHABLE_TYPES))}"
             )
-        found: list[dict[str, Any]] | None = None
-        for params in _param_sets(ctx, rtype, code, status, d_from, d_to):
-            try:
-                found = await ctx.source.search(rtype, params)
-                break
-            except UnsupportedSearch:
-                continue
-        if found is None:  # the source cannot search this type: the evidence has it all
-            refs = {r for i in items for r in i.references if r.startswith(f"{rtype}/")}
-        else:
-            refs = {
-                f"{r.get('resourceType')}/{r.get('id')}"
-                for r in found
-                if r.get("resourceType") == rtype and ctx.patient_id in patient_ids_of(r)
-            }
+        held = {r.split("/", 1)[0] for i in items for r in i.references}
+        kin = [rtype, *(t for t in _KIN.get(rtype, ()) if t in held)]
+        refs: set[str] = set()
+        for t in kin:
+            found: list[dict[str, Any]] | None = None
+            for params in _param_sets(ctx, t, code, status, d_from, d_to):
+                try:
+                    found = await ctx.source.search(t, params)
+                    break
+                except UnsupportedSearch:
+                    continue
+            if found is None:  # the source cannot search this type: the evidence has it all
+                refs |= {r for i in items for r in i.references if r.startswith(f"{t}/")}
+            else:
+                refs |= {
+                    f"{r.get('resourceType')}/{r.get('id')}"
+                    for r in found
+                    if r.get("resourceType") == t and ctx.patient_id in patient_ids_of(r)
+                }
         items = [i for i in items if refs.intersection(i.references)]
     related: list[tuple[Concept, EvidenceItem]] = []
     term = ctx.terminology or default_terminology()
@@ -251,7 +262,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         spanning = [i for i in items if _active_through(i, d_from, d_to)]
         items = [i for i in items if _within(i, d_from, d_to)]
     scope = SearchScope(
-        resource_types=(rtype,) if rtype else ("any",),  # "any": the whole record
+        resource_types=tuple(kin) if rtype else ("any",),  # "any": the whole record
         codes=(code,) if code else (),
         name=args.name or None,
         status=status or None,
@@ -259,7 +270,12 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         date_to=d_to.isoformat() if d_to else None,
         given_for=args.given_for or None,
     )
-    what = args.name or (code.short() if code else "") or _PLURAL.get(rtype, "matching entries")
+    what = (
+        args.name
+        or (code.short() if code else "")
+        or ("medications" if len(kin) > 1 and rtype == "MedicationRequest" else None)
+        or _PLURAL.get(rtype, "matching entries")
+    )
     if args.given_for:
         what = (
             f"procedures done for {args.given_for}"
