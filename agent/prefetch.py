@@ -289,7 +289,8 @@ def _section_calls(
         elif section in ("labs", "vitals") and focus.judge and "lab" not in named:
             # "any abnormal labs?": each result out of range, against its range
             out.append(_whole(_call("lab_trend", out_of_range="true", **window)))
-        elif section == "labs" and not named & {"lab", "observation"}:
+        elif section == "labs" and not named & {"lab", "observation", "procedure"}:
+            # ("echo results?": the procedure's, not every lab)
             if window:  # "her labs in the past 6 months": the results of that window
                 out.append(_call("search_record", resource_type="Observation", **window))
             else:
@@ -306,6 +307,12 @@ def _section_calls(
                 out.append(_call("search_record", resource_type="Immunization"))
         elif section == "patient":
             out.append(_call("record_summary", section="patient"))
+        elif section == "family":  # family history: FamilyMemberHistory (with devices)
+            out.append(_whole(_call("record_summary", section="other")))
+        elif section == "devices":
+            out.append(_whole(_call("search_record", resource_type="Device")))
+        elif section == "notes":  # "what did the last note say?": the notes, latest first
+            out.append(_call("record_summary", section="notes"))
         elif section == "care_plans":  # "who is on her care team?": the teams; "her
             # goals?": the goals; else the plans, goals and teams, as recorded
             asked = [t for t, said in _CARE_KINDS if said.search(question)]

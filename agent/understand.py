@@ -174,6 +174,22 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("procedures", re.compile(r"\bprocedures?\b|\bsurger\w*|\boperations?\b|\boperated\b", re.I)),
+    (  # "family history?", "does diabetes run in her family?"
+        "family",
+        re.compile(
+            r"\bfamily (?:medical )?histor\w*|\bFHx\b|\bruns? in (?:the|her|his|my|their) family\b",
+            re.I,
+        ),
+    ),
+    ("devices", re.compile(r"\bdevices?\b|\bimplants?\b|\bimplanted\b", re.I)),
+    (  # "what did the last note say?", "any discharge summary?"
+        "notes",
+        re.compile(
+            r"\bnotes?\b(?!\s+(?:that|of)\b)|\bdischarge summar\w*|\bprogress notes?\b"
+            r"|\bclinical notes?\b|\bdocumentation\b",
+            re.I,
+        ),
+    ),
     (  # "who is on her care team?", "what's the plan of care?", "her goals?"
         "care_plans",
         re.compile(
@@ -280,6 +296,16 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
     ("death", re.compile(r"\b(?:die[ds]?|death|deceased|pass(?:ed|es)? away)\b", re.I)),
     ("alive", re.compile(r"\b(?:alive|living|still with us)\b", re.I)),
+    (  # "how long was his last hospital stay?", "length of stay?" (not "how long has she
+        # had it?": since when)
+        "length",
+        re.compile(
+            r"\bhow long (?:was|were|did)\b(?!.*\b(?:on|taking|have|had)\b)"
+            r"|\blength of (?:the |her |his |their |my )?(?:last |latest |most recent )?stays?\b"
+            r"|\b(?-i:LOS)\b",
+            re.I,
+        ),
+    ),
     (  # "since when?", "when was it first recorded?", "her earliest HbA1c"
         "first",
         re.compile(
@@ -854,6 +880,8 @@ def understand(
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(undated)] or (
         [] if asked else [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     )
+    if "family" in focus.sections:  # "does diabetes run in her family?": the relatives'
+        focus.concepts = []  # history, not her own diabetes
     focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
     # of a patient who has died, "in the last year", "his last 6 months" end at the death
     as_of = min(as_of, _death_day(evidence) or as_of)

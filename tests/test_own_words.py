@@ -186,3 +186,24 @@ async def test_a_drug_given_in_hospital_is_among_what_he_was_on(tmp_path: Path) 
     assert said[0].startswith(
         "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe: past, last given 2021-06-27"
     ), said
+
+
+async def test_how_long_a_stay_was(tmp_path: Path) -> None:
+    # "how long was his last hospital stay?" had answered with the visit's day alone
+    def stay(eid: str, start: str, end: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Encounter",
+            "id": eid,
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "183452005",
+                                  "display": "Encounter Inpatient"}]}],
+            "subject": {"reference": f"Patient/{PID}"},
+            "period": {"start": f"{start}T10:00:00+00:00", "end": f"{end}T09:00:00+00:00"},
+        }  # fmt: skip
+
+    record = [stay("e1", "2019-03-02", "2019-03-06"), stay("e2", "2015-01-10", "2015-01-12")]
+    (said,) = await _answers(tmp_path, record, "how long was his last hospital stay")
+    assert said == [
+        "The most recent: Encounter Inpatient (inpatient): 2019-03-02 to 2019-03-06, 4 days."
+    ], said

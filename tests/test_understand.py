@@ -694,3 +694,23 @@ def test_shorthand_of_a_second_sweep() -> None:
     assert not _read("what was he on for the clot").current
     assert _read("What was she taking at the end?").current
     assert _read("what is she on for her clot").current
+
+
+def test_a_third_sweep_of_what_people_ask_about_a_record() -> None:
+    # these had come back empty, or answered something else
+    def ids(q: str) -> list[str]:
+        return [c.id for _w, c in _read(q).concepts]
+
+    assert ids("fev1?") == ["fev1"]
+    assert ids("does he use oxygen at home") == ["oxygen_therapy"]  # not his saturation
+    assert ids("what was his oxygen like") == ["spo2"]
+    assert ids("any icu stays") == ["icu"]
+    assert ids("any copd exacerbations") == ["copd_exacerbation"]  # not "Yes — COPD"
+    assert _read("family history?").sections == ["family"]
+    f = _read("does diabetes run in her family")  # the relatives', not her own diabetes
+    assert (f.sections, f.concepts) == (["family"], [])
+    assert _read("any devices or implants").sections == ["devices"]
+    assert _read("what did the last note say").sections == ["notes"]
+    # "echo results?": the echo, not every lab result
+    calls = prefetch_calls("echo results?", as_of=AS_OF)
+    assert [c["args"].get("resource_type") for c in calls] == ["Procedure"]

@@ -184,6 +184,25 @@ def latest_statement(item: EvidenceItem) -> str:
     return f"{name}: {days[-1]}, the latest of {len(item.points)} on record"
 
 
+def stay_statement(item: EvidenceItem) -> str | None:
+    """A visit's most recent stay with its length ("how long was his last hospital stay?":
+    "Encounter Inpatient (inpatient): 2019-03-02 to 2019-03-06, 4 days"), or ``None``
+    when the record gives it no end."""
+    stays = [p for p in item.points if p.day and p.end]
+    if item.kind != "encounter" or not stays:
+        return None
+    last = max(stays, key=lambda p: p.day or "")
+    try:
+        days = (dt.date.fromisoformat(last.end[:10]) - dt.date.fromisoformat(last.day or "")).days
+    except (TypeError, ValueError):
+        return None
+    name = plain(item.name)
+    if item.subtype:
+        name = f"{name} ({ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)})"
+    length = "the same day" if days == 0 else f"{days} day{'s' if days != 1 else ''}"
+    return f"{name}: {last.day} to {last.end[:10]}, {length}"
+
+
 def first_statement(item: EvidenceItem) -> str:
     """An item said by when it began ("since when?", "when was he first prescribed it?"):
     a condition with its onset, a medication with its first order, a repeated event with
@@ -345,6 +364,11 @@ def bounded(
             result.leads["count"] = [
                 (scrub(said, ctx.patient_id), [i.handle for i in events]),
                 *result.statements,
+            ]
+        stay = stay_statement(last)
+        if stay is not None:  # "how long was her last hospital stay?"
+            result.leads["length"] = [
+                (scrub(f"The most recent: {stay}", ctx.patient_id), [last.handle])
             ]
         earliest = min(events, key=lambda i: min(p.day or "9999" for p in i.points))
         said = f"The first: {first_statement(earliest)}"

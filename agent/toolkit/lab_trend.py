@@ -161,7 +161,7 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     wanted = [c for m in term.mentions(query) for c in m.concepts if c.kind in _SERIES_KINDS]
     if wanted:  # a test this record never had: an empty series, said so (and citable)
         c = wanted[0]
-        codes = list(c.code_in("http://loinc.org") or term.analyte(c) or (c.id,))
+        codes = list(c.code_in("http://loinc.org") or sorted(term.analyte(c)) or (c.id,))
         return [Trend(c.id, codes[0], tuple(codes), c.name, "", [])]
     if _CODE_SHAPED.fullmatch(query.strip()):  # a code the record does not hold: said so
         return [Trend(query.strip(), query.strip(), (query.strip(),), "", "", [])]

@@ -42,6 +42,9 @@ SECTION_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: what a section holds, as its "nothing found" says it
+_WHAT = {"other": "family history or devices", "care_plans": "care plans, goals or care teams"}
+
 #: sections the tool derives from the others: the last visit and what changed at it
 _DERIVED = ("last_visit",)
 
@@ -57,7 +60,7 @@ async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResu
     if section not in SECTIONS:
         raise ToolCallError(f"section must be one of {', '.join([*SECTIONS, *_DERIVED])}")
     ev = await ensure_evidence(ctx)
-    what = section.replace("_", " ")
+    what = _WHAT.get(section, section.replace("_", " "))
     result = bounded(
         ctx, ev.section(section), what, SearchScope(resource_types=SECTION_TYPES[section])
     )

@@ -189,6 +189,8 @@ _PLURAL = {
     "CarePlan": "care plans",
     "CareTeam": "care teams",
     "Goal": "goals",
+    "Device": "devices",
+    "DocumentReference": "notes",
 }
 
 

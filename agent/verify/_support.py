@@ -75,7 +75,7 @@ def _loinc(item: EvidenceItem, terminology: Terminology | None) -> tuple[str, ..
     codes = [c.code for c in item.codings if c.code and (c.system or "").startswith(_LOINC)]
     if terminology is not None:
         for c in list(codes):
-            codes.extend(terminology.analyte(c))
+            codes.extend(sorted(terminology.analyte(c)))
     return tuple(dict.fromkeys(codes))
 
 
