@@ -192,15 +192,16 @@ def stay_statement(item: EvidenceItem) -> str | None:
     if item.kind != "encounter" or not stays:
         return None
     last = max(stays, key=lambda p: p.day or "")
+    start, end = last.day or "", (last.end or "")[:10]
     try:
-        days = (dt.date.fromisoformat(last.end[:10]) - dt.date.fromisoformat(last.day or "")).days
-    except (TypeError, ValueError):
+        days = (dt.date.fromisoformat(end) - dt.date.fromisoformat(start)).days
+    except ValueError:
         return None
     name = plain(item.name)
     if item.subtype:
         name = f"{name} ({ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)})"
     length = "the same day" if days == 0 else f"{days} day{'s' if days != 1 else ''}"
-    return f"{name}: {last.day} to {last.end[:10]}, {length}"
+    return f"{name}: {start} to {end}, {length}"
 
 
 def first_statement(item: EvidenceItem) -> str:
