@@ -866,8 +866,8 @@ def _statements(
             hs = [h for h in handles if h in seen]
             if text.startswith(_YES) and obs.get("words") in yes:
                 text = text[len(_YES) :]  # "chemo?": one "Yes —" for the drug and procedure
-            if hs and text not in said_before:
-                said_before.add(text)
+            if hs and _unprefixed(text) not in said_before:
+                said_before.add(_unprefixed(text))
                 if text.startswith(_YES):
                     yes.add(obs.get("words"))
                 out.append((obs, text, hs))
@@ -875,6 +875,13 @@ def _statements(
 
 
 _YES = "Yes — "
+_VERDICT = re.compile(r"^(?:Yes|No(?:, not currently)?) — ")
+
+
+def _unprefixed(text: str) -> str:
+    """A statement without its verdict, to say an entry once ("do I have nerve damage from
+    my diabetes?": the neuropathy is found by both searches, "Yes —" by the first)."""
+    return _VERDICT.sub("", text)
 
 
 def _from_the_record(

@@ -187,8 +187,8 @@ async def test_injection_obeyed_by_model_is_refused(store: RecordStore, tmp_path
         ]
     )
     db = tmp_path / "threads.db"
-    a = await ask(
-        "What do the notes say?",
+    a = await ask(  # (a question no search of code's answers: the model plans the searches)
+        "What does the portal message say?",
         patient_id=DEBORA,
         source=store,
         model=model,

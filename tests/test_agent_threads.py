@@ -300,3 +300,14 @@ async def test_follow_ups_of_a_result_its_treatment_and_a_count_are_code_s(
     many, calls = await said("how many?", "kidneys")
     assert calls == 0
     assert many.startswith("Kidney disease: 4 on record."), many  # not the notes that name it
+
+
+async def test_an_entry_found_by_two_searches_is_said_once(store: RecordStore) -> None:
+    # "do I have nerve damage from my diabetes?": the neuropathy is a kind of diabetes too,
+    # so both searches found it; it had been said twice ("Yes — Neuropathy …", "Neuropathy …")
+    from bench.ehrqa.agent_answerer import SilentModel  # a FAKE model that writes nothing
+
+    a = await ask("do I have nerve damage from my diabetes", patient_id=DEBORA, source=store,
+                  model=SilentModel())  # fmt: skip
+    said = [s.text for s in a.sentences]
+    assert sum("Neuropathy due to type 2 diabetes mellitus" in s for s in said) == 1, said

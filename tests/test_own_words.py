@@ -207,3 +207,30 @@ async def test_how_long_a_stay_was(tmp_path: Path) -> None:
     assert said == [
         "The most recent: Encounter Inpatient (inpatient): 2019-03-02 to 2019-03-06, 4 days."
     ], said
+
+
+async def test_a_problem_off_the_list_shows_what_is_on_record_for_it(tmp_path: Path) -> None:
+    # "do I have asthma?" had answered "no Asthma" alone for a record whose problem list
+    # lacks it, though an albuterol inhaler is current and an asthma plan active
+    record = [
+        med("m1", "745679", "200 ACTUAT Albuterol 0.09 MG/ACTUAT Metered Dose Inhaler",
+            "2020-11-15"),
+        med("m2", "314231", "Simvastatin 10 MG Oral Tablet", "2020-11-15"),
+        {
+            "resourceType": "CarePlan",
+            "id": "cp1",
+            "status": "active",
+            "intent": "order",
+            "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "699728000",
+                                      "display": "Asthma self management"}]}],
+            "subject": {"reference": f"Patient/{PID}"},
+            "period": {"start": "2020-11-15"},
+        },
+    ]  # fmt: skip
+    (said,) = await _answers(tmp_path, record, "do I have asthma")
+    assert said[0].startswith("Not in this patient's record: no Asthma"), said
+    related = said[1:]
+    assert len(related) == 2, said
+    assert related[0].startswith("Related on record (asthma): 200 ACTUAT Albuterol"), said
+    assert related[0].endswith("— drug for obstructive airway diseases."), said  # by its class
+    assert "Asthma self management" in related[1], said

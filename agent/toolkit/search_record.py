@@ -13,6 +13,7 @@ record").
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
@@ -245,6 +246,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 }
         items = [i for i in items if refs.intersection(i.references)]
     related: list[tuple[Concept, EvidenceItem]] = []
+    related_why: dict[str, str] = {}  # a drug related by its class says so
     term = ctx.terminology or default_terminology()
     wanted = [c for m in term.mentions(args.name or "") for c in m.concepts] if name else []
     if name:
@@ -252,6 +254,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         items = [i for i in items if _named(i, name, wanted, term)]
         if not items:
             related = _related(pool, wanted, term)
+            if not related:
+                related, related_why = _treated_unlisted(ctx, ev.items, wanted)
     if code:
         items = [i for i in items if _coded(i, code)]
     if status:
@@ -389,7 +393,10 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             f"related ({plain(group.name).lower()}): {scrub(item.line, ctx.patient_id)}"
         )
         result.add(ctx, item)
-        said = f"Related on record ({plain(group.name).lower()}): {statement(item)}"
+        said = (
+            f"Related on record ({plain(group.name).lower()}): "
+            f"{statement(item)}{related_why.get(item.handle, '')}"
+        )
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     return result
 
@@ -585,6 +592,33 @@ def _related(
     return sorted(
         out, key=lambda gi: max((p.day or "" for p in gi[1].points), default=""), reverse=True
     )
+
+
+def _treated_unlisted(
+    ctx: AgentContext, pool: Sequence[EvidenceItem], wanted: list[Concept]
+) -> tuple[list[tuple[Concept, EvidenceItem]], dict[str, str]]:
+    """For a problem the problem list lacks, what the record holds for it all the same: the
+    current medications given for it (by their reason or their class) and the active care
+    plans that address it ("do I have asthma?", no Asthma entry, but an albuterol inhaler
+    and an asthma self-management plan)."""
+    term = ctx.terminology or default_terminology()
+    out: list[tuple[Concept, EvidenceItem]] = []
+    why: dict[str, str] = {}
+    for w in wanted:
+        if w.kind != "condition":
+            continue
+        current = [i for i in pool if i.kind == "medication" and i.status == "current"]
+        treated, by_class = _given_for(ctx, current, w.name)
+        why.update(by_class)
+        plans = [
+            i
+            for i in pool
+            if i.kind == "care_plan"
+            and (i.status or "") == "active"
+            and any(term.implies(c, w) for c in item_concepts(i, term))
+        ]
+        out.extend((w, i) for i in [*treated, *plans] if all(i is not o for _c, o in out))
+    return out, why
 
 
 def _coded(item: EvidenceItem, code: Coding) -> bool:
