@@ -215,13 +215,14 @@ _CONTROL = re.compile(
     re.I,
 )
 
-#: "what meds did he stop?", "which medications were discontinued?": the stopped orders
 #: "what was the strep throat treated with?", "what did they give him for the pain?": the
 #: orders of then, not only those active now
 _PAST_TREATMENT = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
+#: "what meds did he stop?", "which medications were discontinued?": the stopped orders
 _STOPPED = re.compile(r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off)\b", re.I)
 
 
+#: what a care question asks for by name: the teams, the goals, the plans
 _CARE_KINDS = (
     ("CareTeam", re.compile(r"\bcare ?teams?\b", re.I)),
     ("Goal", re.compile(r"\bgoals?\b", re.I)),

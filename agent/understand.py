@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.evidence import EvidenceSet
+from tools.evidence import EvidenceSet, item_concepts
 from tools.terminology import Concept, Terminology
 
 from .acts import Act, acts_of
@@ -487,7 +487,6 @@ def _span_of(
     """The days a problem or medication of the record held, for "during her pregnancy":
     a problem's latest episode (its onset to its abatement, or to today when it has not
     ended); a medication's first order to its last (to today when still current)."""
-    from tools.evidence import item_concepts
 
     def day(text: str | None) -> dt.date | None:
         try:
