@@ -215,9 +215,6 @@ _CONTROL = re.compile(
     re.I,
 )
 
-#: "what was the strep throat treated with?", "what did they give him for the pain?": the
-#: orders of then, not only those active now
-_PAST_TREATMENT = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
 #: "what meds did he stop?", "which medications were discontinued?": the stopped orders
 _STOPPED = re.compile(r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off)\b", re.I)
 
@@ -377,8 +374,8 @@ def prefetch_calls(
         if "medications" in sections_words and concept.id in focus.given_for:
             # "what is she taking for her blood pressure?", "hypertension meds?": the
             # medications given for it (by their orders' reasons or their class)
-            past = _PAST_TREATMENT.search(question) and not focus.current
-            status = {} if window or focus.asks == "ever" or past else {"status": "active"}
+            # (asked in the past tense: "what was the strep throat treated with?", any status)
+            status = {} if window or focus.asks == "ever" or focus.past else {"status": "active"}
             calls.append(
                 _whole(
                     _call(

@@ -71,6 +71,9 @@ class Focus:
     #: how many of the latest results are asked for ("her last 3 A1cs", "the past few
     #: readings"): the series' results, most recent first (not kept by a follow-up)
     recent: int | None = None
+    #: asked in the past tense, of nothing current ("what was the strep throat treated
+    #: with?"): entries of any status, not only those active now
+    past: bool = False
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -233,16 +236,20 @@ def names_a_section(words: str) -> bool:
     return any(pattern.fullmatch(words.strip()) for _n, pattern in _SECTIONS)
 
 
+#: words that say "now" by themselves (not "on", "taking": "what was he on?" is of then)
+_NOW_WORDS = r"current(?:ly)?|active|now|still|presently|at present|these days"
 _CURRENT = re.compile(
-    r"\b(?:current(?:ly)?|active|now|still|presently|at present|these days|ongoing|taking|on|"
-    r"listed|problem list|rn)\b",
+    rf"\b(?:{_NOW_WORDS}|ongoing|taking|on|listed|problem list|rn)\b",
     re.I,
 )
+#: "what was the strep throat treated with?", "what did they give him for the pain?"
+_PAST_TENSE = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
 _WAS_ON = re.compile(
     r"\b(?:was|were)\s+(?:she|he|they|I|you|we|the patient)\s+(?:ever\s+)?(?:on|taking)\b", re.I
 )
+#: what says "now" of a "was … on" question: a now word, or the death ("at the end")
 _NOW = re.compile(
-    r"\b(?:current(?:ly)?|active|now|still|presently|at present|these days|at the end"
+    rf"\b(?:{_NOW_WORDS}|at the end"
     r"|(?:at|by) (?:the )?(?:time of )?(?:(?:her|his|their) )?death|when (?:she|he|they) died"
     r"|(?:before|when) (?:she|he|they) passed)\b",
     re.I,
@@ -487,20 +494,13 @@ def _span_of(
     """The days a problem or medication of the record held, for "during her pregnancy":
     a problem's latest episode (its onset to its abatement, or to today when it has not
     ended); a medication's first order to its last (to today when still current)."""
-
-    def day(text: str | None) -> dt.date | None:
-        try:
-            return dt.date.fromisoformat(text[:10]) if text else None
-        except ValueError:
-            return None
-
     spans: list[tuple[dt.date, dt.date]] = []
     for section in ("conditions", "medications"):
         for item in evidence.section(section):
             known = item_concepts(item, terminology)
             if not any(terminology.implies(k, c) for k in known for c in concepts):
                 continue
-            days = [(day(p.date), day(p.end)) for p in item.points]
+            days = [(_day(p.date), _day(p.end)) for p in item.points]
             starts = [a for a, _b in days if a]
             if not starts:
                 continue
@@ -512,15 +512,20 @@ def _span_of(
     return max(spans) if spans else None
 
 
+def _day(text: str | None) -> dt.date | None:
+    """The day of a FHIR date or dateTime, or ``None`` (absent or not a date)."""
+    try:
+        return dt.date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
 def _death_day(evidence: EvidenceSet | None) -> dt.date | None:
     """The day the patient died, when the record says (relative windows end there)."""
     for item in evidence.section("patient") if evidence is not None else ():
         d = item.demographics
         if d is not None and d.deceased and d.death_date:
-            try:
-                return dt.date.fromisoformat(d.death_date[:10])
-            except ValueError:
-                return None
+            return _day(d.death_date)
     return None
 
 
@@ -765,10 +770,14 @@ _MEDS_AFTER = (
 )
 
 
+#: what medications are given for: a problem or a symptom, or what a lab or vital shows
+_TREATED_KINDS = ("condition", "finding", "lab", "vital", "assessment")
+
+
 def _given_for(question: str, words: str, concept: Concept) -> bool:
     """The question asks for the medications given for a condition, or for what a lab
     or vital shows ("for her blood pressure", "sugar meds"), not for the thing itself."""
-    if concept.kind not in ("condition", "finding", "lab", "vital", "assessment"):
+    if concept.kind not in _TREATED_KINDS:
         return False
     w = re.escape(words)
     return bool(
@@ -907,6 +916,7 @@ def understand(
         # "what was he on for the clot?": then, not now (unless "now" or "still" says so)
         and not (_WAS_ON.search(question) and not _NOW.search(question))
     )
+    focus.past = not focus.current and bool(_PAST_TENSE.search(question))
     if not focus.concepts and not focus.sections and _OVERVIEW.search(question):
         # "what's going on with her?", "give me an overview": the current lists the
         # record holds (problems, medications, allergies), whatever prose is written
@@ -981,5 +991,5 @@ def understand(
             focus.window = focus.window or previous.window
             if {"medications", "procedures"} & set(focus.sections) and _FOR_IT.search(question):
                 # "is she on anything for it?", "was it treated?": what is given for it
-                focus.given_for = [c.id for w, c in focus.concepts if _given_for("for " + w, w, c)]
+                focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
     return focus

@@ -35,6 +35,23 @@ def _procedure(pid: str, code: str, display: str, day: str, reason: str | None =
     return r
 
 
+def _given(aid: str, day: str, reason: bool) -> dict[str, Any]:
+    """An enoxaparin dose given in hospital (a MedicationAdministration), for c1 or not."""
+    r: dict[str, Any] = {
+        "resourceType": "MedicationAdministration",
+        "id": aid,
+        "status": "completed",
+        "medicationCodeableConcept": {"coding": [{
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "854235",
+            "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"}]},
+        "subject": {"reference": f"Patient/{PID}"},
+        "effectiveDateTime": f"{day}T04:00:00+00:00",
+    }  # fmt: skip
+    if reason:
+        r["reasonReference"] = [{"reference": "Condition/c1"}]
+    return r
+
+
 async def _answers(tmp_path: Path, record: list[Any], *questions: str) -> list[list[str]]:
     store = RecordStore(tmp_path / "r.db")
     store.import_resources([patient(), *record])
@@ -161,25 +178,10 @@ async def test_a_drug_given_in_hospital_is_among_what_he_was_on(tmp_path: Path) 
     # "what was he on for the clot?" had answered "no current medications given for Venous
     # thromboembolism": the enoxaparin was given in hospital (MedicationAdministration,
     # no MedicationRequest), and the question is of then, not now
-    def given(aid: str, day: str, reason: bool) -> dict[str, Any]:
-        r: dict[str, Any] = {
-            "resourceType": "MedicationAdministration",
-            "id": aid,
-            "status": "completed",
-            "medicationCodeableConcept": {"coding": [{
-                "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "854235",
-                "display": "0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe"}]},
-            "subject": {"reference": f"Patient/{PID}"},
-            "effectiveDateTime": f"{day}T04:00:00+00:00",
-        }  # fmt: skip
-        if reason:
-            r["reasonReference"] = [{"reference": "Condition/c1"}]
-        return r
-
     record = [
         condition("c1", "132281000119108", "Acute deep venous thrombosis (disorder)", "2021-06-26"),
-        given("a1", "2021-06-24", reason=False),
-        given("a2", "2021-06-27", reason=True),
+        _given("a1", "2021-06-24", reason=False),
+        _given("a2", "2021-06-27", reason=True),
     ]
     (said,) = await _answers(tmp_path, record, "what was he on for the clot")
     assert len(said) == 1, said
@@ -234,3 +236,18 @@ async def test_a_problem_off_the_list_shows_what_is_on_record_for_it(tmp_path: P
     assert related[0].startswith("Related on record (asthma): 200 ACTUAT Albuterol"), said
     assert related[0].endswith("— drug for obstructive airway diseases."), said  # by its class
     assert "Asthma self management" in related[1], said
+
+
+async def test_a_period_with_no_medication_says_the_nearest_given_in_hospital(
+    tmp_path: Path,
+) -> None:
+    # the nearest entry outside an empty period is looked for among the same types the
+    # search covered: a record whose only medications were given in hospital had said
+    # "nothing found" alone for 2019
+    record = [_given("a1", "2021-06-24", reason=False)]
+    (said,) = await _answers(tmp_path, record, "what meds was he on in 2019?")
+    assert said[0].startswith("Not in this patient's record: no medications (searched "), said
+    assert len(said) == 2, said
+    assert said[1].startswith("0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe: 2021-06-24"), (
+        said
+    )

@@ -172,16 +172,22 @@ def absence(ctx: AgentContext, ev: EvidenceSet, scope: SearchScope, what: str) -
     )
 
 
+def _event_name(item: EvidenceItem) -> str:
+    """An entry's name as a reader reads it; a visit's with its class ("Encounter
+    Inpatient (inpatient)"), which is what a reader asks about."""
+    name = plain(item.name)
+    if item.kind == "encounter" and item.subtype:
+        name = f"{name} ({ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)})"
+    return name
+
+
 def latest_statement(item: EvidenceItem) -> str:
     """A repeated event said by its most recent day alone, and how many there are ("when
     was her last flu shot?": that day, which the sentence then rests on, not the 8 before)."""
     days = sorted({p.day for p in item.points if p.day})
     if len(days) < 2:
         return statement(item)
-    name = plain(item.name)
-    if item.kind == "encounter" and item.subtype:
-        name = f"{name} ({ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)})"
-    return f"{name}: {days[-1]}, the latest of {len(item.points)} on record"
+    return f"{_event_name(item)}: {days[-1]}, the latest of {len(item.points)} on record"
 
 
 def stay_statement(item: EvidenceItem) -> str | None:
@@ -197,11 +203,8 @@ def stay_statement(item: EvidenceItem) -> str | None:
         days = (dt.date.fromisoformat(end) - dt.date.fromisoformat(start)).days
     except ValueError:
         return None
-    name = plain(item.name)
-    if item.subtype:
-        name = f"{name} ({ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)})"
     length = "the same day" if days == 0 else f"{days} day{'s' if days != 1 else ''}"
-    return f"{name}: {start} to {end}, {length}"
+    return f"{_event_name(item)}: {start} to {end}, {length}"
 
 
 def first_statement(item: EvidenceItem) -> str:
@@ -214,9 +217,7 @@ def first_statement(item: EvidenceItem) -> str:
         more = f"; {len(days)} orders, the last {days[-1]}" if len(days) > 1 else ""
         return f"{name}: first ordered {days[0]}{more} ({item.status or 'status not recorded'})"
     if item.kind in _EVENT_KINDS and len(days) > 1:
-        if item.kind == "encounter" and item.subtype:
-            name = f"{name} ({ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)})"
-        return f"{name}: {days[0]}, the first of {len(item.points)} on record"
+        return f"{_event_name(item)}: {days[0]}, the first of {len(item.points)} on record"
     return statement(item)
 
 
@@ -282,8 +283,7 @@ def statement(item: EvidenceItem) -> str:
             )
         return text
     if item.kind == "encounter" and item.subtype:  # the class a reader asks about
-        kind = ENCOUNTER_CLASSES.get(item.subtype.upper(), item.subtype)
-        name = f"{name} ({kind})"
+        name = _event_name(item)
         if len({p.day for p in item.points if p.day}) == 1 and first is not None:
             return f"{name}: {first.day}{_for(item)}"
     days = sorted({p.day for p in item.points if p.day})

@@ -287,14 +287,11 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
         else f"since {st.first.date[:10]}"
     )
     n = f"{st.n} result{'' if st.n == 1 else 's'}"
+    only = f"{name}: {at(st.last)}, the only result{' in that period' if st.window else ''}"
     out = {
         "count": f"{name}: {n} {span}, the latest {at(st.last)}",
         "first": f"{name}: the first result, {at(st.first)}, of {n} {span}",
-        "latest": (
-            f"{name}: {at(st.last)}, the most recent of {n}"
-            if st.n > 1
-            else f"{name}: {at(st.last)}, the only result{' in that period' if st.window else ''}"
-        ),
+        "latest": f"{name}: {at(st.last)}, the most recent of {n}" if st.n > 1 else only,
     }
     if st.mean is not None:
         out["mean"] = f"{name}: mean {fmt_num(st.mean)}{unit} over {n} {span}"
@@ -314,7 +311,6 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
             f"{way if diff else ''}"
         )
     if st.n == 1:  # "how has it changed?" of one result: nothing to compare it with
-        only = f"{name}: {at(st.last)}, the only result{' in that period' if st.window else ''}"
         out["change"] = out["previous"] = f"{only}, so there is no change to show"
     if st.min is not None and st.max is not None:
         out["range"] = f"{name}: lowest {at(st.min)}, highest {at(st.max)} ({n} {span})"

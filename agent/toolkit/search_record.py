@@ -225,8 +225,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             raise ToolCallError(
                 f"unknown resource_type {rtype!r}; one of {', '.join(sorted(SEARCHABLE_TYPES))}"
             )
-        held = {r.split("/", 1)[0] for i in items for r in i.references}
-        kin = [rtype, *(t for t in _KIN.get(rtype, ()) if t in held)]
+        kin = [rtype, *_kin_held(items, rtype)]
         refs: set[str] = set()
         for t in kin:
             found: list[dict[str, Any]] | None = None
@@ -315,7 +314,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 result.leads["yesno"] = result.leads["ever"] = yes
         return result
     undated = (
-        _of_any_date(ev, rtype, name, wanted, term, code)
+        _of_any_date(ev, kin, name, wanted, term, code)
         if (d_from or d_to) and not args.given_for
         else []
     )
@@ -604,10 +603,10 @@ def _treated_unlisted(
     term = ctx.terminology or default_terminology()
     out: list[tuple[Concept, EvidenceItem]] = []
     why: dict[str, str] = {}
+    current = [i for i in pool if i.kind == "medication" and i.status == "current"]
     for w in wanted:
         if w.kind != "condition":
             continue
-        current = [i for i in pool if i.kind == "medication" and i.status == "current"]
         treated, by_class = _given_for(ctx, current, w.name)
         why.update(by_class)
         plans = [
@@ -625,22 +624,31 @@ def _coded(item: EvidenceItem, code: Coding) -> bool:
     return any(c.code == code.code and code.system in (None, c.system) for c in item.codings)
 
 
+def _kin_held(items: Sequence[EvidenceItem], rtype: str) -> list[str]:
+    """The types of :data:`_KIN` that record what ``rtype`` does and that the record holds."""
+    kin = _KIN.get(rtype, ())
+    if not kin:
+        return []
+    held = {r.split("/", 1)[0] for i in items for r in i.references}
+    return [t for t in kin if t in held]
+
+
 def _of_any_date(
     ev: EvidenceSet,
-    rtype: str,
+    kin: Sequence[str],
     name: str,
     wanted: list[Concept],
     term: Terminology,
     code: Coding | None,
 ) -> list[EvidenceItem]:
     """The entries a windowed search would find on any date (the source's search was of
-    the window's): of the type, named (``name`` lower-cased, read as ``wanted``) or coded
-    so, by the same tests as the search itself."""
+    the window's): of the types searched (none: any), named (``name`` lower-cased, read as
+    ``wanted``) or coded so, by the same tests as the search itself."""
     return [
         i
         for i in ev.items
         if i.kind != "absence"
-        and (not rtype or any(r.startswith(f"{rtype}/") for r in i.references))
+        and (not kin or any(r.split("/", 1)[0] in kin for r in i.references))
         and (not name or _named(i, name, wanted, term))
         and (code is None or _coded(i, code))
     ]
