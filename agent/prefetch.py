@@ -68,6 +68,9 @@ _SEARCH_TYPE: dict[str, str | None] = {
     "setting": "Encounter",  # "hospitalized?", "ER visits": the encounters of that class
 }
 _SERIES = ("lab", "vital", "assessment")
+#: what "anything overdue?" searches beside the labs and vaccines: the cancer screenings
+#: (the terminology's group; each judged by the patient's age and sex)
+_SCREENINGS = "Cancer screening"
 
 
 def _observable(concept: Concept) -> bool:
@@ -296,13 +299,15 @@ def _section_calls(
         elif section == "vitals":
             out.append(_call("record_summary", section="vitals"))
         elif section == "due" and not named:
-            # "anything overdue?": the key labs past their retest interval, and the
+            # "anything overdue?": the key labs past their retest interval, the
             # vaccines given again every so often (flu yearly, tetanus every 10 years)
             # ("up to date on her shots?" asks the vaccines only; "… on her labs?" the labs)
             if "immunizations" not in sections:
                 out.append(_call("lab_trend", overdue="true"))
             if "labs" not in sections and "immunizations" not in sections:
                 out.append(_call("search_record", resource_type="Immunization"))
+                # and the cancer screenings, by her age and sex (USPSTF)
+                out.append(_call("search_record", resource_type="Procedure", name=_SCREENINGS))
         elif section == "patient":
             out.append(_call("record_summary", section="patient"))
         elif section == "family":  # family history: FamilyMemberHistory (with devices)

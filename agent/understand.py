@@ -210,6 +210,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "due",
         re.compile(
             r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bup[- ]to[- ]date\b|\butd\b|\bcaught up\b"
+            r"|\bpreventive care\b|\bpreventative care\b|\bhealth maintenance\b"
             r"|\bdue\b(?:\s+(?:for|on)\s+"
             r"(?:any|some)thing|\s*\??\s*$)"
             r"|\b(?:what|which|anything)(?:'s)?(?:\s+\w+){0,3}?\s+due\b(?!\s+(?:to|date)\b)"

@@ -25,6 +25,8 @@ from tools.terminology import (
     default_terminology,
     given_for,
     repeat_days,
+    screening_ways,
+    screenings,
     treating_class,
     treats,
 )
@@ -94,6 +96,64 @@ async def test_a_vaccine_due_by_the_schedule(store: RecordStore) -> None:
     later = await _computed(store, "Is she due for a flu shot?", dt.date(2026, 3, 1))
     assert "more than a year ago; given yearly (CDC adult schedule): due." in later
     assert "not due yet" in await _computed(store, "Is she due for a tetanus booster?")
+
+
+def test_screening_schedules_in_the_data_files() -> None:
+    t = default_terminology()
+
+    def named(text: str) -> list[str]:
+        return [s.id for s in screenings(t, [c for m in t.mentions(text) for c in m.concepts])]
+
+    assert named("a mammogram") == ["breast_cancer_screening"]
+    assert named("colonoscopy") == named("colon cancer screening")
+    assert sorted(named("her cancer screenings")) == [
+        "breast_cancer_screening",
+        "cervical_cancer_screening",
+        "colorectal_cancer_screening",
+    ]
+    assert named("metformin") == []
+    colorectal = t.concept("colorectal_cancer_screening")
+    assert colorectal is not None
+    assert (colorectal.ages, colorectal.sex, colorectal.by) == ((45, 75), None, "USPSTF")
+    assert [(w.id, w.repeat_days) for w in screening_ways(t, colorectal)] == [
+        ("colonoscopy", 3650),
+        ("fecal_occult_blood_test", 365),
+    ]
+
+
+async def test_cancer_screenings_due_by_age_sex_and_the_last_one_done(
+    store: RecordStore,
+) -> None:
+    # Débora (female, 66 on 2025-06-01): colonoscopies 2019-05-27 and 2024-06-03, no
+    # mammogram, no Pap smear; Luigi is male
+    said = await _computed(store, "Is she due for a colonoscopy?")
+    assert said.startswith("Colorectal cancer screening: Colonoscopy last done 2024-06-03"), said
+    assert said.endswith("(USPSTF): not due yet (next by 2034-06-03).")
+    later = await _computed(store, "Is she due for a colonoscopy?", dt.date(2034, 12, 1))
+    assert "last done 2024-06-03, 10 years ago" in later  # at 75, still of the ages
+    assert later.endswith("(USPSTF): due.")
+    assert "at age 85, not judged here" in await _computed(
+        store, "Is she due for a colonoscopy?", dt.date(2044, 6, 1)
+    )
+    mammogram = await _computed(store, "When is her next mammogram due?")
+    assert mammogram == (
+        "Breast cancer screening: none on record; mammogram every 2 years, at ages 40–74 "
+        "(USPSTF); at age 66: due."
+    )
+    assert "not judged for a patient recorded as male" in await _computed(
+        store, "Is he due for a mammogram?", patient=LUIGI
+    )
+    every = await _computed(store, "Is she up to date on her cancer screenings?")
+    assert "Cervical cancer screening: recommended at ages 21–65 (USPSTF); at age 66" in every
+    assert "Breast cancer screening: none on record" in every
+    assert "Colorectal cancer screening: Colonoscopy last done 2024-06-03" in every
+    his = await _computed(store, "Is he up to date on his cancer screenings?", patient=LUIGI)
+    assert "Colorectal cancer screening" in his
+    assert "Breast" not in his
+    assert "Cervical" not in his
+    overdue = await _computed(store, "What preventive care is she due for?")
+    assert "Breast cancer screening: none on record" in overdue
+    assert "Influenza" in overdue  # beside the vaccines
 
 
 async def test_the_medications_given_for_a_condition(store: RecordStore) -> None:

@@ -18,7 +18,8 @@ First screen (at most about 350 words; longer lists end with "+N more"):
 - **due or overdue**: a key lab the patient has had whose last value is older than its
   repeat interval (:mod:`tools.codes`: HbA1c 6 months per ADA; eGFR, creatinine,
   albumin/creatinine ratio and lipids yearly; not for a deceased patient; those last
-  done the same day share a line);
+  done the same day share a line), then the cancer screenings due by the patient's age
+  and sex (:mod:`tools.schedules`, USPSTF: none on record, or the last one too long ago);
 - **last visit**: its date and kind, and what changed since the visit before it
   (problems begun or resolved, medications ordered: current or since stopped) and the
   key results out of range at it.
@@ -44,6 +45,7 @@ from typing import Any
 from tools._record import RecordView, Resource, fmt_num, view_of
 from tools.codes import MEASURES
 from tools.evidence import EvidenceSet, build_evidence, item_concepts
+from tools.schedules import cancer_screenings, ways_said
 from tools.summary import (
     Line,
     after_death_line,
@@ -66,6 +68,7 @@ __all__ = [
     "last_visit_lines",
     "overdue_lines",
     "plain",
+    "screening_lines",
     "sentence_case",
 ]
 
@@ -438,6 +441,39 @@ def overdue_lines(
     return out
 
 
+def screening_lines(ev: EvidenceSet, as_of: dt.date, terminology: Terminology) -> list[Line]:
+    """The cancer screenings due by the patient's age and sex (:mod:`tools.schedules`,
+    USPSTF): "Colorectal cancer screening due — last Colonoscopy 2012-05-01, over 13 years
+    ago (colonoscopy every 10 years or fecal occult blood test yearly; ages 45–75,
+    USPSTF)", or "— none on record"; citing the patient and the last one done."""
+    out: list[Line] = []
+    for st in cancer_screenings(ev, as_of=as_of, terminology=terminology):
+        if st.verdict != "due" or st.screening.ages is None:
+            continue
+        lo, hi = st.screening.ages
+        by = f", {st.screening.by}" if st.screening.by else ""
+        rule = f"({ways_said(st.ways)}; ages {lo}–{hi}{by})"
+        if st.last is None:
+            said = f"{plain(st.screening.name)} due — none on record {rule}"
+        else:
+            day, item, _way = st.last
+            since = (as_of - day).days
+            said = (
+                f"{plain(st.screening.name)} due — last {plain(item.name)} {day.isoformat()}, "
+                f"{_ago(since)} {rule}"
+            )
+        entries = st.entries
+        out.append(
+            Line(
+                said,
+                [i.handle for i in entries],
+                list(dict.fromkeys(r for i in entries for r in i.references)),
+                numbers=(float(lo), float(hi), *(float(w.repeat_days or 0) for w in st.ways)),
+            )
+        )
+    return out
+
+
 def _care(ev: EvidenceSet) -> list[Line]:
     """Open goals, then open care plans."""
     goals: list[Line] = []
@@ -579,7 +615,13 @@ def brief_sections(
             and (
                 view.patient.get("deceasedDateTime") or view.patient.get("deceasedBoolean") is True
             )
-            else [BriefSection("Due or overdue", overdue_lines(view, ev, trends, index))]
+            else [
+                BriefSection(
+                    "Due or overdue",
+                    overdue_lines(view, ev, trends, index)
+                    + screening_lines(ev, as_of, default_terminology()),
+                )
+            ]
         ),
         BriefSection("Last visit", last_visit_lines(ev, trends, index)),
     ]

@@ -42,7 +42,7 @@ from tools.terminology import (
     Terminology,
     concerns,
     default_terminology,
-    repeat_days,
+    screenings,
     treating_class,
 )
 
@@ -61,6 +61,7 @@ from ._base import (
     parse_date,
     statement,
 )
+from ._due import screenings_due, vaccines_due
 
 __all__ = ["TOOL", "SearchRecordArgs", "search_record"]
 
@@ -381,9 +382,20 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     # "is she due for a flu shot?", or of all her vaccines ("anything due?"); of a patient
     # who has died, nothing is
     vaccines = rtype == "Immunization" or any(i.kind == "immunization" for i in items)
-    due = (no_care_due(ctx, ev, result) if vaccines else None) or (
-        _due(ctx, ev, items, result) if name or code or rtype == "Immunization" else []
-    )
+    # "is she due for a mammogram?", "up to date on her cancer screenings?": by her age,
+    # sex and the last one done (of a patient who has died, nothing is)
+    screens = screenings(term, wanted) if name else []
+    due = (no_care_due(ctx, ev, result) if vaccines or screens else None) or [
+        *(vaccines_due(ctx, ev, items, result) if name or code or rtype == "Immunization" else []),
+        *screenings_due(
+            ctx,
+            ev,
+            wanted,
+            result,
+            asked=len(screens) == 1,
+            searched=[] if items else [h for _, hs in result.statements for h in hs],
+        ),
+    ]
     if due:  # "is she due for a flu shot?": from the last dose and the schedule
         result.leads["judge"] = due
     for group, item in related[: ctx.settings.max_lines]:
@@ -436,63 +448,6 @@ def _most_specific(term: Terminology, text: str) -> list[Concept]:
     hypertension", not also "disease")."""
     found = [c for m in term.mentions(text) for c in m.concepts]
     return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
-
-
-#: below this age the CDC child and adolescent schedule applies (its own doses and ages:
-#: a Tdap at 11–12 after the DTaP series), not the adult intervals; the yearly influenza
-#: vaccine is for everyone from 6 months
-_ADULT_AGE = 19
-
-
-def _due(
-    ctx: AgentContext, ev: EvidenceSet, items: list[EvidenceItem], result: ToolResult
-) -> list[tuple[str, list[str]]]:
-    """A vaccine given again every so often (:func:`tools.terminology.repeat_days`: the
-    CDC adult schedule's influenza yearly, tetanus every 10 years), from its last dose:
-    due, or not yet (a patient who has died: :func:`no_care_due`). Of a child, only the
-    yearly influenza vaccine is judged; the others are said not judged, with the age."""
-    term = ctx.terminology or default_terminology()
-    child = next(
-        (
-            i
-            for i in ev.section("patient")
-            if i.demographics and i.demographics.age is not None and i.demographics.age < _ADULT_AGE
-        ),
-        None,
-    )
-    as_of = ctx.as_of or dt.datetime.now(dt.UTC).date()
-    latest: dict[int, tuple[str, EvidenceItem]] = {}  # per interval: the last dose of all
-    for item in items:  # (a flu shot coded 140 one year and 150 the next is one series)
-        days = sorted(p.day for p in item.points if p.day)
-        every = (
-            repeat_days(term, item_concepts(item, term)) if item.kind == "immunization" else None
-        )
-        if every and days and days[-1] > latest.get(every, ("", item))[0]:
-            latest[every] = (days[-1][:10], item)
-    out: list[tuple[str, list[str]]] = []
-    for every, (day, item) in latest.items():
-        period = "yearly" if every == 365 else f"every {round(every / 365)} years"
-        ago = (as_of - dt.date.fromisoformat(day)).days
-        if every == 365:
-            since = "within the year" if ago <= every else "more than a year ago"
-        else:
-            since = f"{ago // 365} years ago" if ago >= 365 else "within the year"
-        verdict = "due" if ago > every else "not due yet"
-        if child is not None and child.demographics and every != 365:
-            said = (
-                f"{plain(item.name)}: last given {day}, {since}; at age "
-                f"{child.demographics.age} the CDC child and adolescent schedule applies "
-                "(its doses by age), which is not judged here"
-            )
-            result.add(ctx, child)
-            out.append((scrub(said, ctx.patient_id), [item.handle, child.handle]))
-            continue
-        said = (
-            f"{plain(item.name)}: last given {day}, {since}; given {period} "
-            f"(CDC {'' if every == 365 and child is not None else 'adult '}schedule): {verdict}"
-        )
-        out.append((scrub(said, ctx.patient_id), [item.handle]))
-    return out
 
 
 def _answers_by_value(item: EvidenceItem) -> bool:

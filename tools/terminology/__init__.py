@@ -68,6 +68,8 @@ from tools.terminology._relations import (
     control_measures,
     given_for,
     repeat_days,
+    screening_ways,
+    screenings,
     treating_class,
     treats,
 )
@@ -103,6 +105,8 @@ __all__ = [
     "given_for",
     "is_common_word",
     "repeat_days",
+    "screening_ways",
+    "screenings",
     "treating_class",
     "treats",
 ]

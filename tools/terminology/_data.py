@@ -17,7 +17,11 @@ lists inside a field by ``;``)::
   labs or vitals that show how it is doing: diabetes → HbA1c), ``treats=a,b`` (for a
   drug class, the conditions or findings it is given for: antihypertensives →
   hypertension, analgesics → pain),
-  ``every=DAYS`` (for a vaccine, how often adults get it again: influenza 365), ``recorded_as=allergy_list|encounter``
+  ``every=DAYS`` (for a vaccine, how often adults get it again: influenza 365; for a way
+  of screening, how often it is repeated: colonoscopy 3650), ``ages=LO-HI``,
+  ``sex=female|male`` and ``by=WHO`` (for what a screening is for, the ages and sex it
+  is recommended for and by whom: colorectal cancer screening ``ages=45-75 by=USPSTF``),
+  ``recorded_as=allergy_list|encounter``
   (held elsewhere than its kind: a drug allergy in the allergy list, a physical
   examination as a visit), ``notext`` (the name is not matched in free
   text: "History of appendectomy" is a record entry, not a phrase to look for).
@@ -28,6 +32,7 @@ ATC codes (atorvastatin C10AA05 is a statin, C10AA), or when ``classes=`` says s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -48,6 +53,7 @@ from tools.terminology._model import (
     Kind,
     Polarity,
     RecordedAs,
+    Sex,
 )
 
 __all__ = ["DATA_FILES", "PREFIXES", "ConceptTable", "load_table"]
@@ -113,6 +119,9 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
     monitored: tuple[str, ...] = ()
     treats: tuple[str, ...] = ()
     repeat_days: int | None = None
+    ages: tuple[int, int] | None = None
+    sex: str | None = None
+    by: str | None = None
     recorded_as: str | None = None
     for flag in extra.split():
         key, _, value = flag.partition("=")
@@ -124,6 +133,15 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
             monitored = tuple(v for v in value.split(",") if v)
         elif key == "every" and value.isdigit():
             repeat_days = int(value)
+        elif key == "ages" and re.fullmatch(r"\d{1,3}-\d{1,3}", value):
+            lo, hi = (int(v) for v in value.split("-"))
+            if lo > hi:
+                raise TerminologyDataError(where, f"bad ages {value!r} (LO-HI, LO <= HI)")
+            ages = (lo, hi)
+        elif key == "sex" and value in get_args(Sex):
+            sex = value
+        elif key == "by" and value:
+            by = value
         elif key == "treats" and value:
             treats = tuple(v for v in value.split(",") if v)
         elif key == "recorded_as" and value in get_args(RecordedAs):
@@ -144,6 +162,9 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
         monitored_by=monitored,
         treats=treats,
         repeat_days=repeat_days,
+        ages=ages,
+        sex=cast(Sex | None, sex),
+        by=by,
         recorded_as=cast(RecordedAs | None, recorded_as),
         sources=(where.split(":")[0],),
     )

@@ -26,6 +26,7 @@ __all__ = [
     "Mention",
     "Polarity",
     "RecordedAs",
+    "Sex",
     "canonical_system",
 ]
 
@@ -95,6 +96,9 @@ Polarity = Literal["higher_worse", "higher_better"]
 #: Where a record holds a concept when not where its kind is held (:attr:`Concept.recorded_as`).
 RecordedAs = Literal["allergy_list", "encounter"]
 
+#: the sex a screening is recommended for (Patient.gender's codes)
+Sex = Literal["female", "male"]
+
 
 def canonical_system(system: str | None) -> str:
     """The canonical URI of a code system, whatever spelling a record uses.
@@ -159,7 +163,14 @@ class Concept:
             (antihypertensives: hypertension; analgesics: pain); a drug of the class is
             "for" them and their kinds.
         repeat_days: for a vaccine, how often adults are to get it again (influenza:
-            yearly); its children share it.
+            yearly); its children share it. For a way of screening, how often it is
+            repeated (a colonoscopy every 10 years).
+        ages: for what a screening is for (colorectal cancer screening), the ages,
+            inclusive, at which it is recommended (45–75); ``None`` for anything else.
+        sex: for what a screening is for, the sex it is recommended for (mammography:
+            ``"female"``), or ``None`` for everyone.
+        by: whose recommendation ``ages``, ``sex`` and the ``repeat_days`` of the ways
+            of doing it are (``"USPSTF"``).
         recorded_as: where a record holds it, when not where its kind is held:
             ``"allergy_list"`` (a drug allergy is an AllergyIntolerance coded by the drug,
             never named "drug allergy"), ``"encounter"`` (a physical examination is a
@@ -179,6 +190,9 @@ class Concept:
     monitors: tuple[str, ...] = ()
     treats: tuple[str, ...] = ()
     repeat_days: int | None = None
+    ages: tuple[int, int] | None = None
+    sex: Sex | None = None
+    by: str | None = None
     recorded_as: RecordedAs | None = None
     sources: tuple[str, ...] = field(default=(), compare=False)
 

@@ -1,7 +1,9 @@
 """Relations the data files state beside is-a: what a drug is given for
 (:attr:`Concept.treats`, on its drug classes), how often a vaccine is repeated
 (:attr:`Concept.repeat_days`) and which lab or vital shows how a condition is doing
-(:attr:`Concept.monitored_by`); all are inherited down the is-a hierarchy."""
+(:attr:`Concept.monitored_by`); all are inherited down the is-a hierarchy. Screening
+schedules (:func:`screenings`, :func:`screening_ways`): what a screening is for carries
+its ages, sex and source, each way of doing it how often it is repeated."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ __all__ = [
     "control_measures",
     "given_for",
     "repeat_days",
+    "screening_ways",
+    "screenings",
     "treating_class",
     "treats",
 ]
@@ -75,6 +79,36 @@ def repeat_days(term: Terminology, concepts: Iterable[Concept]) -> int | None:
     their ancestors), or ``None`` when none is known."""
     days = [c.repeat_days for c in _with_ancestors(term, concepts) if c.repeat_days]
     return min(days) if days else None
+
+
+def screenings(term: Terminology, concepts: Iterable[Concept]) -> list[Concept]:
+    """What the named concepts are screenings for, each with a schedule
+    (:attr:`Concept.ages`): the concept itself or its nearest such ancestor ("a
+    mammogram": breast cancer screening), else the scheduled screenings under it ("cancer
+    screenings": colorectal, breast, cervical), in the data's order; empty when none."""
+    out: dict[str, Concept] = {}
+    for c in concepts:
+        up = [a for a in _with_ancestors(term, [c]) if a.ages]
+        if up:
+            for a in up:
+                out.setdefault(a.id, a)
+            continue
+        below = (term.concept(d) for d in sorted(term.descendants(c)))
+        for d in below:
+            if d is not None and d.ages:
+                out.setdefault(d.id, d)
+    return list(out.values())
+
+
+def screening_ways(term: Terminology, screening: Concept) -> list[Concept]:
+    """The ways of doing a screening that say how often they are repeated (colorectal
+    cancer screening: a colonoscopy every 10 years, a stool test yearly), the longest
+    interval first."""
+    found = [term.concept(d) for d in term.descendants(screening)]
+    ways = [c for c in found if c is not None and c.repeat_days]
+    if screening.repeat_days:
+        ways.append(screening)
+    return sorted(ways, key=lambda c: (-(c.repeat_days or 0), c.id))
 
 
 def control_measures(term: Terminology, measure: Concept) -> list[Concept]:
