@@ -594,7 +594,7 @@ def route_verify(state: AgentState) -> str:
 #: its range. A whole current list needs no statistic (:func:`_is_list`).
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
-     "ended", "death", "alive", "sex", "birth", "pcp", "recent", "score", "length"}
+     "ended", "death", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose"}
 )  # fmt: skip
 
 

@@ -68,6 +68,16 @@ _SEARCH_TYPE: dict[str, str | None] = {
     "setting": "Encounter",  # "hospitalized?", "ER visits": the encounters of that class
 }
 _SERIES = ("lab", "vital", "assessment")
+
+
+def _in_setting(words: str) -> re.Pattern[str]:
+    """ "last in the ER", "been in (the) hospital": a visit's setting asked of as a place."""
+    return re.compile(
+        rf"\b(?:last|been|ended up|admitted|seen)\s+(?:in|to|at)\s+(?:the\s+)?{re.escape(words)}",
+        re.I,
+    )
+
+
 #: what "anything overdue?" searches beside the labs and vaccines: the cancer screenings
 #: (the terminology's group; each judged by the patient's age and sex)
 _SCREENINGS = "Cancer screening"
@@ -493,9 +503,13 @@ def prefetch_calls(
             continue
         if kind not in _SEARCH_TYPE:
             continue
-        if kind == "setting" and "encounters" in sections_words:
+        if (
+            kind == "setting"
+            and "encounters" in sections_words
+            and not _in_setting(words).search(question)
+        ):
             continue  # "was her last visit an ER visit or a clinic visit?": the visits say,
-            # each with its setting
+            # each with its setting ("when was he last in the ER?" asks the ER's)
 
         if kind == "condition" and "immunizations" in sections_words and not named & {"vaccine"}:
             continue  # "vaccinated against pneumonia?": the vaccines answer, not her diagnoses

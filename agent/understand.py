@@ -124,7 +124,10 @@ class Focus:
 #: The patient's own doctor, as people say it ("who is her PCP?")
 _PCP = (
     r"\bPCPs?\b|\bprimary care (?:provider|physician|doctor|clinician)s?\b|\bGPs?\b|"
-    r"\bgeneral practitioners?\b|\bfamily (?:doctor|physician)s?\b|\bregular doctors?\b"
+    r"\bgeneral practitioners?\b|\bfamily (?:doctor|physician)s?\b|\bregular doctors?\b|"
+    # "who is her doctor?", "who's my doctor?": the doctor the record names for her
+    r"\bwho(?:'s|\s+is|\s+are)\s+(?:her|his|their|my|your|the patient's)\s+"
+    r"(?:doctor|physician|provider|clinician)s?\b"
 )
 _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -255,6 +258,11 @@ _NOW = re.compile(
     r"|(?:before|when) (?:she|he|they) passed)\b",
     re.I,
 )
+#: a dose said to be changed ("increased", "titrated up", "went down")
+_ADJUSTED = (
+    r"(?:chang|increas|decreas|adjust|titrat|rais|lower|reduc|doubl|halv|bump|tapered|"
+    r"went (?:up|down)|gone (?:up|down)|go (?:up|down))\w*"
+)
 #: The statistic a question asks for (the first that matches).
 _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (  # not "what does my A1c mean?" (its meaning)
@@ -285,6 +293,16 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    (  # "has the warfarin dose changed?", "did they increase her lisinopril dose?": the
+        # strengths and forms ordered, not a series' change
+        "dose",
+        re.compile(
+            rf"\bdos(?:e|es|age|ages|ing)\b[^?]*?\b{_ADJUSTED}"
+            rf"|\b{_ADJUSTED}\s+(?:\w+\s+){{0,3}}?dos(?:e|es|age|ages|ing)\b"
+            r"|\bsame dose\b",
+            re.I,
+        ),
+    ),
     (
         "change",
         re.compile(
@@ -296,6 +314,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # "has her A1c gotten better?": its course ("has her asthma improved?" too)
             r"|\b(?:better|worse|improv\w*|worsen\w*|deteriorat\w*|progress(?:ed|ing|ion)|declin\w*|dropp(?:ed|ing)|rising)\b"
             r"|\b(?:gone|went|going|go|gotten|got|come|came)\s+(?:up|down|higher|lower)\b"
+            r"|\b(?:has|have|had|did|was|were|is|are)\b[^?]*\b(?:increas|decreas)(?:ed|ing)\b"
             r"|\bhow\s+(?:has|have|did|does|do|is|are)\s+(?:\w+\s+){0,3}"
             r"(?:chang|mov|develop|evolv|progress)\w*",
             re.I,
@@ -930,6 +949,13 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if (
+        focus.asks == "change"
+        and focus.concepts
+        and all(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
+        and re.search(rf"\b{_ADJUSTED}", plain, re.I)
+    ):  # "was her lisinopril increased?": a drug's course is its dose
+        focus.asks = "dose"
     focus.judge = bool(_JUDGE.search(plain))
     if "medications" in focus.sections or "procedures" in focus.sections:
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]

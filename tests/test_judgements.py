@@ -218,7 +218,8 @@ async def test_an_order_for_something_else_is_not_taken_in_by_its_class(store: R
 
 def test_what_shows_a_condition_is_controlled() -> None:
     # the reverse of monitored_by: "sugar" (glucose) monitors diabetes, whose control HbA1c
-    # shows; "cholesterol" hyperlipidemia (LDL); blood pressure is its own; a heart rate none
+    # shows; "cholesterol" hyperlipidemia (LDL); blood pressure is its own, and a heart rate
+    # (the rate control of atrial fibrillation); a respiratory rate monitors none
     t = default_terminology()
 
     def control(cid: str) -> list[str]:
@@ -230,7 +231,8 @@ def test_what_shows_a_condition_is_controlled() -> None:
     assert control("cholesterol") == ["ldl"]
     assert control("systolic") == ["blood_pressure"]  # by its parent
     assert control("hba1c") == ["hba1c"]
-    assert control("heart_rate") == []
+    assert control("heart_rate") == ["heart_rate"]
+    assert control("resp_rate") == []
 
 
 async def test_is_it_under_control_is_asked_of_what_shows_control(store: RecordStore) -> None:

@@ -251,3 +251,57 @@ async def test_a_period_with_no_medication_says_the_nearest_given_in_hospital(
     assert said[1].startswith("0.4 ML Enoxaparin sodium 100 MG/ML Prefilled Syringe: 2021-06-24"), (
         said
     )
+
+
+async def test_a_dose_change_is_read_off_the_strengths_ordered(tmp_path: Path) -> None:
+    # "has the warfarin dose changed?" had answered "Yes —" and the one order there was:
+    # a "yes" for an entry existing, not for a change
+    lisinopril = [
+        med("m1", "314076", "Lisinopril 10 MG Oral Tablet", "2018-03-01", "stopped"),
+        med("m2", "314076", "Lisinopril 10 MG Oral Tablet", "2019-03-01", "stopped"),
+        med("m3", "314077", "Lisinopril 20 MG Oral Tablet", "2021-05-04"),
+        med("m4", "855332", "Warfarin Sodium 5 MG Oral Tablet", "2025-04-30"),
+    ]
+    changed, increased, same = await _answers(
+        tmp_path,
+        lisinopril,
+        "has her lisinopril dose changed?",
+        "was the lisinopril increased?",
+        "has the warfarin dose changed?",
+    )
+    assert changed == [
+        "Yes — 2 strengths or forms ordered.",
+        "Lisinopril 10 MG Oral Tablet: ordered 2018-03-01 to 2019-03-01, 2 orders (past).",
+        "Lisinopril 20 MG Oral Tablet: ordered 2021-05-04 (current).",
+    ], changed
+    assert increased == changed
+    assert same == [
+        "No change of dose on record — one order: Warfarin Sodium 5 MG Oral Tablet: "
+        "ordered 2025-04-30 (current)."
+    ], same
+
+
+async def test_last_in_a_setting_is_that_settings_last_visit(tmp_path: Path) -> None:
+    # "when was he last in the ER?" had answered with his last visit of any kind (a
+    # check-up), the words "last in" read as visits in general
+    def visit(eid: str, day: str, act: str, code: str, display: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Encounter",
+            "id": eid,
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": act},
+            "type": [{"coding": [{"system": "http://snomed.info/sct", "code": code,
+                                  "display": display}]}],
+            "subject": {"reference": f"Patient/{PID}"},
+            "period": {"start": f"{day}T10:00:00+00:00", "end": f"{day}T11:00:00+00:00"},
+        }  # fmt: skip
+
+    record = [
+        visit("e1", "2020-02-20", "EMER", "50849002", "Emergency Encounter"),
+        visit("e2", "2020-09-17", "AMB", "185349003", "Encounter for check up"),
+    ]
+    last_in, last_visit = await _answers(
+        tmp_path, record, "when was he last in the ER?", "was his last visit an ER visit?"
+    )
+    assert last_in[0].startswith("The most recent: Emergency Encounter (emergency): 2020-02-20")
+    assert "2020-09-17" in last_visit[0], last_visit  # the visits, each with its setting

@@ -714,3 +714,21 @@ def test_a_third_sweep_of_what_people_ask_about_a_record() -> None:
     # "echo results?": the echo, not every lab result
     calls = prefetch_calls("echo results?", as_of=AS_OF)
     assert [c["args"].get("resource_type") for c in calls] == ["Procedure"]
+
+
+@pytest.mark.parametrize(
+    ("question", "asks", "concept"),
+    [
+        ("Who is her doctor?", "pcp", None),  # the doctor the record names for her
+        ("who's my doctor", "pcp", None),
+        ("Has she fallen?", "yesno", "falls"),  # a verb of the finding, not only "falls"
+        ("did he have a fall at home?", "yesno", "falls"),
+        ("Has the warfarin dose changed?", "dose", "warfarin"),  # its strengths ordered
+        ("Was her lisinopril increased?", "dose", "lisinopril"),  # a drug's course: its dose
+        ("Has her A1c increased?", "change", "hba1c"),  # a result's course: its change
+    ],
+)
+def test_questions_read_in_their_own_words(question: str, asks: str, concept: str | None) -> None:
+    f = _read(question)
+    assert f.asks == asks, f
+    assert [c.id for _w, c in f.concepts][:1] == ([concept] if concept else []), f

@@ -368,6 +368,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             ended = _ended(ctx, shown)
             if ended:  # "is she off metformin?", "has her sinusitis resolved?"
                 result.leads["ended"] = ended
+            if any(i.kind == "medication" for i in items):  # "has the dose changed?"
+                result.leads["dose"] = _doses(ctx, items, wanted, term)
             first = next((i for i in shown if not taken or i.kind != "allergy"), shown[0])
             result.leads["ever"] = not_taken or (  # "has she ever had X?": any entry
                 [
@@ -448,6 +450,49 @@ def _most_specific(term: Terminology, text: str) -> list[Concept]:
     hypertension", not also "disease")."""
     found = [c for m in term.mentions(text) for c in m.concepts]
     return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
+
+
+def _doses(
+    ctx: AgentContext, items: list[EvidenceItem], wanted: list[Concept], term: Terminology
+) -> list[tuple[str, list[str]]]:
+    """Whether a drug's dose changed ("has the warfarin dose changed?", "did they increase
+    her simvastatin?"), from its orders: each strength or form is an entry of its own
+    (Simvastatin 10 MG, then 20 MG), each with the dosages its orders give. More than one
+    strength, form or dosage is a change, said with each and its dates; one is none. A
+    combination product counts only when the drug is ordered in nothing else."""
+    meds = [i for i in items if i.kind == "medication"]
+    named = {c.id for c in wanted}
+    alone = [
+        i
+        for i in meds
+        if (drugs := {c.id for c in item_concepts(i, term) if c.kind == "drug"})
+        and drugs <= named | {a for d in drugs for a in term.ancestors(d) if a in named}
+    ]
+    products = sorted(alone or meds, key=lambda i: (i.points[0].day or "") if i.points else "")
+
+    def said(i: EvidenceItem) -> str:
+        days = [p.day for p in i.points if p.day]
+        when = (
+            f"ordered {days[0]}" if len(set(days)) == 1 else f"ordered {days[0]} to {days[-1]}"
+        ) if days else "order date not recorded"  # fmt: skip
+        n = f", {len(i.points)} orders" if len(i.points) > 1 else ""
+        dosage = f"; dosage: {' | '.join(d.text for d in i.dosages)}" if i.dosages else ""
+        return f"{plain(i.name)}: {when}{n} ({i.status or 'status not recorded'}){dosage}"
+
+    if len(products) > 1 or any(len(i.dosages) > 1 for i in products):
+        head = f"Yes — {len(products)} strengths or forms ordered" if len(products) > 1 else (
+            "Yes — its orders give more than one dosage"
+        )  # fmt: skip
+        out = [(scrub(head, ctx.patient_id), [i.handle for i in products])]
+        out.extend((scrub(said(i), ctx.patient_id), [i.handle]) for i in products)
+        return out
+    only = products[0]
+    head = (
+        "No change of dose on record — one order"
+        if len(only.points) <= 1
+        else f"No change of dose on record — every order ({len(only.points)}) the same"
+    )
+    return [(scrub(f"{head}: {said(only)}", ctx.patient_id), [only.handle])]
 
 
 def _answers_by_value(item: EvidenceItem) -> bool:
