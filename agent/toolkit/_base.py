@@ -24,6 +24,7 @@ from tools.evidence import (
     current_text,
 )
 from tools.trends import SeriesStats
+from tools.units import display_unit
 
 from ..context import AgentContext
 from ..errors import ToolCallError
@@ -291,7 +292,7 @@ def statement(item: EvidenceItem) -> str:
     if item.kind == "observation" and not valueless and item.latest is not None:
         latest = item.latest
         shown = (
-            f"{fmt_num(latest.value.value)} {latest.value.unit or ''}".strip()
+            f"{fmt_num(latest.value.value)} {display_unit(latest.value.unit)}".strip()
             if latest.value is not None
             else plain(latest.value_text or "")
         )

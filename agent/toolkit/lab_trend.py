@@ -30,6 +30,7 @@ from tools.trends import (
     trend,
     trend_of_codes,
 )
+from tools.units import display_unit
 
 from ..context import AgentContext
 from ..errors import ToolCallError
@@ -171,11 +172,18 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     )
 
 
+def _shown_unit(unit: str | None) -> str:
+    """A unit as a clinician writes it, after a space (``mL/min/{1.73_m2}`` →
+    " mL/min/1.73 m²"; a score's ``{score}`` is none): :func:`tools.units.display_unit`."""
+    shown = display_unit(unit)
+    return f" {shown}" if shown else ""
+
+
 def series_statement(name: str, st: SeriesStats) -> str:
     """A series as a person reads it: the latest value, the one before it, how many results
     since when, the first and the change, the mean; every figure the tool's own
     statistic (answers taken from the record when no model sentence holds)."""
-    unit = f" {st.unit}" if st.unit else ""
+    unit = _shown_unit(st.unit)
 
     def value(p: StatPoint) -> str:
         return f"{fmt_num(p.value)}{unit} on {p.date[:10]}"
@@ -235,7 +243,7 @@ def _nearest_outside(
     )
     if handle is None:
         return None
-    unit = f" {whole.unit}" if whole.unit else ""
+    unit = _shown_unit(whole.unit)
     said = (
         f"{plain(t.display) or _named(ctx, t)}: {which}, {fmt_num(point.value)}{unit} on "
         f"{point.date[:10]}, is {where} that period"
@@ -246,7 +254,7 @@ def _nearest_outside(
 def recent_statement(name: str, st: SeriesStats, last: int) -> str:
     """The ``last`` most recent results of a series, the most recent first ("her last 3
     A1cs"); all of them, said so, when the series holds no more."""
-    unit = f" {st.unit}" if st.unit else ""
+    unit = _shown_unit(st.unit)
     latest = list(reversed(st.values))[:last]
     said = "; ".join(f"{fmt_num(p.value)}{unit} on {p.date[:10]}" for p in latest)
     if len(latest) < last:
@@ -276,7 +284,7 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
     way = f"; for {name}, {_BETTER_WAY[polarity]}" if polarity else ""
     if st.last is None or st.first is None:
         return {}
-    unit = f" {st.unit}" if st.unit else ""
+    unit = _shown_unit(st.unit)
 
     def at(p: StatPoint) -> str:
         return f"{fmt_num(p.value)}{unit} on {p.date[:10]}"
@@ -329,7 +337,7 @@ def _against_goal(st: SeriesStats) -> str | None:
     goal = next((m.goal for m in map(measure_for_code, st.codes) if m is not None and m.goal), None)
     if goal is None or st.last is None:
         return None
-    unit = f" {st.unit}" if st.unit else ""
+    unit = _shown_unit(st.unit)
     verdict = "meets" if goal.met(st.last.value) else "does not meet"
     return f"{verdict} the usual treatment goal ({goal.text()}{unit}, per {goal.by})"
 
@@ -340,7 +348,7 @@ def _against_range(st: SeriesStats) -> str | None:
     low, high, last = st.reference_low, st.reference_high, st.last
     if last is None or (low is None and high is None):
         return None
-    unit = f" {st.unit}" if st.unit else ""
+    unit = _shown_unit(st.unit)
     if low is not None and high is not None:
         shown = f"{fmt_num(low)}–{fmt_num(high)}{unit}"
     elif high is not None:
