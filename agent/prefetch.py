@@ -66,8 +66,11 @@ _SEARCH_TYPE: dict[str, str | None] = {
     "procedure": "Procedure",
     "substance": "AllergyIntolerance",
     "setting": "Encounter",  # "hospitalized?", "ER visits": the encounters of that class
+    "body_site": None,  # "what happened to my ankle?": whatever the record says of it
 }
 _SERIES = ("lab", "vital", "assessment")
+#: the kinds a body site narrows ("surgery on his knee", "pain in her hip")
+_OF_A_SITE = frozenset({"condition", "finding", "procedure"})
 
 
 def _in_setting(words: str) -> re.Pattern[str]:
@@ -378,6 +381,10 @@ def prefetch_calls(
         and all(w.lower() in at_visit.group(0).lower() for w, _c in concepts)
     ):  # "did they find anything wrong at my last checkup?": of the visit as a whole
         concepts = []
+    # a body site beside what is asked of it ("surgery on his knee?", "knee pain?"): that
+    # thing, of the site; a site alone: whatever the record says of it
+    sites = [c for _w, c in concepts if c.kind == "body_site"]
+    others = [c for _w, c in concepts if c.kind in _OF_A_SITE]
     done_for = [  # "did he have surgery for the colon cancer?": the surgeries whose reason
         # names it, not every surgery and every procedure done for it
         c for _w, c in concepts if c.kind == "procedure" and c.id not in focus.given_for
@@ -528,9 +535,13 @@ def prefetch_calls(
             rtype = "Encounter"
         if kind in ("drug", "drug_class") and "allergies" in sections_words:
             rtype = "AllergyIntolerance"  # "allergic to penicillin?": not her prescriptions
+        if kind == "body_site" and others:
+            continue  # "surgery on his knee?": the surgeries of the knee (site= below)
         args = {"name": concept.name, **window}
         if rtype:
             args["resource_type"] = rtype
+        if sites and kind in _OF_A_SITE:
+            args["site"] = sites[0].name
         calls.append(_asked(focus, words, concept, _call("search_record", **args)))
         if rtype == "Procedure" and evidence is not None and _on_record(evidence, concept, term):
             # "when did he have his appendix out?": a record may hold only its history, a
@@ -573,6 +584,8 @@ def prefetch_calls(
             calls.extend(
                 {**_call("lab_trend", name=m.name, **window), "asks": "change"} for m in shows
             )
+        if kind == "body_site":  # "any problems with her knees?": not every problem
+            named.update(("condition", "procedure"))
         named.add(
             "condition"
             if kind in ("condition", "finding", "social")

@@ -888,7 +888,7 @@ def understand(
                 continue  # "is she on iron?": the supplement, not the lab test of that name
             if tested and c.kind in _DRUG_KINDS:
                 continue  # "was she tested for vitamin D?": the test, not the supplement
-            if c.id not in seen and c.kind not in ("body_site",):
+            if c.id not in seen:
                 seen.add(c.id)
                 focus.concepts.append((m.text, c))
     named = [(m.start, m.end) for m in mentions if m.concepts]

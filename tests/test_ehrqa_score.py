@@ -62,6 +62,8 @@ def test_parse_number_skips_dates_and_codes() -> None:
     assert parse_number("-0.5") == (-0.5, None)
     assert parse_number("1,234 mg") == (1234.0, "mg")
     assert parse_number("nothing here") is None
+    # a unit as clinicians write it, with a space inside, is one unit
+    assert parse_number("eGFR 87.56 mL/min/1.73 m² on 2020-02-27") == (87.56, "mL/min/{1.73_m2}")
 
 
 def test_normalize_name() -> None:

@@ -305,3 +305,31 @@ async def test_last_in_a_setting_is_that_settings_last_visit(tmp_path: Path) -> 
     )
     assert last_in[0].startswith("The most recent: Emergency Encounter (emergency): 2020-02-20")
     assert "2020-09-17" in last_visit[0], last_visit  # the visits, each with its setting
+
+
+async def test_a_body_part_is_what_the_record_says_of_it(tmp_path: Path) -> None:
+    # "what happened to my ankle?" had come back empty (a body part named no concept), and
+    # "any problems with her knees?" had listed every active problem
+    record = [
+        condition("c1", "44465007", "Sprain of ankle", "2019-10-19", "resolved"),
+        condition("c2", "239873007", "Osteoarthritis of knee", "2014-12-12"),
+        condition("c3", "38341003", "Hypertension", "2010-01-01"),
+        _procedure("p1", "609588000", "Total knee replacement", "2020-05-04"),
+        _procedure("p2", "80146002", "Appendectomy", "1990-06-16"),
+    ]
+    ankle, knees, surgery, back = await _answers(
+        tmp_path,
+        record,
+        "what happened to my ankle?",
+        "any problems with her knees?",
+        "has she had surgery on her knee?",
+        "will she need to come back?",
+    )
+    assert len(ankle) == 1, ankle
+    assert ankle[0].startswith("Sprain of ankle: resolved, since 2019-10-19"), ankle
+    assert knees[0] == "Yes — Osteoarthritis of knee: active, since 2014-12-12.", knees
+    assert any(s.startswith("Total knee replacement: 2020-05-04") for s in knees), knees
+    assert not any("Hypertension" in s or "ankle" in s for s in knees), knees
+    assert surgery[0].startswith("Yes — Total knee replacement: 2020-05-04"), surgery
+    assert not any("Appendectomy" in s for s in surgery), surgery  # a surgery, not of the knee
+    assert not any("Not in this patient's record: no Back" in s for s in back), back

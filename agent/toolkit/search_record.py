@@ -13,6 +13,7 @@ record").
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,6 +80,11 @@ class SearchRecordArgs(ToolArgs):
         description="medications or procedures: those given or done for this condition (or "
         "what shows it: 'blood pressure'), by their own reason (or the drug's class)",
     )
+    site: str | None = Field(
+        None,
+        max_length=60,
+        description="a body site ('knee'): only entries whose names name it (surgery on the knee)",
+    )
 
 
 def _param_sets(
@@ -138,11 +144,28 @@ def _param_sets(
 def _named(item: EvidenceItem, name: str, wanted: list[Concept], term: Terminology) -> bool:
     """The item records what ``name`` means (by the terminology: "diabetes" finds Type 2
     diabetes mellitus coded ICD-10 E11.9, "statin" finds atorvastatin), or its own names
-    (name, coding displays, reasons) contain ``name``."""
+    (name, coding displays, reasons) contain ``name``; for a body site, any of the site's
+    names as a word ("knees": Osteoarthritis of knee, Total knee replacement)."""
     if wanted and any(term.implies(c, w) for c in item_concepts(item, term) for w in wanted):
         return True
     texts = [item.name, *(c.display or "" for c in item.codings), *item.reasons]
+    sites = [w for w in wanted if w.kind == "body_site"]
+    if sites:
+        said = _site_words(sites)
+        return any(said.search(t) for t in texts)
     return any(name in t.lower() for t in texts)
+
+
+def _site_words(sites: list[Concept]) -> re.Pattern[str]:
+    """The names of body sites as words ("ankle", "ankles"), without the word before
+    them a synonym may carry ("her back": "back")."""
+    words = {
+        re.sub(r"^(?:her|his|my|their|your|the)\s+", "", n.lower())
+        for c in sites
+        for n in (c.name, *c.synonyms)
+    }
+    alternatives = "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\b", re.I)
 
 
 def _has_status(item: EvidenceItem, status: str) -> bool:
@@ -260,6 +283,14 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         items = [i for i in items if _coded(i, code)]
     if status:
         items = [i for i in items if _has_status(i, status)]
+    if args.site:  # "has he had surgery on his knee?": the surgeries that name the knee
+        sites = [c for m in term.mentions(args.site) for c in m.concepts if c.kind == "body_site"]
+        site = _site_words(sites) if sites else re.compile(rf"\b{re.escape(args.site)}\b", re.I)
+        items = [
+            i
+            for i in items
+            if any(site.search(t) for t in (i.name, *(c.display or "" for c in i.codings)))
+        ]
     why: dict[str, str] = {}
     if args.given_for:  # "what is she taking for her blood pressure?"
         items, why = _given_for(ctx, items, args.given_for)
@@ -275,6 +306,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         date_from=d_from.isoformat() if d_from else None,
         date_to=d_to.isoformat() if d_to else None,
         given_for=args.given_for or None,
+        site=args.site or None,
     )
     what = (
         args.name
@@ -282,6 +314,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         or ("medications" if len(kin) > 1 and rtype == "MedicationRequest" else None)
         or _PLURAL.get(rtype, "matching entries")
     )
+    if args.site:
+        what = f"{what} of the {args.site.lower()}"
     if args.given_for:
         what = (
             f"procedures done for {args.given_for}"

@@ -219,6 +219,7 @@ _DATE_SPANS = re.compile(
     rf"\b(?:{_MONTH_RE})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",
     re.I,
 )
+_PER_BSA = re.compile(r"/\s*\{?1\.73\s*_?m(?:²|2)\}?")
 _UNIT_ALIASES = {"percent": "%", "pct": "%", "years": "a", "year": "a", "yrs": "a"}
 _NUM_RE = re.compile(
     r"(?<![\w.])([-−+]?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?)\s*([A-Za-z%µ/\[{][^\s,;()]*)?"
@@ -238,6 +239,9 @@ def parse_numbers(
     """Every number in ``text`` that is not part of a date or a code, in order, each with
     the unit word that follows it (if any)."""
     stripped = _DATE_SPANS.sub(" ", text)
+    # a unit written as clinicians write it, with a space inside ("mL/min/1.73 m²"): one
+    # word, as UCUM writes it, so neither its "1.73" nor its "m²" is read apart
+    stripped = _PER_BSA.sub("/{1.73_m2}", stripped)
     for code in skip_codes:
         if code:
             stripped = stripped.replace(code, " ")

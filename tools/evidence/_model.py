@@ -289,7 +289,8 @@ class SearchScope(BaseModel):
 
     ``resource_types`` searched (``"any"``: the whole record); ``codes`` / ``name`` / ``status`` / dates: its filters
     (empty = every resource of those types of the patient); ``given_for``: medications
-    given for what it names (by their orders' reasons or their drug classes).
+    given for what it names (by their orders' reasons or their drug classes); ``site``:
+    entries whose names name that body site ("knee").
     """
 
     model_config = _FROZEN
@@ -301,6 +302,7 @@ class SearchScope(BaseModel):
     date_from: str | None = None
     date_to: str | None = None
     given_for: str | None = None
+    site: str | None = None
 
     def describe(self) -> str:
         what = ", ".join(t if t != "any" else "the whole record" for t in self.resource_types)
@@ -315,6 +317,8 @@ class SearchScope(BaseModel):
             bits.append(f"dated {self.date_from or '…'} to {self.date_to or '…'}")
         if self.given_for:
             bits.append(f"given for {self.given_for} (by reason or drug class)")
+        if self.site:
+            bits.append(f"of the {self.site.lower()}")
         return what + (" " + ", ".join(bits) if bits else "")
 
 

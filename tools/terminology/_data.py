@@ -80,6 +80,7 @@ DATA_FILES: tuple[str, ...] = (
     "procedures.psv",
     "substances.psv",
     "settings.psv",
+    "body_sites.psv",
 )
 
 
