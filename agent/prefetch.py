@@ -410,8 +410,10 @@ def prefetch_calls(
                 )
             )
             named.add("drug")
-            continue
+            if "procedures" not in sections_words:
+                continue
         if "procedures" in sections_words and concept.id in focus.given_for:
+            # (and the medications, above: "what did they do for her ankle sprain?")
             # "what procedures did he have for the cancer?": those whose reason names it
             calls.append(
                 _whole(

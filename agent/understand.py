@@ -129,6 +129,12 @@ _PCP = (
     r"\bwho(?:'s|\s+is|\s+are)\s+(?:her|his|their|my|your|the patient's)\s+"
     r"(?:doctor|physician|provider|clinician)s?\b"
 )
+#: what was done for a problem, asked as such ("what is being done for his arthritis?",
+#: "what did they do for her ankle sprain?"): its treatment
+_DONE_FOR = (
+    r"|\b(?:was|were|is|are|being|been)\s+done\s+(?:for|about)\b|\bdoing\s+(?:for|about)\b"
+    r"|\b(?:did|do|does|will)\s+(?:they|we|you|the\s+doctors?|anyone)\s+do\s+(?:for|about)\b"
+)
 _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "allergies",
@@ -147,9 +153,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b"
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
-            r"|\btreated\b(?!\s+(?:at|in|by)\b)|\btreatments?\b(?!\s+plans?\b)"
+            r"|\btreated\b(?!\s+(?:at|in|by)\b)|\btreatments?\b(?!\s+plans?\b)" + _DONE_FOR,
             # "what is being done for his arthritis?", "what are we doing about her pain?"
-            r"|\b(?:was|were|is|are|being|been)\s+done\s+(?:for|about)\b|\bdoing\s+(?:for|about)\b",
             re.I,
         ),
     ),
@@ -179,7 +184,10 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
-    ("procedures", re.compile(r"\bprocedures?\b|\bsurger\w*|\boperations?\b|\boperated\b", re.I)),
+    (  # "what did they do for her ankle sprain?": the procedures done for it, too
+        "procedures",
+        re.compile(r"\bprocedures?\b|\bsurger\w*|\boperations?\b|\boperated\b" + _DONE_FOR, re.I),
+    ),
     (  # "family history?", "does diabetes run in her family?"
         "family",
         re.compile(
@@ -256,6 +264,12 @@ _NOW = re.compile(
     rf"\b(?:{_NOW_WORDS}|at the end"
     r"|(?:at|by) (?:the )?(?:time of )?(?:(?:her|his|their) )?death|when (?:she|he|they) died"
     r"|(?:before|when) (?:she|he|they) passed)\b",
+    re.I,
+)
+#: a result asked of as ever out of its range ("was her potassium ever high?")
+_EVER_OUT = re.compile(
+    r"\bever\b[^?]*\b(?:high|low|elevated|abnormal|out of range|raised|too high|too low)\b"
+    r"|\b(?:high|low|elevated|abnormal)\b[^?]*\bever\b",
     re.I,
 )
 #: a dose said to be changed ("increased", "titrated up", "went down")
@@ -387,7 +401,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"behind|caught up|"
             r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|"
             r"(?:at|to|on|within|in) (?:the )?(?:goal|target)|"
-            r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged|"
+            r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged|critical|"
             r"right|appropriate|working|effective|safe|indicated|helping|enough|should|need|needs|"
             # the thing's ending or course: a "yes" from its entries would invert it ("has
             # her sinusitis resolved?", "is she off metformin?", "has it improved?")
@@ -791,7 +805,7 @@ _MEDS_AFTER = (
 
 
 #: what medications are given for: a problem or a symptom, or what a lab or vital shows
-_TREATED_KINDS = ("condition", "finding", "lab", "vital", "assessment")
+_TREATED_KINDS = ("condition", "finding", "lab", "vital", "assessment", "body_site")
 
 
 def _given_for(question: str, words: str, concept: Concept) -> bool:
@@ -949,6 +963,8 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if focus.asks == "ever" and _EVER_OUT.search(plain):
+        focus.asks = "range"  # "was her potassium ever high?": its highest, against its range
     if (
         focus.asks == "change"
         and focus.concepts

@@ -333,3 +333,56 @@ async def test_a_body_part_is_what_the_record_says_of_it(tmp_path: Path) -> None
     assert surgery[0].startswith("Yes — Total knee replacement: 2020-05-04"), surgery
     assert not any("Appendectomy" in s for s in surgery), surgery  # a surgery, not of the knee
     assert not any("Not in this patient's record: no Back" in s for s in back), back
+
+
+async def test_what_was_done_for_a_problem_and_for_a_body_part(tmp_path: Path) -> None:
+    # "what did they do for his wrist fracture?" had given the fracture entry alone; "what
+    # does she take for her hip?" had listed every current order
+    record = [
+        condition("c1", "263102004", "Fracture subluxation of wrist", "1993-01-12", "resolved"),
+        condition("c2", "239872002", "Osteoarthritis of hip", "2014-12-12"),
+        _procedure("p1", "274474001", "Bone immobilization", "1993-01-12", reason="c1"),
+        _procedure("p2", "80146002", "Appendectomy", "1990-06-16"),
+        med("m1", "849574", "Naproxen sodium 220 MG Oral Tablet", "2014-12-12",
+            reasonReference=[{"reference": "Condition/c2"}]),
+        med("m2", "314231", "Simvastatin 10 MG Oral Tablet", "2020-11-15"),
+    ]  # fmt: skip
+    fracture, hip = await _answers(
+        tmp_path,
+        record,
+        "what did they do for his wrist fracture?",
+        "what does she take for her hip?",
+    )
+    assert any(s.startswith("Bone immobilization: 1993-01-12") for s in fracture), fracture
+    assert not any("Appendectomy" in s for s in fracture), fracture
+    assert hip == [
+        "Naproxen sodium 220 MG Oral Tablet: current, last ordered 2014-12-12, for "
+        "Osteoarthritis of hip (verify: an old order still active)."
+    ], hip
+
+
+async def test_a_drug_asked_of_as_taken_is_not_its_allergy(tmp_path: Path) -> None:
+    # "how many courses of antibiotics in the last 5 years?" had said the allergy to
+    # Bactrim (recorded 1959) was "the latest before that period", as if a course
+    record = [
+        {
+            "resourceType": "AllergyIntolerance",
+            "id": "a1",
+            "clinicalStatus": {"coding": [{"code": "active"}]},
+            "category": ["medication"],
+            "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                 "code": "10831", "display": "Sulfamethoxazole / Trimethoprim"}]},
+            "patient": {"reference": f"Patient/{PID}"},
+            "recordedDate": "1959-05-20",
+        },
+    ]  # fmt: skip
+    courses, had = await _answers(
+        tmp_path,
+        record,
+        "how many courses of antibiotics in the last 5 years?",
+        "what antibiotics has she had?",
+    )
+    assert len(courses) == 1, courses
+    assert courses[0].startswith("Not in this patient's record: no Antibacterial"), courses
+    assert had[0].startswith("No order or dose of Antibacterial for systemic use is recorded; "
+                             "the record lists an allergy: Allergy to Sulfamethoxazole"), had  # fmt: skip

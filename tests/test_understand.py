@@ -726,9 +726,13 @@ def test_a_third_sweep_of_what_people_ask_about_a_record() -> None:
         ("Has the warfarin dose changed?", "dose", "warfarin"),  # its strengths ordered
         ("Was her lisinopril increased?", "dose", "lisinopril"),  # a drug's course: its dose
         ("Has her A1c increased?", "change", "hba1c"),  # a result's course: its change
+        ("Was her potassium ever high?", "range", "potassium"),  # its highest, judged
+        ("What does she do for a job?", None, "employment"),
     ],
 )
-def test_questions_read_in_their_own_words(question: str, asks: str, concept: str | None) -> None:
+def test_questions_read_in_their_own_words(
+    question: str, asks: str | None, concept: str | None
+) -> None:
     f = _read(question)
     assert f.asks == asks, f
     assert [c.id for _w, c in f.concepts][:1] == ([concept] if concept else []), f

@@ -322,6 +322,9 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
         out["change"] = out["previous"] = f"{only}, so there is no change to show"
     if st.min is not None and st.max is not None:
         out["range"] = f"{name}: lowest {at(st.min)}, highest {at(st.max)} ({n} {span})"
+        extremes = _extremes_against_range(st)
+        if extremes:  # "was her potassium ever high?": the highest against the range
+            out["range"] += f"; {extremes}"
     in_range = _against_range(st)
     judged = [x for x in (in_range and f"is {in_range}", _against_goal(st)) if x]
     if judged:  # "is it high?", "is it controlled?": the latest against the reference
@@ -340,6 +343,24 @@ def _against_goal(st: SeriesStats) -> str | None:
     unit = _shown_unit(st.unit)
     verdict = "meets" if goal.met(st.last.value) else "does not meet"
     return f"{verdict} the usual treatment goal ({goal.text()}{unit}, per {goal.by})"
+
+
+def _extremes_against_range(st: SeriesStats) -> str | None:
+    """The lowest and highest results against the series' reference range ("the highest
+    above the reference range 3.5–5.1 mmol/L (as the record gives it), the lowest within
+    it"), or None when there is no range."""
+    low, high = st.reference_low, st.reference_high
+    if st.min is None or st.max is None or (low is None and high is None):
+        return None
+    shown = _against_range(st.model_copy(update={"last": st.max}))
+    if shown is None:
+        return None
+    lowest = (
+        "below it" if low is not None and st.min.value < low
+        else "above it" if high is not None and st.min.value > high
+        else "within it"
+    )  # fmt: skip
+    return f"the highest {shown}, the lowest {lowest}"
 
 
 def _against_range(st: SeriesStats) -> str | None:

@@ -225,6 +225,7 @@ _PLURAL = {
 _KIN = {
     "MedicationRequest": ("MedicationStatement", "MedicationAdministration", "MedicationDispense"),
 }
+_DRUGS = frozenset({"drug", "drug_class"})
 #: what a current list is, said with its count ("Current medications: 8 in all")
 _CURRENT_LIST = {
     "MedicationRequest": "current medications",
@@ -294,6 +295,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     why: dict[str, str] = {}
     if args.given_for:  # "what is she taking for her blood pressure?"
         items, why = _given_for(ctx, items, args.given_for)
+    # a drug asked of as taken in a period ("courses of antibiotics in the last 5 years"):
+    # its orders and doses, never the allergy to it (the record saying she should not be)
+    taken_in = bool(d_from or d_to) and not rtype and any(w.kind in _DRUGS for w in wanted)
+    if taken_in:
+        items = [i for i in items if i.kind != "allergy"]
     spanning: list[EvidenceItem] = []
     if d_from or d_to:
         spanning = [i for i in items if _active_through(i, d_from, d_to)]
@@ -348,11 +354,15 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 yes = [(f"Yes — {each[0][0]}", each[0][1]), *each[1:]]
                 result.leads["yesno"] = result.leads["ever"] = yes
         return result
-    undated = (
-        _of_any_date(ev, kin, name, wanted, term, code)
-        if (d_from or d_to) and not args.given_for
-        else []
-    )
+    undated = [
+        i
+        for i in (
+            _of_any_date(ev, kin, name, wanted, term, code)
+            if (d_from or d_to) and not args.given_for
+            else []
+        )
+        if not (taken_in and i.kind == "allergy")
+    ]
     if (d_from or d_to) and (near := _nearest(undated, d_from, d_to)) is not None:
         # "any vaccines last year?", none then: that "nothing found", and the nearest entry
         # outside the period (when the last one was), whatever is asked of the period
@@ -398,6 +408,10 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 if taken and all(i.kind == "allergy" for i in shown)
                 else None
             )
+            if not_taken:  # "what antibiotics has she had?": none, only the allergy
+                result.statements = [
+                    (t[5:] if t.startswith("No — ") else t, hs) for t, hs in not_taken
+                ]
             result.leads["yesno"] = not_taken or _yes_or_not_now(ctx, shown, taken=taken)
             ended = _ended(ctx, shown)
             if ended:  # "is she off metformin?", "has her sinusitis resolved?"
@@ -460,10 +474,15 @@ def _given_for(
     statement."""
     term = ctx.terminology or default_terminology()
     wanted = [c for m in term.mentions(what) for c in m.concepts]
+    sites = [w for w in wanted if w.kind == "body_site"]
     kept: list[EvidenceItem] = []
     why: dict[str, str] = {}
     for item in items:
         if item.kind not in ("medication", "procedure") or not wanted:
+            continue
+        if sites:  # "what does she take for her hip?": for what its reason names of the hip
+            if any(_site_words(sites).search(r) for r in item.reasons):
+                kept.append(item)
             continue
         reasons = [c for r in item.reasons for c in _most_specific(term, plain(r))]
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
