@@ -151,6 +151,14 @@ async def test_cancer_screenings_due_by_age_sex_and_the_last_one_done(
     assert "Colorectal cancer screening" in his
     assert "Breast" not in his
     assert "Cervical" not in his
+    shingles = await _computed(store, "Is she due for a shingles shot?", patient=CLEOTILDE)
+    assert shingles == (  # a vaccine given once in adult life (CDC adult schedule)
+        "Zoster vaccine: none on record; shingles shot once, at ages 50 and older (CDC); "
+        "at age 78: due."
+    ), shingles
+    shots = await _computed(store, "Is she up to date on her shots?", patient=CLEOTILDE)
+    assert "Pneumococcal vaccine: Pneumococcal conjugate PCV 13 given 2016-03-02" in shots
+    assert "Hepatitis B" not in shots  # a vaccine of younger adults: not said unasked
     overdue = await _computed(store, "What preventive care is she due for?")
     assert "Breast cancer screening: none on record" in overdue
     assert "Influenza" in overdue  # beside the vaccines

@@ -45,7 +45,7 @@ from typing import Any
 from tools._record import RecordView, Resource, fmt_num, view_of
 from tools.codes import MEASURES
 from tools.evidence import EvidenceSet, build_evidence, item_concepts
-from tools.schedules import cancer_screenings, ways_said
+from tools.schedules import ages_said, scheduled_care, ways_said
 from tools.summary import (
     Line,
     after_death_line,
@@ -442,17 +442,17 @@ def overdue_lines(
 
 
 def screening_lines(ev: EvidenceSet, as_of: dt.date, terminology: Terminology) -> list[Line]:
-    """The cancer screenings due by the patient's age and sex (:mod:`tools.schedules`,
-    USPSTF): "Colorectal cancer screening due — last Colonoscopy 2012-05-01, over 13 years
-    ago (colonoscopy every 10 years or fecal occult blood test yearly; ages 45–75,
-    USPSTF)", or "— none on record"; citing the patient and the last one done."""
+    """The cancer screenings and once-in-adult-life vaccines due by the patient's age and
+    sex (:mod:`tools.schedules`: USPSTF, the CDC adult schedule): "Colorectal cancer
+    screening due — last Colonoscopy 2012-05-01, over 13 years ago (colonoscopy every 10
+    years or fecal occult blood test yearly; ages 45–75, USPSTF)", or "— none on record";
+    citing the patient and the last one done."""
     out: list[Line] = []
-    for st in cancer_screenings(ev, as_of=as_of, terminology=terminology):
+    for st in scheduled_care(ev, as_of=as_of, terminology=terminology):
         if st.verdict != "due" or st.screening.ages is None:
             continue
-        lo, hi = st.screening.ages
         by = f", {st.screening.by}" if st.screening.by else ""
-        rule = f"({ways_said(st.ways)}; ages {lo}–{hi}{by})"
+        rule = f"({ways_said(st.ways)}; {ages_said(st.screening.ages)}{by})"
         if st.last is None:
             said = f"{plain(st.screening.name)} due — none on record {rule}"
         else:
@@ -463,12 +463,17 @@ def screening_lines(ev: EvidenceSet, as_of: dt.date, terminology: Terminology) -
                 f"{_ago(since)} {rule}"
             )
         entries = st.entries
+        lo, hi = st.screening.ages
         out.append(
             Line(
                 said,
                 [i.handle for i in entries],
                 list(dict.fromkeys(r for i in entries for r in i.references)),
-                numbers=(float(lo), float(hi), *(float(w.repeat_days or 0) for w in st.ways)),
+                numbers=(
+                    float(lo),
+                    *((float(hi),) if hi is not None else ()),
+                    *(float(w.repeat_days) for w in st.ways if w.repeat_days),
+                ),
             )
         )
     return out

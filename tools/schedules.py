@@ -1,13 +1,16 @@
-"""Cancer screenings judged from the record's dates by a published schedule.
+"""Cancer screenings and vaccines given once in adult life, judged from the record's
+dates by a published schedule.
 
 What a screening is for carries the ages and sex it is recommended for and by whom
 (:attr:`tools.terminology.Concept.ages`, ``sex``, ``by``: colorectal cancer screening,
 ages 45–75, USPSTF); each way of doing it, how often it is repeated (a colonoscopy every
-10 years, a stool test yearly). A screening is up to date when one way of doing it was
-done within its interval, else due (none on record, or the last one too long ago), for
-a patient of those ages and that sex; outside them it is not judged. A patient who has
-died is due nothing. The agent says these as answers (``agent.toolkit``); the brief
-lists the ones due (:mod:`tools.brief`).
+10 years, a stool test yearly). A vaccine given once in adult life carries its ages
+itself (zoster, 50 and older, CDC) and is its own way, done once. A screening is up to
+date when one way of doing it was done within its interval (a vaccine: ever), else due
+(none on record, or the last one too long ago), for a patient of those ages and that
+sex; outside them it is not judged. A patient who has died is due nothing. The agent
+says these as answers (``agent.toolkit``); the brief lists the ones due
+(:mod:`tools.brief`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from tools.terminology import Concept, Terminology, screening_ways, screenings
 
 __all__ = [
     "CANCER_SCREENING",
+    "VACCINE",
     "ScreeningStatus",
-    "cancer_screenings",
+    "ages_said",
     "every",
     "plus",
+    "scheduled_care",
     "screening_status",
     "ways_said",
 ]
@@ -33,21 +38,25 @@ __all__ = [
 #: a point that does not say it was done (a procedure not done, an entry in error)
 _NOT_DONE = frozenset({"not-done", "entered-in-error"})
 #: the kinds of entry that may record a screening done
-_DONE_KINDS = frozenset({"procedure", "report", "imaging_study", "observation", "encounter"})
-#: the terminology's group of every scheduled cancer screening
+_DONE_KINDS = frozenset(
+    {"procedure", "report", "imaging_study", "observation", "encounter", "immunization"}
+)
+#: the terminology's group of every scheduled cancer screening, and of every vaccine
 CANCER_SCREENING = "cancer_screening"
+VACCINE = "vaccine"
 
 
 @dataclass(frozen=True, slots=True)
 class ScreeningStatus:
-    """One screening judged for one patient on one day.
+    """One screening (or vaccine given once) judged for one patient on one day.
 
     Attributes:
         screening: what it is for (colorectal cancer screening), with its ages, sex, by.
         verdict: ``"due"``, ``"not_due"`` (one way done within its interval) or
             ``"not_judged"`` (outside its ages, of the other sex, or the age unknown).
         why: for ``"not_judged"``: ``"age"``, ``"sex"`` or ``"age_unknown"``.
-        ways: the ways of doing it, the longest interval first.
+        ways: the ways of doing it, the longest interval first (a vaccine given once:
+            itself, with no interval).
         age: the patient's age on the day judged; ``gender``: Patient.gender.
         patient: the patient's evidence item (the age and sex rest on it).
         last: the last one done of any way (its day, its entry, the way), or ``None``.
@@ -67,8 +76,8 @@ class ScreeningStatus:
     @property
     def next_due(self) -> dt.date | None:
         """When the one within its interval runs out (2024-06-03 plus 10 years:
-        2034-06-03), or ``None``."""
-        if self.current is None:
+        2034-06-03), or ``None`` (none within it, or given once)."""
+        if self.current is None or not self.current[2].repeat_days:
             return None
         day, _item, way = self.current
         return plus(day, way.repeat_days or 0)
@@ -94,13 +103,22 @@ def plus(day: dt.date, days: int) -> dt.date:
     return day.replace(year=year)
 
 
-def every(days: int) -> str:
-    """How often, said as a clinician says it ("every 10 years", "yearly")."""
+def every(days: int | None) -> str:
+    """How often, said as a clinician says it ("every 10 years", "yearly"; ``None``:
+    "once")."""
+    if not days:
+        return "once"
     if days == 365:
         return "yearly"
     if days % 365 == 0:
         return f"every {days // 365} years"
     return f"every {days} days"
+
+
+def ages_said(ages: tuple[int, int | None]) -> str:
+    """ "ages 45–75", "ages 50 and older"."""
+    lo, hi = ages
+    return f"ages {lo}–{hi}" if hi is not None else f"ages {lo} and older"
 
 
 def ways_said(ways: Sequence[Concept]) -> str:
@@ -109,8 +127,7 @@ def ways_said(ways: Sequence[Concept]) -> str:
     where its name is the record's display, "Cytopathology procedure, preparation of
     smear, genital source")."""
     return " or ".join(
-        f"{w.synonyms[0] if w.synonyms else w.name.lower()} {every(w.repeat_days or 0)}"
-        for w in ways
+        f"{w.synonyms[0] if w.synonyms else w.name.lower()} {every(w.repeat_days)}" for w in ways
     )
 
 
@@ -149,8 +166,12 @@ def screening_status(
     who = patient.demographics
     out: list[ScreeningStatus] = []
     for screening in screenings(terminology, wanted):
+        if screening.ages is None:
+            continue
         ways = tuple(screening_ways(terminology, screening))
-        if not ways or screening.ages is None:
+        if not ways and screening.kind == "vaccine":
+            ways = (screening,)  # given once: any dose on record is it
+        if not ways:
             continue
         done = [d for w in ways if (d := _last_done(terminology, ev, w)) is not None]
         due = ScreeningStatus(
@@ -166,11 +187,13 @@ def screening_status(
         lo, hi = screening.ages
         if screening.sex and who.gender != screening.sex:
             out.append(replace(due, verdict="not_judged", why="sex"))
-        elif who.age is None or not lo <= who.age <= hi:
+        elif who.age is None or who.age < lo or (hi is not None and who.age > hi):
             out.append(
                 replace(due, verdict="not_judged", why="age_unknown" if who.age is None else "age")
             )
-        elif current := [d for d in done if (as_of - d[0]).days <= (d[2].repeat_days or 0)]:
+        elif current := [
+            d for d in done if d[2].repeat_days is None or (as_of - d[0]).days <= d[2].repeat_days
+        ]:
             now = max(current, key=lambda d: d[0])
             out.append(replace(due, verdict="not_due", current=now))
         else:
@@ -178,11 +201,10 @@ def screening_status(
     return out
 
 
-def cancer_screenings(
+def scheduled_care(
     ev: EvidenceSet, *, as_of: dt.date, terminology: Terminology
 ) -> list[ScreeningStatus]:
-    """Every scheduled cancer screening judged (:func:`screening_status`)."""
-    group = terminology.concept(CANCER_SCREENING)
-    if group is None:
-        return []
-    return screening_status(ev, [group], as_of=as_of, terminology=terminology)
+    """Every scheduled cancer screening, then every vaccine given once in adult life,
+    judged (:func:`screening_status`)."""
+    groups = [g for g in map(terminology.concept, (CANCER_SCREENING, VACCINE)) if g is not None]
+    return screening_status(ev, groups, as_of=as_of, terminology=terminology)

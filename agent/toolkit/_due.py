@@ -11,7 +11,7 @@ import datetime as dt
 
 from tools.brief import plain
 from tools.evidence import EvidenceItem, EvidenceSet, item_concepts
-from tools.schedules import ScreeningStatus, screening_status, ways_said
+from tools.schedules import ScreeningStatus, ages_said, screening_status, ways_said
 from tools.terminology import Concept, default_terminology, repeat_days
 
 from ..context import AgentContext
@@ -86,58 +86,67 @@ def _ago(as_of: dt.date, day: dt.date) -> str:
 
 
 def _said(st: ScreeningStatus, as_of: dt.date) -> str:
-    """A screening's verdict as one sentence: "Colorectal cancer screening: Colonoscopy
-    last done 2024-06-03, within the year; colonoscopy every 10 years or fecal occult
-    blood test yearly, at ages 45–75 (USPSTF): not due yet (next by 2034-06-03)"."""
+    """A screening's (or a vaccine's) verdict as one sentence: "Colorectal cancer
+    screening: Colonoscopy last done 2024-06-03, within the year; colonoscopy every 10
+    years or fecal occult blood test yearly, at ages 45–75 (USPSTF): not due yet (next by
+    2034-06-03)"; "Zoster vaccine: none on record; shingles shot once, at ages 50 and
+    older (CDC adult schedule); at age 66: due"."""
     s = st.screening
-    lo, hi = s.ages or (0, 0)
+    ages = ages_said(s.ages) if s.ages else "ages not stated"
     by = f" ({s.by})" if s.by else ""
     name = plain(s.name)
     if st.why == "sex":
         whom = "women" if s.sex == "female" else "men"
         return (
-            f"{name}: recommended for {whom} aged {lo}–{hi}{by}; not judged for a patient "
+            f"{name}: recommended for {whom}, {ages}{by}; not judged for a patient "
             f"recorded as {st.gender or 'of unrecorded sex'}"
         )
     if st.verdict == "not_judged":
         at = "the age not recorded" if st.age is None else f"at age {st.age}"
-        said = f"{name}: recommended at ages {lo}–{hi}{by}; {at}, not judged here"
+        said = f"{name}: recommended at {ages}{by}; {at}, not judged here"
         if st.last is not None:
             said += f" (last: {plain(st.last[1].name)}, {st.last[0].isoformat()})"
         return said
-    rule = f"{ways_said(st.ways)}, at ages {lo}–{hi}{by}"
+    rule = f"{ways_said(st.ways)}, at {ages}{by}"
     shown = st.current or st.last
     if shown is None:
         return f"{name}: none on record; {rule}; at age {st.age}: due"
     day, item, _way = shown
-    done = f"{name}: {plain(item.name)} last done {day.isoformat()}, {_ago(as_of, day)}"
-    if st.verdict == "not_due" and st.next_due is not None:
-        return f"{done}; {rule}: not due yet (next by {st.next_due.isoformat()})"
+    verb = "given" if item.kind == "immunization" else "last done"
+    done = f"{name}: {plain(item.name)} {verb} {day.isoformat()}, {_ago(as_of, day)}"
+    if st.verdict == "not_due":
+        until = f" (next by {st.next_due.isoformat()})" if st.next_due is not None else ""
+        return f"{done}; {rule}: not due{' yet' if until else ''}{until}"
     return f"{done}; {rule}: due"
 
 
 def screenings_due(
     ctx: AgentContext,
     ev: EvidenceSet,
-    wanted: list[Concept],
+    screenings: list[Concept],
     result: ToolResult,
     *,
     asked: bool,
     searched: list[str] | None = None,
 ) -> list[tuple[str, list[str]]]:
-    """Each cancer screening named (:func:`tools.schedules.screening_status`) said with
-    its verdict. Of the other sex it is said only when ``asked`` by name ("is he due for
-    a mammogram?"), and left out of "his cancer screenings", as is one the patient is
-    too young for; past its ages it is said not judged (USPSTF leaves colorectal
-    screening at 76–85 to the person). Each statement cites the patient (age and sex)
-    and the last one done, or, when none is, ``searched``: the search that found none."""
+    """Each screening or once-given vaccine (:func:`tools.terminology.screenings` of what
+    is named; :func:`tools.schedules.screening_status`) said with its verdict. Of the
+    other sex it is said only when ``asked`` by name ("is he due for a mammogram?"), and
+    left out of "his cancer screenings", as is one the patient is too young for, or a
+    vaccine past its ages (hepatitis B to 59); a screening past its ages is said not
+    judged (USPSTF leaves colorectal screening at 76–85 to the person). Each statement
+    cites the patient (age and sex) and the last one done, or, when none is,
+    ``searched``: the search that found none."""
     term = ctx.terminology or default_terminology()
     as_of = ctx.as_of or dt.datetime.now(dt.UTC).date()
     out: list[tuple[str, list[str]]] = []
-    for st in screening_status(ev, wanted, as_of=as_of, terminology=term):
+    for st in screening_status(ev, screenings, as_of=as_of, terminology=term):
         lo = st.screening.ages[0] if st.screening.ages else 0
-        if not asked and (st.why == "sex" or (st.why == "age" and (st.age or 0) < lo)):
-            continue  # "anything overdue?" of a man, or of a child: not these
+        too_young = st.why == "age" and (st.age or 0) < lo
+        vaccine_past = st.why == "age" and st.screening.kind == "vaccine"
+        if not asked and (st.why == "sex" or too_young or vaccine_past):
+            continue  # "anything overdue?" of a man, of a child, or a vaccine of younger
+            # adults (hepatitis B to 59): not these
         for item in st.entries:
             result.add(ctx, item)
         handles = [i.handle for i in st.entries]

@@ -38,6 +38,7 @@ from tools.fhir_version import (
     SEARCHABLE_TYPES,
     patient_ids_of,
 )
+from tools.schedules import VACCINE
 from tools.terminology import (
     Concept,
     Terminology,
@@ -434,13 +435,19 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     vaccines = rtype == "Immunization" or any(i.kind == "immunization" for i in items)
     # "is she due for a mammogram?", "up to date on her cancer screenings?": by her age,
     # sex and the last one done (of a patient who has died, nothing is)
-    screens = screenings(term, wanted) if name else []
+    screens = (
+        screenings(term, wanted)
+        if name
+        else screenings(term, [v])  # "up to date on her shots?": those given once, too
+        if rtype == "Immunization" and (v := term.concept(VACCINE)) is not None
+        else []
+    )
     due = (no_care_due(ctx, ev, result) if vaccines or screens else None) or [
         *(vaccines_due(ctx, ev, items, result) if name or code or rtype == "Immunization" else []),
         *screenings_due(
             ctx,
             ev,
-            wanted,
+            screens,
             result,
             asked=len(screens) == 1,
             searched=[] if items else [h for _, hs in result.statements for h in hs],

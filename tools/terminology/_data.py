@@ -18,9 +18,10 @@ lists inside a field by ``;``)::
   drug class, the conditions or findings it is given for: antihypertensives →
   hypertension, analgesics → pain),
   ``every=DAYS`` (for a vaccine, how often adults get it again: influenza 365; for a way
-  of screening, how often it is repeated: colonoscopy 3650), ``ages=LO-HI``,
-  ``sex=female|male`` and ``by=WHO`` (for what a screening is for, the ages and sex it
-  is recommended for and by whom: colorectal cancer screening ``ages=45-75 by=USPSTF``),
+  of screening, how often it is repeated: colonoscopy 3650), ``ages=LO-HI`` or
+  ``ages=LO-`` (and older), ``sex=female|male`` and ``by=WHO`` (for what a screening or
+  a vaccine given once is for, the ages and sex it is recommended at and by whom:
+  colorectal cancer screening ``ages=45-75 by=USPSTF``, zoster vaccine ``ages=50- by=CDC``),
   ``recorded_as=allergy_list|encounter``
   (held elsewhere than its kind: a drug allergy in the allergy list, a physical
   examination as a visit), ``notext`` (the name is not matched in free
@@ -120,7 +121,7 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
     monitored: tuple[str, ...] = ()
     treats: tuple[str, ...] = ()
     repeat_days: int | None = None
-    ages: tuple[int, int] | None = None
+    ages: tuple[int, int | None] | None = None
     sex: str | None = None
     by: str | None = None
     recorded_as: str | None = None
@@ -134,9 +135,10 @@ def _parse_line(line: str, where: str, table: ConceptTable) -> Concept:
             monitored = tuple(v for v in value.split(",") if v)
         elif key == "every" and value.isdigit():
             repeat_days = int(value)
-        elif key == "ages" and re.fullmatch(r"\d{1,3}-\d{1,3}", value):
-            lo, hi = (int(v) for v in value.split("-"))
-            if lo > hi:
+        elif key == "ages" and re.fullmatch(r"\d{1,3}-(?:\d{1,3})?", value):
+            low, _, high = value.partition("-")
+            lo, hi = int(low), (int(high) if high else None)
+            if hi is not None and lo > hi:
                 raise TerminologyDataError(where, f"bad ages {value!r} (LO-HI, LO <= HI)")
             ages = (lo, hi)
         elif key == "sex" and value in get_args(Sex):

@@ -165,8 +165,9 @@ class Concept:
         repeat_days: for a vaccine, how often adults are to get it again (influenza:
             yearly); its children share it. For a way of screening, how often it is
             repeated (a colonoscopy every 10 years).
-        ages: for what a screening is for (colorectal cancer screening), the ages,
-            inclusive, at which it is recommended (45–75); ``None`` for anything else.
+        ages: for what a screening is for (colorectal cancer screening) or a vaccine
+            given once in adult life (zoster), the ages, inclusive, at which it is
+            recommended (45–75; 50 and older: ``(50, None)``); ``None`` for anything else.
         sex: for what a screening is for, the sex it is recommended for (mammography:
             ``"female"``), or ``None`` for everyone.
         by: whose recommendation ``ages``, ``sex`` and the ``repeat_days`` of the ways
@@ -190,7 +191,7 @@ class Concept:
     monitors: tuple[str, ...] = ()
     treats: tuple[str, ...] = ()
     repeat_days: int | None = None
-    ages: tuple[int, int] | None = None
+    ages: tuple[int, int | None] | None = None
     sex: Sex | None = None
     by: str | None = None
     recorded_as: RecordedAs | None = None
