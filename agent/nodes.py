@@ -594,7 +594,8 @@ def route_verify(state: AgentState) -> str:
 #: its range. A whole current list needs no statistic (:func:`_is_list`).
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
-     "ended", "death", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose"}
+     "ended", "death", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
+     "reason"}
 )  # fmt: skip
 
 

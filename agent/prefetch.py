@@ -568,6 +568,15 @@ def prefetch_calls(
                 if _CONTROL.search(question)
                 else _monitors(concept, term)
             )
+            if (
+                kind in ("condition", "finding")
+                and evidence is not None
+                and any(_has_results(evidence, m, term) for m in shown_by)
+            ):  # its entries are said as they stand, what shows it judged: that is the
+                # answer ("is her diabetes controlled?": the diabetes, and the HbA1c
+                # against its range and goal), which code says without a model
+                entries = next(c for c in reversed(calls) if c["tool"] == "search_record")
+                calls[calls.index(entries)] = {**entries, "asks": None, "whole": True}
             calls.extend(_call("lab_trend", name=m.name, **window) for m in shown_by)
         elif focus.asks == "change" and kind in ("condition", "finding"):
             # "is his diabetes getting worse?", "is her anemia better?": the course of what

@@ -307,6 +307,18 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
+    (  # "why is she on warfarin?", "what was the visit for?": the reason the record
+        # links to an order, a procedure or a visit (not "why did he die?": the death)
+        "reason",
+        re.compile(
+            r"^\W*(?:and\s+|so\s+|but\s+)?why\b(?![^?]*\b(?:die[ds]?|death|pass(?:ed)? away)\b)"
+            r"|\bwhat\s+(?:is|was|are|were)\s+(?:it|that|this|they|those|these|"
+            r"(?:the|her|his|their|my|your)\s+\w+(?:\s+\w+)?)\s+"
+            r"(?:(?:prescribed|ordered|given|done|taken)\s+)?for\s*\??\s*$"
+            r"|\bwhat\s+for\b|\breasons?\s+(?:for|why)\b|\bindications?\b",
+            re.I,
+        ),
+    ),
     (  # "has the warfarin dose changed?", "did they increase her lisinopril dose?": the
         # strengths and forms ordered, not a series' change
         "dose",
@@ -450,6 +462,12 @@ _FOLLOW_UP = re.compile(
 _POINTS_BACK = re.compile(
     r"\b(?:it|its|that one|like that|like those|those|these|them|the same one)\b", re.I
 )
+_WHY = re.compile(r"\bwhy\b", re.I)
+#: a treatment asked of by that word ("what treatment did she get?"), not a list of
+#: medications ("what meds is she on?")
+_TREATMENT = re.compile(r"\btreat\w*|\btherap\w*|\bdone\b|\bmanaged\b|\bgiven\b", re.I)
+#: "when was that?", "when did it start?": a date asked of what was named before
+_WHEN = re.compile(r"^\W*(?:and\s+)?when\b", re.I)
 #: a follow-up asking for the treatment of what the turn before named
 _FOR_IT = re.compile(
     r"\b(?:for|about|to (?:treat|control|manage|lower))\s+(?:it|that|this|them|those)\b"
@@ -975,7 +993,10 @@ def understand(
     focus.judge = bool(_JUDGE.search(plain))
     if "medications" in focus.sections or "procedures" in focus.sections:
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
-    focus.narrative = bool(_NARRATIVE.search(question))
+    # ("why is she on warfarin?" asks the order's reason, which the record gives or not)
+    focus.narrative = bool(
+        _NARRATIVE.search(_WHY.sub(" ", question) if focus.asks == "reason" else question)
+    )
     focus.recent = _recent_n(_spelled_out(question))
     parts = [m.span() for m in _PART.finditer(plain)]
     if parts:  # several questions in one: each concept's part asks for its own
@@ -1023,8 +1044,24 @@ def understand(
         ):  # names nothing: about what the last turn was about ("Trend: up or down overall?")
             focus.follow_up = True
             focus.concepts = list(previous.concepts)
-            focus.sections = list(previous.sections)
-            focus.given_for = list(previous.given_for)
+            # of the thing itself, not of what is given for it: "has it healed?", "is it
+            # in remission?", "is it working?" (her blood pressure, against its goal) after
+            # "was she given anything for it?"
+            of_itself = focus.asks in ("ended", "judge", "change")
+            focus.sections = [] if of_itself and previous.given_for else list(previous.sections)
+            focus.given_for = [] if of_itself else list(previous.given_for)
+            focus.window = focus.window or previous.window
+        elif (
+            previous.concepts
+            and focus.sections
+            and set(focus.sections) <= {"medications", "procedures"}
+            and _TREATMENT.search(question)
+            and len(re.findall(r"\w+", question)) <= 8
+            and any(c.kind in _TREATED_KINDS for _w, c in previous.concepts)
+        ):  # "what cancers has she had?" — "what treatment did she get?": for those
+            focus.follow_up = True
+            focus.concepts = list(previous.concepts)
+            focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
             focus.window = focus.window or previous.window
         elif previous.concepts and _POINTS_BACK.search(question):
             # names only a section, and points back at what the last turn named: "When was
@@ -1035,4 +1072,12 @@ def understand(
             if {"medications", "procedures"} & set(focus.sections) and _FOR_IT.search(question):
                 # "is she on anything for it?", "was it treated?": what is given for it
                 focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
+    if focus.asks is None and focus.concepts:
+        kinds = {c.kind for _w, c in focus.concepts}
+        if focus.window is not None and kinds <= _TESTED:
+            focus.asks = "latest"  # "what was her creatinine a year ago?": the value then
+        elif focus.follow_up and _WHEN.match(question):
+            # "when was that?": since when, of a problem or a drug; else the last time
+            first = {"condition", "finding", "body_site", *_DRUG_KINDS}
+            focus.asks = "first" if kinds <= first else "latest"
     return focus

@@ -593,11 +593,13 @@ _COMPUTED = [
     ("Is she off losartan?", "No — losartan potassium 25 MG Oral Tablet: current"),
     ("Is she due for a flu shot?", "Influenza, seasonal, injectable, preservative free: last"),
     ("Has her hypertension improved?", "Essential hypertension: active, since 2019-03-13"),
+    # a judgement of a condition: its entries as they stand, and what shows it judged
+    # against its range and goal (the HbA1c), not a "yes" from the entries
+    ("Is her diabetes controlled?", "Diabetes mellitus type 2: active, since 2016-12-14"),
 ]
-#: a judgement of a condition: the entries do not answer it "yes" (its course, "has her
-#: hypertension improved?", is said by code: the entries and what shows it, first to last)
+#: prose asked for: the model writes it
 _MODEL_ASKED = [
-    "Is her diabetes controlled?",
+    "Describe her diabetes in detail.",
 ]
 
 
@@ -605,7 +607,7 @@ async def test_what_code_computed_is_the_answer_without_a_model_call(store: Reco
     """The latest value, a yes/no about one named thing, results out of range, an onset,
     the first of a kind, a whole current list, a count of events: the tools computed and
     said it, cited; no model is asked (the scripted FAKE model has no step: a call would
-    fail). A judgement of a condition, "has it improved?": the model is."""
+    fail). Prose asked for ("describe …"): the model is."""
     for q, starts in _COMPUTED:
         a = await ask(q, patient_id=DEBORA, source=store, model=ScriptedChatModel([]))
         assert a.usage.model_calls == 0, q

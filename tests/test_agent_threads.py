@@ -4,6 +4,7 @@ a wrong key fails clearly (API and CLI)."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import logging
 import sqlite3
@@ -311,3 +312,43 @@ async def test_an_entry_found_by_two_searches_is_said_once(store: RecordStore) -
                   model=SilentModel())  # fmt: skip
     said = [s.text for s in a.sentences]
     assert sum("Neuropathy due to type 2 diabetes mellitus" in s for s in said) == 1, said
+
+
+async def test_follow_ups_of_a_reason_a_period_a_treatment_and_a_course_are_code_s(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    # in a sweep of threads these went to the model or were misread: "what is it for?"
+    # (the order's reason), "what was it a year ago?" (the value then), "is it
+    # controlled?" (what shows it, judged), "has it healed?" after "was she given anything
+    # for it?" (the problem, not the medications given for it)
+    from bench.ehrqa.agent_answerer import SilentModel  # a FAKE model that writes nothing
+
+    db = tmp_path / "threads.db"
+
+    async def said(q: str, thread: str, patient: str = CLEOTILDE) -> tuple[str, int]:
+        a = await ask(q, patient_id=patient, source=store, model=SilentModel(),
+                      thread_id=thread, threads_db=db, as_of=dt.date(2025, 6, 1))  # fmt: skip
+        return a.text, a.usage.model_calls
+
+    await said("is she on warfarin?", "w")
+    why, calls = await said("what is it for?", "w")
+    assert calls == 0
+    assert why.startswith(
+        "Warfarin Sodium 5 MG Oral Tablet: current, last ordered 2025-04-30, for Atrial "
+        "fibrillation"
+    ), why
+    await said("what's her latest creatinine?", "c")
+    then, calls = await said("what was it a year ago?", "c")
+    assert calls == 0
+    assert then.startswith("Creatinine: 2.039 mg/dL on 2024-04-24"), then
+    await said("does she have diabetes?", "d", DEBORA)
+    controlled, calls = await said("is it controlled?", "d", DEBORA)
+    assert calls == 0
+    assert "HbA1c: the latest, 6.6 % on 2025-01-15" in controlled, controlled
+    assert "meets the usual treatment goal (below 7 %, per ADA)" in controlled
+    await said("does she have prediabetes?", "p")
+    await said("was she given anything for it?", "p")
+    ended, calls = await said("has it resolved?", "p")
+    assert calls == 0
+    assert ended.startswith("No — Prediabetes") or "Prediabetes: active" in ended, ended
+    assert "Insulin" not in ended, ended  # the problem, not what is given for it

@@ -304,13 +304,16 @@ def test_an_ending_or_a_course_is_no_yes_no_about_existence() -> None:
 
 
 def test_prose_is_asked_for_in_its_own_words() -> None:
-    """ "Describe …", "explain …", "summarize …", "why …": prose, which the model writes; a
-    list or a fact is not ("what are her problems?")."""
+    """ "Describe …", "explain …", "summarize …": prose, which the model writes; a list or
+    a fact is not ("what are her problems?"), nor "why is she on metformin?": the reason
+    the record links to the order (or that it gives none), which code says."""
     for q in ("Describe every problem on her list in great detail.", "Explain her medications",
-              "Summarize her cardiac history", "Why is she on metformin?"):  # fmt: skip
+              "Summarize her cardiac history", "Explain why she is on metformin"):  # fmt: skip
         assert _read(q).narrative, q
-    for q in ("What are her current problems?", "List her allergies", "Is she on metformin?"):
+    for q in ("What are her current problems?", "List her allergies", "Is she on metformin?",
+              "Why is she on metformin?"):  # fmt: skip
         assert not _read(q).narrative, q
+    assert _read("Why is she on metformin?").asks == "reason"
     assert _read("Are her allergies serious?").asks == "judge"
 
 
@@ -728,6 +731,8 @@ def test_a_third_sweep_of_what_people_ask_about_a_record() -> None:
         ("Has her A1c increased?", "change", "hba1c"),  # a result's course: its change
         ("Was her potassium ever high?", "range", "potassium"),  # its highest, judged
         ("What does she do for a job?", None, "employment"),
+        ("Why is she on warfarin?", "reason", "warfarin"),  # the order's reason, not prose
+        ("What was her creatinine a year ago?", "latest", "creatinine"),  # the value then
     ],
 )
 def test_questions_read_in_their_own_words(

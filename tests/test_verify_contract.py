@@ -373,6 +373,8 @@ CORRECT: list[tuple[str, list[str], str]] = [
     ("She still takes atorvastatin.", ["MedicationRequest/ator"], "verified"),
     ("Penicillin V was stopped.", ["MedicationRequest/pv"], "verified"),
     ("If her HbA1c rises, insulin may be considered.", ["Observation/a1"], "unverified"),
+    # a body part is no claim of its own ("on the other hand")
+    ("On the other hand, creatinine was 1.3 mg/dL in July 2021.", ["Observation/cr2"], "verified"),
 ]
 
 CORRECT_P2: list[tuple[str, list[str], str]] = [

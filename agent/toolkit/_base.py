@@ -335,6 +335,11 @@ def _episodes(item: EvidenceItem) -> int:
     return max(1, ended + any(not p.end for p in item.points))
 
 
+#: what an order, a procedure or a visit records as its reason (:func:`_for`)
+_REASONED_KINDS = frozenset({"medication", "procedure", "encounter"})
+_NO_REASON = " — the record gives no reason for it"
+
+
 def bounded(
     ctx: AgentContext,
     items: Sequence[EvidenceItem],
@@ -390,6 +395,16 @@ def bounded(
         began = sorted(shown, key=lambda i: min((p.day for p in i.points if p.day), default="9999"))
         result.leads["first"] = [
             (scrub(first_statement(i), ctx.patient_id), [i.handle]) for i in began
+        ]
+    if shown and all(i.kind in _REASONED_KINDS for i in shown):
+        # "why is she on warfarin?", "what was the visit for?": the reason the record
+        # links (reasonReference / reasonCode), or that it gives none — never a guess
+        result.leads["reason"] = [
+            (
+                scrub(statement(i) + ("" if _for(i) else _NO_REASON), ctx.patient_id),
+                [i.handle],
+            )
+            for i in shown
         ]
     if not items:
         if scope is not None and ctx.cache.evidence is not None:

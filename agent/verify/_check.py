@@ -547,12 +547,18 @@ def _year_counts(sup: Support, text: str, question: str) -> list[tuple[int, int,
 # --------------------------------------------------------------------------- terms
 
 
+#: kinds of concept whose names state no fact of the record by themselves
+_NOT_CLAIMS = frozenset({"body_site"})
+
+
 def _candidates(m: Mention, sentence: str, term: Terminology) -> list[Concept]:
     """A mention's concepts; a disease named with a vaccination cue means its vaccine
     ("vaccinated against influenza", "a shot for shingles"), and without one, not the
-    vaccine."""
-    vaccines = [c for c in m.concepts if c.kind == "vaccine"]
-    others = [c for c in m.concepts if c.kind != "vaccine"]
+    vaccine. A body part is no claim of its own ("on the other hand", "her knee"): what is
+    said of it is (the sprain, the replacement)."""
+    concepts = [c for c in m.concepts if c.kind not in _NOT_CLAIMS]
+    vaccines = [c for c in concepts if c.kind == "vaccine"]
+    others = [c for c in concepts if c.kind != "vaccine"]
     if not _VACCINATION.search(sentence):
         return others or vaccines
     if not vaccines:
