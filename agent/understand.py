@@ -981,6 +981,8 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if focus.asks == "reason" and dict(_ASKS)["latest"].search(plain):
+        focus.asks = "latest"  # "why was she last seen?": the last visit, with its reason
     if focus.asks == "ever" and _EVER_OUT.search(plain):
         focus.asks = "range"  # "was her potassium ever high?": its highest, against its range
     if (

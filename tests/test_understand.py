@@ -732,6 +732,7 @@ def test_a_third_sweep_of_what_people_ask_about_a_record() -> None:
         ("Was her potassium ever high?", "range", "potassium"),  # its highest, judged
         ("What does she do for a job?", None, "employment"),
         ("Why is she on warfarin?", "reason", "warfarin"),  # the order's reason, not prose
+        ("Why was she last seen?", "latest", None),  # the last visit, said with its reason
         ("What was her creatinine a year ago?", "latest", "creatinine"),  # the value then
     ],
 )

@@ -299,7 +299,12 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
     out = {
         "count": f"{name}: {n} {span}, the latest {at(st.last)}",
         "first": f"{name}: the first result, {at(st.first)}, of {n} {span}",
-        "latest": f"{name}: {at(st.last)}, the most recent of {n}" if st.n > 1 else only,
+        # ("a year ago": the most recent of those up to then, said so)
+        "latest": (
+            f"{name}: {at(st.last)}, the most recent of {n}{f' {span}' if st.window else ''}"
+            if st.n > 1
+            else only
+        ),
     }
     if st.mean is not None:
         out["mean"] = f"{name}: mean {fmt_num(st.mean)}{unit} over {n} {span}"
