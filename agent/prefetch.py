@@ -535,6 +535,8 @@ def prefetch_calls(
         rtype = _SEARCH_TYPE[kind]
         if concept.recorded_as == "encounter":  # "his last physical": a visit, by its type
             rtype = "Encounter"
+        elif concept.recorded_as == "anywhere":  # "code status?": an entry, an observation,
+            rtype = None  # a document or a consent: the whole record
         if kind in ("drug", "drug_class") and "allergies" in sections_words:
             rtype = "AllergyIntolerance"  # "allergic to penicillin?": not her prescriptions
         if kind == "body_site" and others:

@@ -871,6 +871,12 @@ _TESTED_FOR = re.compile(
     r"(?:(?:her|his|my|their|the|a)\s+)?$",
     re.I,
 )
+#: a season named as a time ("last fall", "this autumn"), not a thing of the record
+_SEASON = re.compile(
+    r"\b(?:last|this|next|past|previous|early|late|during(?: the)?|in(?: the)?|since(?: the)?|"
+    r"over(?: the)?)\s+(?:fall|autumn|spring|summer|winter)\b",
+    re.I,
+)
 _RISK_OF = re.compile(r"\brisk\s+(?:of|for)\s+(?:(?:a|an|her|his|my)\s+)?$", re.I)
 _A_RISK = re.compile(r"\s+risks?\b", re.I)
 _DRUG_KINDS = frozenset({"drug", "drug_class"})
@@ -900,6 +906,7 @@ def understand(
         if not any(a <= m.start and m.end <= b for a, b in visit_words)
     ]
     plain = question  # the question without the names it mentions ("Platelet mean volume")
+    seasons = [m.span() for m in _SEASON.finditer(question)]
     unnamed = question  # without the names of coded things ("Drug overdose" asks no drugs)
     for m in mentions:
         plain = plain[: m.start] + " " * (m.end - m.start) + plain[m.end :]
@@ -915,6 +922,8 @@ def understand(
         tested = both and _TESTED_FOR.search(question[: m.start])
         if _RISK_OF.search(question[: m.start]) or _A_RISK.match(question[m.end :]):
             continue  # "her stroke risk", "risk of falls": a risk, not the thing itself
+        if any(a <= m.start and m.end <= b for a, b in seasons):
+            continue  # "her labs last fall": a season, not a fall
         for c in [*_members_named(m.text, m.concepts, terminology), *m.concepts]:
             if taken and c.kind in _TESTED:
                 continue  # "is she on iron?": the supplement, not the lab test of that name

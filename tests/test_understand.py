@@ -742,3 +742,15 @@ def test_questions_read_in_their_own_words(
     f = _read(question)
     assert f.asks == asks, f
     assert [c.id for _w, c in f.concepts][:1] == ([concept] if concept else []), f
+
+
+def test_a_season_is_no_fall_and_code_status_is_an_advance_directive() -> None:
+    # "her labs last fall" had searched for falls; "is she full code?" had been read as "she
+    # fell" by spelling correction; a code status is searched in the whole record
+    assert "falls" not in [c.id for _w, c in _read("What labs did she have last fall?").concepts]
+    assert [c.id for _w, c in _read("Has she had a fall?").concepts] == ["falls"]
+    for q in ("Is she full code?", "What is her code status?", "Is he DNR?"):
+        assert [c.id for _w, c in _read(q).concepts] == ["advance_directive"], q
+    calls = prefetch_calls("What is her code status?", terminology=default_terminology(),
+                           as_of=AS_OF)  # fmt: skip
+    assert calls[0]["args"] == {"name": "Advance directive"}  # no one resource type

@@ -22,7 +22,7 @@ lists inside a field by ``;``)::
   ``ages=LO-`` (and older), ``sex=female|male`` and ``by=WHO`` (for what a screening or
   a vaccine given once is for, the ages and sex it is recommended at and by whom:
   colorectal cancer screening ``ages=45-75 by=USPSTF``, zoster vaccine ``ages=50- by=CDC``),
-  ``recorded_as=allergy_list|encounter``
+  ``recorded_as=allergy_list|encounter|anywhere``
   (held elsewhere than its kind: a drug allergy in the allergy list, a physical
   examination as a visit), ``notext`` (the name is not matched in free
   text: "History of appendectomy" is a record entry, not a phrase to look for).

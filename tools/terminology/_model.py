@@ -94,7 +94,7 @@ KINDS: tuple[str, ...] = get_args(Kind)
 #: For labs and vitals: which direction of change is a deterioration.
 Polarity = Literal["higher_worse", "higher_better"]
 #: Where a record holds a concept when not where its kind is held (:attr:`Concept.recorded_as`).
-RecordedAs = Literal["allergy_list", "encounter"]
+RecordedAs = Literal["allergy_list", "encounter", "anywhere"]
 
 #: the sex a screening is recommended for (Patient.gender's codes)
 Sex = Literal["female", "male"]
@@ -175,7 +175,9 @@ class Concept:
         recorded_as: where a record holds it, when not where its kind is held:
             ``"allergy_list"`` (a drug allergy is an AllergyIntolerance coded by the drug,
             never named "drug allergy"), ``"encounter"`` (a physical examination is a
-            visit, an Encounter's type).
+            visit, an Encounter's type), ``"anywhere"`` (an advance directive may be a
+            problem-list entry, an observation, a document or a consent: the whole
+            record is searched).
         sources: where the concept comes from (a data file name, ``"server"``, ...).
     """
 
