@@ -96,6 +96,12 @@ def test_brief_sections_and_citations() -> None:
     assert "[Observation/a2]" in md
     assert "HbA1c overdue — last 2019-01-01" in md  # > 182 days before AS_OF
     assert "(recommended every 6 months)" in md
+    # the care due by her age (75) and sex, none on record: one line, citing her
+    assert (
+        "- Due by age and sex — colorectal cancer screening (none on record; USPSTF, ages "
+        "45–75); pneumococcal vaccine (none on record; CDC, ages 65 and older); zoster "
+        "vaccine (none on record; CDC, ages 50 and older) [Patient/p1]"
+    ) in _section(md, "Due or overdue")
     assert "Care plan: Diabetes self management plan" in md
     assert "[CarePlan/cp1]" in md
     assert "<details>" in md  # the history is folded
@@ -114,6 +120,7 @@ def test_deceased_patient_has_no_overdue_items() -> None:
     record[0] = patient(deceasedDateTime="2019-06-01T00:00:00Z")
     md = build_brief(record, as_of=AS_OF).markdown
     assert "overdue" not in md
+    assert "Due by age" not in md
     assert "died 2019-06-01" in md
     assert "(DECEASED)" in md
 
@@ -364,3 +371,20 @@ def test_atrial_fibrillation_shows_its_stroke_risk_and_anticoagulant() -> None:
     assert risk[1]["text"] == "Anticoagulant: Warfarin Sodium 5 MG Oral Tablet"
     assert "Stroke risk" not in build_brief(_fixture("Debora_Nazario"), as_of=FIXTURE_DATE).sections
     assert b.first_screen_words <= 350
+
+
+@shared
+@needs_data
+def test_care_due_by_age_gives_way_to_problems_on_the_first_screen() -> None:
+    # Margery Gibson's first screen is at its word budget: the zoster vaccine due by her
+    # age had pushed two active problems (osteoporosis, a stroke) below the fold; the care
+    # due by age and sex is folded first
+    _pid, record = load_record(find_bundle("Margery_Gibson"))
+    md = build_brief(record, as_of=AS_OF).markdown
+    first = _first_screen(md)
+    assert "Osteoporosis — since 2019-09-30" in first
+    assert "Stroke — since 2011-10-24" in first
+    assert "Due by age and sex — zoster vaccine (none on record" not in first
+    assert "Due by age and sex — zoster vaccine (none on record" in _section(
+        md, "More due or overdue"
+    )

@@ -44,7 +44,7 @@ from typing import Any
 
 from tools._record import RecordView, Resource, fmt_num, view_of
 from tools.codes import MEASURES
-from tools.evidence import EvidenceSet, build_evidence, item_concepts
+from tools.evidence import EvidenceItem, EvidenceSet, build_evidence, item_concepts
 from tools.schedules import ages_said, scheduled_care, ways_said
 from tools.summary import (
     Line,
@@ -443,40 +443,41 @@ def overdue_lines(
 
 def screening_lines(ev: EvidenceSet, as_of: dt.date, terminology: Terminology) -> list[Line]:
     """The cancer screenings and once-in-adult-life vaccines due by the patient's age and
-    sex (:mod:`tools.schedules`: USPSTF, the CDC adult schedule): "Colorectal cancer
-    screening due — last Colonoscopy 2012-05-01, over 13 years ago (colonoscopy every 10
-    years or fecal occult blood test yearly; ages 45–75, USPSTF)", or "— none on record";
-    citing the patient and the last one done."""
-    out: list[Line] = []
+    sex (:mod:`tools.schedules`: USPSTF, the CDC adult schedule), in one line: "Due by age
+    and sex — zoster vaccine (none on record; CDC, ages 50 and older); colorectal cancer
+    screening (last Colonoscopy 2012-05-01, over 13 years ago; colonoscopy every 10
+    years)"; citing the patient and the last one done of each. None when nothing is due."""
+    parts: list[str] = []
+    entries: list[EvidenceItem] = []
+    numbers: list[float] = []
     for st in scheduled_care(ev, as_of=as_of, terminology=terminology):
         if st.verdict != "due" or st.screening.ages is None:
             continue
-        by = f", {st.screening.by}" if st.screening.by else ""
-        rule = f"({ways_said(st.ways)}; {ages_said(st.screening.ages)}{by})"
+        name = plain(st.screening.name)
+        name = name[:1].lower() + name[1:]
         if st.last is None:
-            said = f"{plain(st.screening.name)} due — none on record {rule}"
+            by = f"{st.screening.by}, " if st.screening.by else ""
+            parts.append(f"{name} (none on record; {by}{ages_said(st.screening.ages)})")
         else:
-            day, item, _way = st.last
-            since = (as_of - day).days
-            said = (
-                f"{plain(st.screening.name)} due — last {plain(item.name)} {day.isoformat()}, "
-                f"{_ago(since)} {rule}"
+            day, item, way = st.last
+            parts.append(
+                f"{name} (last {plain(item.name)} {day.isoformat()}, {_ago((as_of - day).days)}; "
+                f"{ways_said([way])})"
             )
-        entries = st.entries
+        entries += [e for e in st.entries if e not in entries]
         lo, hi = st.screening.ages
-        out.append(
-            Line(
-                said,
-                [i.handle for i in entries],
-                list(dict.fromkeys(r for i in entries for r in i.references)),
-                numbers=(
-                    float(lo),
-                    *((float(hi),) if hi is not None else ()),
-                    *(float(w.repeat_days) for w in st.ways if w.repeat_days),
-                ),
-            )
+        numbers += [float(lo), *((float(hi),) if hi is not None else ())]
+        numbers += [float(w.repeat_days) for w in st.ways if w.repeat_days]
+    if not parts:
+        return []
+    return [
+        Line(
+            "Due by age and sex — " + "; ".join(parts),
+            [i.handle for i in entries],
+            list(dict.fromkeys(r for i in entries for r in i.references)),
+            numbers=tuple(numbers),
         )
-    return out
+    ]
 
 
 def _care(ev: EvidenceSet) -> list[Line]:
@@ -603,6 +604,7 @@ def brief_sections(
     ]
     patient = _patient(ev)
     check = after_death_line(view, ev)
+    gaps = screening_lines(ev, as_of, default_terminology())  # none for a patient who died
     first = [
         BriefSection("Patient", patient + ([check] if check else [])),
         BriefSection("Active problems", _problems(ev, True)),
@@ -623,8 +625,7 @@ def brief_sections(
             else [
                 BriefSection(
                     "Due or overdue",
-                    overdue_lines(view, ev, trends, index)
-                    + screening_lines(ev, as_of, default_terminology()),
+                    overdue_lines(view, ev, trends, index) + gaps,
                 )
             ]
         ),
@@ -637,8 +638,16 @@ def brief_sections(
             spill[s.title] = s.lines[cap:]
             s.more = len(s.lines) - cap
             s.lines = s.lines[:cap]
-    # keep the first screen within its word budget: shorten the longest lists
+    # keep the first screen within its word budget: the care due by age and sex goes first
+    # (below the problems, medications and results a clinician acts on), then shorten the
+    # longest lists
     while _words(first) > FIRST_SCREEN_WORDS:
+        due = next((s for s in first if s.title == "Due or overdue"), None)
+        if due is not None and gaps and gaps[0] in due.lines:
+            due.lines.remove(gaps[0])
+            spill.setdefault(due.title, []).append(gaps[0])
+            due.more += 1
+            continue
         longest = max(
             (s for s in first[1:] if len(s.lines) > 2), key=lambda s: len(s.lines), default=None
         )
