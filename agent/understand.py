@@ -315,7 +315,13 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\bwhat\s+(?:is|was|are|were)\s+(?:it|that|this|they|those|these|"
             r"(?:the|her|his|their|my|your)\s+\w+(?:\s+\w+)?)\s+"
             r"(?:(?:prescribed|ordered|given|done|taken)\s+)?for\s*\??\s*$"
-            r"|\bwhat\s+for\b|\breasons?\s+(?:for|why)\b|\bindications?\b",
+            r"|\bwhat\s+for\b|\breasons?\s+(?:for|why)\b|\bindications?\b"
+            # "what was I prescribed metformin for?", "what's that pill for?"
+            r"|^\W*what(?:'s|\s+(?:is|was|are|were))\b[^?]*\bfor\s*\??\s*$"
+            # "for what condition is she on it?", "what condition was it meant to treat?"
+            r"|\bfor\s+what\s+(?:condition|problem|reason|diagnosis|illness)\b"
+            r"|\bwhat\s+(?:condition|problem|diagnosis|illness)\b[^?]*"
+            r"\b(?:treat\w*|for|prescribed|given|meant|taking|on)\b",
             re.I,
         ),
     ),
@@ -990,8 +996,13 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
-    if focus.asks == "reason" and dict(_ASKS)["latest"].search(plain):
-        focus.asks = "latest"  # "why was she last seen?": the last visit, with its reason
+    if (
+        focus.asks == "reason"
+        and dict(_ASKS)["latest"].search(plain)
+        and not any(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
+    ):  # "why was she last seen?": the last visit, with its reason (not "for what was he
+        # last prescribed X?": the orders' reasons)
+        focus.asks = "latest"
     if focus.asks == "ever" and _EVER_OUT.search(plain):
         focus.asks = "range"  # "was her potassium ever high?": its highest, against its range
     if (

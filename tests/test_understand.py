@@ -733,6 +733,9 @@ def test_a_third_sweep_of_what_people_ask_about_a_record() -> None:
         ("What does she do for a job?", None, "employment"),
         ("Why is she on warfarin?", "reason", "warfarin"),  # the order's reason, not prose
         ("Why was she last seen?", "latest", None),  # the last visit, said with its reason
+        ("What was I prescribed metformin for?", "reason", "metformin"),
+        ("For what condition was he last prescribed metformin?", "reason", "metformin"),
+        ("What condition was her metformin meant to treat?", "reason", "metformin"),
         ("What was her creatinine a year ago?", "latest", "creatinine"),  # the value then
     ],
 )
