@@ -85,7 +85,7 @@ def screenings(term: Terminology, concepts: Iterable[Concept]) -> list[Concept]:
     """What the named concepts are screenings for, each with a schedule
     (:attr:`Concept.ages`): the concept itself or its nearest such ancestor ("a
     mammogram": breast cancer screening), else the scheduled screenings under it ("cancer
-    screenings": colorectal, breast, cervical), in the data's order; empty when none."""
+    screenings": breast, cervical, colorectal), by id; empty when none."""
     out: dict[str, Concept] = {}
     for c in concepts:
         up = [a for a in _with_ancestors(term, [c]) if a.ages]
