@@ -317,7 +317,9 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:(?:prescribed|ordered|given|done|taken)\s+)?for\s*\??\s*$"
             r"|\bwhat\s+for\b|\breasons?\s+(?:for|why)\b|\bindications?\b"
             # "what was I prescribed metformin for?", "what's that pill for?"
-            r"|^\W*what(?:'s|\s+(?:is|was|are|were))\b[^?]*\bfor\s*\??\s*$"
+            r"|^\W*what(?:'s|\s+(?:is|was|are|were))\b[^?]*"
+            r"(?<!\bdue)(?<!\brisk)(?<!\btested)(?<!\bscreened)(?<!\bchecked)(?<!\blooking)"
+            r"(?<!\bwaiting)\s+for\s*\??\s*$"
             # "for what condition is she on it?", "what condition was it meant to treat?"
             r"|\bfor\s+what\s+(?:condition|problem|reason|diagnosis|illness)\b"
             r"|\bwhat\s+(?:condition|problem|diagnosis|illness)\b[^?]*"
@@ -444,6 +446,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
 )
 _JUDGE = dict(_ASKS)["judge"]
+_REASON = dict(_ASKS)["reason"]
 _NARRATIVE = re.compile(
     r"\b(?:describe|explain|summari[sz]e|summary|tell me (?:about|more)|in (?:great |more )?detail|"
     r"discuss|overview|elaborate|walk me through|why)\b"
@@ -996,6 +999,10 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if focus.asks == "reason" and not _REASON.search(question):
+        # the names blanked out of the question had ended it ("what is she taking for
+        # pain?" is no "what … for?"): what else it asks
+        focus.asks = next((n for n, p in _ASKS if n != "reason" and p.search(plain)), None)
     if (
         focus.asks == "reason"
         and dict(_ASKS)["latest"].search(plain)

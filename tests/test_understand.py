@@ -736,6 +736,8 @@ def test_a_third_sweep_of_what_people_ask_about_a_record() -> None:
         ("What was I prescribed metformin for?", "reason", "metformin"),
         ("For what condition was he last prescribed metformin?", "reason", "metformin"),
         ("What condition was her metformin meant to treat?", "reason", "metformin"),
+        ("What is she due for?", "judge", None),  # not a reason: "due for"
+        ("What is she taking for pain?", None, "pain_symptom"),  # what is given for it
         ("What was her creatinine a year ago?", "latest", "creatinine"),  # the value then
     ],
 )
