@@ -13,6 +13,7 @@ record").
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -152,12 +153,13 @@ def _named(item: EvidenceItem, name: str, wanted: list[Concept], term: Terminolo
     texts = [item.name, *(c.display or "" for c in item.codings), *item.reasons]
     sites = [w for w in wanted if w.kind == "body_site"]
     if sites:
-        said = _site_words(sites)
+        said = _site_words(tuple(sites))
         return any(said.search(t) for t in texts)
     return any(name in t.lower() for t in texts)
 
 
-def _site_words(sites: list[Concept]) -> re.Pattern[str]:
+@functools.lru_cache(maxsize=64)
+def _site_words(sites: tuple[Concept, ...]) -> re.Pattern[str]:
     """The names of body sites as words ("ankle", "ankles"), without the word before
     them a synonym may carry ("her back": "back")."""
     words = {
@@ -287,7 +289,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         items = [i for i in items if _has_status(i, status)]
     if args.site:  # "has he had surgery on his knee?": the surgeries that name the knee
         sites = [c for m in term.mentions(args.site) for c in m.concepts if c.kind == "body_site"]
-        site = _site_words(sites) if sites else re.compile(rf"\b{re.escape(args.site)}\b", re.I)
+        site = (
+            _site_words(tuple(sites)) if sites else re.compile(rf"\b{re.escape(args.site)}\b", re.I)
+        )
         items = [
             i
             for i in items
@@ -488,7 +492,7 @@ def _given_for(
         if item.kind not in ("medication", "procedure") or not wanted:
             continue
         if sites:  # "what does she take for her hip?": for what its reason names of the hip
-            if any(_site_words(sites).search(r) for r in item.reasons):
+            if any(_site_words(tuple(sites)).search(r) for r in item.reasons):
                 kept.append(item)
             continue
         reasons = [c for r in item.reasons for c in _most_specific(term, plain(r))]
