@@ -389,9 +389,33 @@ def prefetch_calls(
         # names it, not every surgery and every procedure done for it
         c for _w, c in concepts if c.kind == "procedure" and c.id not in focus.given_for
     ] if "procedures" in sections_words and focus.given_for else []  # fmt: skip
+    # "was he hospitalized for his breathing?", "any ER visits for chest pain?", "visits
+    # for her diabetes?": the visits (of that setting) whose reason names it, not the
+    # setting's every visit and the condition's entries beside them
+    seen_for: list[Concept | None] = (
+        [c for _w, c in concepts if c.kind == "setting" and c.id not in focus.given_for]
+        or ([None] if "encounters" in sections_words else [])
+        if focus.given_for and not sections_words & {"medications", "procedures"}
+        else []
+    )
     for words, concept in concepts:
         kind = concept.kind
-        if concept in done_for:
+        if concept in done_for or (seen_for and concept in seen_for):
+            continue
+        if seen_for and concept.id in focus.given_for:
+            setting = seen_for[0]
+            calls.append(
+                _whole(
+                    _call(
+                        "search_record",
+                        resource_type="Encounter",
+                        given_for=concept.name,
+                        **({"name": setting.name} if setting is not None else {}),
+                        **window,
+                    )
+                )
+            )
+            named.update(("setting", "condition"))
             continue
         if "medications" in sections_words and concept.id in focus.given_for:
             # "what is she taking for her blood pressure?", "hypertension meds?": the
@@ -579,6 +603,9 @@ def prefetch_calls(
                 # against its range and goal), which code says without a model
                 entries = next(c for c in reversed(calls) if c["tool"] == "search_record")
                 calls[calls.index(entries)] = {**entries, "asks": None, "whole": True}
+                # what shows it that the record holds (no "no FEV1 results" beside the
+                # FEV1/FVC that shows his COPD)
+                shown_by = [m for m in shown_by if _has_results(evidence, m, term)]
             calls.extend(_call("lab_trend", name=m.name, **window) for m in shown_by)
         elif focus.asks == "change" and kind in ("condition", "finding"):
             # "is his diabetes getting worse?", "is her anemia better?": the course of what
@@ -623,6 +650,14 @@ def prefetch_calls(
         calls.append(_whole(_call("record_summary", section="last_visit")))
         sections = []
     calls.extend(_section_calls(focus, named, sections, question))
+    if focus.asks == "birth" and concepts:
+        # "how old was she when she got diabetes?": the age when each entry began
+        calls = [
+            {**c, "args": {**c["args"], "age_at": "true"}}
+            if c["tool"] == "search_record" and c["args"].get("name")
+            else c
+            for c in calls
+        ]
     unique: list[dict[str, Any]] = []
     for c in calls:
         if c not in unique:

@@ -150,6 +150,10 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\bmedications?\b|\bmeds\b|\bmedicines?\b|\brxs?\b|(?<!adverse )\bdrugs?\b(?! reactions?\b)|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b"
             r"|(?<!behind )(?<!date )(?<!caught up )\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b"
             r"|\b(?:any|some)thing for\b"
+            # "what is she on?", "what was he started on in 2016?"
+            r"|\bwhat(?:'s|\s+(?:is|was|are|were))\s+(?:she|he|they|I|you|we|the patient)\s+"
+            r"(?:(?:currently|now|still)\s+)?on\b(?!\s+(?:the\s+)?(?:problem\s+)?list\b)"
+            r"|\b(?:started|put|placed|switched)\s+on\b"
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b"
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
@@ -254,6 +258,9 @@ _CURRENT = re.compile(
     rf"\b(?:{_NOW_WORDS}|ongoing|taking|on|listed|problem list|rn)\b",
     re.I,
 )
+#: "started on", "put on": when an order began, not what holds now ("what meds was she
+#: started on this year?")
+_PUT_ON = re.compile(r"\b(?:started|put|placed|begun|initiated|switched)\s+on\b", re.I)
 #: "what was the strep throat treated with?", "what did they give him for the pain?"
 _PAST_TENSE = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
 _WAS_ON = re.compile(
@@ -403,6 +410,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"^(?!\W*(?:what|which|list|name|show)\b)[^?;]*?(?:"
             r"\bever\b|\bhistory of\b|\b(?:has|have|had) (?:she|he|they|i|the patient) "
             r"(?:ever )?(?:had|been)\b|\bpreviously\b"
+            # "did she have preeclampsia?", "did he break his arm?": of then, not now
+            r"|^\W*(?:(?:so|and|but)\s+)?did\s+(?:she|he|they|i|you|we|the patient)\b"
             r"|\bin the past\b(?!\s+(?:\w+\s+)?(?:days?|weeks?|wks?|months?|mos|years?|yrs?|decades?)\b))",
             re.I,
         ),
@@ -429,6 +438,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"serious|severe|dangerous|concern\w*|worr\w*|"
             # "how is her diabetes doing?": how it goes, which what monitors it shows
             r"how\b[^?]*?\b(?:doing|going(?!\s+(?:on|to)\b))|"
+            # "how's his COPD?", "how are her kidneys?": the same, said shortly
+            r"how(?:'s|\u2019s|\s+is|\s+are)\s+(?:her|his|my|their|your)(?=\s[^?.;,]*\W*$)|"
             r"remission|free of|negative)\b",
             re.I,
         ),
@@ -897,6 +908,25 @@ _TAKEN = re.compile(
 )
 
 
+#: "did he break his arm?", "she fractured her hip": the injury's names say "broken arm",
+#: "broken hip"
+_BREAK = re.compile(
+    r"\b(?:break|breaks|broke|breaking|fractured?|fractures)\s+"
+    r"(?:her|his|my|their|your|the|a|an)\s+(?=\w)",
+    re.I,
+)
+
+
+#: an age asked of when something happened, not the first or latest of it
+_AGE_AT = re.compile(r"\b(?:at\s+)?what\s+age\b|\bhow\s+old\s+(?:was|were|is)\b.*\bwhen\b", re.I)
+
+
+def _broken(question: str) -> str:
+    """The question with a bone broken said as the record's names say it, at the same
+    length (mention spans stay those of the question)."""
+    return _BREAK.sub(lambda m: " " * (len(m.group()) - 7) + "broken ", question)
+
+
 def understand(
     question: str,
     *,
@@ -911,7 +941,7 @@ def understand(
     visit_words = [m.span() for m in _VISIT_ABBREVIATION.finditer(question)]
     mentions = [  # "any ED visits?": the emergency department, not erectile dysfunction
         m
-        for m in terminology.mentions(question)
+        for m in terminology.mentions(_broken(question))
         if not any(a <= m.start and m.end <= b for a, b in visit_words)
     ]
     plain = question  # the question without the names it mentions ("Platelet mean volume")
@@ -981,7 +1011,7 @@ def understand(
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now
     focus.current = (
-        bool(_CURRENT.search(question))
+        bool(_CURRENT.search(_PUT_ON.sub(" ", question)))
         and not past
         # "what was he on for the clot?": then, not now (unless "now" or "still" says so)
         and not (_WAS_ON.search(question) and not _NOW.search(question))
@@ -1010,6 +1040,9 @@ def understand(
     ):  # "why was she last seen?": the last visit, with its reason (not "for what was he
         # last prescribed X?": the orders' reasons)
         focus.asks = "latest"
+    if focus.concepts and _AGE_AT.search(plain):  # "at what age was she diagnosed with
+        # afib?": her age then (not "how old was he when he died?": the death's own)
+        focus.asks = "birth"
     if focus.asks == "ever" and _EVER_OUT.search(plain):
         focus.asks = "range"  # "was her potassium ever high?": its highest, against its range
     if (
@@ -1020,7 +1053,14 @@ def understand(
     ):  # "was her lisinopril increased?": a drug's course is its dose
         focus.asks = "dose"
     focus.judge = bool(_JUDGE.search(plain))
-    if "medications" in focus.sections or "procedures" in focus.sections:
+    if (
+        "medications" in focus.sections
+        or "procedures" in focus.sections
+        # "was he hospitalized for his breathing?", "any visits for her diabetes?": the
+        # visits whose reason names it
+        or "encounters" in focus.sections
+        or any(c.kind == "setting" for _w, c in focus.concepts)
+    ):
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
     # ("why is she on warfarin?" asks the order's reason, which the record gives or not)
     focus.narrative = bool(

@@ -13,7 +13,7 @@ from typing import Any
 
 from agent import ask
 from bench.ehrqa.agent_answerer import SilentModel  # a FAKE model that writes nothing
-from tests._record_fixtures import PID, condition, med, patient
+from tests._record_fixtures import PID, condition, med, obs, patient
 from tools.store import RecordStore
 
 AS_OF = dt.date(2025, 6, 1)
@@ -386,3 +386,117 @@ async def test_a_drug_asked_of_as_taken_is_not_its_allergy(tmp_path: Path) -> No
     assert courses[0].startswith("Not in this patient's record: no Antibacterial"), courses
     assert had[0].startswith("No order or dose of Antibacterial for systemic use is recorded; "
                              "the record lists an allergy: Allergy to Sulfamethoxazole"), had  # fmt: skip
+
+
+def _visit(
+    eid: str, day: str, act: str, code: str, display: str, reason: str | None = None
+) -> dict[str, Any]:
+    r: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": eid,
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": act},
+        "type": [{"coding": [{"system": "http://snomed.info/sct", "code": code,
+                              "display": display}]}],
+        "subject": {"reference": f"Patient/{PID}"},
+        "period": {"start": f"{day}T10:00:00+00:00", "end": f"{day}T11:00:00+00:00"},
+    }  # fmt: skip
+    if reason:
+        r["reasonReference"] = [{"reference": f"Condition/{reason}"}]
+    return r
+
+
+async def test_started_on_in_a_period_is_the_orders_written_then(tmp_path: Path) -> None:
+    # "what meds was she started on this year?" had listed orders of 2016 and 2002 as
+    # current (the "on" of "started on" read as "on now"); "what is she on?" (no word for
+    # medications) had come back empty
+    record = [med("m1", "855332", "Warfarin Sodium 5 MG Oral Tablet", "2016-02-07")]
+    started, on = await _answers(
+        tmp_path, record, "what meds was she started on this year?", "what is she on?"
+    )
+    assert started[0].startswith(
+        "Not in this patient's record: no medication orders (searched MedicationRequest "
+        "dated 2025-01-01 to 2025-06-01"
+    ), started
+    assert on, on
+    assert on[0].startswith("Warfarin Sodium 5 MG Oral Tablet: current"), on
+
+
+async def test_the_age_when_something_began(tmp_path: Path) -> None:
+    # "how old was she when she got diabetes?" had given the onset and her age now, not
+    # her age then; "at what age was she diagnosed with afib?" read "diagnosed" as the
+    # first entry
+    record = [
+        condition("c1", "44054006", "Diabetes mellitus type 2 (disorder)", "2002-12-01"),
+        condition("c2", "49436004", "Atrial fibrillation (disorder)", "2016-02-07"),
+    ]
+    diabetes, afib = await _answers(
+        tmp_path,
+        record,
+        "how old was she when she got diabetes?",
+        "at what age was she diagnosed with afib?",
+    )
+    assert diabetes[0] == (
+        "Diabetes mellitus type 2: since 2002-12-01, at age 52 (born on 1950-06-15)."
+    ), diabetes
+    assert afib[0].startswith("Atrial fibrillation: since 2016-02-07, at age 65 "), afib
+
+
+async def test_a_broken_bone_and_what_she_did_have(tmp_path: Path) -> None:
+    # "how did he break his arm?" had found an arm X-ray, not the fracture; "did she have
+    # preeclampsia?" (resolved) had answered "No, not currently"
+    record = [
+        condition("c1", "65966004", "Fracture of forearm", "2020-07-23", "resolved"),
+        condition("c2", "398254007", "Preeclampsia", "2016-12-11", "resolved"),
+        _procedure("p1", "72696002", "Upper arm X-ray", "2020-07-23"),
+    ]
+    broke, did_break, preeclampsia = await _answers(
+        tmp_path,
+        record,
+        "how did he break his arm?",
+        "did he break his arm?",
+        "did she have preeclampsia?",
+    )
+    assert broke[0].startswith("Fracture of forearm: resolved, since 2020-07-23"), broke
+    assert did_break[0].startswith("Yes — Fracture of forearm: resolved"), did_break
+    assert preeclampsia[0].startswith("Yes — Preeclampsia: resolved"), preeclampsia
+
+
+async def test_visits_for_a_reason_in_a_setting(tmp_path: Path) -> None:
+    # "has he been hospitalized for his breathing?" had answered "no inpatient encounter"
+    # and then "Yes —" with his lung problems, as if that answered it
+    record = [
+        condition("c1", "233604007", "Pneumonia (disorder)", "2019-03-02", "resolved"),
+        condition("c2", "185086009", "Chronic obstructive bronchitis (disorder)", "2017-03-05"),
+        _visit("e1", "2019-03-02", "IMP", "32485007", "Hospital admission", reason="c1"),
+        _visit("e2", "2020-07-23", "EMER", "50849002", "Emergency room admission"),
+        _visit("e3", "2021-01-10", "AMB", "185349003", "Encounter for check up"),
+    ]
+    pneumonia, breathing, er = await _answers(
+        tmp_path,
+        record,
+        "was he hospitalized for pneumonia?",
+        "has he been hospitalized for his COPD?",
+        "any ER visits for his COPD?",
+    )
+    assert pneumonia[0].startswith("Yes — Hospital admission (inpatient): 2019-03-02, for "
+                                   "Pneumonia"), pneumonia  # fmt: skip
+    assert breathing[0].startswith("Not in this patient's record: no inpatient encounters "
+                                   "for Chronic obstructive"), breathing  # fmt: skip
+    assert not any(s.startswith("Yes") for s in breathing), breathing
+    assert er[1] == (
+        "Emergency room admission (emergency): 2020-07-23 (the record gives no reason for it)."
+    ), er  # the ER visit there was, which names no reason
+
+
+async def test_how_a_problem_is_is_what_shows_it(tmp_path: Path) -> None:
+    # "how's his COPD?" had given the entry alone (only "how is it doing?" read as asking
+    # how it goes), and no spirometry showed COPD
+    record = [
+        condition("c1", "185086009", "Chronic obstructive bronchitis (disorder)", "2017-03-05"),
+        obs("o1", "19926-5", 62.0, "%", "2021-03-13T10:00:00+00:00", display="FEV1/FVC"),
+    ]
+    (copd,) = await _answers(tmp_path, record, "how's his COPD?")
+    assert copd[0].startswith("Chronic obstructive bronchitis: active, since 2017-03-05"), copd
+    assert copd[1].startswith("FEV1/FVC: the latest, 62 % on 2021-03-13, is below"), copd
+    assert len(copd) == 2, copd  # not "no FEV1 results" beside the FEV1/FVC that shows it

@@ -108,6 +108,14 @@ def test_system_aliases_are_canonical() -> None:
         ("shortness of breath", "dyspnea"),
         ("tetanus shot", "tetanus_vaccine"),
         ("LFTs", "liver_function"),
+        ("deliver", "childbirth"),
+        ("heart tests", "cardiac_procedure"),
+        ("cardiac workup", "cardiac_procedure"),
+        ("cardiac rehab", "cardiac_rehab"),
+        ("an ICD", "icd_implantation"),
+        ("growth", "body_measurements"),
+        ("breastfeeding", "breastfeeding"),
+        ("well child visit", "physical_exam"),
     ],
 )
 def test_lay_terms_abbreviations_and_variants(

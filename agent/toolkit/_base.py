@@ -122,6 +122,9 @@ class Tool:
         """``- lab_trend: name (…), code (…), date_from (YYYY-MM-DD), …: what it does``."""
         parts = []
         for name, f in self.args.model_fields.items():
+            extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+            if extra.get("prompt") is False:
+                continue  # an argument code sets, not the model
             parts.append(f"{name} ({f.description})" if f.description else name)
         return f"- {self.name}: {', '.join(parts)}: {self.description}"
 

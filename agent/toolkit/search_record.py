@@ -87,6 +87,11 @@ class SearchRecordArgs(ToolArgs):
         max_length=60,
         description="a body site ('knee'): only entries whose names name it (surgery on the knee)",
     )
+    age_at: bool = Field(
+        False,
+        description="also the patient's age when each entry began",
+        json_schema_extra={"prompt": False},  # set by code ("how old was she when …?")
+    )
 
 
 def _param_sets(
@@ -298,8 +303,14 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             if any(site.search(t) for t in (i.name, *(c.display or "" for c in i.codings)))
         ]
     why: dict[str, str] = {}
+    unlinked: list[EvidenceItem] = []
     if args.given_for:  # "what is she taking for her blood pressure?"
+        pool = items
         items, why = _given_for(ctx, items, args.given_for)
+        if rtype == "Encounter" and name and not items:
+            # "any ER visits for his arm?", none with that reason: the visits of that
+            # setting that record no reason (a visit often records none)
+            unlinked = [i for i in pool if not i.reasons]
     # a drug asked of as taken in a period ("courses of antibiotics in the last 5 years"):
     # its orders and doses, never the allergy to it (the record saying she should not be)
     taken_in = bool(d_from or d_to) and not rtype and any(w.kind in _DRUGS for w in wanted)
@@ -331,6 +342,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         what = (
             f"procedures done for {args.given_for}"
             if rtype == "Procedure"
+            else f"{_plural((args.name or 'visit').lower())} for {args.given_for}"
+            if rtype == "Encounter"
             else f"{'current ' if status == 'active' else ''}medications given for {args.given_for}"
         )
     if (d_from or d_to) and (items or spanning):
@@ -434,6 +447,12 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                     ),
                 ]
             )
+    if (
+        args.age_at
+        and items
+        and (aged := _ages_at(ctx, ev, items[: ctx.settings.max_lines], result))
+    ):
+        result.leads["birth"] = aged  # "how old was she when she got diabetes?"
     # "is she due for a flu shot?", or of all her vaccines ("anything due?"); of a patient
     # who has died, nothing is
     vaccines = rtype == "Immunization" or any(i.kind == "immunization" for i in items)
@@ -459,6 +478,13 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     ]
     if due:  # "is she due for a flu shot?": from the last dose and the schedule
         result.leads["judge"] = due
+    for item in unlinked[: ctx.settings.max_lines]:
+        if d_from or d_to:
+            continue
+        result.lines.append(f"no reason recorded: {scrub(item.line, ctx.patient_id)}")
+        result.add(ctx, item)
+        said = statement(item).rstrip(".") + " (the record gives no reason for it)."
+        result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     for group, item in related[: ctx.settings.max_lines]:
         # "my last Tdap?": none, but a Td (tetanus, diphtheria) is what the record holds
         result.lines.append(
@@ -471,6 +497,46 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         )
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     return result
+
+
+def _ages_at(
+    ctx: AgentContext, ev: EvidenceSet, items: list[EvidenceItem], result: ToolResult
+) -> list[tuple[str, list[str]]]:
+    """The patient's age when each entry began ("how old was she when she got diabetes?",
+    "at what age did he have his appendectomy?"), from the birth date on the Patient
+    resource (cited beside the entry); none without a birth date."""
+    people = [i for i in ev.section("patient") if i.demographics and i.demographics.birth_date]
+    if not people:
+        return []
+    person = people[0]
+    born = _day(person.demographics.birth_date if person.demographics else None)
+    out: list[tuple[str, list[str]]] = []
+    for item in items:
+        days = [d for p in item.points if (d := _day(p.day))] or [d for d in [_day(item.date)] if d]
+        if born is None or not days or min(days) < born:
+            continue
+        first = min(days)
+        age = first.year - born.year - ((first.month, first.day) < (born.month, born.day))
+        when = "since" if item.kind == "condition" else "first" if len(days) > 1 else "on"
+        said = (
+            f"{plain(item.name)}: {when} {first.isoformat()}, at age {age} "
+            f"(born on {born.isoformat()})."
+        )
+        out.append((scrub(said, ctx.patient_id), [item.handle, person.handle]))
+    if out:
+        result.add(ctx, person)
+    return out
+
+
+def _day(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(text)[:10]) if text else None
+    except ValueError:
+        return None
+
+
+def _plural(name: str) -> str:
+    return name if name.endswith("s") else f"{name}s"
 
 
 def _given_for(
@@ -489,7 +555,7 @@ def _given_for(
     kept: list[EvidenceItem] = []
     why: dict[str, str] = {}
     for item in items:
-        if item.kind not in ("medication", "procedure") or not wanted:
+        if item.kind not in ("medication", "procedure", "encounter") or not wanted:
             continue
         if sites:  # "what does she take for her hip?": for what its reason names of the hip
             if any(_site_words(tuple(sites)).search(r) for r in item.reasons):
@@ -499,7 +565,7 @@ def _given_for(
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
             kept.append(item)
             continue
-        if reasons or item.kind == "procedure":
+        if reasons or item.kind != "medication":
             continue  # it says what it is for, and it is something else (or says nothing)
         drugs = item_concepts(item, term)
         k = next((k for w in wanted if (k := treating_class(term, drugs, w))), None)

@@ -316,7 +316,12 @@ class SearchScope(BaseModel):
         if self.date_from or self.date_to:
             bits.append(f"dated {self.date_from or '…'} to {self.date_to or '…'}")
         if self.given_for:
-            bits.append(f"given for {self.given_for} (by reason or drug class)")
+            by_class = any(t.startswith("Medication") or t == "any" for t in self.resource_types)
+            bits.append(
+                f"given for {self.given_for} (by reason or drug class)"
+                if by_class
+                else f"for {self.given_for} (by reason)"
+            )
         if self.site:
             bits.append(f"of the {self.site.lower()}")
         return what + (" " + ", ".join(bits) if bits else "")
