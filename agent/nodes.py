@@ -595,13 +595,28 @@ def route_verify(state: AgentState) -> str:
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
      "ended", "death", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
-     "reason"}
+     "reason", "kin", "phone", "address", "insurance"}
 )  # fmt: skip
 
 
 #: What a whole list answers by itself (what else the question asks, another search
 #: says: "active meds at time of death?" — the death, and the list)
-_LIST_ASKS = frozenset({None, "yesno", "ever", "death", "alive", "sex", "birth", "pcp"})
+_LIST_ASKS = frozenset(
+    {
+        None,
+        "yesno",
+        "ever",
+        "death",
+        "alive",
+        "sex",
+        "birth",
+        "pcp",
+        "kin",
+        "phone",
+        "address",
+        "insurance",
+    }
+)
 
 
 def _computed(state: AgentState) -> bool:
@@ -629,6 +644,9 @@ def _computed(state: AgentState) -> bool:
         if _is_list(o) and asks in _LIST_ASKS and o.get("statements"):
             said = True  # "what are her current medications?", "any allergies?", "active
             continue  # meds at time of death?": the whole list, as the record states it
+        if asks is None and o.get("statements") and _as_it_stands(o, focus):
+            said = True  # "what's his blood pressure?", "what inhalers is he on?": the
+            continue  # series (its latest and course), the current entries of that kind
         if asks not in _COMPUTED:
             return False
         if asks in ("yesno", "ever", "ended") and len(observations) > 1 and "asks" not in o:
@@ -642,6 +660,22 @@ def _computed(state: AgentState) -> bool:
         if not kinds or any(kind != "absence" for kind in kinds):
             return False  # found entries but said nothing of what is asked: the model reads
     return said
+
+
+def _as_it_stands(obs: dict[str, Any], focus: dict[str, Any]) -> bool:
+    """A search that answers a question asking nothing of it but the thing itself: a
+    named lab or vital's series (its latest value and its course, as the tool says it),
+    or the current entries of a named kind ("what inhalers is he on?")."""
+    args = obs.get("args") or {}
+    if obs.get("tool") == "lab_trend":
+        return bool(args.get("name") or args.get("code"))
+    return (
+        obs.get("tool") == "search_record"
+        and bool(focus.get("current"))
+        and bool(args.get("name") or args.get("code"))
+        and not args.get("date_from")
+        and not args.get("date_to")
+    )
 
 
 def _found_nothing(state: AgentState) -> bool:

@@ -86,6 +86,18 @@ def _in_setting(words: str) -> re.Pattern[str]:
 _SCREENINGS = "Cancer screening"
 
 
+def _screened_for(words: str) -> re.Pattern[str]:
+    """A condition tested for ("tested for diabetes", "screened her for it", "diabetes
+    screening", "a kidney disease check")."""
+    w = re.escape(words)
+    return re.compile(
+        r"\b(?:test(?:ed)?|screen(?:ed)?|check(?:ed)?)\s+(?:(?:him|her|them|me)\s+)?for\s+"
+        rf"(?:(?:her|his|my|their)\s+)?{w}\b"
+        rf"|\b{w}\s+(?:screening|screen|tests?|testing|check)\b",
+        re.I,
+    )
+
+
 def _observable(concept: Concept) -> bool:
     """A concept coded in LOINC alone is something observed ("smoking status", "preferred
     language"): an Observation's code, whatever the concept's kind (not a Condition)."""
@@ -398,10 +410,27 @@ def prefetch_calls(
         if focus.given_for and not sections_words & {"medications", "procedures"}
         else []
     )
+    # a combination named by one word ("Bactrim": sulfamethoxazole and trimethoprim): one
+    # search by that word, not one for each ingredient saying the same thing twice
+    combos = {
+        w for w, c in concepts
+        if c.kind == "drug" and sum(1 for v, d in concepts if v == w and d.kind == "drug") > 1
+    }  # fmt: skip
+    combo_searched: set[str] = set()
     for words, concept in concepts:
         kind = concept.kind
         if concept in done_for or (seen_for and concept in seen_for):
             continue
+        if (
+            kind == "procedure"
+            and not concept.codes[1:]
+            and any(
+                c.kind == "condition" and _screened_for(w).search(question)
+                for w, c in concepts
+                if w != words
+            )
+        ):
+            continue  # "any diabetes screening?": the tests for it (below), not any screening
         if seen_for and concept.id in focus.given_for:
             setting = seen_for[0]
             calls.append(
@@ -566,11 +595,29 @@ def prefetch_calls(
         if kind == "body_site" and others:
             continue  # "surgery on his knee?": the surgeries of the knee (site= below)
         args = {"name": concept.name, **window}
+        if words in combos:
+            if words in combo_searched:
+                continue
+            combo_searched.add(words)
+            args["name"] = next(  # as the terminology spells it ("Bactrim")
+                (n.lstrip("=") for n in concept.synonyms if n.lstrip("=").lower() == words.lower()),
+                words,
+            )
         if rtype:
             args["resource_type"] = rtype
         if sites and kind in _OF_A_SITE:
             args["site"] = sites[0].name
-        calls.append(_asked(focus, words, concept, _call("search_record", **args)))
+        if kind == "condition" and _screened_for(words).search(question):
+            # "was he screened for diabetes?", "any diabetes screening?": the tests that
+            # show it (HbA1c, glucose), first, then the entry (or none)
+            calls.extend(
+                {**_call("lab_trend", name=m.name, **window), "asks": "latest"}
+                for m in _monitors(concept, term)
+            )
+        entry = _asked(focus, words, concept, _call("search_record", **args))
+        if kind == "condition" and _screened_for(words).search(question):
+            entry = {**entry, "asks": None, "whole": True}  # as it stands: no "yes" of it
+        calls.append(entry)
         if rtype == "Procedure" and evidence is not None and _on_record(evidence, concept, term):
             # "when did he have his appendix out?": a record may hold only its history, a
             # condition entry ("History of appendectomy")

@@ -129,6 +129,25 @@ _PCP = (
     r"\bwho(?:'s|\s+is|\s+are)\s+(?:her|his|their|my|your|the patient's)\s+"
     r"(?:doctor|physician|provider|clinician)s?\b"
 )
+#: how to reach the patient or the people to call for them: "emergency contact?", "next
+#: of kin?", "her phone number?", "his address?", "where does she live?"
+_KIN = (
+    r"\bemergency contacts?\b|\bnext of kin\b|\bNOK\b|\bcontact (?:person|people)\b|"
+    r"\bwho (?:should|do|can|would) (?:we|I|you) (?:call|contact|notify)\b"
+)
+_PHONE = (
+    r"\b(?:phone|telephone|cell|mobile|contact)\s+(?:numbers?|#|no\.?)(?!\w)|\bcontact info\w*\b|"
+    r"\b(?:her|his|my|their|your|the patient's)\s+(?:phone|cell|mobile|telephone|e-?mail)\b"
+    r"(?!\s+(?:visits?|calls?|appointments?|consults?|encounters?)\b)|\bhow (?:do|can) (?:we|I) reach\b"
+)
+_ADDRESS = (
+    r"\b(?:her|his|my|their|your|the patient's|home|mailing|current)\s+address(?:es)?\b|"
+    r"\bwhere (?:does|do|did) (?:she|he|they|I|you|the patient) live\b"
+)
+_INSURANCE = (
+    r"\binsurances?\b|\binsurers?\b|\binsured\b|\bpay[eo]rs?\b|\bhealth plans?\b|"
+    r"\binsurance plans?\b|\bwho pays\b|\bmedicare\b|\bmedicaid\b|\bhealth coverage\b"
+)
 #: what was done for a problem, asked as such ("what is being done for his arthritis?",
 #: "what did they do for her ankle sprain?"): its treatment
 _DONE_FOR = (
@@ -154,6 +173,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\bwhat(?:'s|\s+(?:is|was|are|were))\s+(?:she|he|they|I|you|we|the patient)\s+"
             r"(?:(?:currently|now|still)\s+)?on\b(?!\s+(?:the\s+)?(?:problem\s+)?list\b)"
             r"|\b(?:started|put|placed|switched)\s+on\b"
+            r"|\b(?:get|gets|got|receive|received)\s+for\b"  # "what did she get for her strep?"
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b"
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
@@ -227,7 +247,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\boverdue\b|\bcare gaps?\b|\bbehind on\b|\bup[- ]to[- ]date\b|\butd\b|\bcaught up\b"
             r"|\bpreventive care\b|\bpreventative care\b|\bhealth maintenance\b"
             r"|\bdue\b(?:\s+(?:for|on)\s+"
-            r"(?:any|some)thing|\s*\??\s*$)"
+            r"(?:any|some)(?:thing\b|\s+(?:shots?|vaccines?|vaccinations?|immuni[sz]ations?|"
+            r"screenings?|tests?|labs?)\b)|\s*\??\s*$)"
             r"|\b(?:what|which|anything)(?:'s)?(?:\s+\w+){0,3}?\s+due\b(?!\s+(?:to|date)\b)"
             r"|\b(?:do|does)\s+(?:I|she|he|they|we|you|the patient)\s+need\s+(?:any|a|an)\b",
             re.I,
@@ -236,10 +257,10 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "patient",
         re.compile(
-            r"\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
+            r"\bdemographics?\b|\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
             r"\bdeceased\b|\bpass(?:ed|es)? away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
             r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b|\bmale\b|\bfemale\b|"
-            + _PCP,
+            + "|".join((_PCP, _KIN, _PHONE, _ADDRESS, _INSURANCE)),
             re.I,
         ),
     ),
@@ -255,7 +276,9 @@ def names_a_section(words: str) -> bool:
 #: words that say "now" by themselves (not "on", "taking": "what was he on?" is of then)
 _NOW_WORDS = r"current(?:ly)?|active|now|still|presently|at present|these days"
 _CURRENT = re.compile(
-    rf"\b(?:{_NOW_WORDS}|ongoing|taking|on|listed|problem list|rn)\b",
+    rf"\b(?:{_NOW_WORDS}|ongoing|taking|on|listed|problem list|rn)\b"
+    # "any chronic problems?": the problems that last, on the list now
+    r"|\bchronic\s+(?:problems?|conditions?|diseases?|illness(?:es)?|issues?|diagnos[ie]s)\b",
     re.I,
 )
 #: "started on", "put on": when an order began, not what holds now ("what meds was she
@@ -417,6 +440,10 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("sex", re.compile(r"\b(?:sex|gender|male or female|female or male)\b", re.I)),
+    ("kin", re.compile(_KIN, re.I)),
+    ("phone", re.compile(_PHONE, re.I)),
+    ("address", re.compile(_ADDRESS, re.I)),
+    ("insurance", re.compile(_INSURANCE, re.I)),
     ("pcp", re.compile(_PCP, re.I)),
     (
         "birth",
@@ -712,6 +739,11 @@ def window_of(
         return Window(start.replace(year=start.year - 1), start - dt.timedelta(days=1), m.group(0))
     if re.search(r"\bthis year\b", q):
         return Window(dt.date(as_of.year, 1, 1), as_of, "this year")
+    if m := re.search(
+        r"\b(?:compared\s+(?:to|with)|vs\.?|versus|than)\s+(?:(?:this time\s+)?last year|a year ago)\b",
+        q,
+    ):  # "my weight now compared to last year": from then to now (a change across it)
+        return Window(dt.date(as_of.year - 1, 1, 1), as_of, m.group(0))
     if m := re.search(r"\b(?:since|from|after)\s+(?:the\s+start\s+of\s+)?last year\b", q):
         return Window(dt.date(as_of.year - 1, 1, 1), as_of, m.group(0))  # up to now
     if re.search(r"\blast year\b", q):
@@ -820,7 +852,10 @@ _CHANGED = re.compile(
 _OVERVIEW = re.compile(
     r"\bwhat(?:'s| is) (?:going on|happening|new) with\b|\boverview\b|\bsummar(?:y|i[sz]e)\b"
     r"|\btell me about (?:this|the|my) (?:patient|pt)\b|\btell me about (?:her|him|them)\b"
-    r"|\bcatch me up\b|\bbring me up to (?:speed|date)\b|\bthe (?:big|whole) picture\b",
+    r"|\bcatch me up\b|\bbring me up to (?:speed|date)\b|\bthe (?:big|whole) picture\b"
+    # "is he healthy?": what the record holds of his health now
+    r"|^\W*(?:is|are)\s+(?:she|he|they|I|you|the patient)\s+(?:generally\s+)?"
+    r"(?:healthy|in good health|well)\W*$",
     re.I,
 )
 
@@ -869,8 +904,18 @@ _RECENT = re.compile(
 )
 
 
+#: "her BP at her last 3 visits": that many of the latest results (one a visit)
+_RECENT_VISITS = re.compile(
+    r"\b(?:at|over|in|during|from|for)\s+(?:her|his|my|their|the|your)\s+"
+    r"(?:last|past|previous|prior|most recent)\s+"
+    r"(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twelve|few|several|couple(?: of)?)\s+"
+    r"(?:visits?|appointments?|encounters?|check-?ups?)\b",
+    re.I,
+)
+
+
 def _recent_n(question: str) -> int | None:
-    m = _RECENT.search(question)
+    m = _RECENT.search(question) or _RECENT_VISITS.search(question)
     if m is None:
         return None
     said = m.group(1).lower()
@@ -917,6 +962,8 @@ _BREAK = re.compile(
 )
 
 
+#: what is given or done for a reason (its order or procedure links it)
+_GIVEN_KINDS = frozenset({"drug", "drug_class", "procedure"})
 #: an age asked of when something happened, not the first or latest of it
 _AGE_AT = re.compile(r"\b(?:at\s+)?what\s+age\b|\bhow\s+old\s+(?:was|were|is)\b.*\bwhen\b", re.I)
 
@@ -1029,6 +1076,7 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    why_asked = focus.asks == "reason" and bool(_REASON.search(question))
     if focus.asks == "reason" and not _REASON.search(question):
         # the names blanked out of the question had ended it ("what is she taking for
         # pain?" is no "what … for?"): what else it asks
@@ -1040,6 +1088,12 @@ def understand(
     ):  # "why was she last seen?": the last visit, with its reason (not "for what was he
         # last prescribed X?": the orders' reasons)
         focus.asks = "latest"
+    if (
+        focus.window is not None
+        and re.match(r"(?:compared|vs|versus|than)\b", focus.window.label)
+        and focus.asks in (None, "latest", "judge", "yesno")
+    ):  # "how much do I weigh now compared to last year?": the change across the window
+        focus.asks = "change"
     if focus.concepts and _AGE_AT.search(plain):  # "at what age was she diagnosed with
         # afib?": her age then (not "how old was he when he died?": the death's own)
         focus.asks = "birth"
@@ -1064,8 +1118,12 @@ def understand(
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
     # ("why is she on warfarin?" asks the order's reason, which the record gives or not)
     focus.narrative = bool(
-        _NARRATIVE.search(_WHY.sub(" ", question) if focus.asks == "reason" else question)
-    )
+        _NARRATIVE.search(_WHY.sub(" ", question) if why_asked else question)
+    )  # ("why did he come in last time?": the last visit, with its reason)
+    if focus.asks == "reason" and any(c.kind in _GIVEN_KINDS for _w, c in focus.concepts):
+        # "what condition was her acetaminophen meant to treat?": the order's reason, not
+        # the whole problem list "condition" names
+        focus.sections = [s for s in focus.sections if s != "conditions"]
     focus.recent = _recent_n(_spelled_out(question))
     parts = [m.span() for m in _PART.finditer(plain)]
     if parts:  # several questions in one: each concept's part asks for its own

@@ -42,7 +42,7 @@ def test_ask_json_and_markdown(
     cfg = str(ROOT / "configs" / "cpu-demo.toml")
     base = [
         "ask",
-        "Are her allergies serious?",
+        "Describe her allergies in detail.",
         "--patient",
         DEBORA,
         "--config",
@@ -79,7 +79,7 @@ def test_chat_streams_status(
     r = CliRunner().invoke(
         app,
         ["chat", "--patient", DEBORA, "--config", cfg, "--source", str(agent_store)],
-        input="Are her allergies serious?\n\n",
+        input="Describe her allergies in detail.\n\n",
     )
     assert r.exit_code == 0, r.output
     assert "She is allergic to Lisinopril." in r.stdout

@@ -596,6 +596,12 @@ _COMPUTED = [
     # a judgement of a condition: its entries as they stand, and what shows it judged
     # against its range and goal (the HbA1c), not a "yes" from the entries
     ("Is her diabetes controlled?", "Diabetes mellitus type 2: active, since 2016-12-14"),
+    # a series asked of by name alone: its latest value and course, as the tool says it
+    ("What's her blood pressure?", "Systolic BP: 156.9 mmHg on 2025-01-15"),
+    # a judgement of the allergies: by their criticality and reactions' severity
+    ("Any severe allergies?", "Yes — Allergy to Lisinopril"),
+    # a visit's reason asked with "why": the last visit with its reason, not prose
+    ("Why did she come in last time?", "The most recent: General examination of patient"),
 ]
 #: prose asked for: the model writes it
 _MODEL_ASKED = [

@@ -33,8 +33,8 @@ pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fhir_fixtures"
 CFG = str(ROOT / "configs" / "cpu-demo.toml")
-#: a question the model answers (a judgement: code does not answer it from the entries)
-QUESTION = "Are her allergies serious?"
+#: a question the model answers (prose asked for: code says the entries, not a description)
+QUESTION = "Describe her allergies in detail."
 
 
 def _ask(pid: str, config: str) -> list[str]:

@@ -322,7 +322,8 @@ def test_shared_patient_evidence(path: Any) -> None:
     ev = build_evidence(record, as_of=AS_OF)
     facts = _independent_facts(record)
     own = refs_of(record)
-    # every citation resolves to a resource of this patient; billing is never cited
+    # every citation resolves to a resource of this patient; billing is cited only for
+    # who pays (the coverage item), never as care
     for item in ev.items:
         assert item.patient_id == pid
         if item.kind == "absence":  # an empty section of the whole record, said so
@@ -332,7 +333,10 @@ def test_shared_patient_evidence(path: Any) -> None:
         assert item.points, item.line
         for p in item.points:
             assert p.source.reference in own, (item.line, p.source.reference)
-            assert not p.source.reference.startswith(("Claim/", "ExplanationOfBenefit/"))
+            billing = p.source.reference.startswith(
+                ("Claim/", "ExplanationOfBenefit/", "Coverage/")
+            )
+            assert billing == (item.kind == "coverage"), (item.line, p.source.reference)
     # active conditions, current medications, allergies
     got_conditions = {
         i.code.code for i in ev.section("conditions") if i.status == "active" and i.code

@@ -327,7 +327,9 @@ async def test_a_named_thing_is_no_list_to_complete(store: RecordStore) -> None:
         return composed((said, [m[1], *others]))
 
     a = await ask(
-        "For what condition is she on hydrochlorothiazide?",
+        # (not "for what condition is she on hydrochlorothiazide?": the order's reason,
+        # which code says, with no problem list fetched)
+        "Which of her conditions is hydrochlorothiazide used to treat?",
         patient_id=CLEOTILDE,
         source=store,
         model=ScriptedChatModel([step]),

@@ -376,12 +376,16 @@ async def test_a_drug_asked_of_as_taken_is_not_its_allergy(tmp_path: Path) -> No
             "recordedDate": "1959-05-20",
         },
     ]  # fmt: skip
-    courses, had = await _answers(
+    courses, had, on = await _answers(
         tmp_path,
         record,
         "how many courses of antibiotics in the last 5 years?",
         "what antibiotics has she had?",
+        "is she on bactrim?",
     )
+    # a combination named by one word is searched once (had said "No —" for each ingredient)
+    assert len(on) == 1, on
+    assert on[0].startswith("No — no order or dose of Bactrim is recorded"), on
     assert len(courses) == 1, courses
     assert courses[0].startswith("Not in this patient's record: no Antibacterial"), courses
     assert had[0].startswith("No order or dose of Antibacterial for systemic use is recorded; "
@@ -500,3 +504,169 @@ async def test_how_a_problem_is_is_what_shows_it(tmp_path: Path) -> None:
     assert copd[0].startswith("Chronic obstructive bronchitis: active, since 2017-03-05"), copd
     assert copd[1].startswith("FEV1/FVC: the latest, 62 % on 2021-03-13, is below"), copd
     assert len(copd) == 2, copd  # not "no FEV1 results" beside the FEV1/FVC that shows it
+
+
+async def test_screened_for_a_condition_is_the_tests_that_show_it(tmp_path: Path) -> None:
+    # "did he get tested for diabetes?" and "any diabetes screening?" had searched only for
+    # a diabetes entry ("no Diabetes mellitus") and for any screening procedure
+    record = [obs("o1", "4548-4", 5.6, "%", "2024-03-01T10:00:00+00:00", display="HbA1c")]
+    tested, screening = await _answers(
+        tmp_path, record, "did he get tested for diabetes?", "any diabetes screening?"
+    )
+    for said in (tested, screening):
+        assert said[0].startswith("HbA1c: 5.6 % on 2024-03-01"), said
+        assert not any("Screening procedure" in s or s.startswith("Yes") for s in said), said
+
+
+async def test_a_few_more_ways_of_asking(tmp_path: Path) -> None:
+    # each had come back empty, or with something else: "what did she get for her strep?"
+    # (the strep entry alone), "any chronic problems?" (resolved infections listed),
+    # "is he healthy?" (empty), "his BP at his last 3 visits" (the latest alone)
+    record = [
+        condition("c1", "43878008", "Streptococcal sore throat (disorder)", "2018-12-24",
+                  "resolved", abatement="2018-12-31"),
+        med("m1", "834061", "Penicillin V Potassium 250 MG Oral Tablet", "2018-12-24",
+            "stopped", reasonReference=[{"reference": "Condition/c1"}]),
+        *(
+            obs(f"o{k}", "8480-6", v, "mm[Hg]", f"{day}T10:00:00+00:00", category="vital-signs")
+            for k, (v, day) in enumerate(
+                [(180, "2018-02-20"), (196, "2019-02-26"), (189, "2020-03-03"), (150, "2017-01-01")]
+            )
+        ),
+    ]  # fmt: skip
+    strep, chronic, healthy, bp = await _answers(
+        tmp_path,
+        record,
+        "what did she get for her strep?",
+        "any chronic problems?",
+        "is he healthy?",
+        "what was his BP at his last 3 visits?",
+    )
+    assert strep[0].startswith("Penicillin V Potassium 250 MG Oral Tablet: past"), strep
+    assert chronic[0].startswith("Not in this patient's record: no conditions"), chronic
+    assert not any("Streptococcal" in s for s in chronic), chronic
+    assert healthy, healthy
+    assert bp[0].startswith("Systolic BP: the last 3 results, the most recent first: 189 mmHg"), bp
+
+
+async def test_contacts_phone_address_and_insurance(tmp_path: Path) -> None:
+    # "who is her emergency contact?", "what's her phone number?", "her address?" and
+    # "what insurance does she have?" had come back empty: Patient.contact, telecom and
+    # address were not read, nor any Coverage or claim
+    store = RecordStore(tmp_path / "r.db")
+    eob = {
+        "resourceType": "ExplanationOfBenefit", "id": "x1", "status": "active",
+        "patient": {"reference": f"Patient/{PID}"}, "insurer": {"display": "Humana"},
+        "provider": {"display": "Clinic"}, "use": "claim", "outcome": "complete",
+        "created": "2020-03-03T10:00:00+00:00",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                             "code": "institutional"}]},
+        "billablePeriod": {"start": "2020-03-03T10:00:00+00:00"},
+        "insurance": [{"focal": True, "coverage": {"display": "Humana"}}],
+    }  # fmt: skip
+    store.import_resources([
+        patient(
+            name=[{"given": ["Ana"], "family": "Ruiz"}],
+            telecom=[{"system": "phone", "value": "555-0199", "use": "home"}],
+            address=[{"line": ["12 Main St"], "city": "Boston", "state": "MA",
+                      "postalCode": "02118"}],
+            contact=[{"relationship": [{"coding": [{
+                          "system": "http://terminology.hl7.org/CodeSystem/v2-0131",
+                          "code": "C"}]}],
+                      "name": {"given": ["Maria"], "family": "Lopez"},
+                      "telecom": [{"system": "phone", "value": "555-0100", "use": "mobile"}]}],
+        ),
+        eob,
+    ])  # fmt: skip
+
+    async def said(q: str) -> list[str]:
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
+        return [s.text for s in a.sentences]
+
+    assert await said("who is her emergency contact?") == [
+        "Contact on record for Ana Ruiz: Maria Lopez (emergency contact), 555-0100 (mobile phone)."
+    ]
+    assert await said("what's her phone number?") == [
+        "Phone or e-mail on record for Ana Ruiz: 555-0199 (home phone)."
+    ]
+    assert await said("where does she live?") == [
+        "Address on record for Ana Ruiz: 12 Main St, Boston, MA 02118."
+    ]
+    assert await said("what insurance does she have?") == [
+        "Insurance, from the claims (no Coverage resource): Humana (claim of 2020-03-03)."
+    ]
+    language = await said("what language does she speak?")
+    assert not any("Humana" in s for s in language), language  # said when asked
+    store.import_resources([{
+        "resourceType": "Coverage", "id": "cv1", "status": "active",
+        "beneficiary": {"reference": f"Patient/{PID}"},
+        "payor": [{"display": "Blue Cross Blue Shield"}],
+        "period": {"start": "2021-01-01"},
+    }])  # fmt: skip
+    assert await said("who is her insurer?") == [
+        "Insurance (Coverage): Blue Cross Blue Shield (active, from 2021-01-01)."
+    ]
+
+
+async def test_what_is_due_and_a_change_since_last_year(tmp_path: Path) -> None:
+    # "do I need a tetanus booster?" (none on record) had said only "no Tetanus vaccine";
+    # "am I due for any shots?" had listed the shots given; "how much do I weigh now
+    # compared to last year?" had given last year's weight alone
+    record = [
+        {
+            "resourceType": "Immunization", "id": "i1", "status": "completed",
+            "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140",
+                                        "display": "Influenza, seasonal, injectable"}]},
+            "patient": {"reference": f"Patient/{PID}"},
+            "occurrenceDateTime": "2023-10-01T10:00:00+00:00",
+        },
+        obs("w1", "29463-7", 80.0, "kg", "2024-04-24T10:00:00+00:00", category="vital-signs"),
+        obs("w2", "29463-7", 76.5, "kg", "2025-04-30T10:00:00+00:00", category="vital-signs"),
+    ]  # fmt: skip
+    tetanus, shots, weight, colonoscopy = await _answers(
+        tmp_path,
+        record,
+        "do I need a tetanus booster?",
+        "am I due for any shots?",
+        "how much do I weigh now compared to last year?",
+        "is she due for a colonoscopy?",
+    )
+    # a screening's interval is no vaccine's: judged by its own schedule alone
+    assert colonoscopy[0].startswith("Colorectal cancer screening: none on record"), colonoscopy
+    assert not any("CDC" in s for s in colonoscopy), colonoscopy
+    assert tetanus == [
+        "Tetanus vaccine: none on record; given every 10 years (CDC adult schedule): due."
+    ], tetanus
+    assert shots[0].startswith("Influenza, seasonal, injectable: last given 2023-10-01, more "
+                               "than a year ago; given yearly"), shots  # fmt: skip
+    assert weight[0].startswith("Body weight: changed by -3.5 kg (down) from the first, 80 kg "
+                                "on 2024-04-24, to the last, 76.5 kg on 2025-04-30"), weight  # fmt: skip
+
+
+async def test_severe_allergies_and_a_cut(tmp_path: Path) -> None:
+    # "any severe allergies?" had gone to the model (36 s on 2 cores) to restate the list;
+    # "has his cut cleared up?" had named nothing
+    def allergy(
+        aid: str, code: str, display: str, criticality: str, severity: str
+    ) -> dict[str, Any]:
+        return {
+            "resourceType": "AllergyIntolerance", "id": aid,
+            "clinicalStatus": {"coding": [{"code": "active"}]}, "criticality": criticality,
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": code,
+                                 "display": display}]},
+            "patient": {"reference": f"Patient/{PID}"}, "recordedDate": "2001-05-01",
+            "reaction": [{"manifestation": [{"text": "Hives"}], "severity": severity}],
+        }  # fmt: skip
+
+    record = [
+        allergy("a1", "91935009", "Allergy to peanuts", "low", "moderate"),
+        allergy("a2", "91930004", "Allergy to eggs", "low", "mild"),
+        condition("c1", "284551006", "Laceration of foot", "2015-12-16", "resolved",
+                  abatement="2015-12-30"),
+    ]  # fmt: skip
+    severe, cut = await _answers(tmp_path, record, "any severe allergies?", "has his cut healed?")
+    assert severe[0] == (
+        "No — none of the 2 active allergies is recorded as high criticality or with a "
+        "severe reaction."
+    ), severe
+    assert cut[0].startswith("Yes — Laceration of foot: resolved"), cut

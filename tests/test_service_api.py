@@ -42,7 +42,8 @@ from tests.service_fixtures import (
     wait_for,
 )
 
-QUESTION = "Which anticoagulant is she on for atrial fibrillation?"
+#: prose asked for, which the model writes (code answers a list or a judgement it holds)
+QUESTION = "Describe her anticoagulation for atrial fibrillation in detail."
 
 
 def is_outcome(resp: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
@@ -185,7 +186,7 @@ async def test_ask_streams_the_records_entries_before_the_model_writes(dep: Any)
     async with service_client(app) as c:
         resp = await c.post(
             f"/v1/patients/{DEBORA}/ask",
-            json={"question": "Are her allergies serious?"},
+            json={"question": "Describe her allergies in detail."},
             headers={"Accept": "text/event-stream"},
         )
         events = sse_events(resp.text)

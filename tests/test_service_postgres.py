@@ -146,27 +146,30 @@ async def test_two_workers_share_threads_on_postgres(
             worker(config, free_port(), tmp_path / "w2.log") as two,
             httpx.AsyncClient(timeout=60, headers=headers) as c,
         ):
-            question = "Which anticoagulant is on her medication list?"
+            # prose asked for, so the model writes both turns (code answers a list it holds)
+            question = "Describe her anticoagulation in detail."
+            follow_up = "Describe that in more detail."
             first = await c.post(f"{one}/v1/patients/{CLEOTILDE}/ask", json={"question": question})
             assert first.status_code == 200, first.text
             thread = first.json()["thread_id"]
             follow = await c.post(
                 f"{two}/v1/patients/{CLEOTILDE}/ask",
-                json={"question": "Since when?", "thread_id": thread},
+                json={"question": follow_up, "thread_id": thread},
             )
             assert follow.status_code == 200, follow.text
             assert follow.json()["thread_id"] == thread
             # the follow-up on worker two saw the first turn (from the shared checkpoints)
             prompts = [r for r in model_server.requests if r]
+            assert follow_up in prompts[-1]["messages"][-1]["content"]
             assert question in prompts[-1]["messages"][-1]["content"]
             for base in (one, two):
                 detail = (await c.get(f"{base}/v1/threads/{thread}")).json()
-                assert [a["question"] for a in detail["answers"]] == [question, "Since when?"]
+                assert [a["question"] for a in detail["answers"]] == [question, follow_up]
                 assert detail["turns"] == 2
             # nothing of the conversation lies in PostgreSQL in clear text
             dumped = _checkpoint_tables(url)
             assert thread in dumped  # the rows are there...
-            for text in ("anticoagulant", "Since when", "Warfarin", "Cleotilde", "E32"):
+            for text in ("anticoagulation", "more detail", "Warfarin", "Cleotilde", "E32"):
                 assert text not in dumped  # ...but not what they hold
             assert (await c.delete(f"{two}/v1/threads/{thread}")).status_code == 204
             assert (await c.get(f"{one}/v1/threads/{thread}")).status_code == 404

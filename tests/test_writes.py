@@ -280,7 +280,9 @@ async def test_agent_order_for_another_patient_is_refused(store: RecordStore) ->
         patient_id=DEBORA,
         source=store,
         model=model,
-        settings=AgentSettings(allow_writes=True, max_steps=2, answer_after_prefetch=False),
+        settings=AgentSettings(
+            allow_writes=True, max_steps=2, answer_after_prefetch=False, answer_computed=False
+        ),
     )
     assert any("refused" in w for w in a.warnings)
     assert not await store.search("ServiceRequest", {"patient": CLEOTILDE})

@@ -19,6 +19,7 @@ from tools.fhir_version import CLINICAL_TYPES
 
 __all__ = [
     "NumPoint",
+    "Payer",
     "RecordView",
     "Resource",
     "cc_text",
@@ -26,11 +27,13 @@ __all__ = [
     "codings_of",
     "exclusion_reason",
     "fmt_num",
+    "json_object",
     "label_text",
     "numeric_points",
     "observation_category",
     "observation_date",
     "parse_date",
+    "reason_refs_of",
     "reasons_of",
     "record_end",
     "ref_of",
@@ -344,6 +347,57 @@ def record_end(patient: Mapping[str, Any] | None, as_of: dt.date) -> dt.date:
     return min(died, as_of) if died else as_of
 
 
+@dataclass(frozen=True, slots=True)
+class Payer:
+    """Who pays for the patient's care, as one billing resource says it (not evidence
+    of care): a Coverage (its payor or plan, status and period) or a claim
+    (ExplanationOfBenefit or Claim: the insurer or coverage it was billed to, its date)."""
+
+    reference: str
+    version: str | None
+    kind: str  # "coverage" | "claim"
+    name: str
+    day: str | None = None
+    status: str | None = None
+    end: str | None = None
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one for anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _payer(res: Resource) -> Payer | None:
+    rtype = res.get("resourceType")
+    meta = json_object(res.get("meta"))
+    version = str(meta["versionId"]) if meta.get("versionId") else None
+    if rtype == "Coverage":
+        names = [
+            str(p.get("display"))
+            for p in res.get("payor") or []
+            if isinstance(p, dict) and p.get("display")
+        ]
+        plan = cc_text(res.get("type"))
+        name = clean(", ".join(dict.fromkeys([*names, plan] if plan else names)))
+        period = json_object(res.get("period"))
+        if not name:
+            return None
+        return Payer(
+            ref_of(res), version, "coverage", name,
+            str(period.get("start") or "")[:10] or None, str(res.get("status") or "") or None,
+            str(period.get("end") or "")[:10] or None,
+        )  # fmt: skip
+    insurer = json_object(res.get("insurer"))
+    name = str(insurer.get("display") or "")
+    for ins in res.get("insurance") or []:
+        cov = ins.get("coverage") if isinstance(ins, dict) else None
+        if not name and isinstance(cov, dict) and cov.get("display"):
+            name = str(cov["display"])
+    period = json_object(res.get("billablePeriod"))
+    day = str(period.get("start") or res.get("created") or "")[:10] or None
+    return Payer(ref_of(res), version, "claim", clean(name), day) if clean(name) else None
+
+
 @dataclass
 class RecordView:
     """A patient's record classified once (see module docstring)."""
@@ -357,6 +411,8 @@ class RecordView:
     not_evidence: Counter[str]
     total: int
     points_by_code: dict[str, list[NumPoint]] = field(default_factory=dict)
+    #: who pays, from the billing resources (Coverage, ExplanationOfBenefit, Claim)
+    payers: list[Payer] = field(default_factory=list)
 
     @property
     def patient_id(self) -> str | None:
@@ -401,6 +457,17 @@ def reasons_of(view: RecordView, resource: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(t for t in texts if t))
 
 
+def reason_refs_of(view: RecordView, resource: Mapping[str, Any]) -> list[str]:
+    """The resources an encounter, procedure or order gives as its reason
+    (``reasonReference``), as ``Type/id`` of the record, those it holds."""
+    out = []
+    for ref in resource.get("reasonReference") or []:
+        target = view.resolve(ref)
+        if target is not None:
+            out.append(ref_of(target))
+    return list(dict.fromkeys(out))
+
+
 def view_of(record: Sequence[Resource] | RecordView) -> RecordView:
     """Classify a record (the output of ``RecordSource.everything``)."""
     if isinstance(record, RecordView):
@@ -413,10 +480,13 @@ def view_of(record: Sequence[Resource] | RecordView) -> RecordView:
     excluded_refs: list[tuple[str, str]] = []
     not_evidence: Counter[str] = Counter()
     points: dict[str, list[NumPoint]] = defaultdict(list)
+    payers: list[Payer] = []
     for res in _iter(record):
         rtype = str(res.get("resourceType"))
         if rtype not in CLINICAL_TYPES and rtype not in ("Medication", "Specimen"):
             not_evidence[rtype] += 1
+            if rtype in _BILLING and (payer := _payer(res)) is not None:
+                payers.append(payer)
             continue
         by_ref[ref_of(res)] = res
         if rtype == "Patient":
@@ -435,8 +505,11 @@ def view_of(record: Sequence[Resource] | RecordView) -> RecordView:
                 points[p.code].append(p)
     return RecordView(
         patient, kept, dict(by_type), by_ref, excluded, excluded_refs, not_evidence,
-        len(by_ref) + sum(not_evidence.values()), dict(points),
+        len(by_ref) + sum(not_evidence.values()), dict(points), payers,
     )  # fmt: skip
+
+
+_BILLING = frozenset({"Coverage", "ExplanationOfBenefit", "Claim"})
 
 
 def _iter(record: Iterable[Any]) -> Iterable[Resource]:

@@ -405,7 +405,7 @@ def bounded(
         result.leads["reason"] = [
             (
                 scrub(statement(i) + ("" if _for(i) else _NO_REASON), ctx.patient_id),
-                [i.handle],
+                [i.handle, *_reasons_cited(ctx, result, i)],
             )
             for i in shown
         ]
@@ -420,6 +420,23 @@ def bounded(
     elif left:
         result.lines.append(f"({left} more {what} not shown; narrow the search)")
     return result
+
+
+def _reasons_cited(ctx: AgentContext, result: ToolResult, item: EvidenceItem) -> list[str]:
+    """The entries an order, procedure or visit gives as its reason (the Condition its
+    ``reasonReference`` points to), added to what the result shows: "for Essential
+    hypertension" rests on that entry as well as on the order."""
+    ev = ctx.cache.evidence
+    if ev is None or not item.reason_refs:
+        return []
+    by_ref = ev.by_reference()
+    out = []
+    for ref in item.reason_refs:
+        handle = by_ref.get(ref)
+        if handle and handle != item.handle and handle not in out:
+            result.add(ctx, ev.get(handle))
+            out.append(handle)
+    return out
 
 
 def parse_date(value: str | None, name: str) -> dt.date | None:

@@ -8,6 +8,7 @@ caller)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from tools.brief import plain
 from tools.evidence import EvidenceItem, EvidenceSet, item_concepts
@@ -28,7 +29,13 @@ _ADULT_AGE = 19
 
 
 def vaccines_due(
-    ctx: AgentContext, ev: EvidenceSet, items: list[EvidenceItem], result: ToolResult
+    ctx: AgentContext,
+    ev: EvidenceSet,
+    items: list[EvidenceItem],
+    result: ToolResult,
+    *,
+    wanted: Sequence[Concept] = (),
+    searched: Sequence[str] = (),
 ) -> list[tuple[str, list[str]]]:
     """A vaccine given again every so often (:func:`tools.terminology.repeat_days`: the
     CDC adult schedule's influenza yearly, tetanus every 10 years), from its last dose:
@@ -53,6 +60,20 @@ def vaccines_due(
         if every and days and days[-1] > latest.get(every, ("", item))[0]:
             latest[every] = (days[-1][:10], item)
     out: list[tuple[str, list[str]]] = []
+    named = [w for w in wanted if w.kind == "vaccine"]  # (not a colonoscopy's interval)
+    every_named = repeat_days(term, named) if named and searched and not items else None
+    if every_named:  # "do I need a tetanus booster?", none on record: due, for an adult
+        period = "yearly" if every_named == 365 else f"every {round(every_named / 365)} years"
+        name = plain(named[0].name)
+        if child is not None and child.demographics and every_named != 365:
+            said = (
+                f"{name}: none on record; at age {child.demographics.age} the CDC child and "
+                "adolescent schedule applies (its doses by age), which is not judged here"
+            )
+            result.add(ctx, child)
+            return [(scrub(said, ctx.patient_id), [*searched, child.handle])]
+        said = f"{name}: none on record; given {period} (CDC adult schedule): due"
+        return [(scrub(said, ctx.patient_id), list(searched))]
     for every, (day, item) in latest.items():
         period = "yearly" if every == 365 else f"every {round(every / 365)} years"
         ago = (as_of - dt.date.fromisoformat(day)).days

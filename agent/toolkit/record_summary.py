@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tools.brief import last_visit_lines, plain
+from tools.brief import last_visit_lines, plain, sentence_case
 from tools.evidence import SECTIONS, EvidenceItem, SearchScope
 from tools.summary import handle_index
 from tools.trends import lab_trends
@@ -13,7 +13,7 @@ from tools.trends import lab_trends
 from ..context import AgentContext
 from ..errors import ToolCallError
 from ..guard import scrub
-from ._base import Tool, ToolArgs, ToolResult, absence, bounded, ensure_evidence
+from ._base import Tool, ToolArgs, ToolResult, absence, bounded, ensure_evidence, statement
 
 __all__ = ["SECTION_TYPES", "TOOL", "RecordSummaryArgs", "record_summary"]
 
@@ -61,14 +61,58 @@ async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResu
         raise ToolCallError(f"section must be one of {', '.join([*SECTIONS, *_DERIVED])}")
     ev = await ensure_evidence(ctx)
     what = _WHAT.get(section, section.replace("_", " "))
-    result = bounded(
-        ctx, ev.section(section), what, SearchScope(resource_types=SECTION_TYPES[section])
-    )
+    items = ev.section(section)
+    # who pays is said when asked ("what insurance?"), not with every demographic
+    shown = [i for i in items if i.kind != "coverage"]
+    result = bounded(ctx, shown, what, SearchScope(resource_types=SECTION_TYPES[section]))
     if section == "patient":
-        result.leads.update(_vital_leads(ctx, ev.section(section)))
+        result.leads.update(_vital_leads(ctx, items))
+        for cover in (i for i in items if i.kind == "coverage"):
+            result.add(ctx, cover)
     if section == "allergies":
         _active_allergies_first(ev.section(section), result)
+        if judged := _serious_allergies(ctx, ev.section(section)):
+            result.leads["judge"] = judged  # "any severe allergies?"
     return result
+
+
+def _serious(item: EvidenceItem) -> bool:
+    return item.criticality == "high" or any(r.endswith("(severe)") for r in item.reactions)
+
+
+def _serious_allergies(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list[str]]]:
+    """ "Any severe allergies?", "are her allergies serious?": the active allergies recorded
+    as high criticality or with a severe reaction, each said; else that none is, with
+    those whose criticality and reaction severity the record leaves unsaid (then their
+    severity is not known), and each allergy as recorded."""
+    active = [i for i in items if i.kind == "allergy" and i.status not in _NO_LONGER]
+    if not active:
+        return []
+    serious = [i for i in active if _serious(i)]
+    if serious:
+        return [
+            (scrub(f"Yes — {statement(serious[0])}", ctx.patient_id), [serious[0].handle]),
+            *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in serious[1:]),
+        ]
+    n = len(active)
+    whole = f"none of the {n} active allergies is" if n > 1 else "the one active allergy is not"
+    ungraded = [
+        i for i in active if i.criticality not in ("low", "high") and not any(
+            r.endswith(("(mild)", "(moderate)", "(severe)")) for r in i.reactions
+        )
+    ]  # fmt: skip
+    said = f"No — {whole} recorded as high criticality or with a severe reaction"
+    if ungraded:
+        k = len(ungraded)
+        said = (
+            f"{sentence_case(whole)} recorded as high criticality or with a severe reaction, but "
+            f"{k} {'has' if k == 1 else 'have'} no criticality or reaction severity recorded "
+            "(their severity is not known)"
+        )
+    return [
+        (scrub(said, ctx.patient_id), [i.handle for i in active]),
+        *((scrub(statement(i), ctx.patient_id), [i.handle]) for i in active),
+    ]
 
 
 async def _last_visit(ctx: AgentContext) -> ToolResult:
@@ -142,6 +186,30 @@ def _vital_leads(
             "(the Patient resource names none)."
         )
         out["pcp"] = [(scrub(said, ctx.patient_id), [i.handle])]
+        who = plain(i.name)
+        for ask, held, what, none in (
+            ("kin", d.contacts, "Contact on record for", "No contact person (emergency contact "
+             "or next of kin) is recorded for"),
+            ("phone", d.telecoms, "Phone or e-mail on record for", "No phone number or e-mail "
+             "is recorded for"),
+            ("address", d.addresses, "Address on record for", "No address is recorded for"),
+        ):  # fmt: skip
+            said = (
+                f"{what} {who}: {'; '.join(held)}."
+                if held
+                else f"{none} {who} (the Patient resource lists none)."
+            )
+            out[ask] = [(scrub(said, ctx.patient_id), [i.handle])]
+        cover = next((c for c in items if c.kind == "coverage"), None)
+        if cover is not None:  # "what insurance does she have?": each Coverage, else
+            # the insurers the claims were billed to
+            out["insurance"] = [(scrub(f"{cover.text}.", ctx.patient_id), [cover.handle])]
+        else:
+            said = (
+                f"No insurance is recorded for {who} (no Coverage, claim or explanation of "
+                "benefit in the record)."
+            )
+            out["insurance"] = [(scrub(said, ctx.patient_id), [i.handle])]
         if d.birth_date:  # "when was she born?", "how old is he?"
             age = ""
             if d.age is not None and d.deceased:

@@ -466,7 +466,18 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         else []
     )
     due = (no_care_due(ctx, ev, result) if vaccines or screens else None) or [
-        *(vaccines_due(ctx, ev, items, result) if name or code or rtype == "Immunization" else []),
+        *(
+            vaccines_due(
+                ctx,
+                ev,
+                items,
+                result,
+                wanted=wanted,
+                searched=[] if items else [h for _, hs in result.statements for h in hs],
+            )
+            if name or code or rtype == "Immunization"
+            else []
+        ),
         *screenings_due(
             ctx,
             ev,

@@ -123,7 +123,17 @@ def build_evidence(
     ]
     drafts += _absences(view, drafts)
     order = {name: i for i, name in enumerate(SECTIONS)}
-    drafts.sort(key=lambda d: (order[d.item.section], d.sort, d.item.text, d.item.reference))
+    # who pays is numbered last (no handle of the care shifts for it), though of the
+    # patient's own section
+    drafts.sort(
+        key=lambda d: (
+            d.item.kind == "coverage",
+            order[d.item.section],
+            d.sort,
+            d.item.text,
+            d.item.reference,
+        )
+    )
     items = [d.item.model_copy(update={"handle": f"E{i}"}) for i, d in enumerate(drafts, start=1)]
     return EvidenceSet(
         items, patient_id=view.patient_id, as_of=as_of, counts_line=counts_line(view), view=view

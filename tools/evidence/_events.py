@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from tools._record import RecordView, Resource
+from tools._record import RecordView, Resource, reason_refs_of
 
 from ._common import Draft, Entry, code_tag, coding_objs, dated_list, day, sort_key_date, source
 from ._model import EvidenceItem, ItemKind, Point
@@ -57,6 +57,7 @@ def fold(
                 for r in members
             ),
             reasons=tuple(reasons_fn(latest)) if reasons_fn else (),
+            reason_refs=tuple(reason_refs_of(view, latest)) if reasons_fn else (),
             reference=source(latest, code_field).reference,
             path=code_field,
             date=day(last),

@@ -142,7 +142,7 @@ def dosages(instructions: Any) -> list[Dosage]:
 
 
 def build(view: RecordView, end: dt.date) -> list[Draft]:
-    from tools._record import reasons_of
+    from tools._record import reason_refs_of, reasons_of
 
     groups: dict[tuple[str, str], list[tuple[Resource, Any]]] = defaultdict(list)
     for r in view.of_type(*MED_TYPES):
@@ -177,6 +177,7 @@ def build(view: RecordView, end: dt.date) -> list[Draft]:
             }.values()
         )
         reasons = list(dict.fromkeys(x for r, _ in members for x in reasons_of(view, r)))
+        reason_refs = tuple(dict.fromkeys(x for r, _ in members for x in reason_refs_of(view, r)))
         primary = current[-1] if current else latest
         last = resource_date(latest)
         last_day = parse_date(last)
@@ -202,6 +203,7 @@ def build(view: RecordView, end: dt.date) -> list[Draft]:
             points=points,
             dosages=tuple(doses),
             reasons=tuple(reasons),
+            reason_refs=reason_refs,
             reference=source(primary, "").reference,
             path="medicationCodeableConcept",
             date=day(last),

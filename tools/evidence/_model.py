@@ -106,6 +106,7 @@ ItemKind = Literal[
     "imaging_study",
     "document",
     "family_history",
+    "coverage",  # who pays (Coverage, else the insurers the claims name): not care
     "other",
     # made by the agent's tools, not read from a resource:
     "absence",  # a search of the record that found nothing
@@ -257,6 +258,12 @@ class Demographics(BaseModel):
     languages: tuple[str, ...] = ()
     #: Patient.generalPractitioner as the record names them (display, else reference)
     general_practitioners: tuple[str, ...] = ()
+    #: Patient.contact: each person to contact, with the relationship and how to reach
+    #: them ("Maria Lopez (emergency contact; mother), phone 555-0100")
+    contacts: tuple[str, ...] = ()
+    #: Patient.telecom ("555-0199 (home phone)") and Patient.address, as written
+    telecoms: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
 
 
 class Attachment(BaseModel):
@@ -369,6 +376,8 @@ class EvidenceItem(BaseModel):
     targets: tuple[Target, ...] = ()
     dosages: tuple[Dosage, ...] = ()
     reasons: tuple[str, ...] = ()
+    #: the resources the reasons point to (``reasonReference``: ``Condition/…``)
+    reason_refs: tuple[str, ...] = ()
     reactions: tuple[str, ...] = ()
     criticality: str | None = None
     demographics: Demographics | None = None
