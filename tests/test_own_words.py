@@ -284,21 +284,9 @@ async def test_a_dose_change_is_read_off_the_strengths_ordered(tmp_path: Path) -
 async def test_last_in_a_setting_is_that_settings_last_visit(tmp_path: Path) -> None:
     # "when was he last in the ER?" had answered with his last visit of any kind (a
     # check-up), the words "last in" read as visits in general
-    def visit(eid: str, day: str, act: str, code: str, display: str) -> dict[str, Any]:
-        return {
-            "resourceType": "Encounter",
-            "id": eid,
-            "status": "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": act},
-            "type": [{"coding": [{"system": "http://snomed.info/sct", "code": code,
-                                  "display": display}]}],
-            "subject": {"reference": f"Patient/{PID}"},
-            "period": {"start": f"{day}T10:00:00+00:00", "end": f"{day}T11:00:00+00:00"},
-        }  # fmt: skip
-
     record = [
-        visit("e1", "2020-02-20", "EMER", "50849002", "Emergency Encounter"),
-        visit("e2", "2020-09-17", "AMB", "185349003", "Encounter for check up"),
+        _visit("e1", "2020-02-20", "EMER", "50849002", "Emergency Encounter"),
+        _visit("e2", "2020-09-17", "AMB", "185349003", "Encounter for check up"),
     ]
     last_in, last_visit = await _answers(
         tmp_path, record, "when was he last in the ER?", "was his last visit an ER visit?"
