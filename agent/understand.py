@@ -964,6 +964,16 @@ _BREAK = re.compile(
 
 #: what is given or done for a reason (its order or procedure links it)
 _GIVEN_KINDS = frozenset({"drug", "drug_class", "procedure"})
+#: a problem's course asked as getting better ("did it get better?", "is it improving?")
+_BETTER = re.compile(r"\b(?:better|improv\w*|heal\w*|clear(?:ed|ing)?\s+up)\b", re.I)
+
+
+def _monitored(concept: Concept, terminology: Terminology) -> bool:
+    """Whether a lab or vital shows how the problem is doing (its own, or an ancestor's)."""
+    found = [concept, *filter(None, map(terminology.concept, terminology.ancestors(concept)))]
+    return any(c.monitored_by for c in found)
+
+
 #: an age asked of when something happened, not the first or latest of it
 _AGE_AT = re.compile(r"\b(?:at\s+)?what\s+age\b|\bhow\s+old\s+(?:was|were|is)\b.*\bwhen\b", re.I)
 
@@ -1094,6 +1104,17 @@ def understand(
         and focus.asks in (None, "latest", "judge", "yesno")
     ):  # "how much do I weigh now compared to last year?": the change across the window
         focus.asks = "change"
+    if (
+        focus.asks == "change"
+        and focus.concepts
+        and _BETTER.search(plain)
+        and all(
+            c.kind in ("condition", "finding") and not _monitored(c, terminology)
+            for _w, c in focus.concepts
+        )
+    ):  # "did my whiplash get better?": nothing measures it, so whether it has resolved
+        # (as "has it healed?"), not a course of results there are none of
+        focus.asks = "ended"
     if focus.concepts and _AGE_AT.search(plain):  # "at what age was she diagnosed with
         # afib?": her age then (not "how old was he when he died?": the death's own)
         focus.asks = "birth"

@@ -658,3 +658,18 @@ async def test_severe_allergies_and_a_cut(tmp_path: Path) -> None:
         "severe reaction."
     ), severe
     assert cut[0].startswith("Yes — Laceration of foot: resolved"), cut
+
+
+async def test_a_problem_nothing_measures_got_better_if_it_resolved(tmp_path: Path) -> None:
+    # "did my whiplash get better?" had gone to the model (2 calls, 52.6 s on 2 cores) for
+    # a course of results there are none of: whether it has resolved, as "has it healed?"
+    record = [
+        condition("c1", "44465007", "Sprain of ankle", "2019-10-19", "resolved",
+                  abatement="2019-11-09"),
+        condition("c2", "40055000", "Chronic sinusitis (disorder)", "1998-12-07"),
+    ]  # fmt: skip
+    sprain, sinusitis = await _answers(
+        tmp_path, record, "did her sprain get better?", "has his sinusitis gotten better?"
+    )
+    assert sprain[0].startswith("Yes — Sprain of ankle: resolved, since 2019-10-19"), sprain
+    assert sinusitis[0].startswith("No — Chronic sinusitis: active"), sinusitis
