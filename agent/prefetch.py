@@ -417,19 +417,15 @@ def prefetch_calls(
         if c.kind == "drug" and sum(1 for v, d in concepts if v == w and d.kind == "drug") > 1
     }  # fmt: skip
     combo_searched: set[str] = set()
+    # "was he screened for diabetes?", "any diabetes screening?": the conditions tested for
+    screened = {
+        w for w, c in concepts if c.kind == "condition" and _screened_for(w).search(question)
+    }
     for words, concept in concepts:
         kind = concept.kind
         if concept in done_for or (seen_for and concept in seen_for):
             continue
-        if (
-            kind == "procedure"
-            and not concept.codes[1:]
-            and any(
-                c.kind == "condition" and _screened_for(w).search(question)
-                for w, c in concepts
-                if w != words
-            )
-        ):
+        if kind == "procedure" and not concept.codes[1:] and screened - {words}:
             continue  # "any diabetes screening?": the tests for it (below), not any screening
         if seen_for and concept.id in focus.given_for:
             setting = seen_for[0]
@@ -607,7 +603,7 @@ def prefetch_calls(
             args["resource_type"] = rtype
         if sites and kind in _OF_A_SITE:
             args["site"] = sites[0].name
-        if kind == "condition" and _screened_for(words).search(question):
+        if kind == "condition" and words in screened:
             # "was he screened for diabetes?", "any diabetes screening?": the tests that
             # show it (HbA1c, glucose), first, then the entry (or none)
             calls.extend(
@@ -615,7 +611,7 @@ def prefetch_calls(
                 for m in _monitors(concept, term)
             )
         entry = _asked(focus, words, concept, _call("search_record", **args))
-        if kind == "condition" and _screened_for(words).search(question):
+        if kind == "condition" and words in screened:
             entry = {**entry, "asks": None, "whole": True}  # as it stands: no "yes" of it
         calls.append(entry)
         if rtype == "Procedure" and evidence is not None and _on_record(evidence, concept, term):

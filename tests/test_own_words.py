@@ -534,6 +534,9 @@ async def test_a_few_more_ways_of_asking(tmp_path: Path) -> None:
     assert chronic[0].startswith("Not in this patient's record: no conditions"), chronic
     assert not any("Streptococcal" in s for s in chronic), chronic
     assert healthy, healthy
+    # the current lists, each said (none active here): not the resolved strep, not empty
+    assert healthy[0].startswith("Not in this patient's record: no conditions"), healthy
+    assert any(s.startswith("No allergies recorded") for s in healthy), healthy
     assert bp[0].startswith("Systolic BP: the last 3 results, the most recent first: 189 mmHg"), bp
 
 

@@ -77,7 +77,7 @@ async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResu
 
 
 def _serious(item: EvidenceItem) -> bool:
-    return item.criticality == "high" or any(r.endswith("(severe)") for r in item.reactions)
+    return item.criticality == "high" or "severe" in item.reaction_severities
 
 
 def _serious_allergies(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list[str]]]:
@@ -97,10 +97,8 @@ def _serious_allergies(ctx: AgentContext, items: list[EvidenceItem]) -> list[tup
     n = len(active)
     whole = f"none of the {n} active allergies is" if n > 1 else "the one active allergy is not"
     ungraded = [
-        i for i in active if i.criticality not in ("low", "high") and not any(
-            r.endswith(("(mild)", "(moderate)", "(severe)")) for r in i.reactions
-        )
-    ]  # fmt: skip
+        i for i in active if i.criticality not in ("low", "high") and not i.reaction_severities
+    ]
     said = f"No — {whole} recorded as high criticality or with a severe reaction"
     if ungraded:
         k = len(ungraded)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
+from tools._record import parse_date as fhir_date
 from tools.brief import plain, sentence_case
 from tools.errors import UnsupportedSearch
 from tools.evidence import (
@@ -27,6 +28,7 @@ from tools.evidence import (
     EvidenceItem,
     EvidenceSet,
     SearchScope,
+    age,
     in_window,
     item_concepts,
 )
@@ -520,30 +522,23 @@ def _ages_at(
     if not people:
         return []
     person = people[0]
-    born = _day(person.demographics.birth_date if person.demographics else None)
+    born = fhir_date(person.demographics.birth_date if person.demographics else None)
     out: list[tuple[str, list[str]]] = []
     for item in items:
-        days = [d for p in item.points if (d := _day(p.day))] or [d for d in [_day(item.date)] if d]
+        days = [d for p in item.points if (d := fhir_date(p.day))]
+        days = days or [d for d in [fhir_date(item.date)] if d]
         if born is None or not days or min(days) < born:
             continue
         first = min(days)
-        age = first.year - born.year - ((first.month, first.day) < (born.month, born.day))
         when = "since" if item.kind == "condition" else "first" if len(days) > 1 else "on"
         said = (
-            f"{plain(item.name)}: {when} {first.isoformat()}, at age {age} "
+            f"{plain(item.name)}: {when} {first.isoformat()}, at age {age(born, first)} "
             f"(born on {born.isoformat()})."
         )
         out.append((scrub(said, ctx.patient_id), [item.handle, person.handle]))
     if out:
         result.add(ctx, person)
     return out
-
-
-def _day(text: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(text)[:10]) if text else None
-    except ValueError:
-        return None
 
 
 def _plural(name: str) -> str:

@@ -72,6 +72,7 @@ from ._model import (
     SourceRef,
     Target,
 )
+from ._patient import age
 
 __all__ = [
     "ENCOUNTER_CLASSES",
@@ -91,6 +92,7 @@ __all__ = [
     "SearchScope",
     "SourceRef",
     "Target",
+    "age",
     "build_evidence",
     "counts_line",
     "current_text",

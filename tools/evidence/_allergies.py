@@ -25,10 +25,12 @@ def build(view: RecordView) -> list[Draft]:
         members.sort(key=lambda r: (r.get("recordedDate") or "", r.get("id", "")))
         r = members[-1]
         status = clinical_status(r) or "unknown"
-        reactions = []
+        reactions, severities = [], []
         for rx in r.get("reaction") or []:
             manif = cc_text(rx.get("manifestation"))
             sev = rx.get("severity")
+            if isinstance(sev, str) and sev:
+                severities.append(sev)
             if manif:
                 reactions.append(manif + (f" ({sev})" if sev else ""))
         verification = next(
@@ -58,6 +60,7 @@ def build(view: RecordView) -> list[Draft]:
                 for m in members
             ),
             reactions=tuple(reactions),
+            reaction_severities=tuple(dict.fromkeys(severities)),
             criticality=str(r["criticality"]) if r.get("criticality") else None,
             reference=source(r, "code").reference,
             path="code",

@@ -380,6 +380,8 @@ class EvidenceItem(BaseModel):
     reason_refs: tuple[str, ...] = ()
     reactions: tuple[str, ...] = ()
     criticality: str | None = None
+    #: an allergy's reactions' severities as recorded (mild, moderate, severe)
+    reaction_severities: tuple[str, ...] = ()
     demographics: Demographics | None = None
     attachment: Attachment | None = None
     care: CareInfo | None = None
