@@ -169,8 +169,11 @@ async def test_two_workers_share_threads_on_postgres(
             # nothing of the conversation lies in PostgreSQL in clear text
             dumped = _checkpoint_tables(url)
             assert thread in dumped  # the rows are there...
-            for text in ("anticoagulation", "more detail", "Warfarin", "Cleotilde", "E32"):
-                assert text not in dumped  # ...but not what they hold
+            # ...but not what they hold (words long enough that ciphertext printed as bytes
+            # cannot hold them by chance: a 3-character handle such as "E32" did, once)
+            for text in ("anticoagulation", "more detail", "Warfarin", "Cleotilde"):
+                assert text not in dumped
+            assert "+aes-gcm" in dumped  # every value written is encrypted
             assert (await c.delete(f"{two}/v1/threads/{thread}")).status_code == 204
             assert (await c.get(f"{one}/v1/threads/{thread}")).status_code == 404
 
