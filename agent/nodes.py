@@ -896,7 +896,13 @@ def _statements(
         focus = state.get("focus") or {}
         if focus.get("follow_up") and asks in ("yesno", "ever"):
             asks = None  # "any bleeding?" after the warfarin: no "Yes —" about the warfarin
-        said = _lead(obs, asks) or obs.get("statements") or []
+        said = (
+            _lead(obs, asks)
+            # "what statin is she on?": the entries that hold now, or "None current —"
+            or (_lead(obs, "current") if asks is None and _as_it_stands(obs, focus) else None)
+            or obs.get("statements")
+            or []
+        )
         for text, handles in said:
             hs = [h for h in handles if h in seen]
             if text.startswith(_YES) and obs.get("words") in yes:
@@ -910,7 +916,7 @@ def _statements(
 
 
 _YES = "Yes — "
-_VERDICT = re.compile(r"^(?:Yes|No(?:, not currently)?) — ")
+_VERDICT = re.compile(r"^(?:Yes|No(?:, not currently)?|None current) — ")
 
 
 def _unprefixed(text: str) -> str:
@@ -1095,16 +1101,49 @@ async def finalize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         usage=_run_usage(state, time.time() - state.get("started", time.time())),
         thread_id=ctx.thread_id,
     )
+    focus = dict(state.get("focus") or {})
+    day = None if focus.get("day") else _answered_day(sentences, seen, focus.get("asks"))
+    if day:  # "when did she deliver?" — "what was her hemoglobin then?"
+        focus["day"] = day
     return {
         "answer": answer.as_dict(),
         "turns": [
             {
                 "question": state.get("question", ""),
                 "answer": answer.text,
-                "focus": state.get("focus"),
+                "focus": focus,
             }
         ],
     }
+
+
+#: entries that happened on a day a follow-up's "then" can mean (not a list, a patient)
+_DATED_KINDS = frozenset(
+    {"encounter", "procedure", "immunization", "condition", "observation", "medication"}
+)
+
+
+def _answered_day(
+    sentences: Sequence[AnswerSentence], seen: dict[str, Seen], asks: str | None
+) -> str | None:
+    """The day an answer is about, when it leads with one dated entry ("when did she
+    deliver?": the delivery's day; "first" asked: its first occurrence, else its latest):
+    what a follow-up's "then" means. None for an answer of several entries or none."""
+    if not sentences:
+        return None
+    entries = [
+        seen[h].item
+        for h in sentences[0].handles
+        if h in seen and seen[h].item.kind not in ("absence", "patient")
+    ]
+    if len(entries) != 1 or entries[0].kind not in _DATED_KINDS:
+        return None
+    item = entries[0]
+    dated = sorted((p.day for p in item.points if p.day), key=str)
+    if not dated:
+        return None
+    day = dated[0] if asks == "first" else (item.latest.day if item.latest else None) or dated[-1]
+    return str(day)[:10]
 
 
 # --------------------------------------------------------------------------- brief

@@ -74,6 +74,9 @@ class Focus:
     #: asked in the past tense, of nothing current ("what was the strep throat treated
     #: with?"): entries of any status, not only those active now
     past: bool = False
+    #: the day the turn's answer was about (:func:`agent.nodes._answered_day`: "when did
+    #: she deliver?"), which a follow-up's "then" means; kept with the thread's turns
+    day: dt.date | None = None
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -90,6 +93,7 @@ class Focus:
             "follow_up": self.follow_up,
             "given_for": list(self.given_for),
             "acts": [[a.tool, a.conditional] for a in self.acts],
+            **({"day": self.day.isoformat()} if self.day else {}),
             "window": [w.start.isoformat() if w and w.start else None,
                        w.end.isoformat() if w and w.end else None, w.label if w else None],
         }  # fmt: skip
@@ -111,6 +115,7 @@ class Focus:
             if label
             else None
         )
+        day = data.get("day")
         return cls(
             concepts,
             list(data.get("sections") or []),
@@ -118,6 +123,7 @@ class Focus:
             window,
             asks=data.get("asks"),
             given_for=list(data.get("given_for") or []),
+            day=dt.date.fromisoformat(day) if isinstance(day, str) and len(day) == 10 else None,
         )
 
 
@@ -829,6 +835,14 @@ def _members_named(
 #: of the thing the latest was asked of answers both
 _SAYS_THE_LATEST = frozenset({"previous", "change", "judge", "count"})
 
+#: a follow-up dated by the day the last turn's answer was about ("what was her hemoglobin
+#: then?", "was she on anything at the time?"), not "since then" (a window from it) nor
+#: "and then" (what came next)
+_THEN = re.compile(
+    r"(?<!\bsince )(?<!\bafter )(?<!\bfrom )(?<!\band )\b(?:back )?then\b(?=\W*$)"
+    r"|\bat (?:that|the) time\b|\bat that (?:point|visit|stage)\b",
+    re.I,
+)
 #: a follow-up dated by the last turn's window ("what about meds started since then?")
 _SINCE_THEN = re.compile(r"\b(?:since|after|from) (?:then|that (?:date|time|year))\b", re.I)
 
@@ -1171,6 +1185,24 @@ def understand(
                             focus.part_asks[c.id] = also
     if (
         previous is not None
+        and focus.window is None
+        and previous.day is not None
+        and (then := _THEN.search(question))
+    ):  # "when did she deliver?" — "what was her hemoglobin then?": up to that day;
+        # "was she on anything at the time?": what was ordered that day or held through it
+        label = f"{then.group(0)} ({previous.day})"
+        meds = "medications" in focus.sections or bool(focus.of_kinds(*_DRUG_KINDS))
+        if focus.asks == "birth" and not focus.concepts and previous.concepts:
+            # "when did he break his arm?" — "how old was he then?": his age when it began
+            focus.concepts = list(previous.concepts)
+            focus.sections = [x for x in focus.sections if x != "patient"]
+            focus.follow_up = True
+        else:
+            focus.window = Window(previous.day if meds else None, previous.day, label)
+        focus.current = False
+        focus.day = previous.day  # "and her weight then?": still that day
+    if (
+        previous is not None
         and focus.concepts
         and focus.asks in (None, "yesno")  # "sodium?" asks nothing but its own yes or no
         and previous.asks
@@ -1224,8 +1256,9 @@ def understand(
         kinds = {c.kind for _w, c in focus.concepts}
         if focus.window is not None and kinds <= _TESTED:
             focus.asks = "latest"  # "what was her creatinine a year ago?": the value then
-        elif focus.follow_up and _WHEN.match(question):
-            # "when was that?": since when, of a problem or a drug; else the last time
+        elif _WHEN.match(question) and (focus.follow_up or not focus.window):
+            # "when was that?", "when was her stroke?", "when did her afib start?": since
+            # when, of a problem or a drug; else the last time
             first = {"condition", "finding", "body_site", *_DRUG_KINDS}
             focus.asks = "first" if kinds <= first else "latest"
     return focus

@@ -352,3 +352,39 @@ async def test_follow_ups_of_a_reason_a_period_a_treatment_and_a_course_are_code
     assert calls == 0
     assert ended.startswith("No — Prediabetes") or "Prediabetes: active" in ended, ended
     assert "Insulin" not in ended, ended  # the problem, not what is given for it
+
+
+async def test_then_in_a_follow_up_is_the_day_the_last_answer_was_about(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    # "what was her creatinine then?" after "when was her last colonoscopy?" had been read
+    # as her latest creatinine (2025-04-30), months after the colonoscopy it asks about
+    from bench.ehrqa.agent_answerer import SilentModel  # a FAKE model that writes nothing
+
+    db = tmp_path / "threads.db"
+
+    async def said(q: str) -> tuple[str, int]:
+        a = await ask(q, patient_id=CLEOTILDE, source=store, model=SilentModel(),
+                      thread_id="then", threads_db=db, as_of=dt.date(2025, 6, 1))  # fmt: skip
+        return a.text, a.usage.model_calls
+
+    last, _ = await said("when was her last colonoscopy?")
+    assert "2025-02-03" in last, last
+    creatinine, calls = await said("what was her creatinine then?")
+    assert calls == 0
+    assert creatinine.startswith("Creatinine: 2.79 mg/dL on 2025-01-23"), creatinine
+    # still that day ("at the time"), and of medications: those held through it, not the
+    # warfarin ordered after it
+    meds, calls = await said("was she on anything at the time?")
+    assert calls == 0
+    assert "dated 2025-02-03 to 2025-02-03" in meds, meds
+    assert "Warfarin" not in meds, meds
+    assert "Hydrochlorothiazide" in meds, meds
+    # "when did X start?" is its first date, said by code; "how old was she then?" her
+    # age when it began (had been her age today)
+    started, calls = await said("when did her afib start?")
+    assert calls == 0
+    assert started.startswith("Atrial fibrillation: active, since 2025-02-22"), started
+    age, calls = await said("how old was she then?")
+    assert calls == 0
+    assert age.startswith("Atrial fibrillation: since 2025-02-22, at age 78"), age

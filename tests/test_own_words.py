@@ -676,3 +676,31 @@ async def test_a_problem_nothing_measures_got_better_if_it_resolved(tmp_path: Pa
     )
     assert sprain[0].startswith("Yes — Sprain of ankle: resolved, since 2019-10-19"), sprain
     assert sinusitis[0].startswith("No — Chronic sinusitis: active"), sinusitis
+
+
+async def test_what_she_is_on_of_a_kind_says_none_current(tmp_path: Path) -> None:
+    # "what statin is she on?" with only a stopped order had said "Simvastatin …: past",
+    # as if that were the answer; "is she on anything for her cholesterol?" had said "no
+    # current medications" and nothing of the statin stopped this year
+    record = [
+        condition("c1", "55822004", "Hyperlipidemia", "2006-02-19"),
+        med("m1", "314231", "Simvastatin 10 MG Oral Tablet", "2025-01-23", "stopped",
+            reasonReference=[{"reference": "Condition/c1"}]),
+        med("m2", "855332", "Warfarin Sodium 5 MG Oral Tablet", "2025-04-30"),
+    ]  # fmt: skip
+    statin, thinner, cholesterol = await _answers(
+        tmp_path,
+        record,
+        "what statin is she on?",
+        "what blood thinner is she on?",
+        "is she on anything for her cholesterol?",
+    )
+    assert statin[0].startswith("None current — Simvastatin 10 MG Oral Tablet: past"), statin
+    assert thinner[0].startswith("Warfarin Sodium 5 MG Oral Tablet: current"), thinner
+    assert not any("None current" in t for t in thinner), thinner
+    assert cholesterol[0].startswith("Not in this patient's record: no current medications"), (
+        cholesterol
+    )
+    assert any(t.startswith("Simvastatin 10 MG Oral Tablet: past") for t in cholesterol[1:]), (
+        cholesterol
+    )

@@ -203,12 +203,12 @@ def _within(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) ->
 def _active_through(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) -> bool:
     """A medication whose every order predates the window and that is still current: it
     was being taken in the window (by the record), though nothing is dated in it."""
-    if item.kind != "medication" or (item.status or "").lower() not in _NOW:
-        return False
+    if d_from is None or item.kind != "medication" or (item.status or "").lower() not in _NOW:
+        return False  # (a window with no start has nothing to predate: "up to then")
     days = sorted(str(p.day)[:10] for p in item.points if p.day)
     return (
         bool(days)
-        and (d_from is None or days[-1] < d_from.isoformat())
+        and days[-1] < d_from.isoformat()
         and (d_to is None or days[0] <= d_to.isoformat())
     )
 
@@ -306,6 +306,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         ]
     why: dict[str, str] = {}
     unlinked: list[EvidenceItem] = []
+    given_before: list[EvidenceItem] = []
     if args.given_for:  # "what is she taking for her blood pressure?"
         pool = items
         items, why = _given_for(ctx, items, args.given_for)
@@ -313,6 +314,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             # "any ER visits for his arm?", none with that reason: the visits of that
             # setting that record no reason (a visit often records none)
             unlinked = [i for i in pool if not i.reasons]
+        if status and not items and rtype == "MedicationRequest":
+            # "is she on anything for her cholesterol?", nothing current: what was given
+            # for it before, after that search's "nothing found"
+            before = [i for i in ev.items if i.kind == "medication"]
+            given_before, why = _given_for(ctx, before, args.given_for)
     # a drug asked of as taken in a period ("courses of antibiotics in the last 5 years"):
     # its orders and doses, never the allergy to it (the record saying she should not be)
     taken_in = bool(d_from or d_to) and not rtype and any(w.kind in _DRUGS for w in wanted)
@@ -348,6 +354,15 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             if rtype == "Encounter"
             else f"{'current ' if status == 'active' else ''}medications given for {args.given_for}"
         )
+    if given_before:
+        result = bounded(ctx, [], what, scope)
+        for item in given_before[: ctx.settings.max_lines]:
+            result.lines.append(f"not current: {scrub(item.line, ctx.patient_id)}")
+            result.add(ctx, item)
+            said = f"{statement(item).rstrip('.')}{why.get(item.handle, '')}."
+            result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+        result.leads[ANY_ASK] = list(result.statements)
+        return result
     if (d_from or d_to) and (items or spanning):
         # none written in the window: that search's "nothing found" first ("any new meds
         # since her last visit?": none), then what was ordered before and still holds
@@ -373,6 +388,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             if each:
                 yes = [(f"Yes — {each[0][0]}", each[0][1]), *each[1:]]
                 result.leads["yesno"] = result.leads["ever"] = yes
+        elif result.statements:  # "was she on anything at the time?": what there was
+            result.leads["yesno"] = result.leads["ever"] = list(result.statements)
         return result
     undated = [
         i
@@ -433,6 +450,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                     (t[5:] if t.startswith("No — ") else t, hs) for t, hs in not_taken
                 ]
             result.leads["yesno"] = not_taken or _yes_or_not_now(ctx, shown, taken=taken)
+            current = _current(ctx, shown, taken=taken)
+            if current:  # "what statin is she on?": those she is on, or none now
+                result.leads["current"] = current
             ended = _ended(ctx, shown)
             if ended:  # "is she off metformin?", "has her sinusitis resolved?"
                 result.leads["ended"] = ended
@@ -665,6 +685,26 @@ def _yes_or_not_now(
     out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
     out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in items if i is not first]
     return out
+
+
+def _current(
+    ctx: AgentContext, items: list[EvidenceItem], *, taken: bool = False
+) -> list[tuple[str, list[str]]]:
+    """A named thing asked of as it stands ("what statin is she on?", "which inhaler does
+    he use now?"): the entries that hold now (an active problem, a current order), else
+    "None current —" and the entries as the record states them (a past order is no answer
+    of what she is on, said without its verdict). ``taken``: a drug asked of, so an allergy
+    to it is not among what she is on. Empty when no problem or order was found."""
+    kept = [i for i in items if i.kind in ("condition", "medication")]
+    if not kept:
+        return []
+    now = [i for i in kept if (i.status or "").lower() in _NOW]
+    if now:
+        rest = [i for i in items if i not in now and not (taken and i.kind == "allergy")]
+        return [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in [*now, *rest]]
+    first, *rest = kept
+    out = [(scrub(f"None current — {statement(first)}", ctx.patient_id), [first.handle])]
+    return out + [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in rest]
 
 
 def _allergy_not_taken(
