@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import re
 import time
 import uuid
@@ -55,6 +56,7 @@ from .schemas import (
     CheckedPlan,
     Composed,
     Overview,
+    OverviewSentence,
     Plan,
     ToolCall,
     action_plan,
@@ -1193,32 +1195,10 @@ async def brief_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
                 ctx, "brief", prompts.brief_messages(pid, prompt_lines), Overview
             )
             usage.append(u)
-            whole = [x for x in out.sentences if not _cut(x.text)]
-            dropped += [
-                DroppedSentence(
-                    text=scrub(x.text, pid),
-                    handles=x.cites,
-                    reasons=["cut off at the length limit of an overview sentence"],
-                    section="Overview",
-                )
-                for x in out.sentences
-                if _cut(x.text)
-            ]
-            v = await asyncio.to_thread(
-                verify_sentences,
-                [x.model_dump() for x in whole],
-                seen_of(evidence),
-                terminology=ctx.terminology,
-                as_of=ev.as_of,
+            overview, removed = await asyncio.to_thread(
+                _checked_overview, out, seen_of(evidence), ctx, ev.as_of
             )
-            seen = seen_of(evidence)
-            overview = [_sentence(c, seen, pid, "Overview") for c in v.passed]
-            dropped += [
-                DroppedSentence(
-                    text=scrub(c.text, pid), handles=c.cites, reasons=c.reasons, section="Overview"
-                )
-                for c in v.failed
-            ]
+            dropped += removed
         except MalformedOutput as exc:
             warnings.append(f"Overview: the model gave no usable output ({exc.reason}).")
     if not overview:
@@ -1273,6 +1253,69 @@ async def brief_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
         collapsed=[p.title for p in parts if not p.first_screen],
     )
     return {"answer": answer.as_dict(), "evidence": evidence, "usage": usage}
+
+
+def _checked_overview(
+    out: Overview, seen: dict[str, Seen], ctx: AgentContext, as_of: dt.date | None
+) -> tuple[list[AnswerSentence], list[DroppedSentence]]:
+    """The model's overview as the brief shows it: a text the length limit cut keeps its
+    whole sentences (the rest is dropped, and so is a text that only continues it:
+    "ystolic blood pressure is …"); each is verified against the lines it names (recited
+    when it cites the wrong ones, :func:`agent.verify.verify_sentences`), and only what is
+    verified whole is kept: the first lines a clinician reads hold no unchecked claim."""
+    pid = ctx.patient_id
+    dropped: list[DroppedSentence] = []
+
+    def drop(text: str, cites: list[str], reasons: list[str]) -> None:
+        dropped.append(DroppedSentence(text=scrub(text, pid), handles=cites, reasons=reasons,
+                                       section="Overview"))  # fmt: skip
+
+    kept: list[OverviewSentence] = []
+    cut_before = False
+    for x in out.sentences:
+        if cut_before and x.text[:1].islower():
+            drop(x.text, x.cites, ["continues a sentence cut off at the length limit"])
+            continue
+        cut_before = _cut(x.text)
+        whole = _whole_sentences(x.text)
+        if whole != x.text:
+            drop(x.text[len(whole) :].strip(), x.cites,
+                 ["cut off at the length limit of an overview sentence" if cut_before
+                  else "left unfinished"])  # fmt: skip
+        if whole:
+            kept.append(x.model_copy(update={"text": whole}))
+    v = verify_sentences(
+        [x.model_dump() for x in kept],
+        seen,
+        terminology=ctx.terminology,
+        as_of=as_of,
+        recite=True,  # a sentence naming a line it did not cite: checked against it
+        trim=True,
+    )
+    overview = []
+    for c in v.passed:
+        if c.verdict == "verified":
+            overview.append(_sentence(c, seen, pid, "Overview"))
+        else:
+            drop(c.text, c.cites, [f"could not be checked whole ({', '.join(c.unchecked)})"])
+    for c in v.failed:
+        drop(c.text, c.cites, c.reasons)
+    return overview, dropped
+
+
+#: where a sentence ends inside a text ("… hypertension. Her stroke risk is")
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z])")
+
+
+def _whole_sentences(text: str) -> str:
+    """The text, or when it stops unfinished (cut by the length limit, or a sentence after
+    a whole one left without its end: "… 83.3 mmHg. His results also include e"), its whole
+    sentences before that (the model's own words, none added; "" when the length limit
+    cut the first). One sentence without a full stop is whole ("Allergies: Lisinopril")."""
+    if text.rstrip().endswith((".", "!", "?", ")")):
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[: ends[-1]] if ends else ("" if _cut(text) else text)
 
 
 def _cut(text: str) -> bool:

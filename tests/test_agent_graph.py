@@ -369,6 +369,37 @@ async def test_brief_overview_is_verified_and_sections_come_from_code(store: Rec
     assert any("No model-written overview" in w for w in broken.warnings)
 
 
+async def test_brief_overview_keeps_whole_sentences_and_recites(store: RecordStore) -> None:
+    # in the demo the small model's overview was removed whole every time: it ran past the
+    # length limit after a good first sentence, cited one line for a sentence naming three,
+    # and continued its cut text in the next one ("ystolic blood pressure is …")
+    head = "She has type 2 diabetes and hypertension."
+    run_on = f"{head} Her results also include " + "more " * 60
+
+    def overview(messages: Sequence[Message]) -> dict[str, object]:
+        text = messages[-1].text
+        diabetes = re.search(r"^(E\d+): Active problems: Diabetes", text, re.M)
+        assert diabetes
+        return composed(
+            (run_on[:240], [diabetes.group(1)]),  # hypertension: not the line it cites
+            ("ystolic blood pressure is high.", [diabetes.group(1)]),
+            ("Her diabetes is active. Her results also include e", [diabetes.group(1)]),
+        )
+
+    b = await brief(DEBORA, source=store, model=ScriptedChatModel([overview]))
+    over = [s for s in b.sentences if s.section == "Overview"]
+    assert [s.text for s in over] == [head, "Her diabetes is active."]
+    assert over[0].status == "verified"
+    hypertension = [r for r in b.cited if "Essential hypertension" in r.display]
+    assert hypertension, [r.display for r in b.cited]  # the line it names, cited by code
+    assert hypertension[0].reference in over[0].references
+    reasons = {d.text: d.reasons[0] for d in b.dropped}
+    assert reasons[run_on[len(head) : 240].strip()].startswith("cut off at the length limit")
+    assert reasons["ystolic blood pressure is high."].startswith("continues a sentence cut")
+    assert reasons["Her results also include e"] == "left unfinished"
+    assert not any("No model-written overview" in w for w in b.warnings)
+
+
 async def test_a_list_the_model_left_incomplete_is_completed_from_the_record(
     store: RecordStore,
 ) -> None:
