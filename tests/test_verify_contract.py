@@ -724,6 +724,42 @@ async def test_recite_lets_no_false_probe_through(
         assert check.verdict == expected, (check.reasons, check.valid_cites)
 
 
+async def test_a_list_of_problems_after_who_she_is_is_recited_to_each(p1: Any) -> None:
+    """A brief's overview: "She is a 75-year-old woman with hypertension, diabetes and
+    hyperlipidemia.", citing the patient and the hypertension, had failed ("mentions
+    'diabetes' … E2 does"): the patient's entry is no kind of the list, so the other
+    problems' entries are added beside its own; a problem she does not have still fails."""
+    seen, _ev = p1
+    own = _handles(["Patient/" + P1, "Condition/htn"], seen)
+
+    def one(text: str) -> Any:
+        [c] = verify_sentences(
+            [{"text": text, "cites": own}], seen, as_of=AS_OF, recite=True
+        ).checks
+        return c
+
+    ok = one("She is a 75-year-old woman with hypertension, diabetes and hyperlipidemia.")
+    assert ok.verdict == "verified", ok.reasons
+    assert set(_handles(["Condition/dm", "Condition/hl"], seen)) <= set(ok.valid_cites)
+    # trimmed, it still cites her own entry, where "75-year-old woman" comes from
+    [trimmed] = verify_sentences(
+        [{"text": "She is a 75-year-old woman with hypertension, diabetes and hyperlipidemia.",
+          "cites": own}], seen, as_of=AS_OF, recite=True, trim=True,
+    ).checks  # fmt: skip
+    assert trimmed.verdict == "verified", trimmed.reasons
+    assert own[0] in trimmed.valid_cites
+    # a result cited beside the problems (the model's fourth citation) does not stop it
+    [beside] = verify_sentences(
+        [{"text": "She has hypertension, diabetes and hyperlipidemia.",
+          "cites": [*own, *_handles(["Observation/glu"], seen)]}],
+        seen, as_of=AS_OF, recite=True, trim=True,
+    ).checks  # fmt: skip
+    assert beside.verdict == "verified", beside.reasons
+    assert _handles(["Observation/glu"], seen)[0] not in beside.valid_cites  # trimmed
+    assert one("She is a 75-year-old woman with hypertension and COPD.").verdict == "failed"
+    assert one("She is a 64-year-old woman with hypertension and diabetes.").verdict == "failed"
+
+
 async def test_a_condition_named_beside_the_result_that_monitors_it_is_cited_with_it(
     p1: Any,
 ) -> None:

@@ -134,6 +134,14 @@ def verify_sentences(
     return Verification(checks)
 
 
+#: the patient's age or sex said ("Margery Gibson, 78-year-old female, has …")
+_WHO = re.compile(
+    r"\b\d{1,3}[- ]?(?:years?|yrs?)[- ]old\b|\bage[sd]?\s+\d{1,3}\b"
+    r"|\b(?:female|male|woman|man|girl|boy)\b",
+    re.I,
+)
+
+
 def _trimmed(
     passed: SentenceCheck,
     check: Callable[[str, list[str]], SentenceCheck],
@@ -158,6 +166,8 @@ def _trimmed(
             break
         if any(index.supports([h], c) for c in named):
             continue
+        if index.items[h].seen.item.kind == "patient" and _WHO.search(passed.text):
+            continue  # "a 78-year-old woman": her entry is where age and sex come from
         trial = [x for x in cites if x != h]
         again = check(passed.text, trial)
         if (
@@ -250,7 +260,17 @@ def _recited(
         # items that record the others are added to its own; with no number or date in
         # it, and all of one kind (a relation across kinds, "a statin for her diabetes",
         # is not a list), an added item can only support the names it records
-        kinds = {kind_of(h) for h in failed.valid_cites}
+        # (of the items that record a name it says: the patient's own entry, "a
+        # 75-year-old woman with A, B and C", or a result cited beside the problems,
+        # is no kind of the list; the check still reads them, and trimming drops them)
+        named = [
+            c for m in index.terminology.mentions(HANDLE.sub(" ", failed.text)) for c in m.concepts
+        ]
+        kinds = {
+            kind_of(h)
+            for h in failed.valid_cites
+            if kind_of(h) != "patient" and any(index.supports([h], c) for c in named)
+        }
         if len(kinds) == 1:  # the added items of its kind only (the check decides)
             tries.append(
                 list(

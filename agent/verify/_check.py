@@ -157,6 +157,12 @@ _CANNOT_RECORD: dict[str, frozenset[str]] = {
     "vital": frozenset({*_NOT_A_RECORD_OF, "immunization", "medication", "allergy"}),
     "drug": frozenset({*_NOT_A_RECORD_OF, "immunization", "observation"}),
     "drug_class": frozenset({*_NOT_A_RECORD_OF, "immunization", "observation"}),
+    # the patient's own entry records no problem or procedure ("a 75-year-old woman with
+    # hypertension and diabetes", citing her and the hypertension: the diabetes is unsupported
+    # by what is cited, not unknown)
+    "condition": frozenset({"patient"}),
+    "finding": frozenset({"patient"}),
+    "procedure": frozenset({"patient"}),
 }
 _ITEM_KIND_TYPES: dict[str, str] = {
     "condition": "Condition",
