@@ -649,6 +649,9 @@ def _computed(state: AgentState) -> bool:
         if asks is None and o.get("statements") and _as_it_stands(o, focus):
             said = True  # "what's his blood pressure?", "what inhalers is he on?": the
             continue  # series (its latest and course), the current entries of that kind
+        if asks is None and (o.get("leads") or {}).get(ANY_ASK):
+            said = True  # "what vaccines did he get last year?", none then: that search's
+            continue  # "nothing found" and the last one before, whatever is asked
         if asks not in _COMPUTED:
             return False
         if asks in ("yesno", "ever", "ended") and len(observations) > 1 and "asks" not in o:
@@ -659,7 +662,9 @@ def _computed(state: AgentState) -> bool:
             said = True
             continue
         kinds = _kinds(o, evidence)
-        if not kinds or any(kind != "absence" for kind in kinds):
+        # (the patient's own entry beside a search that found nothing: what a screening's
+        # due date was judged by, "when was his last colonoscopy?": none)
+        if not kinds or any(kind not in ("absence", "patient") for kind in kinds):
             return False  # found entries but said nothing of what is asked: the model reads
     return said
 
@@ -687,7 +692,8 @@ def _found_nothing(state: AgentState) -> bool:
     mine = [o for o in state.get("observations") or [] if o.get("prefetch") and o.get("ok")]
     evidence = state.get("evidence") or {}
     found = [kind for o in mine for kind in _kinds(o, evidence)]
-    return bool(found) and all(kind == "absence" for kind in found)
+    # (the patient's own entry beside them: what a screening's due date was judged by)
+    return "absence" in found and all(kind in ("absence", "patient") for kind in found)
 
 
 def _kinds(obs: dict[str, Any], evidence: dict[str, Any]) -> list[str | None]:

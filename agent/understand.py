@@ -283,6 +283,11 @@ def names_a_section(words: str) -> bool:
 _NOW_WORDS = r"current(?:ly)?|active|now|still|presently|at present|these days"
 _CURRENT = re.compile(
     rf"\b(?:{_NOW_WORDS}|ongoing|taking|on|listed|problem list|rn)\b"
+    # "what are his medical problems?", "what are her diagnoses?": the list as it stands
+    r"|^\W*what(?:'re|\s+are)\s+(?:her|his|their|my|your|the patient's)\s+(?:\w+\s+)?"
+    r"(?:problems|conditions|diagnoses|issues|illnesses)\W*$"
+    # "what pills does she take?", "which inhaler do I use?": the present tense
+    r"|\b(?:does|do)\s+(?:she|he|they|I|you|we|the patient)\s+(?:take|use)\b"
     # "any chronic problems?": the problems that last, on the list now
     r"|\bchronic\s+(?:problems?|conditions?|diseases?|illness(?:es)?|issues?|diagnos[ie]s)\b",
     re.I,
@@ -865,6 +870,8 @@ _CHANGED = re.compile(
 #: a question about the whole patient ("what's going on with her?", "give me an overview")
 _OVERVIEW = re.compile(
     r"\bwhat(?:'s| is) (?:going on|happening|new) with\b|\boverview\b|\bsummar(?:y|i[sz]e)\b"
+    # "what's wrong with her?", "what is the matter with him?": what she has now
+    r"|^\W*what(?:'s|\u2019s| is)\s+(?:wrong|the matter)\s+with\s+(?:her|him|them|me|you|the patient)\W*$"
     r"|\btell me about (?:this|the|my) (?:patient|pt)\b|\btell me about (?:her|him|them)\b"
     r"|\bcatch me up\b|\bbring me up to (?:speed|date)\b|\bthe (?:big|whole) picture\b"
     # "is he healthy?": what the record holds of his health now
@@ -976,6 +983,13 @@ _BREAK = re.compile(
 )
 
 
+#: a question that opens with a question word asks no yes or no
+_WH_FIRST = re.compile(r"^\W*(?:what|when|which|who|whom|whose|how|where|why)\b", re.I)
+#: "when did she get …", "when did he have …": of a thing given or done again and again, its
+#: latest, unless "first" is said
+_WHEN_GOT = re.compile(r"\bwhen did \w+ (?:get|have|receive)\b", re.I)
+_FIRST_SAID = re.compile(r"\b(?:first|earliest|initial(?:ly)?)\b", re.I)
+_GIVEN_AGAIN = frozenset({"vaccine", "procedure", "lab", "vital", "assessment", "encounter"})
 #: what is given or done for a reason (its order or procedure links it)
 _GIVEN_KINDS = frozenset({"drug", "drug_class", "procedure"})
 #: a problem's course asked as getting better ("did it get better?", "is it improving?")
@@ -1100,6 +1114,17 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if focus.asks == "yesno" and _WH_FIRST.match(question):
+        focus.asks = None  # "how tall is she?": the name blanked out left "is she?"
+    if (
+        focus.asks == "first"
+        and focus.concepts
+        and _WHEN_GOT.search(plain)
+        and not _FIRST_SAID.search(plain)
+        and all(c.kind in _GIVEN_AGAIN for _w, c in focus.concepts)
+    ):  # "when did she get her flu shot?": the last one (a problem got is its onset:
+        # "when did she get diabetes?")
+        focus.asks = "latest"
     why_asked = focus.asks == "reason" and bool(_REASON.search(question))
     if focus.asks == "reason" and not _REASON.search(question):
         # the names blanked out of the question had ended it ("what is she taking for

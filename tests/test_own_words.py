@@ -704,3 +704,72 @@ async def test_what_she_is_on_of_a_kind_says_none_current(tmp_path: Path) -> Non
     assert any(t.startswith("Simvastatin 10 MG Oral Tablet: past") for t in cholesterol[1:]), (
         cholesterol
     )
+
+
+def _flu(iid: str, day: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Immunization", "id": iid, "status": "completed",
+        "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140",
+                                    "display": "Influenza, seasonal, injectable"}]},
+        "patient": {"reference": f"Patient/{PID}"},
+        "occurrenceDateTime": f"{day}T10:00:00+00:00",
+    }  # fmt: skip
+
+
+async def test_said_by_code_as_people_ask_it(tmp_path: Path) -> None:
+    # a sweep of six patients new to the sweeps: "what's wrong with her?" came back empty;
+    # "when did she get her flu shot?" gave the first of ten; "what pills does she take?"
+    # listed stopped orders; these went to the model (10–30 s on 2 cores) for what code
+    # says: "how tall is she?" (read as "is she?" once the name was blanked), "what are
+    # his medical problems?", "when was his last colonoscopy?" (none: the patient's entry
+    # beside the empty search had hidden it), "what vaccines did he get last year?"
+    record = [
+        condition("c1", "38341003", "Hypertension", "1990-03-02"),
+        condition("c2", "284551006", "Laceration of foot", "2015-12-16", "resolved",
+                  abatement="2015-12-30"),
+        med("m1", "314076", "lisinopril 10 MG Oral Tablet", "2024-09-30"),
+        med("m2", "309097", "Cefuroxime 250 MG Oral Tablet", "2020-03-15", "stopped"),
+        obs("h1", "8302-2", 167.0, "cm", "2020-11-11T10:00:00+00:00", category="vital-signs"),
+        _flu("f1", "2012-01-19"),
+        _flu("f2", "2021-02-18"),
+        {**_flu("td", "2018-02-21"), "vaccineCode": {"coding": [{
+            "system": "http://hl7.org/fhir/sid/cvx", "code": "113",
+            "display": "Td (adult), 5 Lf tetanus toxoid, preservative free, adsorbed"}]}},
+    ]  # fmt: skip
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([patient(), *record])
+    said: dict[str, tuple[list[str], int]] = {}
+    for q in (
+        "what's wrong with her?",
+        "when did she get her flu shot?",
+        "what pills does she take?",
+        "how tall is she?",
+        "what are her medical problems?",
+        "when was her last colonoscopy?",
+        "what vaccines did she get last year?",
+        "when was her last tdap?",
+    ):
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
+        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    assert all(calls == 0 for _t, calls in said.values()), said
+    wrong = said["what's wrong with her?"][0]
+    assert wrong[0].startswith("Hypertension: active"), wrong
+    assert any(t.startswith("Lisinopril 10 MG Oral Tablet: current") for t in wrong), wrong
+    assert said["when did she get her flu shot?"][0][0].startswith(
+        "The most recent: Influenza, seasonal, injectable: 2021-02-18"
+    )
+    pills = said["what pills does she take?"][0]
+    assert pills[0].startswith("Lisinopril 10 MG Oral Tablet: current"), pills
+    assert not any("Cefuroxime" in t for t in pills), pills
+    assert said["how tall is she?"][0][0].startswith("Body height: 167 cm on 2020-11-11")
+    problems = said["what are her medical problems?"][0]
+    assert problems[0].startswith("Hypertension: active"), problems
+    assert not any("Laceration" in t for t in problems), problems
+    assert said["when was her last colonoscopy?"][0][0].startswith(
+        "Not in this patient's record: no Colonoscopy"
+    )
+    vaccines = said["what vaccines did she get last year?"][0]
+    assert vaccines[0].startswith("Not in this patient's record: no immunizations"), vaccines
+    tdap = said["when was her last tdap?"][0]  # none: the Td the record holds instead
+    assert tdap[0].startswith("Not in this patient's record: no Tdap"), tdap
+    assert tdap[1].startswith("Related on record (tetanus vaccine): Td (adult)"), tdap

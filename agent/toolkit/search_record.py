@@ -529,6 +529,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             f"{statement(item)}{related_why.get(item.handle, '')}"
         )
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+    if related and not items:  # "any mental health issues?", none by that name: the
+        # "nothing found" and what is related, whatever is asked ("my last Tdap?": a Td)
+        result.leads.setdefault(ANY_ASK, list(result.statements))
     return result
 
 
