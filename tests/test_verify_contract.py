@@ -748,6 +748,13 @@ async def test_a_list_of_problems_after_who_she_is_is_recited_to_each(p1: Any) -
     ).checks  # fmt: skip
     assert trimmed.verdict == "verified", trimmed.reasons
     assert own[0] in trimmed.valid_cites
+    # and cites it when the model did not
+    [added] = verify_sentences(
+        [{"text": "She is a 75-year-old woman with hypertension.", "cites": own[1:]}],
+        seen, as_of=AS_OF, recite=True, trim=True,
+    ).checks  # fmt: skip
+    assert added.verdict == "verified", added.reasons
+    assert sorted(added.valid_cites) == sorted(own), added.valid_cites
     # a result cited beside the problems (the model's fourth citation) does not stop it
     [beside] = verify_sentences(
         [{"text": "She has hypertension, diabetes and hyperlipidemia.",

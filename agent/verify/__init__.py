@@ -122,6 +122,7 @@ def verify_sentences(
     def kind_of(handle: str) -> str:
         return seen[handle].item.kind
 
+    person = next((h for h, s in seen.items() if s.item.kind == "patient"), None)
     checks = []
     for s in sentences:
         text = str(s.get("text", ""))
@@ -130,8 +131,27 @@ def verify_sentences(
             fallback = recite_to if _claims_something(text, index) else ()
             if not c.ok and recite:
                 c = _recited(c, check, fallback, kind_of, index)
+            if c.ok and recite and person:
+                c = _who_cited(c, check, person)
             checks.append(_trimmed(c, check, index) if trim and c.ok else c)
     return Verification(checks)
+
+
+def _who_cited(
+    passed: SentenceCheck, check: Callable[[str, list[str]], SentenceCheck], person: str
+) -> SentenceCheck:
+    """A sentence that says the patient's age or sex ("Margery Gibson, 78-year-old
+    female, has …") cites her own entry, where they come from (an age is checked against
+    the birth date whether or not it is cited); added, and checked again, when missing."""
+    if person in passed.valid_cites or not _WHO.search(passed.text):
+        return passed
+    again: SentenceCheck = check(passed.text, [*passed.cites, person])
+    if not again.ok or again.verdict != passed.verdict:
+        return passed
+    again.recited_from = (
+        passed.recited_from if passed.recited_from is not None else list(passed.cites)
+    )
+    return again
 
 
 #: the patient's age or sex said ("Margery Gibson, 78-year-old female, has …")
