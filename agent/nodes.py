@@ -662,9 +662,7 @@ def _computed(state: AgentState) -> bool:
             said = True
             continue
         kinds = _kinds(o, evidence)
-        # (the patient's own entry beside a search that found nothing: what a screening's
-        # due date was judged by, "when was his last colonoscopy?": none)
-        if not kinds or any(kind not in ("absence", "patient") for kind in kinds):
+        if not kinds or any(kind not in _FOUND_NOTHING for kind in kinds):
             return False  # found entries but said nothing of what is asked: the model reads
     return said
 
@@ -685,6 +683,12 @@ def _as_it_stands(obs: dict[str, Any], focus: dict[str, Any]) -> bool:
     )
 
 
+#: what a search that found nothing returns: its "nothing found", and the patient's own
+#: entry beside it when a screening's due date was judged by her age ("when was his last
+#: colonoscopy?": none)
+_FOUND_NOTHING = frozenset({"absence", "patient"})
+
+
 def _found_nothing(state: AgentState) -> bool:
     """Every search of the question came back empty: the answer is that "nothing found",
     which code says from the searches (:func:`_from_the_record`); a repair round could
@@ -692,8 +696,7 @@ def _found_nothing(state: AgentState) -> bool:
     mine = [o for o in state.get("observations") or [] if o.get("prefetch") and o.get("ok")]
     evidence = state.get("evidence") or {}
     found = [kind for o in mine for kind in _kinds(o, evidence)]
-    # (the patient's own entry beside them: what a screening's due date was judged by)
-    return "absence" in found and all(kind in ("absence", "patient") for kind in found)
+    return "absence" in found and all(kind in _FOUND_NOTHING for kind in found)
 
 
 def _kinds(obs: dict[str, Any], evidence: dict[str, Any]) -> list[str | None]:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools._record import parse_date
 from tools.evidence import EvidenceSet, item_concepts
 from tools.terminology import Concept, Terminology
 
@@ -115,7 +116,6 @@ class Focus:
             if label
             else None
         )
-        day = data.get("day")
         return cls(
             concepts,
             list(data.get("sections") or []),
@@ -123,7 +123,7 @@ class Focus:
             window,
             asks=data.get("asks"),
             given_for=list(data.get("given_for") or []),
-            day=dt.date.fromisoformat(day) if isinstance(day, str) and len(day) == 10 else None,
+            day=parse_date(data.get("day")),
         )
 
 

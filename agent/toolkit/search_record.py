@@ -203,7 +203,7 @@ def _within(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) ->
 def _active_through(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) -> bool:
     """A medication whose every order predates the window and that is still current: it
     was being taken in the window (by the record), though nothing is dated in it."""
-    if d_from is None or item.kind != "medication" or (item.status or "").lower() not in _NOW:
+    if d_from is None or item.kind != "medication" or not _holds_now(item):
         return False  # (a window with no start has nothing to predate: "up to then")
     days = sorted(str(p.day)[:10] for p in item.points if p.day)
     return (
@@ -317,8 +317,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         if status and not items and rtype == "MedicationRequest":
             # "is she on anything for her cholesterol?", nothing current: what was given
             # for it before, after that search's "nothing found"
-            before = [i for i in ev.items if i.kind == "medication"]
-            given_before, why = _given_for(ctx, before, args.given_for)
+            meds = [i for i in ev.items if i.kind == "medication"]
+            given_before, why = _given_for(ctx, meds, args.given_for)
     # a drug asked of as taken in a period ("courses of antibiotics in the last 5 years"):
     # its orders and doses, never the allergy to it (the record saying she should not be)
     taken_in = bool(d_from or d_to) and not rtype and any(w.kind in _DRUGS for w in wanted)
@@ -354,15 +354,12 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             if rtype == "Encounter"
             else f"{'current ' if status == 'active' else ''}medications given for {args.given_for}"
         )
-    if given_before:
-        result = bounded(ctx, [], what, scope)
-        for item in given_before[: ctx.settings.max_lines]:
-            result.lines.append(f"not current: {scrub(item.line, ctx.patient_id)}")
-            result.add(ctx, item)
-            said = f"{statement(item).rstrip('.')}{why.get(item.handle, '')}."
-            result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
-        result.leads[ANY_ASK] = list(result.statements)
-        return result
+    if given_before:  # none current: that "nothing found", then what was given before
+        before = [
+            (i, f"{statement(i).rstrip('.')}{why.get(i.handle, '')}.")
+            for i in given_before[: ctx.settings.max_lines]
+        ]
+        return _found_instead(ctx, what, scope, "not current", before)
     if (d_from or d_to) and (items or spanning):
         # none written in the window: that search's "nothing found" first ("any new meds
         # since her last visit?": none), then what was ordered before and still holds
@@ -403,13 +400,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     if (d_from or d_to) and (near := _nearest(undated, d_from, d_to)) is not None:
         # "any vaccines last year?", none then: that "nothing found", and the nearest entry
         # outside the period (when the last one was), whatever is asked of the period
-        item, said = near
-        result = bounded(ctx, [], what, scope)
-        result.lines.append(f"nearest outside the period: {scrub(item.line, ctx.patient_id)}")
-        result.add(ctx, item)
-        result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
-        result.leads[ANY_ASK] = list(result.statements)
-        return result
+        return _found_instead(ctx, what, scope, "nearest outside the period", [near])
     # a current list (active problems, current medications) is given whole, up to three
     # times the usual lines: a clinician's list cut at 20 would drop problems unsaid
     whole = status == "active" and not (name or code)
@@ -532,6 +523,25 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     if related and not items:  # "any mental health issues?", none by that name: the
         # "nothing found" and what is related, whatever is asked ("my last Tdap?": a Td)
         result.leads.setdefault(ANY_ASK, list(result.statements))
+    return result
+
+
+def _found_instead(
+    ctx: AgentContext,
+    what: str,
+    scope: SearchScope,
+    label: str,
+    instead: list[tuple[EvidenceItem, str]],
+) -> ToolResult:
+    """A search that found nothing, said first, then the entries the record holds in its
+    place (``label``: how they stand to it, "nearest outside the period", "not current"),
+    each with what is said of it: the answer to whatever is asked (:data:`ANY_ASK`)."""
+    result = bounded(ctx, [], what, scope)
+    for item, said in instead:
+        result.lines.append(f"{label}: {scrub(item.line, ctx.patient_id)}")
+        result.add(ctx, item)
+        result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+    result.leads[ANY_ASK] = list(result.statements)
     return result
 
 
@@ -666,6 +676,20 @@ def _answers_by_value(item: EvidenceItem) -> bool:
 _NOW = frozenset({"active", "current", "recurrence", "relapse"})
 
 
+def _holds_now(item: EvidenceItem) -> bool:
+    """An active problem or allergy, a current order (by the entry's status)."""
+    return (item.status or "").lower() in _NOW
+
+
+def _verdict_first(
+    ctx: AgentContext, verdict: str, first: EvidenceItem, others: list[EvidenceItem]
+) -> list[tuple[str, list[str]]]:
+    """``first`` said with the verdict before it ("Yes — …", "None current — …"), then
+    ``others`` as the record states them."""
+    out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
+    return out + [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in others]
+
+
 def _yes_or_not_now(
     ctx: AgentContext, items: list[EvidenceItem], *, taken: bool = False
 ) -> list[tuple[str, list[str]]]:
@@ -679,15 +703,13 @@ def _yes_or_not_now(
         if taken and i.kind == "allergy":
             return False
         if i.kind in ("condition", "medication", "allergy"):
-            return (i.status or "").lower() in _NOW
+            return _holds_now(i)
         return True
 
     yes = [i for i in items if holds(i)]
     first = (yes or [i for i in items if not taken or i.kind != "allergy"] or items)[0]
     verdict = "Yes" if yes else "No, not currently"
-    out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
-    out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in items if i is not first]
-    return out
+    return _verdict_first(ctx, verdict, first, [i for i in items if i is not first])
 
 
 def _current(
@@ -701,13 +723,11 @@ def _current(
     kept = [i for i in items if i.kind in ("condition", "medication")]
     if not kept:
         return []
-    now = [i for i in kept if (i.status or "").lower() in _NOW]
+    now = [i for i in kept if _holds_now(i)]
     if now:
         rest = [i for i in items if i not in now and not (taken and i.kind == "allergy")]
         return [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in [*now, *rest]]
-    first, *rest = kept
-    out = [(scrub(f"None current — {statement(first)}", ctx.patient_id), [first.handle])]
-    return out + [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in rest]
+    return _verdict_first(ctx, "None current", kept[0], kept[1:])
 
 
 def _allergy_not_taken(
@@ -736,13 +756,10 @@ def _ended(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list
     kept = [i for i in items if i.kind in ("condition", "medication", "allergy")]
     if not kept:
         return []
-    now = [i for i in kept if (i.status or "").lower() in _NOW]
+    now = [i for i in kept if _holds_now(i)]
     latest = sorted(kept, key=lambda i: max((p.day or "" for p in i.points), default=""))
     first = now[0] if now else latest[-1]
-    verdict = "No" if now else "Yes"
-    out = [(scrub(f"{verdict} — {statement(first)}", ctx.patient_id), [first.handle])]
-    out += [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in kept if i is not first]
-    return out
+    return _verdict_first(ctx, "No" if now else "Yes", first, [i for i in kept if i is not first])
 
 
 def _related(
