@@ -123,6 +123,10 @@ def test_deceased_patient_has_no_overdue_items() -> None:
     assert "Due by age" not in md
     assert "died 2019-06-01" in md
     assert "(DECEASED)" in md
+    # the lists as the record left them at the death, never "current"
+    titles = re.findall(r"^## (.+)$", md, flags=re.M)
+    assert titles[1:3] == ["Active problems at death", "Medications at death"], titles
+    assert "Current medications" not in md
 
 
 def test_empty_record_brief() -> None:
@@ -149,8 +153,10 @@ def test_shared_brief(name: str) -> None:
         for r in record
         if r["resourceType"] == "Condition" and r["clinicalStatus"]["coding"][0]["code"] == "active"
     }
-    problems = _section(brief.markdown, "Active problems") + _section_or(
-        brief.markdown, "More active problems"
+    # (of a patient who has died, the problems as the record left them then)
+    title = "Active problems at death" if "(DECEASED)" in brief.markdown else "Active problems"
+    problems = _section(brief.markdown, title) + _section_or(
+        brief.markdown, f"More {title.lower()}"
     )
     social = _section_or(brief.markdown, "Social history")
     for display in active - SOCIAL:

@@ -447,8 +447,9 @@ def test_old_active_medications_are_flagged_and_ranked_last() -> None:
     # a deceased patient's medications are judged at the death date
     died = [patient(deceasedDateTime="2019-12-01"), *record[1:]]
     by_ref = {i.reference: i for i in build_evidence(died, as_of=AS_OF).section("medications")}
-    assert by_ref["MedicationRequest/m2"].flags == ()
-    assert by_ref["MedicationRequest/m1"].flags == ("stale",)
+    # (and each says the death fixed its status)
+    assert by_ref["MedicationRequest/m2"].flags == ("died",)
+    assert by_ref["MedicationRequest/m1"].flags == ("stale", "died")
 
 
 def test_readable_goals_dosage_reasons_and_plan_codes() -> None:

@@ -76,7 +76,9 @@ __all__ = [
 FIRST_SCREEN_WORDS = 350
 _KEY_PRIORITY = 15
 _MAX = {"Active problems": 8, "Current medications": 8, "Allergies": 6, "Results to review": 6,
-        "Due or overdue": 5, "Last visit": 4}  # fmt: skip
+        "Due or overdue": 5, "Last visit": 4,
+        # of a patient who has died, the lists as the record left them then
+        "Active problems at death": 8, "Medications at death": 8}  # fmt: skip
 _OPEN = ("active", "accepted", "planned", "proposed", "on-hold", "in-progress")
 _TAGS = (
     r"\((?:disorder|finding|situation|procedure|regime/therapy|record artifact|"
@@ -605,10 +607,18 @@ def brief_sections(
     patient = _patient(ev)
     check = after_death_line(view, ev)
     gaps = screening_lines(ev, as_of, default_terminology())  # none for a patient who died
+    died = bool(
+        view.patient
+        and (view.patient.get("deceasedDateTime") or view.patient.get("deceasedBoolean") is True)
+    )
     first = [
         BriefSection("Patient", patient + ([check] if check else [])),
-        BriefSection("Active problems", _problems(ev, True)),
-        BriefSection("Current medications", _medications(ev, True)),
+        BriefSection(
+            "Active problems at death" if died else "Active problems", _problems(ev, True)
+        ),
+        BriefSection(
+            "Medications at death" if died else "Current medications", _medications(ev, True)
+        ),
         BriefSection("Allergies", _allergies(ev)),
         *(
             [BriefSection("Stroke risk", risk)]
@@ -618,16 +628,8 @@ def brief_sections(
         BriefSection("Results to review", results),
         *(
             []
-            if view.patient
-            and (
-                view.patient.get("deceasedDateTime") or view.patient.get("deceasedBoolean") is True
-            )
-            else [
-                BriefSection(
-                    "Due or overdue",
-                    overdue_lines(view, ev, trends, index) + gaps,
-                )
-            ]
+            if died
+            else [BriefSection("Due or overdue", overdue_lines(view, ev, trends, index) + gaps)]
         ),
         BriefSection("Last visit", last_visit_lines(ev, trends, index)),
     ]

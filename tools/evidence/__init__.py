@@ -40,7 +40,8 @@ Clinical order and flags (what a clinician reads first comes first; nothing is d
 - allergies: active, then high criticality first; procedures: routine screenings and
   assessments carry the flag ``routine``;
 - "how long ago" is judged on the brief's date, or on the death date of a deceased
-  patient.
+  patient, whose problems, orders and allergies carry the flag ``died``: their status
+  is as the record left it at death.
 
 Record text is data, never instructions: note text is kept verbatim inside a JSON
 string literal (one line, quotes and newlines escaped), truncated with a pointer to the

@@ -86,6 +86,15 @@ def _absences(view: RecordView, drafts: list[Draft]) -> list[Draft]:
     return out
 
 
+#: The kinds whose status a death fixes: a problem, an order, an allergy.
+_ENDED_AT_DEATH = frozenset({"condition", "medication", "allergy"})
+
+
+def _died(view: RecordView) -> bool:
+    p = view.patient or {}
+    return bool(p.get("deceasedDateTime")) or p.get("deceasedBoolean") is True
+
+
 def build_evidence(
     record: Sequence[Resource] | RecordView,
     *,
@@ -122,6 +131,15 @@ def build_evidence(
         *_other.build(view),
     ]
     drafts += _absences(view, drafts)
+    if _died(view):
+        # the record ends at death: a problem "active" or an order "current" is as it was
+        # left then, and every answer must say so ("active at death"), never "now"
+        drafts = [
+            Draft(d.item.model_copy(update={"flags": (*d.item.flags, "died")}), d.sort)
+            if d.item.kind in _ENDED_AT_DEATH
+            else d
+            for d in drafts
+        ]
     order = {name: i for i, name in enumerate(SECTIONS)}
     # who pays is numbered last (no handle of the care shifts for it), though of the
     # patient's own section

@@ -353,7 +353,9 @@ class EvidenceItem(BaseModel):
         unit: a series' unit; ``reference_range``: the latest value's range.
         reference / path / date: the primary (latest) resource, element and date.
         flags: ``series``, ``abnormal``, ``stale``, ``routine``, ``social``,
-            ``administrative``, ``folded``, ``image``, ``study``, ``truncated``.
+            ``administrative``, ``folded``, ``image``, ``study``, ``truncated``;
+            ``died``: a problem, order or allergy of a patient who has died (its status
+            is as the record left it at death).
         details: qualifiers shown with the line ("… — verify", dosage, reasons).
         text: the line shown to a model, rendered from the fields above.
     """
