@@ -669,14 +669,18 @@ def _computed(state: AgentState) -> bool:
 
 def _as_it_stands(obs: dict[str, Any], focus: dict[str, Any]) -> bool:
     """A search that answers a question asking nothing of it but the thing itself: a
-    named lab or vital's series (its latest value and its course, as the tool says it),
-    or the current entries of a named kind ("what inhalers is he on?")."""
+    named lab or vital's series (its latest value and its course, as the tool says it)
+    or a named observation's values ("smoking hx"), the current entries of a named kind ("what inhalers is he on?"), or the entries of
+    one asked "which" of ("what insulin was he on?", "what kind of cancer did he have?")."""
     args = obs.get("args") or {}
     if obs.get("tool") == "lab_trend":
         return bool(args.get("name") or args.get("code"))
+    if obs.get("tool") == "search_record" and args.get("resource_type") == "Observation":
+        # "smoking hx": a recorded observation's values, as a lab's are
+        return bool(args.get("name") or args.get("code"))
     return (
         obs.get("tool") == "search_record"
-        and bool(focus.get("current"))
+        and bool(focus.get("current") or focus.get("which"))
         and bool(args.get("name") or args.get("code"))
         and not args.get("date_from")
         and not args.get("date_to")
@@ -910,14 +914,22 @@ def _statements(
         said = (
             _lead(obs, asks)
             # "what statin is she on?": the entries that hold now, or "None current —"
-            or (_lead(obs, "current") if asks is None and _as_it_stands(obs, focus) else None)
+            or (
+                _lead(obs, "current")
+                if asks is None and focus.get("current") and _as_it_stands(obs, focus)
+                else None
+            )
             or obs.get("statements")
             or []
         )
         for text, handles in said:
             hs = [h for h in handles if h in seen]
-            if text.startswith(_YES) and obs.get("words") in yes:
-                text = text[len(_YES) :]  # "chemo?": one "Yes —" for the drug and procedure
+            if text.startswith(_YES) and (
+                obs.get("words") in yes or (yes and not obs.get("words"))
+            ):
+                # "chemo?": one "Yes —" for the drug and procedure; "a lipid panel?": for
+                # the panel and the tests it groups (a search of no words of its own)
+                text = text[len(_YES) :]
             if hs and _unprefixed(text) not in said_before:
                 said_before.add(_unprefixed(text))
                 if text.startswith(_YES):
@@ -927,7 +939,7 @@ def _statements(
 
 
 _YES = "Yes — "
-_VERDICT = re.compile(r"^(?:Yes|No(?:, not currently)?|None current) — ")
+_VERDICT = re.compile(r"^(?:Yes|No(?:, not (?:currently|at death))?|None current(?: at death)?) — ")
 
 
 def _unprefixed(text: str) -> str:

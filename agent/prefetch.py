@@ -334,7 +334,9 @@ def _section_calls(
                 # and the cancer screenings, by her age and sex (USPSTF)
                 out.append(_call("search_record", resource_type="Procedure", name=_SCREENINGS))
         elif section == "patient":
-            out.append(_call("record_summary", section="patient"))
+            # (dated by the death: "his last A1c before he died": when he died, beside it)
+            asks = {"asks": "death"} if focus.by_death else {}
+            out.append({**_call("record_summary", section="patient"), **asks})
         elif section == "family":  # family history: FamilyMemberHistory (with devices)
             out.append(_whole(_call("record_summary", section="other")))
         elif section == "devices":
@@ -348,6 +350,17 @@ def _section_calls(
             if not asked:
                 out.append(_whole(_call("record_summary", section="care_plans")))
     return out
+
+
+def _treated(concept: Concept, term: Terminology) -> str:
+    """What a thing is treated for, by name: a condition itself; a result that monitors
+    one condition, that condition ("is she on anything for her cholesterol?": for
+    hyperlipidemia, not for "Total cholesterol")."""
+    if concept.kind in ("lab", "vital") and len(concept.monitors) == 1:
+        treated = term.concept(concept.monitors[0])
+        if treated is not None:
+            return treated.name
+    return concept.name
 
 
 def prefetch_calls(
@@ -434,7 +447,7 @@ def prefetch_calls(
                     _call(
                         "search_record",
                         resource_type="Encounter",
-                        given_for=concept.name,
+                        given_for=_treated(concept, term),
                         **({"name": setting.name} if setting is not None else {}),
                         **window,
                     )
@@ -452,7 +465,7 @@ def prefetch_calls(
                     _call(
                         "search_record",
                         resource_type="MedicationRequest",
-                        given_for=concept.name,
+                        given_for=_treated(concept, term),
                         **status,
                         **window,
                     )
@@ -469,7 +482,7 @@ def prefetch_calls(
                     _call(
                         "search_record",
                         resource_type="Procedure",
-                        given_for=concept.name,
+                        given_for=_treated(concept, term),
                         **({"name": done_for[0].name} if done_for else {}),
                         **window,
                     )
@@ -489,6 +502,7 @@ def prefetch_calls(
             not concept.codes
             and not concept.parents
             and kind not in _SERIES
+            and kind != "drug_class"  # a class of its members ("rate control"), by is-a
             and (codes or focus.sections)
         ):
             continue  # a category word ("immunization"), not what is asked

@@ -78,6 +78,13 @@ class Focus:
     #: the day the turn's answer was about (:func:`agent.nodes._answered_day`: "when did
     #: she deliver?"), which a follow-up's "then" means; kept with the thread's turns
     day: dt.date | None = None
+    #: asks which of a named kind ("what insulin was he on?", "which chemo drugs?", "what
+    #: kind of cancer did he have?"): the entries the search finds are the answer, of
+    #: any status (a follow-up does not keep it)
+    which: bool = False
+    #: the death dates the question ("his last A1c before he died", "active meds at time
+    #: of death"): the death is said beside the answer, not asked of
+    by_death: bool = False
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -92,6 +99,7 @@ class Focus:
             "asks": self.asks,
             "narrative": self.narrative,
             "follow_up": self.follow_up,
+            **({"which": True} if self.which else {}),
             "given_for": list(self.given_for),
             "acts": [[a.tool, a.conditional] for a in self.acts],
             **({"day": self.day.isoformat()} if self.day else {}),
@@ -286,6 +294,13 @@ _CURRENT = re.compile(
     # "what are his medical problems?", "what are her diagnoses?": the list as it stands
     r"|^\W*what(?:'re|\s+are)\s+(?:her|his|their|my|your|the patient's)\s+(?:\w+\s+)?"
     r"(?:problems|conditions|diagnoses|issues|illnesses)\W*$"
+    # "list his diagnoses", "show me her meds": the list as it stands
+    r"|^\W*(?:please\s+)?(?:list|show(?:\s+me)?|give\s+me|pull\s+up)\s+"
+    r"(?:her|his|their|my|your|the patient's)\s+(?:\w+\s+)?"
+    r"(?:problems|conditions|diagnoses|issues|illnesses|medications|meds|medicines)(?:,?\s+please)?\W*$"
+    # "meds list", "meds?", "her medication list": the list as it stands
+    r"|^\W*(?:(?:her|his|their|my|the patient's)\s+)?(?:meds?|medications?|medicines?|rxs?)"
+    r"(?:\s+list)?\W*$"
     # "what pills does she take?", "which inhaler do I use?": the present tense
     r"|\b(?:does|do)\s+(?:she|he|they|I|you|we|the patient)\s+(?:take|use)\b"
     # "any chronic problems?": the problems that last, on the list now
@@ -295,6 +310,13 @@ _CURRENT = re.compile(
 #: "started on", "put on": when an order began, not what holds now ("what meds was she
 #: started on this year?")
 _PUT_ON = re.compile(r"\b(?:started|put|placed|begun|initiated|switched)\s+on\b", re.I)
+#: what comes before a named thing asked "which" of: "what insulin …", "which of her
+#: statins …", "what kind of cancer …", "and what type of lung cancer …"
+_WHICH = re.compile(
+    r"\s*(?:and|so|ok(?:ay)?)?,?\s*(?:what|which)\s+(?:(?:kinds?|types?|sorts?)\s+of\s+)?"
+    r"(?:(?:her|his|their|my|your|the(?: patient's)?)\s+)?",
+    re.I,
+)
 #: "what was the strep throat treated with?", "what did they give him for the pain?"
 _PAST_TENSE = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
 _WAS_ON = re.compile(
@@ -582,6 +604,24 @@ _LAST_ENCOUNTER = (
 #: "at my last visit", "during her most recent check-up": that encounter's day
 _AT_LAST = re.compile(r"\b(?:at|during|on|in) " + _LAST_ENCOUNTER.format(more=""), re.I)
 _SINCE_LAST = re.compile(r"\bsince " + _LAST_ENCOUNTER.format(more="|annual|review"), re.I)
+
+
+#: the death as a time, not as what is asked: "before he died", "at the time of death",
+#: "when she passed"
+_AT_DEATH = re.compile(
+    r"\b(?:before|when|at|around|near|by|until|till|prior to|up to)\s+(?:the\s+)?"
+    r"(?:time\s+of\s+)?(?:(?:her|his|their|the patient's)\s+)?(?:death|passing)\b"
+    r"|\b(?:before|when|until|till|by the time)\s+(?:she|he|they|the patient)\s+"
+    r"(?:died|passed(?:\s+away)?)\b",
+    re.I,
+)
+
+
+def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` with each span blanked out (its positions kept)."""
+    for a, b in spans:
+        text = text[:a] + " " * (b - a) + text[b:]
+    return text
 
 
 #: "her blood pressure when she was pregnant", "his A1c while on metformin", "during her
@@ -967,6 +1007,21 @@ _RISK_OF = re.compile(r"\brisk\s+(?:of|for)\s+(?:(?:a|an|her|his|my)\s+)?$", re.
 _A_RISK = re.compile(r"\s+risks?\b", re.I)
 _DRUG_KINDS = frozenset({"drug", "drug_class"})
 _TESTED = frozenset({"lab", "vital", "assessment"})
+#: a result asked of as done ("was her A1c checked?", "has she had a lipid panel?", "any
+#: cholesterol tests last year?", "any A1c this year?"), not as it is ("is he growing
+#: normally?")
+_DONE = re.compile(
+    r"\b(?:checked|tested|done|drawn|measured|performed|run|tests?|checks?|panels?|levels?|"
+    r"screen(?:ed|ing)?|labs?|blood ?work)\b|^\W*any\b",
+    re.I,
+)
+#: a question that is nothing but a name ("her cholesterol?", "and the potassium?", "bp
+#: today?"), once the name is blanked out
+_BARE = re.compile(
+    r"\W*(?:(?:and|so|what about|how about)\b\W*)?(?:(?:her|his|their|my|your|the)\b\W*)?"
+    r"(?:(?:today|now|currently|lately|recently|these days)\b\W*)?",
+    re.I,
+)
 #: a name said as something taken ("is she on iron?", "taking vitamin D"), just before it
 _TAKEN = re.compile(
     r"\b(?:on|taking|takes|take|took|prescribed|started|stopped|given)\s+(?:any\s+|an?\s+)?$",
@@ -1070,6 +1125,13 @@ def understand(
     for a, b in dating:
         undated = undated[:a] + " " * (b - a) + undated[b:]
     asked = [n for n in named if not any(a <= n[0] and n[1] <= b for a, b in dating)]
+    dying = [m.span() for m in _AT_DEATH.finditer(undated)]
+    if dying and (
+        asked or any(p.search(_blank(undated, dying)) for n, p in _SECTIONS if n != "patient")
+    ):  # "his last A1c before he died": the death dates what is asked of something else
+        # (the record already ends at it), and is said beside it; what is asked is not it
+        plain = _blank(plain, dying)
+        focus.by_death = True
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(undated)] or (
         [] if asked else [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     )
@@ -1102,6 +1164,7 @@ def understand(
         and not (_WAS_ON.search(question) and not _NOW.search(question))
     )
     focus.past = not focus.current and bool(_PAST_TENSE.search(question))
+    focus.which = any(_WHICH.fullmatch(question[: m.start]) for m in mentions if m.concepts)
     if not focus.concepts and not focus.sections and _OVERVIEW.search(question):
         # "what's going on with her?", "give me an overview": the current lists the
         # record holds (problems, medications, allergies), whatever prose is written
@@ -1116,6 +1179,20 @@ def understand(
     focus.asks = _asks(plain)
     if focus.asks == "yesno" and _WH_FIRST.match(question):
         focus.asks = None  # "how tall is she?": the name blanked out left "is she?"
+    if (
+        focus.asks == "yesno"
+        and focus.concepts
+        and all(c.kind in _TESTED for _w, c in focus.concepts)
+        and _BARE.fullmatch(plain)
+    ):
+        focus.asks = None  # "her cholesterol?": its results, not whether it was done
+    if (
+        focus.asks == "yesno"
+        and focus.concepts
+        and all(c.kind in _TESTED for _w, c in focus.concepts)
+        and _DONE.search(question)
+    ):
+        focus.asks = "ever"  # "was her A1c checked?": whether there is a result at all
     if (
         focus.asks == "first"
         and focus.concepts
@@ -1233,7 +1310,10 @@ def understand(
         and previous.asks
         and _ELLIPTICAL.match(question)
     ):  # "What's her latest potassium?" — "and sodium?": the same question of another thing
-        focus.asks = previous.asks
+        measured = all(c.kind in _TESTED for _w, c in focus.concepts)
+        # (not a yes or no of a result: "was she on anything then?" — "and her hemoglobin
+        # at that time?" asks its value)
+        focus.asks = None if measured and previous.asks in ("yesno", "ever") else previous.asks
         focus.window = focus.window or previous.window
     if (
         previous is not None

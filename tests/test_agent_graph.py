@@ -117,7 +117,7 @@ async def test_unsupported_sentence_dropped_after_one_repair(store: RecordStore)
             composed(("HbA1c was 9.8 %.", ["E37"])),
         ]
     )
-    a = await ask("HbA1c?", patient_id=DEBORA, source=store, model=model)
+    a = await ask("Explain her HbA1c.", patient_id=DEBORA, source=store, model=model)
     # no model sentence holds: the series as the record states it, marked extractive
     [s] = a.sentences
     assert s.status == "extractive"

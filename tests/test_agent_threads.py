@@ -377,9 +377,17 @@ async def test_then_in_a_follow_up_is_the_day_the_last_answer_was_about(
     # warfarin ordered after it
     meds, calls = await said("was she on anything at the time?")
     assert calls == 0
-    assert "dated 2025-02-03 to 2025-02-03" in meds, meds
+    # what she held that day first: the "Not in this patient's record: no medication
+    # orders (… dated 2025-02-03 to 2025-02-03)" before it had read as "no"
+    assert not meds.startswith("Not in this patient's record"), meds
+    assert "active on 2025-02-03 (ordered before it, not stopped)" in meds, meds
     assert "Warfarin" not in meds, meds
     assert "Hydrochlorothiazide" in meds, meds
+    # "and her hemoglobin at that time?": its value then, not the last turn's yes or no
+    hemoglobin, calls = await said("and her hemoglobin at that time?")
+    assert calls == 0
+    assert hemoglobin.startswith("Hemoglobin: "), hemoglobin
+    assert "to 2025-02-03" in hemoglobin, hemoglobin
     # "when did X start?" is its first date, said by code; "how old was she then?" her
     # age when it began (had been her age today)
     started, calls = await said("when did her afib start?")

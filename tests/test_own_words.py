@@ -13,7 +13,7 @@ from typing import Any
 
 from agent import ask
 from bench.ehrqa.agent_answerer import SilentModel  # a FAKE model that writes nothing
-from tests._record_fixtures import PID, condition, med, obs, patient
+from tests._record_fixtures import PID, bp, condition, med, obs, patient
 from tools.store import RecordStore
 
 AS_OF = dt.date(2025, 6, 1)
@@ -773,3 +773,129 @@ async def test_said_by_code_as_people_ask_it(tmp_path: Path) -> None:
     tdap = said["when was her last tdap?"][0]  # none: the Td the record holds instead
     assert tdap[0].startswith("Not in this patient's record: no Tdap"), tdap
     assert tdap[1].startswith("Related on record (tetanus vaccine): Td (adult)"), tdap
+
+
+async def test_a_patient_who_died_is_said_as_of_the_death(tmp_path: Path) -> None:
+    # a sweep of eight patients who had died (a chart review): "was he on a blood
+    # thinner?" said "Yes — Warfarin …: current" of a man dead since 2012, "was he on
+    # aspirin?" "No, not currently"; "any polyps found?" and "her last CEA?" came back
+    # empty (names the terminology did not know); "what insulin was he on?", "what kind of
+    # cancer did he have?", "her cholesterol?" (read as a yes or no) and "list his
+    # diagnoses" went to the model for what the entries say
+    died = patient(deceasedDateTime="2012-07-31T08:00:00+00:00")
+    record = [
+        condition("c1", "49436004", "Atrial fibrillation", "2006-01-24"),
+        condition("c2", "68496003", "Polyp of colon", "2004-03-02"),
+        condition("c3", "363406005", "Malignant tumor of colon", "2009-08-01"),
+        med("m1", "855332", "Warfarin Sodium 5 MG Oral Tablet", "2006-01-24"),
+        med("m2", "243670", "Aspirin 81 MG Oral Tablet", "2003-05-01", "stopped"),
+        med("m3", "106892", "Insulin isophane, human 70 UNT/ML", "2008-02-11"),
+        obs("t1", "2093-3", 181.4, "mg/dL", "2011-10-08T10:00:00+00:00"),
+    ]
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([died, *record])
+    said: dict[str, tuple[list[str], int]] = {}
+    for q in (
+        "was she on a blood thinner?",
+        "was she on aspirin?",
+        "any polyps found?",
+        "her last CEA?",
+        "what insulin was she on?",
+        "what kind of cancer did she have?",
+        "her cholesterol?",
+        "list her diagnoses",
+        "what was her last bone density?",
+        "her last cholesterol before she died?",
+    ):
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
+        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    assert all(calls == 0 for _t, calls in said.values()), said
+    thinner = said["was she on a blood thinner?"][0]
+    assert thinner[0].startswith("Yes — Warfarin Sodium 5 MG Oral Tablet: current at death"), (
+        thinner
+    )
+    aspirin = said["was she on aspirin?"][0]
+    assert aspirin[0].startswith("No, not at death — Aspirin 81 MG Oral Tablet: past"), aspirin
+    assert said["any polyps found?"][0][0].startswith("Yes — Polyp of colon: active at death")
+    assert said["her last CEA?"][0][0].startswith(
+        "Not in this patient's record: no Carcinoembryonic antigen results"
+    )
+    insulin = said["what insulin was she on?"][0]
+    assert insulin[0].startswith("Insulin isophane, human 70 UNT/ML: current at death"), insulin
+    cancer = said["what kind of cancer did she have?"][0]
+    assert cancer == ["Malignant tumor of colon: active at death, since 2009-08-01."], cancer
+    cholesterol = said["her cholesterol?"][0]
+    assert cholesterol[0].startswith("Total cholesterol: 181.4 mg/dL on 2011-10-08"), cholesterol
+    diagnoses = said["list her diagnoses"][0]
+    assert {t.split(":")[0] for t in diagnoses} == {
+        "Atrial fibrillation", "Polyp of colon", "Malignant tumor of colon"
+    }, diagnoses  # fmt: skip
+    assert said["what was her last bone density?"][0][0].startswith(
+        "Not in this patient's record: no DXA T-score results"
+    )
+    # the death dates the question ("before she died"), and is said beside the answer
+    before = said["her last cholesterol before she died?"][0]
+    assert before[0].startswith("Total cholesterol: 181.4 mg/dL on 2011-10-08"), before
+    assert any(" died on 2012-07-31" in t for t in before), before
+
+
+async def test_a_clinicians_shorthand(tmp_path: Path) -> None:
+    # a sweep in clinicians' shorthand: "afib on anticoag?" said only the atrial
+    # fibrillation, "last mammo" came back empty, "pap utd?" listed every item due, "on an
+    # ace or arb?" searched only the ARBs; "meds list", "smoking hx" and "bp today?" (read
+    # as a yes or no) went to the model for what the entries say; "how many fractures?"
+    # counted a fracture and its cause, recorded the same day, as two with no word of it
+    smoking = obs(
+        "s1", "72166-2", None, date="2024-09-30T10:00:00+00:00", category="social-history",
+        display="Tobacco smoking status",
+        valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct",
+                                          "code": "266919005", "display": "Never smoker"}]},
+    )  # fmt: skip
+    record = [
+        condition("c1", "49436004", "Atrial fibrillation", "2016-02-07"),
+        condition("f1", "65966004", "Fracture of forearm", "2012-07-11", "resolved",
+                  abatement="2012-09-09"),
+        condition("f2", "698282005", "Pathological fracture due to osteoporosis (disorder)",
+                  "2012-07-11", "resolved", abatement="2012-09-09"),
+        condition("f3", "33737001", "Fracture of rib", "2015-08-25", "resolved",
+                  abatement="2015-10-24"),
+        med("m1", "855332", "Warfarin Sodium 5 MG Oral Tablet", "2025-02-07"),
+        med("m2", "314076", "lisinopril 10 MG Oral Tablet", "2025-02-07"),
+        bp("b1", 128, 82, "2025-02-07T10:00:00+00:00"),
+        smoking,
+    ]  # fmt: skip
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([patient(birthDate="1975-03-02"), *record])
+    said: dict[str, tuple[list[str], int]] = {}
+    for q in (
+        "afib on anticoag?",
+        "last mammo",
+        "pap utd?",
+        "on an ace or arb?",
+        "meds list",
+        "smoking hx",
+        "bp today?",
+        "how many fractures?",
+    ):
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
+        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    assert all(calls == 0 for _t, calls in said.values()), said
+    anticoag = said["afib on anticoag?"][0]
+    assert any(t.startswith("Yes — Warfarin Sodium 5 MG Oral Tablet: current") for t in anticoag)
+    assert said["last mammo"][0][0].startswith("Not in this patient's record: no Mammography")
+    pap = said["pap utd?"][0]
+    assert len(pap) == 1, pap
+    assert pap[0].startswith("Cervical cancer screening: none on record"), pap
+    ace = said["on an ace or arb?"][0]
+    assert ace[0].startswith("Yes — lisinopril 10 MG Oral Tablet: current"), ace
+    meds = said["meds list"][0]
+    assert {t.split(":")[0] for t in meds} == {
+        "Warfarin Sodium 5 MG Oral Tablet", "Lisinopril 10 MG Oral Tablet"
+    }, meds  # fmt: skip
+    assert said["smoking hx"][0][0].startswith("Tobacco smoking status: Never smoker on 2024-09-30")
+    bp_now = said["bp today?"][0]
+    assert bp_now[0].startswith("Systolic BP: 128 mmHg on 2025-02-07"), bp_now
+    fractures = said["how many fractures?"][0]
+    assert fractures[0].startswith(
+        "Fracture of bone: 3 on record, on 2 dates (2012-07-11, 2015-08-25)"
+    )

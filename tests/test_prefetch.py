@@ -131,7 +131,8 @@ def test_codes_and_words_become_calls() -> None:
         ("record_summary", {"section": "encounters"})
     ]
     # what a drug is given for: the medications given for it, by reason or class
-    for_bp = ("search_record", {"resource_type": "MedicationRequest", "given_for": "Blood pressure", "status": "active"})  # fmt: skip
+    # (a result that monitors one condition: what is given for that condition)
+    for_bp = ("search_record", {"resource_type": "MedicationRequest", "given_for": "Hypertension", "status": "active"})  # fmt: skip
     assert _args("is she on anything for blood pressure?") == [for_bp]
     assert _args("What's he on for his blood pressure?") == [for_bp]
     assert _args("What do I take for my blood pressure?") == [for_bp]

@@ -138,7 +138,10 @@ def test_yes_or_no_questions_and_alive() -> None:
     for q in ("Has she ever had asthma?", "Any history of appendicitis?", "Have I had shingles?"):
         assert _read(q).asks == "ever", q
     assert _read("Flu vaccine over the last ten years?").asks == "yesno"  # a window, not "latest"
-    assert _read("Any labs last year?").asks == "yesno"
+    # results asked of as done: whether there is one at all ("ever"), not a yes of a value
+    assert _read("Any labs last year?").asks == "ever"
+    assert _read("was her A1c checked?").asks == "ever"
+    assert _read("is he growing normally?").asks == "yesno"
     assert _read("When was her last visit?").asks == "latest"
 
 

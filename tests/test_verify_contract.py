@@ -545,6 +545,10 @@ async def test_copied_values_and_the_past_tense_of_a_patient_who_died() -> None:
 
     assert verdict("He was of ethnicity Not Hispanic or Latino.", ["Patient/p1"]) == "verified"
     assert verdict("He was on metformin.", ["MedicationRequest/met"]) == "verified"
+    # and "now" is no time anything holds for him, unless the death is said as it
+    assert verdict("He is currently on metformin.", ["MedicationRequest/met"]) == "failed"
+    assert verdict("He takes metformin now.", ["MedicationRequest/met"]) == "failed"
+    assert verdict("He was on metformin when he died.", ["MedicationRequest/met"]) == "verified"
     # still a claim of absence when it is not the record's own value
     assert verdict("He has no diabetes.", ["Patient/p1"]) == "failed"
 

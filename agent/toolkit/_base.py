@@ -232,6 +232,15 @@ def _for(item: EvidenceItem) -> str:
     return f", for {', '.join(reasons)}" if reasons else ""
 
 
+def _status(item: EvidenceItem) -> str:
+    """An entry's status as a reader takes it: "active", "past"; of a patient who has
+    died, a status that held is said as of the death ("active at death", "current at
+    death"), never as now."""
+    status = item.status or "status not recorded"
+    held = status.lower() in ("active", "current", "recurrence", "relapse")
+    return f"{status} at death" if held and "died" in item.flags else status
+
+
 _NOT_A_PROBLEM = {"social": " (social history)", "administrative": " (administrative)"}
 
 
@@ -250,16 +259,13 @@ def statement(item: EvidenceItem) -> str:
         # a social or administrative entry on the problem list says so ("Full-time
         # employment (social history)"): not a diagnosis, though coded as a Condition
         kind = next((_NOT_A_PROBLEM[f] for f in _NOT_A_PROBLEM if f in item.flags), "")
-        text = (
-            f"{name}{kind}: {item.status or 'status not recorded'}, "
-            f"since {first.day or 'an unknown date'}"
-        )
+        text = f"{name}{kind}: {_status(item)}, since {first.day or 'an unknown date'}"
         if last is not None and last.end and item.status != "active":
             text += f", resolved {last.end[:10]}"
         return text
     if item.kind == "medication":
         latest = item.latest
-        text = f"{name}: {item.status or 'status not recorded'}"
+        text = f"{name}: {_status(item)}"
         if latest is not None and latest.day:
             verb = _MEDICATION_VERBS.get(latest.source.type, "ordered")
             text += f", last {verb} {latest.day}"
@@ -390,6 +396,11 @@ def bounded(
     if entries and not left and not events:  # "any fractures?" — "how many?": code counts
         total = sum(_episodes(i) for i in entries)
         said = f"{sentence_case(plain(what))}: {total} on record"
+        days = sorted({p.day for i in entries for p in i.points if p.day})
+        if entries[0].kind == "condition" and 1 < len(days) < total and len(days) <= 6:
+            # "how many fractures?": a fracture and its cause recorded on one day are two
+            # entries of one event, which the days show
+            said += f", on {len(days)} dates ({', '.join(days)})"
         result.leads["count"] = [
             (scrub(said, ctx.patient_id), [i.handle for i in entries]),
             *result.statements,

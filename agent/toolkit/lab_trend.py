@@ -474,7 +474,12 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
                 ),
                 None,
             )
-            for ask, text in lead_statements(name, stats, polarity).items():
+            leads = lead_statements(name, stats, polarity)
+            if "latest" in leads:  # "was her A1c checked?", "any lipids this year?" (read
+                # as "ever" by agent.understand): yes, and the latest of them; never a
+                # "yes" to any other question ("is he growing normally?")
+                leads["ever"] = f"Yes — {leads['latest']}"
+            for ask, text in leads.items():
                 result.leads.setdefault(ask, []).append(
                     (scrub(text, ctx.patient_id), list(handles))
                 )

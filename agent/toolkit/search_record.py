@@ -365,15 +365,19 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         # since her last visit?": none), then what was ordered before and still holds
         if items:
             result = _windowed(ctx, items, scope)
-        elif name or code:  # (of a named thing: "yes", it was on through it)
+        elif name or code or (spanning and d_from is not None and d_from == d_to):
+            # (of a named thing: "yes", it was on through it; of one day, "was she on
+            # anything at the time?": what held that day, whenever it was ordered)
             result = ToolResult([])
         else:
             result = bounded(ctx, [], what, scope)
         for item in spanning[: ctx.settings.max_lines]:
             # "was she on metformin in 2015?": an order written before, still active
+            through = (
+                f"on {d_from}" if d_from is not None and d_from == d_to else "through the period"
+            )
             said = (
-                f"{statement(item).rstrip('.')} — active through the period "
-                "(ordered before it, not stopped)"
+                f"{statement(item).rstrip('.')} — active {through} (ordered before it, not stopped)"
             )
             result.lines.append(f"active through the period: {scrub(item.line, ctx.patient_id)}")
             result.add(ctx, item)
@@ -681,6 +685,11 @@ def _holds_now(item: EvidenceItem) -> bool:
     return (item.status or "").lower() in _NOW
 
 
+def _died(item: EvidenceItem) -> bool:
+    """An entry of a patient who has died: what holds is said as of the death."""
+    return "died" in item.flags
+
+
 def _verdict_first(
     ctx: AgentContext, verdict: str, first: EvidenceItem, others: list[EvidenceItem]
 ) -> list[tuple[str, list[str]]]:
@@ -708,7 +717,7 @@ def _yes_or_not_now(
 
     yes = [i for i in items if holds(i)]
     first = (yes or [i for i in items if not taken or i.kind != "allergy"] or items)[0]
-    verdict = "Yes" if yes else "No, not currently"
+    verdict = "Yes" if yes else "No, not at death" if _died(first) else "No, not currently"
     return _verdict_first(ctx, verdict, first, [i for i in items if i is not first])
 
 
@@ -727,7 +736,8 @@ def _current(
     if now:
         rest = [i for i in items if i not in now and not (taken and i.kind == "allergy")]
         return [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in [*now, *rest]]
-    return _verdict_first(ctx, "None current", kept[0], kept[1:])
+    verdict = "None current at death" if _died(kept[0]) else "None current"
+    return _verdict_first(ctx, verdict, kept[0], kept[1:])
 
 
 def _allergy_not_taken(

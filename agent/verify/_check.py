@@ -977,6 +977,13 @@ _NOT_RESOLVED = re.compile(
 )
 _DIED = re.compile(r"\b(?:deceased|died|dead|passed away|death)\b", re.I)
 _ALIVE = re.compile(r"\b(?:alive|living)\b", re.I)
+#: "now" said of what holds, and the death said as the time it held
+_NOW_SAID = re.compile(r"\b(?:currently|presently|at present|now|these days|today)\b", re.I)
+_AT_DEATH_SAID = re.compile(
+    r"\b(?:at|before|until|till|by)\s+(?:the\s+)?(?:time\s+of\s+)?(?:(?:her|his|their)\s+)?death\b"
+    r"|\bwhen\s+(?:she|he|they|the patient)\s+died\b",
+    re.I,
+)
 
 
 def _vital_findings(
@@ -986,7 +993,9 @@ def _vital_findings(
     citing the entry of a living patient fails (it passed once: no word of it was a
     checked claim), and so does "alive" of a patient who died, whatever the sentence
     cites ("still alive as of 2025-06-01" citing a condition passed once); the entry is
-    the cited one, else the one seen in the session."""
+    the cited one, else the one seen in the session. Of a patient who died, "now" is no
+    time anything holds ("he is currently on warfarin"), unless the death is said as it
+    ("current at death", "when he died")."""
     demo = [
         d for h in valid if (d := index.items[h].seen.item.demographics) is not None
     ] or [
@@ -1011,6 +1020,15 @@ def _vital_findings(
                     Finding(
                         "contradiction", f"says {m.group()!r} of a patient whose death is recorded"
                     )
+                )
+                return
+    if deceased and not _AT_DEATH_SAID.search(text):
+        # "he is currently on warfarin" of a man who died: what held is said as of the
+        # death ("current at death", "when he died"), never as now
+        for m in _NOW_SAID.finditer(text):
+            if assertion_of(text, m.start(), m.end()).status != "negated":
+                check.findings.append(
+                    Finding("contradiction", f"says {m.group()!r} of a patient who has died")
                 )
                 return
 
