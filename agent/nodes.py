@@ -670,8 +670,9 @@ def _computed(state: AgentState) -> bool:
 def _as_it_stands(obs: dict[str, Any], focus: dict[str, Any]) -> bool:
     """A search that answers a question asking nothing of it but the thing itself: a
     named lab or vital's series (its latest value and its course, as the tool says it)
-    or a named observation's values ("smoking hx"), the current entries of a named kind ("what inhalers is he on?"), or the entries of
-    one asked "which" of ("what insulin was he on?", "what kind of cancer did he have?")."""
+    or a named observation's values ("smoking hx"), the current entries of a named kind
+    ("what inhalers is he on?"), or the entries of one asked "which" of ("what insulin
+    was he on?", "what kind of cancer did he have?")."""
     args = obs.get("args") or {}
     if obs.get("tool") == "lab_trend":
         return bool(args.get("name") or args.get("code"))

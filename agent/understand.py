@@ -292,8 +292,8 @@ _NOW_WORDS = r"current(?:ly)?|active|now|still|presently|at present|these days"
 _CURRENT = re.compile(
     rf"\b(?:{_NOW_WORDS}|ongoing|taking|on|listed|problem list|rn)\b"
     # "what are his medical problems?", "what are her diagnoses?": the list as it stands
-    r"|^\W*what(?:'re|\s+are)\s+(?:her|his|their|my|your|the patient's)\s+(?:\w+\s+)?"
-    r"(?:problems|conditions|diagnoses|issues|illnesses)\W*$"
+    r"|^\W*what(?:'re|\s+are)\s+(?:all\s+)?(?:her|his|their|my|your|the patient's)\s+(?:\w+\s+)?"
+    r"(?:problems|conditions|diagnoses|issues|illnesses|medications|meds|medicines)\W*$"
     # "list his diagnoses", "show me her meds": the list as it stands
     r"|^\W*(?:please\s+)?(?:list|show(?:\s+me)?|give\s+me|pull\s+up)\s+"
     r"(?:her|his|their|my|your|the patient's)\s+(?:\w+\s+)?"
@@ -317,6 +317,8 @@ _WHICH = re.compile(
     r"(?:(?:her|his|their|my|your|the(?: patient's)?)\s+)?",
     re.I,
 )
+#: the dose of a drug asked of, not whether it changed ("warfarin dose?")
+_DOSE_OF = re.compile(r"\bdos(?:e|es|age|ages|ing)\b|\bhow much\b(?!\s+(?:weight|did|has))", re.I)
 #: "what was the strep throat treated with?", "what did they give him for the pain?"
 _PAST_TENSE = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
 _WAS_ON = re.compile(
@@ -854,6 +856,10 @@ def window_of(
     if m := re.search(r"\b(?:in|during|for)\s+(\d{4})\b", q):
         year = int(m.group(1))
         return Window(dt.date(year, 1, 1), dt.date(year, 12, 31), m.group(0))
+    if m := re.search(r"(?<![-/.\d])\b((?:19|20)\d\d)\b(?![-/.]\d)\W*$", q):
+        # "flu vax 2024?": a year said last, as a note's heading would
+        year = int(m.group(1))
+        return Window(dt.date(year, 1, 1), dt.date(year, 12, 31), m.group(1))
     return None
 
 
@@ -1015,11 +1021,11 @@ _DONE = re.compile(
     r"screen(?:ed|ing)?|labs?|blood ?work)\b|^\W*any\b",
     re.I,
 )
-#: a question that is nothing but a name ("her cholesterol?", "and the potassium?", "bp
-#: today?"), once the name is blanked out
+#: a question that is nothing but names ("her cholesterol?", "and the potassium?", "bp
+#: today?", "her cholesterol and LDL?"), once the names are blanked out
 _BARE = re.compile(
-    r"\W*(?:(?:and|so|what about|how about)\b\W*)?(?:(?:her|his|their|my|your|the)\b\W*)?"
-    r"(?:(?:today|now|currently|lately|recently|these days)\b\W*)?",
+    r"\W*(?:(?:and|so|what about|how about|her|his|their|my|your|the|today|now|currently|"
+    r"lately|recently|these days)\b\W*)*",
     re.I,
 )
 #: a name said as something taken ("is she on iron?", "taking vitamin D"), just before it
@@ -1061,6 +1067,10 @@ def _monitored(concept: Concept, terminology: Terminology) -> bool:
 _AGE_AT = re.compile(r"\b(?:at\s+)?what\s+age\b|\bhow\s+old\s+(?:was|were|is)\b.*\bwhen\b", re.I)
 
 
+#: a question word written without its apostrophe ("whats her potassium?", "hows his bp?")
+_UNAPOSTROPHED = re.compile(r"\b(what|how|when|where|who)s\b", re.I)
+
+
 def _broken(question: str) -> str:
     """The question with a bone broken said as the record's names say it, at the same
     length (mention spans stay those of the question)."""
@@ -1076,6 +1086,7 @@ def understand(
     previous: Focus | None = None,
 ) -> Focus:
     """Read a question (see the module docstring)."""
+    question = _UNAPOSTROPHED.sub(lambda m: f"{m.group(1)}'s", question)  # "whats her …"
     focus = Focus()
     seen: set[str] = set()
     visit_words = [m.span() for m in _VISIT_ABBREVIATION.finditer(question)]
@@ -1193,6 +1204,14 @@ def understand(
         and _DONE.search(question)
     ):
         focus.asks = "ever"  # "was her A1c checked?": whether there is a result at all
+    if (
+        focus.asks in (None, "yesno")
+        and focus.concepts
+        and all(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
+        and _DOSE_OF.search(plain)
+    ):  # "warfarin dose?", "how much metformin does he take?": the order, with its
+        # strength, not a "yes" that there is one
+        focus.asks, focus.which = None, True
     if (
         focus.asks == "first"
         and focus.concepts

@@ -863,6 +863,11 @@ async def test_a_clinicians_shorthand(tmp_path: Path) -> None:
         med("m2", "314076", "lisinopril 10 MG Oral Tablet", "2025-02-07"),
         bp("b1", 128, 82, "2025-02-07T10:00:00+00:00"),
         smoking,
+        obs("k1", "2823-3", 4.2, "mmol/L", "2025-02-07T10:00:00+00:00"),
+        obs("t1", "2093-3", 181.0, "mg/dL", "2025-02-07T10:00:00+00:00"),
+        obs("l1", "18262-6", 104.0, "mg/dL", "2025-02-07T10:00:00+00:00"),
+        _flu("i0", "2022-11-16"),
+        _flu("i1", "2025-01-15"),
     ]  # fmt: skip
     store = RecordStore(tmp_path / "r.db")
     store.import_resources([patient(birthDate="1975-03-02"), *record])
@@ -876,6 +881,12 @@ async def test_a_clinicians_shorthand(tmp_path: Path) -> None:
         "smoking hx",
         "bp today?",
         "how many fractures?",
+        "whats her potassium?",
+        "her cholesterol and ldl?",
+        "warfarin dose?",
+        "flu vax 2024?",
+        "any hospital admits?",
+        "what are all her medicines?",
     ):
         a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
         said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
@@ -899,3 +910,24 @@ async def test_a_clinicians_shorthand(tmp_path: Path) -> None:
     assert fractures[0].startswith(
         "Fracture of bone: 3 on record, on 2 dates (2012-07-11, 2015-08-25)"
     )
+    # "whats" is "what's" (a "what" question, not a yes or no); two names alone are their
+    # results; a dose asked of is the order and its strength, with no "Yes —"; a year
+    # said last is that year (the flu shot of 2025-01-15 is none of 2024); "admits" are
+    # inpatient stays
+    assert said["whats her potassium?"][0][0].startswith("Potassium: 4.2 mmol/L on 2025-02-07")
+    both = said["her cholesterol and ldl?"][0]
+    assert both[0].startswith("Total cholesterol: 181 mg/dL"), both
+    assert both[1].startswith("LDL cholesterol: 104 mg/dL"), both
+    assert said["warfarin dose?"][0][0].startswith("Warfarin Sodium 5 MG Oral Tablet: current")
+    flu = said["flu vax 2024?"][0]
+    assert flu[0].startswith("Not in this patient's record: no Influenza vaccine"), flu
+    assert "dated 2024-01-01 to 2024-12-31" in flu[0], flu
+    assert flu[1].endswith(  # and when she had them, before and after it
+        "2022-11-16, the latest before that period; 2025-01-15, the first after it."
+    ), flu
+    assert said["any hospital admits?"][0][0].startswith(
+        "Not in this patient's record: no Inpatient encounter"
+    )
+    assert {t.split(":")[0] for t in said["what are all her medicines?"][0]} == {
+        "Warfarin Sodium 5 MG Oral Tablet", "Lisinopril 10 MG Oral Tablet"
+    }  # fmt: skip

@@ -40,6 +40,7 @@ __all__ = [
     "bounded",
     "coding_arg",
     "ensure_evidence",
+    "holds_now",
     "new_handle",
     "no_care_due",
     "parse_date",
@@ -232,13 +233,22 @@ def _for(item: EvidenceItem) -> str:
     return f", for {', '.join(reasons)}" if reasons else ""
 
 
+#: The statuses in which an entry holds: an active problem or allergy, a current order.
+HOLDING = frozenset({"active", "current", "recurrence", "relapse"})
+
+
+def holds_now(item: EvidenceItem) -> bool:
+    """An active problem or allergy, a current order (by the entry's status); of a patient
+    who has died, as the record left it at death (the item's flag ``died``)."""
+    return (item.status or "").lower() in HOLDING
+
+
 def _status(item: EvidenceItem) -> str:
     """An entry's status as a reader takes it: "active", "past"; of a patient who has
     died, a status that held is said as of the death ("active at death", "current at
     death"), never as now."""
     status = item.status or "status not recorded"
-    held = status.lower() in ("active", "current", "recurrence", "relapse")
-    return f"{status} at death" if held and "died" in item.flags else status
+    return f"{status} at death" if holds_now(item) and "died" in item.flags else status
 
 
 _NOT_A_PROBLEM = {"social": " (social history)", "administrative": " (administrative)"}

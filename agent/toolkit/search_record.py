@@ -62,6 +62,7 @@ from ._base import (
     bounded,
     coding_arg,
     ensure_evidence,
+    holds_now,
     no_care_due,
     parse_date,
     statement,
@@ -203,7 +204,7 @@ def _within(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) ->
 def _active_through(item: EvidenceItem, d_from: dt.date | None, d_to: dt.date | None) -> bool:
     """A medication whose every order predates the window and that is still current: it
     was being taken in the window (by the record), though nothing is dated in it."""
-    if d_from is None or item.kind != "medication" or not _holds_now(item):
+    if d_from is None or item.kind != "medication" or not holds_now(item):
         return False  # (a window with no start has nothing to predate: "up to then")
     days = sorted(str(p.day)[:10] for p in item.points if p.day)
     return (
@@ -676,15 +677,6 @@ def _answers_by_value(item: EvidenceItem) -> bool:
     )
 
 
-#: The statuses in which a found entry answers "do I have / am I on / allergic to X?" yes.
-_NOW = frozenset({"active", "current", "recurrence", "relapse"})
-
-
-def _holds_now(item: EvidenceItem) -> bool:
-    """An active problem or allergy, a current order (by the entry's status)."""
-    return (item.status or "").lower() in _NOW
-
-
 def _died(item: EvidenceItem) -> bool:
     """An entry of a patient who has died: what holds is said as of the death."""
     return "died" in item.flags
@@ -712,7 +704,7 @@ def _yes_or_not_now(
         if taken and i.kind == "allergy":
             return False
         if i.kind in ("condition", "medication", "allergy"):
-            return _holds_now(i)
+            return holds_now(i)
         return True
 
     yes = [i for i in items if holds(i)]
@@ -732,7 +724,7 @@ def _current(
     kept = [i for i in items if i.kind in ("condition", "medication")]
     if not kept:
         return []
-    now = [i for i in kept if _holds_now(i)]
+    now = [i for i in kept if holds_now(i)]
     if now:
         rest = [i for i in items if i not in now and not (taken and i.kind == "allergy")]
         return [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in [*now, *rest]]
@@ -766,7 +758,7 @@ def _ended(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list
     kept = [i for i in items if i.kind in ("condition", "medication", "allergy")]
     if not kept:
         return []
-    now = [i for i in kept if _holds_now(i)]
+    now = [i for i in kept if holds_now(i)]
     latest = sorted(kept, key=lambda i: max((p.day or "" for p in i.points), default=""))
     first = now[0] if now else latest[-1]
     return _verdict_first(ctx, "No" if now else "Yes", first, [i for i in kept if i is not first])
@@ -863,14 +855,18 @@ def _of_any_date(
 def _nearest(
     items: list[EvidenceItem], d_from: dt.date | None, d_to: dt.date | None
 ) -> tuple[EvidenceItem, str] | None:
-    """Of entries none of which is dated in a period: the latest dated before it, else the
-    first after it, said ("Influenza …: 2021-03-28, the latest before that period")."""
+    """Of entries none of which is dated in a period: the latest dated before it (and the
+    same entry's first after it, when there is one), else the first after it, said
+    ("Influenza …: 2021-03-28, the latest before that period")."""
     dated = [(p.day[:10], i) for i in items for p in i.points if p.day]
     before = [d for d in dated if d_from and d[0] < d_from.isoformat()]
     after = [d for d in dated if d_to and d[0] > d_to.isoformat()]
     if before:
         day, item = max(before, key=lambda d: d[0])
         which = "the latest before that period"
+        later = [d for d, i in after if i is item]
+        if later:  # "flu vax 2024?": none in 2024; 2022-11-16 before, 2025-01-15 after
+            which += f"; {min(later)}, the first after it"
     elif after:
         day, item = min(after, key=lambda d: d[0])
         which = "the first after that period"
