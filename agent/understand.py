@@ -1071,6 +1071,26 @@ _AGE_AT = re.compile(r"\b(?:at\s+)?what\s+age\b|\bhow\s+old\s+(?:was|were|is)\b.
 _UNAPOSTROPHED = re.compile(r"\b(what|how|when|where|who)s\b", re.I)
 
 
+def _of_the_kind_named(
+    asks: str | None, question: str, plain: str, concepts: Sequence[tuple[str, Concept]]
+) -> tuple[str | None, bool]:
+    """What a question read as a yes or no (or as nothing) asks, by the kind it names, and
+    whether it asks of a drug's dose. Of results (labs, vitals, scores): names alone are
+    their results ("her cholesterol?", "bp today?"), said as done is whether there is one
+    ("was her A1c checked?": ``ever``); of drugs, a dose is the order with its strength
+    ("warfarin dose?"), not a "yes" that there is one. ``plain``: the question with the
+    names blanked out."""
+    kinds = {c.kind for _w, c in concepts}
+    if kinds and kinds <= _TESTED and asks == "yesno":
+        if _BARE.fullmatch(plain):
+            return None, False
+        if _DONE.search(question):
+            return "ever", False
+    if kinds and kinds <= _DRUG_KINDS and asks in (None, "yesno") and _DOSE_OF.search(plain):
+        return None, True
+    return asks, False
+
+
 def _broken(question: str) -> str:
     """The question with a bone broken said as the record's names say it, at the same
     length (mention spans stay those of the question)."""
@@ -1190,28 +1210,8 @@ def understand(
     focus.asks = _asks(plain)
     if focus.asks == "yesno" and _WH_FIRST.match(question):
         focus.asks = None  # "how tall is she?": the name blanked out left "is she?"
-    if (
-        focus.asks == "yesno"
-        and focus.concepts
-        and all(c.kind in _TESTED for _w, c in focus.concepts)
-        and _BARE.fullmatch(plain)
-    ):
-        focus.asks = None  # "her cholesterol?": its results, not whether it was done
-    if (
-        focus.asks == "yesno"
-        and focus.concepts
-        and all(c.kind in _TESTED for _w, c in focus.concepts)
-        and _DONE.search(question)
-    ):
-        focus.asks = "ever"  # "was her A1c checked?": whether there is a result at all
-    if (
-        focus.asks in (None, "yesno")
-        and focus.concepts
-        and all(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
-        and _DOSE_OF.search(plain)
-    ):  # "warfarin dose?", "how much metformin does he take?": the order, with its
-        # strength, not a "yes" that there is one
-        focus.asks, focus.which = None, True
+    focus.asks, dose = _of_the_kind_named(focus.asks, question, plain, focus.concepts)
+    focus.which = focus.which or dose
     if (
         focus.asks == "first"
         and focus.concepts

@@ -62,6 +62,20 @@ async def _answers(tmp_path: Path, record: list[Any], *questions: str) -> list[l
     return out
 
 
+async def _said(
+    tmp_path: Path, record: list[Any], *questions: str, who: dict[str, Any] | None = None
+) -> dict[str, tuple[list[str], int]]:
+    """Each question's sentences and how many model calls it took (the silent FAKE model
+    writes nothing: a call is a question code left to a model). ``who``: the Patient."""
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([who or patient(), *record])
+    said = {}
+    for q in questions:
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
+        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    return said
+
+
 _OXYCODONE = "Acetaminophen 325 MG / oxyCODONE Hydrochloride 5 MG Oral Tablet"
 _ALENDRONATE = "Alendronic acid 10 MG Oral Tablet"
 _FEXOFENADINE = "Fexofenadine hydrochloride 30 MG Oral Tablet"
@@ -736,10 +750,9 @@ async def test_said_by_code_as_people_ask_it(tmp_path: Path) -> None:
             "system": "http://hl7.org/fhir/sid/cvx", "code": "113",
             "display": "Td (adult), 5 Lf tetanus toxoid, preservative free, adsorbed"}]}},
     ]  # fmt: skip
-    store = RecordStore(tmp_path / "r.db")
-    store.import_resources([patient(), *record])
-    said: dict[str, tuple[list[str], int]] = {}
-    for q in (
+    said = await _said(
+        tmp_path,
+        record,
         "what's wrong with her?",
         "when did she get her flu shot?",
         "what pills does she take?",
@@ -748,9 +761,7 @@ async def test_said_by_code_as_people_ask_it(tmp_path: Path) -> None:
         "when was her last colonoscopy?",
         "what vaccines did she get last year?",
         "when was her last tdap?",
-    ):
-        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
-        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    )
     assert all(calls == 0 for _t, calls in said.values()), said
     wrong = said["what's wrong with her?"][0]
     assert wrong[0].startswith("Hypertension: active"), wrong
@@ -792,10 +803,9 @@ async def test_a_patient_who_died_is_said_as_of_the_death(tmp_path: Path) -> Non
         med("m3", "106892", "Insulin isophane, human 70 UNT/ML", "2008-02-11"),
         obs("t1", "2093-3", 181.4, "mg/dL", "2011-10-08T10:00:00+00:00"),
     ]
-    store = RecordStore(tmp_path / "r.db")
-    store.import_resources([died, *record])
-    said: dict[str, tuple[list[str], int]] = {}
-    for q in (
+    said = await _said(
+        tmp_path,
+        record,
         "was she on a blood thinner?",
         "was she on aspirin?",
         "any polyps found?",
@@ -806,9 +816,8 @@ async def test_a_patient_who_died_is_said_as_of_the_death(tmp_path: Path) -> Non
         "list her diagnoses",
         "what was her last bone density?",
         "her last cholesterol before she died?",
-    ):
-        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
-        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+        who=died,
+    )
     assert all(calls == 0 for _t, calls in said.values()), said
     thinner = said["was she on a blood thinner?"][0]
     assert thinner[0].startswith("Yes — Warfarin Sodium 5 MG Oral Tablet: current at death"), (
@@ -869,10 +878,9 @@ async def test_a_clinicians_shorthand(tmp_path: Path) -> None:
         _flu("i0", "2022-11-16"),
         _flu("i1", "2025-01-15"),
     ]  # fmt: skip
-    store = RecordStore(tmp_path / "r.db")
-    store.import_resources([patient(birthDate="1975-03-02"), *record])
-    said: dict[str, tuple[list[str], int]] = {}
-    for q in (
+    said = await _said(
+        tmp_path,
+        record,
         "afib on anticoag?",
         "last mammo",
         "pap utd?",
@@ -887,9 +895,8 @@ async def test_a_clinicians_shorthand(tmp_path: Path) -> None:
         "flu vax 2024?",
         "any hospital admits?",
         "what are all her medicines?",
-    ):
-        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF)
-        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+        who=patient(birthDate="1975-03-02"),
+    )
     assert all(calls == 0 for _t, calls in said.values()), said
     anticoag = said["afib on anticoag?"][0]
     assert any(t.startswith("Yes — Warfarin Sodium 5 MG Oral Tablet: current") for t in anticoag)

@@ -27,6 +27,7 @@ __all__ = [
     "codings_of",
     "exclusion_reason",
     "fmt_num",
+    "is_deceased",
     "json_object",
     "label_text",
     "numeric_points",
@@ -338,6 +339,13 @@ def numeric_points(obs: Mapping[str, Any]) -> list[NumPoint]:
 
 
 # --------------------------------------------------------------------------- the view
+
+
+def is_deceased(patient: Mapping[str, Any] | None) -> bool:
+    """Whether a Patient resource records a death (``deceasedDateTime``, or
+    ``deceasedBoolean`` true)."""
+    p = patient or {}
+    return bool(p.get("deceasedDateTime")) or p.get("deceasedBoolean") is True
 
 
 def record_end(patient: Mapping[str, Any] | None, as_of: dt.date) -> dt.date:

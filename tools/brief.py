@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools._record import RecordView, Resource, fmt_num, view_of
+from tools._record import RecordView, Resource, fmt_num, is_deceased, view_of
 from tools.codes import MEASURES
 from tools.evidence import EvidenceItem, EvidenceSet, build_evidence, item_concepts
 from tools.schedules import ages_said, scheduled_care, ways_said
@@ -415,9 +415,7 @@ def overdue_lines(
     day in one line ("HbA1c overdue — last 2024-06-03, 12 months ago (recommended every
     6 months)"), citing the last results; none for a patient who has died."""
     out: list[Line] = []
-    if view.patient and (
-        view.patient.get("deceasedDateTime") or view.patient.get("deceasedBoolean") is True
-    ):
+    if is_deceased(view.patient):
         return out  # nothing is due for a deceased patient
     if trends:
         by_key = {t.key: t for t in trends}
@@ -607,10 +605,7 @@ def brief_sections(
     patient = _patient(ev)
     check = after_death_line(view, ev)
     gaps = screening_lines(ev, as_of, default_terminology())  # none for a patient who died
-    died = bool(
-        view.patient
-        and (view.patient.get("deceasedDateTime") or view.patient.get("deceasedBoolean") is True)
-    )
+    died = is_deceased(view.patient)
     first = [
         BriefSection("Patient", patient + ([check] if check else [])),
         BriefSection(

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tools._record import RecordView, Resource, fmt_num, view_of
+from tools._record import RecordView, Resource, fmt_num, is_deceased, view_of
 from tools.codes import MEASURES
 from tools.evidence import EvidenceSet, build_evidence
 from tools.trends import Trend, lab_trends
@@ -64,11 +64,6 @@ def _worsening(t: Trend) -> bool:
     )
 
 
-def _deceased(view: RecordView) -> bool:
-    p = view.patient or {}
-    return bool(p.get("deceasedDateTime") or p.get("deceasedBoolean") is True)
-
-
 def open_items(
     record: Sequence[Resource] | RecordView,
     *,
@@ -94,7 +89,7 @@ def open_items(
         elif t.abnormal:
             word = "high" if last.flag == "H" else "low"
             items.append(OpenItem("abnormal", f"{_value(t)} {word}", (last.ref,)))
-    if not _deceased(view):
+    if not is_deceased(view.patient):
         by_key = {t.key: t for t in series}
         for m in MEASURES:
             s = by_key.get(m.key)

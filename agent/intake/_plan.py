@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools._record import RecordView, Resource, fmt_num, view_of
+from tools._record import RecordView, Resource, fmt_num, is_deceased, view_of
 from tools.brief import plain
 from tools.evidence import EvidenceSet, build_evidence
 from tools.open_items import open_items
@@ -419,10 +419,7 @@ def build_plan(
     ev = build_evidence(view, as_of=as_of)
     trends = lab_trends(view, as_of=as_of)
     last = _last_encounter(ev)
-    deceased = bool(
-        view.patient
-        and (view.patient.get("deceasedDateTime") or view.patient.get("deceasedBoolean") is True)
-    )
+    deceased = is_deceased(view.patient)
     groups: list[list[PlannedQuestion]] = [
         *_core(reason, tuple(reason_refs)),
         *_new_problems(last),

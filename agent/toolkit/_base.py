@@ -33,10 +33,12 @@ from ..session import seen_entry
 
 __all__ = [
     "ANY_ASK",
+    "HOLDING",
     "Tool",
     "ToolArgs",
     "ToolResult",
     "absence",
+    "at_death",
     "bounded",
     "coding_arg",
     "ensure_evidence",
@@ -243,12 +245,18 @@ def holds_now(item: EvidenceItem) -> bool:
     return (item.status or "").lower() in HOLDING
 
 
+def at_death(item: EvidenceItem) -> bool:
+    """An entry of a patient who has died (the flag ``died``): what held is said as of
+    the death, never as now."""
+    return "died" in item.flags
+
+
 def _status(item: EvidenceItem) -> str:
     """An entry's status as a reader takes it: "active", "past"; of a patient who has
     died, a status that held is said as of the death ("active at death", "current at
     death"), never as now."""
     status = item.status or "status not recorded"
-    return f"{status} at death" if holds_now(item) and "died" in item.flags else status
+    return f"{status} at death" if holds_now(item) and at_death(item) else status
 
 
 _NOT_A_PROBLEM = {"social": " (social history)", "administrative": " (administrative)"}

@@ -59,6 +59,7 @@ from ._base import (
     Tool,
     ToolArgs,
     ToolResult,
+    at_death,
     bounded,
     coding_arg,
     ensure_evidence,
@@ -362,21 +363,20 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         ]
         return _found_instead(ctx, what, scope, "not current", before)
     if (d_from or d_to) and (items or spanning):
+        one_day = d_from is not None and d_from == d_to  # "at the time", of one day
         # none written in the window: that search's "nothing found" first ("any new meds
         # since her last visit?": none), then what was ordered before and still holds
         if items:
             result = _windowed(ctx, items, scope)
-        elif name or code or (spanning and d_from is not None and d_from == d_to):
+        elif name or code or one_day:
             # (of a named thing: "yes", it was on through it; of one day, "was she on
             # anything at the time?": what held that day, whenever it was ordered)
             result = ToolResult([])
         else:
             result = bounded(ctx, [], what, scope)
+        through = f"on {d_from}" if one_day else "through the period"
         for item in spanning[: ctx.settings.max_lines]:
             # "was she on metformin in 2015?": an order written before, still active
-            through = (
-                f"on {d_from}" if d_from is not None and d_from == d_to else "through the period"
-            )
             said = (
                 f"{statement(item).rstrip('.')} — active {through} (ordered before it, not stopped)"
             )
@@ -677,11 +677,6 @@ def _answers_by_value(item: EvidenceItem) -> bool:
     )
 
 
-def _died(item: EvidenceItem) -> bool:
-    """An entry of a patient who has died: what holds is said as of the death."""
-    return "died" in item.flags
-
-
 def _verdict_first(
     ctx: AgentContext, verdict: str, first: EvidenceItem, others: list[EvidenceItem]
 ) -> list[tuple[str, list[str]]]:
@@ -709,7 +704,7 @@ def _yes_or_not_now(
 
     yes = [i for i in items if holds(i)]
     first = (yes or [i for i in items if not taken or i.kind != "allergy"] or items)[0]
-    verdict = "Yes" if yes else "No, not at death" if _died(first) else "No, not currently"
+    verdict = "Yes" if yes else "No, not at death" if at_death(first) else "No, not currently"
     return _verdict_first(ctx, verdict, first, [i for i in items if i is not first])
 
 
@@ -728,7 +723,7 @@ def _current(
     if now:
         rest = [i for i in items if i not in now and not (taken and i.kind == "allergy")]
         return [(scrub(statement(i), ctx.patient_id), [i.handle]) for i in [*now, *rest]]
-    verdict = "None current at death" if _died(kept[0]) else "None current"
+    verdict = "None current at death" if at_death(kept[0]) else "None current"
     return _verdict_first(ctx, verdict, kept[0], kept[1:])
 
 

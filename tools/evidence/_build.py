@@ -6,7 +6,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from tools._record import RecordView, Resource, record_end, view_of
+from tools._record import RecordView, Resource, is_deceased, record_end, view_of
 
 from . import (
     _allergies,
@@ -90,11 +90,6 @@ def _absences(view: RecordView, drafts: list[Draft]) -> list[Draft]:
 _ENDED_AT_DEATH = frozenset({"condition", "medication", "allergy"})
 
 
-def _died(view: RecordView) -> bool:
-    p = view.patient or {}
-    return bool(p.get("deceasedDateTime")) or p.get("deceasedBoolean") is True
-
-
 def build_evidence(
     record: Sequence[Resource] | RecordView,
     *,
@@ -131,7 +126,7 @@ def build_evidence(
         *_other.build(view),
     ]
     drafts += _absences(view, drafts)
-    if _died(view):
+    if is_deceased(view.patient):
         # the record ends at death: a problem "active" or an order "current" is as it was
         # left then, and every answer must say so ("active at death"), never "now"
         drafts = [
