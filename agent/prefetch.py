@@ -546,6 +546,8 @@ def prefetch_calls(
                     "args": {**call["args"], "last": str(focus.recent)},
                     "asks": "recent",
                 }
+            elif focus.threshold:  # "ldl > 100?", "any potassium over 5?": against it
+                call = {**call, "args": {**call["args"], "threshold": focus.threshold}}
             calls.append(call)
             named.add("lab")
             continue

@@ -85,6 +85,10 @@ class Focus:
     #: the death dates the question ("his last A1c before he died", "active meds at time
     #: of death"): the death is said beside the answer, not asked of
     by_death: bool = False
+    #: a threshold the question states of the one result it names, as ``lab_trend`` reads
+    #: it (">100", ">=7 %", "<140/90"): "ldl > 100?", "any potassium over 5?"; ``asks``
+    #: says whether the latest is asked of ("threshold") or every result ("beyond")
+    threshold: str | None = None
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -100,6 +104,7 @@ class Focus:
             "narrative": self.narrative,
             "follow_up": self.follow_up,
             **({"which": True} if self.which else {}),
+            **({"threshold": self.threshold} if self.threshold else {}),
             "given_for": list(self.given_for),
             "acts": [[a.tool, a.conditional] for a in self.acts],
             **({"day": self.day.isoformat()} if self.day else {}),
@@ -132,6 +137,7 @@ class Focus:
             asks=data.get("asks"),
             given_for=list(data.get("given_for") or []),
             day=parse_date(data.get("day")),
+            threshold=data.get("threshold"),
         )
 
 
@@ -1013,6 +1019,78 @@ _RISK_OF = re.compile(r"\brisk\s+(?:of|for)\s+(?:(?:a|an|her|his|my)\s+)?$", re.
 _A_RISK = re.compile(r"\s+risks?\b", re.I)
 _DRUG_KINDS = frozenset({"drug", "drug_class"})
 _TESTED = frozenset({"lab", "vital", "assessment"})
+#: a threshold stated of a result: a comparison and a number ("> 100", "above 7%", "under
+#: 140/90", "at least 60", "7 or more"), not a count or a time ("more than 3 times",
+#: "over 2 years", "over 65 years old")
+_THRESHOLD = re.compile(
+    r"(?:(?P<op>>=|<=|=>|=<|≥|≤|>|<)|\b(?P<word>above|over|under|below|exceed(?:s|ed|ing)?|"
+    r"(?:less|lower|more|greater|higher) th[ae]n|at least|at most|no (?:more|less) th[ae]n))?"
+    r"\s*(?<![\w.])(?P<v>\d+(?:\.\d+)?)(?:\s*/\s*(?P<v2>\d+(?:\.\d+)?))?"
+    r"(?!\s*(?:times?|x\b|visits?|days?|d\b|weeks?|wks?|months?|mos?\b|years?|yrs?|y/?o\b|"
+    r"hours?|hrs?|results?|readings?|tests?|labs?|values?|measurements?|occasions?|"
+    r"admissions?|encounters?|patients?|people|kids?|children|pregnanc|minutes?|mins?))"
+    r"(?:\s*(?P<unit>%|(?:mg|g|mmol|umol|µmol|meq|mmhg|mm\[hg\]|kg|lbs?|cm|mL|ml|"
+    r"bpm|u|iu|ng|pg|mcg)[\w/.\[\]²µ*]*)(?![\w]))?"
+    r"(?P<or>\s+or\s+(?:more|higher|greater|above|over|less|lower|below|under)\b)?",
+    re.I,
+)
+_THRESHOLD_OP = {
+    ">=": ">=", "=>": ">=", "≥": ">=", "<=": "<=", "=<": "<=", "≤": "<=", ">": ">", "<": "<",
+    "at least": ">=", "at most": "<=", "no more than": "<=", "no more then": "<=",
+    "no less than": ">=", "no less then": ">=",
+}  # fmt: skip
+#: asked of every result (or a period's), not of the latest: "any potassium over 5?",
+#: "has her A1c ever been above 9?", "how many readings over 140?"
+_ANY_RESULT = re.compile(
+    r"\b(?:any|ever|been|how many|how often|number of|times?|at any (?:point|time)|"
+    r"every|all|each|some|a result|a reading|a value)\b",
+    re.I,
+)
+
+
+def _threshold_of(m: re.Match[str]) -> str:
+    """A threshold said as ``lab_trend`` reads it (">100", ">=7 %", "<140/90")."""
+    word = (m.group("op") or m.group("word") or "").lower()
+    op = _THRESHOLD_OP.get(word) or (
+        "<" if word.startswith(("under", "below", "less", "lower")) else ">"
+    )
+    if m.group("or"):  # "7 or more", "70 or less"
+        op = "<=" if re.search(r"less|lower|below|under", m.group("or"), re.I) else ">="
+    value = m.group("v") + (f"/{m.group('v2')}" if m.group("v2") else "")
+    unit = f" {m.group('unit')}" if m.group("unit") else ""
+    return f"{op}{value}{unit}"
+
+
+def _read_threshold(focus: Focus, question: str, previous: Focus | None) -> None:
+    """A threshold the question states of the one result it names ("ldl > 100?", "is her
+    A1c above 7%?", "bp under 140/90?"): the latest against it, or, asked of any result
+    ("any potassium over 5?", "how many readings over 140?"), the results beyond it. A
+    follow-up that names nothing and asks nothing new keeps the turn's ("and in 2020?")."""
+    tested = [c for _w, c in focus.concepts if c.kind in _TESTED]
+    found = [
+        m
+        for m in _THRESHOLD.finditer(question)
+        if (m.group("op") or m.group("word") or m.group("or"))  # "7 or more": its comparison
+        and not re.fullmatch(r"(?:19|20)\d\d", m.group("v"))  # "over 2020": a year
+    ]
+    if len(found) == 1 and len(tested) == 1 and len(focus.concepts) == 1 and not focus.acts:
+        if focus.asks in (None, "yesno", "latest", "judge", "ever", "count", "range"):
+            focus.threshold = _threshold_of(found[0])
+            any_result = focus.asks in ("ever", "count", "range") or _ANY_RESULT.search(question)
+            focus.asks = "beyond" if any_result else "threshold"
+            focus.judge = False
+        return
+    if (
+        previous is not None
+        and previous.threshold
+        and focus.follow_up
+        and not found
+        and focus.asks in (None, "latest", "yesno", "ever")
+    ):  # "any potassium over 5?" — "and in 2020?": the same threshold, then
+        focus.threshold = previous.threshold
+        focus.asks = previous.asks
+
+
 #: a result asked of as done ("was her A1c checked?", "has she had a lipid panel?", "any
 #: cholesterol tests last year?", "any A1c this year?"), not as it is ("is he growing
 #: normally?")
@@ -1332,7 +1410,13 @@ def understand(
         measured = all(c.kind in _TESTED for _w, c in focus.concepts)
         # (not a yes or no of a result: "was she on anything then?" — "and her hemoglobin
         # at that time?" asks its value)
-        focus.asks = None if measured and previous.asks in ("yesno", "ever") else previous.asks
+        focus.asks = (
+            None
+            if (measured and previous.asks in ("yesno", "ever"))
+            # a threshold is the other result's ("a1c over 7?" — "and her ldl?")
+            or previous.asks in ("threshold", "beyond")
+            else previous.asks
+        )
         focus.window = focus.window or previous.window
     if (
         previous is not None
@@ -1376,6 +1460,7 @@ def understand(
             if {"medications", "procedures"} & set(focus.sections) and _FOR_IT.search(question):
                 # "is she on anything for it?", "was it treated?": what is given for it
                 focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
+    _read_threshold(focus, question, previous)
     if focus.asks is None and focus.concepts:
         kinds = {c.kind for _w, c in focus.concepts}
         if focus.window is not None and kinds <= _TESTED:

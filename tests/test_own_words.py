@@ -938,3 +938,67 @@ async def test_a_clinicians_shorthand(tmp_path: Path) -> None:
     assert {t.split(":")[0] for t in said["what are all her medicines?"][0]} == {
         "Warfarin Sodium 5 MG Oral Tablet", "Lisinopril 10 MG Oral Tablet"
     }  # fmt: skip
+
+
+async def test_a_threshold_the_question_states(tmp_path: Path) -> None:
+    # a sweep: "ldl > 100?", "bmi > 30?" and "is her bp under 140/90?" went to the model
+    # with the whole series; "any potassium over 5?" was read as "was it ever done?" and
+    # said "Yes —" and the latest, 3.7 mmol/L, which is not over 5
+    record = [
+        obs("l1", "18262-6", 129.4, "mg/dL", "2019-02-07T10:00:00+00:00"),
+        obs("l2", "18262-6", 117.6, "mg/dL", "2024-02-07T10:00:00+00:00"),
+        obs("l3", "18262-6", 43.2, "mg/dL", "2025-02-07T10:00:00+00:00"),
+        obs("k1", "2823-3", 5.4, "mmol/L", "2019-02-07T10:00:00+00:00"),
+        obs("k2", "2823-3", 4.9, "mmol/L", "2024-02-07T10:00:00+00:00"),
+        obs("k3", "2823-3", 3.7, "mmol/L", "2025-02-07T10:00:00+00:00"),
+        bp("b1", 137.9, 92, "2024-02-07T10:00:00+00:00"),
+        bp("b2", 149.2, 106.2, "2025-02-07T10:00:00+00:00"),
+        obs("w1", "29463-7", 110.2, "kg", "2025-02-07T10:00:00+00:00"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path,
+        record,
+        "ldl > 100?",
+        "any potassium over 5?",
+        "has her potassium ever been above 6?",
+        "is her bp under 140/90?",
+        "ldl 70 or less?",
+        "how many potassium results over 4.5 in the last 2 years?",
+        "is her weight over 200?",
+    )
+    ldl = said["ldl > 100?"]
+    assert ldl == (
+        [
+            "No — LDL cholesterol: the latest, 43.2 mg/dL on 2025-02-07, is not above 100 "
+            "mg/dL; 2 of the 3 results since 2019-02-07 were above 100 mg/dL, the most "
+            "recent 117.6 mg/dL on 2024-02-07."
+        ],
+        0,
+    ), ldl
+    k = said["any potassium over 5?"]
+    assert k[0][0] == (
+        "Yes — Potassium: 1 of the 3 results since 2019-02-07 was above 5 mmol/L: 5.4 mmol/L "
+        "on 2019-02-07; the latest is 3.7 mmol/L on 2025-02-07."
+    ), k
+    never = said["has her potassium ever been above 6?"][0][0]
+    assert never.startswith("No — Potassium: none of the 3 results since 2019-02-07 was above 6")
+    assert never.endswith("the highest was 5.4 mmol/L on 2019-02-07."), never
+    # "140/90": the systolic's 140 and the diastolic's 90, each its own
+    systolic, diastolic = said["is her bp under 140/90?"][0]
+    assert systolic.startswith(
+        "No — Systolic BP: the latest, 149.2 mmHg on 2025-02-07, is not below 140 mmHg; 1 of "
+    ), systolic
+    assert diastolic.startswith(
+        "No — Diastolic BP: the latest, 106.2 mmHg on 2025-02-07, is not below 90 mmHg; none"
+    ), diastolic
+    assert said["ldl 70 or less?"][0][0].startswith(
+        "Yes — LDL cholesterol: the latest, 43.2 mg/dL on 2025-02-07, is at most 70 mg/dL"
+    )
+    window = said["how many potassium results over 4.5 in the last 2 years?"][0][0]
+    assert window.startswith(
+        "Yes — Potassium: 1 of the 2 results from 2023-06-01 to 2025-06-01 was above 4.5"
+    ), window
+    assert all(calls == 0 for q, (_t, calls) in said.items() if "weight" not in q), said
+    # "over 200" of a weight in kg: pounds or kilograms, which the question does not say;
+    # code does not compare it
+    assert not any("200" in t for t in said["is her weight over 200?"][0])

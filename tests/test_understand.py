@@ -762,3 +762,31 @@ def test_a_season_is_no_fall_and_code_status_is_an_advance_directive() -> None:
     calls = prefetch_calls("What is her code status?", terminology=default_terminology(),
                            as_of=AS_OF)  # fmt: skip
     assert calls[0]["args"] == {"name": "Advance directive"}  # no one resource type
+
+
+@pytest.mark.parametrize(
+    ("question", "threshold", "asks"),
+    [
+        ("ldl > 100?", ">100", "threshold"),
+        ("is her A1c above 7%?", ">7 %", "threshold"),
+        ("bp under 140/90?", "<140/90", "threshold"),
+        ("a1c 6.5 or more?", ">=6.5", "threshold"),
+        ("egfr no less than 60?", ">=60", "threshold"),
+        ("any potassium over 5?", ">5", "beyond"),  # every result, not the latest
+        ("has her ldl ever been over 100?", ">100", "beyond"),
+        ("how many glucose readings over 180 last year?", ">180", "beyond"),
+        # a count, a time, an age, a year: no threshold of a result
+        ("has her a1c been checked more than 3 times?", None, None),
+        ("a1c over the past 2 years?", None, None),
+        ("any a1c in over 2 years?", None, None),
+        ("is he over 65?", None, None),
+        ("a1c results since over 2019?", None, None),
+    ],
+)
+def test_a_threshold_stated_of_a_result(
+    question: str, threshold: str | None, asks: str | None
+) -> None:
+    f = _read(question)
+    assert f.threshold == threshold, f
+    if threshold:
+        assert f.asks == asks, f

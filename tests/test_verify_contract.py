@@ -947,3 +947,51 @@ async def test_a_medication_named_whole_is_no_test_to_be_due() -> None:
             session, ok, ["MedicationRequest/war", "Observation/a1", "Observation/a2"]
         )
         assert verdict == "verified", (ok, reasons)
+
+
+async def test_a_count_of_results_beyond_a_threshold_is_counted_again() -> None:
+    """A threshold the question states is no value of the record: "not above 100" holds
+    when the latest cited result is not, and "2 of the 4 results were above 5" when the
+    verifier, counting the cited results, finds 2 (it had failed on the 5, no value)."""
+    record = [
+        patient(P1, birthDate="1950-06-15"),
+        obs("k1", "6298-4", 4.37, "mmol/L", "2019-11-10T08:00:00+00:00", display="Potassium"),
+        obs("k2", "6298-4", 5.4, "mmol/L", "2020-03-01T08:00:00+00:00", display="Potassium"),
+        obs("k3", "6298-4", 5.2, "mmol/L", "2022-01-19T08:00:00+00:00", display="Potassium"),
+        obs("k4", "6298-4", 4.71, "mmol/L", "2025-01-19T08:00:00+00:00", display="Potassium"),
+    ]
+    call = {"tool": "lab_trend", "args": {"name": "potassium", "threshold": ">5"}}
+    seen, _ev = await _session(record, P1, [call])
+    cites = _handles(["Observation/k4"], seen)
+
+    def verdict(text: str) -> str:
+        return verify_sentences([{"text": text, "cites": cites}], seen).checks[0].verdict
+
+    ok = [
+        "2 of the 4 results since 2019-11-10 were above 5 mmol/L.",
+        "None of the 4 results was above 6 mmol/L.",
+        "All 4 results were above 4 mmol/L.",
+        "Her latest potassium, 4.71 mmol/L, is not above 5 mmol/L.",
+        "Her latest potassium is not below 4.5 mmol/L.",
+        "Her latest potassium is at most 4.71 mmol/L.",
+        "Her potassium was above 5 mmol/L on 2020-03-01.",  # the value of the day it says
+        "Her potassium was above 5 mmol/L in 2022.",
+    ]
+    wrong = [
+        "3 of the 4 results were above 5 mmol/L.",
+        "None of the 4 results was above 5 mmol/L.",
+        "All 4 results were above 4.5 mmol/L.",
+        "Her latest potassium is above 5 mmol/L.",
+        "Her latest potassium is not above 4.5 mmol/L.",
+        "Her potassium was above 5 mmol/L in 2019.",
+    ]
+    assert [verdict(t) for t in ok] == ["verified"] * len(ok)
+    assert [verdict(t) for t in wrong] == ["failed"] * len(wrong)
+    # what lab_trend itself says against the threshold passes the same checks
+    ctx = AgentContext(patient_id=P1, source=MemorySource({P1: record}),
+                       model=ScriptedChatModel([]), settings=AgentSettings(), as_of=AS_OF)  # fmt: skip
+    result = await run_tool_call(ctx, call)
+    said = [s for ask in ("threshold", "beyond") for s in result.leads[ask]]
+    assert said[1][0].startswith("Yes — Potassium: 2 of the 4 results since 2019-11-10 were")
+    checks = verify_sentences([{"text": t, "cites": hs} for t, hs in said], seen).checks
+    assert [c.verdict for c in checks] == ["verified", "verified"], [c.reasons for c in checks]

@@ -30,7 +30,7 @@ from tools.trends import (
     trend,
     trend_of_codes,
 )
-from tools.units import display_unit
+from tools.units import canonical_unit, display_unit
 
 from ..context import AgentContext
 from ..errors import ToolCallError
@@ -57,6 +57,11 @@ class LabTrendArgs(ToolArgs):
     date_from: str | None = Field(None, max_length=30, description="YYYY-MM-DD")
     date_to: str | None = Field(None, max_length=30)
     last: int | None = Field(None, ge=1, le=50, description="the N most recent results")
+    threshold: str | None = Field(
+        None,
+        max_length=40,
+        description="a threshold the question states, e.g. '>100', '<140/90', '>=7 %'",
+    )
     out_of_range: bool = Field(
         False,
         description="true, with no name: every lab or vital whose latest value is out of range",
@@ -338,6 +343,103 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
     return out
 
 
+_THRESHOLD = re.compile(
+    r"\s*(>=|<=|>|<)\s*(\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?\s*(\S[^<>=]*?)?\s*"
+)
+_COMPARED = {">": "above", ">=": "at least", "<": "below", "<=": "at most"}
+_SYSTOLIC, _DIASTOLIC = "8480-6", "8462-4"
+#: units a body measure is given in under one convention and asked of in another (kg or
+#: lb, cm or in, °C or °F): a threshold of those series must say its unit
+_TWO_CONVENTIONS = frozenset({"kg", "g", "cm", "m", "Cel", "[degF]", "[lb_av]", "[in_i]", "[ft_i]"})
+
+
+def _threshold_for(spec: str, t: Trend, pair: bool) -> tuple[str, float] | None:
+    """The comparison and the limit, in the series' unit, that ``spec`` (">100",
+    "<140/90", ">=7 %") sets for the series ``t``: of a blood pressure "140/90", the
+    systolic's 140 and the diastolic's 90; a single number of a blood pressure
+    (``pair``: both series found) is the systolic's. None when it sets none for ``t``, or
+    its unit is not the series' (or, of a weight, a height or a temperature, is not said)."""
+    m = _THRESHOLD.fullmatch(spec)
+    if m is None:
+        raise ToolCallError(f"threshold {spec!r}: write it as '>100', '<140/90' or '>=7 %'")
+    op, first, second, unit = m.groups()
+    if second is not None:
+        limit = first if _SYSTOLIC in t.codes else second if _DIASTOLIC in t.codes else None
+    else:
+        limit = None if pair and _DIASTOLIC in t.codes else first
+    if limit is None:
+        return None
+    series_unit = canonical_unit(t.unit)
+    if unit and canonical_unit(unit).casefold() != series_unit.casefold():
+        return None  # "over 200 lb" of a series in kg: the model reads it
+    if not unit and series_unit in _TWO_CONVENTIONS:
+        return None  # "weight over 200?": pounds or kilograms, which the number does not say
+    return op, float(limit)
+
+
+def threshold_leads(name: str, st: SeriesStats, op: str, limit: float) -> dict[str, str]:
+    """A series against a threshold the question states: ``threshold`` the latest
+    against it ("is her LDL over 100?"), ``beyond`` the results beyond it ("any
+    potassium over 5?"); each with the count of results beyond it, which the verifier
+    counts again."""
+    if st.last is None or st.first is None:
+        return {}
+    unit = _shown_unit(st.unit)
+    said = f"{_COMPARED[op]} {fmt_num(limit)}{unit}"
+
+    def at(p: StatPoint) -> str:
+        return f"{fmt_num(p.value)}{unit} on {p.date[:10]}"
+
+    def holds(p: StatPoint) -> bool:
+        v = p.value
+        return {">": v > limit, ">=": v >= limit, "<": v < limit, "<=": v <= limit}[op]
+
+    span = (
+        f"from {st.date_from or st.first.date[:10]} to {st.date_to or st.last.date[:10]}"
+        if st.window
+        else f"since {st.first.date[:10]}"
+    )
+    beyond = [p for p in reversed(st.values) if holds(p)]  # the most recent first
+    k, n, last = len(beyond), st.n, st.last
+    yes = "Yes" if holds(last) else "No"
+    latest = f"{name}: the latest, {at(last)}, is {'' if holds(last) else 'not '}{said}"
+    if n == 1:
+        only = f"{name}: the only result{' in that period' if st.window else ''}, {at(last)}, is "
+        only += f"{'' if holds(last) else 'not '}{said}"
+        return {"threshold": f"{yes} — {only}", "beyond": f"{yes} — {only}"}
+    nearest = (
+        (  # of none beyond, the one nearest the limit; of all, the nearest too
+            st.max if op in (">", ">=") else st.min
+        )
+        if k == 0
+        else (st.min if op in (">", ">=") else st.max)
+    )
+    if k == 0:
+        every = f"none of the {n} results {span} was {said}"
+        extreme = "highest" if op in (">", ">=") else "lowest"
+        tail = f"; the {extreme} was {at(nearest)}" if nearest else ""
+        return {
+            "threshold": f"No — {latest}; {every}",
+            "beyond": f"No — {name}: {every}{tail}",
+        }
+    if k == n:
+        every = f"all {n} results {span} were {said}"
+        extreme = "lowest" if op in (">", ">=") else "highest"
+        tail = f"; the {extreme} was {at(nearest)}" if nearest else ""
+        return {
+            "threshold": f"Yes — {latest}; {every}",
+            "beyond": f"Yes — {name}: {every}{tail}",
+        }
+    some = f"{k} of the {n} results {span} {'was' if k == 1 else 'were'} {said}"
+    shown = ", ".join(at(p) for p in beyond[:6]) + (f", and {k - 6} more" if k > 6 else "")
+    recent = "" if holds(last) else f", the most recent {at(beyond[0])}"
+    after = "" if holds(last) else f"; the latest is {at(last)}"
+    return {
+        "threshold": f"{yes} — {latest}; {some}{recent}",
+        "beyond": f"Yes — {name}: {some}: {shown}{after}",
+    }
+
+
 def _against_goal(st: SeriesStats) -> str | None:
     """The latest value against the measure's usual treatment goal ("meets the usual
     treatment goal (below 7 %, per ADA)"), or None when none is known. The condition the
@@ -475,6 +577,11 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
                 None,
             )
             leads = lead_statements(name, stats, polarity)
+            limit = (
+                _threshold_for(args.threshold, t, pair=len(trends) > 1) if args.threshold else None
+            )
+            if limit is not None:  # "ldl > 100?", "any potassium over 5?"
+                leads.update(threshold_leads(name, stats, *limit))
             if "latest" in leads:  # "was her A1c checked?", "any lipids this year?" (read
                 # as "ever" by agent.understand): yes, and the latest of them; never a
                 # "yes" to any other question ("is he growing normally?")

@@ -34,6 +34,8 @@ from ._text import (
     MONTH_WORDS,
     NumberClaim,
     blanked,
+    comparator_of,
+    compares,
     date_ok,
     extract_dates,
     is_unit,
@@ -377,22 +379,29 @@ def _check_number(
         return Finding("number", f"count {n.raw} is not the number of the cited entries")
     if n.role == "duration" and _duration_ok(n, sup, as_of):
         return None
+    dated, latest = _compared_values(sup, sentence, n.start) if n.comparator else ([], [])
+    if (
+        (dated or latest)
+        and n.comparator
+        and not _OF_A_LIMIT.search(sentence[max(0, n.start - 50) : n.start])
+    ):  # a result said against a number: the cited value the clause dates (one of them),
+        # else the latest, is on that side of it (a limit or a value near the number is no
+        # support: "above 5" of 4.71, with a range ending at 5.1, is false)
+        if any(compares(v, n.comparator, x) for v in dated) or (
+            not dated and all(compares(v, n.comparator, x) for v in latest)
+        ):
+            return None
+        return Finding(
+            "number",
+            f"says {_COMPARED[n.comparator]} {shown}, but the cited value is {', '.join(f'{v:g}' for v in dated or latest)}",
+        )
+    if n.role in ("comparison", "range"):
+        hit, _p = _match(x, n.decimals, n.unit, sup.bounds)
+        if hit:  # "her goal is below 7 %", "the range is 3.5 to 5.1"
+            return None
     ok, problem = _match(x, n.decimals, n.unit, sup.values)
     if ok:
         return None
-    if n.role in ("comparison", "range"):
-        hit, _p = _match(x, n.decimals, n.unit, sup.bounds)
-        if hit:
-            return None
-        if n.role == "comparison" and n.comparator:
-            latest = _latest_values(sup)
-            if latest and all((v > x) if n.comparator == ">" else (v < x) for v in latest):
-                return None
-            if latest:
-                return Finding(
-                    "number",
-                    f"says {'above' if n.comparator == '>' else 'below'} {shown}, but the cited value is {', '.join(f'{v:g}' for v in latest)}",
-                )
     if any(abs(x - c) <= 0.5 * 10 ** (-n.decimals) + 1e-9 for c in sup.computed):
         return None
     if integer and int(x) in sup.counts:
@@ -411,6 +420,81 @@ def _check_number(
     if problem:
         return Finding("unit", f"{shown}: {problem}")
     return Finding("number", f"{shown} is not in the cited evidence")
+
+
+_ANSWERED = re.compile(r"^\s*(?:yes|no)\s*[—–]\s*", re.I)
+_COMPARED = {">": "above", ">=": "at least", "<": "below", "<=": "at most"}
+#: a comparison of a limit, not of a result ("her goal is below 7 %", "the normal range is
+#: up to 5.6 %")
+_OF_A_LIMIT = re.compile(
+    r"\b(?:goal|target|range|limit|threshold|cut-?off|normal|reference)\b[^.;,]*$", re.I
+)
+#: a count of results beyond a threshold ("2 of the 27 results since … were above 5
+#: mmol/L", "none of the 13 results was below 70", "all 10 results were at least 6"):
+#: checked by counting the cited results, not by finding the threshold among them
+_BEYOND = re.compile(
+    r"\b(?P<k>\d+|none|all)\s+(?:of\s+)?(?:the\s+|its\s+|her\s+|his\s+|their\s+)?"
+    r"(?:(?P<n>\d+)\s+)?(?:[a-z]+\s+){0,2}?(?:results?|values?|readings?|measurements?)\b"
+    r"[^.;:\d]*?\b(?:was|were|is|are|been)\s+(?P<cmp>above|over|below|under|at least|at most|"
+    r"(?:greater|less|higher|lower|more) than)\s+(?P<x>\d+(?:\.\d+)?)",
+    re.I,
+)
+
+
+def _beyond_findings(blank: str, sup: Support, check: SentenceCheck) -> list[tuple[int, int]]:
+    """Counts of results beyond a threshold the sentence states, checked against the
+    cited series (the whole of one, or a window a tool computed of it); the spans of the
+    numbers so checked (the count, the total, the threshold), which are no values."""
+    spans: list[tuple[int, int]] = []
+    for m in _BEYOND.finditer(blank):
+        op, x = comparator_of(m.group("cmp")), float(m.group("x"))
+        total = int(m.group("n")) if m.group("n") else None
+        series: list[list[float]] = []
+        for seen in sup.items:
+            series.extend([p.value for p in s.values] for s in seen.stats)
+            by_part: dict[str | None, list[float]] = {}
+            for p in seen.item.points:
+                if p.value is not None:
+                    part = p.component.code if p.component else None
+                    by_part.setdefault(part, []).append(p.value.value)
+            series.extend(by_part.values())
+        counts = [
+            (sum(compares(v, op, x) for v in vals), len(vals))
+            for vals in series
+            if vals and (total is None or len(vals) == total)
+        ]
+        said = m.group("k").lower()
+        ok = any(
+            c == (0 if said == "none" else n if said == "all" else int(said)) for c, n in counts
+        )
+        if not ok:
+            shown = f"{counts[0][0]} of the {counts[0][1]}" if counts else "a different number of"
+            check.findings.append(
+                Finding(
+                    "number",
+                    f"says {m.group('k')} result(s) {_COMPARED[op]} {m.group('x')}, but {shown} "
+                    "cited results are",
+                )
+            )
+        spans += [m.span("k"), m.span("x"), *([m.span("n")] if m.group("n") else [])]
+    return spans
+
+
+def _compared_values(sup: Support, sentence: str, at: int) -> tuple[list[float], list[float]]:
+    """The cited values a comparison at ``at`` is about: those of the dates its clause
+    states ("above 7 % in 2019", "the latest, 43.2 mg/dL on 2025-04-30, is not above
+    100"), and the latest."""
+    a = sentence.rfind(";", 0, at) + 1
+    b = sentence.find(";", at)
+    clause = sentence[a : b if b >= 0 else len(sentence)]
+    stated = extract_dates(clause)[0]
+    stated += [
+        (int(y), None, None) for y in re.findall(r"\b(?:in|of|during) ((?:19|20)\d\d)\b", clause)
+    ]
+    dated = [
+        v.value for v in sup.values if v.date and any(date_ok(d, [_date3(v.date)]) for d in stated)
+    ]
+    return dated, _latest_values(sup)
 
 
 def _latest_values(sup: Support) -> list[float]:
@@ -1620,6 +1704,9 @@ def check_sentence(
     handles = list(dict.fromkeys(_norm_handle(h) for h in cites if h.strip()))
     valid = [h for h in handles if h in index.items]
     check = SentenceCheck(text, list(cites), valid)
+    # "No — LDL cholesterol: the latest … is not above 100 mg/dL": the answer to a yes-or-no
+    # question, not a denial of what follows it
+    text = _ANSWERED.sub(lambda m: " " * len(m.group()), text, count=1)
     for h in handles:
         if h not in index.items:
             check.findings.append(Finding("unknown_handle", f"cites {h}, never seen here"))
@@ -1676,7 +1763,10 @@ def check_sentence(
     stated = [n.value for n in claims]
     bound: dict[tuple[str, ...], Support] = {}
     every = index.terminology.mentions(body) if len(valid) > 1 else []  # copied names too
+    counted = _beyond_findings(blank, sup, check)
     for n in claims:
+        if any(a <= n.start < b for a, b in counted):
+            continue  # a count of results beyond a threshold, checked by counting them
         own = _bound_support(n.start, every, valid, index, bound, birth, as_of) or sup
         finding = _check_number(n, own, text, as_of, year_counts, stated, anchors)
         if finding is not None:

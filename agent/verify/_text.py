@@ -18,6 +18,8 @@ __all__ = [
     "HANDLE",
     "Date",
     "NumberClaim",
+    "comparator_of",
+    "compares",
     "date_ok",
     "extract_dates",
     "numbers",
@@ -123,12 +125,41 @@ _TIME_UNITS = {
 
 Role = Literal["value", "comparison", "range", "count", "age", "duration"]
 
+_AT_MOST = ("at most", "no more", "up to", "<=", "≤")
+_AT_LEAST = ("at least", "no less", ">=", "≥")
+_BELOW = ("below", "under", "less", "lower", "<")
+_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+#: a comparison said as negated ("is not above 100 mg/dL", "has never been below 60")
+_NOT = re.compile(r"(?:\bnot|n't|\bnever)\s+(?:been\s+|be\s+)?$", re.I)
+
+
+def comparator_of(word: str, negated: bool = False) -> str:
+    """The comparison a word states (``>``, ``>=``, ``<``, ``<=``): "above" ``>``, "at
+    most" ``<=``; ``negated`` ("not above") its complement."""
+    w = word.strip().lower()
+    op = (
+        "<=" if w.startswith(_AT_MOST)
+        else ">=" if w.startswith(_AT_LEAST)
+        else "<" if w.startswith(_BELOW)
+        else ">"
+    )  # fmt: skip
+    return _NEGATED[op] if negated else op
+
+
+def compares(value: float, op: str, limit: float) -> bool:
+    """``value`` stands in the comparison ``op`` to ``limit``."""
+    return {
+        ">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit
+    }[op]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class NumberClaim:
     """A number the sentence states, with its unit and the role it plays.
 
-    ``comparator`` for comparisons: ``>`` (above, over, greater than, at least …) or ``<``.
+    ``comparator`` for comparisons: ``>`` (above, over, greater than …), ``>=`` (at
+    least), ``<`` (below, under …) or ``<=`` (at most, up to), each the complement when the
+    comparison is negated ("not above": ``<=``).
     ``days``: a duration's length in days (``3 months`` → 91.3).
     """
 
@@ -220,14 +251,8 @@ def numbers(text: str) -> list[NumberClaim]:
         cmp_match = _COMPARE.search(before)
         if cmp_match:
             role = "comparison"
-            word = cmp_match.group(0).strip().lower()
-            comparator = (
-                "<"
-                if word.startswith(
-                    ("below", "under", "less", "lower", "at most", "<", "≤", "up to", "no more")
-                )
-                else ">"
-            )
+            negated = bool(_NOT.search(before[: cmp_match.start()]))
+            comparator = comparator_of(cmp_match.group(0), negated)
         elif _AGE.search(before) or _AGE.search(after):
             role = "age"
         elif days is not None:
