@@ -90,6 +90,9 @@ class CitedAnswer(BaseModel):
     usage: RunUsage = Field(default_factory=RunUsage)
     thread_id: str | None = None
     title: str | None = None  # a brief's subject (the patient's name)
+    #: a brief's subject who has died: the death date ("" when not recorded); the brief is
+    #: then a review of the record, not a pre-visit brief
+    died: str | None = None
     collapsed: list[str] = Field(default_factory=list)  # sections shown folded (a brief's history)
 
     @property
@@ -121,7 +124,12 @@ class CitedAnswer(BaseModel):
         by_search = {c.handle: c for c in self.searches}
         out: list[str] = []
         if self.mode == "brief":
-            out.append(f"# Pre-visit brief: {self.title or f'Patient/{self.patient_id}'}")
+            who = self.title or f"Patient/{self.patient_id}"
+            out.append(
+                f"# Record review: {who} (died {self.died or 'on an unknown date'})"
+                if self.died is not None
+                else f"# Pre-visit brief: {who}"
+            )
             if any(s.status != "extractive" for s in self.sentences):
                 out.append(
                     "_The overview is written by the model, every sentence checked against the "

@@ -1272,6 +1272,7 @@ async def brief_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[
         usage=_run_usage(state_like, time.time() - state["started"]),
         thread_id=ctx.thread_id,
         title=scrub(who.name, pid) if who and who.name else None,
+        died=(who.death_date or "") if who and who.deceased else None,
         collapsed=[p.title for p in parts if not p.first_screen],
     )
     return {"answer": answer.as_dict(), "evidence": evidence, "usage": usage}

@@ -48,3 +48,12 @@ def test_an_extractive_brief_names_no_model() -> None:
     md = brief.to_markdown()
     assert "Written from the record by code (no model)" in md
     assert "model wrote" not in md
+
+
+def test_the_brief_of_a_patient_who_died_is_a_review_of_the_record() -> None:
+    brief = _brief(model_sentence=True)
+    assert brief.to_markdown().startswith("# Pre-visit brief: Ann Example\n")
+    brief.died = "2019-06-01"
+    assert brief.to_markdown().startswith("# Record review: Ann Example (died 2019-06-01)\n")
+    brief.died = ""  # deceased, with no date recorded
+    assert brief.to_markdown().startswith("# Record review: Ann Example (died on an unknown date)")

@@ -127,6 +127,11 @@ def test_deceased_patient_has_no_overdue_items() -> None:
     titles = re.findall(r"^## (.+)$", md, flags=re.M)
     assert titles[1:3] == ["Active problems at death", "Medications at death"], titles
     assert "Current medications" not in md
+    # a review of the record, not a brief for a visit; an order left open at the death is
+    # said so, with no task to verify
+    assert md.startswith("# Record review: Patient/p1 (died 2019-06-01)\n"), md[:80]
+    assert "- metformin 500 MG — active in record, last ordered 2015, never stopped" in md
+    assert "verify" not in md
 
 
 def test_empty_record_brief() -> None:

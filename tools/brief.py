@@ -245,7 +245,9 @@ def _managed(ev: EvidenceSet, terminology: Terminology) -> Counter[str]:
     return score
 
 
-def _problems(ev: EvidenceSet, active: bool, terminology: Terminology | None = None) -> list[Line]:
+def _problems(
+    ev: EvidenceSet, active: bool, terminology: Terminology | None = None, *, died: bool = False
+) -> list[Line]:
     out = []
     items = ev.section("conditions")
     if active:  # the problems under current care first, then by onset (latest first)
@@ -261,7 +263,9 @@ def _problems(ev: EvidenceSet, active: bool, terminology: Terminology | None = N
         first, last = item.points[0], item.points[-1]
         if active:
             text = f"{plain(item.name)} — since {first.day or 'an unknown date'}"
-            if "stale" in item.flags:
+            if "stale" in item.flags and died:  # no task left to verify
+                text = f"{plain(item.name)} — active in record since {_month(first.day)[:4]}, an acute condition never closed"
+            elif "stale" in item.flags:
                 text = f"{plain(item.name)} — active in record since {_month(first.day)[:4]}, an acute condition: verify"
             refs = [first.source.reference]
         else:
@@ -323,7 +327,10 @@ def _stroke_risk(ev: EvidenceSet, terminology: Terminology) -> list[Line]:
         stale = any("stale" in m.flags for m in taking)
         lines.append(
             Line(
-                f"Anticoagulant: {names}" + (" (an old order: verify)" if stale else ""),
+                f"Anticoagulant: {names}"
+                # (of a patient who has died, no task left to verify)
+                + (" (an old order)" if "died" in taking[0].flags else " (an old order: verify)")
+                * stale,
                 [m.handle for m in taking],
                 [m.reference for m in taking],
             )
@@ -340,7 +347,7 @@ def _stroke_risk(ev: EvidenceSet, terminology: Terminology) -> list[Line]:
     return lines
 
 
-def _medications(ev: EvidenceSet, current: bool) -> list[Line]:
+def _medications(ev: EvidenceSet, current: bool, *, died: bool = False) -> list[Line]:
     out = []
     for item in ev.section("medications"):
         if item.kind == "absence":
@@ -356,8 +363,13 @@ def _medications(ev: EvidenceSet, current: bool) -> list[Line]:
         if item.reasons:
             text += f" — for {', '.join(plain(r) for r in item.reasons)}"
         last = item.latest
-        if "stale" in item.flags:
-            text += f" — active in record, last ordered {_month(last.day if last else None)[:4]}: verify"
+        if "stale" in item.flags:  # (of a patient who has died, no task left to verify)
+            year = _month(last.day if last else None)[:4]
+            text += (
+                f" — active in record, last ordered {year}, never stopped"
+                if died
+                else f" — active in record, last ordered {year}: verify"
+            )
         elif last and last.day:
             text += f" ({'last ordered' if current else 'last'} {last.day})"
         out.append(Line(text, [item.handle], [item.reference]))
@@ -609,10 +621,12 @@ def brief_sections(
     first = [
         BriefSection("Patient", patient + ([check] if check else [])),
         BriefSection(
-            "Active problems at death" if died else "Active problems", _problems(ev, True)
+            "Active problems at death" if died else "Active problems",
+            _problems(ev, True, died=died),
         ),
         BriefSection(
-            "Medications at death" if died else "Current medications", _medications(ev, True)
+            "Medications at death" if died else "Current medications",
+            _medications(ev, True, died=died),
         ),
         BriefSection("Allergies", _allergies(ev)),
         *(
@@ -709,7 +723,10 @@ def build_brief(
         else (f"Patient/{view.patient_id}" if view.patient_id else "unknown patient")
     )
     md = [
-        f"# Pre-visit brief: {title}",
+        # of a patient who has died, a review of the record, not a brief for a visit
+        f"# Record review: {title} (died {who.death_date or 'on an unknown date'})"
+        if who and who.deceased
+        else f"# Pre-visit brief: {title}",
         f"_As of {as_of.isoformat()}. Written from the record by code (no model); every line cites the "
         "FHIR resources it comes from. Record text is quoted as recorded._",
     ]

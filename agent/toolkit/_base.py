@@ -288,7 +288,13 @@ def statement(item: EvidenceItem) -> str:
             verb = _MEDICATION_VERBS.get(latest.source.type, "ordered")
             text += f", last {verb} {latest.day}"
         text += _for(item)
-        return text + (" (verify: an old order still active)" if "stale" in item.flags else "")
+        if "stale" in item.flags:  # (of a patient who has died, no task left to verify)
+            text += (
+                " (an old order, never stopped)"
+                if at_death(item)
+                else (" (verify: an old order still active)")
+            )
+        return text
     if item.kind == "allergy":
         kind = "intolerance" if item.subtype == "intolerance" else "allergy"
         named = re.search(r"\b(?:allerg|intoleran)", name, re.I)  # "Latex allergy"
