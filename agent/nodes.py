@@ -597,7 +597,8 @@ def route_verify(state: AgentState) -> str:
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
      "ended", "death", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
-     "reason", "kin", "phone", "address", "insurance", "threshold", "beyond"}
+     "reason", "kin", "phone", "address", "insurance", "threshold", "beyond",
+     "count_beyond"}
 )  # fmt: skip
 
 

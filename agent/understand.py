@@ -87,7 +87,8 @@ class Focus:
     by_death: bool = False
     #: a threshold the question states of the one result it names, as ``lab_trend`` reads
     #: it (">100", ">=7 %", "<140/90"): "ldl > 100?", "any potassium over 5?"; ``asks``
-    #: says whether the latest is asked of ("threshold") or every result ("beyond")
+    #: says whether the latest is asked of ("threshold"), every result ("beyond") or how
+    #: many ("count_beyond")
     threshold: str | None = None
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
@@ -1077,7 +1078,13 @@ def _read_threshold(focus: Focus, question: str, previous: Focus | None) -> None
         if focus.asks in (None, "yesno", "latest", "judge", "ever", "count", "range"):
             focus.threshold = _threshold_of(found[0])
             any_result = focus.asks in ("ever", "count", "range") or _ANY_RESULT.search(question)
-            focus.asks = "beyond" if any_result else "threshold"
+            focus.asks = (
+                "count_beyond"  # "how many readings over 140?": how many, with no yes or no
+                if focus.asks == "count"
+                else "beyond"
+                if any_result
+                else "threshold"
+            )
             focus.judge = False
         return
     if (
@@ -1414,7 +1421,7 @@ def understand(
             None
             if (measured and previous.asks in ("yesno", "ever"))
             # a threshold is the other result's ("a1c over 7?" — "and her ldl?")
-            or previous.asks in ("threshold", "beyond")
+            or previous.asks in ("threshold", "beyond", "count_beyond")
             else previous.asks
         )
         focus.window = focus.window or previous.window

@@ -774,7 +774,7 @@ def test_a_season_is_no_fall_and_code_status_is_an_advance_directive() -> None:
         ("egfr no less than 60?", ">=60", "threshold"),
         ("any potassium over 5?", ">5", "beyond"),  # every result, not the latest
         ("has her ldl ever been over 100?", ">100", "beyond"),
-        ("how many glucose readings over 180 last year?", ">180", "beyond"),
+        ("how many glucose readings over 180 last year?", ">180", "count_beyond"),
         # a count, a time, an age, a year: no threshold of a result
         ("has her a1c been checked more than 3 times?", None, None),
         ("a1c over the past 2 years?", None, None),

@@ -380,8 +380,16 @@ def _threshold_for(spec: str, t: Trend, pair: bool) -> tuple[str, float] | None:
 def threshold_leads(name: str, st: SeriesStats, op: str, limit: float) -> dict[str, str]:
     """A series against a threshold the question states: ``threshold`` the latest
     against it ("is her LDL over 100?"), ``beyond`` the results beyond it ("any
-    potassium over 5?"); each with the count of results beyond it, which the verifier
+    potassium over 5?"), ``count_beyond`` the same without a yes or no ("how many
+    readings over 140?"); each with the count of results beyond it, which the verifier
     counts again."""
+    leads = _threshold_leads(name, st, op, limit)
+    if "beyond" in leads:
+        leads["count_beyond"] = leads["beyond"].split(" — ", 1)[1]
+    return leads
+
+
+def _threshold_leads(name: str, st: SeriesStats, op: str, limit: float) -> dict[str, str]:
     if st.last is None or st.first is None:
         return {}
     unit = _shown_unit(st.unit)
