@@ -1355,6 +1355,8 @@ def understand(
         # visits whose reason names it
         or "encounters" in focus.sections
         or any(c.kind == "setting" for _w, c in focus.concepts)
+        # "what chemo for the lung cancer?": a class of drugs given for it
+        or any(c.kind == "drug_class" for _w, c in focus.concepts)
     ):
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
     # ("why is she on warfarin?" asks the order's reason, which the record gives or not)

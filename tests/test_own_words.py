@@ -1002,3 +1002,24 @@ async def test_a_threshold_the_question_states(tmp_path: Path) -> None:
     # "over 200" of a weight in kg: pounds or kilograms, which the question does not say;
     # code does not compare it
     assert not any("200" in t for t in said["is her weight over 200?"][0])
+
+
+async def test_a_class_of_drugs_for_a_named_problem(tmp_path: Path) -> None:
+    # "what chemo for the lung cancer?" listed every antineoplastic on record, a docetaxel
+    # ordered years before the lung cancer (with no reason) beside the cisplatin given for it
+    record = [
+        condition("c1", "254632001", "Small cell carcinoma of lung", "2009-08-01"),
+        med("m1", "1790099", "1 ML DOCEtaxel 20 MG/ML Injection", "2003-01-07", "stopped"),
+        med("m2", "1736854", "Cisplatin 50 MG Injection", "2012-07-15", "stopped",
+            reasonReference=[{"reference": "Condition/c1"}]),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "what chemo for the lung cancer?", "what chemo did he get?"
+    )
+    assert all(calls == 0 for _t, calls in said.values()), said
+    for_it = said["what chemo for the lung cancer?"][0]
+    assert for_it[0].startswith("Cisplatin 50 MG Injection: past, last ordered 2012-07-15, for Sm")
+    assert not any("DOCEtaxel" in t for t in for_it), for_it
+    # asked of no problem, every one
+    assert sum("DOCEtaxel" in t or "Cisplatin" in t for t in said["what chemo did he get?"][0]) == 2
+
