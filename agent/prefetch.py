@@ -295,8 +295,8 @@ def _section_calls(
                 out.append(
                     _whole(_call("search_record", resource_type="Condition", status="active"))
                 )
-            else:
-                out.append(_call("record_summary", section="conditions"))
+            else:  # "pmh?", "what problems has she had?": the problem list, resolved too
+                out.append(_whole(_call("search_record", resource_type="Condition")))
         elif section == "immunizations" and "vaccine" not in named:
             if "due" in sections:  # "is she up to date on her shots?": each repeated
                 # vaccine's last dose against its interval (not the whole list)

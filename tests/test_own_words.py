@@ -1023,3 +1023,24 @@ async def test_a_class_of_drugs_for_a_named_problem(tmp_path: Path) -> None:
     # asked of no problem, every one
     assert sum("DOCEtaxel" in t or "Cisplatin" in t for t in said["what chemo did he get?"][0]) == 2
 
+
+async def test_a_past_medical_history(tmp_path: Path) -> None:
+    # "pmh?" and "what problems has she had?" went to the model with the whole section;
+    # code says the problem list: those active, then the others, the most recent first
+    # (not her employment, which the problem list records as a finding)
+    record = [
+        condition("c1", "59621000", "Essential hypertension", "1978-07-26"),
+        condition("c2", "444814009", "Viral sinusitis", "2019-02-01", "resolved",
+                  abatement="2019-02-20"),
+        condition("c3", "10509002", "Acute bronchitis", "2023-03-23", "resolved",
+                  abatement="2023-04-21"),
+        condition("c4", "160903007", "Full-time employment (finding)", "2015-03-11"),
+    ]  # fmt: skip
+    said = await _said(tmp_path, record, "pmh?", "what problems has she had?")
+    assert said["pmh?"] == said["what problems has she had?"]
+    lines, calls = said["pmh?"]
+    assert calls == 0
+    assert [t.split(":")[0] for t in lines] == [
+        "Essential hypertension", "Acute bronchitis", "Viral sinusitis"
+    ], lines  # fmt: skip
+    assert lines[1] == "Acute bronchitis: resolved, since 2023-03-23, resolved 2023-04-21."

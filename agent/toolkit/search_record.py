@@ -409,7 +409,16 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     # a current list (active problems, current medications) is given whole, up to three
     # times the usual lines: a clinician's list cut at 20 would drop problems unsaid
     whole = status == "active" and not (name or code)
-    limit = ctx.settings.max_lines * (3 if whole else 1)
+    history = rtype == "Condition" and not (name or code or status or args.given_for)
+    if history:  # "pmh?", "what problems has she had?": the problems, those active first,
+        # then the others, the most recent first (a social or administrative entry on the
+        # problem list is left to its own question: "employment?", "social history?")
+        problems = [i for i in items if not {"social", "administrative"} & set(i.flags)]
+        items = [
+            *(i for i in problems if i.status == "active"),
+            *sorted((i for i in problems if i.status != "active"), key=_last_day, reverse=True),
+        ]
+    limit = ctx.settings.max_lines * (3 if whole or history else 1)
     result = bounded(ctx, items, what, scope, limit, current=whole)
     if why:  # a drug taken in by its class says so ("— an antihypertensive agent")
         result.statements = [
@@ -617,6 +626,10 @@ def _given_for(
             kept.append(item)
             why[item.handle] = f" — {plain(k.name)[:1].lower()}{plain(k.name)[1:]}"
     return kept, why
+
+
+def _last_day(item: EvidenceItem) -> str:
+    return max((p.day or "" for p in item.points), default="")
 
 
 def _most_specific(term: Terminology, text: str) -> list[Concept]:
