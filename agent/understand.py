@@ -1023,6 +1023,11 @@ _TESTED = frozenset({"lab", "vital", "assessment"})
 #: a threshold stated of a result: a comparison and a number ("> 100", "above 7%", "under
 #: 140/90", "at least 60", "7 or more"), not a count or a time ("more than 3 times",
 #: "over 2 years", "over 65 years old")
+#: a unit said after a number ("7%", "100 mg/dL", "5 mmol/l")
+_UNIT_SAID = (
+    r"%|(?:mg|g|mmol|umol|µmol|meq|mmhg|mm\[hg\]|kg|lbs?|cm|mL|ml|bpm|u|iu|ng|pg|mcg)"
+    r"[\w/.\[\]²µ*]*(?!\w)"
+)
 _THRESHOLD = re.compile(
     r"(?:(?P<op>>=|<=|=>|=<|≥|≤|>|<)|\b(?P<word>above|over|under|below|exceed(?:s|ed|ing)?|"
     r"(?:less|lower|more|greater|higher) th[ae]n|at least|at most|no (?:more|less) th[ae]n))?"
@@ -1030,9 +1035,14 @@ _THRESHOLD = re.compile(
     r"(?!\s*(?:times?|x\b|visits?|days?|d\b|weeks?|wks?|months?|mos?\b|years?|yrs?|y/?o\b|"
     r"hours?|hrs?|results?|readings?|tests?|labs?|values?|measurements?|occasions?|"
     r"admissions?|encounters?|patients?|people|kids?|children|pregnanc|minutes?|mins?))"
-    r"(?:\s*(?P<unit>%|(?:mg|g|mmol|umol|µmol|meq|mmhg|mm\[hg\]|kg|lbs?|cm|mL|ml|"
-    r"bpm|u|iu|ng|pg|mcg)[\w/.\[\]²µ*]*)(?![\w]))?"
+    rf"(?:\s*(?P<unit>{_UNIT_SAID}))?"
     r"(?P<or>\s+or\s+(?:more|higher|greater|above|over|less|lower|below|under)\b)?",
+    re.I,
+)
+#: a range stated of a result ("is her potassium between 3.5 and 5?")
+_BETWEEN = re.compile(
+    r"\bbetween\s+(?P<low>\d+(?:\.\d+)?)\s*(?:and|-|to)\s*(?P<high>\d+(?:\.\d+)?)"
+    rf"(?:\s*(?P<unit>{_UNIT_SAID}))?",
     re.I,
 )
 _THRESHOLD_OP = {
@@ -1050,7 +1060,10 @@ _ANY_RESULT = re.compile(
 
 
 def _threshold_of(m: re.Match[str]) -> str:
-    """A threshold said as ``lab_trend`` reads it (">100", ">=7 %", "<140/90")."""
+    """A threshold said as ``lab_trend`` reads it (">100", ">=7 %", "<140/90", "3.5-5")."""
+    if "low" in m.re.groupindex:  # "between 3.5 and 5"
+        unit = f" {m.group('unit')}" if m.group("unit") else ""
+        return f"{m.group('low')}-{m.group('high')}{unit}"
     word = (m.group("op") or m.group("word") or "").lower()
     op = _THRESHOLD_OP.get(word) or (
         "<" if word.startswith(("under", "below", "less", "lower")) else ">"
@@ -1068,11 +1081,17 @@ def _read_threshold(focus: Focus, question: str, previous: Focus | None) -> None
     ("any potassium over 5?", "how many readings over 140?"), the results beyond it. A
     follow-up that names nothing and asks nothing new keeps the turn's ("and in 2020?")."""
     tested = [c for _w, c in focus.concepts if c.kind in _TESTED]
+    year = re.compile(r"(?:19|20)\d\d")  # "over 2020", "between 2019 and 2021": years
     found = [
         m
         for m in _THRESHOLD.finditer(question)
         if (m.group("op") or m.group("word") or m.group("or"))  # "7 or more": its comparison
-        and not re.fullmatch(r"(?:19|20)\d\d", m.group("v"))  # "over 2020": a year
+        and not year.fullmatch(m.group("v"))
+    ]
+    found += [
+        m
+        for m in _BETWEEN.finditer(question)
+        if not (year.fullmatch(m.group("low")) or year.fullmatch(m.group("high")))
     ]
     if len(found) == 1 and len(tested) == 1 and len(focus.concepts) == 1 and not focus.acts:
         if focus.asks in (None, "yesno", "latest", "judge", "ever", "count", "range"):

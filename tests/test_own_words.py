@@ -965,6 +965,7 @@ async def test_a_threshold_the_question_states(tmp_path: Path) -> None:
         "ldl 70 or less?",
         "how many potassium results over 4.5 in the last 2 years?",
         "is her weight over 200?",
+        "is her potassium between 3.5 and 5?",
     )
     ldl = said["ldl > 100?"]
     assert ldl == (
@@ -999,6 +1000,10 @@ async def test_a_threshold_the_question_states(tmp_path: Path) -> None:
         "Potassium: 1 of the 2 results from 2023-06-01 to 2025-06-01 was above 4.5"
     ), window
     assert all(calls == 0 for q, (_t, calls) in said.items() if "weight" not in q), said
+    assert said["is her potassium between 3.5 and 5?"][0][0] == (
+        "Yes — Potassium: the latest, 3.7 mmol/L on 2025-02-07, is between 3.5 and 5 mmol/L; "
+        "2 of the 3 results since 2019-02-07 were between 3.5 and 5 mmol/L."
+    )
     # "over 200" of a weight in kg: pounds or kilograms, which the question does not say;
     # code does not compare it
     assert not any("200" in t for t in said["is her weight over 200?"][0])
@@ -1044,3 +1049,4 @@ async def test_a_past_medical_history(tmp_path: Path) -> None:
         "Essential hypertension", "Acute bronchitis", "Viral sinusitis"
     ], lines  # fmt: skip
     assert lines[1] == "Acute bronchitis: resolved, since 2023-03-23, resolved 2023-04-21."
+

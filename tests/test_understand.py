@@ -773,6 +773,9 @@ def test_a_season_is_no_fall_and_code_status_is_an_advance_directive() -> None:
         ("a1c 6.5 or more?", ">=6.5", "threshold"),
         ("egfr no less than 60?", ">=60", "threshold"),
         ("any potassium over 5?", ">5", "beyond"),  # every result, not the latest
+        ("is her potassium between 3.5 and 5?", "3.5-5", "threshold"),
+        ("any glucose between 100 and 125 mg/dl?", "100-125 mg/dl", "beyond"),
+        ("a1c results between 2019 and 2021?", None, None),  # years: a window
         ("has her ldl ever been over 100?", ">100", "beyond"),
         ("how many glucose readings over 180 last year?", ">180", "count_beyond"),
         # a count, a time, an age, a year: no threshold of a result

@@ -961,6 +961,7 @@ async def test_a_count_of_results_beyond_a_threshold_is_counted_again() -> None:
         obs("k4", "6298-4", 4.71, "mmol/L", "2025-01-19T08:00:00+00:00", display="Potassium"),
     ]
     call = {"tool": "lab_trend", "args": {"name": "potassium", "threshold": ">5"}}
+    between = {"tool": "lab_trend", "args": {"name": "potassium", "threshold": "3.5-5"}}
     seen, _ev = await _session(record, P1, [call])
     cites = _handles(["Observation/k4"], seen)
 
@@ -976,6 +977,9 @@ async def test_a_count_of_results_beyond_a_threshold_is_counted_again() -> None:
         "Her latest potassium is at most 4.71 mmol/L.",
         "Her potassium was above 5 mmol/L on 2020-03-01.",  # the value of the day it says
         "Her potassium was above 5 mmol/L in 2022.",
+        "Her latest potassium is between 4.5 and 5 mmol/L.",  # a range it states
+        "Her potassium was not between 4 and 5 mmol/L on 2020-03-01.",
+        "2 of the 4 results were between 5 and 6 mmol/L.",
     ]
     wrong = [
         "3 of the 4 results were above 5 mmol/L.",
@@ -984,14 +988,20 @@ async def test_a_count_of_results_beyond_a_threshold_is_counted_again() -> None:
         "Her latest potassium is above 5 mmol/L.",
         "Her latest potassium is not above 4.5 mmol/L.",
         "Her potassium was above 5 mmol/L in 2019.",
+        "Her latest potassium is between 5 and 6 mmol/L.",
+        "Her latest potassium is not between 4.5 and 5 mmol/L.",
+        "3 of the 4 results were between 5 and 6 mmol/L.",
     ]
     assert [verdict(t) for t in ok] == ["verified"] * len(ok)
     assert [verdict(t) for t in wrong] == ["failed"] * len(wrong)
     # what lab_trend itself says against the threshold passes the same checks
     ctx = AgentContext(patient_id=P1, source=MemorySource({P1: record}),
                        model=ScriptedChatModel([]), settings=AgentSettings(), as_of=AS_OF)  # fmt: skip
-    result = await run_tool_call(ctx, call)
-    said = [s for ask in ("threshold", "beyond") for s in result.leads[ask]]
+    result, ranged = await run_tool_call(ctx, call), await run_tool_call(ctx, between)
+    said = [s for r in (result, ranged) for ask in ("threshold", "beyond") for s in r.leads[ask]]
     assert said[1][0].startswith("Yes — Potassium: 2 of the 4 results since 2019-11-10 were")
+    assert said[2][0].startswith(
+        "Yes — Potassium: the latest, 4.71 mmol/L on 2025-01-19, is between 3.5 and 5 mmol/L"
+    )
     checks = verify_sentences([{"text": t, "cites": hs} for t, hs in said], seen).checks
-    assert [c.verdict for c in checks] == ["verified", "verified"], [c.reasons for c in checks]
+    assert [c.verdict for c in checks] == ["verified"] * 4, [c.reasons for c in checks]

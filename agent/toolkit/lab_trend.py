@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from pydantic import Field
 
@@ -344,7 +345,8 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
 
 
 _THRESHOLD = re.compile(
-    r"\s*(>=|<=|>|<)\s*(\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?\s*(\S[^<>=]*?)?\s*"
+    r"\s*(?:(>=|<=|>|<)\s*(\d+(?:\.\d+)?)(?:\s*/\s*(\d+(?:\.\d+)?))?"
+    r"|(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?))\s*(\S[^<>=]*?)?\s*"
 )
 _COMPARED = {">": "above", ">=": "at least", "<": "below", "<=": "at most"}
 _SYSTOLIC, _DIASTOLIC = "8480-6", "8462-4"
@@ -353,20 +355,43 @@ _SYSTOLIC, _DIASTOLIC = "8480-6", "8462-4"
 _TWO_CONVENTIONS = frozenset({"kg", "g", "cm", "m", "Cel", "[degF]", "[lb_av]", "[in_i]", "[ft_i]"})
 
 
-def _threshold_for(spec: str, t: Trend, pair: bool) -> tuple[str, float] | None:
-    """The comparison and the limit, in the series' unit, that ``spec`` (">100",
-    "<140/90", ">=7 %") sets for the series ``t``: of a blood pressure "140/90", the
-    systolic's 140 and the diastolic's 90; a single number of a blood pressure
-    (``pair``: both series found) is the systolic's. None when it sets none for ``t``, or
-    its unit is not the series' (or, of a weight, a height or a temperature, is not said)."""
+@dataclass(frozen=True)
+class Limit:
+    """A threshold the question states, in the series' unit: a comparison (``>``, ``>=``,
+    ``<``, ``<=``) with ``low``, or ``between`` ``low`` and ``high`` (inclusive)."""
+
+    op: str
+    low: float
+    high: float | None = None
+
+    def holds(self, value: float) -> bool:
+        if self.op == "between":
+            return self.low <= value <= (self.high if self.high is not None else self.low)
+        x = self.low
+        return {">": value > x, ">=": value >= x, "<": value < x, "<=": value <= x}[self.op]
+
+    def said(self, unit: str) -> str:
+        if self.op == "between":
+            return f"between {fmt_num(self.low)} and {fmt_num(self.high or self.low)}{unit}"
+        return f"{_COMPARED[self.op]} {fmt_num(self.low)}{unit}"
+
+
+def _threshold_for(spec: str, t: Trend, pair: bool) -> Limit | None:
+    """The limit, in the series' unit, that ``spec`` (">100", "<140/90", ">=7 %",
+    "3.5-5") sets for the series ``t``: of a blood pressure "140/90", the systolic's 140
+    and the diastolic's 90; a single number of a blood pressure (``pair``: both series
+    found) is the systolic's. None when it sets none for ``t``, or its unit is not the
+    series' (or, of a weight, a height or a temperature, is not said)."""
     m = _THRESHOLD.fullmatch(spec)
     if m is None:
-        raise ToolCallError(f"threshold {spec!r}: write it as '>100', '<140/90' or '>=7 %'")
-    op, first, second, unit = m.groups()
+        raise ToolCallError(
+            f"threshold {spec!r}: write it as '>100', '<140/90', '>=7 %' or '3.5-5'"
+        )
+    op, first, second, low, high, unit = m.groups()
     if second is not None:
         limit = first if _SYSTOLIC in t.codes else second if _DIASTOLIC in t.codes else None
     else:
-        limit = None if pair and _DIASTOLIC in t.codes else first
+        limit = None if pair and _DIASTOLIC in t.codes else (first or low)
     if limit is None:
         return None
     series_unit = canonical_unit(t.unit)
@@ -374,33 +399,34 @@ def _threshold_for(spec: str, t: Trend, pair: bool) -> tuple[str, float] | None:
         return None  # "over 200 lb" of a series in kg: the model reads it
     if not unit and series_unit in _TWO_CONVENTIONS:
         return None  # "weight over 200?": pounds or kilograms, which the number does not say
-    return op, float(limit)
+    if op is None:  # "between 3.5 and 5"
+        return Limit("between", *sorted((float(low), float(high))))
+    return Limit(op, float(limit))
 
 
-def threshold_leads(name: str, st: SeriesStats, op: str, limit: float) -> dict[str, str]:
+def threshold_leads(name: str, st: SeriesStats, limit: Limit) -> dict[str, str]:
     """A series against a threshold the question states: ``threshold`` the latest
     against it ("is her LDL over 100?"), ``beyond`` the results beyond it ("any
     potassium over 5?"), ``count_beyond`` the same without a yes or no ("how many
     readings over 140?"); each with the count of results beyond it, which the verifier
     counts again."""
-    leads = _threshold_leads(name, st, op, limit)
+    leads = _threshold_leads(name, st, limit)
     if "beyond" in leads:
         leads["count_beyond"] = leads["beyond"].split(" — ", 1)[1]
     return leads
 
 
-def _threshold_leads(name: str, st: SeriesStats, op: str, limit: float) -> dict[str, str]:
+def _threshold_leads(name: str, st: SeriesStats, limit: Limit) -> dict[str, str]:
     if st.last is None or st.first is None:
         return {}
     unit = _shown_unit(st.unit)
-    said = f"{_COMPARED[op]} {fmt_num(limit)}{unit}"
+    said = limit.said(unit)
 
     def at(p: StatPoint) -> str:
         return f"{fmt_num(p.value)}{unit} on {p.date[:10]}"
 
     def holds(p: StatPoint) -> bool:
-        v = p.value
-        return {">": v > limit, ">=": v >= limit, "<": v < limit, "<=": v <= limit}[op]
+        return limit.holds(p.value)
 
     span = (
         f"from {st.date_from or st.first.date[:10]} to {st.date_to or st.last.date[:10]}"
@@ -415,28 +441,18 @@ def _threshold_leads(name: str, st: SeriesStats, op: str, limit: float) -> dict[
         only = f"{name}: the only result{' in that period' if st.window else ''}, {at(last)}, is "
         only += f"{'' if holds(last) else 'not '}{said}"
         return {"threshold": f"{yes} — {only}", "beyond": f"{yes} — {only}"}
-    nearest = (
-        (  # of none beyond, the one nearest the limit; of all, the nearest too
-            st.max if op in (">", ">=") else st.min
+    if k in (0, n):  # none beyond it, or all: and the one nearest it (of a range, none)
+        up = limit.op in (">", ">=")
+        every = (
+            f"none of the {n} results {span} was {said}"
+            if k == 0
+            else f"all {n} results {span} were {said}"
         )
-        if k == 0
-        else (st.min if op in (">", ">=") else st.max)
-    )
-    if k == 0:
-        every = f"none of the {n} results {span} was {said}"
-        extreme = "highest" if op in (">", ">=") else "lowest"
-        tail = f"; the {extreme} was {at(nearest)}" if nearest else ""
+        nearest, extreme = (st.max, "highest") if up == (k == 0) else (st.min, "lowest")
+        tail = f"; the {extreme} was {at(nearest)}" if nearest and limit.op != "between" else ""
         return {
-            "threshold": f"No — {latest}; {every}",
-            "beyond": f"No — {name}: {every}{tail}",
-        }
-    if k == n:
-        every = f"all {n} results {span} were {said}"
-        extreme = "lowest" if op in (">", ">=") else "highest"
-        tail = f"; the {extreme} was {at(nearest)}" if nearest else ""
-        return {
-            "threshold": f"Yes — {latest}; {every}",
-            "beyond": f"Yes — {name}: {every}{tail}",
+            "threshold": f"{yes} — {latest}; {every}",
+            "beyond": f"{yes} — {name}: {every}{tail}",
         }
     some = f"{k} of the {n} results {span} {'was' if k == 1 else 'were'} {said}"
     shown = ", ".join(at(p) for p in beyond[:6]) + (f", and {k - 6} more" if k > 6 else "")
@@ -589,7 +605,7 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
                 _threshold_for(args.threshold, t, pair=len(trends) > 1) if args.threshold else None
             )
             if limit is not None:  # "ldl > 100?", "any potassium over 5?"
-                leads.update(threshold_leads(name, stats, *limit))
+                leads.update(threshold_leads(name, stats, limit))
             if "latest" in leads:  # "was her A1c checked?", "any lipids this year?" (read
                 # as "ever" by agent.understand): yes, and the latest of them; never a
                 # "yes" to any other question ("is he growing normally?")

@@ -16,8 +16,13 @@ every fact it states is supported by its cited items:
    as-of date), ages from the birth date, counts of the cited entries (in a year the
    sentence or question names too). A **reference range, a goal target or a code is
    never a value**: "HbA1c was 5.6 %" citing a series whose range ends at 5.6 fails; a
-   comparison ("above 7 %") holds when the threshold is a cited limit or the latest
-   cited value is on that side of it;
+   comparison of a result ("above 7 %", "not below 60", "at most 70") holds when the
+   cited value of the day or year its clause states, else the latest, is on that side
+   of it, or in the range it states ("is between 3.5 and 5 mmol/L"; a comparison of a
+   limit, "her goal is below 7 %", when it is a cited limit); a
+   count of results beyond a threshold ("2 of the 27 results were above 5 mmol/L") is
+   counted again over the cited series; a leading "Yes —" / "No —" answers the
+   question and denies nothing;
 3. **codes** written in prose ("CVX 49", "LOINC 4548-4") are codes of its cited items;
 4. **clinical concepts** it names (by the terminology: codings first, then names, lay
    terms, abbreviations, brands, misspellings) are recorded by a cited item — the same

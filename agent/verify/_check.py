@@ -31,6 +31,7 @@ from ._support import Support, Value, item_concepts, item_words, support_of
 from ._text import (
     CODE_MENTION,
     HANDLE,
+    LIMIT_CONTEXT,
     MONTH_WORDS,
     NumberClaim,
     blanked,
@@ -383,7 +384,7 @@ def _check_number(
     if (
         (dated or latest)
         and n.comparator
-        and not _OF_A_LIMIT.search(sentence[max(0, n.start - 50) : n.start])
+        and not LIMIT_CONTEXT.search(sentence[max(0, n.start - 50) : n.start])
     ):  # a result said against a number: the cited value the clause dates (one of them),
         # else the latest, is on that side of it (a limit or a value near the number is no
         # support: "above 5" of 4.71, with a range ending at 5.1, is false)
@@ -424,11 +425,6 @@ def _check_number(
 
 _ANSWERED = re.compile(r"^\s*(?:yes|no)\s*[—–]\s*", re.I)
 _COMPARED = {">": "above", ">=": "at least", "<": "below", "<=": "at most"}
-#: a comparison of a limit, not of a result ("her goal is below 7 %", "the normal range is
-#: up to 5.6 %")
-_OF_A_LIMIT = re.compile(
-    r"\b(?:goal|target|range|limit|threshold|cut-?off|normal|reference)\b[^.;,]*$", re.I
-)
 #: a count of results beyond a threshold ("2 of the 27 results since … were above 5
 #: mmol/L", "none of the 13 results was below 70", "all 10 results were at least 6"):
 #: checked by counting the cited results, not by finding the threshold among them
@@ -436,18 +432,40 @@ _BEYOND = re.compile(
     r"\b(?P<k>\d+|none|all)\s+(?:of\s+)?(?:the\s+|its\s+|her\s+|his\s+|their\s+)?"
     r"(?:(?P<n>\d+)\s+)?(?:[a-z]+\s+){0,2}?(?:results?|values?|readings?|measurements?)\b"
     r"[^.;:\d]*?\b(?:was|were|is|are|been)\s+(?P<cmp>above|over|below|under|at least|at most|"
-    r"(?:greater|less|higher|lower|more) than)\s+(?P<x>\d+(?:\.\d+)?)",
+    r"(?:greater|less|higher|lower|more) than|between)\s+(?P<x>\d+(?:\.\d+)?)"
+    r"(?:(?:\s*[^\s\d.;,]+)?\s+and\s+(?P<y>\d+(?:\.\d+)?))?",
+    re.I,
+)
+#: a result said to lie in a range the sentence states ("the latest … is between 3.5 and 5
+#: mmol/L", "is not between 5.7 and 6.4 %"), not a limit ("the range is between …")
+_IN_RANGE = re.compile(
+    r"\b(?P<not>not\s+)?between\s+(?P<x>\d+(?:\.\d+)?)(?:\s*[^\s\d.;,]+)?\s+and\s+"
+    r"(?P<y>\d+(?:\.\d+)?)",
     re.I,
 )
 
 
-def _beyond_findings(blank: str, sup: Support, check: SentenceCheck) -> list[tuple[int, int]]:
+def _within(v: float, low: float, high: float) -> bool:
+    return min(low, high) <= v <= max(low, high)
+
+
+def _beyond_findings(
+    blank: str, text: str, sup: Support, check: SentenceCheck
+) -> list[tuple[int, int]]:
     """Counts of results beyond a threshold the sentence states, checked against the
-    cited series (the whole of one, or a window a tool computed of it); the spans of the
-    numbers so checked (the count, the total, the threshold), which are no values."""
+    cited series (the whole of one, or a window a tool computed of it), and a result said
+    to lie in a range ("is between 3.5 and 5 mmol/L"), checked as a comparison; the spans
+    of the numbers so checked (the count, the total, the limits), which are no values."""
     spans: list[tuple[int, int]] = []
     for m in _BEYOND.finditer(blank):
-        op, x = comparator_of(m.group("cmp")), float(m.group("x"))
+        x = float(m.group("x"))
+        between = m.group("cmp").lower() == "between" and m.group("y") is not None
+        op = "between" if between else comparator_of(m.group("cmp"))
+        y = float(m.group("y")) if between else x
+
+        def holds(v: float, op: str = op, x: float = x, y: float = y) -> bool:
+            return _within(v, x, y) if op == "between" else compares(v, op, x)
+
         total = int(m.group("n")) if m.group("n") else None
         series: list[list[float]] = []
         for seen in sup.items:
@@ -459,7 +477,7 @@ def _beyond_findings(blank: str, sup: Support, check: SentenceCheck) -> list[tup
                     by_part.setdefault(part, []).append(p.value.value)
             series.extend(by_part.values())
         counts = [
-            (sum(compares(v, op, x) for v in vals), len(vals))
+            (sum(holds(v) for v in vals), len(vals))
             for vals in series
             if vals and (total is None or len(vals) == total)
         ]
@@ -472,11 +490,32 @@ def _beyond_findings(blank: str, sup: Support, check: SentenceCheck) -> list[tup
             check.findings.append(
                 Finding(
                     "number",
-                    f"says {m.group('k')} result(s) {_COMPARED[op]} {m.group('x')}, but {shown} "
-                    "cited results are",
+                    f"says {m.group('k')} result(s) {_COMPARED.get(op, op)} {m.group('x')}, but "
+                    f"{shown} cited results are",
                 )
             )
-        spans += [m.span("k"), m.span("x"), *([m.span("n")] if m.group("n") else [])]
+        spans += [m.span("k"), m.span("x"), *(m.span(g) for g in ("n", "y") if m.group(g))]
+    for m in _IN_RANGE.finditer(blank):
+        if any(a <= m.start("x") < b for a, b in spans) or LIMIT_CONTEXT.search(
+            blank[max(0, m.start() - 50) : m.start()]
+        ):
+            continue  # counted above, or a limit ("the reference range is between …")
+        low, high = float(m.group("x")), float(m.group("y"))
+        dated, latest = _compared_values(sup, text, m.start())
+        values = dated or latest
+        if values:
+            inside = (any if dated else all)(_within(v, low, high) for v in values)
+            if inside == (not m.group("not")):
+                spans += [m.span("x"), m.span("y")]
+                continue
+            check.findings.append(
+                Finding(
+                    "number",
+                    f"says {'not ' if m.group('not') else ''}between {m.group('x')} and "
+                    f"{m.group('y')}, but the cited value is {', '.join(f'{v:g}' for v in values)}",
+                )
+            )
+            spans += [m.span("x"), m.span("y")]
     return spans
 
 
@@ -1763,7 +1802,7 @@ def check_sentence(
     stated = [n.value for n in claims]
     bound: dict[tuple[str, ...], Support] = {}
     every = index.terminology.mentions(body) if len(valid) > 1 else []  # copied names too
-    counted = _beyond_findings(blank, sup, check)
+    counted = _beyond_findings(blank, text, sup, check)
     for n in claims:
         if any(a <= n.start < b for a, b in counted):
             continue  # a count of results beyond a threshold, checked by counting them

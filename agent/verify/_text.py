@@ -16,6 +16,7 @@ from tools.units import UnitParseError, canonical_unit, parse_unit
 __all__ = [
     "CODE_MENTION",
     "HANDLE",
+    "LIMIT_CONTEXT",
     "Date",
     "NumberClaim",
     "comparator_of",
@@ -107,7 +108,9 @@ _COMPARE = re.compile(
     r"at least|at most|exceed(?:s|ing|ed)?|<=?|>=?|≤|≥|up to|no more than|no less than)\s*$",
     re.I,
 )
-_RANGE = re.compile(
+#: a number said of a limit, not of a result ("the normal range is up to 5.6 %", "her goal
+#: is below 7 %", "between 4 and 5.6")
+LIMIT_CONTEXT = re.compile(
     r"\b(?:range|normal|reference|target|goal|limit|threshold|cut-?off|between)\b[^.;]*$", re.I
 )
 _COUNT_NOUNS = re.compile(
@@ -257,7 +260,7 @@ def numbers(text: str) -> list[NumberClaim]:
             role = "age"
         elif days is not None:
             role = "duration"
-        elif _RANGE.search(before):
+        elif LIMIT_CONTEXT.search(before):
             role = "range"
         elif "." not in raw and _COUNT_NOUNS.match(after):
             role = "count"
