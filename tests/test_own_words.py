@@ -1050,3 +1050,21 @@ async def test_a_past_medical_history(tmp_path: Path) -> None:
     ], lines  # fmt: skip
     assert lines[1] == "Acute bronchitis: resolved, since 2023-03-23, resolved 2023-04-21."
 
+
+async def test_a_problem_on_record_only_as_something_broader(tmp_path: Path) -> None:
+    # "does he have prostate cancer?" said only "no Malignant tumor of prostate" of a man
+    # whose record holds a Neoplasm of prostate (SNOMED: the cancer is a kind of it); his
+    # lung cancer is no broader entry of it
+    record = [
+        condition("c1", "126906006", "Neoplasm of prostate", "2003-01-07"),
+        condition("c2", "254632001", "Small cell carcinoma of lung", "2009-08-01"),
+    ]
+    said = await _said(tmp_path, record, "does he have prostate cancer?")
+    lines, calls = said["does he have prostate cancer?"]
+    assert calls == 0
+    assert lines == [
+        "Not in this patient's record: no Malignant tumor of prostate (searched Condition "
+        "named 'Malignant tumor of prostate': nothing found).",
+        "Related on record (broader than malignant tumor of prostate): Neoplasm of prostate: "
+        "active, since 2003-01-07.",
+    ], lines

@@ -330,6 +330,11 @@ def test_child_implies_parent_never_the_reverse(t: LocalTerminology) -> None:
     assert t.implies(c("neuropathy_t2dm"), c("diabetes_mellitus")) is True  # type: ignore[arg-type]
     assert t.implies(c("ckd3"), c("kidney_disease")) is True  # type: ignore[arg-type]
     assert t.implies(c("nstemi"), c("myocardial_infarction")) is True  # type: ignore[arg-type]
+    # SNOMED CT 399068003 |Malignant tumor of prostate| is-a 126906006 |Neoplasm of
+    # prostate|: "any prostate tumor?" finds a prostate cancer (the data had lacked it)
+    assert t.implies(c("prostate_cancer"), c("prostate_neoplasm")) is True  # type: ignore[arg-type]
+    assert t.implies(c("prostate_cancer"), c("prostate_disease")) is True  # type: ignore[arg-type]
+    assert t.implies(c("prostate_neoplasm"), c("prostate_cancer")) is False  # type: ignore[arg-type]
 
 
 def test_obesity_and_overweight_are_different(t: LocalTerminology) -> None:

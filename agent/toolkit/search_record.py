@@ -289,7 +289,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         pool = items
         items = [i for i in items if _named(i, name, wanted, term)]
         if not items:
-            related = _related(pool, wanted, term)
+            related = _related(pool, wanted, term) or _broader(pool, wanted, term)
             if not related:
                 related, related_why = _treated_unlisted(ctx, ev.items, wanted)
     if code:
@@ -529,10 +529,12 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             f"related ({plain(group.name).lower()}): {scrub(item.line, ctx.patient_id)}"
         )
         result.add(ctx, item)
-        said = (
-            f"Related on record ({plain(group.name).lower()}): "
-            f"{statement(item)}{related_why.get(item.handle, '')}"
+        how = (  # a vaccine's group, or what a broader problem entry includes
+            f"broader than {plain(group.name).lower()}"
+            if item.kind == "condition" and group.kind == "condition"
+            else plain(group.name).lower()
         )
+        said = f"Related on record ({how}): {statement(item)}{related_why.get(item.handle, '')}"
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     if related and not items:  # "any mental health issues?", none by that name: the
         # "nothing found" and what is related, whatever is asked ("my last Tdap?": a Td)
@@ -796,6 +798,28 @@ def _related(
             )
     return sorted(
         out, key=lambda gi: max((p.day or "" for p in gi[1].points), default=""), reverse=True
+    )
+
+
+def _broader(
+    pool: list[EvidenceItem], wanted: list[Concept], term: Terminology
+) -> list[tuple[Concept, EvidenceItem]]:
+    """For a problem the record lacks, its entries of something broader that includes it
+    (a strict ancestor: "prostate cancer?", no such entry, but a "Neoplasm of prostate"),
+    each labelled by what is asked, most recent first: the record may hold the thing
+    coded less precisely."""
+    out: list[tuple[Concept, EvidenceItem]] = []
+    for w in wanted:
+        if w.kind != "condition":
+            continue
+        for item in pool:
+            if item.kind != "condition" or any(i is item for _w, i in out):
+                continue
+            concepts = item_concepts(item, term)
+            if any(c.id != w.id and term.implies(w, c) and c.codes for c in concepts):
+                out.append((w, item))
+    return sorted(
+        out, key=lambda wi: max((p.day or "" for p in wi[1].points), default=""), reverse=True
     )
 
 
