@@ -231,7 +231,11 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (  # "what did they do for her ankle sprain?": the procedures done for it, too
         "procedures",
-        re.compile(r"\bprocedures?\b|\bsurger\w*|\boperations?\b|\boperated\b" + _DONE_FOR, re.I),
+        re.compile(
+            r"\bprocedures?\b|\bsurger\w*|\bsurgical\b|\bPSHx?\b|\boperations?\b|\boperated\b"
+            + _DONE_FOR,
+            re.I,
+        ),
     ),
     (  # "family history?", "does diabetes run in her family?"
         "family",
@@ -1025,8 +1029,8 @@ _TESTED = frozenset({"lab", "vital", "assessment"})
 #: "over 2 years", "over 65 years old")
 #: a unit said after a number ("7%", "100 mg/dL", "5 mmol/l")
 _UNIT_SAID = (
-    r"%|(?:mg|g|mmol|umol|µmol|meq|mmhg|mm\[hg\]|kg|lbs?|cm|mL|ml|bpm|u|iu|ng|pg|mcg)"
-    r"[\w/.\[\]²µ*]*(?!\w)"
+    r"%|°?[cf]\b|(?:mg|g|mmol|umol|µmol|meq|mmhg|mm\[hg\]|kg|lbs?|cm|mL|ml|bpm|u|iu|ng|pg|"
+    r"mcg)[\w/.\[\]²µ*]*(?!\w)"
 )
 _THRESHOLD = re.compile(
     r"(?:(?P<op>>=|<=|=>|=<|≥|≤|>|<)|\b(?P<word>above|over|under|below|exceed(?:s|ed|ing)?|"
@@ -1039,9 +1043,10 @@ _THRESHOLD = re.compile(
     r"(?P<or>\s+or\s+(?:more|higher|greater|above|over|less|lower|below|under)\b)?",
     re.I,
 )
-#: a range stated of a result ("is her potassium between 3.5 and 5?")
+#: a range stated of a result ("is her potassium between 3.5 and 5?", "within 3.5-5.1?")
 _BETWEEN = re.compile(
-    r"\bbetween\s+(?P<low>\d+(?:\.\d+)?)\s*(?:and|-|to)\s*(?P<high>\d+(?:\.\d+)?)"
+    r"\b(?:between|within|in the range(?: of)?)\s+(?P<low>\d+(?:\.\d+)?)\s*(?:and|-|–|to)\s*"
+    r"(?P<high>\d+(?:\.\d+)?)"
     rf"(?:\s*(?P<unit>{_UNIT_SAID}))?",
     re.I,
 )
@@ -1173,6 +1178,8 @@ _AGE_AT = re.compile(r"\b(?:at\s+)?what\s+age\b|\bhow\s+old\s+(?:was|were|is)\b.
 
 #: a question word written without its apostrophe ("whats her potassium?", "hows his bp?")
 _UNAPOSTROPHED = re.compile(r"\b(what|how|when|where|who)s\b", re.I)
+#: "hx", clinicians' shorthand for history ("past medical hx", "family hx?", "social hx")
+_HX = re.compile(r"\bhx\b", re.I)
 
 
 def _of_the_kind_named(
@@ -1211,6 +1218,7 @@ def understand(
 ) -> Focus:
     """Read a question (see the module docstring)."""
     question = _UNAPOSTROPHED.sub(lambda m: f"{m.group(1)}'s", question)  # "whats her …"
+    question = _HX.sub("history", question)
     focus = Focus()
     seen: set[str] = set()
     visit_words = [m.span() for m in _VISIT_ABBREVIATION.finditer(question)]

@@ -776,6 +776,8 @@ def test_a_season_is_no_fall_and_code_status_is_an_advance_directive() -> None:
         ("is her potassium between 3.5 and 5?", "3.5-5", "threshold"),
         ("any glucose between 100 and 125 mg/dl?", "100-125 mg/dl", "beyond"),
         ("a1c results between 2019 and 2021?", None, None),  # years: a window
+        ("is his potassium within 3.5-5.1?", "3.5-5.1", "threshold"),
+        ("temp above 38 c?", ">38 c", "threshold"),  # a unit said: °C (the series' own)
         ("has her ldl ever been over 100?", ">100", "beyond"),
         ("how many glucose readings over 180 last year?", ">180", "count_beyond"),
         # a count, a time, an age, a year: no threshold of a result
@@ -793,3 +795,12 @@ def test_a_threshold_stated_of_a_result(
     assert f.threshold == threshold, f
     if threshold:
         assert f.asks == asks, f
+
+
+def test_history_as_clinicians_shorten_it() -> None:
+    # "past medical hx" had come back empty (no search at all), "psh?" had listed every
+    # procedure on record, screenings and assessments among them
+    assert _read("past medical hx").sections == ["conditions"]
+    assert _read("family hx?").sections == ["family"]
+    for q in ("psh?", "surgical hx?", "past surgical history"):
+        assert [c.id for _w, c in _read(q).concepts] == ["surgery"], q
