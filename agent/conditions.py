@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Latest", "Verdict", "check_condition"]
+__all__ = ["COMPARISONS", "Latest", "Verdict", "check_condition", "compares"]
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,24 @@ _VALUE = re.compile(
     rf"<=|>=|<|>|≤|≥) {_NUM}(?: ?([a-z%/\[\]{{}}µ.0-9]+))?",
     re.I,
 )
-_COMPARE = {
+#: the comparison each word of one states (also read by :mod:`agent.understand` and the
+#: verifier)
+COMPARISONS = {
     "below": "<", "under": "<", "less than": "<", "lower than": "<", "<": "<",
     "above": ">", "over": ">", "greater than": ">", "higher than": ">", "more than": ">",
-    ">": ">", "at least": ">=", "no less than": ">=", ">=": ">=", "≥": ">=",
-    "at most": "<=", "no more than": "<=", "<=": "<=", "≤": "<=",
+    "exceeds": ">", "exceed": ">", "exceeded": ">", "exceeding": ">",
+    ">": ">", "at least": ">=", "no less than": ">=", ">=": ">=", "=>": ">=", "≥": ">=",
+    "at most": "<=", "no more than": "<=", "up to": "<=", "<=": "<=", "=<": "<=", "≤": "<=",
 }  # fmt: skip
+
+
+def compares(value: float, op: str, limit: float) -> bool:
+    """``value`` stands in the comparison ``op`` (``>``, ``>=``, ``<``, ``<=``) to ``limit``."""
+    return {
+        ">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit
+    }[op]  # fmt: skip
+
+
 #: where the condition's words stop: the action after it ("…, order one") or its end
 _ACTION = r"(?:order|re-?order|prescribe|start|record|refer|recheck|repeat|place|draw|get)"
 _SPAN = re.compile(
@@ -138,16 +150,14 @@ def _part(text: str, latest: Latest | None, today: dt.date) -> tuple[bool | None
         when = dt.date.fromisoformat(m.group(1))
         return (None if latest is None else latest.date < when), f"dated before {when}"
     if m := _VALUE.fullmatch(t):
-        op, limit, unit = _COMPARE[m.group(1).lower()], float(m.group(2)), m.group(3)
+        op, limit, unit = COMPARISONS[m.group(1).lower()], float(m.group(2)), m.group(3)
         if re.fullmatch(_UNIT, unit or "", re.I):
             return None  # "over 2 years": an age said another way, not a value
         if latest is None or latest.value is None:
             return None, f"{op} {m.group(2)}"
         if unit and latest.unit and unit.casefold() != latest.unit.casefold():
             return None, f"{op} {m.group(2)} {unit} (the result is in {latest.unit})"
-        v = latest.value
-        holds = {"<": v < limit, ">": v > limit, "<=": v <= limit, ">=": v >= limit}[op]
-        return holds, f"{op} {m.group(2)}"
+        return compares(latest.value, op, limit), f"{op} {m.group(2)}"
     return None
 
 

@@ -607,9 +607,13 @@ def prefetch_calls(
         if kind == "body_site" and others:
             continue  # "surgery on his knee?": the surgeries of the knee (site= below)
         args = {"name": concept.name, **window}
-        given = [g for cid in focus.given_for if cid != concept.id and (g := term.concept(cid))]
-        if kind == "drug_class" and given:  # "what chemo for the lung cancer?": those of the
-            args["given_for"] = _treated(given[0], term)  # class given for it, not all
+        given = (
+            next((g for cid in focus.given_for if (g := term.concept(cid))), None)
+            if kind == "drug_class"
+            else None
+        )
+        if given is not None:  # "what chemo for the lung cancer?": those of the class
+            args["given_for"] = _treated(given, term)  # given for it, not all
         if words in combos:
             if words in combo_searched:
                 continue

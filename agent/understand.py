@@ -23,6 +23,7 @@ from tools.evidence import EvidenceSet, item_concepts
 from tools.terminology import Concept, Terminology
 
 from .acts import Act, acts_of
+from .conditions import COMPARISONS
 
 __all__ = ["Focus", "Window", "anchors_of", "names_a_section", "understand", "window_of"]
 
@@ -1050,11 +1051,8 @@ _BETWEEN = re.compile(
     rf"(?:\s*(?P<unit>{_UNIT_SAID}))?",
     re.I,
 )
-_THRESHOLD_OP = {
-    ">=": ">=", "=>": ">=", "≥": ">=", "<=": "<=", "=<": "<=", "≤": "<=", ">": ">", "<": "<",
-    "at least": ">=", "at most": "<=", "no more than": "<=", "no more then": "<=",
-    "no less than": ">=", "no less then": ">=",
-}  # fmt: skip
+#: "over 2020", "between 2019 and 2021": years, not thresholds
+_YEAR = re.compile(r"(?:19|20)\d\d")
 #: asked of every result (or a period's), not of the latest: "any potassium over 5?",
 #: "has her A1c ever been above 9?", "how many readings over 140?"
 _ANY_RESULT = re.compile(
@@ -1069,10 +1067,8 @@ def _threshold_of(m: re.Match[str]) -> str:
     if "low" in m.re.groupindex:  # "between 3.5 and 5"
         unit = f" {m.group('unit')}" if m.group("unit") else ""
         return f"{m.group('low')}-{m.group('high')}{unit}"
-    word = (m.group("op") or m.group("word") or "").lower()
-    op = _THRESHOLD_OP.get(word) or (
-        "<" if word.startswith(("under", "below", "less", "lower")) else ">"
-    )
+    word = re.sub(r"\s+", " ", m.group("op") or m.group("word") or "").lower()
+    op = COMPARISONS.get(word.replace(" then", " than"), ">")
     if m.group("or"):  # "7 or more", "70 or less"
         op = "<=" if re.search(r"less|lower|below|under", m.group("or"), re.I) else ">="
     value = m.group("v") + (f"/{m.group('v2')}" if m.group("v2") else "")
@@ -1086,17 +1082,16 @@ def _read_threshold(focus: Focus, question: str, previous: Focus | None) -> None
     ("any potassium over 5?", "how many readings over 140?"), the results beyond it. A
     follow-up that names nothing and asks nothing new keeps the turn's ("and in 2020?")."""
     tested = [c for _w, c in focus.concepts if c.kind in _TESTED]
-    year = re.compile(r"(?:19|20)\d\d")  # "over 2020", "between 2019 and 2021": years
     found = [
         m
         for m in _THRESHOLD.finditer(question)
         if (m.group("op") or m.group("word") or m.group("or"))  # "7 or more": its comparison
-        and not year.fullmatch(m.group("v"))
+        and not _YEAR.fullmatch(m.group("v"))
     ]
     found += [
         m
         for m in _BETWEEN.finditer(question)
-        if not (year.fullmatch(m.group("low")) or year.fullmatch(m.group("high")))
+        if not (_YEAR.fullmatch(m.group("low")) or _YEAR.fullmatch(m.group("high")))
     ]
     if len(found) == 1 and len(tested) == 1 and len(focus.concepts) == 1 and not focus.acts:
         if focus.asks in (None, "yesno", "latest", "judge", "ever", "count", "range"):

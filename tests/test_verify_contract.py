@@ -499,17 +499,27 @@ async def test_a_stated_day_lies_in_the_window_the_sentence_states(p1: Any) -> N
     ]
 
 
+def _potassium(*results: tuple[float, str]) -> list[dict[str, Any]]:
+    """A patient and her potassium results (mmol/L), ``k1``, ``k2``, … in order."""
+    return [
+        patient(P1, birthDate="1950-06-15"),
+        *(
+            obs(f"k{i}", "6298-4", v, "mmol/L", when, display="Potassium")
+            for i, (v, when) in enumerate(results, 1)
+        ),
+    ]
+
+
 async def test_than_the_one_before_compares_the_last_two_results() -> None:
     """ "Lower than the one before" is about the latest result and the one before it, not the
     series' first and last (a correct answer was dropped for it)."""
-    record = [
-        patient(P1, birthDate="1950-06-15"),
-        obs("k1", "6298-4", 4.37, "mmol/L", "1986-11-10T08:00:00+00:00", display="Potassium"),
-        obs("k2", "6298-4", 4.90, "mmol/L", "1990-03-01T08:00:00+00:00", display="Potassium"),
-        obs("k3", "6298-4", 4.71, "mmol/L", "1996-01-19T08:00:00+00:00", display="Potassium"),
+    record = _potassium(
+        (4.37, "1986-11-10T08:00:00+00:00"),
+        (4.90, "1990-03-01T08:00:00+00:00"),
+        (4.71, "1996-01-19T08:00:00+00:00"),
         # the same result twice on the last day (two panels): still compared with the day before
-        obs("k4", "6298-4", 4.71, "mmol/L", "1996-01-19T09:00:00+00:00", display="Potassium"),
-    ]
+        (4.71, "1996-01-19T09:00:00+00:00"),
+    )
     seen, _ev = await _session(record, P1, [])
     cites = _handles(["Observation/k3"], seen)
 
@@ -953,13 +963,12 @@ async def test_a_count_of_results_beyond_a_threshold_is_counted_again() -> None:
     """A threshold the question states is no value of the record: "not above 100" holds
     when the latest cited result is not, and "2 of the 4 results were above 5" when the
     verifier, counting the cited results, finds 2 (it had failed on the 5, no value)."""
-    record = [
-        patient(P1, birthDate="1950-06-15"),
-        obs("k1", "6298-4", 4.37, "mmol/L", "2019-11-10T08:00:00+00:00", display="Potassium"),
-        obs("k2", "6298-4", 5.4, "mmol/L", "2020-03-01T08:00:00+00:00", display="Potassium"),
-        obs("k3", "6298-4", 5.2, "mmol/L", "2022-01-19T08:00:00+00:00", display="Potassium"),
-        obs("k4", "6298-4", 4.71, "mmol/L", "2025-01-19T08:00:00+00:00", display="Potassium"),
-    ]
+    record = _potassium(
+        (4.37, "2019-11-10T08:00:00+00:00"),
+        (5.4, "2020-03-01T08:00:00+00:00"),
+        (5.2, "2022-01-19T08:00:00+00:00"),
+        (4.71, "2025-01-19T08:00:00+00:00"),
+    )
     call = {"tool": "lab_trend", "args": {"name": "potassium", "threshold": ">5"}}
     between = {"tool": "lab_trend", "args": {"name": "potassium", "threshold": "3.5-5"}}
     seen, _ev = await _session(record, P1, [call])

@@ -277,7 +277,7 @@ def _problems(
     return out
 
 
-def _stroke_risk(ev: EvidenceSet, terminology: Terminology) -> list[Line]:
+def _stroke_risk(ev: EvidenceSet, terminology: Terminology, *, died: bool = False) -> list[Line]:
     """For active atrial fibrillation: its CHA₂DS₂-VASc score from the record
     (:func:`tools.scores.cha2ds2_vasc`, what earns each point) and the anticoagulant among
     the current medications, or that none is — what a clinician checks before the visit."""
@@ -325,12 +325,11 @@ def _stroke_risk(ev: EvidenceSet, terminology: Terminology) -> list[Line]:
     if taking:
         names = ", ".join(plain(m.name) for m in taking)
         stale = any("stale" in m.flags for m in taking)
+        # (of a patient who has died, no task is left to verify)
+        old = "" if not stale else " (an old order)" if died else " (an old order: verify)"
         lines.append(
             Line(
-                f"Anticoagulant: {names}"
-                # (of a patient who has died, no task left to verify)
-                + (" (an old order)" if "died" in taking[0].flags else " (an old order: verify)")
-                * stale,
+                f"Anticoagulant: {names}{old}",
                 [m.handle for m in taking],
                 [m.reference for m in taking],
             )
@@ -631,7 +630,7 @@ def brief_sections(
         BriefSection("Allergies", _allergies(ev)),
         *(
             [BriefSection("Stroke risk", risk)]
-            if (risk := _stroke_risk(ev, default_terminology()))
+            if (risk := _stroke_risk(ev, default_terminology(), died=died))
             else []
         ),
         BriefSection("Results to review", results),

@@ -33,6 +33,7 @@ from tools.trends import (
 )
 from tools.units import canonical_unit, display_unit
 
+from ..conditions import compares
 from ..context import AgentContext
 from ..errors import ToolCallError
 from ..guard import scrub
@@ -367,8 +368,7 @@ class Limit:
     def holds(self, value: float) -> bool:
         if self.op == "between":
             return self.low <= value <= (self.high if self.high is not None else self.low)
-        x = self.low
-        return {">": value > x, ">=": value >= x, "<": value < x, "<=": value <= x}[self.op]
+        return compares(value, self.op, self.low)
 
     def said(self, unit: str) -> str:
         if self.op == "between":
@@ -376,32 +376,51 @@ class Limit:
         return f"{_COMPARED[self.op]} {fmt_num(self.low)}{unit}"
 
 
-def _threshold_for(spec: str, t: Trend, pair: bool) -> Limit | None:
-    """The limit, in the series' unit, that ``spec`` (">100", "<140/90", ">=7 %",
-    "3.5-5") sets for the series ``t``: of a blood pressure "140/90", the systolic's 140
-    and the diastolic's 90; a single number of a blood pressure (``pair``: both series
-    found) is the systolic's. None when it sets none for ``t``, or its unit is not the
-    series' (or, of a weight, a height or a temperature, is not said)."""
-    m = _THRESHOLD.fullmatch(spec)
-    if m is None:
-        raise ToolCallError(
-            f"threshold {spec!r}: write it as '>100', '<140/90', '>=7 %' or '3.5-5'"
-        )
-    op, first, second, low, high, unit = m.groups()
-    if second is not None:
-        limit = first if _SYSTOLIC in t.codes else second if _DIASTOLIC in t.codes else None
-    else:
-        limit = None if pair and _DIASTOLIC in t.codes else (first or low)
-    if limit is None:
-        return None
-    series_unit = canonical_unit(t.unit)
-    if unit and canonical_unit(unit).casefold() != series_unit.casefold():
-        return None  # "over 200 lb" of a series in kg: the model reads it
-    if not unit and series_unit in _TWO_CONVENTIONS:
-        return None  # "weight over 200?": pounds or kilograms, which the number does not say
-    if op is None:  # "between 3.5 and 5"
-        return Limit("between", *sorted((float(low), float(high))))
-    return Limit(op, float(limit))
+@dataclass(frozen=True)
+class _Threshold:
+    """A ``threshold`` argument as written (">100", "<140/90", ">=7 %", "3.5-5"), parsed
+    once for every series it is applied to."""
+
+    op: str | None  # None: a range
+    first: str | None
+    second: str | None  # of a blood pressure, the diastolic's
+    low: str | None
+    high: str | None
+    unit: str | None
+
+    @classmethod
+    def parse(cls, spec: str) -> _Threshold:
+        m = _THRESHOLD.fullmatch(spec)
+        if m is None:
+            raise ToolCallError(
+                f"threshold {spec!r}: write it as '>100', '<140/90', '>=7 %' or '3.5-5'"
+            )
+        return cls(*m.groups())
+
+    def limit_for(self, t: Trend, pair: bool) -> Limit | None:
+        """The limit it sets for the series ``t``, in the series' unit: of a blood pressure
+        "140/90", the systolic's 140 and the diastolic's 90; a single number of a blood
+        pressure (``pair``: both series found) is the systolic's. None when it sets none
+        for ``t``, or its unit is not the series' (or, of a weight, a height or a
+        temperature, is not said)."""
+        if self.second is not None:
+            limit = (
+                self.first if _SYSTOLIC in t.codes
+                else self.second if _DIASTOLIC in t.codes
+                else None
+            )  # fmt: skip
+        else:
+            limit = None if pair and _DIASTOLIC in t.codes else (self.first or self.low)
+        if limit is None:
+            return None
+        series_unit = canonical_unit(t.unit)
+        if self.unit and canonical_unit(self.unit).casefold() != series_unit.casefold():
+            return None  # "over 200 lb" of a series in kg: the model reads it
+        if not self.unit and series_unit in _TWO_CONVENTIONS:
+            return None  # "weight over 200?": pounds or kilograms, which it does not say
+        if self.op is None and self.low is not None and self.high is not None:
+            return Limit("between", *sorted((float(self.low), float(self.high))))
+        return Limit(self.op or ">", float(limit))
 
 
 def threshold_leads(name: str, st: SeriesStats, limit: Limit) -> dict[str, str]:
@@ -410,13 +429,6 @@ def threshold_leads(name: str, st: SeriesStats, limit: Limit) -> dict[str, str]:
     potassium over 5?"), ``count_beyond`` the same without a yes or no ("how many
     readings over 140?"); each with the count of results beyond it, which the verifier
     counts again."""
-    leads = _threshold_leads(name, st, limit)
-    if "beyond" in leads:
-        leads["count_beyond"] = leads["beyond"].split(" — ", 1)[1]
-    return leads
-
-
-def _threshold_leads(name: str, st: SeriesStats, limit: Limit) -> dict[str, str]:
     if st.last is None or st.first is None:
         return {}
     unit = _shown_unit(st.unit)
@@ -439,9 +451,9 @@ def _threshold_leads(name: str, st: SeriesStats, limit: Limit) -> dict[str, str]
     latest = f"{name}: the latest, {at(last)}, is {'' if holds(last) else 'not '}{said}"
     if n == 1:
         only = f"{name}: the only result{' in that period' if st.window else ''}, {at(last)}, is "
-        only += f"{'' if holds(last) else 'not '}{said}"
-        return {"threshold": f"{yes} — {only}", "beyond": f"{yes} — {only}"}
-    if k in (0, n):  # none beyond it, or all: and the one nearest it (of a range, none)
+        latest = first = only + f"{'' if holds(last) else 'not '}{said}"
+        first_yes = yes
+    elif k in (0, n):  # none beyond it, or all: and the one nearest it (of a range, none)
         up = limit.op in (">", ">=")
         every = (
             f"none of the {n} results {span} was {said}"
@@ -450,17 +462,21 @@ def _threshold_leads(name: str, st: SeriesStats, limit: Limit) -> dict[str, str]
         )
         nearest, extreme = (st.max, "highest") if up == (k == 0) else (st.min, "lowest")
         tail = f"; the {extreme} was {at(nearest)}" if nearest and limit.op != "between" else ""
-        return {
-            "threshold": f"{yes} — {latest}; {every}",
-            "beyond": f"{yes} — {name}: {every}{tail}",
-        }
-    some = f"{k} of the {n} results {span} {'was' if k == 1 else 'were'} {said}"
-    shown = ", ".join(at(p) for p in beyond[:6]) + (f", and {k - 6} more" if k > 6 else "")
-    recent = "" if holds(last) else f", the most recent {at(beyond[0])}"
-    after = "" if holds(last) else f"; the latest is {at(last)}"
+        latest, first, first_yes = f"{latest}; {every}", f"{name}: {every}{tail}", yes
+    else:
+        some = f"{k} of the {n} results {span} {'was' if k == 1 else 'were'} {said}"
+        shown = ", ".join(at(p) for p in beyond[:6]) + (f", and {k - 6} more" if k > 6 else "")
+        recent = "" if holds(last) else f", the most recent {at(beyond[0])}"
+        after = "" if holds(last) else f"; the latest is {at(last)}"
+        latest, first, first_yes = (
+            f"{latest}; {some}{recent}",
+            f"{name}: {some}: {shown}{after}",
+            "Yes",
+        )
     return {
-        "threshold": f"{yes} — {latest}; {some}{recent}",
-        "beyond": f"Yes — {name}: {some}: {shown}{after}",
+        "threshold": f"{yes} — {latest}",
+        "beyond": f"{first_yes} — {first}",
+        "count_beyond": first,
     }
 
 
@@ -545,6 +561,7 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
     trends = _trends(ctx, ev, query)
     index = handle_index(ev)
     d_from, d_to = parse_date(args.date_from, "date_from"), parse_date(args.date_to, "date_to")
+    threshold = _Threshold.parse(args.threshold) if args.threshold else None
     result = ToolResult([])
     for t in trends:
         window = bool(d_from or d_to)
@@ -601,9 +618,7 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
                 None,
             )
             leads = lead_statements(name, stats, polarity)
-            limit = (
-                _threshold_for(args.threshold, t, pair=len(trends) > 1) if args.threshold else None
-            )
+            limit = threshold.limit_for(t, pair=len(trends) > 1) if threshold else None
             if limit is not None:  # "ldl > 100?", "any potassium over 5?"
                 leads.update(threshold_leads(name, stats, limit))
             if "latest" in leads:  # "was her A1c checked?", "any lipids this year?" (read

@@ -769,7 +769,7 @@ def _ended(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list
     if not kept:
         return []
     now = [i for i in kept if holds_now(i)]
-    latest = sorted(kept, key=lambda i: max((p.day or "" for p in i.points), default=""))
+    latest = sorted(kept, key=_last_day)
     first = now[0] if now else latest[-1]
     return _verdict_first(ctx, "No" if now else "Yes", first, [i for i in kept if i is not first])
 
@@ -796,9 +796,7 @@ def _related(
                 and id(item) not in seen
                 and _named(item, group.name.lower(), [group], term)
             )
-    return sorted(
-        out, key=lambda gi: max((p.day or "" for p in gi[1].points), default=""), reverse=True
-    )
+    return sorted(out, key=lambda gi: _last_day(gi[1]), reverse=True)
 
 
 def _broader(
@@ -818,9 +816,7 @@ def _broader(
             concepts = item_concepts(item, term)
             if any(c.id != w.id and term.implies(w, c) and c.codes for c in concepts):
                 out.append((w, item))
-    return sorted(
-        out, key=lambda wi: max((p.day or "" for p in wi[1].points), default=""), reverse=True
-    )
+    return sorted(out, key=lambda wi: _last_day(wi[1]), reverse=True)
 
 
 def _treated_unlisted(

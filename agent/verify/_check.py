@@ -24,6 +24,7 @@ from tools.terminology import (
 )
 from tools.units import analyte_conversion, canonical_unit, conversion, display_unit
 
+from ..conditions import compares
 from ..session import Seen
 from ..understand import window_of
 from ._result import Finding, SentenceCheck
@@ -36,7 +37,6 @@ from ._text import (
     NumberClaim,
     blanked,
     comparator_of,
-    compares,
     date_ok,
     extract_dates,
     is_unit,

@@ -13,6 +13,8 @@ from typing import Literal
 
 from tools.units import UnitParseError, canonical_unit, parse_unit
 
+from ..conditions import COMPARISONS
+
 __all__ = [
     "CODE_MENTION",
     "HANDLE",
@@ -20,7 +22,6 @@ __all__ = [
     "Date",
     "NumberClaim",
     "comparator_of",
-    "compares",
     "date_ok",
     "extract_dates",
     "numbers",
@@ -128,32 +129,16 @@ _TIME_UNITS = {
 
 Role = Literal["value", "comparison", "range", "count", "age", "duration"]
 
-_AT_MOST = ("at most", "no more", "up to", "<=", "≤")
-_AT_LEAST = ("at least", "no less", ">=", "≥")
-_BELOW = ("below", "under", "less", "lower", "<")
 _NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 #: a comparison said as negated ("is not above 100 mg/dL", "has never been below 60")
 _NOT = re.compile(r"(?:\bnot|n't|\bnever)\s+(?:been\s+|be\s+)?$", re.I)
 
 
 def comparator_of(word: str, negated: bool = False) -> str:
-    """The comparison a word states (``>``, ``>=``, ``<``, ``<=``): "above" ``>``, "at
-    most" ``<=``; ``negated`` ("not above") its complement."""
-    w = word.strip().lower()
-    op = (
-        "<=" if w.startswith(_AT_MOST)
-        else ">=" if w.startswith(_AT_LEAST)
-        else "<" if w.startswith(_BELOW)
-        else ">"
-    )  # fmt: skip
+    """The comparison a word states (``>``, ``>=``, ``<``, ``<=``: :data:`COMPARISONS`),
+    "above" ``>``, "at most" ``<=``; ``negated`` ("not above") its complement."""
+    op = COMPARISONS.get(re.sub(r"\s+", " ", word.strip().lower()), ">")
     return _NEGATED[op] if negated else op
-
-
-def compares(value: float, op: str, limit: float) -> bool:
-    """``value`` stands in the comparison ``op`` to ``limit``."""
-    return {
-        ">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit
-    }[op]  # fmt: skip
 
 
 @dataclass(frozen=True)
