@@ -352,6 +352,22 @@ def _section_calls(
     return out
 
 
+#: what joins two things asked of in one list ("amputations or surgeries?")
+_JOINED = re.compile(r"\s*(?:,|or|and|and/or|&)\s*(?:(?:any|other|her|his|my|their)\s+)*", re.I)
+
+
+def _listed(question: str, first: str, second: str) -> bool:
+    """Whether the question names two things one after the other in a list ("any
+    amputations or surgeries?", "surgeries and amputations?"): each is asked of, the
+    broader as well as the one it includes."""
+    q = question.lower()
+    for a, b in ((first.lower(), second.lower()), (second.lower(), first.lower())):
+        i, j = q.find(a), q.find(b)
+        if i >= 0 and i + len(a) <= j and _JOINED.fullmatch(q[i + len(a) : j]):
+            return True
+    return False
+
+
 def _treated(concept: Concept, term: Terminology) -> str:
     """What a thing is treated for, by name: a condition itself; a result that monitors
     one condition, that condition ("is she on anything for her cholesterol?": for
@@ -495,6 +511,7 @@ def prefetch_calls(
             and w != words
             and term.implies(o, concept)
             and not term.implies(concept, o)  # two drugs of one combination product
+            and not _listed(question, w, words)
             for w, o in focus.concepts
         ):
             continue  # a broader word for something named more precisely ("disorder")
@@ -546,8 +563,9 @@ def prefetch_calls(
                     "args": {**call["args"], "last": str(focus.recent)},
                     "asks": "recent",
                 }
-            elif focus.threshold:  # "ldl > 100?", "any potassium over 5?": against it
-                call = {**call, "args": {**call["args"], "threshold": focus.threshold}}
+            elif threshold := focus.part_thresholds.get(concept.id, focus.threshold):
+                # "ldl > 100?", "any potassium over 5?", "ldl > 100 and a1c > 7?": against it
+                call = {**call, "args": {**call["args"], "threshold": threshold}}
             calls.append(call)
             named.add("lab")
             continue

@@ -20,7 +20,7 @@ from typing import Any
 
 from tools._record import parse_date
 from tools.evidence import EvidenceSet, item_concepts
-from tools.terminology import Concept, Terminology
+from tools.terminology import Concept, Mention, Terminology
 
 from .acts import Act, acts_of
 from .conditions import COMPARISONS
@@ -91,6 +91,19 @@ class Focus:
     #: says whether the latest is asked of ("threshold"), every result ("beyond") or how
     #: many ("count_beyond")
     threshold: str | None = None
+    #: of a question stating a threshold of each of several results ("ldl > 100 and a1c >
+    #: 7?"), each one's, by concept id (``part_asks`` says what is asked of each)
+    part_thresholds: dict[str, str] = field(default_factory=dict)
+    #: the cancers a question asked whether they spread ("did the lung cancer spread?"),
+    #: whose place in ``concepts`` a secondary malignant neoplasm took: what a follow-up
+    #: that names nothing is about ("when was it diagnosed?")
+    spread_of: list[tuple[str, Concept]] = field(default_factory=list)
+
+    @property
+    def about(self) -> list[tuple[str, Concept]]:
+        """What a follow-up that names nothing is about: the cancers asked whether they
+        spread, else the concepts asked of."""
+        return self.spread_of or self.concepts
 
     def of_kinds(self, *kinds: str) -> list[tuple[str, Concept]]:
         return [(t, c) for t, c in self.concepts if c.kind in kinds]
@@ -107,6 +120,7 @@ class Focus:
             "follow_up": self.follow_up,
             **({"which": True} if self.which else {}),
             **({"threshold": self.threshold} if self.threshold else {}),
+            **({"spread_of": [[t, c.id] for t, c in self.spread_of]} if self.spread_of else {}),
             "given_for": list(self.given_for),
             "acts": [[a.tool, a.conditional] for a in self.acts],
             **({"day": self.day.isoformat()} if self.day else {}),
@@ -118,9 +132,11 @@ class Focus:
     def from_state(cls, data: dict[str, Any] | None, terminology: Terminology) -> Focus | None:
         if not data:
             return None
-        concepts = [
-            (t, c) for t, cid in data.get("concepts") or [] if (c := terminology.concept(cid))
-        ]
+
+        def concepts_of(key: str) -> list[tuple[str, Concept]]:
+            return [(t, c) for t, cid in data.get(key) or [] if (c := terminology.concept(cid))]
+
+        concepts = concepts_of("concepts")
         start, end, label = (data.get("window") or [None, None, None]) + [None] * 0
         window = (
             Window(
@@ -140,6 +156,7 @@ class Focus:
             given_for=list(data.get("given_for") or []),
             day=parse_date(data.get("day")),
             threshold=data.get("threshold"),
+            spread_of=concepts_of("spread_of"),
         )
 
 
@@ -285,6 +302,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bdemographics?\b|\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
             r"\bdeceased\b|\bpass(?:ed|es)? away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
+            r"\bpass(?:ed)?(?=(?:\s+(?:away|on))?\W*$)|"  # "when did she pass?"
             r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b|\bmale\b|\bfemale\b|"
             + "|".join((_PCP, _KIN, _PHONE, _ADDRESS, _INSURANCE)),
             re.I,
@@ -336,13 +354,13 @@ _PAST_TENSE = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re
 _WAS_ON = re.compile(
     r"\b(?:was|were)\s+(?:she|he|they|I|you|we|the patient)\s+(?:ever\s+)?(?:on|taking)\b", re.I
 )
-#: what says "now" of a "was … on" question: a now word, or the death ("at the end")
-_NOW = re.compile(
-    rf"\b(?:{_NOW_WORDS}|at the end"
-    r"|(?:at|by) (?:the )?(?:time of )?(?:(?:her|his|their) )?death|when (?:she|he|they) died"
-    r"|(?:before|when) (?:she|he|they) passed)\b",
-    re.I,
+#: the death as the time a question is of ("meds at the time of death?", "at the end")
+_DEATH_NOW = (
+    r"at the end|(?:at|by) (?:the )?(?:time of )?(?:(?:her|his|their) )?death"
+    r"|when (?:she|he|they) died|(?:before|when) (?:she|he|they) passed"
 )
+#: what says "now" of a "was … on" question: a now word, or the death ("at the end")
+_NOW = re.compile(rf"\b(?:{_NOW_WORDS}|{_DEATH_NOW})\b", re.I)
 #: a result asked of as ever out of its range ("was her potassium ever high?")
 _EVER_OUT = re.compile(
     r"\bever\b[^?]*\b(?:high|low|elevated|abnormal|out of range|raised|too high|too low)\b"
@@ -432,7 +450,13 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
-    ("death", re.compile(r"\b(?:die[ds]?|death|deceased|pass(?:ed|es)? away)\b", re.I)),
+    (
+        "death",
+        re.compile(
+            r"\b(?:die[ds]?|death|deceased|pass(?:ed|es)? away|pass(?:ed)?(?=(?:\s+on)?\W*$))\b",
+            re.I,
+        ),
+    ),
     ("alive", re.compile(r"\b(?:alive|living|still with us)\b", re.I)),
     (  # "how long was his last hospital stay?", "length of stay?" (not "how long has she
         # had it?": since when)
@@ -500,7 +524,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         # thing, which the record's entries inform and do not answer "yes" by existing
         "judge",
         re.compile(
-            r"\b(?:controlled|uncontrolled|under control|managed|up[- ]to[- ]date|utd|due|overdue|"
+            r"\b(?:controlled|uncontrolled|under control|control|managed|up[- ]to[- ]date|utd|due|overdue|"
             r"behind|caught up|"
             r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|"
             r"(?:at|to|on|within|in) (?:the )?(?:goal|target)|"
@@ -631,6 +655,9 @@ _AT_DEATH = re.compile(
 )
 
 
+_BEFORE = re.compile(r"before|prior|until|till|up to|by", re.I)
+
+
 def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
     """``text`` with each span blanked out (its positions kept)."""
     for a, b in spans:
@@ -691,6 +718,13 @@ def _death_day(evidence: EvidenceSet | None) -> dt.date | None:
         if d is not None and d.deceased and d.death_date:
             return _day(d.death_date)
     return None
+
+
+def _dated_after(evidence: EvidenceSet | None, death: dt.date) -> bool:
+    """Whether the record holds entries dated after the day the patient died."""
+    if evidence is None or _death_day(evidence) != death:
+        return False
+    return any((day := _day(item.date)) is not None and day > death for item in evidence.items)
 
 
 def anchors_of(evidence: EvidenceSet | None) -> dict[str, dt.date]:
@@ -775,14 +809,14 @@ def window_of(
     if m := re.search(r"\b(?:between|from)\s+(\d{4})\s+(?:and|to|until|through)\s+(\d{4})\b", q):
         return Window(dt.date(int(m.group(1)), 1, 1), dt.date(int(m.group(2)), 12, 31), m.group(0))
     if m := re.search(
-        r"\b(?:in|during|over|within)\s+the\s+(?:past|last|previous|prior)\s+(\w+)\s+(day|week|month|year)s?\b",
+        r"\b(?:in|during|over|within)\s+(?:the|her|his|their|my)\s+(?:past|last|previous|prior|final)\s+(\w+)\s+(day|week|month|year)s?\b",
         q,
     ):
         n = int(m.group(1)) if m.group(1).isdigit() else _NUM_WORDS.get(m.group(1))
         if n:
             return Window(_minus(as_of, n, m.group(2)), as_of, m.group(0))
     if m := re.search(
-        r"\b(?:in|during|over|within)\s+the\s+(?:past|last|previous|prior)\s+(day|week|month|year)\b",
+        r"\b(?:in|during|over|within)\s+(?:the|her|his|their|my)\s+(?:past|last|previous|prior|final)\s+(day|week|month|year)\b",
         q,
     ):
         return Window(_minus(as_of, 1, m.group(1)), as_of, m.group(0))
@@ -1015,6 +1049,36 @@ _TESTED_FOR = re.compile(
     r"(?:(?:her|his|my|their|the|a)\s+)?$",
     re.I,
 )
+#: "was he vaccinated for pneumonia?", "immunized against hep B?", "any shots for
+#: tetanus?": the vaccine for the disease named just after
+_VACCINATED_FOR = re.compile(
+    r"\b(?:vaccin\w*|immuni[sz]\w*|inoculat\w*|shots?|jabs?)\s+(?:for|against)\s+"
+    r"(?:(?:her|his|my|their|the|a)\s+)?((?:[\w-]+\s*){1,3})",
+    re.I,
+)
+
+
+def _vaccines_for(question: str, terminology: Terminology) -> list[tuple[int, int, Concept]]:
+    """The vaccines a question names by the disease they protect against (the disease's
+    name with "vaccine", as the terminology knows it: "pneumonia vaccine", "hep b
+    vaccine"), each with the span of the disease's words."""
+    out: list[tuple[int, int, Concept]] = []
+    for m in _VACCINATED_FOR.finditer(question):
+        words = list(re.finditer(r"[\w-]+", m.group(1)))
+        for k in range(len(words), 0, -1):  # the longest name first
+            disease = m.group(1)[: words[k - 1].end()]
+            found = [
+                (v, c)
+                for v in terminology.mentions(f"{disease} vaccine")
+                for c in v.concepts
+                if c.kind == "vaccine" and v.start == 0
+            ]
+            if found:
+                out.append((m.start(1), m.start(1) + len(disease), found[0][1]))
+                break
+    return out
+
+
 #: a season named as a time ("last fall", "this autumn"), not a thing of the record
 _SEASON = re.compile(
     r"\b(?:last|this|next|past|previous|early|late|during(?: the)?|in(?: the)?|since(?: the)?|"
@@ -1041,7 +1105,7 @@ _THRESHOLD = re.compile(
     r"hours?|hrs?|results?|readings?|tests?|labs?|values?|measurements?|occasions?|"
     r"admissions?|encounters?|patients?|people|kids?|children|pregnanc|minutes?|mins?))"
     rf"(?:\s*(?P<unit>{_UNIT_SAID}))?"
-    r"(?P<or>\s+or\s+(?:more|higher|greater|above|over|less|lower|below|under)\b)?",
+    r"(?P<or>\s+or\s+(?:more|higher|greater|above|over|less|lower|below|under)\b|\+)?",
     re.I,
 )
 #: a range stated of a result ("is her potassium between 3.5 and 5?", "within 3.5-5.1?")
@@ -1093,6 +1157,9 @@ def _read_threshold(focus: Focus, question: str, previous: Focus | None) -> None
         for m in _BETWEEN.finditer(question)
         if not (_YEAR.fullmatch(m.group("low")) or _YEAR.fullmatch(m.group("high")))
     ]
+    if len(found) > 1 and len(tested) == len(found) == len(focus.concepts) and not focus.acts:
+        _read_thresholds(focus, question, found)
+        return
     if len(found) == 1 and len(tested) == 1 and len(focus.concepts) == 1 and not focus.acts:
         if focus.asks in (None, "yesno", "latest", "judge", "ever", "count", "range"):
             focus.threshold = _threshold_of(found[0])
@@ -1115,6 +1182,31 @@ def _read_threshold(focus: Focus, question: str, previous: Focus | None) -> None
     ):  # "any potassium over 5?" — "and in 2020?": the same threshold, then
         focus.threshold = previous.threshold
         focus.asks = previous.asks
+
+
+def _read_thresholds(focus: Focus, question: str, found: list[re.Match[str]]) -> None:
+    """A threshold stated of each of several results ("ldl > 100 and a1c > 7?", "is her
+    potassium under 3.5 or her sodium over 145?"): each result's is the one said after its
+    name and before the next result's; unless each has exactly one, none is read."""
+    lowered = question.lower()
+    at = sorted((lowered.find(w.lower()), c) for w, c in focus.concepts)
+    if any(k < 0 for k, _c in at):
+        return
+    ends = [k for k, _c in at[1:]] + [len(question)]
+    read: dict[str, tuple[str, str]] = {}
+    for (start, concept), end in zip(at, ends, strict=True):
+        own = [m for m in found if start < m.start() < end]
+        if len(own) != 1:
+            return
+        part = question[start:end]
+        asks = "beyond" if _ANY_RESULT.search(part) or focus.asks == "ever" else "threshold"
+        read[concept.id] = (_threshold_of(own[0]), asks)
+    if focus.asks not in (None, "yesno", "latest", "judge", "ever", "range"):
+        return
+    focus.part_thresholds = {cid: t for cid, (t, _a) in read.items()}
+    focus.part_asks.update({cid: a for cid, (_t, a) in read.items()})
+    focus.asks = "threshold"
+    focus.judge = False
 
 
 #: a result asked of as done ("was her A1c checked?", "has she had a lipid panel?", "any
@@ -1197,6 +1289,58 @@ def _of_the_kind_named(
     return asks, False
 
 
+#: "did the cancer spread?", "has it metastasized?": whether there is a secondary cancer,
+#: not whether the cancer named is there (it is what the question is about)
+_SPREAD = re.compile(r"\b(?:spread(?:ing|s)?|metastasi[sz]\w*|metastatic)\b", re.I)
+
+
+def _spread(focus: Focus, question: str, terminology: Terminology) -> None:
+    """Of a question asking whether a cancer it names (or the last turn named) spread, ask
+    of a secondary malignant neoplasm instead (found by its is-a descendants too); the
+    named cancer is left to the answer's "broader" entries."""
+    secondary = terminology.concept("metastatic_cancer")
+    if secondary is None or not _SPREAD.search(question):
+        return
+    cancers = [
+        (w, c)
+        for w, c in focus.concepts
+        if "cancer" in terminology.ancestors(c) | {c.id}
+        and c.id != secondary.id
+        and secondary.id not in terminology.ancestors(c)
+    ]
+    if not cancers:
+        return
+    kept = [(w, c) for w, c in focus.concepts if (w, c) not in cancers]
+    focus.spread_of = cancers
+    if all(c.id != secondary.id for _w, c in kept):
+        kept.append((cancers[0][0], secondary))
+    focus.concepts = kept
+    focus.given_for = [g for g in focus.given_for if g not in {c.id for _w, c in cancers}]
+
+
+#: a name ending in a number a comparison follows: "bmi 30 or higher?", "bmi 40+?"
+_NUMBERED = re.compile(r"(?P<name>.*\D)\s*\d+(?:\.\d+)?")
+_COMPARED_AFTER = re.compile(
+    r"\s*(?:\+|or\s+(?:more|higher|greater|above|over|less|lower|below|under)\b)", re.I
+)
+
+
+def _measured_instead(m: Mention, question: str, terminology: Terminology) -> list[Concept]:
+    """Of a name that ends in a number a comparison follows ("bmi 30 or higher?", "bmi
+    40+?", which name the findings "Body mass index 30+ - obesity" and "… 40+"), what its
+    words before the number measure (the BMI, which the number is then a threshold of);
+    none when they name nothing measured."""
+    numbered = _NUMBERED.fullmatch(m.text)
+    if numbered is None or not _COMPARED_AFTER.match(question[m.end :]):
+        return []
+    return [
+        c
+        for said in terminology.mentions(numbered.group("name"))
+        for c in said.concepts
+        if c.kind in _TESTED
+    ]
+
+
 def _broken(question: str) -> str:
     """The question with a bone broken said as the record's names say it, at the same
     length (mention spans stay those of the question)."""
@@ -1222,6 +1366,11 @@ def understand(
         for m in terminology.mentions(_broken(question))
         if not any(a <= m.start and m.end <= b for a, b in visit_words)
     ]
+    vaccinated = _vaccines_for(question, terminology)
+    for _a, _b, vaccine in vaccinated:
+        if vaccine.id not in seen:
+            seen.add(vaccine.id)
+            focus.concepts.append((vaccine.name, vaccine))
     plain = question  # the question without the names it mentions ("Platelet mean volume")
     seasons = [m.span() for m in _SEASON.finditer(question)]
     unnamed = question  # without the names of coded things ("Drug overdose" asks no drugs)
@@ -1241,7 +1390,12 @@ def understand(
             continue  # "her stroke risk", "risk of falls": a risk, not the thing itself
         if any(a <= m.start and m.end <= b for a, b in seasons):
             continue  # "her labs last fall": a season, not a fall
-        for c in [*_members_named(m.text, m.concepts, terminology), *m.concepts]:
+        if any(a <= m.start < b for a, b, _v in vaccinated):
+            continue  # "vaccinated for pneumonia": the vaccine, not the disease
+        for c in _measured_instead(m, question, terminology) or [
+            *_members_named(m.text, m.concepts, terminology),
+            *m.concepts,
+        ]:
             if taken and c.kind in _TESTED:
                 continue  # "is she on iron?": the supplement, not the lab test of that name
             if tested and c.kind in _DRUG_KINDS:
@@ -1279,6 +1433,15 @@ def understand(
     # of a patient who has died, "in the last year", "his last 6 months" end at the death
     as_of = min(as_of, _death_day(evidence) or as_of)
     focus.window = window_of(question, as_of, anchors_of(evidence)) or _ago_window(question, as_of)
+    if (
+        any(_BEFORE.match(m.group(0)) for m in _AT_DEATH.finditer(undated))
+        and focus.by_death
+        and focus.window is None
+        and _dated_after(evidence, as_of)
+    ):
+        # "his last visit before he died", of a record holding entries dated after the
+        # death (a wrong date, or entries filed on the wrong patient): those up to it
+        focus.window = Window(None, as_of, f"up to the death ({as_of})")
     if focus.window is None and evidence is not None:
         for m in mentions:
             spanning = [c for c in m.concepts if c.kind in _SPANNING]
@@ -1296,7 +1459,11 @@ def understand(
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now
     focus.current = (
-        bool(_CURRENT.search(_PUT_ON.sub(" ", question)))
+        bool(
+            _CURRENT.search(_PUT_ON.sub(" ", question))
+            # of a patient who has died, what held then: "meds at the time of death?"
+            or (_death_day(evidence) and re.search(rf"\b(?:{_DEATH_NOW})\b", question, re.I))
+        )
         and not past
         # "what was he on for the clot?": then, not now (unless "now" or "still" says so)
         and not (_WAS_ON.search(question) and not _NOW.search(question))
@@ -1424,7 +1591,7 @@ def understand(
         meds = "medications" in focus.sections or bool(focus.of_kinds(*_DRUG_KINDS))
         if focus.asks == "birth" and not focus.concepts and previous.concepts:
             # "when did he break his arm?" — "how old was he then?": his age when it began
-            focus.concepts = list(previous.concepts)
+            focus.concepts = list(previous.about)
             focus.sections = [x for x in focus.sections if x != "patient"]
             focus.follow_up = True
         else:
@@ -1462,7 +1629,7 @@ def understand(
             _FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8
         ):  # names nothing: about what the last turn was about ("Trend: up or down overall?")
             focus.follow_up = True
-            focus.concepts = list(previous.concepts)
+            focus.concepts = list(previous.about)
             # of the thing itself, not of what is given for it: "has it healed?", "is it
             # in remission?", "is it working?" (her blood pressure, against its goal) after
             # "was she given anything for it?"
@@ -1476,21 +1643,22 @@ def understand(
             and set(focus.sections) <= {"medications", "procedures"}
             and _TREATMENT.search(question)
             and len(re.findall(r"\w+", question)) <= 8
-            and any(c.kind in _TREATED_KINDS for _w, c in previous.concepts)
+            and any(c.kind in _TREATED_KINDS for _w, c in previous.about)
         ):  # "what cancers has she had?" — "what treatment did she get?": for those
             focus.follow_up = True
-            focus.concepts = list(previous.concepts)
+            focus.concepts = list(previous.about)
             focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
             focus.window = focus.window or previous.window
         elif previous.concepts and _POINTS_BACK.search(question):
             # names only a section, and points back at what the last turn named: "When was
             # it last prescribed?", "How many results like that are there?"
             focus.follow_up = True
-            focus.concepts = list(previous.concepts)
+            focus.concepts = list(previous.about)
             focus.window = focus.window or previous.window
             if {"medications", "procedures"} & set(focus.sections) and _FOR_IT.search(question):
                 # "is she on anything for it?", "was it treated?": what is given for it
                 focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
+    _spread(focus, question, terminology)
     _read_threshold(focus, question, previous)
     if focus.asks is None and focus.concepts:
         kinds = {c.kind for _w, c in focus.concepts}

@@ -148,9 +148,10 @@ def test_codes_and_words_become_calls() -> None:
         _args("when did he have his last physical?")
     )
     assert not [a for _t, a in _args("any physical therapy?") if "Physical examination" in str(a)]
-    # the disease a vaccine protects against: the vaccines answer, not the diagnoses
+    # the disease a vaccine protects against: its vaccines answer, not the diagnoses (nor
+    # every vaccine on record)
     assert _args("has he been vaccinated against pneumonia?") == [
-        ("record_summary", {"section": "immunizations"})
+        ("search_record", {"name": "Pneumococcal vaccine", "resource_type": "Immunization"})
     ]
     # a judgement of a condition: and the labs that show how it is doing; whether it is
     # controlled, by what shows its control (the first monitor the record holds)

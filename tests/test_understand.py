@@ -786,6 +786,11 @@ def test_a_season_is_no_fall_and_code_status_is_an_advance_directive() -> None:
         ("any a1c in over 2 years?", None, None),
         ("is he over 65?", None, None),
         ("a1c results since over 2019?", None, None),
+        # a name ending in the number compared: the result, not the finding "Body mass
+        # index 30+ - obesity" (which "bmi 30 or higher?" had been read as)
+        ("bmi 30 or higher?", ">=30", "threshold"),
+        ("bmi 40+?", ">=40", "threshold"),
+        ("any bmi 35 or more?", ">=35", "beyond"),
     ],
 )
 def test_a_threshold_stated_of_a_result(
@@ -795,6 +800,24 @@ def test_a_threshold_stated_of_a_result(
     assert f.threshold == threshold, f
     if threshold:
         assert f.asks == asks, f
+
+
+def test_a_threshold_of_each_of_several_results() -> None:
+    # "ldl > 100 and a1c > 7?" went to the model: a threshold was read only of a question
+    # naming one result
+    f = _read("ldl > 100 and a1c > 7?")
+    assert f.part_thresholds == {"ldl": ">100", "hba1c": ">7"}
+    assert f.part_asks == {"ldl": "threshold", "hba1c": "threshold"}
+    f = _read("is her potassium under 3.5 or her sodium over 145?")
+    assert f.part_thresholds == {"potassium": "<3.5", "sodium": ">145"}
+    f = _read("any ldl over 130 or a1c over 8?")
+    assert f.part_asks == {"ldl": "beyond", "hba1c": "beyond"}
+    # one threshold said of two results: whose it is, is not known
+    assert _read("ldl and a1c > 7?").part_thresholds == {}
+    assert _read("ldl and a1c > 7?").threshold is None
+    calls = prefetch_calls("bp < 140/90 and a1c < 7?", terminology=default_terminology(),
+                           as_of=AS_OF)  # fmt: skip
+    assert sorted(c["args"].get("threshold", "") for c in calls) == ["<140/90", "<7"], calls
 
 
 def test_history_as_clinicians_shorten_it() -> None:

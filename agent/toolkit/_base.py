@@ -47,6 +47,7 @@ __all__ = [
     "no_care_due",
     "parse_date",
     "statement",
+    "window_ends",
 ]
 
 
@@ -356,6 +357,41 @@ _MEDICATION_VERBS = {
 _EVENT_KINDS = ("encounter", "procedure", "immunization", "report")
 #: what a list counts (not the notes that mention it)
 _ENTRY_KINDS = ("condition", "medication", "allergy")
+
+
+def window_ends(
+    ctx: AgentContext, shown: Sequence[tuple[EvidenceItem, EvidenceItem]], span: str
+) -> dict[str, list[tuple[str, list[str]]]]:
+    """Of the visits, procedures, vaccines and reports a window holds (each entry beside
+    itself with only its entries in the window), the most recent and the first, by day:
+    "last visit in 2020?" — "The most recent from 2020-01-01 to 2020-12-31: Follow-up
+    encounter (ambulatory): 2020-12-03" (each entry of that day said); of a window of one
+    day (``span`` empty: "at his last visit"), the entries of that day."""
+    dated = [
+        (day, item, w)
+        for item, w in shown
+        if item.kind in _EVENT_KINDS
+        for day in sorted({p.day[:10] for p in w.points if p.day})
+    ]
+    leads: dict[str, list[tuple[str, list[str]]]] = {}
+    if not dated:
+        return leads
+    for ask, day, which in (
+        ("latest", max(d for d, _i, _w in dated), "The most recent"),
+        ("first", min(d for d, _i, _w in dated), "The first"),
+    ):
+        that_day = list({id(i): (i, w) for d, i, w in dated if d == day}.values())
+        leads[ask] = [
+            (
+                scrub(
+                    f"{which} {span}: " * (k == 0 and bool(span)) + f"{_event_name(w)}: {day}",
+                    ctx.patient_id,
+                ),
+                [item.handle],
+            )
+            for k, (item, w) in enumerate(that_day)
+        ]
+    return leads
 
 
 def _episodes(item: EvidenceItem) -> int:

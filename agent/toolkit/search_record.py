@@ -67,6 +67,7 @@ from ._base import (
     no_care_due,
     parse_date,
     statement,
+    window_ends,
 )
 from ._due import screenings_due, vaccines_due
 
@@ -924,6 +925,9 @@ def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) 
         else:
             said = statement(w)
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+    # "last visit in 2020?", "his last visit before he died" (up to the death)
+    said = "" if lo == hi else span if lo or not hi else f"up to {hi}"
+    result.leads.update(window_ends(ctx, shown, said))
     noun = _PLURAL.get(scope.resource_types[0], "entries")
     if total == 1:  # "1 encounter", "1 medication order", "1 entry"
         noun = "allergy" if noun == "allergies" else "entry" if noun == "entries" else noun[:-1]
