@@ -442,7 +442,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b"
             # "has her A1c gotten better?": its course ("has her asthma improved?" too)
             r"|\b(?:better|worse|improv\w*|worsen\w*|deteriorat\w*|progress(?:ed|ing|ion)|declin\w*|dropp(?:ed|ing)|rising)\b"
-            r"|\b(?:gone|went|going|go|gotten|got|come|came)\s+(?:up|down|higher|lower)\b"
+            r"|\b(?:gone|went|going|go|gotten|got|come|came|creep\w*|trend\w*|climb\w*|drift\w*|"
+            r"tick\w*|inch\w*)\s+(?:up|down|higher|lower)\b"
             r"|\b(?:has|have|had|did|was|were|is|are)\b[^?]*\b(?:increas|decreas)(?:ed|ing)\b"
             r"|\bhow\s+(?:has|have|did|does|do|is|are)\s+(?:\w+\s+){0,3}"
             r"(?:chang|mov|develop|evolv|progress)\w*",
@@ -820,6 +821,11 @@ def window_of(
         q,
     ):
         return Window(_minus(as_of, 1, m.group(1)), as_of, m.group(0))
+    if m := re.search(
+        r"\b(?:trend\w*|chang\w*|course|trajectory)\s+over\s+(?:the\s+)?(\d+)\s+(day|week|month|year)s?\b",
+        q,
+    ):  # "bmi trend over 5 years": the last 5 (not "no a1c in over 2 years": a gap)
+        return Window(_minus(as_of, int(m.group(1)), m.group(2)), as_of, m.group(0))
     if m := re.search(r"\b(?:past|last)\s+(\d+)\s+(day|week|month|year)s?\b", q):
         return Window(_minus(as_of, int(m.group(1)), m.group(2)), as_of, m.group(0))
     if m := re.search(r"\b(?:past|previous|prior)\s+(day|week|month|year|yr|mo|wk)\b", q):
@@ -1226,7 +1232,9 @@ _BARE = re.compile(
 )
 #: a name said as something taken ("is she on iron?", "taking vitamin D"), just before it
 _TAKEN = re.compile(
-    r"\b(?:on|taking|takes|take|took|prescribed|started|stopped|given)\s+(?:any\s+|an?\s+)?$",
+    r"\b(?:on|taking|takes|take|took|prescribed|started|stopped|given)\s+(?:any\s+|an?\s+)?"
+    # the second of a list taken ("on calcium or vitamin d?")
+    r"(?:[\w-]+\s+){0,2}?(?:(?:or|and|,)\s+(?:any\s+|an?\s+)?)?$",
     re.I,
 )
 
@@ -1341,6 +1349,22 @@ def _measured_instead(m: Mention, question: str, terminology: Terminology) -> li
     ]
 
 
+def _supplement_instead(m: Mention, question: str, terminology: Terminology) -> list[Concept]:
+    """Of a result's name said as something taken ("is she on calcium?", "on potassium?":
+    the terminology knows calcium as a lab test only), the supplement of that name ("calcium
+    supplement"); none when the name is also a drug's or no supplement is known by it."""
+    if not m.concepts or not all(c.kind in _TESTED for c in m.concepts):
+        return []
+    if not _TAKEN.search(question[: m.start]):
+        return []
+    return [
+        c
+        for said in terminology.mentions(f"{m.text} supplement")
+        for c in said.concepts
+        if c.kind in _DRUG_KINDS and said.start == 0
+    ]
+
+
 def _broken(question: str) -> str:
     """The question with a bone broken said as the record's names say it, at the same
     length (mention spans stay those of the question)."""
@@ -1392,10 +1416,11 @@ def understand(
             continue  # "her labs last fall": a season, not a fall
         if any(a <= m.start < b for a, b, _v in vaccinated):
             continue  # "vaccinated for pneumonia": the vaccine, not the disease
-        for c in _measured_instead(m, question, terminology) or [
-            *_members_named(m.text, m.concepts, terminology),
-            *m.concepts,
-        ]:
+        for c in (
+            _measured_instead(m, question, terminology)
+            or _supplement_instead(m, question, terminology)
+            or [*_members_named(m.text, m.concepts, terminology), *m.concepts]
+        ):
             if taken and c.kind in _TESTED:
                 continue  # "is she on iron?": the supplement, not the lab test of that name
             if tested and c.kind in _DRUG_KINDS:
@@ -1580,6 +1605,16 @@ def understand(
                     for c in m.concepts:
                         if focus.part_asks.get(c.id) in (None, "latest"):
                             focus.part_asks[c.id] = also
+    if (
+        focus.concepts
+        and all(c.kind in _TESTED for _w, c in focus.concepts)
+        and re.search(r"\b(?:goal|target)s?\b", plain, re.I)
+    ):  # "what's his ldl goal and is he at it?", "a1c target?": the result against its goal
+        focus.judge = True
+        focus.asks = "judge" if focus.asks in (None, "yesno", "latest") else focus.asks
+        for cid, of_part in focus.part_asks.items():
+            if of_part in (None, "yesno", "latest"):
+                focus.part_asks[cid] = "judge"
     if (
         previous is not None
         and focus.window is None

@@ -1265,3 +1265,22 @@ async def test_a_death_and_what_held_then_in_other_words(tmp_path: Path) -> None
         control
     )
     assert "does not meet the usual treatment goal" in control[0]
+
+
+async def test_what_an_order_was_for_is_read_by_its_reason_s_code(tmp_path: Path) -> None:
+    # "type 1 diabetes?" of a woman with type 2 listed her metformin as "Related on record
+    # (diabetes mellitus type 1)": its reason is displayed "Diabetes" (which includes type
+    # 1), though the entry it points to is coded as type 2 diabetes (SNOMED CT 44054006)
+    record = [
+        condition("c1", "44054006", "Diabetes", "2002-12-01"),
+        med("m1", "860975", "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet",
+            "2024-12-01", reasonReference=[{"reference": "Condition/c1"}]),
+    ]  # fmt: skip
+    said = await _said(tmp_path, record, "type 1 diabetes?", "what is she on for her diabetes?")
+    assert said["type 1 diabetes?"][0] == [
+        "Not in this patient's record: no Diabetes mellitus type 1 (searched Condition named "
+        "'Diabetes mellitus type 1': nothing found)."
+    ]
+    assert said["what is she on for her diabetes?"][0][0].startswith(
+        "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet: current"
+    )

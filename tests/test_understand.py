@@ -827,3 +827,35 @@ def test_history_as_clinicians_shorten_it() -> None:
     assert _read("family hx?").sections == ["family"]
     for q in ("psh?", "surgical hx?", "past surgical history"):
         assert [c.id for _w, c in _read(q).concepts] == ["surgery"], q
+
+
+def test_more_of_how_clinicians_ask() -> None:
+    # a sweep written after this stop's changes: each had gone to the model or come back
+    # empty ("any hearing loss?"), or searched every screening ("last retinal screening?")
+    assert [c.id for _w, c in _read("any hearing loss?").concepts] == ["hearing_loss"]
+    assert [c.id for _w, c in _read("is she hard of hearing?").concepts] == ["hearing_loss"]
+    assert [c.id for _w, c in _read("last retinal screening?").concepts] == ["diabetic_eye_exam"]
+    assert _read("is her a1c creeping up?").asks == "change"
+    assert _read("is his ldl trending down?").asks == "change"
+    for q in ("a1c target?", "what's his ldl goal and is he at it?"):
+        f = _read(q)
+        assert f.judge, q
+        assert f.asks == "judge", (q, f)
+        assert all(a == "judge" for a in f.part_asks.values()), (q, f)
+    w = _read("bmi trend over 5 years").window
+    assert w is not None
+    assert (w.start, w.end) == (dt.date(2020, 6, 1), AS_OF)
+    assert _read("any a1c in over 2 years?").window is None  # a gap, not a window
+
+
+def test_a_result_s_name_said_as_something_taken() -> None:
+    # "on calcium or vitamin d?" went to the model with her calcium results: calcium is a
+    # lab test to the terminology, and "vitamin d", second in the list, was read as its test
+    assert [c.id for _w, c in _read("is she on calcium?").concepts] == ["calcium_supplement"]
+    assert [c.id for _w, c in _read("on calcium or vitamin d?").concepts] == [
+        "calcium_supplement", "cholecalciferol"
+    ]  # fmt: skip
+    assert [c.id for _w, c in _read("is she on potassium?").concepts] == ["potassium_supplement"]
+    assert [c.kind for _w, c in _read("calcium level?").concepts] == ["lab"]
+    t = default_terminology()
+    assert t.members("potassium_supplement") == {"potassium_chloride"}  # not the calcium

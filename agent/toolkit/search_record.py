@@ -617,7 +617,7 @@ def _given_for(
             if any(_site_words(tuple(sites)).search(r) for r in item.reasons):
                 kept.append(item)
             continue
-        reasons = [c for r in item.reasons for c in _most_specific(term, plain(r))]
+        reasons = _reason_concepts(ctx, term, item)
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
             kept.append(item)
             continue
@@ -631,15 +631,24 @@ def _given_for(
     return kept, why
 
 
+def _reason_concepts(ctx: AgentContext, term: Terminology, item: EvidenceItem) -> list[Concept]:
+    """What an order, a procedure or a visit was for: the concepts its reasons' words name
+    and those of the entries its ``reasonReference`` points to, by their codes (Synthea's
+    "Diabetes" is coded as type 2 diabetes, which "type 1 diabetes?" is not), the most
+    specific kept."""
+    found = [c for r in item.reasons for m in term.mentions(plain(r)) for c in m.concepts]
+    ev = ctx.cache.evidence
+    if ev is not None and item.reason_refs:
+        by_ref = ev.by_reference()
+        for ref in item.reason_refs:
+            handle = by_ref.get(ref)
+            if handle and handle != item.handle:
+                found += item_concepts(ev.get(handle), term)
+    return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
+
+
 def _last_day(item: EvidenceItem) -> str:
     return max((p.day or "" for p in item.points), default="")
-
-
-def _most_specific(term: Terminology, text: str) -> list[Concept]:
-    """The concepts a text names, without those only implied by another ("Essential
-    hypertension", not also "disease")."""
-    found = [c for m in term.mentions(text) for c in m.concepts]
-    return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
 
 
 def _doses(
