@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +193,8 @@ _DONE_FOR = (
     r"|\b(?:was|were|is|are|being|been)\s+done\s+(?:for|about)\b|\bdoing\s+(?:for|about)\b"
     r"|\b(?:did|do|does|will)\s+(?:they|we|you|the\s+doctors?|anyone)\s+do\s+(?:for|about)\b"
 )
+#: "when did she pass?", "has he passed on?": died (said last, not "did she pass her test?")
+_PASSED = r"pass(?:ed)?(?=(?:\s+(?:away|on))?\W*$)"
 _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "allergies",
@@ -302,7 +304,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bdemographics?\b|\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
             r"\bdeceased\b|\bpass(?:ed|es)? away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
-            r"\bpass(?:ed)?(?=(?:\s+(?:away|on))?\W*$)|"  # "when did she pass?"
+            rf"\b{_PASSED}|"
             r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b|\bmale\b|\bfemale\b|"
             + "|".join((_PCP, _KIN, _PHONE, _ADDRESS, _INSURANCE)),
             re.I,
@@ -454,7 +456,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "death",
         re.compile(
-            r"\b(?:die[ds]?|death|deceased|pass(?:ed|es)? away|pass(?:ed)?(?=(?:\s+on)?\W*$))\b",
+            rf"\b(?:die[ds]?|death|deceased|pass(?:ed|es)? away|{_PASSED})\b",
             re.I,
         ),
     ),
@@ -1064,6 +1066,17 @@ _VACCINATED_FOR = re.compile(
 )
 
 
+def _named_as(terminology: Terminology, name: str, kinds: Collection[str]) -> list[Concept]:
+    """The concepts of those kinds a name names from its first word ("pneumonia vaccine":
+    the pneumococcal vaccines; "calcium supplement"; "bmi"), or none."""
+    return [
+        c
+        for said in terminology.mentions(name)
+        for c in said.concepts
+        if c.kind in kinds and said.start == 0
+    ]
+
+
 def _vaccines_for(question: str, terminology: Terminology) -> list[tuple[int, int, Concept]]:
     """The vaccines a question names by the disease they protect against (the disease's
     name with "vaccine", as the terminology knows it: "pneumonia vaccine", "hep b
@@ -1073,14 +1086,9 @@ def _vaccines_for(question: str, terminology: Terminology) -> list[tuple[int, in
         words = list(re.finditer(r"[\w-]+", m.group(1)))
         for k in range(len(words), 0, -1):  # the longest name first
             disease = m.group(1)[: words[k - 1].end()]
-            found = [
-                (v, c)
-                for v in terminology.mentions(f"{disease} vaccine")
-                for c in v.concepts
-                if c.kind == "vaccine" and v.start == 0
-            ]
+            found = _named_as(terminology, f"{disease} vaccine", {"vaccine"})
             if found:
-                out.append((m.start(1), m.start(1) + len(disease), found[0][1]))
+                out.append((m.start(1), m.start(1) + len(disease), found[0]))
                 break
     return out
 
@@ -1234,7 +1242,7 @@ _BARE = re.compile(
 _TAKEN = re.compile(
     r"\b(?:on|taking|takes|take|took|prescribed|started|stopped|given)\s+(?:any\s+|an?\s+)?"
     # the second of a list taken ("on calcium or vitamin d?")
-    r"(?:[\w-]+\s+){0,2}?(?:(?:or|and|,)\s+(?:any\s+|an?\s+)?)?$",
+    r"(?:(?:[\w-]+\s*){1,2}(?:or|and|,)\s+(?:any\s+|an?\s+)?)?$",
     re.I,
 )
 
@@ -1341,12 +1349,7 @@ def _measured_instead(m: Mention, question: str, terminology: Terminology) -> li
     numbered = _NUMBERED.fullmatch(m.text)
     if numbered is None or not _COMPARED_AFTER.match(question[m.end :]):
         return []
-    return [
-        c
-        for said in terminology.mentions(numbered.group("name"))
-        for c in said.concepts
-        if c.kind in _TESTED
-    ]
+    return _named_as(terminology, numbered.group("name"), _TESTED)
 
 
 def _supplement_instead(m: Mention, question: str, terminology: Terminology) -> list[Concept]:
@@ -1357,12 +1360,7 @@ def _supplement_instead(m: Mention, question: str, terminology: Terminology) -> 
         return []
     if not _TAKEN.search(question[: m.start]):
         return []
-    return [
-        c
-        for said in terminology.mentions(f"{m.text} supplement")
-        for c in said.concepts
-        if c.kind in _DRUG_KINDS and said.start == 0
-    ]
+    return _named_as(terminology, f"{m.text} supplement", _DRUG_KINDS)
 
 
 def _broken(question: str) -> str:

@@ -720,14 +720,18 @@ async def test_what_she_is_on_of_a_kind_says_none_current(tmp_path: Path) -> Non
     )
 
 
-def _flu(iid: str, day: str) -> dict[str, Any]:
+def _vaccine(iid: str, code: str, display: str, day: str) -> dict[str, Any]:
     return {
         "resourceType": "Immunization", "id": iid, "status": "completed",
-        "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140",
-                                    "display": "Influenza, seasonal, injectable"}]},
+        "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": code,
+                                    "display": display}]},
         "patient": {"reference": f"Patient/{PID}"},
         "occurrenceDateTime": f"{day}T10:00:00+00:00",
     }  # fmt: skip
+
+
+def _flu(iid: str, day: str) -> dict[str, Any]:
+    return _vaccine(iid, "140", "Influenza, seasonal, injectable", day)
 
 
 async def test_said_by_code_as_people_ask_it(tmp_path: Path) -> None:
@@ -1179,16 +1183,6 @@ async def test_the_first_and_last_of_a_period(tmp_path: Path) -> None:
     assert said["first visit in 2020?"] == (
         ["The first from 2020-01-01 to 2020-12-31: Encounter for check up (ambulatory): "
          "2020-01-27."], 0)  # fmt: skip
-
-
-def _vaccine(iid: str, code: str, display: str, day: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Immunization", "id": iid, "status": "completed",
-        "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": code,
-                                    "display": display}]},
-        "patient": {"reference": f"Patient/{PID}"},
-        "occurrenceDateTime": f"{day}T10:00:00+00:00",
-    }  # fmt: skip
 
 
 async def test_vaccinated_for_a_disease(tmp_path: Path) -> None:
