@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools._record import RecordView
 from tools.evidence import EvidenceSet
 from tools.source import RecordSource
 from tools.terminology import Terminology
@@ -84,6 +85,7 @@ class RecordCache:
 
     record: list[dict[str, Any]] | None = None
     evidence: EvidenceSet | None = None
+    view: RecordView | None = None  # the record classified, which the evidence is built from
     written: dict[str, str] = field(default_factory=dict)  # created reference -> handle
     absences: dict[str, str] = field(default_factory=dict)  # search scope -> handle
     next_handle: int = 0

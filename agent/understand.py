@@ -723,9 +723,9 @@ def _death_day(evidence: EvidenceSet | None) -> dt.date | None:
     return None
 
 
-def _dated_after(evidence: EvidenceSet | None, death: dt.date) -> bool:
+def _dated_after(evidence: EvidenceSet | None, death: dt.date | None) -> bool:
     """Whether the record holds entries dated after the day the patient died."""
-    if evidence is None or _death_day(evidence) != death:
+    if evidence is None or death is None:
         return False
     return any((day := _day(item.date)) is not None and day > death for item in evidence.items)
 
@@ -1454,13 +1454,14 @@ def understand(
         focus.concepts = []  # history, not her own diabetes
     focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
     # of a patient who has died, "in the last year", "his last 6 months" end at the death
-    as_of = min(as_of, _death_day(evidence) or as_of)
+    died = _death_day(evidence)
+    as_of = min(as_of, died or as_of)
     focus.window = window_of(question, as_of, anchors_of(evidence)) or _ago_window(question, as_of)
     if (
         any(_BEFORE.match(m.group(0)) for m in _AT_DEATH.finditer(undated))
         and focus.by_death
         and focus.window is None
-        and _dated_after(evidence, as_of)
+        and _dated_after(evidence, died)
     ):
         # "his last visit before he died", of a record holding entries dated after the
         # death (a wrong date, or entries filed on the wrong patient): those up to it
@@ -1485,7 +1486,7 @@ def understand(
         bool(
             _CURRENT.search(_PUT_ON.sub(" ", question))
             # of a patient who has died, what held then: "meds at the time of death?"
-            or (_death_day(evidence) and re.search(rf"\b(?:{_DEATH_NOW})\b", question, re.I))
+            or (died and re.search(rf"\b(?:{_DEATH_NOW})\b", question, re.I))
         )
         and not past
         # "what was he on for the clot?": then, not now (unless "now" or "still" says so)

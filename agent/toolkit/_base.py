@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from tools._record import fmt_num
+from tools._record import fmt_num, view_of
 from tools.brief import plain, sentence_case
 from tools.evidence import (
     ENCOUNTER_CLASSES,
@@ -149,7 +149,12 @@ async def ensure_evidence(ctx: AgentContext) -> EvidenceSet:
     if ctx.cache.evidence is None:
         record = await ctx.source.everything(ctx.patient_id)
         ctx.cache.record = record
-        ctx.cache.evidence = await asyncio.to_thread(build_evidence, record, as_of=ctx.as_of)
+        # the record classified once, kept for the checks that read it whole (entries
+        # dated after a death), then its evidence
+        ctx.cache.view = await asyncio.to_thread(view_of, record)
+        ctx.cache.evidence = await asyncio.to_thread(
+            build_evidence, ctx.cache.view, as_of=ctx.as_of
+        )
     return ctx.cache.evidence
 
 
@@ -381,15 +386,12 @@ def window_ends(
         ("first", min(d for d, _i, _w in dated), "The first"),
     ):
         that_day = list({id(i): (i, w) for d, i, w in dated if d == day}.values())
+        said = [f"{_event_name(w)}: {day}" for _i, w in that_day]
+        if span:  # the first entry of that day says which it is
+            said[0] = f"{which} {span}: {said[0]}"
         leads[ask] = [
-            (
-                scrub(
-                    f"{which} {span}: " * (k == 0 and bool(span)) + f"{_event_name(w)}: {day}",
-                    ctx.patient_id,
-                ),
-                [item.handle],
-            )
-            for k, (item, w) in enumerate(that_day)
+            (scrub(text, ctx.patient_id), [item.handle])
+            for text, (item, _w) in zip(said, that_day, strict=True)
         ]
     return leads
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tools._record import view_of
 from tools.brief import last_visit_lines, plain, sentence_case
 from tools.evidence import SECTIONS, EvidenceItem, SearchScope
 from tools.summary import after_death_line, handle_index
@@ -68,8 +67,10 @@ async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResu
     result = bounded(ctx, shown, what, SearchScope(resource_types=SECTION_TYPES[section]))
     if section == "patient":
         result.leads.update(_vital_leads(ctx, items))
-        if "death" in result.leads and (
-            check := after_death_line(view_of(ctx.cache.record or []), ev)
+        if (
+            "death" in result.leads
+            and ctx.cache.view is not None
+            and (check := after_death_line(ctx.cache.view, ev))
         ):  # "when did he die?": and the entries the record dates after it, to verify
             for h in check.handles:
                 result.add(ctx, ev.get(h))
