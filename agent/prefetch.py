@@ -243,10 +243,6 @@ _CONTROL = re.compile(
     re.I,
 )
 
-#: "what meds did he stop?", "which medications were discontinued?": the stopped orders
-_STOPPED = re.compile(r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off)\b", re.I)
-
-
 #: what a care question asks for by name: the teams, the goals, the plans
 _CARE_KINDS = (
     ("CareTeam", re.compile(r"\bcare ?teams?\b", re.I)),
@@ -262,6 +258,21 @@ def _section_calls(
     out = []
     for section in sections:
         rtype = _WINDOWED.get(section)
+        if section == "medications" and "drug" not in named and focus.stopped:
+            # "what meds did he stop?", "past medications?": the orders no longer current
+            # (stopped, completed, ended), by the record's own status; of a window ("what
+            # was stopped last year?"), those ordered in it
+            out.append(
+                _whole(
+                    _call(
+                        "search_record",
+                        resource_type="MedicationRequest",
+                        status="past",
+                        **window,
+                    )
+                )
+            )
+            continue
         if window and rtype and not focus.current and _KIND_OF.get(section) not in named:
             # "what medications was she on in 2015?": the entries of that window (orders
             # written, problems noted, doses given), counted by the tool
@@ -270,17 +281,6 @@ def _section_calls(
         if section == "allergies" and not named & {"substance", "drug"}:
             # "allergic to latex?" is answered by that search, not by the whole list
             out.append(_whole(_call("record_summary", section="allergies")))
-        elif section == "medications" and "drug" not in named and _STOPPED.search(question):
-            out.append(
-                _whole(
-                    _call(
-                        "search_record",
-                        resource_type="MedicationRequest",
-                        status="stopped",
-                        **window,
-                    )
-                )
-            )
         elif section == "medications" and "drug" not in named:
             if focus.current:
                 out.append(

@@ -63,10 +63,12 @@ class Seen(BaseModel):
             stated = [
                 p.source.reference for p in self.item.points if p.day and p.day in said
             ]  # fmt: skip
-            if self.focus:
-                stated = [r for r in stated if r in self.focus]
-            if stated:
-                return list(dict.fromkeys(stated))
+            focused = [r for r in stated if r in self.focus] if self.focus else stated
+            # (none of them what a tool focused on: the days said are of other entries of
+            # the item — "entries dated after the death, 1996-01-25 to 1996-09-06" — not
+            # the window's values another search of the turn looked at)
+            if focused or stated:
+                return list(dict.fromkeys(focused or stated))
         counted = [int(m.group(1)) for m in _COUNTED.finditer(said)] if said else []
         if len(refs) in counted and len(refs) <= 20:  # "10 urea nitrogen results": all ten
             return refs

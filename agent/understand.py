@@ -98,6 +98,10 @@ class Focus:
     #: whose place in ``concepts`` a secondary malignant neoplasm took: what a follow-up
     #: that names nothing is about ("when was it diagnosed?")
     spread_of: list[tuple[str, Concept]] = field(default_factory=list)
+    #: asks for the medications no longer taken ("what meds has he stopped?", "past
+    #: medications?", "meds she no longer takes"): the orders that ended, not the current
+    #: ones (a follow-up does not keep it)
+    stopped: bool = False
 
     @property
     def about(self) -> list[tuple[str, Concept]]:
@@ -121,6 +125,7 @@ class Focus:
             **({"which": True} if self.which else {}),
             **({"threshold": self.threshold} if self.threshold else {}),
             **({"spread_of": [[t, c.id] for t, c in self.spread_of]} if self.spread_of else {}),
+            **({"stopped": True} if self.stopped else {}),
             "given_for": list(self.given_for),
             "acts": [[a.tool, a.conditional] for a in self.acts],
             **({"day": self.day.isoformat()} if self.day else {}),
@@ -157,6 +162,7 @@ class Focus:
             day=parse_date(data.get("day")),
             threshold=data.get("threshold"),
             spread_of=concepts_of("spread_of"),
+            stopped=bool(data.get("stopped")),
         )
 
 
@@ -215,6 +221,9 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:(?:currently|now|still)\s+)?on\b(?!\s+(?:the\s+)?(?:problem\s+)?list\b)"
             r"|\b(?:started|put|placed|switched)\s+on\b"
             r"|\b(?:get|gets|got|receive|received)\s+for\b"  # "what did she get for her strep?"
+            # "what did they give her for the stroke?", "what was started for the afib?"
+            r"|\b(?:give|gives|gave|given)\s+(?:(?:her|him|them|me|you|us)\s+)?for\b"
+            r"|\b(?:started|initiated|begun)\s+for\b"
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b"
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
@@ -349,8 +358,25 @@ _WHICH = re.compile(
     r"(?:(?:her|his|their|my|your|the(?: patient's)?)\s+)?",
     re.I,
 )
+#: which stage, type or grade of a thing named ("ckd stage?", "what stage is her ckd?",
+#: "diabetes type?"): the entries that say it are the answer, not a "yes"
+_STAGE = re.compile(
+    r"\b(?:what|which)\s+(?:stage|type|grade|class|severity|degree)\b"
+    r"|\b(?:stage|type|grade|severity)\s*\??\s*$",
+    re.I,
+)
 #: the dose of a drug asked of, not whether it changed ("warfarin dose?")
 _DOSE_OF = re.compile(r"\bdos(?:e|es|age|ages|ing)\b|\bhow much\b(?!\s+(?:weight|did|has))", re.I)
+#: the medications no longer taken, asked for as such ("what meds has he stopped?", "any
+#: discontinued medications?", "past meds?", "meds she no longer takes", "what did she use
+#: to take?")
+_STOPPED = re.compile(
+    r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off|no longer|any ?more|"
+    r"used to)\b"
+    r"|\b(?:past|previous|prior|former|old|earlier|inactive|historical|ended|expired)\s+"
+    r"(?:meds|medications?|medicines?|prescriptions?|drugs?|rxs?|orders?)\b",
+    re.I,
+)
 #: "what was the strep throat treated with?", "what did they give him for the pain?"
 _PAST_TENSE = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
 _WAS_ON = re.compile(
@@ -478,6 +504,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|\bsince when\b|\bonset\b|\bhow long (?:has|have|had)\b|\bdiagnosed\b"
             r"|\bwhen did (?:she|he|they|i|you|the patient) (?:first )?(?:get|develop|start|begin)\b"
             r"|\bwhen did (?:that|it|this|those|these|they) (?:first )?(?:start|begin)\b"
+            # "when did the allergy shots start?", "when did her migraines begin?"
+            r"|\bwhen did (?:the|her|his|their|my|your)\b[^?;]*?\b(?:start|begin)\b"
             r"|\bwhen (?:was|were) (?:it|that|this|they) (?:first )?started\b"
             r"|\bwhen (?:was|were) (?:\w+\s+){1,5}?(?:found|discovered|detected|picked up)\b",
             re.I,
@@ -509,7 +537,14 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:ever )?(?:had|been)\b|\bpreviously\b"
             # "did she have preeclampsia?", "did he break his arm?": of then, not now
             r"|^\W*(?:(?:so|and|but)\s+)?did\s+(?:she|he|they|i|you|we|the patient)\b"
-            r"|\bin the past\b(?!\s+(?:\w+\s+)?(?:days?|weeks?|wks?|months?|mos|years?|yrs?|decades?)\b))",
+            r"|\bin the past\b(?!\s+(?:\w+\s+)?(?:days?|weeks?|wks?|months?|mos|years?|yrs?|decades?)\b)"
+            # "was she given tPA?", "was he ever treated for it?": of then, as "did she"
+            r"|^\W*(?:(?:so|and|but)\s+)?(?:was|were)\s+(?:she|he|they|i|you|we|the patient)\s+"
+            r"(?:ever\s+)?(?:given|prescribed|treated|vaccinated|immuni[sz]ed|tested|screened|"
+            r"admitted|hospitali[sz]ed|operated)\b"
+            # "any uti history?", "asthma history?" (the name blanked out; not "his history?",
+            # "medical history?": a section)
+            r"|^\W*(?:any\W+)?history\W*$)",
             re.I,
         ),
     ),
@@ -998,6 +1033,9 @@ _MEDS_AFTER = (
 )
 
 
+#: the words before a topic said first ("her migraines - what's she on?")
+_TOPIC = r"\W*(?:re:?\s*)?(?:(?:her|his|my|their|the|your)\s+)?"
+
 #: what medications are given for: a problem or a symptom, or what a lab or vital shows
 _TREATED_KINDS = ("condition", "finding", "lab", "vital", "assessment", "body_site")
 
@@ -1011,6 +1049,12 @@ def _given_for(question: str, words: str, concept: Concept) -> bool:
     return bool(
         re.search(_FOR_BEFORE + w + r"\b", question, re.I)
         or re.search(r"\b" + w + _MEDS_AFTER, question, re.I)
+        # the topic first: "migraines - what's she on?", "diabetes: what meds?"
+        or re.match(
+            _TOPIC + w + r"\s*(?:[-\u2013\u2014:,]|\.\.\.)(?!\s*(?:and|also|plus|or)\b)",
+            question,
+            re.I,
+        )
     )
 
 
@@ -1235,7 +1279,7 @@ _DONE = re.compile(
 #: today?", "her cholesterol and LDL?"), once the names are blanked out
 _BARE = re.compile(
     r"\W*(?:(?:and|so|what about|how about|her|his|their|my|your|the|today|now|currently|"
-    r"lately|recently|these days)\b\W*)*",
+    r"lately|recently|these days|levels?|values?|results?|readings?|numbers?)\b\W*)*",
     re.I,
 )
 #: a name said as something taken ("is she on iron?", "taking vitamin D"), just before it
@@ -1494,6 +1538,8 @@ def understand(
     )
     focus.past = not focus.current and bool(_PAST_TENSE.search(question))
     focus.which = any(_WHICH.fullmatch(question[: m.start]) for m in mentions if m.concepts)
+    staged = bool(focus.concepts) and bool(_STAGE.search(question))
+    focus.which = focus.which or staged
     if not focus.concepts and not focus.sections and _OVERVIEW.search(question):
         # "what's going on with her?", "give me an overview": the current lists the
         # record holds (problems, medications, allergies), whatever prose is written
@@ -1506,6 +1552,8 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if focus.asks == "yesno" and staged:
+        focus.asks = None  # "ckd stage?": which stage the entries say, not a "yes"
     if focus.asks == "yesno" and _WH_FIRST.match(question):
         focus.asks = None  # "how tall is she?": the name blanked out left "is she?"
     focus.asks, dose = _of_the_kind_named(focus.asks, question, plain, focus.concepts)
@@ -1614,6 +1662,17 @@ def understand(
         for cid, of_part in focus.part_asks.items():
             if of_part in (None, "yesno", "latest"):
                 focus.part_asks[cid] = "judge"
+    if (
+        "medications" in focus.sections
+        and not focus.of_kinds(*_DRUG_KINDS)
+        and not focus.given_for
+        and _STOPPED.search(question)
+        and not re.search(r"\b(?:it|that|this|them|those|these)\b", question, re.I)
+    ):  # "what meds has he stopped?", "past medications?": the orders that ended (not a
+        # judgement of the current ones, nor the current list "taking" would read)
+        focus.stopped = True
+        focus.current = focus.judge = False
+        focus.asks = None if focus.asks in ("judge", "ended", "yesno", "ever") else focus.asks
     if (
         previous is not None
         and focus.window is None

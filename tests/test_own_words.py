@@ -1278,3 +1278,135 @@ async def test_what_an_order_was_for_is_read_by_its_reason_s_code(tmp_path: Path
     assert said["what is she on for her diabetes?"][0][0].startswith(
         "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet: current"
     )
+
+
+async def test_what_was_stopped_what_was_given_and_when_a_course_began(tmp_path: Path) -> None:
+    # a sweep written before this stop's changes (40 questions, 4 shared patients): "meds
+    # he's no longer taking?" listed the current orders, "any uti history?" and "was she
+    # given tpa?" said "No, not currently" of what had been, "when did the allergy shots
+    # start?" gave the last, "migraines - what's she on?" listed the metformin (for the
+    # diabetes) beside the migraine, "peanut ige level?" said "Yes —"
+    record = [
+        condition("c1", "44054006", "Diabetes", "2002-12-01"),
+        condition("c2", "38822007", "Cystitis", "2013-02-18", "resolved", abatement="2013-04-11"),
+        condition("c3", "37796009", "Migraine", "2001-05-01"),
+        med("m1", "860975", "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet",
+            "2024-12-01", reasonReference=[{"reference": "Condition/c1"}]),
+        med("m2", "311989", "Nitrofurantoin 5 MG/ML Oral Suspension", "2013-02-18", "stopped",
+            reasonReference=[{"reference": "Condition/c2"}]),
+        med("m3", "1804799", "Alteplase 100 MG Injection", "2011-10-24", "completed"),
+        *(_procedure(f"p{k}", "180256009", "Subcutaneous immunotherapy", day)
+          for k, day in enumerate(("2017-08-17", "2019-03-07", "2021-01-07"))),
+        *(obs(f"o{k}", "6206-7", v, "kU/L", f"{day}T10:00:00+00:00", display="Peanut IgE Ab")
+          for k, (v, day) in enumerate(((0.2684, "2017-07-27"), (0.1574, "2021-01-28")))),
+    ]  # fmt: skip
+    asked = (
+        "meds he's no longer taking?", "past medications?", "what meds were stopped since 2012?",
+        "any uti history?", "was she given tpa?", "when did the allergy shots start?",
+        "migraines - what's she on?", "diabetes: what meds?", "peanut ige level?",
+        "any meds stopped in 2020?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    past = ["Nitrofurantoin 5 MG/ML Oral Suspension: past", "Alteplase 100 MG Injection: past"]
+    for q in asked[:2]:
+        assert sorted(s.split(",")[0] for s in said[q][0]) == sorted(past), (q, said[q])
+    assert said["what meds were stopped since 2012?"][0] == [  # the tPA was ordered in 2011
+        "In all, 1 medication order from 2012-01-01 to 2025-06-01.",
+        "Nitrofurantoin 5 MG/ML Oral Suspension: past, last ordered 2013-02-18, for Cystitis.",
+    ]
+    assert said["any meds stopped in 2020?"][0] == [  # the one before, not the current order
+        "Not in this patient's record: no past medication orders (searched MedicationRequest "
+        "status past, dated 2020-01-01 to 2020-12-31: nothing found).",
+        "Nitrofurantoin 5 MG/ML Oral Suspension: 2013-02-18, the latest before that period.",
+    ]
+    assert said["any uti history?"][0][0].startswith("Yes — Cystitis: resolved"), said
+    assert said["was she given tpa?"][0][0].startswith("Yes — Alteplase 100 MG Injection"), said
+    assert said["when did the allergy shots start?"][0] == [
+        "The first: Subcutaneous immunotherapy: 2017-08-17, the first of 3 on record."
+    ]
+    assert said["migraines - what's she on?"][0][0].startswith(
+        "Not in this patient's record: no current medications given for Migraine"
+    )
+    assert all("Metformin" not in s for s in said["migraines - what's she on?"][0])
+    assert said["diabetes: what meds?"][0][0].startswith("24 HR Metformin"), said
+    assert said["peanut ige level?"][0][0].startswith(
+        "Peanut IgE Ab: 0.1574 kU/L on 2021-01-28, the latest of 2 results since 2017-07-27; "
+        "the one before it, the first, was 0.2684 kU/L on 2017-07-27"
+    ), said
+
+
+async def test_what_was_given_for_it_at_the_visit_and_kinds_of_visit(tmp_path: Path) -> None:
+    # a second sweep, written after the first batch: "what antibiotic for the ear
+    # infection?" said none (the cefuroxime, ordered at the visit for otitis media, records
+    # no reason of its own), "what did they give her for the stroke?" and "what was started
+    # for the afib?" went to the model, "how many follow-ups last year?", "how many pt
+    # sessions?" and "was he in hospice?" came back empty, "ckd stage?" said "Yes —"
+    record = [
+        condition("c1", "65363002", "Otitis media", "2020-03-15", "resolved",
+                  abatement="2020-09-30"),
+        condition("c2", "230690007", "Stroke", "2019-05-26"),
+        condition("c3", "431856006", "Chronic kidney disease stage 2 (disorder)", "2022-03-02"),
+        _visit("e1", "2020-03-15", "AMB", "185345009", "Encounter for symptom", reason="c1"),
+        _visit("e2", "2019-05-26", "AMB", "185349003", "Encounter for check up"),
+        *(_visit(f"f{k}", day, "AMB", "390906007", "Follow-up encounter")
+          for k, day in enumerate(("2023-08-15", "2024-02-15", "2024-08-15"))),
+        med("m1", "309097", "Cefuroxime 250 MG Oral Tablet", "2020-03-15", "stopped",
+            encounter={"reference": "Encounter/e1"}),
+        med("m2", "310965", "Ibuprofen 200 MG Oral Tablet", "2020-03-15", "stopped",
+            encounter={"reference": "Encounter/e1"}),
+        med("m3", "1804799", "Alteplase 100 MG Injection", "2019-05-26", "stopped",
+            encounter={"reference": "Encounter/e2"}),
+        med("m4", "309362", "Clopidogrel 75 MG Oral Tablet", "2019-05-26", "stopped",
+            encounter={"reference": "Encounter/e2"}),
+        *(_procedure(f"p{k}", "91251008", "Physical therapy procedure", day)
+          for k, day in enumerate(("2023-06-01", "2023-06-15"))),
+    ]  # fmt: skip
+    asked = (
+        "what antibiotic for the ear infection?", "what was she given for the ear infection?",
+        "what did they give her for the stroke?", "how many follow-ups last year?",
+        "how many pt sessions?", "was he in hospice?", "ckd stage?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    at_visit = "ordered at the visit for Otitis media (2020-03-15)."
+    assert said["what antibiotic for the ear infection?"][0][0] == (
+        f"Cefuroxime 250 MG Oral Tablet: past, last ordered 2020-03-15 — {at_visit}"
+    )
+    assert sorted(s.split(":")[0] for s in said["what was she given for the ear infection?"][0]) == [
+        "Cefuroxime 250 MG Oral Tablet", "Ibuprofen 200 MG Oral Tablet"
+    ]  # fmt: skip
+    assert said["what did they give her for the stroke?"][0] == [
+        "Alteplase 100 MG Injection: past, last ordered 2019-05-26 — thrombolytic agent.",
+        "Clopidogrel 75 MG Oral Tablet: past, last ordered 2019-05-26 — platelet aggregation "
+        "inhibitor.",
+    ]
+    assert said["how many follow-ups last year?"][0] == [
+        "In all, 2 encounters from 2024-01-01 to 2024-12-31.",
+        "Follow-up encounter: 2 from 2024-01-01 to 2024-12-31 (2024-08-15, 2024-02-15).",
+    ]
+    assert said["how many pt sessions?"][0][0] == "Physical therapy procedure: 2 in all."
+    assert said["was he in hospice?"][0] == [
+        "Not in this patient's record: no Hospice care (searched Encounter named 'Hospice "
+        "care': nothing found)."
+    ]
+    assert said["ckd stage?"][0] == ["Chronic kidney disease stage 2: active, since 2022-03-02."]
+
+
+async def test_the_record_check_cites_the_entries_dated_after_the_death(tmp_path: Path) -> None:
+    # "last visit before death?" rendered 35 footnotes: the record check's sentence cites
+    # the visit item that holds the entries after the death, and a sentence citing an item
+    # took the references a tool had focused on — the earlier visits of that kind the
+    # window's search showed — not those of the days the sentence states
+    who, record = _died_1996()
+    record += [
+        _visit(f"p{k}", f"19{80 + k}-05-0{1 + k % 8}", "IMP", "185347001", "Encounter for problem")
+        for k in range(8)
+    ]
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([who, *record])
+    a = await ask(
+        "last visit before death?", patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF
+    )
+    check = next(s for s in a.sentences if s.text.startswith("Record check"))
+    assert sorted(check.references) == ["Encounter/e4", "Encounter/e5"], check

@@ -60,7 +60,7 @@ def test_codes_and_words_become_calls() -> None:
     assert _args("still on lipitor?") == [("search_record", {"name": "Atorvastatin"})]
     # the stopped orders, not the whole medication list
     assert _args("Which medications were discontinued?") == [
-        ("search_record", {"resource_type": "MedicationRequest", "status": "stopped"})
+        ("search_record", {"resource_type": "MedicationRequest", "status": "past"})
     ]
     # the last visit asked of as a whole, not when something at it is named
     assert _args("What happened at her last visit?") == [

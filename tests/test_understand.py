@@ -859,3 +859,43 @@ def test_a_result_s_name_said_as_something_taken() -> None:
     assert [c.kind for _w, c in _read("calcium level?").concepts] == ["lab"]
     t = default_terminology()
     assert t.members("potassium_supplement") == {"potassium_chloride"}  # not the calcium
+
+
+def test_what_was_stopped_and_what_was_had_are_read_as_such() -> None:
+    for q in ("what meds has he stopped?", "meds he's no longer taking?", "past medications?",
+              "discontinued meds?", "any previous prescriptions?"):  # fmt: skip
+        f = _read(q)
+        assert f.stopped, (q, f)
+        assert (f.current, f.judge, f.asks) == (False, False, None), (q, f)
+        assert [c for c in prefetch_calls(q, as_of=AS_OF) if c["args"].get("status") == "past"], q
+    for q in ("what is he taking now?", "is she off metformin?", "what is she on for pain?"):
+        assert not _read(q).stopped, q
+    for q in ("any uti history?", "uti history?", "was she given tpa?", "was he ever treated?"):
+        assert _read(q).asks == "ever", q
+    for q in ("medical history?", "his history?"):
+        assert _read(q).asks != "ever", q
+    for q in ("when did the allergy shots start?", "when did her migraines begin?"):
+        assert _read(q).asks == "first", q
+    for q in ("peanut ige level?", "ldl value?", "a1c results?"):
+        assert _read(q).asks is None, q
+    assert _read("any a1c results?").asks == "ever"
+    for q in ("migraines - what's she on?", "her bp, what's she taking?", "diabetes: what meds?"):
+        assert _read(q).given_for, q
+    assert not _read("diabetes, and what meds is she on?").given_for
+
+
+def test_kinds_of_visit_stages_and_what_was_given_for_it() -> None:
+    for q, cid in (("how many follow-ups last year?", "follow_up_visit"),
+                   ("any prenatal visits?", "prenatal_visit"), ("was he in hospice?", "hospice"),
+                   ("urgent care visits?", "urgent_care"), ("how many pt sessions?", "physical_therapy")):  # fmt: skip
+        assert cid in [c.id for _w, c in _read(q).concepts], q
+    for q in ("ckd stage?", "what stage is her ckd?", "diabetes type?"):
+        f = _read(q)
+        assert f.which, (q, f)
+        assert f.asks is None, (q, f)
+    assert not _read("any ckd?").which
+    for q in ("what did they give her for the stroke?", "what was started for the afib?",
+              "what was she given for the ear infection?"):  # fmt: skip
+        f = _read(q)
+        assert f.sections == ["medications"], (q, f)
+        assert f.given_for, (q, f)

@@ -208,9 +208,12 @@ def series_statement(name: str, st: SeriesStats) -> str:
     )
     text = f"{name}: {value(st.last)}, the latest of {st.n} results {span}"
     before = next((p for p in reversed(st.values) if p.date[:10] != st.last.date[:10]), None)
-    if before is not None:  # of another day (a same-day twin is no "one before")
-        text += f"; the one before it was {value(before)}"
-    text += f"; the first was {value(st.first)}"
+    if before is not None and before.date[:10] == st.first.date[:10]:
+        text += f"; the one before it, the first, was {value(st.first)}"  # two days only
+    else:
+        if before is not None:  # of another day (a same-day twin is no "one before")
+            text += f"; the one before it was {value(before)}"
+        text += f"; the first was {value(st.first)}"
     if st.change is not None and st.direction:
         moved = {"increased": "up", "decreased": "down"}.get(st.direction)
         text += (

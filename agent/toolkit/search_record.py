@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from tools._record import parse_date as fhir_date
+from tools._record import ref_of
 from tools.brief import plain, sentence_case
 from tools.errors import UnsupportedSearch
 from tools.evidence import (
@@ -349,6 +350,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     )
     if args.site:
         what = f"{what} of the {args.site.lower()}"
+    if status == "past" and rtype == "MedicationRequest" and not (args.name or code):
+        what = f"past {what}"  # "what meds were stopped last year?": none that ended
     if args.given_for:
         what = (
             f"procedures done for {args.given_for}"
@@ -402,6 +405,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             else []
         )
         if not (taken_in and i.kind == "allergy")
+        # of the status searched ("what was stopped last year?": not a current order)
+        and not (status and not _has_status(i, status))
     ]
     if (d_from or d_to) and (near := _nearest(undated, d_from, d_to)) is not None:
         # "any vaccines last year?", none then: that "nothing found", and the nearest entry
@@ -623,12 +628,38 @@ def _given_for(
             continue
         if reasons or item.kind != "medication":
             continue  # it says what it is for, and it is something else (or says nothing)
+        visit = _ordered_at(ctx, item)
+        if visit is not None and any(
+            term.implies(r, w) or concerns(term, r, w)
+            for r in _reason_concepts(ctx, term, visit)
+            for w in wanted
+        ):  # no reason of its own, ordered at a visit for it ("what antibiotic for the
+            # ear infection?": the cefuroxime ordered at the visit for otitis media)
+            kept.append(item)
+            reason = "; ".join(plain(r) for r in visit.reasons) or "it"
+            why[item.handle] = f" — ordered at the visit for {reason} ({(visit.date or '')[:10]})"
+            continue
         drugs = item_concepts(item, term)
         k = next((k for w in wanted if (k := treating_class(term, drugs, w))), None)
         if k is not None:
             kept.append(item)
             why[item.handle] = f" — {plain(k.name)[:1].lower()}{plain(k.name)[1:]}"
     return kept, why
+
+
+def _ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
+    """The visit an order was written at (its latest resource's ``encounter``), as the
+    evidence holds it."""
+    view, ev = ctx.cache.view, ctx.cache.evidence
+    if view is None or ev is None:
+        return None
+    for point in reversed(item.points):
+        resource = view.by_ref.get(point.source.reference) or {}
+        visit = view.resolve(resource.get("encounter"))
+        if visit is not None:
+            handle = ev.by_reference().get(ref_of(visit))
+            return ev.get(handle) if handle else None
+    return None
 
 
 def _reason_concepts(ctx: AgentContext, term: Terminology, item: EvidenceItem) -> list[Concept]:
