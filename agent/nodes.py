@@ -50,7 +50,7 @@ from .events import (
 )
 from .guard import precheck, scrub, scrub_item
 from .models import Message
-from .prefetch import prefetch_calls
+from .prefetch import CONTEXT, prefetch_calls
 from .schemas import (
     OVERVIEW_SENTENCE_CHARS,
     CheckedPlan,
@@ -596,7 +596,7 @@ def route_verify(state: AgentState) -> str:
 #: its range. A whole current list needs no statistic (:func:`_is_list`).
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
-     "ended", "death", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
+     "ended", "death", "dead", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
      "reason", "kin", "phone", "address", "insurance", "threshold", "beyond",
      "count_beyond"}
 )  # fmt: skip
@@ -610,6 +610,7 @@ _LIST_ASKS = frozenset(
         "yesno",
         "ever",
         "death",
+        "dead",
         "alive",
         "sex",
         "birth",
@@ -641,15 +642,29 @@ def _computed(state: AgentState) -> bool:
     ):
         return False  # "anything else?": the conversation, which the model reads
     evidence = state.get("evidence") or {}
+    if all(_asks_of(o, state) == CONTEXT for o in observations):
+        return True  # "… at her last visit?": which visit (the other searches answer)
     said = False
     for o in observations:
         asks = _asks_of(o, state)
+        if asks == CONTEXT:
+            continue  # which visit, not what is asked
         if _is_list(o) and asks in _LIST_ASKS and o.get("statements"):
             said = True  # "what are her current medications?", "any allergies?", "active
             continue  # meds at time of death?": the whole list, as the record states it
         if asks is None and o.get("statements") and _as_it_stands(o, focus):
             said = True  # "what's his blood pressure?", "what inhalers is he on?": the
             continue  # series (its latest and course), the current entries of that kind
+        args = o.get("args") or {}
+        if (
+            asks is None
+            and o.get("tool") == "search_record"
+            and (args.get("date_from") or args.get("date_to"))
+            and not (args.get("name") or args.get("code"))
+            and o.get("statements")
+        ):  # "what meds were ordered at her last visit?", "what was she on in 2015?": the
+            said = True  # window's entries and how many, as the search counts them
+            continue
         if asks is None and (o.get("leads") or {}).get(ANY_ASK):
             said = True  # "what vaccines did he get last year?", none then: that search's
             continue  # "nothing found" and the last one before, whatever is asked
@@ -677,8 +692,11 @@ def _as_it_stands(obs: dict[str, Any], focus: dict[str, Any]) -> bool:
     args = obs.get("args") or {}
     if obs.get("tool") == "lab_trend":
         return bool(args.get("name") or args.get("code"))
-    if obs.get("tool") == "search_record" and args.get("resource_type") == "Observation":
-        # "smoking hx": a recorded observation's values, as a lab's are
+    if obs.get("tool") == "search_record" and args.get("resource_type") in (
+        "Observation",
+        "Procedure",
+    ):  # "smoking hx": a recorded observation's values, as a lab's are; "colonoscopy
+        # results?": the procedure's entries, as the record holds them
         return bool(args.get("name") or args.get("code"))
     return (
         obs.get("tool") == "search_record"
@@ -910,6 +928,8 @@ def _statements(
         ):  # "lung function test": the procedure found, the lab panel not: no "nothing found"
             continue
         asks = _asks_of(obs, state)
+        if asks == CONTEXT:
+            asks = "latest"  # the visit the question is of, said by its day
         focus = state.get("focus") or {}
         if focus.get("follow_up") and asks in ("yesno", "ever"):
             asks = None  # "any bleeding?" after the warfarin: no "Yes —" about the warfarin
@@ -1167,6 +1187,11 @@ def _answered_day(
     dated = sorted((p.day for p in item.points if p.day), key=str)
     if not dated:
         return None
+    # the day the sentence states, when it states one of the entry's ("The most recent up
+    # to 1996-01-21: … 1996-01-19": that visit, not a later one of its kind)
+    stated = [d for d in dated if str(d)[:10] in sentences[0].text]
+    if stated:
+        return str(stated[0] if asks == "first" else stated[-1])[:10]
     day = dated[0] if asks == "first" else (item.latest.day if item.latest else None) or dated[-1]
     return str(day)[:10]
 

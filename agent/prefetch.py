@@ -42,7 +42,12 @@ from tools.terminology import (
 from .toolkit.risk_score import SCORES
 from .understand import Focus, names_a_section, understand
 
-__all__ = ["prefetch_calls"]
+__all__ = ["CONTEXT", "prefetch_calls"]
+
+#: what a call's ``asks`` is when it says the occasion the question is of, not what it
+#: asks ("any abnormal labs at her last visit?": the visit's own search, which says which
+#: visit): its latest entry is said, and it answers nothing
+CONTEXT = "context"
 
 _LOINC = re.compile(r"(?<![\w.-])(\d{1,7}-\d)(?![\w.-]*\d)")
 #: a lab's own code the question gives after the word "code" ("GLUCOSE, BLOOD (code
@@ -734,6 +739,22 @@ def prefetch_calls(
         calls.append(_whole(_call("record_summary", section="last_visit")))
         sections = []
     calls.extend(_section_calls(focus, named, sections, question))
+    if (
+        at_visit
+        and focus.window
+        and focus.window.start == focus.window.end  # its day ("since her last visit": not)
+        and (set(sections) - {"encounters"} or concepts)
+    ):
+        # "any abnormal labs at her last visit?": the visit's own search says which visit
+        # (its day), not what is asked of the results
+        calls = [
+            {**c, "asks": CONTEXT}
+            if c["tool"] == "search_record"
+            and c["args"].get("resource_type") == "Encounter"
+            and not c["args"].get("name")
+            else c
+            for c in calls
+        ]
     if focus.asks == "birth" and concepts:
         # "how old was she when she got diabetes?": the age when each entry began
         calls = [

@@ -479,6 +479,15 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
+    (  # "has he passed?", "is she deceased?", "did he die?": whether, a yes or no
+        "dead",
+        re.compile(
+            r"^\W*(?:(?:so|and|but)\s+)?(?:is|has|have|did|was)\s+(?:she|he|they|I|the patient)\s+"
+            r"(?:already\s+|since\s+)?(?:died|die|dead|deceased|expired|"
+            r"pass(?:ed)?(?:\s+(?:away|on))?)\W*$",
+            re.I,
+        ),
+    ),
     (
         "death",
         re.compile(
@@ -1344,6 +1353,21 @@ def _of_the_kind_named(
             return None, False
         if _DONE.search(question):
             return "ever", False
+    if (
+        kinds == {"procedure"}
+        and asks == "yesno"
+        and _BARE.fullmatch(plain)
+        and re.search(r"\b(?:results?|findings?|readings?)\b", plain, re.I)
+    ):
+        return None, False  # "colonoscopy results?": what the record holds of it, no "Yes —"
+    if (
+        kinds
+        and kinds <= _DRUG_KINDS
+        and asks == "judge"
+        and _WHEN.match(question)
+        and (_STOPPED.search(question))
+    ):  # "when was the simvastatin stopped?": a date (its last order, its status), not a
+        return "latest", False  # judgement of whether it should be
     if kinds and kinds <= _DRUG_KINDS and asks in (None, "yesno") and _DOSE_OF.search(plain):
         return None, True
     return asks, False
@@ -1700,10 +1724,10 @@ def understand(
     ):  # "What's her latest potassium?" — "and sodium?": the same question of another thing
         measured = all(c.kind in _TESTED for _w, c in focus.concepts)
         # (not a yes or no of a result: "was she on anything then?" — "and her hemoglobin
-        # at that time?" asks its value)
+        # at that time?" asks its value; nor a reason: "what was it for?" — "his a1c then?")
         focus.asks = (
             None
-            if (measured and previous.asks in ("yesno", "ever"))
+            if (measured and previous.asks in ("yesno", "ever", "reason"))
             # a threshold is the other result's ("a1c over 7?" — "and her ldl?")
             or previous.asks in ("threshold", "beyond", "count_beyond")
             else previous.asks
@@ -1729,6 +1753,21 @@ def understand(
             of_itself = focus.asks in ("ended", "judge", "change")
             focus.sections = [] if of_itself and previous.given_for else list(previous.sections)
             focus.given_for = [] if of_itself else list(previous.given_for)
+            if (
+                focus.asks == "reason"
+                and focus.window is None
+                and previous.day is not None
+                and (
+                    "encounters" in previous.sections
+                    or (
+                        previous.concepts
+                        and all(c.kind == "setting" for _w, c in previous.concepts)
+                    )
+                )
+            ):  # "when was her last visit?" — "what was it for?": the visit of the day
+                # that answer was about (not every visit of its kind, nor the window's)
+                focus.window = Window(previous.day, previous.day, f"on {previous.day}")
+                focus.sections = [x for x in focus.sections if x != "patient"]  # (his death)
             focus.window = focus.window or previous.window
         elif (
             previous.concepts

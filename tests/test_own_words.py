@@ -1410,3 +1410,117 @@ async def test_the_record_check_cites_the_entries_dated_after_the_death(tmp_path
     )
     check = next(s for s in a.sentences if s.text.startswith("Record check"))
     assert sorted(check.references) == ["Encounter/e4", "Encounter/e5"], check
+
+
+async def test_what_the_last_visit_was_for_and_what_was_found_at_it(tmp_path: Path) -> None:
+    # a thread: "what was it for?" after "last visit before death?" (or "last visit in
+    # 2019?") went to the model with every visit of the window, after "when was her last
+    # visit?" it listed the reasons of every visit on record; "his bp then?" after it was
+    # read as a reason too; "any abnormal labs at her last visit?" and "what meds were
+    # ordered at her last visit?" went to the model (the visit's own search said which
+    # visit, and was taken for what was asked)
+    record = [
+        condition("c1", "65363002", "Otitis media", "2020-03-15", "resolved",
+                  abatement="2020-09-30"),
+        _visit("e1", "2020-03-15", "AMB", "185345009", "Encounter for symptom", reason="c1"),
+        _visit("e2", "2019-08-15", "AMB", "185349003", "Encounter for check up"),
+        _visit("e3", "2020-09-30", "AMB", "185349003", "Encounter for check up"),
+        _visit("e4", "2020-05-01", "AMB", "185349003", "Encounter for check up"),
+        obs("o1", "4548-4", 6.4, "%", "2020-09-30T10:00:00+00:00", display="Hemoglobin A1c"),
+        obs("o2", "4548-4", 5.2, "%", "2019-08-15T10:00:00+00:00", display="Hemoglobin A1c"),
+        med("m1", "310436", "Galantamine 4 MG Oral Tablet", "2020-09-30"),
+    ]  # fmt: skip
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([patient(), *record])
+    db = tmp_path / "threads.db"
+
+    async def turn(q: str, thread: str) -> tuple[list[str], int]:
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
+                      thread_id=thread, threads_db=db)  # fmt: skip
+        return [s.text for s in a.sentences], a.usage.model_calls
+
+    assert (await turn("last visit in 2020?", "t1"))[0][0] == (
+        "The most recent from 2020-01-01 to 2020-12-31: Encounter for check up (ambulatory): "
+        "2020-09-30."
+    )
+    assert await turn("what was it for?", "t1") == (
+        ["Encounter for check up (ambulatory): 2020-09-30 — the record gives no reason for it."],
+        0,
+    )
+    a1c, calls = await turn("her a1c then?", "t1")
+    assert calls == 0
+    assert a1c[0].startswith("HbA1c: 6.4 % on 2020-09-30, the most recent of 2 results"), a1c
+    await turn("when was her first visit in 2020?", "t2")
+    assert await turn("what was it for?", "t2") == (
+        ["Encounter for symptom (ambulatory): 2020-03-15, for Otitis media."],
+        0,
+    )
+    said = await _said(
+        tmp_path,
+        record,
+        "any abnormal labs at her last visit?",
+        "what meds were ordered at her last visit?",
+    )
+    assert all(calls == 0 for _s, calls in said.values()), said
+    labs = said["any abnormal labs at her last visit?"][0]
+    assert labs[0] == "Encounter for check up (ambulatory): 2020-09-30.", labs
+    assert any(s.startswith("HbA1c: the latest, 6.4 % on 2020-09-30, is above") for s in labs)
+    meds = said["what meds were ordered at her last visit?"][0]
+    assert meds[:2] == [
+        "In all, 1 medication order from 2020-09-30 to 2020-09-30.",
+        "Galantamine 4 MG Oral Tablet: current, last ordered 2020-09-30 (verify: an old order "
+        "still active).",
+    ], meds
+
+
+async def test_whether_he_has_died_and_when_a_history_of_surgery_was(tmp_path: Path) -> None:
+    # "has he passed?" of a living man went to the model (only a death could answer it);
+    # of a dead man it said the death without a "Yes —"; "when was the appendectomy?", on
+    # record only as "History of appendectomy", went to the model
+    who, record = _died_1996()
+    said = await _said(tmp_path, record, "has he passed?", "is he deceased?", who=who)
+    for q in ("has he passed?", "is he deceased?"):
+        assert said[q][0][0] == "Yes — Harry Smith died on 1996-01-21, at age 80.", said
+        assert said[q][0][1].startswith("Record check: 2 entries dated after"), said
+        assert said[q][1] == 0
+    living = [condition("c1", "428251008", "History of appendectomy", "1964-02-18")]
+    said = await _said(
+        tmp_path / "b",
+        living,
+        "has he passed?",
+        "when did he die?",
+        "when was the appendectomy?",
+        who=patient(name=[{"given": ["Ian"], "family": "Ray"}]),
+    )
+    assert said["has he passed?"] == (["No — no death is recorded for Ian Ray."], 0)
+    assert said["when did he die?"] == (["No death is recorded for Ian Ray."], 0)
+    assert said["when was the appendectomy?"] == (
+        ["History of appendectomy: active, since 1964-02-18."],
+        0,
+    )
+
+
+async def test_when_a_drug_was_stopped_and_a_procedure_s_results(tmp_path: Path) -> None:
+    # a third sweep, written after the second batch: "when was the simvastatin stopped?"
+    # went to the model (read as a judgement: "stop"), "prostate biopsy results?" said
+    # "Yes —" (and, once that was mended, went to the model), "any polyps removed?" said
+    # "Yes —" of the polyp, not of its removal
+    record = [
+        med("m1", "314231", "Simvastatin 10 MG Oral Tablet", "2025-01-02", "stopped"),
+        condition("c1", "68496003", "Polyp of colon", "2010-12-16"),
+        _procedure("p1", "274031008", "Rectal polypectomy", "2010-12-16", reason="c1"),
+        *(_procedure(f"b{k}", "65575008", "Biopsy of prostate", day)
+          for k, day in enumerate(("2004-08-19", "2009-09-23"))),
+    ]  # fmt: skip
+    asked = ("when was the simvastatin stopped?", "prostate biopsy results?", "any polyps removed?")
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["when was the simvastatin stopped?"][0] == [
+        "Simvastatin 10 MG Oral Tablet: past, last ordered 2025-01-02."
+    ]
+    assert said["prostate biopsy results?"][0] == [
+        "Biopsy of prostate: 2 on record, most recent 2009-09-23 (earlier: 2004-08-19)."
+    ]
+    assert said["any polyps removed?"][0] == [
+        "Yes — Rectal polypectomy: 2010-12-16, for Polyp of colon."
+    ]

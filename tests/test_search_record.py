@@ -416,9 +416,13 @@ async def test_a_deceased_patient_leads_with_the_death(store: RecordStore) -> No
     assert said == f"No — {text}"
     alive = AgentContext(patient_id=ADAN, source=store, model=ScriptedChatModel([]))
     r = await run_tool_call(alive, ToolCall(tool="record_summary", args={"section": "patient"}))
-    assert "death" not in r.leads
     [(said, _hs)] = r.leads["alive"]
     assert re.fullmatch(r"Yes — no death is recorded for Adan\w* Moen\w*\.", said), said
+    # "when did he die?", "has he passed?" of a living man: as far as the record says
+    [(said, _hs)] = r.leads["death"]
+    assert re.fullmatch(r"No death is recorded for Adan\w* Moen\w*\.", said), said
+    [(said, _hs)] = r.leads["dead"]
+    assert re.fullmatch(r"No — no death is recorded for Adan\w* Moen\w*\.", said), said
 
 
 async def test_a_yes_or_no_about_a_named_thing_is_answered_by_its_entries_status(

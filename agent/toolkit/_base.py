@@ -46,6 +46,7 @@ __all__ = [
     "new_handle",
     "no_care_due",
     "parse_date",
+    "reason_lead",
     "statement",
     "window_ends",
 ]
@@ -451,8 +452,9 @@ def bounded(
         earliest = min(events, key=lambda i: min(p.day or "9999" for p in i.points))
         said = f"The first: {first_statement(earliest)}"
         result.leads["first"] = [(scrub(said, ctx.patient_id), [earliest.handle])]
-    elif shown and all(i.kind == "medication" for i in shown):  # "when was it last
-        # ordered?": each medication with its last order
+    elif shown and all(i.kind in ("medication", "condition") for i in shown):  # "when was
+        # it last ordered?": each medication with its last order; "when was the
+        # appendectomy?", recorded only as a history of it: each entry with its dates
         result.leads["latest"] = list(result.statements)
     entries = [i for i in shown if i.kind in _ENTRY_KINDS]
     if entries and not left and not events:  # "any fractures?" — "how many?": code counts
@@ -473,15 +475,8 @@ def bounded(
             (scrub(first_statement(i), ctx.patient_id), [i.handle]) for i in began
         ]
     if shown and all(i.kind in _REASONED_KINDS for i in shown):
-        # "why is she on warfarin?", "what was the visit for?": the reason the record
-        # links (reasonReference / reasonCode), or that it gives none — never a guess
-        result.leads["reason"] = [
-            (
-                scrub(statement(i) + ("" if _for(i) else _NO_REASON), ctx.patient_id),
-                [i.handle, *_reasons_cited(ctx, result, i)],
-            )
-            for i in shown
-        ]
+        # "why is she on warfarin?", "what was the visit for?"
+        result.leads["reason"] = reason_lead(ctx, result, [(i, i) for i in shown])
     if not items:
         if scope is not None and ctx.cache.evidence is not None:
             none = absence(ctx, ctx.cache.evidence, scope, what)
@@ -493,6 +488,22 @@ def bounded(
     elif left:
         result.lines.append(f"({left} more {what} not shown; narrow the search)")
     return result
+
+
+def reason_lead(
+    ctx: AgentContext, result: ToolResult, shown: Sequence[tuple[EvidenceItem, EvidenceItem]]
+) -> list[tuple[str, list[str]]]:
+    """Each order, procedure or visit (an item beside what is said of it: itself, or only
+    its entries of a window) with the reason the record links (reasonReference /
+    reasonCode), or that it gives none — never a guess; the reasons' own entries cited."""
+    return [
+        (
+            scrub(statement(w) + ("" if _for(w) else _NO_REASON), ctx.patient_id),
+            [i.handle, *_reasons_cited(ctx, result, i)],
+        )
+        for i, w in shown
+        if i.kind in _REASONED_KINDS
+    ]
 
 
 def _reasons_cited(ctx: AgentContext, result: ToolResult, item: EvidenceItem) -> list[str]:

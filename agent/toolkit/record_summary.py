@@ -74,7 +74,8 @@ async def record_summary(ctx: AgentContext, args: RecordSummaryArgs) -> ToolResu
         ):  # "when did he die?": and the entries the record dates after it, to verify
             for h in check.handles:
                 result.add(ctx, ev.get(h))
-            result.leads["death"].append((scrub(check.text, ctx.patient_id), list(check.handles)))
+            for ask in ("death", "dead"):
+                result.leads[ask].append((scrub(check.text, ctx.patient_id), list(check.handles)))
         for cover in (i for i in items if i.kind == "coverage"):
             result.add(ctx, cover)
     if section == "allergies":
@@ -177,10 +178,13 @@ def _vital_leads(
             age = f", at age {d.age}" if d.age is not None else ""
             said = f"{plain(i.name)} died on {d.death_date}{age}."
             out["death"] = [(scrub(said, ctx.patient_id), [i.handle])]
+            out["dead"] = [(scrub(f"Yes — {said}", ctx.patient_id), [i.handle])]
             out["alive"] = [(scrub(f"No — {said}", ctx.patient_id), [i.handle])]
-        else:
-            said = f"Yes — no death is recorded for {plain(i.name)}."
-            out["alive"] = [(scrub(said, ctx.patient_id), [i.handle])]
+        else:  # (as far as the record says: "has he passed?", "when did he die?")
+            none = f"no death is recorded for {plain(i.name)}."
+            out["alive"] = [(scrub(f"Yes — {none}", ctx.patient_id), [i.handle])]
+            out["dead"] = [(scrub(f"No — {none}", ctx.patient_id), [i.handle])]
+            out["death"] = [(scrub(sentence_case(none), ctx.patient_id), [i.handle])]
         if d.gender:  # "male or female?": the record's administrative gender, first
             said = f"{plain(i.name)} is recorded as {d.gender} (administrative gender)."
             out["sex"] = [(scrub(said, ctx.patient_id), [i.handle])]

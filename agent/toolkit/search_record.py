@@ -67,6 +67,7 @@ from ._base import (
     holds_now,
     no_care_due,
     parse_date,
+    reason_lead,
     statement,
     window_ends,
 )
@@ -968,6 +969,10 @@ def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) 
     # "last visit in 2020?", "his last visit before he died" (up to the death)
     said = "" if lo == hi else span if lo or not hi else f"up to {hi}"
     result.leads.update(window_ends(ctx, shown, said))
+    if lo and lo == hi and shown and all(i.kind in ("procedure", "encounter") for i, _w in shown):
+        # "what was it for?" of the visit a turn answered (its day): each entry of that day
+        # with the reason the record links, or that it gives none
+        result.leads["reason"] = reason_lead(ctx, result, shown)
     noun = _PLURAL.get(scope.resource_types[0], "entries")
     if total == 1:  # "1 encounter", "1 medication order", "1 entry"
         noun = "allergy" if noun == "allergies" else "entry" if noun == "entries" else noun[:-1]
