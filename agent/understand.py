@@ -426,7 +426,9 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # "and before that?", "the one before it?", "the previous reading?"
             r"|^\W*(?:and\s+|what about\s+)?(?:the\s+(?:one|value|result|reading)\s+)?before\s+"
             r"(?:that|it|this)\W*$|\bthe (?:one|value|result|reading) before (?:that|it|this)\b"
-            r"|\bprevious (?:one|value|result|reading)\b",
+            r"|\bprevious (?:one|value|result|reading)\b"
+            # "last a1c and the one before", "latest and prior ldl"
+            r"|\band (?:the )?(?:one|value|result|reading) before\b|\band (?:the )?(?:prior|previous)\b",
             re.I,
         ),
     ),
@@ -1119,6 +1121,22 @@ _VACCINATED_FOR = re.compile(
 )
 
 
+#: a disease asked of as up to date ("tetanus up to date?", "is her hep b current?", "up
+#: to date on pertussis?"): its vaccine, when the terminology knows one by that name
+_UP_TO_DATE_ON = (
+    re.compile(
+        r"^\W*(?:(?:is|are)\s+)?(?:(?:her|his|my|their|the)\s+)?((?:[\w-]+\s*){1,3}?)\s*"
+        r"(?:up[- ]to[- ]date|utd|current|due)\b",
+        re.I,
+    ),
+    re.compile(
+        r"\b(?:up[- ]to[- ]date|utd|current|due|caught up)\s+(?:on|with|for)\s+"
+        r"(?:(?:her|his|my|their|the)\s+)?((?:[\w-]+\s*){1,3})",
+        re.I,
+    ),
+)
+
+
 def _named_as(terminology: Terminology, name: str, kinds: Collection[str]) -> list[Concept]:
     """The concepts of those kinds a name names from its first word ("pneumonia vaccine":
     the pneumococcal vaccines; "calcium supplement"; "bmi"), or none."""
@@ -1135,10 +1153,21 @@ def _vaccines_for(question: str, terminology: Terminology) -> list[tuple[int, in
     name with "vaccine", as the terminology knows it: "pneumonia vaccine", "hep b
     vaccine"), each with the span of the disease's words."""
     out: list[tuple[int, int, Concept]] = []
-    for m in _VACCINATED_FOR.finditer(question):
+    for pattern in (_VACCINATED_FOR, *_UP_TO_DATE_ON):
+        out.extend(_diseases_vaccinated(pattern, question, terminology))
+    return out
+
+
+def _diseases_vaccinated(
+    pattern: re.Pattern[str], question: str, terminology: Terminology
+) -> list[tuple[int, int, Concept]]:
+    out: list[tuple[int, int, Concept]] = []
+    for m in pattern.finditer(question):
         words = list(re.finditer(r"[\w-]+", m.group(1)))
         for k in range(len(words), 0, -1):  # the longest name first
             disease = m.group(1)[: words[k - 1].end()]
+            if _named_as(terminology, disease, {"vaccine"}):
+                break  # the words name the vaccine themselves ("flu shot up to date?")
             found = _named_as(terminology, f"{disease} vaccine", {"vaccine"})
             if found:
                 out.append((m.start(1), m.start(1) + len(disease), found[0]))

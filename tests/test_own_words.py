@@ -1524,3 +1524,40 @@ async def test_when_a_drug_was_stopped_and_a_procedure_s_results(tmp_path: Path)
     assert said["any polyps removed?"][0] == [
         "Yes — Rectal polypectomy: 2010-12-16, for Polyp of colon."
     ]
+
+
+async def test_a_booster_by_its_disease_or_by_its_kin_and_glycemic_control(tmp_path: Path) -> None:
+    # a fourth sweep, written after the third batch: "tetanus up to date?" listed every
+    # lab and vaccine due (no vaccine was read: "tetanus" names the disease), "tdap up to
+    # date?" said "none on record … due" of a woman whose Td of 2015 is what the booster is
+    # judged by, "how's her sugar control?" judged one glucose, "last a1c and the one
+    # before" gave only the last, "meds for nerve pain?" searched what is given for pain
+    record = [
+        _vaccine("i1", "113", "Td (adult) preservative free", "2016-05-20"),
+        condition("c1", "368581000119106", "Neuropathy due to type 2 diabetes mellitus",
+                  "1991-05-29"),
+        *(obs(f"a{k}", "4548-4", v, "%", f"{day}T10:00:00+00:00", display="Hemoglobin A1c")
+          for k, (v, day) in enumerate(((5.9, "2018-10-31"), (6.4, "2019-11-06"),
+                                        (6.0, "2020-11-11")))),
+        obs("g1", "2339-0", 69.0, "mg/dL", "2020-11-11T10:00:00+00:00", display="Glucose"),
+    ]  # fmt: skip
+    asked = (
+        "tetanus up to date?", "tdap up to date?", "how's her sugar control?",
+        "last a1c and the one before", "meds for nerve pain?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    td = (
+        "Td (adult) preservative free: last given 2016-05-20, 9 years ago; given every 10 "
+        "years (CDC adult schedule): not due yet."
+    )
+    assert said["tetanus up to date?"][0] == [td]
+    assert said["tdap up to date?"][0] == [f"Tdap: none on record; {td}"]
+    assert said["how's her sugar control?"][0][0].startswith("HbA1c: the latest, 6 % on 2020-11-11")
+    assert said["last a1c and the one before"][0] == [
+        "HbA1c: the latest, 6 % on 2020-11-11, is lower than the one before, 6.4 % on "
+        "2019-11-06 (by 0.4 %); for HbA1c, lower is better."
+    ]
+    assert said["meds for nerve pain?"][0][0].startswith(
+        "Not in this patient's record: no current medications given for Peripheral neuropathy"
+    )

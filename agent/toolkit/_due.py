@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from tools.brief import plain
 from tools.evidence import EvidenceItem, EvidenceSet, item_concepts
 from tools.schedules import ScreeningStatus, ages_said, screening_status, ways_said
-from tools.terminology import Concept, default_terminology, repeat_days
+from tools.terminology import Concept, Terminology, default_terminology, repeat_days
 
 from ..context import AgentContext
 from ..guard import scrub
@@ -62,6 +62,13 @@ def vaccines_due(
     out: list[tuple[str, list[str]]] = []
     named = [w for w in wanted if w.kind == "vaccine"]  # (not a colonoscopy's interval)
     every_named = repeat_days(term, named) if named and searched and not items else None
+    kin = _given_for_the_same(term, ev, named[0], every_named) if every_named else []
+    if kin:  # "tdap up to date?", none, a Td on record: the booster is judged by the Td
+        judged = vaccines_due(ctx, ev, kin, result)
+        for item in kin:
+            result.add(ctx, item)
+        none = f"{plain(named[0].name)}: none on record; "
+        return [(scrub(none, ctx.patient_id) + text, [*searched, *hs]) for text, hs in judged]
     if every_named:  # "do I need a tetanus booster?", none on record: due, for an adult
         period = "yearly" if every_named == 365 else f"every {round(every_named / 365)} years"
         name = plain(named[0].name)
@@ -97,6 +104,25 @@ def vaccines_due(
         )
         out.append((scrub(said, ctx.patient_id), [item.handle]))
     return out
+
+
+def _given_for_the_same(
+    term: Terminology, ev: EvidenceSet, named: Concept, every: int
+) -> list[EvidenceItem]:
+    """The doses on record of what the named vaccine is given again as (the concept its
+    interval is of: a Td for "tdap up to date?", both tetanus boosters), when it has none
+    of its own."""
+    carriers = [
+        c
+        for cid in (named.id, *term.ancestors(named))
+        if (c := term.concept(cid)) is not None and c.repeat_days == every
+    ]
+    return [
+        i
+        for i in ev.items
+        if i.kind == "immunization"
+        and any(term.implies(c, k) for c in item_concepts(i, term) for k in carriers)
+    ]
 
 
 def _ago(as_of: dt.date, day: dt.date) -> str:

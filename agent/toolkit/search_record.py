@@ -616,6 +616,8 @@ def _given_for(
     sites = [w for w in wanted if w.kind == "body_site"]
     kept: list[EvidenceItem] = []
     why: dict[str, str] = {}
+    ev = ctx.cache.evidence
+    by_ref = ev.by_reference() if ev is not None else {}
     for item in items:
         if item.kind not in ("medication", "procedure", "encounter") or not wanted:
             continue
@@ -629,7 +631,7 @@ def _given_for(
             continue
         if reasons or item.kind != "medication":
             continue  # it says what it is for, and it is something else (or says nothing)
-        visit = _ordered_at(ctx, item)
+        visit = _ordered_at(ctx, item, by_ref)
         if visit is not None and any(
             term.implies(r, w) or concerns(term, r, w)
             for r in _reason_concepts(ctx, term, visit)
@@ -648,9 +650,11 @@ def _given_for(
     return kept, why
 
 
-def _ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
+def _ordered_at(
+    ctx: AgentContext, item: EvidenceItem, by_ref: dict[str, str]
+) -> EvidenceItem | None:
     """The visit an order was written at (its latest resource's ``encounter``), as the
-    evidence holds it."""
+    evidence holds it (``by_ref``: the evidence's handles by reference)."""
     view, ev = ctx.cache.view, ctx.cache.evidence
     if view is None or ev is None:
         return None
@@ -658,7 +662,7 @@ def _ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
         resource = view.by_ref.get(point.source.reference) or {}
         visit = view.resolve(resource.get("encounter"))
         if visit is not None:
-            handle = ev.by_reference().get(ref_of(visit))
+            handle = by_ref.get(ref_of(visit))
             return ev.get(handle) if handle else None
     return None
 
