@@ -639,6 +639,7 @@ def _computed(state: AgentState) -> bool:
         focus.get("follow_up")
         and focus.get("asks") in (None, "yesno", "ever")
         and not focus.get("given_for")  # "is she on anything for it?": what is given for it
+        and not focus.get("which")  # "what stage?": the entries that say it
     ):
         return False  # "anything else?": the conversation, which the model reads
     evidence = state.get("evidence") or {}

@@ -728,7 +728,9 @@ def prefetch_calls(
         and (cause := term.concept("cause_of_death"))
     ):
         # "what did he die of?", "why did she die?": the death certificate's cause too
-        calls.append(_call("search_record", resource_type="Observation", name=cause.name))
+        calls.append(  # (its recorded value is the answer: no statistic asked of it)
+            {**_call("search_record", resource_type="Observation", name=cause.name), "asks": None}
+        )
     sections = [*focus.sections, *sorted(sections_words - set(focus.sections))]
     if not concepts and (
         (set(sections) <= {"encounters"} and at_visit)

@@ -224,6 +224,7 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # "what did they give her for the stroke?", "what was started for the afib?"
             r"|\b(?:give|gives|gave|given)\s+(?:(?:her|him|them|me|you|us)\s+)?for\b"
             r"|\b(?:started|initiated|begun)\s+for\b"
+            r"|^\W*what\s+(?:was|were|did)\s+(?:she|he|they|I|you|we|the patient)\s+(?:given|get)\W*$"
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b"
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
@@ -1122,11 +1123,13 @@ _VACCINATED_FOR = re.compile(
 
 
 #: a disease asked of as up to date ("tetanus up to date?", "is her hep b current?", "up
-#: to date on pertussis?"): its vaccine, when the terminology knows one by that name
+#: to date on pertussis?", "hep b series complete?"): its vaccine, when the terminology
+#: knows one by that name
 _UP_TO_DATE_ON = (
     re.compile(
         r"^\W*(?:(?:is|are)\s+)?(?:(?:her|his|my|their|the)\s+)?((?:[\w-]+\s*){1,3}?)\s*"
-        r"(?:up[- ]to[- ]date|utd|current|due)\b",
+        r"(?:up[- ]to[- ]date|utd|current|due|(?:vaccine\s+|vaccination\s+)?series\s+"
+        r"(?:complete|completed|done|finished))\b",
         re.I,
     ),
     re.compile(
@@ -1798,6 +1801,9 @@ def understand(
                 focus.window = Window(previous.day, previous.day, f"on {previous.day}")
                 focus.sections = [x for x in focus.sections if x != "patient"]  # (his death)
             focus.window = focus.window or previous.window
+            if _STAGE.search(question):  # "any kidney disease?" — "what stage?": which
+                focus.which = True
+                focus.asks = None if focus.asks == "yesno" else focus.asks
         elif (
             previous.concepts
             and focus.sections

@@ -1561,3 +1561,58 @@ async def test_a_booster_by_its_disease_or_by_its_kin_and_glycemic_control(tmp_p
     assert said["meds for nerve pain?"][0][0].startswith(
         "Not in this patient's record: no current medications given for Peripheral neuropathy"
     )
+
+
+async def test_a_fifth_sweep_drugs_by_their_names_a_cause_and_follow_ups(tmp_path: Path) -> None:
+    # a fifth sweep and a thread, written after the fourth batch: "was he on opioids?"
+    # said "Yes — Opioid abuse" (the class's word in a problem's name), "what did he die
+    # from?" went to the model with the death certificate's cause found, "how many times
+    # was she cardioverted in 2020?" and "hep b series complete?" were not read; in a
+    # thread, "what stage?" and "what was she given?" went to the model
+    who = patient(gender="male", name=[{"given": ["Sam"], "family": "Lee"}],
+                  deceasedDateTime="2012-07-31T10:00:00+00:00")  # fmt: skip
+    record = [
+        condition("c1", "5602001", "Opioid abuse", "1992-11-10"),
+        condition("c2", "230690007", "Stroke", "2011-10-24"),
+        condition("c3", "431856006", "Chronic kidney disease stage 2 (disorder)", "2004-09-09"),
+        med("m1", "1804799", "Alteplase 100 MG Injection", "2011-10-24", "stopped"),
+        obs("d1", "69453-9", None, date="2012-07-31T10:00:00+00:00",
+            display="Cause of Death [US Standard Certificate of Death]",
+            valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct",
+                                              "code": "254632001",
+                                              "display": "Small cell carcinoma of lung"}]}),
+        *(_procedure(f"v{k}", "180325003", "Electrical cardioversion", day)
+          for k, day in enumerate(("2019-10-20", "2020-03-08", "2020-03-15"))),
+        _vaccine("h1", "08", "Hep B, adolescent or pediatric", "2004-08-01"),
+    ]  # fmt: skip
+    asked = (
+        "was he on opioids?", "what did he die from?",
+        "how many times was he cardioverted in 2020?", "hep b series complete?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked, who=who)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["was he on opioids?"][0][0].startswith("Not in this patient's record: no Opioid"), (
+        said
+    )
+    assert said["what did he die from?"][0][:2] == [
+        "Cause of Death [US Standard Certificate of Death]: Small cell carcinoma of lung on "
+        "2012-07-31.",
+        "Sam Lee died on 2012-07-31, at age 62.",
+    ], said
+    assert said["how many times was he cardioverted in 2020?"][0][-1] == (
+        "Electrical cardioversion: 2 from 2020-01-01 to 2020-12-31 (2020-03-15, 2020-03-08)."
+    )
+    assert "Hep B" in said["hep b series complete?"][0][0], said
+    store = RecordStore(tmp_path / "t.db")
+    store.import_resources([who, *record])
+    db = tmp_path / "threads.db"
+    for thread, turns, last in (
+        ("t1", ("any kidney disease?", "what stage?"),
+         ["Chronic kidney disease stage 2: active at death, since 2004-09-09."]),
+        ("t2", ("when was his stroke?", "what was he given?"),
+         ["Alteplase 100 MG Injection: past, last ordered 2011-10-24 — thrombolytic agent."]),
+    ):  # fmt: skip
+        for q in turns:
+            a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
+                          thread_id=thread, threads_db=db)  # fmt: skip
+        assert ([s.text for s in a.sentences], a.usage.model_calls) == (last, 0), thread

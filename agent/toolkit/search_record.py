@@ -162,6 +162,8 @@ def _named(item: EvidenceItem, name: str, wanted: list[Concept], term: Terminolo
     names as a word ("knees": Osteoarthritis of knee, Total knee replacement)."""
     if wanted and any(term.implies(c, w) for c in item_concepts(item, term) for w in wanted):
         return True
+    if wanted and all(w.kind in _DRUGS for w in wanted) and item.kind not in _DRUG_ENTRIES:
+        return False  # "was he on opioids?": not "Opioid abuse", whose name says the word
     texts = [item.name, *(c.display or "" for c in item.codings), *item.reasons]
     sites = [w for w in wanted if w.kind == "body_site"]
     if sites:
@@ -241,6 +243,9 @@ _KIN = {
     "MedicationRequest": ("MedicationStatement", "MedicationAdministration", "MedicationDispense"),
 }
 _DRUGS = frozenset({"drug", "drug_class"})
+#: what a drug is found in by the words of its name: its orders and doses, an allergy to
+#: it (not a problem or a finding whose name says the word: "Opioid abuse")
+_DRUG_ENTRIES = frozenset({"medication", "allergy"})
 #: what a current list is, said with its count ("Current medications: 8 in all")
 _CURRENT_LIST = {
     "MedicationRequest": "current medications",
