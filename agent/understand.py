@@ -372,7 +372,7 @@ _DOSE_OF = re.compile(r"\bdos(?:e|es|age|ages|ing)\b|\bhow much\b(?!\s+(?:weight
 #: discontinued medications?", "past meds?", "meds she no longer takes", "what did she use
 #: to take?")
 _STOPPED = re.compile(
-    r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|came off|taken off|no longer|any ?more|"
+    r"\b(?:stop(?:ped|s)?|discontinu\w*|d/?c'?d|c[oa]me off|taken off|no longer|any ?more|"
     r"used to)\b"
     r"|\b(?:past|previous|prior|former|old|earlier|inactive|historical|ended|expired)\s+"
     r"(?:meds|medications?|medicines?|prescriptions?|drugs?|rxs?|orders?)\b",

@@ -1616,3 +1616,33 @@ async def test_a_fifth_sweep_drugs_by_their_names_a_cause_and_follow_ups(tmp_pat
             a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
                           thread_id=thread, threads_db=db)  # fmt: skip
         assert ([s.text for s in a.sentences], a.usage.model_calls) == (last, 0), thread
+
+
+async def test_an_implant_put_in_and_taken_out_and_a_drug_come_off(tmp_path: Path) -> None:
+    # left by the fifth sweep: "when was the implant put in?" searched devices (none) of a
+    # woman whose record holds its insertion, "when was her nexplanon removed?" listed the
+    # orders, "when did she come off simvastatin?" went to the model ("came off" only)
+    record = [
+        _procedure("p1", "169553002", "Insertion of subcutaneous contraceptive", "2013-08-21"),
+        _procedure("p2", "301807007", "Removal of subcutaneous contraceptive", "2014-08-20"),
+        med("m1", "314231", "Simvastatin 10 MG Oral Tablet", "2025-01-02", "stopped"),
+    ]
+    asked = (
+        "when was the implant put in?", "when was her nexplanon removed?",
+        "when did she come off simvastatin?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert said == {
+        "when was the implant put in?": (
+            ["The most recent: Insertion of subcutaneous contraceptive: 2013-08-21."],
+            0,
+        ),
+        "when was her nexplanon removed?": (
+            ["The most recent: Removal of subcutaneous contraceptive: 2014-08-20."],
+            0,
+        ),
+        "when did she come off simvastatin?": (
+            ["Simvastatin 10 MG Oral Tablet: past, last ordered 2025-01-02."],
+            0,
+        ),
+    }
