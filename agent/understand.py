@@ -125,7 +125,6 @@ class Focus:
             **({"which": True} if self.which else {}),
             **({"threshold": self.threshold} if self.threshold else {}),
             **({"spread_of": [[t, c.id] for t, c in self.spread_of]} if self.spread_of else {}),
-            **({"stopped": True} if self.stopped else {}),
             "given_for": list(self.given_for),
             "acts": [[a.tool, a.conditional] for a in self.acts],
             **({"day": self.day.isoformat()} if self.day else {}),
@@ -162,7 +161,6 @@ class Focus:
             day=parse_date(data.get("day")),
             threshold=data.get("threshold"),
             spread_of=concepts_of("spread_of"),
-            stopped=bool(data.get("stopped")),
         )
 
 

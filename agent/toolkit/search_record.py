@@ -630,7 +630,7 @@ def _given_for(
             if any(_site_words(tuple(sites)).search(r) for r in item.reasons):
                 kept.append(item)
             continue
-        reasons = _reason_concepts(ctx, term, item)
+        reasons = _reason_concepts(ctx, term, item, by_ref)
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
             kept.append(item)
             continue
@@ -639,7 +639,7 @@ def _given_for(
         visit = _ordered_at(ctx, item, by_ref)
         if visit is not None and any(
             term.implies(r, w) or concerns(term, r, w)
-            for r in _reason_concepts(ctx, term, visit)
+            for r in _reason_concepts(ctx, term, visit, by_ref)
             for w in wanted
         ):  # no reason of its own, ordered at a visit for it ("what antibiotic for the
             # ear infection?": the cefuroxime ordered at the visit for otitis media)
@@ -672,15 +672,16 @@ def _ordered_at(
     return None
 
 
-def _reason_concepts(ctx: AgentContext, term: Terminology, item: EvidenceItem) -> list[Concept]:
+def _reason_concepts(
+    ctx: AgentContext, term: Terminology, item: EvidenceItem, by_ref: dict[str, str]
+) -> list[Concept]:
     """What an order, a procedure or a visit was for: the concepts its reasons' words name
     and those of the entries its ``reasonReference`` points to, by their codes (Synthea's
     "Diabetes" is coded as type 2 diabetes, which "type 1 diabetes?" is not), the most
-    specific kept."""
+    specific kept (``by_ref``: the evidence's handles by reference, built once a search)."""
     found = [c for r in item.reasons for m in term.mentions(plain(r)) for c in m.concepts]
     ev = ctx.cache.evidence
     if ev is not None and item.reason_refs:
-        by_ref = ev.by_reference()
         for ref in item.reason_refs:
             handle = by_ref.get(ref)
             if handle and handle != item.handle:
