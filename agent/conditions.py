@@ -89,6 +89,9 @@ COMPARISONS = {
     "below": "<", "under": "<", "less than": "<", "lower than": "<", "<": "<",
     "above": ">", "over": ">", "greater than": ">", "higher than": ">", "more than": ">",
     "exceeds": ">", "exceed": ">", "exceeded": ">", "exceeding": ">",
+    "crossed": ">", "cross": ">", "crosses": ">", "topped": ">", "tops": ">",
+    "reached": ">=", "reach": ">=", "reaches": ">=", "hit": ">=", "hits": ">=",
+    "dipped below": "<", "dropped below": "<", "fallen below": "<", "fell below": "<",
     ">": ">", "at least": ">=", "no less than": ">=", ">=": ">=", "=>": ">=", "≥": ">=",
     "at most": "<=", "no more than": "<=", "up to": "<=", "<=": "<=", "=<": "<=", "≤": "<=",
 }  # fmt: skip

@@ -953,8 +953,10 @@ def _statements(
                 # "chemo?": one "Yes —" for the drug and procedure; "a lipid panel?": for
                 # the panel and the tests it groups (a search of no words of its own)
                 text = text[len(_YES) :]
-            if hs and _unprefixed(text) not in said_before:
+            once = _once(text, hs)
+            if hs and _unprefixed(text) not in said_before and once not in said_before:
                 said_before.add(_unprefixed(text))
+                said_before.add(once)
                 if text.startswith(_YES):
                     yes.add(obs.get("words"))
                 out.append((obs, text, hs))
@@ -969,6 +971,14 @@ def _unprefixed(text: str) -> str:
     """A statement without its verdict, to say an entry once ("do I have nerve damage from
     my diabetes?": the neuropathy is found by both searches, "Yes —" by the first)."""
     return _VERDICT.sub("", text)
+
+
+def _once(text: str, handles: Sequence[str]) -> str:
+    """An entry's statement without what one search adds to it ("… — non-steroidal
+    anti-inflammatory drug": why the search took it in), to say it once when two searches
+    find it ("hip arthritis - what's she taking for pain?": the naproxen, for both)."""
+    base = _unprefixed(text).split(" — ")[0].rstrip(". ")
+    return f"{','.join(handles)}|{base}" if len(handles) == 1 else text
 
 
 def _from_the_record(
@@ -1182,6 +1192,12 @@ def _answered_day(
         for h in sentences[0].handles
         if h in seen and seen[h].item.kind not in ("absence", "patient")
     ]
+    if len(entries) > 1 and len({e.kind for e in entries}) == 1 and entries[0].kind in _DATED_KINDS:
+        # one result said of the entries of several codes ("eGFR: 82.32 … on 2021-03-13",
+        # citing both eGFR codes' series): the first of their days the sentence states
+        days = {str(p.day)[:10] for e in entries for p in e.points if p.day}
+        said = [d for d in re.findall(r"\d{4}-\d{2}-\d{2}", sentences[0].text) if d in days]
+        return said[0] if said else None
     if len(entries) != 1 or entries[0].kind not in _DATED_KINDS:
         return None
     item = entries[0]
@@ -1192,7 +1208,8 @@ def _answered_day(
     # to 1996-01-21: … 1996-01-19": that visit, not a later one of its kind)
     stated = [d for d in dated if str(d)[:10] in sentences[0].text]
     if stated:
-        return str(stated[0] if asks == "first" else stated[-1])[:10]
+        # ("… the one before the most recent (2017-12-24)": that one, the earlier day)
+        return str(stated[0] if asks in ("first", "previous") else stated[-1])[:10]
     day = dated[0] if asks == "first" else (item.latest.day if item.latest else None) or dated[-1]
     return str(day)[:10]
 

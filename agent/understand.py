@@ -993,6 +993,13 @@ _THEN = re.compile(
     r"|\bat (?:that|the) time\b|\bat that (?:point|visit|stage)\b",
     re.I,
 )
+#: a follow-up dated a while before the day the last turn was about ("what's his latest
+#: eGFR?" — "and a year before that?", "6 months earlier?")
+_BEFORE_THAT = re.compile(
+    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|the|\d+)\s+(?P<unit>day|week|"
+    r"month|year)s?\s+(?:before|earlier|prior)\b(?:\s+(?:to\s+)?(?:that|then|it))?",
+    re.I,
+)
 #: a follow-up dated by the last turn's window ("what about meds started since then?")
 _SINCE_THEN = re.compile(r"\b(?:since|after|from) (?:then|that (?:date|time|year))\b", re.I)
 
@@ -1047,7 +1054,8 @@ _MEDS_AFTER = (
 _TOPIC = r"\W*(?:re:?\s*)?(?:(?:her|his|my|their|the|your)\s+)?"
 
 #: what medications are given for: a problem or a symptom, or what a lab or vital shows
-_TREATED_KINDS = ("condition", "finding", "lab", "vital", "assessment", "body_site")
+#: (an allergen: what is given for the allergy to it)
+_TREATED_KINDS = ("condition", "finding", "lab", "vital", "assessment", "body_site", "substance")
 
 
 def _given_for(question: str, words: str, concept: Concept) -> bool:
@@ -1196,6 +1204,7 @@ _UNIT_SAID = (
 )
 _THRESHOLD = re.compile(
     r"(?:(?P<op>>=|<=|=>|=<|≥|≤|>|<)|\b(?P<word>above|over|under|below|exceed(?:s|ed|ing)?|"
+    r"cross(?:ed|es)?|top(?:ped|s)|reach(?:ed|es)?|hits?|(?:dipped|dropped|fallen|fell) below|"
     r"(?:less|lower|more|greater|higher) th[ae]n|at least|at most|no (?:more|less) th[ae]n))?"
     r"\s*(?<![\w.])(?P<v>\d+(?:\.\d+)?)(?:\s*/\s*(?P<v2>\d+(?:\.\d+)?))?"
     r"(?!\s*(?:times?|x\b|visits?|days?|d\b|weeks?|wks?|months?|mos?\b|years?|yrs?|y/?o\b|"
@@ -1218,6 +1227,7 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 #: "has her A1c ever been above 9?", "how many readings over 140?"
 _ANY_RESULT = re.compile(
     r"\b(?:any|ever|been|how many|how often|number of|times?|at any (?:point|time)|"
+    r"crossed|gone|reached|hit|topped|dipped|dropped|fallen|"
     r"every|all|each|some|a result|a reading|a value)\b",
     re.I,
 )
@@ -1258,9 +1268,16 @@ def _read_threshold(focus: Focus, question: str, previous: Focus | None) -> None
         _read_thresholds(focus, question, found)
         return
     if len(found) == 1 and len(tested) == 1 and len(focus.concepts) == 1 and not focus.acts:
-        if focus.asks in (None, "yesno", "latest", "judge", "ever", "count", "range"):
+        if focus.asks in (
+            *(None, "yesno", "latest", "judge", "ever", "count", "range"),
+            # "has his bp gone over 140?", "has her eGFR dropped below 60?": a crossing,
+            # not an end or a change from first to last
+            *("ended", "change"),
+        ):
             focus.threshold = _threshold_of(found[0])
-            any_result = focus.asks in ("ever", "count", "range") or _ANY_RESULT.search(question)
+            any_result = focus.asks in ("ever", "count", "range", "ended", "change") or (
+                _ANY_RESULT.search(question)
+            )
             focus.asks = (
                 "count_beyond"  # "how many readings over 140?": how many, with no yes or no
                 if focus.asks == "count"
@@ -1318,7 +1335,8 @@ _DONE = re.compile(
 #: today?", "her cholesterol and LDL?"), once the names are blanked out
 _BARE = re.compile(
     r"\W*(?:(?:and|so|what about|how about|her|his|their|my|your|the|today|now|currently|"
-    r"lately|recently|these days|levels?|values?|results?|readings?|numbers?)\b\W*)*",
+    r"lately|recently|these days|levels?|values?|results?|readings?|numbers?|for|of|or|"
+    r"ige|tests?|testing|panel|antibod(?:y|ies))\b\W*)*",
     re.I,
 )
 #: a name said as something taken ("is she on iron?", "taking vitamin D"), just before it
@@ -1461,6 +1479,48 @@ def _supplement_instead(m: Mention, question: str, terminology: Terminology) -> 
     return _named_as(terminology, f"{m.text} supplement", _DRUG_KINDS)
 
 
+#: a test of an allergen asked for: "IgE for peanut and shrimp?", "her allergy panel for
+#: cat dander", "egg antibodies?"
+_ALLERGEN_TESTED = re.compile(
+    r"\b(?:ige|allerg(?:y|en) (?:tests?|testing|panel|levels?)|antibod(?:y|ies)|rast)\b", re.I
+)
+
+
+def _test_instead(m: Mention, question: str, terminology: Terminology) -> list[Concept]:
+    """Of an allergen named where its test is asked for ("IgE for peanut and shrimp?":
+    the terminology knows peanut as what an allergy is to), the allergen-specific IgE test
+    of that name ("peanut IgE"); none when the question asks for no test or no test is
+    known by that name."""
+    if not m.concepts or not all(c.kind == "substance" for c in m.concepts):
+        return []
+    if not _ALLERGEN_TESTED.search(question):
+        return []
+    return _named_as(terminology, f"{m.text} IgE", _TESTED)
+
+
+#: a question in the present tense ("is she pregnant?", "does she have UTIs?")
+_NOW_ASKED = re.compile(r"\b(?:is|are|am|does|do|has|have|currently|now|still|active)\b", re.I)
+
+
+def _of_history(question: str, concepts: Sequence[tuple[str, Concept]]) -> bool:
+    """Whether a yes-or-no question names its problems as history: a name that says
+    history ("obstetric history?"), or problems said in the plural with no present tense
+    ("pregnancies?", "any UTIs?": episodes over time, not whether one holds now). A name
+    the terminology lists in that form ("diabetes", "kidney problems") is no plural, nor
+    the allergies (a list that holds now)."""
+    if not concepts or _NOW_ASKED.search(question):
+        return False
+    if any(re.search(r"\b(?:history|hx)\b", w, re.I) for w, _c in concepts):
+        return True
+    conditions = [(w, c) for w, c in concepts if c.kind == "condition"]
+    return len(conditions) == len(concepts) and all(
+        w.lower().endswith("s")
+        and not c.recorded_as
+        and w.lower() not in {n.lstrip("=").lower() for n in (c.name, *c.synonyms)}
+        for w, c in conditions
+    )
+
+
 def _broken(question: str) -> str:
     """The question with a bone broken said as the record's names say it, at the same
     length (mention spans stay those of the question)."""
@@ -1515,6 +1575,7 @@ def understand(
         for c in (
             _measured_instead(m, question, terminology)
             or _supplement_instead(m, question, terminology)
+            or _test_instead(m, question, terminology)
             or [*_members_named(m.text, m.concepts, terminology), *m.concepts]
         ):
             if taken and c.kind in _TESTED:
@@ -1606,6 +1667,8 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if focus.asks == "yesno" and _of_history(question, focus.concepts):
+        focus.asks = "ever"  # "obstetric history?", "pregnancies?": whether ever, not now
     if focus.asks == "yesno" and staged:
         focus.asks = None  # "ckd stage?": which stage the entries say, not a "yes"
     if focus.asks == "yesno" and _WH_FIRST.match(question):
@@ -1763,6 +1826,20 @@ def understand(
             else previous.asks
         )
         focus.window = focus.window or previous.window
+    if (
+        previous is not None
+        and focus.window is None
+        and previous.day is not None
+        and (before := _BEFORE_THAT.search(question))
+    ):  # "what's his latest eGFR?" (2021-03-13) — "and a year before that?": as it stood
+        # then, the latest up to 2020-03-13
+        n = before.group("n").lower()
+        count = int(n) if n.isdigit() else _NUM_WORDS.get(n, 1)
+        then_day = _minus(previous.day, count, before.group("unit").lower())
+        focus.window = Window(None, then_day, f"{before.group(0)} ({then_day})")
+        focus.current = False
+        if focus.asks in (None, "yesno"):
+            focus.asks = "latest"
     if (
         previous is not None
         and focus.window is None

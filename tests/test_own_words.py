@@ -1646,3 +1646,139 @@ async def test_an_implant_put_in_and_taken_out_and_a_drug_come_off(tmp_path: Pat
             0,
         ),
     }
+
+
+def _allergy(aid: str, code: str, display: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": aid,
+        "clinicalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+            "code": "active"}]},
+        "type": "allergy", "category": ["food"], "criticality": "low",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": code,
+                             "display": display}]},
+        "patient": {"reference": f"Patient/{PID}"},
+        "recordedDate": "2004-04-30T10:00:00+00:00",
+        **extra,
+    }  # fmt: skip
+
+
+async def test_a_sixth_sweep_other_names_thresholds_crossed_and_history(tmp_path: Path) -> None:
+    # a sixth sweep, written before any change: "when was the arrest?", "pulm rehab - how
+    # many sessions?", "any GI scopes?" and "obstetric history?" went to the model; "urine
+    # albumin last?" gave the serum albumin, "ige for peanut and shrimp?" the allergies,
+    # "how long has she been getting allergy injections?" the allergies, "sinus problems?"
+    # every active problem; "has her a1c crossed 6.5?" went to the model; "pregnancies?"
+    # said "No, not currently"; "what's she taking for pain?" missed the naproxen ordered
+    # for her hip arthritis
+    record = [
+        condition("c1", "410429000", "Cardiac Arrest", "1983-03-31"),
+        condition("c2", "40055000", "Chronic sinusitis (disorder)", "2020-03-10"),
+        condition("c3", "239872002", "Osteoarthritis of hip", "2010-01-05"),
+        condition("c4", "72892002", "Normal pregnancy", "2019-09-04", "resolved",
+                  abatement="2019-10-02"),
+        condition("c5", "38341003", "Hypertension", "1992-10-08"),
+        _procedure("p1", "15081005", "Pulmonary rehabilitation (regime/therapy)", "2021-03-13"),
+        _procedure("p2", "15081005", "Pulmonary rehabilitation (regime/therapy)", "2021-02-13"),
+        _procedure("p3", "73761001", "Colonoscopy", "2017-12-24"),
+        _procedure("p4", "73761001", "Colonoscopy", "2012-12-25"),
+        _procedure("p5", "180256009", "Subcutaneous immunotherapy", "2016-04-20"),
+        _procedure("p6", "180256009", "Subcutaneous immunotherapy", "2016-05-20"),
+        obs("o1", "14959-1", 18.75, "mg/g", "2021-03-13T10:00:00+00:00",
+            display="Microalbumin Creatinine Ratio"),
+        obs("o2", "1751-7", 5.29, "g/dL", "2021-03-13T10:00:00+00:00", display="Albumin"),
+        obs("o3", "6206-7", 0.31, "kU/L", "2016-03-30T10:00:00+00:00",
+            display="Peanut IgE Ab in Serum"),
+        obs("o4", "6246-3", 68.78, "kU/L", "2016-03-30T10:00:00+00:00",
+            display="Shrimp IgE Ab in Serum"),
+        *(obs(f"a{k}", "4548-4", v, "%", f"{day}T10:00:00+00:00", display="Hemoglobin A1c")
+          for k, (v, day) in enumerate(((6.05, "2014-02-27"), (6.37, "2016-03-03"),
+                                        (5.96, "2020-02-06")))),
+        med("m1", "849574", "Naproxen sodium 220 MG Oral Tablet", "2014-12-12",
+            reasonReference=[{"reference": "Condition/c3"}]),
+        _allergy("g1", "300913006", "Shellfish allergy"),
+        _allergy("g2", "91935009", "Allergy to peanuts"),
+    ]  # fmt: skip
+    asked = (
+        "when was the arrest?", "pulm rehab - how many sessions?", "any GI scopes?",
+        "urine albumin last?", "ige for peanut and shrimp?",
+        "how long has she been getting allergy injections?", "sinus problems?",
+        "has her a1c crossed 6.5?", "pregnancies?", "obstetric history?",
+        "what's she taking for pain?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["when was the arrest?"][0][0] == "Cardiac Arrest: active, since 1983-03-31."
+    assert said["pulm rehab - how many sessions?"][0][0] == "Pulmonary rehabilitation: 2 in all."
+    assert said["any GI scopes?"][0][0].startswith("Yes — Colonoscopy: 2 on record"), said
+    assert said["urine albumin last?"][0] == [
+        "Albumin/creatinine ratio: 18.75 mg/g on 2021-03-13, the only result."
+    ]
+    ige = said["ige for peanut and shrimp?"][0]
+    assert [s.split(":")[0] for s in ige] == ["Peanut IgE Ab in Serum", "Shrimp IgE Ab in Serum"]
+    assert said["how long has she been getting allergy injections?"][0] == [
+        "The first: Subcutaneous immunotherapy: 2016-04-20, the first of 2 on record."
+    ]
+    assert said["sinus problems?"][0] == ["Yes — Chronic sinusitis: active, since 2020-03-10."]
+    assert said["has her a1c crossed 6.5?"][0][0].startswith(
+        "No — HbA1c: none of the 3 results since 2014-02-27 was above 6.5 %"
+    ), said
+    for q in ("pregnancies?", "obstetric history?"):
+        assert said[q][0][0] == (
+            "Yes — Normal pregnancy: resolved, since 2019-09-04, resolved 2019-10-02."
+        ), said[q]
+    assert said["what's she taking for pain?"][0] == [
+        "Naproxen sodium 220 MG Oral Tablet: current, last ordered 2014-12-12, for "
+        "Osteoarthritis of hip (verify: an old order still active) — non-steroidal "
+        "anti-inflammatory drug."
+    ]
+
+
+async def test_a_sixth_sweep_thread_before_that_how_severe_and_what_for_it(
+    tmp_path: Path,
+) -> None:
+    # a thread of the sixth sweep: "and a year before that?" after the latest eGFR, "and
+    # the one before?" after the last colonoscopy, "how severe?" after the food allergies
+    # and "what's she been prescribed for it?" went to the model
+    record = [
+        *(obs(f"e{k}", "33914-3", v, "mL/min/{1.73_m2}", f"{day}T10:00:00+00:00",
+              display="Estimated Glomerular Filtration Rate")
+          for k, (v, day) in enumerate(((82.3, "2021-03-13"), (37.3, "2021-02-13"),
+                                        (67.8, "2019-12-21"), (61.0, "2019-06-15")))),
+        _procedure("p3", "73761001", "Colonoscopy", "2017-12-24"),
+        _procedure("p4", "73761001", "Colonoscopy", "2012-12-25"),
+        _allergy("g1", "300913006", "Shellfish allergy"),
+        med("m1", "1870230", "NDA020800 0.3 ML Epinephrine 1 MG/ML Auto-Injector", "2004-04-30"),
+        med("m2", "997488", _FEXOFENADINE, "2004-04-30"),
+        med("m3", "749762", "Yaz 28 Day Pack", "2021-03-01"),
+    ]  # fmt: skip
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([patient(), *record])
+    db = tmp_path / "threads.db"
+
+    async def turn(q: str, thread: str) -> tuple[list[str], int]:
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
+                      thread_id=thread, threads_db=db)  # fmt: skip
+        return [s.text for s in a.sentences], a.usage.model_calls
+
+    await turn("what's his latest egfr?", "t1")
+    before, calls = await turn("and a year before that?", "t1")
+    assert calls == 0, before
+    assert before[0].startswith("eGFR: 67.8 mL/min/1.73 m² on 2019-12-21"), before
+    await turn("when was her last colonoscopy?", "t2")
+    assert await turn("and the one before?", "t2") == (
+        ["Colonoscopy: 2012-12-25, the one before the most recent (2017-12-24)."],
+        0,
+    )
+    await turn("any food allergies?", "t3")
+    assert await turn("how severe?", "t3") == (
+        ["Shellfish allergy (active): criticality low; no reaction recorded."],
+        0,
+    )
+    given, calls = await turn("what's she been prescribed for it?", "t3")
+    assert calls == 0, given
+    assert [s.split(":")[0] for s in given] == [
+        _FEXOFENADINE,
+        "NDA020800 0.3 ML Epinephrine 1 MG/ML Auto-Injector",
+    ], given

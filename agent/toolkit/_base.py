@@ -397,6 +397,33 @@ def window_ends(
     return leads
 
 
+def _previous_event(
+    ctx: AgentContext, events: Sequence[EvidenceItem]
+) -> list[tuple[str, list[str]]]:
+    """The one before the most recent ("when was her last colonoscopy?" — "and the one
+    before?"): the entries of the day before the latest day, said beside the latest; of
+    one day only, that there is none before it."""
+    days = sorted({p.day[:10] for i in events for p in i.points if p.day}, reverse=True)
+    if len(days) < 2:
+        only = [i for i in events if any(p.day and p.day[:10] == days[0] for p in i.points)]
+        said = [
+            f"{_event_name(i)}: {days[0]}, the only one on record (none before it)" for i in only
+        ]
+        return [(scrub(t, ctx.patient_id), [i.handle]) for t, i in zip(said, only, strict=True)]
+    latest, before = days[0], days[1]
+    that_day = [i for i in events if any(p.day and p.day[:10] == before for p in i.points)]
+    return [
+        (
+            scrub(
+                f"{_event_name(i)}: {before}, the one before the most recent ({latest})",
+                ctx.patient_id,
+            ),
+            [i.handle],
+        )
+        for i in that_day
+    ]
+
+
 def _episodes(item: EvidenceItem) -> int:
     """How many times an entry is on record: a problem's episodes (each one that ended,
     and one still going: a chronic problem recorded again at every visit is one), a drug
@@ -452,6 +479,7 @@ def bounded(
         earliest = min(events, key=lambda i: min(p.day or "9999" for p in i.points))
         said = f"The first: {first_statement(earliest)}"
         result.leads["first"] = [(scrub(said, ctx.patient_id), [earliest.handle])]
+        result.leads["previous"] = _previous_event(ctx, events)
     elif shown and all(i.kind in ("medication", "condition") for i in shown):  # "when was
         # it last ordered?": each medication with its last order; "when was the
         # appendectomy?", recorded only as a history of it: each entry with its dates

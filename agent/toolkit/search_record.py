@@ -486,6 +486,13 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                     ),
                 ]
             )
+    allergies = [i for i in items[: ctx.settings.max_lines] if i.kind == "allergy"]
+    if allergies and len(allergies) == len(items[: ctx.settings.max_lines]):
+        # "how severe is it?", "how bad are her allergies?": each one's criticality and
+        # the reactions the record gives, with their severity
+        result.leads["judge"] = [
+            (scrub(_severity(i), ctx.patient_id), [i.handle]) for i in allergies
+        ]
     if (
         args.age_at
         and items
@@ -602,6 +609,20 @@ def _ages_at(
     return out
 
 
+def _severity(item: EvidenceItem) -> str:
+    """How serious an allergy is, as the record says it: its criticality and its reactions
+    (each with its severity), or that it gives none."""
+    criticality = (
+        f"criticality {item.criticality}" if item.criticality else "no criticality recorded"
+    )
+    reactions = (
+        f"reactions: {'; '.join(item.reactions)}" if item.reactions else "no reaction recorded"
+    )
+    return (
+        f"{plain(item.name)} ({item.status or 'status not recorded'}): {criticality}; {reactions}."
+    )
+
+
 def _plural(name: str) -> str:
     return name if name.endswith("s") else f"{name}s"
 
@@ -617,7 +638,7 @@ def _given_for(
     pressure drug). Those taken in by their class carry the class's name in their
     statement."""
     term = ctx.terminology or default_terminology()
-    wanted = [c for m in term.mentions(what) for c in m.concepts]
+    wanted = [_allergy_to(term, c) for m in term.mentions(what) for c in m.concepts]
     sites = [w for w in wanted if w.kind == "body_site"]
     kept: list[EvidenceItem] = []
     why: dict[str, str] = {}
@@ -634,6 +655,17 @@ def _given_for(
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
             kept.append(item)
             continue
+        symptoms = [w for w in wanted if w.kind == "finding"]
+        if reasons and item.kind == "medication" and symptoms:
+            # a symptom is relieved whatever it is a symptom of ("what's she taking for
+            # pain?": the naproxen ordered for her hip arthritis, an NSAID); a disease is
+            # not (verapamil ordered for atrial fibrillation is no blood pressure drug)
+            drugs = item_concepts(item, term)
+            k = next((k for w in symptoms if (k := treating_class(term, drugs, w))), None)
+            if k is not None:
+                kept.append(item)
+                why[item.handle] = f" — {plain(k.name)[:1].lower()}{plain(k.name)[1:]}"
+                continue
         if reasons or item.kind != "medication":
             continue  # it says what it is for, and it is something else (or says nothing)
         visit = _ordered_at(ctx, item, by_ref)
@@ -653,6 +685,24 @@ def _given_for(
             kept.append(item)
             why[item.handle] = f" — {plain(k.name)[:1].lower()}{plain(k.name)[1:]}"
     return kept, why
+
+
+def _allergy_to(term: Terminology, concept: Concept) -> Concept:
+    """What is given for an allergen ("her food allergies": what is she prescribed for
+    them?) is given for the allergy to it: the nearest condition the allergen is filed
+    under (allergic conditions); any other concept is itself."""
+    if concept.kind != "substance":
+        return concept
+    todo, seen = list(concept.parents), set()
+    while todo:
+        parent = term.concept(todo.pop(0))
+        if parent is None or parent.id in seen:
+            continue
+        if parent.kind == "condition":
+            return parent
+        seen.add(parent.id)
+        todo.extend(parent.parents)
+    return concept
 
 
 def _ordered_at(
