@@ -125,15 +125,21 @@ def _monitors(concept: Concept, term: Terminology) -> list[Concept]:
 
 
 def _result_days(
-    evidence: EvidenceSet, concept: Concept, term: Terminology, *, enough: int | None = None
+    evidence: EvidenceSet,
+    concept: Concept,
+    term: Terminology,
+    *,
+    enough: int | None = None,
+    coded: bool = True,
 ) -> int:
     """On how many days the record holds a result of the lab or vital (counting stops at
-    ``enough``)."""
+    ``enough``); ``coded``: a coded value counts ("Detected"), else only numbers."""
     days: set[str | None] = set()
     for i in evidence.items:
         if (
             i.kind == "observation"
-            and i.values
+            # a value, numeric or coded ("SARS-CoV-2 RNA …: Detected")
+            and (i.values or (coded and any(p.value_text for p in i.points)))
             and any(term.implies(c, concept) for c in item_concepts(i, term))
         ):
             days.update(p.day for p in i.points)
@@ -559,6 +565,27 @@ def prefetch_calls(
                 )
                 if panel.id != "lab_test":
                     calls.append(_call("lab_trend", name=panel.name, **window))
+                named.add("lab")
+                continue
+            if (
+                evidence is not None
+                and _result_days(evidence, concept, term, enough=1)
+                and not _result_days(evidence, concept, term, enough=1, coded=False)
+            ):
+                # "covid test?": results the record codes ("Detected"), no numbers to trend
+                calls.append(
+                    _asked(
+                        focus,
+                        words,
+                        concept,
+                        _call(
+                            "search_record",
+                            resource_type="Observation",
+                            name=concept.name,
+                            **window,
+                        ),
+                    )
+                )
                 named.add("lab")
                 continue
             call = _asked(focus, words, concept, _call("lab_trend", name=concept.name, **window))

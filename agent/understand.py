@@ -704,6 +704,14 @@ _AT_DEATH = re.compile(
 
 
 _BEFORE = re.compile(r"before|prior|until|till|up to|by", re.I)
+_DEATH_WORD = re.compile(r"\bdeath\b", re.I)
+#: a while before the death ("2 years before she died", "a month before his death")
+_WHILE_BEFORE_DEATH = re.compile(
+    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|\d+)\s+(?P<unit>day|week|month|"
+    r"year)s?\s+(?:before|prior to)\s+(?:(?:her|his|their|the patient's)\s+death|"
+    r"(?:she|he|they|the patient)\s+(?:died|passed(?:\s+away)?))\b",
+    re.I,
+)
 
 
 def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -1335,7 +1343,7 @@ _DONE = re.compile(
 #: today?", "her cholesterol and LDL?"), once the names are blanked out
 _BARE = re.compile(
     r"\W*(?:(?:and|so|what about|how about|her|his|their|my|your|the|today|now|currently|"
-    r"lately|recently|these days|levels?|values?|results?|readings?|numbers?|for|of|or|"
+    r"lately|recently|these days|levels?|values?|results?|readings?|findings?|numbers?|for|of|or|"
     r"ige|tests?|testing|panel|antibod(?:y|ies))\b\W*)*",
     re.I,
 )
@@ -1521,6 +1529,15 @@ def _of_history(question: str, concepts: Sequence[tuple[str, Concept]]) -> bool:
     )
 
 
+#: a topic, then only the question word asked of it ("sepsis - when?", "b12 injections -
+#: why?", "the fall: when?")
+_TOPIC_THEN_WH = re.compile(
+    r"^\s*(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.)\s*"
+    r"(?P<wh>when|why|since when)\s*\??\s*$",
+    re.I,
+)
+
+
 def _broken(question: str) -> str:
     """The question with a bone broken said as the record's names say it, at the same
     length (mention spans stay those of the question)."""
@@ -1538,6 +1555,9 @@ def understand(
     """Read a question (see the module docstring)."""
     question = _UNAPOSTROPHED.sub(lambda m: f"{m.group(1)}'s", question)  # "whats her …"
     question = _HX.sub("history", question)
+    if said := _TOPIC_THEN_WH.match(question):  # "sepsis - when?": "when sepsis?"
+        wh = said.group("wh").lower()
+        question = f"{'when was' if wh == 'when' else wh} {said.group('topic')}?"
     focus = Focus()
     seen: set[str] = set()
     visit_words = [m.span() for m in _VISIT_ABBREVIATION.finditer(question)]
@@ -1609,6 +1629,14 @@ def understand(
     focus.sections = [name for name, pattern in _SECTIONS if pattern.search(undated)] or (
         [] if asked else [name for name, pattern in _SECTIONS if pattern.search(unnamed)]
     )
+    of_death = bool(
+        _death_day(evidence)
+        and "patient" not in focus.sections
+        and any(_DEATH_WORD.search(w) for w, _c in focus.concepts)
+    )
+    if of_death:  # "cause of death?": of a patient who died, the death too (its day and
+        # age), the record's certificate or not
+        focus.sections.append("patient")
     if "family" in focus.sections:  # "does diabetes run in her family?": the relatives'
         focus.concepts = []  # history, not her own diabetes
     focus.acts = acts_of(question, [(m.start, c.kind) for m in mentions for c in m.concepts])
@@ -1616,6 +1644,12 @@ def understand(
     died = _death_day(evidence)
     as_of = min(as_of, died or as_of)
     focus.window = window_of(question, as_of, anchors_of(evidence)) or _ago_window(question, as_of)
+    before_death = bool(died and focus.window is None and _WHILE_BEFORE_DEATH.search(question))
+    if focus.window is None and died and (by := _WHILE_BEFORE_DEATH.search(question)):
+        # "her a1c 2 years before she died?": as it stood then, the latest up to that day
+        n = by.group("n").lower()
+        end = _minus(died, int(n) if n.isdigit() else _NUM_WORDS.get(n, 1), by.group("unit"))
+        focus.window = Window(None, end, f"{by.group(0)} ({end})")
     if (
         any(_BEFORE.match(m.group(0)) for m in _AT_DEATH.finditer(undated))
         and focus.by_death
@@ -1674,6 +1708,13 @@ def understand(
     if focus.asks == "yesno" and _WH_FIRST.match(question):
         focus.asks = None  # "how tall is she?": the name blanked out left "is she?"
     focus.asks, dose = _of_the_kind_named(focus.asks, question, plain, focus.concepts)
+    if of_death and focus.asks in (None, "yesno"):
+        # "cause of death?": the certificate's cause as the record gives it (or that none
+        # is found), and the death
+        focus.part_asks.update({c.id: None for w, c in focus.concepts if _DEATH_WORD.search(w)})
+        focus.asks = "death"
+    if before_death and focus.asks == "yesno":
+        focus.asks = None  # "a1c 2 years before she died?": its value then, no "yes"
     focus.which = focus.which or dose
     if (
         focus.asks == "first"

@@ -1782,3 +1782,84 @@ async def test_a_sixth_sweep_thread_before_that_how_severe_and_what_for_it(
         _FEXOFENADINE,
         "NDA020800 0.3 ML Epinephrine 1 MG/ML Auto-Injector",
     ], given
+
+
+async def test_a_seventh_sweep_more_names_a_topic_then_when_or_why_and_coded_results(
+    tmp_path: Path,
+) -> None:
+    # a seventh sweep, written after the sixth's batch: "was he proned?", "ef?", "dre
+    # findings?", "sepsis - when?", "b12 injections - why?" and "covid test?" (a coded
+    # result: "Detected") went to the model; "clot retrieval?" searched clots, "cough
+    # syrup?" a cough, "pain control?" a pain problem, "any head injury?" missed the
+    # concussion, "sinus infections?" said "No, not currently"
+    record = [
+        _procedure("p1", "431182000", "Placing subject in prone position (procedure)",
+                   "2021-06-27"),
+        _procedure("p2", "410006001", "Digital examination of rectum", "1977-11-07"),
+        _procedure("p3", "433112001", "Percutaneous mechanical thrombectomy of portal vein "
+                   "using fluoroscopic guidance", "2021-01-28"),
+        obs("o1", "10230-1", 44.8, "%", "2017-01-30T10:00:00+00:00",
+            display="Left ventricular Ejection fraction"),
+        obs("o2", "94531-1", None, date="2021-06-07T10:00:00+00:00",
+            display="SARS-CoV-2 RNA Pnl Resp NAA+probe",
+            valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct",
+                                              "code": "260373001", "display": "Detected"}]}),
+        med("m1", "1043400", "Acetaminophen 21.7 MG/ML / Dextromethorphan Hydrobromide 1 MG/ML "
+            "/ doxylamine succinate 0.417 MG/ML Oral Solution", "2016-01-21", "stopped"),
+        med("m2", "1049221", _OXYCODONE, "2020-03-21"),
+        med("m3", "2001499", "Vitamin B 12 5 MG/ML Injectable Solution", "2006-01-19"),
+        condition("c1", "62106007", "Concussion with no loss of consciousness", "2010-03-03",
+                  "resolved", abatement="2010-05-02"),
+        condition("c2", "444814009", "Viral sinusitis (disorder)", "2018-09-13", "resolved",
+                  abatement="2018-10-04"),
+        condition("c3", "770349000", "Sepsis caused by virus (disorder)", "2021-06-23"),
+    ]  # fmt: skip
+    asked = (
+        "was he proned?", "ef?", "dre findings?", "clot retrieval?", "cough syrup?",
+        "pain control?", "any head injury?", "sinus infections?", "sepsis - when?",
+        "b12 injections - why?", "covid test?", "last covid test result?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    first = {q: s[0] for q, (s, _c) in said.items()}
+    assert first["was he proned?"] == "Yes — Placing subject in prone position: 2021-06-27."
+    assert first["ef?"].startswith("LV ejection fraction: 44.8 % on 2017-01-30"), first
+    assert first["dre findings?"] == "Digital examination of rectum: 1977-11-07."
+    assert first["clot retrieval?"].startswith("Yes — Percutaneous mechanical thrombectomy")
+    assert first["cough syrup?"].startswith("No, not currently — Acetaminophen 21.7 MG/ML / "
+                                           "Dextromethorphan"), first  # fmt: skip
+    assert first["pain control?"].startswith(f"Yes — {_OXYCODONE}: current"), first
+    assert first["any head injury?"] == (
+        "No, not currently — Concussion with no loss of consciousness: resolved, since "
+        "2010-03-03, resolved 2010-05-02."
+    )
+    assert first["sinus infections?"].startswith("Yes — Viral sinusitis: resolved"), first
+    assert first["sepsis - when?"] == "Sepsis caused by virus: active, since 2021-06-23."
+    assert first["b12 injections - why?"].endswith("— the record gives no reason for it."), first
+    for q in ("covid test?", "last covid test result?"):
+        assert said[q][0] == ["SARS-CoV-2 RNA Pnl Resp NAA+probe: Detected on 2021-06-07."], q
+
+
+async def test_the_cause_of_death_and_a_value_a_while_before_it(tmp_path: Path) -> None:
+    # "cause of death?" of a man with no death certificate said only that none was found
+    # (not the death itself); "a1c 2 years before she died?" went to the model
+    who = patient(gender="male", name=[{"given": ["Jo"], "family": "Ray"}],
+                  deceasedDateTime="2021-07-07T10:00:00+00:00")  # fmt: skip
+    record = [
+        obs(f"a{k}", "4548-4", v, "%", f"{day}T10:00:00+00:00", display="Hemoglobin A1c")
+        for k, (v, day) in enumerate(
+            ((6.1, "2019-01-17"), (6.4, "2019-06-01"), (7.2, "2021-06-01"))
+        )
+    ]
+    said = await _said(tmp_path, record, "cause of death?", "a1c 2 years before he died?", who=who)
+    assert said["cause of death?"] == (
+        [
+            "Not in this patient's record: no Cause of death (searched Observation named 'Cause "
+            "of death': nothing found).",
+            "Jo Ray died on 2021-07-07, at age 71.",
+        ],
+        0,
+    )
+    before, calls = said["a1c 2 years before he died?"]
+    assert calls == 0, before
+    assert before[0].startswith("HbA1c: 6.4 % on 2019-06-01, the most recent of 2 results"), before

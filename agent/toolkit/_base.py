@@ -480,9 +480,10 @@ def bounded(
         said = f"The first: {first_statement(earliest)}"
         result.leads["first"] = [(scrub(said, ctx.patient_id), [earliest.handle])]
         result.leads["previous"] = _previous_event(ctx, events)
-    elif shown and all(i.kind in ("medication", "condition") for i in shown):  # "when was
-        # it last ordered?": each medication with its last order; "when was the
-        # appendectomy?", recorded only as a history of it: each entry with its dates
+    elif shown and all(i.kind in ("medication", "condition", "observation") for i in shown):
+        # "when was it last ordered?": each medication with its last order; "when was the
+        # appendectomy?", recorded only as a history of it: each entry with its dates;
+        # "last covid test result?": a coded result, with its latest
         result.leads["latest"] = list(result.statements)
     entries = [i for i in shown if i.kind in _ENTRY_KINDS]
     if entries and not left and not events:  # "any fractures?" — "how many?": code counts
