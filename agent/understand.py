@@ -705,6 +705,8 @@ _AT_DEATH = re.compile(
 
 _BEFORE = re.compile(r"before|prior|until|till|up to|by", re.I)
 _DEATH_WORD = re.compile(r"\bdeath\b", re.I)
+#: the visits a procedure or therapy is counted in, said just after its name
+_VISITS_OF = re.compile(r"\s+(?:visits?|sessions?|appointments?|appts?)\b", re.I)
 #: a while before the death ("2 years before she died", "a month before his death")
 _WHILE_BEFORE_DEATH = re.compile(
     r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|\d+)\s+(?P<unit>day|week|month|"
@@ -1583,6 +1585,11 @@ def understand(
             # names a setting, not every visit
             unnamed = unnamed[: m.start] + " " * (m.end - m.start) + unnamed[m.end :]
         kinds = {c.kind for c in m.concepts}
+        if kinds == {"procedure"} and (unit := _VISITS_OF.match(question, m.end)):
+            # "how many pulm rehab visits?": the sessions of the therapy, not every visit
+            unnamed = (
+                unnamed[: unit.start()] + " " * (unit.end() - unit.start()) + unnamed[unit.end() :]
+            )
         both = kinds & _DRUG_KINDS and kinds & _TESTED
         taken = both and _TAKEN.search(question[: m.start])
         tested = both and _TESTED_FOR.search(question[: m.start])

@@ -1863,3 +1863,58 @@ async def test_the_cause_of_death_and_a_value_a_while_before_it(tmp_path: Path) 
     before, calls = said["a1c 2 years before he died?"]
     assert calls == 0, before
     assert before[0].startswith("HbA1c: 6.4 % on 2019-06-01, the most recent of 2 results"), before
+
+
+async def test_an_eighth_sweep_sessions_a_veteran_and_a_ratio_said_as_a_fraction(
+    tmp_path: Path,
+) -> None:
+    # an eighth sweep, written after the seventh's batch: "pt visits?", "ot?", "is he a
+    # veteran?" and "any ods?" went to the model; "how many pulm rehab visits in total?"
+    # listed every visit after the sessions; "substance use screening?" said "Yes —
+    # Colonoscopy" (a screening); "any knocks to the head?" said a care plan, not the
+    # concussion; "has his fev1/fvc dropped below 0.7?" compared 0.7 with a series in %
+    record = [
+        *(_procedure(f"t{k}", "91251008", "Physical therapy procedure (regime/therapy)", day)
+          for k, day in enumerate(("2023-06-01", "2023-06-15"))),
+        _procedure("o1", "84478008", "Occupational therapy (regime/therapy)", "2023-05-18"),
+        *(_procedure(f"r{k}", "15081005", "Pulmonary rehabilitation (regime/therapy)", day)
+          for k, day in enumerate(("2019-09-07", "2020-09-12"))),
+        _visit("e1", "2020-09-12", "AMB", "185349003", "Encounter for check up"),
+        _procedure("s1", "713106006", "Screening for drug abuse (procedure)", "2021-07-23"),
+        _procedure("c1", "73761001", "Colonoscopy", "2019-05-13"),
+        obs("v1", "93034-7", None, date="2025-05-30T10:00:00+00:00",
+            display="Have you been discharged from the armed forces of the United States?",
+            category="survey",
+            valueCodeableConcept={"coding": [{"system": "http://loinc.org", "code": "LA32-8",
+                                              "display": "No"}]}),
+        condition("h1", "62564004", "Concussion with loss of consciousness", "2012-12-09",
+                  "resolved", abatement="2013-02-07"),
+        condition("d1", "55680006", "Drug overdose", "1991-12-23"),
+        *(obs(f"f{k}", "19926-5", v, "%", f"{day}T10:00:00+00:00", display="FEV1/FVC")
+          for k, (v, day) in enumerate(((27.7, "2017-05-20"), (22.66, "2020-09-12")))),
+    ]  # fmt: skip
+    asked = (
+        "pt visits?", "ot?", "how many pulm rehab visits in total?", "is he a veteran?",
+        "any ods?", "substance use screening?", "any knocks to the head?",
+        "has his fev1/fvc dropped below 0.7?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    first = {q: s[0] for q, (s, _c) in said.items()}
+    assert first["pt visits?"].startswith("Yes — Physical therapy procedure: 2 on record"), first
+    assert first["ot?"] == "Yes — Occupational therapy: 2023-05-18."
+    assert said["how many pulm rehab visits in total?"][0] == [
+        "Pulmonary rehabilitation: 2 in all.",
+        "Pulmonary rehabilitation: 2 on record, most recent 2020-09-12 (earlier: 2019-09-07).",
+    ]
+    assert first["is he a veteran?"] == (
+        "Have you been discharged from the armed forces of the United States?: No on 2025-05-30."
+    )
+    assert first["any ods?"] == "Yes — Drug overdose: active, since 1991-12-23."
+    assert first["substance use screening?"] == "Yes — Screening for drug abuse: 2021-07-23."
+    assert first["any knocks to the head?"].startswith(
+        "No, not currently — Concussion with loss of consciousness: resolved"
+    ), first
+    assert first["has his fev1/fvc dropped below 0.7?"].startswith(
+        "Yes — FEV1/FVC: all 2 results since 2017-05-20 were below 70 %"
+    ), first

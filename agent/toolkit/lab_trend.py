@@ -423,7 +423,10 @@ class _Threshold:
             return None  # "weight over 200?": pounds or kilograms, which it does not say
         if self.op is None and self.low is not None and self.high is not None:
             return Limit("between", *sorted((float(self.low), float(self.high))))
-        return Limit(self.op or ">", float(limit))
+        value = float(limit)
+        if not self.unit and series_unit == "%" and 0 < value < 1:
+            value *= 100  # "FEV1/FVC below 0.7?" of a series in %: a fraction, 70 %
+        return Limit(self.op or ">", value)
 
 
 def threshold_leads(name: str, st: SeriesStats, limit: Limit) -> dict[str, str]:
