@@ -446,6 +446,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?<!\bwaiting)\s+for\s*\??\s*$"
             # "for what condition is she on it?", "what condition was it meant to treat?"
             r"|\bfor\s+what\s+(?:condition|problem|reason|diagnosis|illness)\b"
+            # "inhaler for what?", "the b12 - for what?"
+            r"|\bfor\s+what\s*\??\s*$"
             r"|\bwhat\s+(?:condition|problem|diagnosis|illness)\b[^?]*"
             r"\b(?:treat\w*|for|prescribed|given|meant|taking|on)\b",
             re.I,
@@ -1077,6 +1079,12 @@ def _given_for(question: str, words: str, concept: Concept) -> bool:
     return bool(
         re.search(_FOR_BEFORE + w + r"\b", question, re.I)
         or re.search(r"\b" + w + _MEDS_AFTER, question, re.I)
+        # "prostate surgery?", "her knee operations": what was done for it
+        # (a body site's are named by it: "knee surgery?", a knee replacement)
+        or (
+            concept.kind != "body_site"
+            and re.search(r"\b" + w + r"\s+(?:surger(?:y|ies)|operations?)\b", question, re.I)
+        )
         # the topic first: "migraines - what's she on?", "diabetes: what meds?"
         or re.match(
             _TOPIC + w + r"\s*(?:[-\u2013\u2014:,]|\.\.\.)(?!\s*(?:and|also|plus|or)\b)",
@@ -1484,9 +1492,17 @@ def _supplement_instead(m: Mention, question: str, terminology: Terminology) -> 
     supplement"); none when the name is also a drug's or no supplement is known by it."""
     if not m.concepts or not all(c.kind in _TESTED for c in m.concepts):
         return []
-    if not _TAKEN.search(question[: m.start]):
-        return []
+    if not (_TAKEN.search(question[: m.start]) or _ASKED_FOR_WHAT.search(question)):
+        return []  # (asked what it is for: "b12 - what for?", an order has a reason)
     return _named_as(terminology, f"{m.text} supplement", _DRUG_KINDS)
+
+
+#: a question asked as a yes or no by its first word ("was her a1c checked in 2019?")
+_YES_NO_VERB = re.compile(
+    r"^\W*(?:(?:so|and|but)\s+)?(?:do|does|did|is|are|was|were|has|have|had|any|ever)\b", re.I
+)
+#: "what is the b12 for?" ("b12 - what for?"): what an order is for
+_ASKED_FOR_WHAT = re.compile(r"\bwhat\s+(?:is|was|are|were)\s+[^?]*\bfor\s*\??\s*$", re.I)
 
 
 #: a test of an allergen asked for: "IgE for peanut and shrimp?", "her allergy panel for
@@ -1535,7 +1551,7 @@ def _of_history(question: str, concepts: Sequence[tuple[str, Concept]]) -> bool:
 #: why?", "the fall: when?")
 _TOPIC_THEN_WH = re.compile(
     r"^\s*(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.)\s*"
-    r"(?P<wh>when|why|since when)\s*\??\s*$",
+    r"(?P<wh>when|why|since when|what for|for what)\s*\??\s*$",
     re.I,
 )
 
@@ -1559,7 +1575,15 @@ def understand(
     question = _HX.sub("history", question)
     if said := _TOPIC_THEN_WH.match(question):  # "sepsis - when?": "when sepsis?"
         wh = said.group("wh").lower()
-        question = f"{'when was' if wh == 'when' else wh} {said.group('topic')}?"
+        question = (
+            f"when was {said.group('topic')}?"
+            if wh == "when"
+            else f"when did {said.group('topic')} start?"
+            if wh == "since when"
+            else f"what is {said.group('topic')} for?"
+            if wh in ("what for", "for what")
+            else f"{wh} {said.group('topic')}?"
+        )
     focus = Focus()
     seen: set[str] = set()
     visit_words = [m.span() for m in _VISIT_ABBREVIATION.finditer(question)]
@@ -1950,6 +1974,14 @@ def understand(
                 focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
     _spread(focus, question, terminology)
     _read_threshold(focus, question, previous)
+    if (
+        focus.asks == "yesno"
+        and focus.window is not None
+        and focus.concepts
+        and all(c.kind in _TESTED for _w, c in focus.concepts)
+        and not _YES_NO_VERB.match(question)
+    ):  # "weight 2 years ago?", "a1c in 2019?": its value then, not a yes or no
+        focus.asks = None
     if focus.asks is None and focus.concepts:
         kinds = {c.kind for _w, c in focus.concepts}
         if focus.window is not None and kinds <= _TESTED:

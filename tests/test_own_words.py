@@ -1918,3 +1918,59 @@ async def test_an_eighth_sweep_sessions_a_veteran_and_a_ratio_said_as_a_fraction
     assert first["has his fev1/fvc dropped below 0.7?"].startswith(
         "Yes — FEV1/FVC: all 2 results since 2017-05-20 were below 70 %"
     ), first
+
+
+async def test_a_ninth_sweep_reasons_by_the_visit_counts_by_day_and_values_then(
+    tmp_path: Path,
+) -> None:
+    # a ninth sweep, written after the eighth's batch: "inhaler for what?", "b12 - what
+    # for?", "statin - since when?" and "weight 2 years ago?" went to the model; "why is
+    # she on b12?" found no b12; "how many times was the statin refilled?" said "1 on
+    # record"; "how many eye exams?" said 4 in all (4 procedures done at 2 visits); "what's
+    # she taking for it?" after her bone density searched what is given for a T-score
+    record = [
+        condition("c1", "233678006", "Childhood asthma", "1950-11-15"),
+        condition("c2", "64859006", "Osteoporosis (disorder)", "2019-09-30"),
+        _visit("e1", "1950-11-15", "AMB", "185349003", "Encounter for check up", reason="c1"),
+        {**med("m1", "895994", "120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT Metered Dose "
+               "Inhaler", "1950-11-15"), "encounter": {"reference": "Encounter/e1"}},
+        med("m2", "2001499", "Vitamin B 12 5 MG/ML Injectable Solution", "1982-02-01"),
+        *(med(f"s{k}", "314231", "Simvastatin 10 MG Oral Tablet", f"{y}-01-03",
+              "stopped" if y < 2020 else "active") for k, y in enumerate((2018, 2019, 2020))),
+        med("b1", "904420", "Alendronic acid 10 MG Oral Tablet", "2019-09-30"),
+        *(_procedure(f"x{k}{j}", code, name, day)
+          for k, day in enumerate(("2024-01-07", "2025-01-14"))
+          for j, (code, name) in enumerate((("252779009", "Camera fundoscopy (procedure)"),
+                                            ("16830007", "Visual acuity testing (procedure)")))),
+        *(obs(f"w{k}", "29463-7", v, "kg", f"{day}T10:00:00+00:00", display="Body Weight")
+          for k, (v, day) in enumerate(((73.9, "2021-03-28"), (75.0, "2024-03-28")))),
+        obs("t1", "38265-5", -2.7, "{T-score}", "2019-09-30T10:00:00+00:00",
+            display="DXA [T-score] Bone density"),
+    ]  # fmt: skip
+    asked = (
+        "inhaler for what?", "why is she on b12?", "statin - since when?",
+        "how many times was the statin refilled?", "how many eye exams?", "weight 2 years ago?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    first = {q: s[0] for q, (s, _c) in said.items()}
+    assert first["inhaler for what?"].endswith(
+        "— the record gives no reason for it; ordered at the visit for Childhood asthma "
+        "(1950-11-15)."
+    ), first
+    assert first["why is she on b12?"].startswith("Vitamin B 12 5 MG/ML Injectable Solution")
+    assert first["statin - since when?"].startswith(
+        "Simvastatin 10 MG Oral Tablet: first ordered 2018-01-03; 3 orders"
+    ), first
+    assert first["how many times was the statin refilled?"] == (
+        "HMG-CoA reductase inhibitor (statin): 1 on record (3 orders)."
+    )
+    assert first["how many eye exams?"].endswith(": 4 in all, on 2 days."), first
+    assert first["weight 2 years ago?"].startswith("Body weight: 73.9 kg on 2021-03-28"), first
+    store = RecordStore(tmp_path / "t.db")
+    store.import_resources([patient(), *record])
+    for q in ("bone density?", "what's she taking for it?"):
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
+                      thread_id="t1", threads_db=tmp_path / "threads.db")  # fmt: skip
+    assert a.usage.model_calls == 0
+    assert a.sentences[0].text.startswith("Alendronic acid 10 MG Oral Tablet: current"), a.text

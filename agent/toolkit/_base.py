@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from tools._record import fmt_num, view_of
+from tools._record import fmt_num, ref_of, view_of
 from tools.brief import plain, sentence_case
 from tools.evidence import (
     ENCOUNTER_CLASSES,
@@ -467,6 +467,10 @@ def bounded(
         if not left and len(events) == len(shown):  # "how many ER visits?": code counts
             total = sum(len(i.points) for i in events)
             said = f"{sentence_case(plain(what))}: {total} in all"
+            done_on = {p.day for i in events for p in i.points if p.day}
+            if len(events) > 1 and len(done_on) < total:
+                # "how many eye exams?": 58 procedures, done at 9 visits
+                said += f", on {len(done_on)} days"
             result.leads["count"] = [
                 (scrub(said, ctx.patient_id), [i.handle for i in events]),
                 *result.statements,
@@ -489,6 +493,9 @@ def bounded(
     if entries and not left and not events:  # "any fractures?" — "how many?": code counts
         total = sum(_episodes(i) for i in entries)
         said = f"{sentence_case(plain(what))}: {total} on record"
+        orders = sum(len(i.points) for i in entries if i.kind == "medication")
+        if entries[0].kind == "medication" and orders > total:
+            said += f" ({orders} orders)"  # "how many times was the statin refilled?"
         days = sorted({p.day for i in entries for p in i.points if p.day})
         if entries[0].kind == "condition" and 1 < len(days) < total and len(days) <= 6:
             # "how many fractures?": a fracture and its cause recorded on one day are two
@@ -503,9 +510,11 @@ def bounded(
         result.leads["first"] = [
             (scrub(first_statement(i), ctx.patient_id), [i.handle]) for i in began
         ]
-    if shown and all(i.kind in _REASONED_KINDS for i in shown):
-        # "why is she on warfarin?", "what was the visit for?"
-        result.leads["reason"] = reason_lead(ctx, result, [(i, i) for i in shown])
+    reasoned = [i for i in shown if i.kind in _REASONED_KINDS]
+    if reasoned and all(i.kind in _REASONED_KINDS or i.kind == "care_plan" for i in shown):
+        # "why is she on warfarin?", "what was the visit for?" (of the orders an inhaler
+        # names, not the asthma care plan it found beside them)
+        result.leads["reason"] = reason_lead(ctx, result, [(i, i) for i in reasoned])
     if not items:
         if scope is not None and ctx.cache.evidence is not None:
             none = absence(ctx, ctx.cache.evidence, scope, what)
@@ -519,20 +528,49 @@ def bounded(
     return result
 
 
+def ordered_at(
+    ctx: AgentContext, item: EvidenceItem, by_ref: dict[str, str]
+) -> EvidenceItem | None:
+    """The visit an order was written at (its latest resource's ``encounter``), as the
+    evidence holds it (``by_ref``: the evidence's handles by reference)."""
+    view, ev = ctx.cache.view, ctx.cache.evidence
+    if view is None or ev is None:
+        return None
+    for point in reversed(item.points):
+        resource = view.by_ref.get(point.source.reference) or {}
+        visit = view.resolve(resource.get("encounter"))
+        if visit is not None:
+            handle = by_ref.get(ref_of(visit))
+            return ev.get(handle) if handle else None
+    return None
+
+
 def reason_lead(
     ctx: AgentContext, result: ToolResult, shown: Sequence[tuple[EvidenceItem, EvidenceItem]]
 ) -> list[tuple[str, list[str]]]:
     """Each order, procedure or visit (an item beside what is said of it: itself, or only
     its entries of a window) with the reason the record links (reasonReference /
     reasonCode), or that it gives none — never a guess; the reasons' own entries cited."""
-    return [
-        (
-            scrub(statement(w) + ("" if _for(w) else _NO_REASON), ctx.patient_id),
-            [i.handle, *_reasons_cited(ctx, result, i)],
-        )
-        for i, w in shown
-        if i.kind in _REASONED_KINDS
-    ]
+    ev = ctx.cache.evidence
+    by_ref = ev.by_reference() if ev is not None else {}
+    out = []
+    for i, w in shown:
+        if i.kind not in _REASONED_KINDS:
+            continue
+        cited = [i.handle, *_reasons_cited(ctx, result, i)]
+        said = statement(w)
+        visit = None if _for(w) or i.kind != "medication" else ordered_at(ctx, i, by_ref)
+        if visit is not None and visit.reasons:
+            # no reason of its own, written at a visit that gives one ("why is she on
+            # the inhaler?": ordered at the visit for asthma); the visit cited
+            result.add(ctx, visit)
+            reasons = "; ".join(dict.fromkeys(plain(r) for r in visit.reasons))
+            said = f"{said.rstrip('.')}{_NO_REASON}; ordered at the visit for {reasons} ({(visit.date or '')[:10]})."
+            cited.append(visit.handle)
+        elif not _for(w):
+            said = f"{said.rstrip('.')}{_NO_REASON}."
+        out.append((scrub(said, ctx.patient_id), cited))
+    return out
 
 
 def _reasons_cited(ctx: AgentContext, result: ToolResult, item: EvidenceItem) -> list[str]:

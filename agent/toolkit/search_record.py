@@ -21,7 +21,6 @@ from typing import Any
 from pydantic import Field
 
 from tools._record import parse_date as fhir_date
-from tools._record import ref_of
 from tools.brief import plain, sentence_case
 from tools.errors import UnsupportedSearch
 from tools.evidence import (
@@ -66,6 +65,7 @@ from ._base import (
     ensure_evidence,
     holds_now,
     no_care_due,
+    ordered_at,
     parse_date,
     reason_lead,
     statement,
@@ -668,7 +668,7 @@ def _given_for(
                 continue
         if reasons or item.kind != "medication":
             continue  # it says what it is for, and it is something else (or says nothing)
-        visit = _ordered_at(ctx, item, by_ref)
+        visit = ordered_at(ctx, item, by_ref)
         if visit is not None and any(
             term.implies(r, w) or concerns(term, r, w)
             for r in _reason_concepts(ctx, term, visit, by_ref)
@@ -703,23 +703,6 @@ def _allergy_to(term: Terminology, concept: Concept) -> Concept:
         seen.add(parent.id)
         todo.extend(parent.parents)
     return concept
-
-
-def _ordered_at(
-    ctx: AgentContext, item: EvidenceItem, by_ref: dict[str, str]
-) -> EvidenceItem | None:
-    """The visit an order was written at (its latest resource's ``encounter``), as the
-    evidence holds it (``by_ref``: the evidence's handles by reference)."""
-    view, ev = ctx.cache.view, ctx.cache.evidence
-    if view is None or ev is None:
-        return None
-    for point in reversed(item.points):
-        resource = view.by_ref.get(point.source.reference) or {}
-        visit = view.resolve(resource.get("encounter"))
-        if visit is not None:
-            handle = by_ref.get(ref_of(visit))
-            return ev.get(handle) if handle else None
-    return None
 
 
 def _reason_concepts(
