@@ -513,7 +513,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "first",
         re.compile(
             r"\b(?:first|earliest|initial(?:ly)?)\b(?!\s+(?:and|vs\.?|versus|to|or)\b)"
-            r"|\bsince when\b|\bonset\b|\bhow long (?:has|have|had)\b|\bdiagnosed\b"
+            r"|\bsince when\b|\bonset\b|\bhow long (?:has|have|had|on)\b|\bdiagnosed\b"
             r"|\bwhen did (?:she|he|they|i|you|the patient) (?:first )?(?:get|develop|start|begin)\b"
             r"|\bwhen did (?:that|it|this|those|these|they) (?:first )?(?:start|begin)\b"
             # "when did the allergy shots start?", "when did her migraines begin?"
@@ -1354,7 +1354,7 @@ _DONE = re.compile(
 _BARE = re.compile(
     r"\W*(?:(?:and|so|what about|how about|her|his|their|my|your|the|today|now|currently|"
     r"lately|recently|these days|levels?|values?|results?|readings?|findings?|numbers?|for|of|or|"
-    r"ige|tests?|testing|panel|antibod(?:y|ies))\b\W*)*",
+    r"ige|to|against|tests?|testing|panel|antibod(?:y|ies))\b\W*)*",
     re.I,
 )
 #: a name said as something taken ("is she on iron?", "taking vitamin D"), just before it
@@ -1551,7 +1551,8 @@ def _of_history(question: str, concepts: Sequence[tuple[str, Concept]]) -> bool:
 #: why?", "the fall: when?")
 _TOPIC_THEN_WH = re.compile(
     r"^\s*(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.)\s*"
-    r"(?P<wh>when|why|since when|what for|for what)\s*\??\s*$",
+    r"(?P<wh>when|why|since when|what for|for what|(?:what|which)\s+(?:drugs|meds|medications|"
+    r"medicines|ones?|kinds?|types?))\s*\??\s*$",
     re.I,
 )
 
@@ -1573,7 +1574,19 @@ def understand(
     """Read a question (see the module docstring)."""
     question = _UNAPOSTROPHED.sub(lambda m: f"{m.group(1)}'s", question)  # "whats her …"
     question = _HX.sub("history", question)
-    if said := _TOPIC_THEN_WH.match(question):  # "sepsis - when?": "when sepsis?"
+    said = _TOPIC_THEN_WH.match(question)
+    if (
+        said
+        and said.group("wh").split()[0].lower() in ("what", "which")
+        and said.group("wh").lower() != "what for"
+        and not any(
+            c.kind in (*_DRUG_KINDS, "procedure")
+            for m in terminology.mentions(said.group("topic"))
+            for c in m.concepts
+        )
+    ):  # "diabetes - what meds?": what is given for it, read as it stands
+        said = None
+    if said:  # "sepsis - when?": "when was sepsis?"
         wh = said.group("wh").lower()
         question = (
             f"when was {said.group('topic')}?"
@@ -1582,6 +1595,9 @@ def understand(
             if wh == "since when"
             else f"what is {said.group('topic')} for?"
             if wh in ("what for", "for what")
+            # "chemo - what drugs?": "which chemo drugs?"
+            else f"which {said.group('topic')} {wh.split()[-1]}?"
+            if wh.split()[0] in ("what", "which")
             else f"{wh} {said.group('topic')}?"
         )
     focus = Focus()
@@ -1968,7 +1984,8 @@ def understand(
             # it last prescribed?", "How many results like that are there?"
             focus.follow_up = True
             focus.concepts = list(previous.about)
-            focus.window = focus.window or previous.window
+            # (not into the present: "his egfr then?" — "is he on anything for it?": now)
+            focus.window = focus.window or (None if focus.current else previous.window)
             if {"medications", "procedures"} & set(focus.sections) and _FOR_IT.search(question):
                 # "is she on anything for it?", "was it treated?": what is given for it
                 focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]

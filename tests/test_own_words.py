@@ -1974,3 +1974,44 @@ async def test_a_ninth_sweep_reasons_by_the_visit_counts_by_day_and_values_then(
                       thread_id="t1", threads_db=tmp_path / "threads.db")  # fmt: skip
     assert a.usage.model_calls == 0
     assert a.sentences[0].text.startswith("Alendronic acid 10 MG Oral Tablet: current"), a.text
+
+
+async def test_a_tenth_sweep_a_topic_then_which_and_what_is_given_now(tmp_path: Path) -> None:
+    # a tenth sweep, written after the ninth's batch: "chemo - what drugs?", "ige to bee
+    # venom?" and "nuva ring?" went to the model; "how long on allergy shots?" listed
+    # them all; in a thread, "is he on anything for it?" after "his egfr then?" kept the
+    # window of "then" (what he is on now is asked)
+    record = [
+        med("m1", "583214", "PACLitaxel 100 MG Injection", "2012-09-23", "stopped"),
+        obs("i1", "6844-5", 0.15, "kU/L", "2021-01-28T10:00:00+00:00",
+            display="Honey bee IgE Ab in Serum"),
+        med("m2", "1367439", "NuvaRing 0.12/0.015 MG per 24HR 21 Day Vaginal Ring", "2020-07-08"),
+        *(_procedure(f"a{k}", "180256009", "Subcutaneous immunotherapy", day)
+          for k, day in enumerate(("2017-08-17", "2021-01-07"))),
+        condition("c1", "431856006", "Chronic kidney disease stage 2 (disorder)", "2004-09-09"),
+        obs("g1", "33914-3", 41.6, "mL/min/{1.73_m2}", "2020-09-17T10:00:00+00:00",
+            display="Estimated Glomerular Filtration Rate"),
+        med("m3", "316049", "Hydrochlorothiazide 25 MG", "1991-04-18"),
+        med("m4", "2001499", "Vitamin B 12 5 MG/ML Injectable Solution", "1982-02-01"),
+    ]  # fmt: skip
+    asked = (
+        "chemo - what drugs?", "ige to bee venom?", "nuva ring?", "how long on allergy shots?",
+        "b12 - what for?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    first = {q: s[0] for q, (s, _c) in said.items()}
+    assert first["chemo - what drugs?"].startswith("PACLitaxel 100 MG Injection: past"), first
+    assert first["ige to bee venom?"].startswith("Honey bee IgE Ab in Serum: 0.15 kU/L"), first
+    assert first["nuva ring?"].startswith("Yes — NuvaRing"), first
+    assert first["b12 - what for?"].startswith("Vitamin B 12 5 MG/ML Injectable Solution"), first
+    assert first["how long on allergy shots?"] == (
+        "The first: Subcutaneous immunotherapy: 2017-08-17, the first of 2 on record."
+    )
+    store = RecordStore(tmp_path / "t.db")
+    store.import_resources([patient(), *record])
+    for q in ("any kidney disease?", "his egfr then?", "is he on anything for it?"):
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
+                      thread_id="t1", threads_db=tmp_path / "threads.db")  # fmt: skip
+    assert a.usage.model_calls == 0
+    assert "dated" not in a.sentences[0].text, a.text  # now, not up to 2004-09-09
