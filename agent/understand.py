@@ -123,6 +123,7 @@ class Focus:
             "narrative": self.narrative,
             "follow_up": self.follow_up,
             **({"which": True} if self.which else {}),
+            **({"past": True} if self.past else {}),
             **({"threshold": self.threshold} if self.threshold else {}),
             **({"spread_of": [[t, c.id] for t, c in self.spread_of]} if self.spread_of else {}),
             "given_for": list(self.given_for),
@@ -161,6 +162,7 @@ class Focus:
             day=parse_date(data.get("day")),
             threshold=data.get("threshold"),
             spread_of=concepts_of("spread_of"),
+            past=bool(data.get("past")),
         )
 
 
@@ -222,7 +224,10 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # "what did they give her for the stroke?", "what was started for the afib?"
             r"|\b(?:give|gives|gave|given)\s+(?:(?:her|him|them|me|you|us)\s+)?for\b"
             r"|\b(?:started|initiated|begun)\s+for\b"
-            r"|^\W*what\s+(?:was|were|did)\s+(?:she|he|they|I|you|we|the patient)\s+(?:given|get)\W*$"
+            # "dermatitis - what was used?", "what was used for her rash?"
+            r"|\bwhat\s+(?:was|were|is|are|has\s+been)\s+(?:being\s+)?used\b"
+            r"|^\W*what\s+(?:was|were|did)\s+(?:she|he|they|I|you|we|the patient)\s+(?:given|get)"
+            r"(?:\s+(?:then|(?:on\s+)?that (?:day|date)|at that time))?\W*$"
             r"|\b(?:take|takes|took)\s+(?:\w+\s+)?for\b|\b(?:he|she|they|I|you|we)\s+on\s+for\b"
             r"|\b(?:treated|managed|controlled)\s+with\b"
             # "is her neuropathy treated?", "treatment for his gout?" (not "treated at the ER")
@@ -379,7 +384,9 @@ _STOPPED = re.compile(
 #: "what was the strep throat treated with?", "what did they give him for the pain?"
 _PAST_TENSE = re.compile(r"\b(?:was|were|did|got|received|given|had|used)\b", re.I)
 _WAS_ON = re.compile(
-    r"\b(?:was|were)\s+(?:she|he|they|I|you|we|the patient)\s+(?:ever\s+)?(?:on|taking)\b", re.I
+    r"\b(?:was|were)\s+(?:she|he|they|I|you|we|the patient)\s+(?:ever\s+)?(?:on|taking)\b"
+    r"|\b(?:she|he|they|I|you|we)\s+(?:was|were)\s+(?:ever\s+)?(?:on|taking)\b",
+    re.I,
 )
 #: the death as the time a question is of ("meds at the time of death?", "at the end")
 _DEATH_NOW = (
@@ -1002,7 +1009,7 @@ _SAYS_THE_LATEST = frozenset({"previous", "change", "judge", "count"})
 #: "and then" (what came next)
 _THEN = re.compile(
     r"(?<!\bsince )(?<!\bafter )(?<!\bfrom )(?<!\band )\b(?:back )?then\b(?=\W*$)"
-    r"|\bat (?:that|the) time\b|\bat that (?:point|visit|stage)\b",
+    r"|\bat (?:that|the) time\b|\bat that (?:point|visit|stage)\b|\b(?:on\s+)?that (?:day|date)\b",
     re.I,
 )
 #: a follow-up dated a while before the day the last turn was about ("what's his latest
@@ -1748,6 +1755,10 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if focus.asks == "yesno" and focus.past and not died and _WAS_ON.search(question):
+        # "was he on warfarin?", "pain meds he was on?": ever, not now (of a patient who
+        # died, the past tense is of the death: "was she on aspirin?" at death)
+        focus.asks = "ever"
     if focus.asks == "yesno" and _of_history(question, focus.concepts):
         focus.asks = "ever"  # "obstetric history?", "pregnancies?": whether ever, not now
     if focus.asks == "yesno" and staged:
@@ -1878,6 +1889,7 @@ def understand(
         focus.stopped = True
         focus.current = focus.judge = False
         focus.asks = None if focus.asks in ("judge", "ended", "yesno", "ever") else focus.asks
+    then_dated = False
     if (
         previous is not None
         and focus.window is None
@@ -1896,6 +1908,7 @@ def understand(
             focus.window = Window(previous.day if meds else None, previous.day, label)
         focus.current = False
         focus.day = previous.day  # "and her weight then?": still that day
+        then_dated = meds
     if (
         previous is not None
         and focus.concepts
@@ -1942,6 +1955,8 @@ def understand(
         ):  # names nothing: about what the last turn was about ("Trend: up or down overall?")
             focus.follow_up = True
             focus.concepts = list(previous.about)
+            # "what was she given?" — "when?": of then still
+            focus.past = focus.past or (previous.past and not focus.current)
             # of the thing itself, not of what is given for it: "has it healed?", "is it
             # in remission?", "is it working?" (her blood pressure, against its goal) after
             # "was she given anything for it?"
@@ -1974,6 +1989,8 @@ def understand(
             and _TREATMENT.search(question)
             and len(re.findall(r"\w+", question)) <= 8
             and any(c.kind in _TREATED_KINDS for _w, c in previous.about)
+            # ("what was he given that day?": all that was, not what for the last result)
+            and not (then_dated and not _FOR_IT.search(question))
         ):  # "what cancers has she had?" — "what treatment did she get?": for those
             focus.follow_up = True
             focus.concepts = list(previous.about)

@@ -2015,3 +2015,87 @@ async def test_a_tenth_sweep_a_topic_then_which_and_what_is_given_now(tmp_path: 
                       thread_id="t1", threads_db=tmp_path / "threads.db")  # fmt: skip
     assert a.usage.model_calls == 0
     assert "dated" not in a.sentences[0].text, a.text  # now, not up to 2004-09-09
+
+
+async def test_an_eleventh_sweep_what_was_used_that_day_and_what_he_was_on(
+    tmp_path: Path,
+) -> None:
+    # an eleventh sweep, written after the tenth's batch: "dermatitis - what was used?"
+    # and "hip oa treatment?" went to the model; "wisdom tooth pulled?" said the impacted
+    # molars, not the extraction; "hormone shots for the prostate?" said his flu shots;
+    # "what was done for the appendix?" listed every current order; "pain meds he was
+    # on?" said "No, not currently" of a living man's past orders; in a thread, "and the
+    # one before?" of two troponins the same day, "what was he given that day?" and "when?"
+    # after "what was she given?" went to the model or searched current orders only
+    record = [
+        condition("c1", "40275004", "Contact dermatitis", "1978-12-20", "resolved",
+                  abatement="1979-01-10"),
+        med("m1", "106258", "Hydrocortisone 10 MG/ML Topical Cream", "1978-12-20",
+            reasonReference=[{"reference": "Condition/c1"}]),
+        condition("c2", "239872002", "Osteoarthritis of hip", "1996-05-04"),
+        med("m2", "849574", "Naproxen sodium 220 MG Oral Tablet", "1996-05-04",
+            reasonReference=[{"reference": "Condition/c2"}]),
+        condition("c3", "196416002", "Impacted molars", "1992-06-06"),
+        _procedure("p1", "65546002", "Extraction of wisdom tooth", "1992-06-06", reason="c3"),
+        condition("c4", "126906006", "Neoplasm of prostate", "1975-08-30"),
+        _visit("e1", "1975-08-30", "AMB", "185345009", "Encounter for symptom", reason="c4"),
+        med("m3", "752899", "0.25 ML Leuprolide Acetate 30 MG/ML Prefilled Syringe",
+            "1975-08-30", encounter={"reference": "Encounter/e1"}),
+        _vaccine("v1", "140", "Influenza, seasonal, injectable, preservative free", "1995-12-23"),
+        condition("c5", "74400008", "Appendicitis", "1990-06-16", "resolved",
+                  abatement="1990-06-20"),
+        _procedure("p2", "80146002", "Appendectomy", "1990-06-16", reason="c5"),
+        med("m4", "1049221", _OXYCODONE, "1993-08-02", "stopped"),
+        *(obs(f"t{k}", "89579-7", v, "ng/L", f"2022-08-04T{h}:00:00+00:00",
+              display="Troponin I.cardiac [Mass/volume] in Serum or Plasma by High "
+                      "sensitivity method")
+          for k, (v, h) in enumerate(((42.9, "10"), (49.9, "14")))),
+        {**med("a1", "243670", "Aspirin 81 MG Oral Tablet", "2022-08-04", "completed")},
+    ]  # fmt: skip
+    asked = (
+        "dermatitis - what was used?", "hip oa treatment?", "wisdom tooth pulled?",
+        "hormone shots for the prostate?", "what was done for the appendix?",
+        "pain meds he was on?",
+    )  # fmt: skip
+    said = await _said(tmp_path, record, *asked)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    first = {q: s[0] for q, (s, _c) in said.items()}
+    assert first["dermatitis - what was used?"].startswith("Hydrocortisone 10 MG/ML"), first
+    assert first["hip oa treatment?"].startswith("Naproxen sodium 220 MG Oral Tablet"), first
+    assert (
+        first["wisdom tooth pulled?"]
+        == "Yes — Extraction of wisdom tooth: 1992-06-06, for Impacted molars."
+    )
+    assert "Leuprolide" in first["hormone shots for the prostate?"], first
+    assert not any("Influenza" in s for s in said["hormone shots for the prostate?"][0])
+    assert said["what was done for the appendix?"][0][-1] == (
+        "Appendectomy: 1990-06-16, for Appendicitis."
+    )
+    pain = said["pain meds he was on?"][0]
+    assert pain[0].startswith("Yes — "), pain
+    assert any(s.startswith(f"{_OXYCODONE}: past") for s in pain), pain
+    store = RecordStore(tmp_path / "t.db")
+    store.import_resources([patient(), *record])
+
+    async def turn(q: str, thread: str) -> tuple[list[str], int]:
+        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
+                      thread_id=thread, threads_db=tmp_path / "threads.db")  # fmt: skip
+        return [s.text for s in a.sentences], a.usage.model_calls
+
+    await turn("troponin?", "t1")
+    before, calls = await turn("and the one before?", "t1")
+    assert calls == 0, before
+    assert "is higher than the one before it that day, 42.9 ng/L on 2022-08-04" in before[0]
+    given, calls = await turn("what was he given that day?", "t1")
+    assert calls == 0, given
+    assert given[:2] == [
+        "In all, 1 medication order from 2022-08-04 to 2022-08-04.",
+        "Aspirin 81 MG Oral Tablet: past, last ordered 2022-08-04.",
+    ], given
+    await turn("any dermatitis?", "t2")
+    await turn("what was she given?", "t2")
+    when, calls = await turn("when?", "t2")
+    assert (when, calls) == (
+        ["Hydrocortisone 10 MG/ML Topical Cream: first ordered 1978-12-20 (current)."],
+        0,
+    ), when

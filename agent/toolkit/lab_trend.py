@@ -325,12 +325,17 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
             f"{at(st.first)}, to the last, {at(st.last)}{way if st.change else ''}"
         )
     before = next((p for p in reversed(st.values) if p.date[:10] != st.last.date[:10]), None)
-    if before is not None:  # "higher or lower than the one before?" (a same-day twin skipped)
+    # (a same-day twin skipped, unless every result is of that day: serial troponins)
+    same_day = before is None and len(st.values) > 1
+    if same_day:
+        before = st.values[-2]
+    if before is not None:  # "higher or lower than the one before?"
         diff = st.last.value - before.value
         how = "higher than" if diff > 0 else "lower than" if diff < 0 else "the same as"
         by = f" (by {fmt_num(abs(diff))}{unit})" if diff else ""
+        earlier = "the one before it that day" if same_day else "the one before"
         out["previous"] = (
-            f"{name}: the latest, {at(st.last)}, is {how} the one before, {at(before)}{by}"
+            f"{name}: the latest, {at(st.last)}, is {how} {earlier}, {at(before)}{by}"
             f"{way if diff else ''}"
         )
     if st.n == 1:  # "how has it changed?" of one result: nothing to compare it with
