@@ -2099,3 +2099,30 @@ async def test_an_eleventh_sweep_what_was_used_that_day_and_what_he_was_on(
         ["Hydrocortisone 10 MG/ML Topical Cream: first ordered 1978-12-20 (current)."],
         0,
     ), when
+
+
+_VARIANTS = sorted(
+    (Path(__file__).resolve().parents[1] / "fhir_fixtures" / "variants").glob("*.json")
+)
+
+
+async def test_records_coded_otherwise_a_local_covid_test_and_an_icd_social_isolation(
+    tmp_path: Path,
+) -> None:
+    # the earlier sweeps' questions asked of the fixture variant (ICD-10-CM diagnoses,
+    # local lab codes): "covid test?" of a result coded only "MIC-COV2" ("SARS-COV-2 PCR")
+    # went to the model, and "social isolation?" of a problem coded Z60.4 (the ICD-10-CM
+    # index's "Isolation, social") said "not in the record"
+    store = RecordStore(tmp_path / "v.db")
+    store.import_paths(_VARIANTS)
+    said = {}
+    for pid, q in (
+        ("cdb486b4-716b-4e83-9e27-8a68620dd1fe", "covid test?"),
+        ("4b54bebd-7f01-4a33-8494-0214dc432e46", "social isolation?"),
+    ):
+        a = await ask(q, patient_id=pid, source=store, model=SilentModel(), as_of=AS_OF)
+        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    assert said["covid test?"] == (["SARS-COV-2 PCR: Detected on 2021-06-07."], 0), said
+    isolation, calls = said["social isolation?"]
+    assert calls == 0, isolation
+    assert isolation[0].startswith("Yes — Social exclusion and rejection: active"), isolation
