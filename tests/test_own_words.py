@@ -2126,3 +2126,40 @@ async def test_records_coded_otherwise_a_local_covid_test_and_an_icd_social_isol
     isolation, calls = said["social isolation?"]
     assert calls == 0, isolation
     assert isolation[0].startswith("Yes — Social exclusion and rejection: active"), isolation
+
+
+async def test_a_twelfth_sweep_shorthand_and_social_questions_of_records_coded_otherwise(
+    tmp_path: Path,
+) -> None:
+    # a twelfth sweep, asked of the fixture variant (ICD-10-CM, local lab codes): "bun and
+    # creat?", "direct ldl?" went to the model, "co2 low?", "bitewings?", "h/h?",
+    # "hispanic?" too; "legal problems?" listed every active problem; "housing?" and "how
+    # many people live with him?" went to the model
+    store = RecordStore(tmp_path / "v.db")
+    store.import_paths(_VARIANTS)
+    asked = {
+        "4b54bebd-7f01-4a33-8494-0214dc432e46": ("bun and creat?", "direct ldl?", "co2 low?"),
+        "3f96088f-1f08-47cd-b67b-a57e269ce08b": ("bitewings?", "legal problems?"),
+        "cdb486b4-716b-4e83-9e27-8a68620dd1fe": ("h/h?",),
+        "85c63cf3-278e-454c-b5ba-df5889815eb7": (
+            "hispanic?", "housing?", "how many people live with him?",
+        ),
+    }  # fmt: skip
+    said = {}
+    for pid, questions in asked.items():
+        for q in questions:
+            a = await ask(q, patient_id=pid, source=store, model=SilentModel(), as_of=AS_OF)
+            said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    assert all(calls == 0 for _s, calls in said.values()), said
+    heads = {q: [s.split(":")[0] for s in sentences] for q, (sentences, _c) in said.items()}
+    assert sorted(heads["bun and creat?"]) == ["Creatinine", "Urea nitrogen"], heads
+    assert heads["h/h?"] == ["Hemoglobin", "HEMATOCRIT"], heads
+    assert said["co2 low?"][0][0].startswith("Carbon dioxide: the latest"), said
+    assert said["bitewings?"][0][0].startswith("Yes — Dental plain X-ray bitewing"), said
+    assert said["legal problems?"][0] == [
+        "Yes — Problems related to other legal circumstances: active, since 2008-10-08."
+    ]
+    assert said["housing?"][0][0].startswith("Housing status: I have housing"), said
+    assert said["how many people live with him?"][0][0].startswith(
+        "How many people are living or staying at this address?: 5"
+    ), said
