@@ -199,6 +199,19 @@ def _call(tool: str, **args: str) -> dict[str, Any]:
     return {"tool": tool, "args": {k: v for k, v in args.items() if v}, "prefetch": True}
 
 
+def _entries_of(
+    focus: Focus, words: str, concept: Concept, rtype: str, window: dict[str, str]
+) -> dict[str, Any]:
+    """The search of a test's entries of one resource type (its reports, or its coded
+    results), not of its series."""
+    return _asked(
+        focus,
+        words,
+        concept,
+        _call("search_record", resource_type=rtype, name=concept.name, **window),
+    )
+
+
 def _asked(focus: Focus, words: str, concept: Concept, call: dict[str, Any]) -> dict[str, Any]:
     """``call`` with the question's ``words`` it reads (two readings of the same words:
     one found, the other's "nothing found" is no answer) and the statistic its own part
@@ -550,19 +563,7 @@ def prefetch_calls(
                 # "last lipid panel?": the record holds the panel as a report of its
                 # results, not as a result: the reports (their dates), and the results
                 # of the group of tests it belongs to (LDL, HDL, …)
-                calls.append(
-                    _asked(
-                        focus,
-                        words,
-                        concept,
-                        _call(
-                            "search_record",
-                            resource_type="DiagnosticReport",
-                            name=concept.name,
-                            **window,
-                        ),
-                    )
-                )
+                calls.append(_entries_of(focus, words, concept, "DiagnosticReport", window))
                 if panel.id != "lab_test":
                     calls.append(_call("lab_trend", name=panel.name, **window))
                 named.add("lab")
@@ -573,19 +574,7 @@ def prefetch_calls(
                 and not _result_days(evidence, concept, term, enough=1, coded=False)
             ):
                 # "covid test?": results the record codes ("Detected"), no numbers to trend
-                calls.append(
-                    _asked(
-                        focus,
-                        words,
-                        concept,
-                        _call(
-                            "search_record",
-                            resource_type="Observation",
-                            name=concept.name,
-                            **window,
-                        ),
-                    )
-                )
+                calls.append(_entries_of(focus, words, concept, "Observation", window))
                 named.add("lab")
                 continue
             call = _asked(focus, words, concept, _call("lab_trend", name=concept.name, **window))

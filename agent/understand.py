@@ -717,9 +717,13 @@ _DEATH_WORD = re.compile(r"\bdeath\b", re.I)
 #: the visits a procedure or therapy is counted in, said just after its name
 _VISITS_OF = re.compile(r"\s+(?:visits?|sessions?|appointments?|appts?)\b", re.I)
 #: a while before the death ("2 years before she died", "a month before his death")
+#: a while said: "a year", "6 months", "two weeks"
+_A_WHILE = (
+    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|\d+)\s+"
+    r"(?P<unit>day|week|month|year)s?"
+)
 _WHILE_BEFORE_DEATH = re.compile(
-    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|\d+)\s+(?P<unit>day|week|month|"
-    r"year)s?\s+(?:before|prior to)\s+(?:(?:her|his|their|the patient's)\s+death|"
+    _A_WHILE + r"\s+(?:before|prior to)\s+(?:(?:her|his|their|the patient's)\s+death|"
     r"(?:she|he|they|the patient)\s+(?:died|passed(?:\s+away)?))\b",
     re.I,
 )
@@ -1015,8 +1019,9 @@ _THEN = re.compile(
 #: a follow-up dated a while before the day the last turn was about ("what's his latest
 #: eGFR?" — "and a year before that?", "6 months earlier?")
 _BEFORE_THAT = re.compile(
-    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|the|\d+)\s+(?P<unit>day|week|"
-    r"month|year)s?\s+(?:before|earlier|prior)\b(?:\s+(?:to\s+)?(?:that|then|it))?",
+    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|the|\d+)\s+"
+    r"(?P<unit>day|week|month|year)s?\s+(?:before|earlier|prior)\b"
+    r"(?:\s+(?:to\s+)?(?:that|then|it))?",
     re.I,
 )
 #: a follow-up dated by the last turn's window ("what about meds started since then?")

@@ -8,6 +8,7 @@ not used before; the records here are built by hand, in the shapes those records
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,13 @@ def _given(aid: str, day: str, reason: bool) -> dict[str, Any]:
     if reason:
         r["reasonReference"] = [{"reference": "Condition/c1"}]
     return r
+
+
+async def _turn(store: RecordStore, db: Path, q: str, thread: str) -> tuple[list[str], int]:
+    """One turn of a thread: its sentences and how many model calls it took."""
+    a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
+                  thread_id=thread, threads_db=db)  # fmt: skip
+    return [s.text for s in a.sentences], a.usage.model_calls
 
 
 async def _answers(tmp_path: Path, record: list[Any], *questions: str) -> list[list[str]]:
@@ -1434,10 +1442,8 @@ async def test_what_the_last_visit_was_for_and_what_was_found_at_it(tmp_path: Pa
     store.import_resources([patient(), *record])
     db = tmp_path / "threads.db"
 
-    async def turn(q: str, thread: str) -> tuple[list[str], int]:
-        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
-                      thread_id=thread, threads_db=db)  # fmt: skip
-        return [s.text for s in a.sentences], a.usage.model_calls
+    def turn(q: str, thread: str) -> Awaitable[tuple[list[str], int]]:
+        return _turn(store, db, q, thread)
 
     assert (await turn("last visit in 2020?", "t1"))[0][0] == (
         "The most recent from 2020-01-01 to 2020-12-31: Encounter for check up (ambulatory): "
@@ -1757,10 +1763,8 @@ async def test_a_sixth_sweep_thread_before_that_how_severe_and_what_for_it(
     store.import_resources([patient(), *record])
     db = tmp_path / "threads.db"
 
-    async def turn(q: str, thread: str) -> tuple[list[str], int]:
-        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
-                      thread_id=thread, threads_db=db)  # fmt: skip
-        return [s.text for s in a.sentences], a.usage.model_calls
+    def turn(q: str, thread: str) -> Awaitable[tuple[list[str], int]]:
+        return _turn(store, db, q, thread)
 
     await turn("what's his latest egfr?", "t1")
     before, calls = await turn("and a year before that?", "t1")
@@ -2077,10 +2081,8 @@ async def test_an_eleventh_sweep_what_was_used_that_day_and_what_he_was_on(
     store = RecordStore(tmp_path / "t.db")
     store.import_resources([patient(), *record])
 
-    async def turn(q: str, thread: str) -> tuple[list[str], int]:
-        a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
-                      thread_id=thread, threads_db=tmp_path / "threads.db")  # fmt: skip
-        return [s.text for s in a.sentences], a.usage.model_calls
+    def turn(q: str, thread: str) -> Awaitable[tuple[list[str], int]]:
+        return _turn(store, tmp_path / "threads.db", q, thread)
 
     await turn("troponin?", "t1")
     before, calls = await turn("and the one before?", "t1")
