@@ -714,6 +714,8 @@ _AT_DEATH = re.compile(
 
 _BEFORE = re.compile(r"before|prior|until|till|up to|by", re.I)
 _DEATH_WORD = re.compile(r"\bdeath\b", re.I)
+#: a side said just before a part of the body ("right eye", "both eyes", "left arm")
+_SIDE = re.compile(r"\b(?:right|left|both|each|either|r|l)\s+$", re.I)
 #: the visits a procedure or therapy is counted in, said just after its name
 _VISITS_OF = re.compile(r"\s+(?:visits?|sessions?|appointments?|appts?)\b", re.I)
 #: a while before the death ("2 years before she died", "a month before his death")
@@ -1628,7 +1630,16 @@ def understand(
     plain = question  # the question without the names it mentions ("Platelet mean volume")
     seasons = [m.span() for m in _SEASON.finditer(question)]
     unnamed = question  # without the names of coded things ("Drug overdose" asks no drugs)
+    measured = any(c.kind in _TESTED for m in mentions for c in m.concepts)
     for m in mentions:
+        side = _SIDE.search(question[: m.start])
+        if measured and side and not any(c.kind in _TESTED for c in m.concepts):
+            # "iop both eyes?", "visual acuity right eye?": which eye is measured, not the
+            # eye's diseases (nor a judgement, "right")
+            a = side.start()
+            plain = plain[:a] + " " * (m.end - a) + plain[m.end :]
+            unnamed = unnamed[:a] + " " * (m.end - a) + unnamed[m.end :]
+            continue
         plain = plain[: m.start] + " " * (m.end - m.start) + plain[m.end :]
         if any(c.codes for c in m.concepts) and (
             not any(pattern.fullmatch(m.text) for _n, pattern in _SECTIONS)

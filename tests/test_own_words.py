@@ -2165,3 +2165,29 @@ async def test_a_twelfth_sweep_shorthand_and_social_questions_of_records_coded_o
     assert said["how many people live with him?"][0][0].startswith(
         "How many people are living or staying at this address?: 5"
     ), said
+
+
+async def test_which_eye_is_measured(tmp_path: Path) -> None:
+    # "visual acuity right eye?" had been read as the eye's diseases and a judgement
+    # ("right"), its series the left and right eyes' results together (18, of 9 visits);
+    # "iop both eyes?" went to the model
+    record = [
+        condition("c1", "1551000119108", "Nonproliferative diabetic retinopathy due to type 2 "
+                  "diabetes mellitus (disorder)", "2020-12-28"),
+        *({**obs(f"{side[0]}{k}", "", v, "{logMAR}", f"{day}T10:00:00+00:00"),
+           "code": {"coding": [{"system": "http://snomed.info/sct", "code": code,
+                                "display": f"LogMAR visual acuity {side} eye (observable "
+                                           "entity)"}]}}
+          for side, code in (("right", "413078003"), ("left", "413077008"))
+          for k, (v, day) in enumerate(((0.1, "2024-01-07"), (0.0, "2025-01-14")))),
+        *(obs(f"p{k}", "79892-6", 16, "mm[Hg]", f"{day}T10:00:00+00:00",
+              display="Right eye Intraocular pressure")
+          for k, day in enumerate(("2024-01-07", "2025-01-14"))),
+    ]  # fmt: skip
+    said = await _said(tmp_path, record, "visual acuity right eye?", "iop both eyes?")
+    assert all(calls == 0 for _s, calls in said.values()), said
+    acuity = said["visual acuity right eye?"][0]
+    assert acuity[0].startswith("LogMAR visual acuity right eye: 0"), acuity
+    assert "the latest of 2 results" in acuity[0], acuity  # the right eye's, not both
+    assert not any("retinopathy" in s for s in acuity), acuity
+    assert said["iop both eyes?"][0][0].startswith("Right eye Intraocular pressure: 16"), said
