@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from typing import Any
 
-from tools.evidence import EvidenceSet, item_concepts
+from tools.evidence import EvidenceItem, EvidenceSet, item_concepts
 from tools.terminology import (
     LOINC,
     Concept,
@@ -124,27 +125,39 @@ def _monitors(concept: Concept, term: Terminology) -> list[Concept]:
     return []
 
 
+def _results_of(
+    evidence: EvidenceSet, concept: Concept, term: Terminology
+) -> Iterator[EvidenceItem]:
+    """The record's observations of the lab or vital that hold a value, numeric or coded
+    ("SARS-CoV-2 RNA …: Detected")."""
+    return (
+        i
+        for i in evidence.items
+        if i.kind == "observation"
+        and (i.values or any(p.value_text for p in i.points))
+        and any(term.implies(c, concept) for c in item_concepts(i, term))
+    )
+
+
+def _coded_only(evidence: EvidenceSet | None, concept: Concept, term: Terminology) -> bool:
+    """Whether the record holds results of the test and none of them is a number ("covid
+    test?": "Detected"): entries to say, not a series to trend."""
+    if evidence is None:
+        return False
+    held = list(_results_of(evidence, concept, term))
+    return bool(held) and not any(i.values for i in held)
+
+
 def _result_days(
-    evidence: EvidenceSet,
-    concept: Concept,
-    term: Terminology,
-    *,
-    enough: int | None = None,
-    coded: bool = True,
+    evidence: EvidenceSet, concept: Concept, term: Terminology, *, enough: int | None = None
 ) -> int:
     """On how many days the record holds a result of the lab or vital (counting stops at
-    ``enough``); ``coded``: a coded value counts ("Detected"), else only numbers."""
+    ``enough``)."""
     days: set[str | None] = set()
-    for i in evidence.items:
-        if (
-            i.kind == "observation"
-            # a value, numeric or coded ("SARS-CoV-2 RNA …: Detected")
-            and (i.values or (coded and any(p.value_text for p in i.points)))
-            and any(term.implies(c, concept) for c in item_concepts(i, term))
-        ):
-            days.update(p.day for p in i.points)
-            if enough is not None and len(days) >= enough:
-                break
+    for i in _results_of(evidence, concept, term):
+        days.update(p.day for p in i.points)
+        if enough is not None and len(days) >= enough:
+            break
     return len(days)
 
 
@@ -568,11 +581,7 @@ def prefetch_calls(
                     calls.append(_call("lab_trend", name=panel.name, **window))
                 named.add("lab")
                 continue
-            if (
-                evidence is not None
-                and _result_days(evidence, concept, term, enough=1)
-                and not _result_days(evidence, concept, term, enough=1, coded=False)
-            ):
+            if _coded_only(evidence, concept, term):
                 # "covid test?": results the record codes ("Detected"), no numbers to trend
                 calls.append(_entries_of(focus, words, concept, "Observation", window))
                 named.add("lab")

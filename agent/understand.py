@@ -721,9 +721,17 @@ _VISITS_OF = re.compile(r"\s+(?:visits?|sessions?|appointments?|appts?)\b", re.I
 #: a while before the death ("2 years before she died", "a month before his death")
 #: a while said: "a year", "6 months", "two weeks"
 _A_WHILE = (
-    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|\d+)\s+"
+    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|the|\d+)\s+"
     r"(?P<unit>day|week|month|year)s?"
 )
+
+
+def _before(day: dt.date, said: re.Match[str]) -> dt.date:
+    """The day a while (``_A_WHILE``, said) before ``day``."""
+    n = said.group("n").lower()
+    return _minus(day, int(n) if n.isdigit() else _NUM_WORDS.get(n, 1), said.group("unit").lower())
+
+
 _WHILE_BEFORE_DEATH = re.compile(
     _A_WHILE + r"\s+(?:before|prior to)\s+(?:(?:her|his|their|the patient's)\s+death|"
     r"(?:she|he|they|the patient)\s+(?:died|passed(?:\s+away)?))\b",
@@ -1021,10 +1029,7 @@ _THEN = re.compile(
 #: a follow-up dated a while before the day the last turn was about ("what's his latest
 #: eGFR?" — "and a year before that?", "6 months earlier?")
 _BEFORE_THAT = re.compile(
-    r"\b(?P<n>an?|one|two|three|four|five|six|twelve|eighteen|the|\d+)\s+"
-    r"(?P<unit>day|week|month|year)s?\s+(?:before|earlier|prior)\b"
-    r"(?:\s+(?:to\s+)?(?:that|then|it))?",
-    re.I,
+    _A_WHILE + r"\s+(?:before|earlier|prior)\b(?:\s+(?:to\s+)?(?:that|then|it))?", re.I
 )
 #: a follow-up dated by the last turn's window ("what about meds started since then?")
 _SINCE_THEN = re.compile(r"\b(?:since|after|from) (?:then|that (?:date|time|year))\b", re.I)
@@ -1571,6 +1576,27 @@ _TOPIC_THEN_WH = re.compile(
 )
 
 
+def _topic_first(question: str, terminology: Terminology) -> str:
+    """A topic, then only the question word asked of it ("sepsis - when?", "b12 - what
+    for?", "chemo - what drugs?"), said as the question it is ("when was sepsis?", "what is
+    b12 for?", "which chemo drugs?"); any other question as it is. "Which drugs" is read so
+    only of a drug or a procedure named: "diabetes - what meds?" is what is given for it."""
+    said = _TOPIC_THEN_WH.match(question)
+    if said is None:
+        return question
+    topic, wh = said.group("topic"), re.sub(r"\s+", " ", said.group("wh").lower())
+    if wh in ("when", "since when", "why"):
+        return {"when": f"when was {topic}?", "since when": f"when did {topic} start?"}.get(
+            wh, f"why {topic}?"
+        )
+    if wh in ("what for", "for what"):
+        return f"what is {topic} for?"
+    named = (c.kind for m in terminology.mentions(topic) for c in m.concepts)
+    if any(kind in (*_DRUG_KINDS, "procedure") for kind in named):
+        return f"which {topic} {wh.split()[-1]}?"
+    return question
+
+
 def _broken(question: str) -> str:
     """The question with a bone broken said as the record's names say it, at the same
     length (mention spans stay those of the question)."""
@@ -1588,32 +1614,7 @@ def understand(
     """Read a question (see the module docstring)."""
     question = _UNAPOSTROPHED.sub(lambda m: f"{m.group(1)}'s", question)  # "whats her …"
     question = _HX.sub("history", question)
-    said = _TOPIC_THEN_WH.match(question)
-    if (
-        said
-        and said.group("wh").split()[0].lower() in ("what", "which")
-        and said.group("wh").lower() != "what for"
-        and not any(
-            c.kind in (*_DRUG_KINDS, "procedure")
-            for m in terminology.mentions(said.group("topic"))
-            for c in m.concepts
-        )
-    ):  # "diabetes - what meds?": what is given for it, read as it stands
-        said = None
-    if said:  # "sepsis - when?": "when was sepsis?"
-        wh = said.group("wh").lower()
-        question = (
-            f"when was {said.group('topic')}?"
-            if wh == "when"
-            else f"when did {said.group('topic')} start?"
-            if wh == "since when"
-            else f"what is {said.group('topic')} for?"
-            if wh in ("what for", "for what")
-            # "chemo - what drugs?": "which chemo drugs?"
-            else f"which {said.group('topic')} {wh.split()[-1]}?"
-            if wh.split()[0] in ("what", "which")
-            else f"{wh} {said.group('topic')}?"
-        )
+    question = _topic_first(question, terminology)  # "sepsis - when?": "when was sepsis?"
     focus = Focus()
     seen: set[str] = set()
     visit_words = [m.span() for m in _VISIT_ABBREVIATION.finditer(question)]
@@ -1714,11 +1715,11 @@ def understand(
     died = _death_day(evidence)
     as_of = min(as_of, died or as_of)
     focus.window = window_of(question, as_of, anchors_of(evidence)) or _ago_window(question, as_of)
-    before_death = bool(died and focus.window is None and _WHILE_BEFORE_DEATH.search(question))
-    if focus.window is None and died and (by := _WHILE_BEFORE_DEATH.search(question)):
+    by = _WHILE_BEFORE_DEATH.search(question) if died and focus.window is None else None
+    before_death = by is not None
+    if died and by is not None:
         # "her a1c 2 years before she died?": as it stood then, the latest up to that day
-        n = by.group("n").lower()
-        end = _minus(died, int(n) if n.isdigit() else _NUM_WORDS.get(n, 1), by.group("unit"))
+        end = _before(died, by)
         focus.window = Window(None, end, f"{by.group(0)} ({end})")
     if (
         any(_BEFORE.match(m.group(0)) for m in _AT_DEATH.finditer(undated))
@@ -1950,9 +1951,7 @@ def understand(
         and (before := _BEFORE_THAT.search(question))
     ):  # "what's his latest eGFR?" (2021-03-13) — "and a year before that?": as it stood
         # then, the latest up to 2020-03-13
-        n = before.group("n").lower()
-        count = int(n) if n.isdigit() else _NUM_WORDS.get(n, 1)
-        then_day = _minus(previous.day, count, before.group("unit").lower())
+        then_day = _before(previous.day, before)
         focus.window = Window(None, then_day, f"{before.group(0)} ({then_day})")
         focus.current = False
         if focus.asks in (None, "yesno"):

@@ -404,23 +404,16 @@ def _previous_event(
     before?"): the entries of the day before the latest day, said beside the latest; of
     one day only, that there is none before it."""
     days = sorted({p.day[:10] for i in events for p in i.points if p.day}, reverse=True)
-    if len(days) < 2:
-        only = [i for i in events if any(p.day and p.day[:10] == days[0] for p in i.points)]
-        said = [
-            f"{_event_name(i)}: {days[0]}, the only one on record (none before it)" for i in only
-        ]
-        return [(scrub(t, ctx.patient_id), [i.handle]) for t, i in zip(said, only, strict=True)]
-    latest, before = days[0], days[1]
-    that_day = [i for i in events if any(p.day and p.day[:10] == before for p in i.points)]
+    day = days[1] if len(days) > 1 else days[0]
+    said = (
+        f"the one before the most recent ({days[0]})"
+        if len(days) > 1
+        else "the only one on record (none before it)"
+    )
     return [
-        (
-            scrub(
-                f"{_event_name(i)}: {before}, the one before the most recent ({latest})",
-                ctx.patient_id,
-            ),
-            [i.handle],
-        )
-        for i in that_day
+        (scrub(f"{_event_name(i)}: {day}, {said}", ctx.patient_id), [i.handle])
+        for i in events
+        if any(p.day and p.day[:10] == day for p in i.points)
     ]
 
 
@@ -552,14 +545,18 @@ def reason_lead(
     its entries of a window) with the reason the record links (reasonReference /
     reasonCode), or that it gives none — never a guess; the reasons' own entries cited."""
     ev = ctx.cache.evidence
-    by_ref = ev.by_reference() if ev is not None else {}
+    by_ref: dict[str, str] = {}  # the evidence's handles by reference: built once, and only
+    # when an entry needs it (every search of orders, procedures or visits comes here)
     out = []
     for i, w in shown:
         if i.kind not in _REASONED_KINDS:
             continue
-        cited = [i.handle, *_reasons_cited(ctx, result, i)]
+        by_visit = i.kind == "medication" and not _for(w)
+        if (i.reason_refs or by_visit) and not by_ref and ev is not None:
+            by_ref = ev.by_reference()
+        cited = [i.handle, *_reasons_cited(ctx, result, i, by_ref)]
         said = statement(w)
-        visit = None if _for(w) or i.kind != "medication" else ordered_at(ctx, i, by_ref)
+        visit = ordered_at(ctx, i, by_ref) if by_visit else None
         if visit is not None and visit.reasons:
             # no reason of its own, written at a visit that gives one ("why is she on
             # the inhaler?": ordered at the visit for asthma); the visit cited
@@ -573,14 +570,16 @@ def reason_lead(
     return out
 
 
-def _reasons_cited(ctx: AgentContext, result: ToolResult, item: EvidenceItem) -> list[str]:
+def _reasons_cited(
+    ctx: AgentContext, result: ToolResult, item: EvidenceItem, by_ref: dict[str, str]
+) -> list[str]:
     """The entries an order, procedure or visit gives as its reason (the Condition its
     ``reasonReference`` points to), added to what the result shows: "for Essential
-    hypertension" rests on that entry as well as on the order."""
+    hypertension" rests on that entry as well as on the order (``by_ref``: the evidence's
+    handles by reference)."""
     ev = ctx.cache.evidence
     if ev is None or not item.reason_refs:
         return []
-    by_ref = ev.by_reference()
     out = []
     for ref in item.reason_refs:
         handle = by_ref.get(ref)
