@@ -239,7 +239,14 @@ def _asks_of(obs: dict[str, Any], state: AgentState) -> str | None:
     several parts: each its own), else the question's."""
     if "asks" in obs:
         return cast("str | None", obs["asks"])
-    return cast("str | None", (state.get("focus") or {}).get("asks"))
+    focus = state.get("focus") or {}
+    if (
+        focus.get("asks") == "latest"
+        and focus.get("why")
+        and "latest_reason" in obs.get("leads", {})
+    ):
+        return "latest_reason"  # "what was his last ER visit for?": the last, with its reason
+    return cast("str | None", focus.get("asks"))
 
 
 def _lead(obs: dict[str, Any], asks: str | None) -> list[Any] | None:
@@ -597,7 +604,7 @@ def route_verify(state: AgentState) -> str:
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
      "ended", "death", "dead", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
-     "reason", "kin", "phone", "address", "insurance", "threshold", "beyond",
+     "reason", "latest_reason", "kin", "phone", "address", "insurance", "threshold", "beyond",
      "count_beyond"}
 )  # fmt: skip
 

@@ -338,8 +338,8 @@ def _section_calls(
             if "due" in sections:  # "is she up to date on her shots?": each repeated
                 # vaccine's last dose against its interval (not the whole list)
                 out.append(_call("search_record", resource_type="Immunization"))
-            else:
-                out.append(_call("record_summary", section="immunizations"))
+            else:  # "what vaccines has he had?": the immunization history, as recorded
+                out.append(_whole(_call("record_summary", section="immunizations")))
         elif section == "procedures" and "procedure" not in named:
             out.append(_call("record_summary", section="procedures"))
         elif section == "encounters" and "setting" not in named:
@@ -513,6 +513,9 @@ def prefetch_calls(
             # medications given for it (by their orders' reasons or their class)
             # (asked in the past tense: "what was the strep throat treated with?", any status)
             status = {} if window or focus.asks == "ever" or focus.past else {"status": "active"}
+            # (with its procedures, below: "how was the fracture treated?", one of the two
+            # found is the answer, and the other's "nothing found" is not said)
+            both = {"words": words} if "procedures" in sections_words else {}
             calls.append(
                 _whole(
                     _call(
@@ -523,6 +526,7 @@ def prefetch_calls(
                         **window,
                     )
                 )
+                | both
             )
             named.add("drug")
             if "procedures" not in sections_words:
@@ -540,6 +544,7 @@ def prefetch_calls(
                         **window,
                     )
                 )
+                | ({"words": words} if "medications" in sections_words else {})
             )
             named.add("procedure")
             continue

@@ -102,6 +102,10 @@ class Focus:
     #: medications?", "meds she no longer takes"): the orders that ended, not the current
     #: ones (a follow-up does not keep it)
     stopped: bool = False
+    #: asks the reason of the most recent ("why was she last seen?", "what was his last
+    #: ER visit for?"): ``asks`` is "latest", said with its reason (a follow-up does not
+    #: keep it)
+    why: bool = False
 
     @property
     def about(self) -> list[tuple[str, Concept]]:
@@ -124,6 +128,7 @@ class Focus:
             "follow_up": self.follow_up,
             **({"which": True} if self.which else {}),
             **({"past": True} if self.past else {}),
+            **({"why": True} if self.why else {}),
             **({"threshold": self.threshold} if self.threshold else {}),
             **({"spread_of": [[t, c.id] for t, c in self.spread_of]} if self.spread_of else {}),
             "given_for": list(self.given_for),
@@ -194,10 +199,16 @@ _INSURANCE = (
     r"\binsurance plans?\b|\bwho pays\b|\bmedicare\b|\bmedicaid\b|\bhealth coverage\b"
 )
 #: what was done for a problem, asked as such ("what is being done for his arthritis?",
-#: "what did they do for her ankle sprain?"): its treatment
+#: "what did they do for her ankle sprain?", "how was the fracture treated?"): its
+#: treatment, medicines and procedures
+_HOW_TREATED = (
+    r"\bhow\s+(?:was|were|is|are|has|have)\s+(?:[\w'-]+\s+){0,4}?(?:being\s+|been\s+)?"
+    r"(?:treated|managed)\b"
+)
 _DONE_FOR = (
     r"|\b(?:was|were|is|are|being|been)\s+done\s+(?:for|about)\b|\bdoing\s+(?:for|about)\b"
     r"|\b(?:did|do|does|will)\s+(?:they|we|you|the\s+doctors?|anyone)\s+do\s+(?:for|about)\b"
+    r"|" + _HOW_TREATED
 )
 #: "when did she pass?", "has he passed on?": died (said last, not "did she pass her test?")
 _PASSED = r"pass(?:ed)?(?=(?:\s+(?:away|on))?\W*$)"
@@ -1077,7 +1088,7 @@ _FOR_BEFORE = r"\b(?:for|about|to (?:treat|control|manage|lower|help(?: with)?))
 _MEDS_AFTER = (
     r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?"
     r"|(?:(?:is|are|being|been)\s+)*(?:treated|managed|controlled)\s+with"
-    r"|(?:(?:is|are|being|been)\s+)*treated(?!\s+(?:at|in|by)\b))\b"
+    r"|(?:(?:is|are|being|been)\s+)*(?:treated|managed)(?!\s+(?:at|in|by)\b))\b"
 )
 
 
@@ -1439,7 +1450,8 @@ def _of_the_kind_named(
         if _DONE.search(question):
             return "ever", False
     if (
-        kinds == {"procedure"}
+        kinds
+        and kinds <= {"procedure", *_TESTED}  # "fobt result?": the test and its result
         and asks == "yesno"
         and _BARE.fullmatch(plain)
         and re.search(r"\b(?:results?|findings?|readings?)\b", plain, re.I)
@@ -1531,16 +1543,32 @@ _ALLERGEN_TESTED = re.compile(
 )
 
 
+#: a problem asked of as tested for, after its name ("hiv tested?", "strep test?")
+_TESTED_AFTER = re.compile(r"\s*(?:tested|testing|tests?|screened|screening)\b", re.I)
+
+
 def _test_instead(m: Mention, question: str, terminology: Terminology) -> list[Concept]:
-    """Of an allergen named where its test is asked for ("IgE for peanut and shrimp?":
-    the terminology knows peanut as what an allergy is to), the allergen-specific IgE test
-    of that name ("peanut IgE"); none when the question asks for no test or no test is
-    known by that name."""
-    if not m.concepts or not all(c.kind == "substance" for c in m.concepts):
+    """Of an allergen named where its test is asked for ("IgE for peanut and shrimp?",
+    "nut allergy - ige level?": the terminology knows peanut as what an allergy is to),
+    the allergen-specific IgE tests known by any of its names ("peanut IgE", "walnut
+    IgE"); of a problem asked of as tested for, where nothing measures it ("hiv tested?",
+    "tested for HIV?"), the test of that name ("HIV test"); none when the question asks
+    for no test or no test is known by that name."""
+    if not m.concepts:
         return []
-    if not _ALLERGEN_TESTED.search(question):
-        return []
-    return _named_as(terminology, f"{m.text} IgE", _TESTED)
+    if all(c.kind == "substance" for c in m.concepts):
+        if not _ALLERGEN_TESTED.search(question):
+            return []
+        names = [m.text, *(n.lstrip("=") for c in m.concepts for n in (c.name, *c.synonyms))]
+        found = (c for n in names for c in _named_as(terminology, f"{n} IgE", _TESTED))
+        return list({c.id: c for c in found}.values())
+    if (
+        all(c.kind in ("condition", "finding") for c in m.concepts)
+        and (_TESTED_AFTER.match(question, m.end) or _TESTED_FOR.search(question[: m.start]))
+        and not any(_monitored(c, terminology) for c in m.concepts)
+    ):
+        return _named_as(terminology, f"{m.text} test", {"procedure", *_TESTED})
+    return []
 
 
 #: a question in the present tense ("is she pregnant?", "does she have UTIs?")
@@ -1569,7 +1597,8 @@ def _of_history(question: str, concepts: Sequence[tuple[str, Concept]]) -> bool:
 #: a topic, then only the question word asked of it ("sepsis - when?", "b12 injections -
 #: why?", "the fall: when?")
 _TOPIC_THEN_WH = re.compile(
-    r"^\s*(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.)\s*"
+    r"^\s*(?!(?:and|so|but|or|then|what|when|why|how|which|who|since|for)\b)"
+    r"(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.|(?<=\w)\s)\s*"
     r"(?P<wh>when|why|since when|what for|for what|(?:what|which)\s+(?:drugs|meds|medications|"
     r"medicines|ones?|kinds?|types?))\s*\??\s*$",
     re.I,
@@ -1649,8 +1678,9 @@ def understand(
             # names a setting, not every visit
             unnamed = unnamed[: m.start] + " " * (m.end - m.start) + unnamed[m.end :]
         kinds = {c.kind for c in m.concepts}
-        if kinds == {"procedure"} and (unit := _VISITS_OF.match(question, m.end)):
-            # "how many pulm rehab visits?": the sessions of the therapy, not every visit
+        if kinds <= {"procedure", "setting"} and (unit := _VISITS_OF.match(question, m.end)):
+            # "how many pulm rehab visits?": the sessions of the therapy, not every visit;
+            # "what was the ER visit for?": the setting's visits (its name ended at "the ER")
             unnamed = (
                 unnamed[: unit.start()] + " " * (unit.end() - unit.start()) + unnamed[unit.end() :]
             )
@@ -1812,6 +1842,7 @@ def understand(
     ):  # "why was she last seen?": the last visit, with its reason (not "for what was he
         # last prescribed X?": the orders' reasons)
         focus.asks = "latest"
+        focus.why = True
     if (
         focus.window is not None
         and re.match(r"(?:compared|vs|versus|than)\b", focus.window.label)
@@ -1842,6 +1873,10 @@ def understand(
     ):  # "was her lisinopril increased?": a drug's course is its dose
         focus.asks = "dose"
     focus.judge = bool(_JUDGE.search(plain))
+    if re.search(_HOW_TREATED, plain, re.I):  # "how is his adhd being treated?": what is
+        # given and done for it, not a judgement of it
+        focus.judge = False
+        focus.asks = None if focus.asks == "judge" else focus.asks
     if (
         "medications" in focus.sections
         or "procedures" in focus.sections

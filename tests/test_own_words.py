@@ -2191,3 +2191,156 @@ async def test_which_eye_is_measured(tmp_path: Path) -> None:
     assert "the latest of 2 results" in acuity[0], acuity  # the right eye's, not both
     assert not any("retinopathy" in s for s in acuity), acuity
     assert said["iop both eyes?"][0][0].startswith("Right eye Intraocular pressure: 16"), said
+
+
+async def test_a_thirteenth_sweep_visits_tests_pregnancies_and_shots(tmp_path: Path) -> None:
+    # a thirteenth sweep, written before any change: "what was the ER visit for?" listed
+    # every visit, "what was his last ER visit for?" gave no reason (nor that there was
+    # none); "nut allergy - ige level?" gave the allergy, not its test; "hiv tested?" said
+    # no HIV infection, beside two HIV tests; "was she induced?" went to the model; "how
+    # many pregnancies?" said one span 2010-2018 of three; "tdap in pregnancy?" and
+    # "tetanus shot?" missed the DTP vaccinations recorded as procedures; "spinal cord
+    # injury?" said none, beside a paralysis due to a lesion of the spinal cord; "what
+    # vaccines has he had?" went to the model
+    record = [
+        {**condition("c1", "241929008", "Acute allergic reaction", "2019-09-16", "resolved",
+                     abatement="2019-09-16"), "encounter": {"reference": "Encounter/e1"}},
+        _visit("e1", "2019-09-16", "EMER", "50849002", "Emergency room admission (procedure)"),
+        _visit("e2", "2020-11-28", "AMB", "185349003", "Encounter for check up"),
+        *(condition(f"p{k}", "72892002", "Normal pregnancy", a, "resolved", abatement=b)
+          for k, (a, b) in enumerate((("2010-06-27", "2011-01-30"), ("2016-06-26", "2017-02-12"),
+                                      ("2017-07-23", "2018-02-18")))),
+        condition("c2", "698754002", "Chronic paralysis due to lesion of spinal cord",
+                  "1947-10-10"),
+        _allergy("a1", "91934008", "Allergy to nut"),
+        obs("o1", "6273-7", 36.85, "kU/L", "2019-09-30T10:00:00+00:00",
+            display="Walnut IgE Ab in Serum"),
+        _procedure("q1", "31676001", "Human immunodeficiency virus antigen test", "2016-06-26"),
+        _procedure("q2", "31208007", "Medical induction of labor", "2018-02-18", reason="p2"),
+        _procedure("q3", "399014008", "Vaccination for diphtheria, pertussis, and tetanus",
+                   "2017-12-10"),
+        _vaccine("i1", "113", "Td (adult) preservative free", "2017-05-28"),
+        _flu("i2", "2020-05-30"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "what was the ER visit for?", "what was her last ER visit for?",
+        "nut allergy - ige level?", "hiv tested?", "was she induced?", "how many pregnancies?",
+        "when was her first pregnancy?", "tdap in pregnancy?", "tetanus shot?",
+        "spinal cord injury?", "what vaccines has she had?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["what was the ER visit for?"][0] == [
+        "Emergency room admission (emergency): 2019-09-16 — the record gives no reason for "
+        "it; diagnosed at that visit: Acute allergic reaction."
+    ]
+    assert said["what was her last ER visit for?"][0] == [
+        "The most recent: Emergency room admission (emergency): 2019-09-16 — the record gives "
+        "no reason for it; diagnosed at that visit: Acute allergic reaction."
+    ]
+    assert said["nut allergy - ige level?"][0][0].startswith("Walnut IgE Ab in Serum: 36.85")
+    assert said["hiv tested?"][0][0].startswith(
+        "Yes — Human immunodeficiency virus antigen test: 2016-06-26"
+    ), said
+    assert said["was she induced?"][0][0].startswith(
+        "Yes — Medical induction of labor: 2018-02-18"
+    ), said
+    assert said["how many pregnancies?"][0][1] == (
+        "Normal pregnancy: resolved, 3 episodes (2010-06-27 to 2011-01-30; 2016-06-26 to "
+        "2017-02-12; 2017-07-23 to 2018-02-18)."
+    ), said
+    assert said["when was her first pregnancy?"][0][0].startswith(
+        "Normal pregnancy: 2010-06-27 to 2011-01-30, the first of 3 episodes"
+    ), said
+    tdap = said["tdap in pregnancy?"][0]
+    assert any(
+        s.startswith("Related on record (tetanus vaccine): Vaccination for diphtheria")
+        for s in tdap
+    ), tdap
+    assert said["tetanus shot?"][0][0].startswith(
+        "Yes — Vaccination for diphtheria, pertussis, and tetanus: 2017-12-10"
+    ), said
+    assert said["spinal cord injury?"][0][1] == (
+        "Related on record (of the spine): Chronic paralysis due to lesion of spinal cord: "
+        "active, since 1947-10-10."
+    ), said
+    vaccines = said["what vaccines has she had?"][0]
+    assert sorted(s.split(":")[0] for s in vaccines) == [
+        "Influenza, seasonal, injectable", "Td (adult) preservative free"
+    ], vaccines  # fmt: skip
+
+
+async def test_a_fourteenth_sweep_treatment_results_and_episodes(tmp_path: Path) -> None:
+    # fourteenth and fifteenth sweeps: "how was his broken arm treated?" said no medicine
+    # was given for it, beside the immobilization done for it; "how is his adhd being
+    # treated?" went to the model (read as a judgement); "fobt result?" gave the blood's
+    # hemoglobin too and went to the model; "nitro?" went to the model; "knee arthritis -
+    # pain meds?" missed the naproxen ordered for it (an NSAID, not an N02 analgesic);
+    # "whiplash when?" went to the model; "colon polyps - when?" said one polyp since
+    # 1994, of one resolved in 1995 and another since 2000; a care plan was said as its
+    # coded line ("Care plan … [SCT 698360004]")
+    record = [
+        condition("c1", "65966004", "Fracture of forearm", "2020-07-23", "resolved",
+                  abatement="2020-10-21"),
+        _procedure("p1", "274474001", "Bone immobilization", "2020-07-23", reason="c1"),
+        condition("c2", "192127007", "Child attention deficit disorder", "2020-11-09"),
+        med("m1", "1091166", "Methylphenidate Hydrochloride 20 MG Oral Tablet", "2020-11-09",
+            reasonReference=[{"reference": "Condition/c2"}]),
+        obs("o1", "57905-2", 0.99, "ng/mL", "2020-07-01T10:00:00+00:00",
+            display="Hemoglobin.gastrointestinal [Presence] in Stool by Immunologic method"),
+        obs("o2", "718-7", 14.3, "g/dL", "2020-07-01T10:00:00+00:00", display="Hemoglobin"),
+        _procedure("p2", "104435004", "Fecal occult blood test", "2020-07-01"),
+        med("m2", "705129", "Nitroglycerin 0.4 MG/ACTUAT Mucosal Spray", "2019-12-25"),
+        condition("c3", "239873007", "Osteoarthritis of knee", "2001-12-05"),
+        med("m3", "849574", "Naproxen sodium 220 MG Oral Tablet", "2001-12-05", "stopped",
+            reasonReference=[{"reference": "Condition/c3"}]),
+        condition("c4", "39848009", "Whiplash injury to neck", "2008-11-23", "resolved",
+                  abatement="2008-12-21"),
+        condition("c5", "68496003", "Polyp of colon", "1994-06-12", "resolved",
+                  abatement="1995-10-05"),
+        condition("c6", "68496003", "Polyp of colon", "2000-10-03"),
+        condition("c7", "15777000", "Prediabetes", "1970-07-06"),
+        {"resourceType": "CarePlan", "id": "cp1", "status": "active", "intent": "order",
+         "subject": {"reference": f"Patient/{PID}"},
+         "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "698360004",
+                                   "display": "Diabetes self management plan"}]}],
+         "period": {"start": "1970-07-06T10:00:00+00:00"},
+         "addresses": [{"reference": "Condition/c7"}],
+         "activity": [{"detail": {"status": "in-progress", "code": {"coding": [{
+             "system": "http://snomed.info/sct", "code": "160670007",
+             "display": "Diabetic diet"}]}}}]},
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "how was his broken arm treated?", "how is his adhd being treated?",
+        "fobt result?", "nitro?", "knee arthritis - pain meds?", "whiplash when?",
+        "colon polyps - when?", "colon polyps?", "care plans?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["how was his broken arm treated?"][0] == [
+        "Bone immobilization: 2020-07-23, for Fracture of forearm."
+    ]
+    assert said["how is his adhd being treated?"][0][0].startswith(
+        "Methylphenidate Hydrochloride 20 MG Oral Tablet: current"
+    ), said
+    fobt = said["fobt result?"][0]
+    assert not any(s.startswith("Hemoglobin:") for s in fobt), fobt
+    assert fobt[0].startswith("Hemoglobin.gastrointestinal [Presence] in Stool"), fobt
+    assert said["nitro?"][0][0].startswith("Yes — Nitroglycerin 0.4 MG/ACTUAT Mucosal Spray")
+    assert any(
+        s.startswith("Naproxen sodium 220 MG Oral Tablet: past, last ordered 2001-12-05, for "
+                     "Osteoarthritis of knee")
+        or s.startswith("No, not currently — Naproxen sodium")
+        for s in said["knee arthritis - pain meds?"][0]
+    ), said  # fmt: skip
+    assert said["whiplash when?"][0][0].startswith("Whiplash injury to neck: resolved, since "
+                                                   "2008-11-23")  # fmt: skip
+    assert said["colon polyps - when?"][0] == [
+        "Polyp of colon: 1994-06-12 to 1995-10-05, the first of 2 episodes (then since 2000-10-03)."
+    ]
+    assert said["colon polyps?"][0] == [
+        "Yes — Polyp of colon: active, since 2000-10-03 (earlier: 1994-06-12 to 1995-10-05)."
+    ]
+    plan = said["care plans?"][0]
+    assert plan == [
+        "Diabetes self management plan (care plan): active, since 1970-07-06; addresses "
+        "Prediabetes; activities: diabetic diet."
+    ], plan

@@ -23,6 +23,7 @@ from tools.evidence import (
     build_evidence,
     current_text,
 )
+from tools.terminology import Concept, Terminology
 from tools.trends import SeriesStats
 from tools.units import display_unit
 
@@ -43,6 +44,7 @@ __all__ = [
     "coding_arg",
     "ensure_evidence",
     "holds_now",
+    "named_concepts",
     "new_handle",
     "no_care_due",
     "parse_date",
@@ -232,7 +234,26 @@ def first_statement(item: EvidenceItem) -> str:
         return f"{name}: first ordered {days[0]}{more} ({item.status or 'status not recorded'})"
     if item.kind in _EVENT_KINDS and len(days) > 1:
         return f"{_event_name(item)}: {days[0]}, the first of {len(item.points)} on record"
+    episodes = _episode_spans(item) if item.kind == "condition" else []
+    if len(episodes) > 1:  # "when was her first pregnancy?": the first episode of several
+        later = "; ".join(episodes[1:][-4:])
+        return f"{name}: {episodes[0]}, the first of {len(episodes)} episodes (then {later})"
     return statement(item)
+
+
+def _episode_spans(item: EvidenceItem) -> list[str]:
+    """A problem's episodes, oldest first ("2010-06-27 to 2011-01-30"; one still going
+    after the last ended: "since 2000-10-03"); fewer than two: one span, said as such."""
+    spans = sorted({(p.day, p.end[:10]) for p in item.points if p.day and p.end})
+    if not spans:
+        return []
+    said = [f"{a} to {b}" for a, b in spans]
+    again = sorted(p.day for p in item.points if p.day and not p.end and p.day > spans[-1][1])
+    if again:
+        said.append(f"since {again[0]}")
+    if any(p.day and not p.end and p.day <= spans[-1][1] for p in item.points):
+        return []  # a problem held all along beside its episodes: said as one
+    return said
 
 
 def _for(item: EvidenceItem) -> str:
@@ -284,6 +305,16 @@ def statement(item: EvidenceItem) -> str:
         # a social or administrative entry on the problem list says so ("Full-time
         # employment (social history)"): not a diagnosis, though coded as a Condition
         kind = next((_NOT_A_PROBLEM[f] for f in _NOT_A_PROBLEM if f in item.flags), "")
+        episodes = _episode_spans(item)
+        if len(episodes) > 1:  # "how many pregnancies?", "colon polyps - when?": each
+            # episode, not one span across them; one still going first, since when
+            going = episodes[-1] if episodes[-1].startswith("since ") else ""
+            ended = episodes[:-1] if going else episodes
+            said = "; ".join(ended[-5:])
+            older = f"; and {len(ended) - 5} before" if len(ended) > 5 else ""
+            if going:
+                return f"{name}{kind}: {_status(item)}, {going} (earlier: {said}{older})"
+            return f"{name}{kind}: {_status(item)}, {len(episodes)} episodes ({said}{older})"
         text = f"{name}{kind}: {_status(item)}, since {first.day or 'an unknown date'}"
         if last is not None and last.end and item.status != "active":
             text += f", resolved {last.end[:10]}"
@@ -322,6 +353,22 @@ def statement(item: EvidenceItem) -> str:
             text += f"; reaction{'s' if len(item.reactions) > 1 else ''}: " + ", ".join(
                 r[:1].lower() + r[1:] for r in item.reactions
             )
+        return text
+    if item.kind == "care_plan" and first is not None:  # (its line is coded: "Care plan
+        # Diabetes self management plan [SCT 698360004]: active since …")
+        care = item.care
+        when = (
+            f", {first.day} to {last.end[:10]}"
+            if last is not None and last.end and first.day
+            else f", since {first.day}"
+            if first.day
+            else ""
+        )
+        text = f"{name} (care plan): {item.status or 'status not recorded'}{when}"
+        if care is not None and care.addresses:
+            text += "; addresses " + ", ".join(plain(a) for a in care.addresses)
+        if care is not None and care.activities:
+            text += "; activities: " + ", ".join(a[:1].lower() + a[1:] for a in care.activities)
         return text
     if item.kind == "encounter" and item.subtype:  # the class a reader asks about
         name = _event_name(item)
@@ -457,6 +504,8 @@ def bounded(
         last = max(events, key=lambda i: max(p.day or "" for p in i.points))
         said = f"The most recent: {latest_statement(last)}"
         result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
+        if last.kind in _REASONED_KINDS:  # "what was his last ER visit for?"
+            result.leads["latest_reason"] = latest_reason_lead(ctx, result, last)
         if not left and len(events) == len(shown):  # "how many ER visits?": code counts
             total = sum(len(i.points) for i in events)
             said = f"{sentence_case(plain(what))}: {total} in all"
@@ -538,6 +587,35 @@ def ordered_at(
     return None
 
 
+def named_concepts(term: Terminology, name: str) -> list[Concept]:
+    """The concepts a tool's ``name`` argument names: the one whose own name it is, when
+    one is ("Hemoglobin in stool (fecal immunochemical test)", not also the blood's
+    hemoglobin its first word names), else every concept its words mention."""
+    said = [c for m in term.mentions(name) for c in m.concepts]
+    exact = [c for c in said if c.name.lower() == name.strip().lower()]
+    return exact or said
+
+
+def diagnosed_at(
+    ctx: AgentContext, visits: Iterable[str], by_ref: dict[str, str]
+) -> list[EvidenceItem]:
+    """The problems recorded at the visits (each Condition whose ``encounter`` is one of
+    those Encounter references), as the evidence holds them (``by_ref``: the evidence's
+    handles by reference): what a visit the record gives no reason for found."""
+    view, ev = ctx.cache.view, ctx.cache.evidence
+    if view is None or ev is None:
+        return []
+    visits = set(visits)
+    out: list[EvidenceItem] = []
+    for r in view.of_type("Condition"):
+        at = view.resolve(r.get("encounter"))
+        handle = by_ref.get(ref_of(r)) if at is not None and ref_of(at) in visits else None
+        found = ev.get(handle) if handle else None
+        if found is not None and all(found is not o for o in out):
+            out.append(found)
+    return out
+
+
 def reason_lead(
     ctx: AgentContext, result: ToolResult, shown: Sequence[tuple[EvidenceItem, EvidenceItem]]
 ) -> list[tuple[str, list[str]]]:
@@ -552,11 +630,17 @@ def reason_lead(
         if i.kind not in _REASONED_KINDS:
             continue
         by_visit = i.kind == "medication" and not _for(w)
-        if (i.reason_refs or by_visit) and not by_ref and ev is not None:
+        # one visit that gives no reason: what was diagnosed at it ("what was the ER
+        # visit for?": none given, an acute allergic reaction recorded there)
+        one_visit = i.kind == "encounter" and not _for(w) and len(w.points) == 1
+        if (i.reason_refs or by_visit or one_visit) and not by_ref and ev is not None:
             by_ref = ev.by_reference()
         cited = [i.handle, *_reasons_cited(ctx, result, i, by_ref)]
         said = statement(w)
         visit = ordered_at(ctx, i, by_ref) if by_visit else None
+        found = (
+            diagnosed_at(ctx, (p.source.reference for p in w.points), by_ref) if one_visit else []
+        )
         if visit is not None and visit.reasons:
             # no reason of its own, written at a visit that gives one ("why is she on
             # the inhaler?": ordered at the visit for asthma); the visit cited
@@ -564,10 +648,55 @@ def reason_lead(
             reasons = "; ".join(dict.fromkeys(plain(r) for r in visit.reasons))
             said = f"{said.rstrip('.')}{_NO_REASON}; ordered at the visit for {reasons} ({(visit.date or '')[:10]})."
             cited.append(visit.handle)
+        elif found:
+            said = _found_there(ctx, result, said, found, cited)
         elif not _for(w):
             said = f"{said.rstrip('.')}{_NO_REASON}."
         out.append((scrub(said, ctx.patient_id), cited))
     return out
+
+
+def _found_there(
+    ctx: AgentContext, result: ToolResult, said: str, found: list[EvidenceItem], cited: list[str]
+) -> str:
+    """A visit's statement that gives no reason, with the problems diagnosed at it (each
+    added to the result and to ``cited``)."""
+    for f in found:
+        result.add(ctx, f)
+        cited.append(f.handle)
+    names = "; ".join(dict.fromkeys(plain(f.name) for f in found))
+    return f"{said.rstrip('.')}{_NO_REASON}; diagnosed at that visit: {names}."
+
+
+def latest_reason_lead(
+    ctx: AgentContext, result: ToolResult, last: EvidenceItem
+) -> list[tuple[str, list[str]]]:
+    """The most recent of a visit, an order or a procedure with its reason ("what was his
+    last ER visit for?"): the reason the record links, else that it gives none and, of a
+    visit, the problems diagnosed at that visit (its latest day's)."""
+    said = f"The most recent: {latest_statement(last)}"
+    cited = [last.handle]
+    if _for(last):
+        if len({p.day for p in last.points if p.day}) > 1:  # (one day's statement says it)
+            said = f"{said.rstrip('.')}{_for(last)}."
+        ev = ctx.cache.evidence
+        by_ref = ev.by_reference() if ev is not None and last.reason_refs else {}
+        cited.extend(_reasons_cited(ctx, result, last, by_ref))
+        return [(scrub(said, ctx.patient_id), cited)]
+    ev = ctx.cache.evidence
+    day = max(p.day or "" for p in last.points)
+    visits = [p.source.reference for p in last.points if p.day == day]
+    found = (
+        diagnosed_at(ctx, visits, ev.by_reference())
+        if last.kind == "encounter" and ev is not None
+        else []
+    )
+    said = (
+        _found_there(ctx, result, said, found, cited)
+        if found
+        else f"{said.rstrip('.')}{_NO_REASON}."
+    )
+    return [(scrub(said, ctx.patient_id), cited)]
 
 
 def _reasons_cited(

@@ -44,6 +44,7 @@ from ._base import (
     ToolResult,
     absence,
     ensure_evidence,
+    named_concepts,
     no_care_due,
     parse_date,
 )
@@ -120,7 +121,7 @@ def _by_concept(
     direct = [i for i in series if any(c.code == code for c in i.codings)]
     if direct:
         return [(None, direct)]
-    wanted = [c for m in term.mentions(query) for c in m.concepts if c.kind in _SERIES_KINDS]
+    wanted = [c for c in named_concepts(term, query) if c.kind in _SERIES_KINDS]
     if not wanted:
         return []
     for item in series:
@@ -166,7 +167,7 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     if known:
         return known
     term = ctx.terminology or default_terminology()
-    wanted = [c for m in term.mentions(query) for c in m.concepts if c.kind in _SERIES_KINDS]
+    wanted = [c for c in named_concepts(term, query) if c.kind in _SERIES_KINDS]
     if wanted:  # a test this record never had: an empty series, said so (and citable)
         c = wanted[0]
         codes = list(c.code_in("http://loinc.org") or sorted(term.analyte(c)) or (c.id,))

@@ -64,6 +64,7 @@ from ._base import (
     coding_arg,
     ensure_evidence,
     holds_now,
+    named_concepts,
     no_care_due,
     ordered_at,
     parse_date,
@@ -271,6 +272,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 f"unknown resource_type {rtype!r}; one of {', '.join(sorted(SEARCHABLE_TYPES))}"
             )
         kin = [rtype, *_kin_held(items, rtype)]
+        if rtype == "Immunization" and name and "Procedure" in _held(items):
+            kin.append("Procedure")  # a vaccination recorded as a procedure ("Vaccination
+            # for diphtheria, pertussis, and tetanus"), found by the vaccine's name
         refs: set[str] = set()
         for t in kin:
             found: list[dict[str, Any]] | None = None
@@ -292,7 +296,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     related: list[tuple[Concept, EvidenceItem]] = []
     related_why: dict[str, str] = {}  # a drug related by its class says so
     term = ctx.terminology or default_terminology()
-    wanted = [c for m in term.mentions(args.name or "") for c in m.concepts] if name else []
+    wanted = named_concepts(term, args.name or "") if name else []
     if name:
         pool = items
         items = [i for i in items if _named(i, name, wanted, term)]
@@ -309,11 +313,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         site = (
             _site_words(tuple(sites)) if sites else re.compile(rf"\b{re.escape(args.site)}\b", re.I)
         )
-        items = [
-            i
-            for i in items
-            if any(site.search(t) for t in (i.name, *(c.display or "" for c in i.codings)))
-        ]
+        items = [i for i in items if _at_site(i, site)]
+        if name and not items and not related and sites:
+            # "spinal cord injury?", none by that name: what the record holds of that
+            # part of the body ("Chronic paralysis due to lesion of spinal cord")
+            related = [(sites[0], i) for i in pool if _at_site(i, site)]
     why: dict[str, str] = {}
     unlinked: list[EvidenceItem] = []
     given_before: list[EvidenceItem] = []
@@ -548,9 +552,11 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             f"related ({plain(group.name).lower()}): {scrub(item.line, ctx.patient_id)}"
         )
         result.add(ctx, item)
-        how = (  # a vaccine's group, or what a broader problem entry includes
+        how = (  # a vaccine's group, what a broader problem entry includes, a body part
             f"broader than {plain(group.name).lower()}"
             if item.kind == "condition" and group.kind == "condition"
+            else f"of the {plain(group.name).lower()}"
+            if group.kind == "body_site"
             else plain(group.name).lower()
         )
         said = f"Related on record ({how}): {statement(item)}{related_why.get(item.handle, '')}"
@@ -877,7 +883,7 @@ def _related(
             out.extend(
                 (group, item)
                 for item in pool
-                if item.kind == "immunization"
+                if item.kind in ("immunization", "procedure")
                 and id(item) not in seen
                 and _named(item, group.name.lower(), [group], term)
             )
@@ -931,6 +937,11 @@ def _treated_unlisted(
     return out, why
 
 
+def _at_site(item: EvidenceItem, site: re.Pattern[str]) -> bool:
+    """Whether an entry's name or a coding's display names the part of the body."""
+    return any(site.search(t) for t in (item.name, *(c.display or "" for c in item.codings)))
+
+
 def _coded(item: EvidenceItem, code: Coding) -> bool:
     return any(c.code == code.code and code.system in (None, c.system) for c in item.codings)
 
@@ -940,8 +951,13 @@ def _kin_held(items: Sequence[EvidenceItem], rtype: str) -> list[str]:
     kin = _KIN.get(rtype, ())
     if not kin:
         return []
-    held = {r.split("/", 1)[0] for i in items for r in i.references}
+    held = _held(items)
     return [t for t in kin if t in held]
+
+
+def _held(items: Sequence[EvidenceItem]) -> set[str]:
+    """The resource types the items rest on."""
+    return {r.split("/", 1)[0] for i in items for r in i.references}
 
 
 def _of_any_date(

@@ -61,12 +61,20 @@ def concerns(term: Terminology, condition: Concept, named: Concept) -> bool:
 def treating_class(term: Terminology, drugs: Iterable[Concept], named: Concept) -> Concept | None:
     """The drug class of one of the drugs that is given for what is named
     (:func:`concerns`) or for a kind of it ("for her bones": a bisphosphonate, given for
-    osteoporosis), or ``None``."""
-    for k in _with_ancestors(term, drugs):
-        for t in map(term.concept, k.treats):
-            if t is not None and (concerns(term, t, named) or term.implies(t, named)):
-                return k
-    return None
+    osteoporosis), or ``None``; of several, the most specific (naproxen for pain: an
+    NSAID, not the analgesics that include them)."""
+    found = [
+        k
+        for k in _with_ancestors(term, drugs)
+        if any(
+            t is not None and (concerns(term, t, named) or term.implies(t, named))
+            for t in map(term.concept, k.treats)
+        )
+    ]
+    return next(
+        (k for k in found if not any(o is not k and term.implies(o, k) for o in found)),
+        found[0] if found else None,
+    )
 
 
 def treats(term: Terminology, drugs: Iterable[Concept], named: Concept) -> bool:
