@@ -1383,7 +1383,8 @@ _DONE = re.compile(
 #: today?", "her cholesterol and LDL?"), once the names are blanked out
 _BARE = re.compile(
     r"\W*(?:(?:and|so|what about|how about|her|his|their|my|your|the|today|now|currently|"
-    r"lately|recently|these days|levels?|values?|results?|readings?|findings?|numbers?|for|of|or|"
+    r"lately|recently|these days|levels?|values?|results?|readings?|findings?|numbers?|scores?|"
+    r"for|of|or|"
     r"ige|to|against|tests?|testing|panel|antibod(?:y|ies))\b\W*)*",
     re.I,
 )
@@ -2075,4 +2076,13 @@ def understand(
             # when, of a problem or a drug; else the last time
             first = {"condition", "finding", "body_site", *_DRUG_KINDS}
             focus.asks = "first" if kinds <= first else "latest"
+        elif _HOW_LONG.fullmatch(question):
+            # "was she admitted?" — "for how long?": the stay's length; "is she on
+            # warfarin?" — "how long?": since when
+            focus.asks = "length" if kinds <= {"setting", "encounter"} else "first"
     return focus
+
+
+#: "how long?", "for how long?" and nothing else: a length or a duration of what the turn
+#: before named
+_HOW_LONG = re.compile(r"\W*(?:and\s+)?(?:for\s+)?how\s+long(?:\s+for)?\W*", re.I)

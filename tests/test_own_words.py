@@ -2344,3 +2344,67 @@ async def test_a_fourteenth_sweep_treatment_results_and_episodes(tmp_path: Path)
         "Diabetes self management plan (care plan): active, since 1970-07-06; addresses "
         "Prediabetes; activities: diabetic diet."
     ], plan
+
+
+async def test_a_sixteenth_sweep_resuscitation_screening_answers_and_a_stay(
+    tmp_path: Path,
+) -> None:
+    # sixteenth and seventeenth sweeps: "icd placed?", "cpr done?", "dysphagia?", "pack
+    # years?" and "cath done?" went to the model; "mmse score?" too (read as a yes or no);
+    # "how many admissions for chf?" went to the model with the one stay that gives no
+    # reason; "employment status?" listed every answer of the social needs screening, and
+    # "food insecurity?" went to the model; "kidney stage?" gave the kidney labs, not the
+    # stage on the problem list; "was she admitted?" — "for how long?" went to the model
+    def answer(oid: str, code: str, display: str, text: str) -> dict[str, Any]:
+        return {**obs(oid, code, None, date="2025-05-30T10:00:00+00:00", display=display,
+                      category="survey"), "valueCodeableConcept": {"text": text}}  # fmt: skip
+
+    record = [
+        condition("c1", "88805009", "Chronic congestive heart failure", "2016-01-15"),
+        condition("c2", "431856006", "Chronic kidney disease stage 2", "2022-03-02"),
+        _visit("e1", "2018-01-25", "IMP", "397821002", "Inpatient stay (finding)"),
+        obs("o1", "72106-8", 24.03, "{score}", "2020-09-30T10:00:00+00:00",
+            display="Total score [MMSE]", category="survey"),
+        obs("o2", "72166-2", None, date="2011-11-30T10:00:00+00:00",
+            display="Tobacco smoking status NHIS", category="social-history",
+            valueCodeableConcept={"text": "Never smoker"}),
+        answer("o3", "67875-5", "Employment status - current", "Full-time work"),
+        answer("o4", "93031-3", "In the past year, have you or any family members you live "
+               "with been unable to get any of the following when it was really needed?",
+               "Food"),
+        answer("o5", "82589-3", "Highest level of education", "More than high school"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "icd placed?", "cpr done?", "dysphagia?", "pack years?", "cath done?",
+        "mmse score?", "how many admissions for chf?", "employment status?", "food insecurity?",
+        "kidney stage?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    for q in ("icd placed?", "cpr done?", "dysphagia?", "cath done?"):
+        assert said[q][0][0].startswith("Not in this patient's record: no "), said[q]
+    assert said["pack years?"][0][0].startswith("Tobacco smoking status NHIS: Never smoker")
+    assert said["mmse score?"][0][0].startswith("Total score [MMSE]: 24.03"), said
+    assert said["how many admissions for chf?"][0][1] == (
+        "Inpatient stay (inpatient): 2018-01-25 (the record gives no reason for it)."
+    ), said
+    assert said["employment status?"][0] == [
+        "Employment status - current: Full-time work on 2025-05-30."
+    ], said
+    assert said["food insecurity?"][0][0].endswith(
+        "when it was really needed?: Food on 2025-05-30."
+    )
+    assert said["kidney stage?"][0] == [
+        "Chronic kidney disease stage 2: active, since 2022-03-02."
+    ], said
+    store = RecordStore(tmp_path / "t.db")
+    stay = _visit(
+        "e2", "2021-06-23", "IMP", "305351004", "Hospital admission for isolation (procedure)"
+    )
+    stay["period"]["end"] = "2021-06-28T11:00:00+00:00"
+    store.import_resources([patient(), stay])
+    db = tmp_path / "threads.db"
+    await _turn(store, db, "was she admitted?", "t1")
+    assert await _turn(store, db, "for how long?", "t1") == (
+        ["The most recent: Hospital admission for isolation (inpatient): 2021-06-23 to "
+         "2021-06-28, 5 days."], 0,
+    )  # fmt: skip

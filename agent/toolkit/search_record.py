@@ -546,6 +546,10 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         result.add(ctx, item)
         said = statement(item).rstrip(".") + " (the record gives no reason for it)."
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+    if unlinked and not items and not (d_from or d_to):  # "how many admissions for chf?",
+        # none for it: the "nothing found" and the visits that give no reason, whatever
+        # is asked (which of them it was, the record does not say)
+        result.leads.setdefault(ANY_ASK, list(result.statements))
     for group, item in related[: ctx.settings.max_lines]:
         # "my last Tdap?": none, but a Td (tetanus, diphtheria) is what the record holds
         result.lines.append(
