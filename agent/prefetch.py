@@ -273,6 +273,9 @@ _LAST_TIME = re.compile(
 #: a death asked of its cause ("what did he die of?", "why did she die?", "what killed him?")
 _CAUSE = re.compile(r"\bdie[ds]? (?:of|from)\b|\bwhy did\b|\bcause\b|\bwhat killed\b", re.I)
 
+#: a test asked of as due ("is she due for a lipid panel?", "next a1c due?")
+_DUE = re.compile(r"\b(?:over)?due\b", re.I)
+
 #: whether a condition is controlled, not whether one value is normal
 _CONTROL = re.compile(
     r"\b(?:(?:un|well[- ]|poorly |badly )?controlled|(?:under|out of) control|managed"
@@ -451,6 +454,9 @@ def prefetch_calls(
             calls.append({**_call("risk_score", name=score), "asks": "score"})
     sections_words = set(focus.sections)
     concepts = focus.concepts
+    # "is she due for a lipid panel?", "a1c overdue?": a named lab's last result against
+    # its usual retest interval
+    due_asked = "due" in sections_words or bool(_DUE.search(question))
     at_visit = _AT_LAST_VISIT.search(question)
     if (
         at_visit
@@ -515,7 +521,13 @@ def prefetch_calls(
             status = {} if window or focus.asks == "ever" or focus.past else {"status": "active"}
             # (with its procedures, below: "how was the fracture treated?", one of the two
             # found is the answer, and the other's "nothing found" is not said)
-            both = {"words": words} if "procedures" in sections_words else {}
+            both = (
+                {"words": words}
+                if "procedures" in sections_words
+                or sum(1 for w, _c in concepts if w == words) > 1  # "memory problems":
+                # dementia and memory impairment, one of the two found is the answer
+                else {}
+            )
             calls.append(
                 _whole(
                     _call(
@@ -581,9 +593,11 @@ def prefetch_calls(
                 # "last lipid panel?": the record holds the panel as a report of its
                 # results, not as a result: the reports (their dates), and the results
                 # of the group of tests it belongs to (LDL, HDL, …)
-                calls.append(_entries_of(focus, words, concept, "DiagnosticReport", window))
+                if not due_asked:  # (asked when due, its tests' intervals say it)
+                    calls.append(_entries_of(focus, words, concept, "DiagnosticReport", window))
                 if panel.id != "lab_test":
-                    calls.append(_call("lab_trend", name=panel.name, **window))
+                    due = {"overdue": "true"} if due_asked else {}
+                    calls.append(_call("lab_trend", name=panel.name, **due, **window))
                 named.add("lab")
                 continue
             if _coded_only(evidence, concept, term):
@@ -591,7 +605,11 @@ def prefetch_calls(
                 calls.append(_entries_of(focus, words, concept, "Observation", window))
                 named.add("lab")
                 continue
-            call = _asked(focus, words, concept, _call("lab_trend", name=concept.name, **window))
+            due = {"overdue": "true"} if due_asked else {}  # "when is her next a1c
+            # due?": its last result against its usual interval
+            call = _asked(
+                focus, words, concept, _call("lab_trend", name=concept.name, **due, **window)
+            )
             if focus.recent:  # "her last 3 A1cs": that many of the latest, most recent first
                 call = {
                     **call,

@@ -1084,6 +1084,9 @@ _ELLIPTICAL = re.compile(
 
 
 #: "for her blood pressure", "to control his diabetes", "hypertension meds", "pills for X"
+_HAPPENED_WITH = (
+    r"\bwhat\s+happened\s+(?:with|to|about)\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
+)
 _FOR_BEFORE = r"\b(?:for|about|to (?:treat|control|manage|lower|help(?: with)?))\s+(?:(?:her|his|my|their|the|your|its)\s+)?(?:\w+\s+)?"
 _MEDS_AFTER = (
     r"\s+(?:meds|medications?|medicines?|pills?|drugs?|prescriptions?|treatments?|tablets?"
@@ -1108,6 +1111,12 @@ def _given_for(question: str, words: str, concept: Concept) -> bool:
     w = re.escape(words)
     return bool(
         re.search(_FOR_BEFORE + w + r"\b", question, re.I)
+        # "what happened with her stroke?": what was given and done for it (not "what
+        # happened to my ankle?": whatever the record says of it)
+        or (
+            concept.kind != "body_site"
+            and re.search(_HAPPENED_WITH + w + r"\b", question, re.I) is not None
+        )
         or re.search(r"\b" + w + _MEDS_AFTER, question, re.I)
         # "prostate surgery?", "her knee operations": what was done for it
         # (a body site's are named by it: "knee surgery?", a knee replacement)
@@ -1421,8 +1430,54 @@ _BETTER = re.compile(r"\b(?:better|improv\w*|heal\w*|clear(?:ed|ing)?\s+up)\b", 
 
 def _monitored(concept: Concept, terminology: Terminology) -> bool:
     """Whether a lab or vital shows how the problem is doing (its own, or an ancestor's)."""
-    found = [concept, *filter(None, map(terminology.concept, terminology.ancestors(concept)))]
-    return any(c.monitored_by for c in found)
+    return bool(_monitors_of(concept, terminology))
+
+
+def _monitors_of(concept: Concept, terminology: Terminology) -> list[Concept]:
+    """The labs or vitals that show how a problem is doing: its own, else its nearest
+    ancestor's (type 2 diabetes shares diabetes's HbA1c)."""
+    up = [concept, *filter(None, map(terminology.concept, terminology.ancestors(concept)))]
+    ids = next((c.monitored_by for c in up if c.monitored_by), ())
+    return [m for mid in ids if (m := terminology.concept(mid)) is not None]
+
+
+def _labs_for(question: str, focus: Focus, terminology: Terminology) -> None:
+    """Labs asked for by the problem they follow ("any labs for the diabetes recently?",
+    "his kidney labs", "bloodwork for her cholesterol"): the labs that show how it is
+    doing, not the whole list of labs beside the problem's entry."""
+    if "labs" not in focus.sections:
+        return
+    found: list[tuple[str, Concept]] = []
+    for w, c in focus.concepts:
+        if c.kind not in ("condition", "finding"):
+            continue
+        said = re.escape(w)
+        if not re.search(
+            rf"\b{_LAB_WORDS}\s+(?:for|of|on)\s+(?:(?:her|his|the|my|their)\s+)?{said}\b"
+            rf"|\b{said}\s+{_LAB_WORDS}",
+            question,
+            re.I,
+        ):
+            continue
+        found.extend((w, m) for m in _monitors_of(c, terminology))
+    if not found:
+        return
+    asked = {id(c) for _w, c in found}
+    focus.concepts = [
+        *found,
+        *(
+            (w, c)
+            for w, c in focus.concepts
+            if c.kind not in ("condition", "finding", "lab") and id(c) not in asked
+        ),
+    ]
+    focus.sections = [s for s in focus.sections if s != "labs"]
+    if focus.asks == "yesno":  # "any labs for the diabetes recently?": the results
+        focus.asks = None
+
+
+#: what labs are called when they are asked for by the problem they follow
+_LAB_WORDS = r"(?:labs?|lab\s+work|lab\s+tests?|blood\s*work|blood\s+tests?)\b"
 
 
 #: an age asked of when something happened, not the first or latest of it
@@ -1878,6 +1933,13 @@ def understand(
         # given and done for it, not a judgement of it
         focus.judge = False
         focus.asks = None if focus.asks == "judge" else focus.asks
+    if any(
+        c.kind in ("condition", "finding")
+        and re.search(_HAPPENED_WITH + re.escape(w) + r"\b", question, re.I)
+        for w, c in focus.concepts
+    ):  # "what happened with her stroke?": what was given and done for it, then
+        focus.sections = list(dict.fromkeys([*focus.sections, "medications", "procedures"]))
+        focus.past = True
     if (
         "medications" in focus.sections
         or "procedures" in focus.sections
@@ -1891,8 +1953,11 @@ def understand(
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
     # ("why is she on warfarin?" asks the order's reason, which the record gives or not)
     focus.narrative = bool(
-        _NARRATIVE.search(_WHY.sub(" ", question) if why_asked else question)
-    )  # ("why did he come in last time?": the last visit, with its reason)
+        _NARRATIVE.search(
+            _WHY.sub(" ", question) if why_asked or focus.asks == "death" else question
+        )
+    )  # ("why did he come in last time?": the last visit, with its reason; "why did she
+    # die?": the cause the record gives)
     if focus.asks == "reason" and any(c.kind in _GIVEN_KINDS for _w, c in focus.concepts):
         # "what condition was her acetaminophen meant to treat?": the order's reason, not
         # the whole problem list "condition" names
@@ -2057,7 +2122,20 @@ def understand(
             if {"medications", "procedures"} & set(focus.sections) and _FOR_IT.search(question):
                 # "is she on anything for it?", "was it treated?": what is given for it
                 focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
+    cause = terminology.concept("cause_of_death")
+    if (
+        previous is not None
+        and previous.asks in ("death", "dead")
+        and not focus.concepts
+        and cause is not None
+        and _CAUSE_ASKED.search(question)
+    ):  # "when did he die?" — "what was the cause?": the cause of that death
+        focus.follow_up = True
+        focus.concepts = [("cause", cause)]
+        focus.sections = [s for s in focus.sections if s != "patient"]
+        focus.which = True  # what the certificate says is the answer, as it stands
     _spread(focus, question, terminology)
+    _labs_for(question, focus, terminology)
     _read_threshold(focus, question, previous)
     if (
         focus.asks == "yesno"
@@ -2082,6 +2160,11 @@ def understand(
             focus.asks = "length" if kinds <= {"setting", "encounter"} else "first"
     return focus
 
+
+#: a cause asked of ("what was the cause?", "why?", "of what?", "from what?")
+_CAUSE_ASKED = re.compile(
+    r"\bcause[sd]?\b|^\W*(?:and\s+)?why\b|\b(?:of|from)\s+what\b|\bwhat\s+(?:of|from)\b", re.I
+)
 
 #: "how long?", "for how long?" and nothing else: a length or a duration of what the turn
 #: before named

@@ -2408,3 +2408,96 @@ async def test_a_sixteenth_sweep_resuscitation_screening_answers_and_a_stay(
         ["The most recent: Hospital admission for isolation (inpatient): 2021-06-23 to "
          "2021-06-28, 5 days."], 0,
     )  # fmt: skip
+
+
+async def test_an_eighteenth_sweep_eyes_labs_for_a_problem_and_what_is_due(
+    tmp_path: Path,
+) -> None:
+    # an eighteenth sweep and its threads: "iop?" was one series of both eyes (each coded
+    # also "Intraocular pressure"), "iop right eye?" that series of 4 results too; "any
+    # labs for the diabetes recently?" listed the problem and every lab, then "was it
+    # better or worse than before?" went to the model; "when is her next a1c due?" judged
+    # the result against its range, not its interval; "what happened with her stroke?" said
+    # no current medication for it; "why did she die?" went to the model, and after "when
+    # did he die?", "what was the cause?" too
+    def iop(oid: str, side: str, code: str, value: float, day: str) -> dict[str, Any]:
+        r = obs(
+            oid,
+            code,
+            value,
+            "mm[Hg]",
+            f"{day}T10:00:00+00:00",
+            display=f"{side} eye Intraocular pressure",
+            category="vital-signs",
+        )
+        r["code"]["coding"].append(
+            {
+                "system": "http://snomed.info/sct",
+                "code": "41633001",
+                "display": "Intraocular pressure (observable entity)",
+            }
+        )
+        return r  # fmt: skip
+
+    record = [
+        iop("i1", "Right", "79892-6", 16, "2024-01-07"),
+        iop("i2", "Left", "79893-4", 18, "2024-01-07"),
+        iop("i3", "Right", "79892-6", 17, "2025-01-14"),
+        iop("i4", "Left", "79893-4", 19, "2025-01-14"),
+        condition("c1", "44054006", "Diabetes", "2006-01-19"),
+        obs("a1", "4548-4", 7.2, "%", "2020-09-11T10:00:00+00:00", display="Hemoglobin A1c"),
+        obs("a2", "4548-4", 6.9, "%", "2021-03-11T10:00:00+00:00", display="Hemoglobin A1c"),
+        obs("k1", "2160-0", 1.1, "mg/dL", "2021-03-11T10:00:00+00:00", display="Creatinine"),
+        condition("c2", "230690007", "Stroke", "2011-10-24"),
+        med("m1", "1804799", "Alteplase 100 MG Injection", "2011-10-24", "stopped"),
+        _procedure("p1", "433112001", "Percutaneous mechanical thrombectomy", "2011-10-24",
+                   reason="c2"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "iop?", "iop right eye?", "any labs for the diabetes recently?",
+        "when is her next a1c due?", "what happened with her stroke?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert sorted(s.split(":")[0] for s in said["iop?"][0]) == [
+        "Left eye Intraocular pressure", "Right eye Intraocular pressure"
+    ], said  # fmt: skip
+    assert all("the latest of 2 results" in s for s in said["iop?"][0]), said
+    assert said["iop right eye?"][0][0].startswith("Right eye Intraocular pressure: 17 mmHg")
+    labs = said["any labs for the diabetes recently?"][0]
+    assert [s.split(":")[0] for s in labs] == ["HbA1c"], labs  # not the creatinine, nor
+    # the problem beside it
+    assert said["when is her next a1c due?"][0] == [
+        "HbA1c: last 2021-03-11, over 4 years ago; usually repeated every 6 months: overdue "
+        "since 2021-09-09."
+    ], said
+    stroke = said["what happened with her stroke?"][0]
+    assert not any(s.startswith("Not in this") for s in stroke), stroke
+    assert any(s.startswith("Percutaneous mechanical thrombectomy: 2011-10-24, for Stroke")
+               for s in stroke), stroke  # fmt: skip
+    store = RecordStore(tmp_path / "t.db")
+    store.import_resources([patient(), *record])
+    db = tmp_path / "threads.db"
+    await _turn(store, db, "any labs for the diabetes recently?", "t1")
+    better, calls = await _turn(store, db, "was it better or worse than before?", "t1")
+    assert calls == 0, better
+    assert better[0].startswith(
+        "HbA1c: the latest, 6.9 % on 2021-03-11, is lower than the one before, 7.2 %"
+    ), better
+    who = patient(deceasedDateTime="1997-08-05T10:00:00+00:00")
+    dead = RecordStore(tmp_path / "d.db")
+    dead.import_resources([who, {
+        **obs("d1", "69453-9", None, date="1997-08-05T10:00:00+00:00",
+              display="Cause of Death [US Standard Certificate of Death]", category="survey"),
+        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                             "code": "363406005",
+                                             "display": "Malignant tumor of colon"}]},
+    }])  # fmt: skip
+    why = await ask("why did she die?", patient_id=PID, source=dead, model=SilentModel(),
+                    as_of=AS_OF)  # fmt: skip
+    assert why.usage.model_calls == 0, why
+    assert why.sentences[0].text.startswith("Cause of Death [US Standard Certificate of Death]: "
+                                            "Malignant tumor of colon")  # fmt: skip
+    await _turn(dead, db, "when did she die?", "t2")
+    cause, calls = await _turn(dead, db, "what was the cause?", "t2")
+    assert calls == 0, cause
+    assert cause[0].startswith("Cause of Death"), cause

@@ -63,8 +63,10 @@ __all__ = [
     "FIRST_SCREEN_WORDS",
     "Brief",
     "BriefSection",
+    "ago_said",
     "brief_sections",
     "build_brief",
+    "interval_said",
     "last_visit_lines",
     "overdue_lines",
     "plain",
@@ -139,7 +141,7 @@ def _month(day: str | None) -> str:
     return (day or "")[:7] or "an unknown date"
 
 
-def _ago(days: int) -> str:
+def ago_said(days: int) -> str:
     """How long ago, as a clinician says it: "12 days", "7 months", "over 5 years"."""
     if days < 62:
         return f"{days} days ago"
@@ -156,7 +158,8 @@ def _join(names: Sequence[str]) -> str:
     return names[0] if not rest else ", ".join([names[0], *rest[:-1]]) + " and " + rest[-1]
 
 
-def _interval(days: int) -> str:
+def interval_said(days: int) -> str:
+    """How often, as a clinician says it: "every year", "every 6 months"."""
     if days % 365 == 0:
         n = days // 365
         return "every year" if n == 1 else f"every {n} years"
@@ -442,8 +445,8 @@ def overdue_lines(
             lasts = [t.latest for t in group if t.latest]
             out.append(
                 Line(
-                    f"{_join([t.display for t in group])} overdue — last {day}, {_ago(since)} "
-                    f"(recommended {_interval(every)})",
+                    f"{_join([t.display for t in group])} overdue — last {day}, {ago_said(since)} "
+                    f"(recommended {interval_said(every)})",
                     list(dict.fromkeys(h for p in lasts if (h := index.get((p.ref, p.path))))),
                     list(dict.fromkeys(p.ref for p in lasts)),
                     numbers=(float(since), float(every)),
@@ -472,7 +475,7 @@ def screening_lines(ev: EvidenceSet, as_of: dt.date, terminology: Terminology) -
         else:
             day, item, way = st.last
             parts.append(
-                f"{name} (last {plain(item.name)} {day.isoformat()}, {_ago((as_of - day).days)}; "
+                f"{name} (last {plain(item.name)} {day.isoformat()}, {ago_said((as_of - day).days)}; "
                 f"{ways_said([way])})"
             )
         entries += [e for e in st.entries if e not in entries]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from tools._record import fmt_num
-from tools.brief import overdue_lines, plain
+from tools.brief import ago_said, interval_said, overdue_lines, plain
 from tools.codes import MEASURES, measure_for_code
 from tools.errors import IncompatibleUnits, RecordToolError
 from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, item_concepts
@@ -71,7 +71,8 @@ class LabTrendArgs(ToolArgs):
     )
     overdue: bool = Field(
         False,
-        description="true, with no name: every key lab past its usual retest interval",
+        description="true, with no name: every key lab past its usual retest interval; with "
+        "a name, that lab's last result against its interval",
     )
 
 
@@ -125,10 +126,14 @@ def _by_concept(
     if not wanted:
         return []
     for item in series:
-        for concept in item_concepts(item, term):
-            if any(term.implies(concept, w) for w in wanted):
-                matched.setdefault(concept.id, []).append(item)
-                break
+        named = [c for c in item_concepts(item, term) if any(term.implies(c, w) for w in wanted)]
+        # keyed by the most specific ("iop?": the right eye's and the left eye's series,
+        # each coded also as intraocular pressure, are two series, not one of both eyes)
+        key = next(
+            (c for c in named if not any(o is not c and term.implies(o, c) for o in named)), None
+        )
+        if key is not None:
+            matched.setdefault(key.id, []).append(item)
     return list(matched.items())
 
 
@@ -152,6 +157,16 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     out: list[Trend] = []
     for key, items in _by_concept(ev, query, ctx.terminology or default_terminology()):
         codes = [c.code for i in items for c in i.codings if c.code]
+        # a code another series holds too (the right and the left eye's pressures, both
+        # also coded "Intraocular pressure") would fetch that series' results as well
+        mine = {id(i) for i in items}
+        shared = {
+            c.code
+            for i in ev.items
+            if i.kind == "observation" and id(i) not in mine
+            for c in i.codings
+        }
+        codes = [c for c in codes if c not in shared] or codes
         if not codes:  # series named by their display alone: not a series of codes
             continue
         try:
@@ -575,6 +590,7 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
     d_from, d_to = parse_date(args.date_from, "date_from"), parse_date(args.date_to, "date_to")
     threshold = _Threshold.parse(args.threshold) if args.threshold else None
     result = ToolResult([])
+    dead = no_care_due(ctx, ev, result) if args.overdue else []  # nothing is due then
     for t in trends:
         window = bool(d_from or d_to)
         stats = series_stats(t, d_from, d_to)
@@ -633,6 +649,9 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             limit = threshold.limit_for(t, pair=len(trends) > 1) if threshold else None
             if limit is not None:  # "ldl > 100?", "any potassium over 5?"
                 leads.update(threshold_leads(name, stats, limit))
+            due = _due_statement(t, name) if args.overdue and not dead else None
+            if due is not None:  # "when is her next a1c due?": its last against its interval
+                leads["judge"] = due
             if "latest" in leads:  # "was her A1c checked?", "any lipids this year?" (read
                 # as "ever" by agent.understand): yes, and the latest of them; never a
                 # "yes" to any other question ("is he growing normally?")
@@ -659,7 +678,29 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             item = ev.get(h)
             mine = set(item.references)
             result.add(ctx, item, [stats], [r for r in stats.refs if r in mine] if window else ())
+    if dead:  # "when is his next a1c due?", of a patient who has died
+        result.leads["judge"] = dead
     return result
+
+
+def _due_statement(t: Trend, name: str) -> str | None:
+    """A key lab's last result against its usual retest interval ("HbA1c: last
+    2021-03-11, 4 years ago; usually repeated every 6 months: overdue since 2021-09-09"),
+    or ``None`` when the lab has no such interval or no result."""
+    m = next(filter(None, map(measure_for_code, t.codes)), None)
+    if m is None or not m.retest_days or t.latest is None or t.days_since_last is None:
+        return None
+    last = dt.date.fromisoformat((t.latest.date or "")[:10])
+    due = last + dt.timedelta(days=m.retest_days)
+    verdict = (
+        f"overdue since {due.isoformat()}"
+        if t.days_since_last > m.retest_days
+        else f"next due {due.isoformat()}"
+    )
+    return (
+        f"{name}: last {last.isoformat()}, {ago_said(t.days_since_last)}; usually repeated "
+        f"{interval_said(m.retest_days)}: {verdict}"
+    )
 
 
 async def _out_of_range(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
