@@ -604,7 +604,8 @@ def route_verify(state: AgentState) -> str:
 _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
      "ended", "death", "dead", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
-     "reason", "latest_reason", "kin", "phone", "address", "insurance", "threshold", "beyond",
+     "reason", "latest_reason", "kin", "phone", "address", "insurance", "marital", "language",
+     "threshold", "beyond",
      "count_beyond"}
 )  # fmt: skip
 

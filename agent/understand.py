@@ -329,8 +329,9 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\bdemographics?\b|\bborn\b|\bbirth\w*|\bDOB\b|\bd\.o\.b\b|\bhow old\b|\bage\b|\bdie[ds]?\b|\bdeath\b|"
             r"\bdeceased\b|\bpass(?:ed|es)? away\b|\balive\b|\bliving\b|\bdead\b|\bsex\b|\bgender\b|"
             rf"\b{_PASSED}|"
-            r"\brace\b|\bethnicity\b|\blanguage\b|\bmarital\b|\bmarried\b|\bmale\b|\bfemale\b|"
-            + "|".join((_PCP, _KIN, _PHONE, _ADDRESS, _INSURANCE)),
+            r"\brace\b|\bethnicity\b|\blanguages?\b|\bspeaks?\b|\binterpreter\b|\bmarital\b|"
+            r"\bmarried\b|\bspouse\b|\bhusband\b|\bwife\b|\bdivorced\b|\bwidow(?:ed|er)?\b|"
+            r"\bmale\b|\bfemale\b|" + "|".join((_PCP, _KIN, _PHONE, _ADDRESS, _INSURANCE)),
             re.I,
         ),
     ),
@@ -489,6 +490,8 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"trend(?:ing|ed|s)?|better or worse|improv\w* or worse\w*|"
             r"first and (?:the )?(?:last|latest)|first vs\.? (?:last|latest))\b"
             r"|\bby how much\b|\bhow much did\b|\bdifference\b|\bchange in\b"
+            # "weight change since 2019?", "a1c change?"
+            r"|\bchange\s+(?:since|over|from|during)\b|\bchange\s*\??\s*$"
             # "has her A1c gotten better?": its course ("has her asthma improved?" too)
             r"|\b(?:better|worse|improv\w*|worsen\w*|deteriorat\w*|progress(?:ed|ing|ion)|declin\w*|dropp(?:ed|ing)|rising)\b"
             r"|\b(?:gone|went|going|go|gotten|got|come|came|creep\w*|trend\w*|climb\w*|drift\w*|"
@@ -583,6 +586,18 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("phone", re.compile(_PHONE, re.I)),
     ("address", re.compile(_ADDRESS, re.I)),
     ("insurance", re.compile(_INSURANCE, re.I)),
+    (  # "married?", "marital status?", "does she have a husband?"
+        "marital",
+        re.compile(
+            r"\bmarried\b|\bmarital\b|\bspouse\b|\bhusband\b|\bwife\b|\bdivorced\b|"
+            r"\bwidow(?:ed|er)?\b",
+            re.I,
+        ),
+    ),
+    (  # "what language does he speak?", "needs an interpreter?"
+        "language",
+        re.compile(r"\blanguages?\b|\bspeaks?\b|\binterpreter\b", re.I),
+    ),
     ("pcp", re.compile(_PCP, re.I)),
     (
         "birth",
@@ -594,7 +609,7 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(?:controlled|uncontrolled|under control|control|managed|up[- ]to[- ]date|utd|due|overdue|"
             r"behind|caught up|"
-            r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|"
+            r"normal|abnormal|high|low|elevated|good|bad|ok(?:ay)?|fine|stable|in range|categor(?:y|ies)|"
             r"(?:at|to|on|within|in) (?:the )?(?:goal|target)|"
             r"out of range|outside (?:the |its )?(?:normal |reference )?range|flagged|critical|"
             r"right|appropriate|working|effective|safe|indicated|helping|enough|should|need|needs|"
@@ -1858,6 +1873,11 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if focus.asks == "language" or any(c.id == "preferred_language" for _w, c in focus.concepts):
+        # "what language does he speak?", "preferred language?", "needs an interpreter?":
+        # the Patient's communication (or a preferred-language observation), not a search
+        focus.concepts = [(w, c) for w, c in focus.concepts if c.id != "preferred_language"]
+        focus.asks, focus.sections = "language", ["patient"]
     if focus.asks == "yesno" and focus.past and not died and _WAS_ON.search(question):
         # "was he on warfarin?", "pain meds he was on?": ever, not now (of a patient who
         # died, the past tense is of the death: "was she on aspirin?" at death)

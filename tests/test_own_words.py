@@ -2501,3 +2501,70 @@ async def test_an_eighteenth_sweep_eyes_labs_for_a_problem_and_what_is_due(
     cause, calls = await _turn(dead, db, "what was the cause?", "t2")
     assert calls == 0, cause
     assert cause[0].startswith("Cause of Death"), cause
+
+
+async def test_a_nineteenth_sweep_categories_a_change_since_and_the_patient_s_own_facts(
+    tmp_path: Path,
+) -> None:
+    # a nineteenth sweep: "bmi category?" went to the model; "weight change since 2019?"
+    # gave the latest weight, not the change; "married?" went to the model, and "what
+    # language does he speak?" said no preferred language is recorded, beside the
+    # Patient's own communication (English)
+    who = patient(
+        name=[{"given": ["Jane"], "family": "Doe"}],
+        maritalStatus={
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus",
+                    "code": "M",
+                    "display": "M",
+                }
+            ],
+            "text": "M",
+        },
+        communication=[
+            {
+                "language": {
+                    "coding": [
+                        {"system": "urn:ietf:bcp:47", "code": "en-US", "display": "English"}
+                    ],
+                    "text": "English",
+                }
+            }
+        ],
+    )
+    record = [
+        obs("b1", "39156-5", 27.65, "kg/m2", "2021-03-11T10:00:00+00:00", display="BMI",
+            category="vital-signs"),
+        obs("w1", "29463-7", 82.0, "kg", "2018-02-01T10:00:00+00:00", display="Body Weight",
+            category="vital-signs"),
+        obs("w2", "29463-7", 80.5, "kg", "2019-02-07T10:00:00+00:00", display="Body Weight",
+            category="vital-signs"),
+        obs("w3", "29463-7", 78.0, "kg", "2021-03-11T10:00:00+00:00", display="Body Weight",
+            category="vital-signs"),
+        obs("g1", "33914-3", 52.0, "mL/min/{1.73_m2}", "2021-03-11T10:00:00+00:00",
+            display="eGFR"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "bmi category?", "weight change since 2019?", "married?",
+        "what language does she speak?", "egfr ok?", who=who,
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["bmi category?"][0][0].endswith(
+        "is, in the WHO adult BMI categories, overweight (25–29.9 kg/m²)."
+    ), said
+    assert said["weight change since 2019?"][0] == [
+        "Body weight: changed by -2.5 kg (down) from the first, 80.5 kg on 2019-02-07, to the "
+        "last, 78 kg on 2021-03-11."
+    ], said
+    assert said["married?"][0] == ["Marital status on record for Jane Doe: M (married)."], said
+    assert said["what language does she speak?"][0] == [
+        "Language on record for Jane Doe: English."
+    ], said
+    assert (
+        "in the KDIGO GFR categories, G3a, mildly to moderately decreased (45–59"
+        in (said["egfr ok?"][0][0])
+    ), said
+    child = patient(birthDate="2018-06-22")
+    young = await _said(tmp_path / "c", [record[0]], "bmi category?", who=child)
+    assert not any("WHO adult" in s for s in young["bmi category?"][0]), young

@@ -472,6 +472,25 @@ async def test_is_it_high_is_said_against_the_reference_range(store: RecordStore
     [s] = b.sentences
     assert s.status == "verified", (s.unchecked, b.dropped)
     assert "is within the reference range" in s.text
+    assert "in the KDIGO GFR categories, G" in s.text  # its category, checked too
+
+    wrote: list[tuple[str, list[str]]] = []
+
+    def wrong_band(messages: list[object]) -> dict[str, object]:
+        if not wrote:  # (the repair round asks again: the same wrong sentence)
+            m = re.search(r"In words: (\w+: the latest, .*?) \[(E\d+)", messages[-1].text)  # type: ignore[attr-defined]
+            assert m
+            said = re.sub(r"categories, G[^(]*\([^)]*\)", "categories, G5, kidney failure "
+                          "(below 15 mL/min/1.73 m²)", m.group(1))  # fmt: skip
+            assert said != m.group(1), said
+            wrote.append((said + ".", [m.group(2)]))
+        return composed(wrote[0])
+
+    c = await ask("is her egfr ok?", patient_id=DEBORA, source=store,
+                  model=ScriptedChatModel([wrong_band, wrong_band]),
+                  settings=model_phrases())  # fmt: skip
+    assert not any("G5" in x.text for x in c.sentences), c.sentences  # a category the
+    # cited result is not in is dropped, never shown
 
 
 def test_settings_labs_out_of_range_and_windows_become_calls() -> None:

@@ -144,6 +144,15 @@ class Measure:
     priority: int = 50  # lower = shown earlier in summaries and briefs
     goal: Goal | None = None
     affine: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    #: the categories a value falls in, lowest first: (from, name, span), and whose they
+    #: are ("WHO adult BMI categories": 25 "overweight" "25–29.9")
+    bands: tuple[tuple[float, str, str], ...] = ()
+    bands_by: str = ""
+
+    def band_of(self, value: float) -> tuple[str, str] | None:
+        """The category a value (in the measure's unit) falls in, with its span."""
+        found = [(name, span) for low, name, span in self.bands if value >= low]
+        return found[-1] if found else None
 
     def range_for(self, sex: str | None) -> RefRange | None:
         """The default reference range for a patient's sex (or the sex-neutral one)."""
@@ -189,7 +198,12 @@ MEASURES: tuple[Measure, ...] = (
     _m("egfr", "eGFR", ["33914-3", "48642-3", "48643-1", "62238-1", "77147-7", "98979-8", "69405-9", "50044-7"],
        "mL/min/{1.73_m2}", ["egfr", "gfr", "estimated gfr", "glomerular filtration rate"],
        ranges=(RefRange(60, None, f"{_KDIGO} (G1–G2 ≥ 60)"),),
-       change_rel=0.25, change_source=f"25 % decline ({_KDIGO} certain drift)", retest_days=365, priority=2),
+       change_rel=0.25, change_source=f"25 % decline ({_KDIGO} certain drift)", retest_days=365, priority=2,
+       bands=((0, "G5, kidney failure", "below 15"), (15, "G4, severely decreased", "15–29"),
+              (30, "G3b, moderately to severely decreased", "30–44"),
+              (45, "G3a, mildly to moderately decreased", "45–59"),
+              (60, "G2, mildly decreased", "60–89"), (90, "G1, normal or high", "90 or more")),
+       bands_by="KDIGO GFR categories"),
     _m("creatinine", "Creatinine", ["2160-0", "38483-4", "14682-9", "21232-4"], "mg/dL",
        ["creatinine", "creat", "serum creatinine", "cr"], molar_mass=113.12,
        ranges=(RefRange(0.7, 1.3, _MLP, "male"), RefRange(0.6, 1.1, _MLP, "female")),
@@ -254,7 +268,11 @@ MEASURES: tuple[Measure, ...] = (
     _m("height", "Body height", ["8302-2", "8306-3"], "cm", ["height", "body height", "ht", "length"], kind="vital",
        change_rel=0.05, priority=40),
     _m("bmi", "BMI", ["39156-5"], "kg/m2", ["bmi", "body mass index"], kind="vital",
-       ranges=(RefRange(18.5, 24.9, "WHO"),), change_rel=0.05, priority=13),
+       ranges=(RefRange(18.5, 24.9, "WHO"),), change_rel=0.05, priority=13,
+       bands=((0, "underweight", "below 18.5"), (18.5, "normal weight", "18.5–24.9"),
+              (25, "overweight", "25–29.9"), (30, "obesity class I", "30–34.9"),
+              (35, "obesity class II", "35–39.9"), (40, "obesity class III", "40 or more")),
+       bands_by="WHO adult BMI categories"),
     _m("heart_rate", "Heart rate", ["8867-4"], "/min", ["heart rate", "pulse", "hr", "pulse rate"], kind="vital",
        ranges=(RefRange(60, 100, "AHA"),), change_abs=15, change_rel=None, priority=16),
     _m("resp_rate", "Respiratory rate", ["9279-1"], "/min", ["respiratory rate", "rr", "breathing rate"], kind="vital",

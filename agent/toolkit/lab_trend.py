@@ -52,6 +52,8 @@ from ._base import (
 __all__ = ["TOOL", "LabTrendArgs", "lab_trend"]
 
 _LOINC = "http://loinc.org"
+#: from this age, a result is read against the adult categories (WHO BMI, KDIGO GFR)
+_ADULT_AGE = 18
 
 
 class LabTrendArgs(ToolArgs):
@@ -300,7 +302,9 @@ def recent_statement(name: str, st: SeriesStats, last: int) -> str:
 _BETTER_WAY = {"higher_worse": "lower is better", "higher_better": "higher is better"}
 
 
-def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None) -> dict[str, str]:
+def lead_statements(
+    name: str, st: SeriesStats, polarity: Polarity | None = None, *, adult: bool = True
+) -> dict[str, str]:
     """A series said with the statistic a question asks for first: how many results, their
     mean, the change from the first to the last, the latest against the one before (of
     another day), the lowest and highest (every figure the
@@ -362,7 +366,9 @@ def lead_statements(name: str, st: SeriesStats, polarity: Polarity | None = None
         if extremes:  # "was her potassium ever high?": the highest against the range
             out["range"] += f"; {extremes}"
     in_range = _against_range(st)
-    judged = [x for x in (in_range and f"is {in_range}", _against_goal(st)) if x]
+    band = _band(st) if adult else None  # (the adult categories; a child's BMI is read
+    # against percentiles for age, which are another series)
+    judged = [x for x in (in_range and f"is {in_range}", _against_goal(st), band) if x]
     if judged:  # "is it high?", "is it controlled?": the latest against the reference
         # range (and whose range), and against the usual treatment goal where one is known
         out["judge"] = f"{name}: the latest, {at(st.last)}, {', and '.join(judged)}"
@@ -519,6 +525,16 @@ def _against_goal(st: SeriesStats) -> str | None:
     return f"{verdict} the usual treatment goal ({goal.text()}{unit}, per {goal.by})"
 
 
+def _band(st: SeriesStats) -> str | None:
+    """The latest value's category where the measure has categories ("in the WHO adult
+    BMI categories, overweight (25–29.9)"; KDIGO's GFR categories), or None."""
+    m = next((m for m in map(measure_for_code, st.codes) if m is not None and m.bands), None)
+    band = m.band_of(st.last.value) if m is not None and st.last is not None else None
+    if m is None or band is None:
+        return None
+    return f"is, in the {m.bands_by}, {band[0]} ({band[1]}{_shown_unit(st.unit)})"
+
+
 def _extremes_against_range(st: SeriesStats) -> str | None:
     """The lowest and highest results against the series' reference range ("the highest
     above the reference range 3.5–5.1 mmol/L (as the record gives it), the lowest within
@@ -591,6 +607,10 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
     threshold = _Threshold.parse(args.threshold) if args.threshold else None
     result = ToolResult([])
     dead = no_care_due(ctx, ev, result) if args.overdue else []  # nothing is due then
+    adult = not any(
+        i.demographics and i.demographics.age is not None and i.demographics.age < _ADULT_AGE
+        for i in ev.section("patient")
+    )
     for t in trends:
         window = bool(d_from or d_to)
         stats = series_stats(t, d_from, d_to)
@@ -645,7 +665,7 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
                 ),
                 None,
             )
-            leads = lead_statements(name, stats, polarity)
+            leads = lead_statements(name, stats, polarity, adult=adult)
             limit = threshold.limit_for(t, pair=len(trends) > 1) if threshold else None
             if limit is not None:  # "ldl > 100?", "any potassium over 5?"
                 leads.update(threshold_leads(name, stats, limit))

@@ -203,6 +203,10 @@ def _vital_leads(
             ("phone", d.telecoms, "Phone or e-mail on record for", "No phone number or e-mail "
              "is recorded for"),
             ("address", d.addresses, "Address on record for", "No address is recorded for"),
+            ("marital", (d.marital_status,) if d.marital_status else (),
+             "Marital status on record for", "No marital status is recorded for"),
+            ("language", d.languages or _languages_observed(ctx),
+             "Language on record for", "No language is recorded for"),
         ):  # fmt: skip
             said = (
                 f"{what} {who}: {'; '.join(held)}."
@@ -230,6 +234,25 @@ def _vital_leads(
             out["birth"] = [(scrub(said, ctx.patient_id), [i.handle])]
     return out
 
+
+def _languages_observed(ctx: AgentContext) -> tuple[str, ...]:
+    """A preferred language recorded as an observation (LOINC 54899-0), where the Patient
+    gives none."""
+    ev = ctx.cache.evidence
+    if ev is None:
+        return ()
+    found = (
+        p.value_text
+        for i in ev.items
+        if i.kind == "observation" and any(c.code == _PREFERRED_LANGUAGE for c in i.codings)
+        for p in i.points[-1:]
+        if p.value_text
+    )
+    return tuple(dict.fromkeys(found))
+
+
+#: LOINC "Preferred language"
+_PREFERRED_LANGUAGE = "54899-0"
 
 TOOL = Tool(
     "record_summary", RecordSummaryArgs, record_summary, "every entry of one record section"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from tools._record import fmt_num
 from tools.brief import plain
-from tools.codes import measure_for_code
+from tools.codes import MEASURES, measure_for_code
 from tools.evidence import EvidenceItem, Point
 from tools.terminology import (
     Concept,
@@ -1406,6 +1406,52 @@ def _judgement_findings(
                 return
 
 
+def _band_findings(
+    text: str, valid: Sequence[str], index: SessionIndex, check: SentenceCheck
+) -> list[tuple[int, int]]:
+    """A result said to fall in a category of its measure ("is, in the WHO adult BMI
+    categories, overweight"; KDIGO's GFR categories) agrees with the latest cited result
+    of that measure (:meth:`tools.codes.Measure.band_of`); the spans of those phrases,
+    which are then no terms or numbers of their own."""
+    out: list[tuple[int, int]] = []
+    for measure in (m for m in MEASURES if m.bands):
+        names = sorted((n for _low, n, _span in measure.bands), key=len, reverse=True)
+        said = re.compile(
+            rf"\bin the {re.escape(measure.bands_by)},?\s+(?:is\s+)?"
+            rf"(?P<band>{'|'.join(map(re.escape, names))})(?:\s*\((?P<span>[^)]*)\))?",
+            re.I,
+        )
+        spans = {n.lower(): span for _low, n, span in measure.bands}
+        for hit in said.finditer(text):
+            out.append(hit.span())
+            found = []
+            for h in valid:
+                item = index.items[h].seen.item
+                if not any(measure_for_code(c.code or "") is measure for c in item.codings):
+                    continue
+                pts = [p for p in item.points if p.value is not None and p.day]
+                if not pts or pts[-1].value is None:
+                    continue
+                last = pts[-1].value
+                factor = conversion(last.unit, measure.unit) if last.unit else 1.0
+                band = measure.band_of(last.value * factor) if factor is not None else None
+                if band is not None:
+                    found.append(band[0])
+            shown = hit.group("span")
+            if shown is not None and not shown.startswith(spans[hit.group("band").lower()]):
+                check.findings.append(
+                    Finding("number", f"({shown}) is not the span of {hit.group('band')!r}")
+                )
+            if not found:
+                check.unchecked.append(f"{hit.group()} (no cited result of that measure)")
+            elif hit.group("band").lower() not in {b.lower() for b in found}:
+                check.findings.append(
+                    Finding("contradiction", f"says {hit.group('band')!r}, but the cited "
+                            f"result is {found[-1]} in the {measure.bands_by}")
+                )  # fmt: skip
+    return out
+
+
 def _of_it(index: SessionIndex, handle: str, named: Concept) -> bool:
     """Whether a cited result is of what is named: it records it ("HbA1c"), or it is a
     lab or vital that shows how the condition named is doing (diabetes: HbA1c, glucose)."""
@@ -1793,6 +1839,10 @@ def check_sentence(
             check.findings.append(
                 Finding("code", f"{m.group(0)} is not a code of the cited evidence")
             )
+    for a, b in _band_findings(text, valid, index, check):  # "in the WHO adult BMI
+        # categories, overweight": checked against the cited result, not read as a problem
+        covered.append((a, b))
+        masked = masked[:a] + "x" * (b - a) + masked[b:]
     for a, b in covered:
         blank = blank[:a] + " " * (b - a) + blank[b:]
     mentions = _term_findings(masked, blank, valid, index, inventory, check)

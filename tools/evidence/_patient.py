@@ -5,10 +5,11 @@ Patient resource."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from tools._record import Payer, RecordView, cc_text, clean, json_object, parse_date, ref_of
 
-from ._common import Draft, day, source
+from ._common import Draft, codings_of, day, source
 from ._model import Demographics, EvidenceItem, Point, SourceRef
 
 __all__ = ["age", "build", "render"]
@@ -81,7 +82,7 @@ def build(view: RecordView, as_of: dt.date) -> list[Draft]:
         age_at=at.isoformat(),
         race=race,
         ethnicity=ethnicity,
-        marital_status=cc_text(p.get("maritalStatus")) or None,
+        marital_status=_marital(p.get("maritalStatus")),
         languages=langs,
         general_practitioners=gps,
         contacts=contacts,
@@ -226,6 +227,25 @@ def _relationship(cc: object) -> str:
             if isinstance(c, dict) and not c.get("display") and c.get("code") in _V2_0131:
                 return _V2_0131[str(c["code"])]
     return cc_text(cc)
+
+
+#: HL7 v3 MaritalStatus (the FHIR R4 marital-status value set), for a record that gives
+#: the code as its display ("M")
+_MARITAL = {
+    "A": "annulled", "D": "divorced", "I": "interlocutory", "L": "legally separated",
+    "M": "married", "P": "polygamous", "S": "never married", "T": "domestic partner",
+    "U": "unmarried", "W": "widowed",
+}  # fmt: skip
+
+
+def _marital(cc: Any) -> str | None:
+    """A marital status as said: its text or display, the v3 code's meaning beside a bare
+    code ("M (married)")."""
+    said = cc_text(cc) or None
+    code = next((str(c.get("code")) for c in codings_of(cc) if c.get("code")), None)
+    if said and code and said == code and code in _MARITAL:
+        return f"{said} ({_MARITAL[code]})"
+    return said
 
 
 def _contact(c: object) -> str | None:
