@@ -243,7 +243,7 @@ def _asks_of(obs: dict[str, Any], state: AgentState) -> str | None:
     if (
         focus.get("asks") == "latest"
         and focus.get("why")
-        and "latest_reason" in obs.get("leads", {})
+        and "latest_reason" in (obs.get("leads") or {})
     ):
         return "latest_reason"  # "what was his last ER visit for?": the last, with its reason
     return cast("str | None", focus.get("asks"))

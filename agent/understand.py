@@ -198,6 +198,15 @@ _INSURANCE = (
     r"\binsurances?\b|\binsurers?\b|\binsured\b|\bpay[eo]rs?\b|\bhealth plans?\b|"
     r"\binsurance plans?\b|\bwho pays\b|\bmedicare\b|\bmedicaid\b|\bhealth coverage\b"
 )
+#: a cause asked of ("what was the cause?", "why?", "of what?", "from what?")
+_CAUSE_ASKED = re.compile(
+    r"\bcause[sd]?\b|^\W*(?:and\s+)?why\b|\b(?:of|from)\s+what\b|\bwhat\s+(?:of|from)\b", re.I
+)
+
+#: "how long?", "for how long?" and nothing else: a length or a duration of what the turn
+#: before named
+_HOW_LONG = re.compile(r"\W*(?:and\s+)?(?:for\s+)?how\s+long(?:\s+for)?\W*", re.I)
+
 #: what was done for a problem, asked as such ("what is being done for his arthritis?",
 #: "what did they do for her ankle sprain?", "how was the fracture treated?"): its
 #: treatment, medicines and procedures
@@ -1463,6 +1472,7 @@ def _labs_for(question: str, focus: Focus, terminology: Terminology) -> None:
     if "labs" not in focus.sections:
         return
     found: list[tuple[str, Concept]] = []
+    followed: set[str] = set()  # the problems whose labs are asked for
     for w, c in focus.concepts:
         if c.kind not in ("condition", "finding"):
             continue
@@ -1475,17 +1485,18 @@ def _labs_for(question: str, focus: Focus, terminology: Terminology) -> None:
         ):
             continue
         found.extend((w, m) for m in _monitors_of(c, terminology))
+        followed.add(c.id)
     if not found:
         return
-    asked = {id(c) for _w, c in found}
-    focus.concepts = [
-        *found,
-        *(
-            (w, c)
-            for w, c in focus.concepts
-            if c.kind not in ("condition", "finding", "lab") and id(c) not in asked
-        ),
-    ]
+    # (the problems give way to their labs, and the word "labs" to them; a lab named
+    # beside them stays: "creatinine and labs for the diabetes")
+    focus.concepts = list(
+        {
+            c.id: (w, c)
+            for w, c in (*found, *focus.concepts)
+            if c.id not in followed and c.id != "lab_test"
+        }.values()
+    )
     focus.sections = [s for s in focus.sections if s != "labs"]
     if focus.asks == "yesno":  # "any labs for the diabetes recently?": the results
         focus.asks = None
@@ -1670,8 +1681,8 @@ def _of_history(question: str, concepts: Sequence[tuple[str, Concept]]) -> bool:
 _TOPIC_THEN_WH = re.compile(
     r"^\s*(?!(?:and|so|but|or|then|what|when|why|how|which|who|since|for)\b)"
     r"(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.|(?<=\w)\s)\s*"
-    r"(?P<wh>when|why|since when|what for|for what|(?:what|which)\s+(?:drugs|meds|medications|"
-    r"medicines|ones?|kinds?|types?))\s*\??\s*$",
+    r"(?P<wh>when|why|since when|what for|for what|what was done|what was given|"
+    r"(?:what|which)\s+(?:drugs|meds|medications|medicines|ones?|kinds?|types?))\s*\??\s*$",
     re.I,
 )
 
@@ -1691,6 +1702,8 @@ def _topic_first(question: str, terminology: Terminology) -> str:
         )
     if wh in ("what for", "for what"):
         return f"what is {topic} for?"
+    if wh in ("what was done", "what was given"):  # "nstemi - what was done?"
+        return f"{wh} for {topic}?"
     named = (c.kind for m in terminology.mentions(topic) for c in m.concepts)
     if any(kind in (*_DRUG_KINDS, "procedure") for kind in named):
         return f"which {topic} {wh.split()[-1]}?"
@@ -2179,13 +2192,3 @@ def understand(
             # warfarin?" — "how long?": since when
             focus.asks = "length" if kinds <= {"setting", "encounter"} else "first"
     return focus
-
-
-#: a cause asked of ("what was the cause?", "why?", "of what?", "from what?")
-_CAUSE_ASKED = re.compile(
-    r"\bcause[sd]?\b|^\W*(?:and\s+)?why\b|\b(?:of|from)\s+what\b|\bwhat\s+(?:of|from)\b", re.I
-)
-
-#: "how long?", "for how long?" and nothing else: a length or a duration of what the turn
-#: before named
-_HOW_LONG = re.compile(r"\W*(?:and\s+)?(?:for\s+)?how\s+long(?:\s+for)?\W*", re.I)

@@ -2568,3 +2568,28 @@ async def test_a_nineteenth_sweep_categories_a_change_since_and_the_patient_s_ow
     child = patient(birthDate="2018-06-22")
     young = await _said(tmp_path / "c", [record[0]], "bmi category?", who=child)
     assert not any("WHO adult" in s for s in young["bmi category?"][0]), young
+
+
+async def test_a_twentieth_sweep_oxygen_given_and_what_was_done_for_a_topic(
+    tmp_path: Path,
+) -> None:
+    # a twentieth sweep, of the fixture variant: "oxygen given?" went to the model with
+    # the oxygen saturation, beside six oxygen administrations; "nstemi - what was done?"
+    # went to the model with the infarction alone
+    record = [
+        *(_procedure(f"o{k}", "371908008", "Oxygen administration by mask (procedure)", day)
+          for k, day in enumerate(("2021-06-24", "2021-06-28"))),
+        condition("c1", "401314000", "Acute non-ST segment elevation myocardial infarction",
+                  "2022-08-04"),
+        _procedure("p1", "415070008", "Percutaneous coronary intervention", "2022-08-04",
+                   reason="c1"),
+    ]  # fmt: skip
+    said = await _said(tmp_path, record, "oxygen given?", "nstemi - what was done?")
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["oxygen given?"][0][0].startswith(
+        "Yes — Oxygen administration by mask: 2 on record, most recent 2021-06-28"
+    ), said
+    assert said["nstemi - what was done?"][0] == [
+        "Percutaneous coronary intervention: 2022-08-04, for Acute non-ST segment elevation "
+        "myocardial infarction."
+    ], said

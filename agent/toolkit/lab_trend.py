@@ -710,6 +710,8 @@ def _due_statement(t: Trend, name: str) -> str | None:
     m = next(filter(None, map(measure_for_code, t.codes)), None)
     if m is None or not m.retest_days or t.latest is None or t.days_since_last is None:
         return None
+    if not t.latest.date:
+        return None
     last = dt.date.fromisoformat((t.latest.date or "")[:10])
     due = last + dt.timedelta(days=m.retest_days)
     verdict = (
