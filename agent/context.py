@@ -89,6 +89,17 @@ class RecordCache:
     written: dict[str, str] = field(default_factory=dict)  # created reference -> handle
     absences: dict[str, str] = field(default_factory=dict)  # search scope -> handle
     next_handle: int = 0
+    _by_ref: tuple[EvidenceSet, dict[str, str]] | None = field(default=None, repr=False)
+
+    def by_reference(self) -> dict[str, str]:
+        """The evidence's handles by reference (:meth:`EvidenceSet.by_reference`), built
+        once per evidence, when a tool first needs it (an order's reason, a visit's)."""
+        ev = self.evidence
+        if ev is None:
+            return {}
+        if self._by_ref is None or self._by_ref[0] is not ev:
+            self._by_ref = (ev, ev.by_reference())
+        return self._by_ref[1]
 
 
 @dataclass

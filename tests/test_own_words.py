@@ -2108,6 +2108,21 @@ _VARIANTS = sorted(
 )
 
 
+async def _of_the_variant(
+    tmp_path: Path, asked: dict[str, tuple[str, ...]]
+) -> dict[str, tuple[list[str], int]]:
+    """Each question asked of its fixture-variant patient: its sentences and how many model
+    calls it took."""
+    store = RecordStore(tmp_path / "v.db")
+    store.import_paths(_VARIANTS)
+    said = {}
+    for pid, questions in asked.items():
+        for q in questions:
+            a = await ask(q, patient_id=pid, source=store, model=SilentModel(), as_of=AS_OF)
+            said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    return said
+
+
 async def test_records_coded_otherwise_a_local_covid_test_and_an_icd_social_isolation(
     tmp_path: Path,
 ) -> None:
@@ -2115,15 +2130,10 @@ async def test_records_coded_otherwise_a_local_covid_test_and_an_icd_social_isol
     # local lab codes): "covid test?" of a result coded only "MIC-COV2" ("SARS-COV-2 PCR")
     # went to the model, and "social isolation?" of a problem coded Z60.4 (the ICD-10-CM
     # index's "Isolation, social") said "not in the record"
-    store = RecordStore(tmp_path / "v.db")
-    store.import_paths(_VARIANTS)
-    said = {}
-    for pid, q in (
-        ("cdb486b4-716b-4e83-9e27-8a68620dd1fe", "covid test?"),
-        ("4b54bebd-7f01-4a33-8494-0214dc432e46", "social isolation?"),
-    ):
-        a = await ask(q, patient_id=pid, source=store, model=SilentModel(), as_of=AS_OF)
-        said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    said = await _of_the_variant(tmp_path, {
+        "cdb486b4-716b-4e83-9e27-8a68620dd1fe": ("covid test?",),
+        "4b54bebd-7f01-4a33-8494-0214dc432e46": ("social isolation?",),
+    })  # fmt: skip
     assert said["covid test?"] == (["SARS-COV-2 PCR: Detected on 2021-06-07."], 0), said
     isolation, calls = said["social isolation?"]
     assert calls == 0, isolation
@@ -2137,21 +2147,14 @@ async def test_a_twelfth_sweep_shorthand_and_social_questions_of_records_coded_o
     # creat?", "direct ldl?" went to the model, "co2 low?", "bitewings?", "h/h?",
     # "hispanic?" too; "legal problems?" listed every active problem; "housing?" and "how
     # many people live with him?" went to the model
-    store = RecordStore(tmp_path / "v.db")
-    store.import_paths(_VARIANTS)
-    asked = {
+    said = await _of_the_variant(tmp_path, {
         "4b54bebd-7f01-4a33-8494-0214dc432e46": ("bun and creat?", "direct ldl?", "co2 low?"),
         "3f96088f-1f08-47cd-b67b-a57e269ce08b": ("bitewings?", "legal problems?"),
         "cdb486b4-716b-4e83-9e27-8a68620dd1fe": ("h/h?",),
         "85c63cf3-278e-454c-b5ba-df5889815eb7": (
             "hispanic?", "housing?", "how many people live with him?",
         ),
-    }  # fmt: skip
-    said = {}
-    for pid, questions in asked.items():
-        for q in questions:
-            a = await ask(q, patient_id=pid, source=store, model=SilentModel(), as_of=AS_OF)
-            said[q] = ([s.text for s in a.sentences], a.usage.model_calls)
+    })  # fmt: skip
     assert all(calls == 0 for _s, calls in said.values()), said
     heads = {q: [s.split(":")[0] for s in sentences] for q, (sentences, _c) in said.items()}
     assert sorted(heads["bun and creat?"]) == ["Creatinine", "Urea nitrogen"], heads

@@ -570,11 +570,9 @@ def bounded(
     return result
 
 
-def ordered_at(
-    ctx: AgentContext, item: EvidenceItem, by_ref: dict[str, str]
-) -> EvidenceItem | None:
+def ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
     """The visit an order was written at (its latest resource's ``encounter``), as the
-    evidence holds it (``by_ref``: the evidence's handles by reference)."""
+    evidence holds it."""
     view, ev = ctx.cache.view, ctx.cache.evidence
     if view is None or ev is None:
         return None
@@ -582,7 +580,7 @@ def ordered_at(
         resource = view.by_ref.get(point.source.reference) or {}
         visit = view.resolve(resource.get("encounter"))
         if visit is not None:
-            handle = by_ref.get(ref_of(visit))
+            handle = ctx.cache.by_reference().get(ref_of(visit))
             return ev.get(handle) if handle else None
     return None
 
@@ -596,24 +594,24 @@ def named_concepts(term: Terminology, name: str) -> list[Concept]:
     return exact or said
 
 
-def diagnosed_at(
-    ctx: AgentContext, visits: Iterable[str], by_ref: dict[str, str]
-) -> list[EvidenceItem]:
+def diagnosed_at(ctx: AgentContext, visits: Iterable[str]) -> list[EvidenceItem]:
     """The problems recorded at the visits (each Condition whose ``encounter`` is one of
-    those Encounter references), as the evidence holds them (``by_ref``: the evidence's
-    handles by reference): what a visit the record gives no reason for found."""
+    those Encounter references), as the evidence holds them: what a visit the record gives
+    no reason for found."""
     view, ev = ctx.cache.view, ctx.cache.evidence
     if view is None or ev is None:
         return []
     visits = set(visits)
-    out: list[EvidenceItem] = []
-    for r in view.of_type("Condition"):
-        at = view.resolve(r.get("encounter"))
-        handle = by_ref.get(ref_of(r)) if at is not None and ref_of(at) in visits else None
-        found = ev.get(handle) if handle else None
-        if found is not None and all(found is not o for o in out):
-            out.append(found)
-    return out
+    at = [
+        r
+        for r in view.of_type("Condition")
+        if (e := view.resolve(r.get("encounter"))) is not None and ref_of(e) in visits
+    ]
+    if not at:
+        return []
+    by_ref = ctx.cache.by_reference()
+    handles = dict.fromkeys(h for r in at if (h := by_ref.get(ref_of(r))))
+    return [ev.get(h) for h in handles]
 
 
 def reason_lead(
@@ -622,9 +620,6 @@ def reason_lead(
     """Each order, procedure or visit (an item beside what is said of it: itself, or only
     its entries of a window) with the reason the record links (reasonReference /
     reasonCode), or that it gives none — never a guess; the reasons' own entries cited."""
-    ev = ctx.cache.evidence
-    by_ref: dict[str, str] = {}  # the evidence's handles by reference: built once, and only
-    # when an entry needs it (every search of orders, procedures or visits comes here)
     out = []
     for i, w in shown:
         if i.kind not in _REASONED_KINDS:
@@ -633,14 +628,10 @@ def reason_lead(
         # one visit that gives no reason: what was diagnosed at it ("what was the ER
         # visit for?": none given, an acute allergic reaction recorded there)
         one_visit = i.kind == "encounter" and not _for(w) and len(w.points) == 1
-        if (i.reason_refs or by_visit or one_visit) and not by_ref and ev is not None:
-            by_ref = ev.by_reference()
-        cited = [i.handle, *_reasons_cited(ctx, result, i, by_ref)]
+        cited = [i.handle, *_reasons_cited(ctx, result, i)]
         said = statement(w)
-        visit = ordered_at(ctx, i, by_ref) if by_visit else None
-        found = (
-            diagnosed_at(ctx, (p.source.reference for p in w.points), by_ref) if one_visit else []
-        )
+        visit = ordered_at(ctx, i) if by_visit else None
+        found = diagnosed_at(ctx, (p.source.reference for p in w.points)) if one_visit else []
         if visit is not None and visit.reasons:
             # no reason of its own, written at a visit that gives one ("why is she on
             # the inhaler?": ordered at the visit for asthma); the visit cited
@@ -679,18 +670,11 @@ def latest_reason_lead(
     if _for(last):
         if len({p.day for p in last.points if p.day}) > 1:  # (one day's statement says it)
             said = f"{said.rstrip('.')}{_for(last)}."
-        ev = ctx.cache.evidence
-        by_ref = ev.by_reference() if ev is not None and last.reason_refs else {}
-        cited.extend(_reasons_cited(ctx, result, last, by_ref))
+        cited.extend(_reasons_cited(ctx, result, last))
         return [(scrub(said, ctx.patient_id), cited)]
-    ev = ctx.cache.evidence
     day = max(p.day or "" for p in last.points)
     visits = [p.source.reference for p in last.points if p.day == day]
-    found = (
-        diagnosed_at(ctx, visits, ev.by_reference())
-        if last.kind == "encounter" and ev is not None
-        else []
-    )
+    found = diagnosed_at(ctx, visits) if last.kind == "encounter" else []
     said = (
         _found_there(ctx, result, said, found, cited)
         if found
@@ -699,16 +683,14 @@ def latest_reason_lead(
     return [(scrub(said, ctx.patient_id), cited)]
 
 
-def _reasons_cited(
-    ctx: AgentContext, result: ToolResult, item: EvidenceItem, by_ref: dict[str, str]
-) -> list[str]:
+def _reasons_cited(ctx: AgentContext, result: ToolResult, item: EvidenceItem) -> list[str]:
     """The entries an order, procedure or visit gives as its reason (the Condition its
     ``reasonReference`` points to), added to what the result shows: "for Essential
-    hypertension" rests on that entry as well as on the order (``by_ref``: the evidence's
-    handles by reference)."""
+    hypertension" rests on that entry as well as on the order."""
     ev = ctx.cache.evidence
     if ev is None or not item.reason_refs:
         return []
+    by_ref = ctx.cache.by_reference()
     out = []
     for ref in item.reason_refs:
         handle = by_ref.get(ref)

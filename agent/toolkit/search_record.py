@@ -652,8 +652,6 @@ def _given_for(
     sites = [w for w in wanted if w.kind == "body_site"]
     kept: list[EvidenceItem] = []
     why: dict[str, str] = {}
-    ev = ctx.cache.evidence
-    by_ref = ev.by_reference() if ev is not None else {}
     for item in items:
         if item.kind not in ("medication", "procedure", "encounter") or not wanted:
             continue
@@ -661,7 +659,7 @@ def _given_for(
             if any(_site_words(tuple(sites)).search(r) for r in item.reasons):
                 kept.append(item)
             continue
-        reasons = _reason_concepts(ctx, term, item, by_ref)
+        reasons = _reason_concepts(ctx, term, item)
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
             kept.append(item)
             continue
@@ -678,10 +676,10 @@ def _given_for(
                 continue
         if reasons or item.kind != "medication":
             continue  # it says what it is for, and it is something else (or says nothing)
-        visit = ordered_at(ctx, item, by_ref)
+        visit = ordered_at(ctx, item)
         if visit is not None and any(
             term.implies(r, w) or concerns(term, r, w)
-            for r in _reason_concepts(ctx, term, visit, by_ref)
+            for r in _reason_concepts(ctx, term, visit)
             for w in wanted
         ):  # no reason of its own, ordered at a visit for it ("what antibiotic for the
             # ear infection?": the cefuroxime ordered at the visit for otitis media)
@@ -715,16 +713,15 @@ def _allergy_to(term: Terminology, concept: Concept) -> Concept:
     return concept
 
 
-def _reason_concepts(
-    ctx: AgentContext, term: Terminology, item: EvidenceItem, by_ref: dict[str, str]
-) -> list[Concept]:
+def _reason_concepts(ctx: AgentContext, term: Terminology, item: EvidenceItem) -> list[Concept]:
     """What an order, a procedure or a visit was for: the concepts its reasons' words name
     and those of the entries its ``reasonReference`` points to, by their codes (Synthea's
     "Diabetes" is coded as type 2 diabetes, which "type 1 diabetes?" is not), the most
-    specific kept (``by_ref``: the evidence's handles by reference, built once a search)."""
+    specific kept."""
     found = [c for r in item.reasons for m in term.mentions(plain(r)) for c in m.concepts]
     ev = ctx.cache.evidence
     if ev is not None and item.reason_refs:
+        by_ref = ctx.cache.by_reference()
         for ref in item.reason_refs:
             handle = by_ref.get(ref)
             if handle and handle != item.handle:
