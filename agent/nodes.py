@@ -605,7 +605,7 @@ _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
      "ended", "death", "dead", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
      "reason", "latest_reason", "kin", "phone", "address", "insurance", "marital", "language",
-     "threshold", "beyond",
+     "threshold", "beyond", "stop_reason",
      "count_beyond"}
 )  # fmt: skip
 
@@ -927,13 +927,18 @@ def _statements(
         o["words"]
         for o in state.get("observations") or []
         if o.get("prefetch") and o.get("ok") and o.get("words")
-        and any(seen[h].item.kind != "absence" for h in o.get("handles") or [] if h in seen)
+        and any(
+            seen[h].item.kind not in ("absence", "patient")  # (a death said beside it)
+            for h in o.get("handles") or [] if h in seen
+        )
     }  # fmt: skip
     for obs in state.get("observations") or []:
         if not obs.get("prefetch") or not obs.get("ok"):
             continue
-        if obs.get("words") in found and all(
-            seen[h].item.kind == "absence" for h in obs.get("handles") or [] if h in seen
+        if obs.get("words") in found and all(  # (the patient: a death said beside it)
+            seen[h].item.kind in ("absence", "patient")
+            for h in obs.get("handles") or []
+            if h in seen
         ):  # "lung function test": the procedure found, the lab panel not: no "nothing found"
             continue
         asks = _asks_of(obs, state)

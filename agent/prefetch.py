@@ -239,6 +239,21 @@ def _whole(call: dict[str, Any]) -> dict[str, Any]:
     return {**call, "whole": True}
 
 
+def _planned_for(evidence: EvidenceSet | None, concept: Concept, term: Terminology) -> bool:
+    """Whether a care plan in the record addresses the concept (or a kind of it)."""
+    return evidence is not None and any(
+        term.implies(c, concept)
+        for i in evidence.items
+        if i.kind == "care_plan" and i.care is not None
+        for a in i.care.addresses
+        for m in term.mentions(a)
+        for c in m.concepts
+    )
+
+
+#: a procedure's result asked of ("biopsy result?", "what did the scope show?")
+_RESULT_OF = re.compile(r"\bresults?\b|\bfindings?\b|\bpath(?:ology)?\b|\bshow(?:ed)?\W*$", re.I)
+
 #: The sections a window narrows, and the resource type searched for them.
 _WINDOWED = {
     "medications": "MedicationRequest",
@@ -546,19 +561,32 @@ def prefetch_calls(
         if "procedures" in sections_words and concept.id in focus.given_for:
             # (and the medications, above: "what did they do for her ankle sprain?")
             # "what procedures did he have for the cancer?": those whose reason names it
-            calls.append(
-                _whole(
-                    _call(
-                        "search_record",
-                        resource_type="Procedure",
-                        given_for=_treated(concept, term),
-                        **({"name": done_for[0].name} if done_for else {}),
-                        **window,
-                    )
+            done = _whole(
+                _call(
+                    "search_record",
+                    resource_type="Procedure",
+                    given_for=_treated(concept, term),
+                    **({"name": done_for[0].name} if done_for else {}),
+                    **window,
                 )
-                | ({"words": words} if "medications" in sections_words else {})
-            )
+            ) | ({"words": words} if "medications" in sections_words else {})
+            if focus.workup:  # "how was it diagnosed?": and what was done for a suspicion
+                done["args"]["suspected"] = "true"
+            calls.append(done)
             named.add("procedure")
+            if "medications" in sections_words and _planned_for(evidence, concept, term):
+                # "how was the burn treated?": and the plan of care that addresses it
+                calls.append(
+                    _whole(
+                        _call(
+                            "search_record",
+                            resource_type="CarePlan",
+                            given_for=_treated(concept, term),
+                            **window,
+                        )
+                    )
+                    | {"words": words}
+                )
             continue
         if any(
             o is not concept
@@ -708,6 +736,23 @@ def prefetch_calls(
         if kind == "condition" and words in screened:
             entry = {**entry, "asks": None, "whole": True}  # as it stands: no "yes" of it
         calls.append(entry)
+        if (
+            rtype == "Procedure"
+            and _RESULT_OF.search(question)
+            and evidence is not None
+            and any(
+                term.implies(c, concept)
+                for i in evidence.items
+                if i.kind == "observation"
+                for c in item_concepts(i, term)
+            )
+        ):
+            # "prostate biopsy result?", "what did the colonoscopy show?": the procedure,
+            # and the observations coded as its result (a biopsy's finding), if any
+            calls.append(
+                _asked(focus, words, concept, _call("search_record", **args))
+                | {"args": {**args, "resource_type": "Observation"}}
+            )
         if rtype == "Procedure" and evidence is not None and _on_record(evidence, concept, term):
             # "when did he have his appendix out?": a record may hold only its history, a
             # condition entry ("History of appendectomy")

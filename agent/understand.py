@@ -35,6 +35,9 @@ class Window:
     start: dt.date | None
     end: dt.date | None
     label: str
+    #: whether a follow-up keeps it ("and in 2019?" — "what else?": still 2019); not the
+    #: span up to a problem's diagnosis, which "how was it diagnosed?" alone asks of
+    kept: bool = True
 
     def args(self) -> dict[str, str]:
         out = {}
@@ -106,6 +109,9 @@ class Focus:
     #: ER visit for?"): ``asks`` is "latest", said with its reason (a follow-up does not
     #: keep it)
     why: bool = False
+    #: asks how a problem was found ("how was the lung cancer diagnosed?"): what was done
+    #: for it or for a suspicion of it, up to its diagnosis (a follow-up does not keep it)
+    workup: bool = False
 
     @property
     def about(self) -> list[tuple[str, Concept]]:
@@ -118,7 +124,7 @@ class Focus:
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-ready form (kept with a thread's turns, for follow-ups)."""
-        w = self.window
+        w = self.window if self.window is not None and self.window.kept else None
         return {
             "concepts": [[t, c.id] for t, c in self.concepts],
             "sections": list(self.sections),
@@ -654,6 +660,40 @@ _NARRATIVE = re.compile(
     r"|\bwhat (?:does|do|did) [^?]*\bmean\b",
     re.I,
 )
+#: a problem's treatment asked of by that noun ("lung cancer treatment?", "any treatment
+#: for the gout?"), not of what is taken now ("is she getting treatment?", "current tx?")
+_TREATMENT_NOUN = re.compile(r"\b(?:treatments?|tx)\b(?!\s+plans?\b)", re.I)
+_TAKEN_NOW = re.compile(r"\b(?:is|are|am|getting|receiving|taking|on)\b", re.I)
+
+
+#: a drug asked of as given, an event ("tpa given?", "did he get chemo?"), not as taken
+_GIVEN_ONCE = re.compile(
+    r"\b(?:given|gave|give|received|receive|got|get|had|administered|tried|used)\b", re.I
+)
+#: an order's end asked the reason of ("why was it stopped?", "why did she come off it?")
+_STOP_ASKED = re.compile(
+    r"\b(?:stop|stopp?ed|stopping|discontinu\w*|d/?c'?d|held|came\s+off|taken\s+off|quit)\b", re.I
+)
+#: an allergy's reaction asked of ("what's the reaction?", "what happens when she eats it?")
+_REACTION = re.compile(r"\breact(?:s|ed|ions?)?\b|\bwhat\s+happens\b", re.I)
+_ALLERGY_WORD = re.compile(r"\ballerg\w*|\bintoleran\w*", re.I)
+
+
+def _treatment_history(focus: Focus, question: str) -> None:
+    """A problem's treatment asked of by the noun, with no word of now: what was given and
+    done for it, of any status (a cancer's chemotherapy, stopped when the course ended, and
+    its procedures), not only what is taken today."""
+    if (
+        focus.current
+        or not _TREATMENT_NOUN.search(question)
+        or _TAKEN_NOW.search(question)
+        or not any(c.kind in ("condition", "finding") for _w, c in focus.concepts)
+    ):
+        return
+    focus.sections = list(dict.fromkeys([*focus.sections, "medications", "procedures"]))
+    focus.past = True
+
+
 #: "a physical", "his last physical": the examination visit (not "physical therapy")
 _A_PHYSICAL = re.compile(
     r"\bphysicals?\b(?!\s+(?:therap|activit|exam|function|health|medicine|fitness|condition|"
@@ -1161,9 +1201,11 @@ def _given_for(question: str, words: str, concept: Concept) -> bool:
 #: results (not "the last 3 months": a window)
 _RECENT = re.compile(
     r"\b(?:last|latest|past|previous|prior|most recent|recent)\s+"
-    r"(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twelve|few|several|couple(?: of)?)\s+"
+    r"(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twelve|few|several|couple(?: of)?)"
+    # "a1c last 3?": the number ends the question
+    r"(?:\s*[?.!]*\s*$|\s+"
     r"(?!(?:days?|weeks?|wks?|months?|mos|mths?|years?|yrs?|decades?|visits?|encounters?|"
-    r"appointments?)\b)",
+    r"appointments?)\b))",
     re.I,
 )
 
@@ -1514,6 +1556,32 @@ _AGE_AT = re.compile(r"\b(?:at\s+)?what\s+age\b|\bhow\s+old\s+(?:was|were|is)\b.
 _UNAPOSTROPHED = re.compile(r"\b(what|how|when|where|who)s\b", re.I)
 #: "hx", clinicians' shorthand for history ("past medical hx", "family hx?", "social hx")
 _HX = re.compile(r"\bhx\b", re.I)
+#: "lung ca", "breast ca": an organ's cancer (not "ca level?", calcium)
+_CA = re.compile(r"\b([A-Za-z]+)\s+ca\b(?!\s*(?:\d|level|lvl|high|low|\+|2\+))", re.I)
+
+
+#: two stages offered ("stage 1 or 2?", "stage 3a or 3b"): which stage it is
+_EITHER_STAGE = re.compile(
+    r"\bstage\s+(?:\d[ab]?|[iv]+[ab]?)\s+(?:or|vs\.?|versus)\s+(?:stage\s+)?(?:\d[ab]?|[iv]+[ab]?)\b",
+    re.I,
+)
+
+
+def _cancer_said(question: str, terminology: Terminology) -> str:
+    """A cancer said by its site and "ca" ("lung ca stage?"), said in full ("lung cancer
+    stage?") where the terminology knows the cancer of that name; any other "ca" (calcium)
+    as it is."""
+
+    def full(m: re.Match[str]) -> str:
+        name = f"{m.group(1)} cancer"
+        known = any(
+            said.start == 0 and said.end == len(name) and c.kind == "condition"
+            for said in terminology.mentions(name)
+            for c in said.concepts
+        )
+        return name if known else m.group(0)
+
+    return _CA.sub(full, question)
 
 
 def _of_the_kind_named(
@@ -1681,8 +1749,18 @@ def _of_history(question: str, concepts: Sequence[tuple[str, Concept]]) -> bool:
 _TOPIC_THEN_WH = re.compile(
     r"^\s*(?!(?:and|so|but|or|then|what|when|why|how|which|who|since|for)\b)"
     r"(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.|(?<=\w)\s)\s*"
-    r"(?P<wh>when|why|since when|what for|for what|what was done|what was given|"
-    r"(?:what|which)\s+(?:drugs|meds|medications|medicines|ones?|kinds?|types?))\s*\??\s*$",
+    r"(?P<wh>when|why|when and why|why and when|since when|what for|for what|what was done|"
+    r"what was given|why (?:was it |were they )?(?:stopped|discontinued|held)|"
+    r"(?:what|which)\s+(?:drugs|meds|medications|medicines|ones?|kinds?|types?)|"
+    # "ear infection - what antibiotic?": a class of drugs (read below, else as it is)
+    r"(?:what|which)\s+(?P<cls>[a-z][\w-]*(?:\s+[a-z][\w-]*)?))\s*\??\s*$",
+    re.I,
+)
+
+
+#: "when was the er visit and why?", "when did she start warfarin, and why?"
+_WHEN_AND_WHY = re.compile(
+    r"^\s*when\s+(?P<aux>was|were|did|is)\s+(?P<topic>[^?]{1,80}?)\s*,?\s+and\s+why\s*\??\s*$",
     re.I,
 )
 
@@ -1694,8 +1772,13 @@ def _topic_first(question: str, terminology: Terminology) -> str:
     only of a drug or a procedure named: "diabetes - what meds?" is what is given for it."""
     said = _TOPIC_THEN_WH.match(question)
     if said is None:
+        if asked := _WHEN_AND_WHY.match(question):  # "when was the er visit and why?"
+            return f"why {asked.group('aux')} {asked.group('topic')}?"
         return question
     topic, wh = said.group("topic"), re.sub(r"\s+", " ", said.group("wh").lower())
+    if wh in ("when and why", "why and when"):  # "er visit - when and why?": its reason,
+        # which is said with its date
+        return f"why {topic}?"
     if wh in ("when", "since when", "why"):
         return {"when": f"when was {topic}?", "since when": f"when did {topic} start?"}.get(
             wh, f"why {topic}?"
@@ -1704,6 +1787,12 @@ def _topic_first(question: str, terminology: Terminology) -> str:
         return f"what is {topic} for?"
     if wh in ("what was done", "what was given"):  # "nstemi - what was done?"
         return f"{wh} for {topic}?"
+    if wh.startswith("why ") and wh != "why and when":  # "colchicine - why stopped?"
+        return f"why was {topic} {wh.split()[-1]}?"
+    if said.group("cls"):  # "ear infection - what antibiotic?": that class, given for it
+        cls = said.group("cls")
+        kinds = {c.kind for m in terminology.mentions(cls) for c in m.concepts}
+        return f"what {cls} for {topic}?" if kinds & {"drug_class"} else question
     named = (c.kind for m in terminology.mentions(topic) for c in m.concepts)
     if any(kind in (*_DRUG_KINDS, "procedure") for kind in named):
         return f"which {topic} {wh.split()[-1]}?"
@@ -1727,6 +1816,8 @@ def understand(
     """Read a question (see the module docstring)."""
     question = _UNAPOSTROPHED.sub(lambda m: f"{m.group(1)}'s", question)  # "whats her …"
     question = _HX.sub("history", question)
+    question = _cancer_said(question, terminology)  # "lung ca": lung cancer
+    question = _EITHER_STAGE.sub("stage", question)  # "ckd - stage 1 or 2?": which stage
     question = _topic_first(question, terminology)  # "sepsis - when?": "when was sepsis?"
     focus = Focus()
     seen: set[str] = set()
@@ -1920,6 +2011,12 @@ def understand(
         # "when did she get diabetes?")
         focus.asks = "latest"
     why_asked = focus.asks == "reason" and bool(_REASON.search(question))
+    if (
+        focus.asks == "reason"
+        and _STOP_ASKED.search(plain)
+        and any(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
+    ):  # "why was the colchicine stopped?": why it ended, not what it was ordered for
+        focus.asks = "stop_reason"
     if focus.asks == "reason" and not _REASON.search(question):
         # the names blanked out of the question had ended it ("what is she taking for
         # pain?" is no "what … for?"): what else it asks
@@ -1952,6 +2049,16 @@ def understand(
     if focus.concepts and _AGE_AT.search(plain):  # "at what age was she diagnosed with
         # afib?": her age then (not "how old was he when he died?": the death's own)
         focus.asks = "birth"
+    if (
+        focus.asks == "yesno"
+        and focus.past
+        and not focus.window
+        and _GIVEN_ONCE.search(plain)
+        and not _WAS_ON.search(question)  # "was she on aspirin?" (she died): then, at death
+        and any(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
+    ):  # "stroke - tpa given?", "did he get chemo?": whether it ever was (a dose given in
+        # hospital is past now), not whether it is taken today
+        focus.asks = "ever"
     if focus.asks == "ever" and _EVER_OUT.search(plain):
         focus.asks = "range"  # "was her potassium ever high?": its highest, against its range
     if (
@@ -1973,6 +2080,19 @@ def understand(
     ):  # "what happened with her stroke?": what was given and done for it, then
         focus.sections = list(dict.fromkeys([*focus.sections, "medications", "procedures"]))
         focus.past = True
+    _treatment_history(focus, question)
+    if (
+        _REACTION.search(plain)
+        and focus.concepts
+        and (
+            "allergies" in focus.sections
+            or _ALLERGY_WORD.search(question)
+            or any(c.kind == "substance" for _w, c in focus.concepts)
+        )
+    ):  # "what's the shellfish allergy reaction?": its reactions and criticality, as the
+        # record gives them (or that it gives none), as "how bad is it?" asks
+        focus.asks = "judge"
+        focus.judge = True
     if (
         "medications" in focus.sections
         or "procedures" in focus.sections
@@ -2145,6 +2265,7 @@ def understand(
             focus.concepts = list(previous.about)
             focus.given_for = [c.id for _w, c in focus.concepts if c.kind in _TREATED_KINDS]
             focus.window = focus.window or previous.window
+            _treatment_history(focus, question)
         elif previous.concepts and _POINTS_BACK.search(question):
             # names only a section, and points back at what the last turn named: "When was
             # it last prescribed?", "How many results like that are there?"
@@ -2191,4 +2312,45 @@ def understand(
             # "was she admitted?" — "for how long?": the stay's length; "is she on
             # warfarin?" — "how long?": since when
             focus.asks = "length" if kinds <= {"setting", "encounter"} else "first"
+    _diagnosed_how(focus, question, evidence, terminology)
     return focus
+
+
+#: how a problem was found ("how was it diagnosed?", "how was the cancer picked up?",
+#: "what was the workup?")
+_HOW_DIAGNOSED = re.compile(
+    r"\bhow\s+(?:was|were|is|did\s+(?:they|we|you|the\s+doctors?))\s+(?:[\w'-]+\s+){0,4}?"
+    r"(?:diagnos\w*|found|detected|picked\s+up|confirmed|discovered)\b"
+    r"|\bwork-?\s?ups?\b|\bwhat\s+(?:tests?|studies|imaging)\s+(?:led\s+to|confirmed|showed|found)\b",
+    re.I,
+)
+
+
+def _diagnosed_how(
+    focus: Focus, question: str, evidence: EvidenceSet | None, terminology: Terminology
+) -> None:
+    """How a problem was found ("how was the lung cancer diagnosed?"): the procedures done for it, or for a suspicion
+    of it, up to the day it was first recorded (the chest X-ray, the CT and the biopsy that
+    found it; not the chemotherapy after), not the day it was."""
+    problems = [c for _w, c in focus.concepts if c.kind in ("condition", "finding")]
+    if not problems or not _HOW_DIAGNOSED.search(question):
+        return
+    focus.sections = ["procedures"]
+    focus.workup = True
+    focus.given_for = [c.id for c in problems]
+    focus.past = True
+    focus.asks = None
+    focus.which = False
+    days = [
+        day
+        for item in (evidence.section("conditions") if evidence is not None else [])
+        if (day := _day(item.date)) is not None
+        and any(
+            terminology.implies(c, p) for c in item_concepts(item, terminology) for p in problems
+        )
+    ]
+    if days:
+        onset = min(days)
+        focus.window = Window(
+            None, onset, f"up to its diagnosis on {onset.isoformat()}", kept=False
+        )

@@ -252,7 +252,8 @@ async def test_a_problem_off_the_list_shows_what_is_on_record_for_it(tmp_path: P
         },
     ]  # fmt: skip
     (said,) = await _answers(tmp_path, record, "do I have asthma")
-    assert said[0].startswith("Not in this patient's record: no Asthma"), said
+    # none on the problem list (not "none in the record": what is related follows)
+    assert said[0].startswith("Not on the problem list: no Asthma"), said
     related = said[1:]
     assert len(related) == 2, said
     assert related[0].startswith("Related on record (asthma): 200 ACTUAT Albuterol"), said
@@ -1083,7 +1084,7 @@ async def test_a_problem_on_record_only_as_something_broader(tmp_path: Path) -> 
     lines, calls = said["does he have prostate cancer?"]
     assert calls == 0
     assert lines == [
-        "Not in this patient's record: no Malignant tumor of prostate (searched Condition "
+        "Not on the problem list: no Malignant tumor of prostate (searched Condition "
         "named 'Malignant tumor of prostate': nothing found).",
         "Related on record (broader than malignant tumor of prostate): Neoplasm of prostate: "
         "active, since 2003-01-07.",
@@ -2595,4 +2596,225 @@ async def test_a_twentieth_sweep_oxygen_given_and_what_was_done_for_a_topic(
     assert said["nstemi - what was done?"][0] == [
         "Percutaneous coronary intervention: 2022-08-04, for Acute non-ST segment elevation "
         "myocardial infarction."
+    ], said
+
+
+async def test_a_twenty_first_sweep_a_workup_a_treatment_a_reaction_and_a_result(
+    tmp_path: Path,
+) -> None:
+    # a twenty-first sweep: "lung ca stage?" listed every problem ("ca" unread); "ct chest
+    # when?" gave the chest X-ray; "how was it diagnosed?" restated the cancer, beside the
+    # X-ray, CT and biopsy done for the suspicion of it; "treatment?" said no current
+    # medicine first, and left out the chemotherapy done; "what's the shellfish allergy
+    # reaction?" went to the model (none is recorded); "prostate biopsy result?" gave the
+    # biopsies, not the result coded for them; "er visit - when and why?" went to the model
+    # and said no reason; "when was the last one?" said every episode alike
+    record = [
+        condition("c1", "162573006", "Suspected lung cancer (situation)", "2008-09-28"),
+        condition("c2", "254637007", "Non-small cell lung cancer (disorder)", "2008-10-11"),
+        _procedure("p1", "399208008", "Plain chest X-ray (procedure)", "2008-09-28", reason="c1"),
+        _procedure("p2", "418891003", "Computed tomography of chest and abdomen", "2008-10-05",
+                   reason="c1"),
+        _procedure("p3", "432231006", "Fine needle aspiration biopsy of lung (procedure)",
+                   "2008-10-11", reason="c1"),
+        _procedure("p4", "703423002", "Combined chemotherapy and radiation therapy (procedure)",
+                   "2009-01-10", reason="c2"),
+        med("m1", "1736854", "Cisplatin 50 MG Injection", "2009-01-10", "stopped",
+            reasonReference=[{"reference": "Condition/c2"}]),
+        {"resourceType": "AllergyIntolerance", "id": "a1",
+         "clinicalStatus": {"coding": [{"code": "active"}]}, "criticality": "low",
+         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "300913006",
+                              "display": "Shellfish allergy"}]},
+         "patient": {"reference": f"Patient/{PID}"}, "recordedDate": "2005-07-31"},
+        _procedure("p5", "65575008", "Biopsy of prostate", "2009-09-23"),
+        {"resourceType": "Observation", "id": "o1", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "46288-7",
+                              "display": "US Guidance for biopsy of Prostate"}]},
+         "subject": {"reference": f"Patient/{PID}"},
+         "effectiveDateTime": "2009-09-23T10:00:00+00:00",
+         "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                              "code": "165131004",
+                                              "display": "Surgical biopsy result normal"}]}},
+        _visit("e1", "1983-03-31", "EMER", "50849002", "Emergency Encounter"),
+        condition("c3", "410429000", "Cardiac Arrest", "1983-03-31")
+        | {"encounter": {"reference": "Encounter/e1"}},
+        *(condition(f"c{4 + k}", "195662009", "Acute viral pharyngitis (disorder)", a,
+                    "resolved", abatement=b)
+          for k, (a, b) in enumerate((("2013-06-17", "2013-06-26"),
+                                      ("2019-02-08", "2019-02-17")))),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "lung ca stage?", "ct chest when?", "how was the lung cancer diagnosed?",
+        "lung cancer treatment?", "what's the shellfish allergy reaction?",
+        "prostate biopsy result?", "er visit - when and why?", "when was the er visit and why?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["lung ca stage?"][0] == ["Non-small cell lung cancer: active, since 2008-10-11."], (
+        said
+    )
+    assert said["ct chest when?"][0] == [
+        "The most recent: Computed tomography of chest and abdomen: 2008-10-05, for Suspected "
+        "lung cancer."
+    ], said
+    assert said["how was the lung cancer diagnosed?"][0] == [
+        "In all, 3 procedures up to 2008-10-11.",
+        "Fine needle aspiration biopsy of lung: 2008-10-11, for Suspected lung cancer.",
+        "Computed tomography of chest and abdomen: 2008-10-05, for Suspected lung cancer.",
+        "Plain chest X-ray: 2008-09-28, for Suspected lung cancer.",
+    ], said
+    treated = said["lung cancer treatment?"][0]
+    assert treated == [
+        "Cisplatin 50 MG Injection: past, last ordered 2009-01-10, for Non-small cell lung cancer.",
+        "Combined chemotherapy and radiation therapy: 2009-01-10, for Non-small cell lung cancer.",
+    ], treated  # (not the X-ray done for the suspicion: no treatment)
+    assert said["what's the shellfish allergy reaction?"][0] == [
+        "Shellfish allergy (active): criticality low; no reaction recorded."
+    ], said
+    assert said["prostate biopsy result?"][0][1].startswith(
+        "US Guidance for biopsy of Prostate: Surgical biopsy result normal on 2009-09-23"
+    ), said
+    for q in ("er visit - when and why?", "when was the er visit and why?"):
+        assert said[q][0] == [
+            "Emergency Encounter (emergency): 1983-03-31 — the record gives no reason for it; "
+            "diagnosed at that visit: Cardiac Arrest."
+        ], (q, said[q])
+    db = tmp_path / "t.db"
+    store = RecordStore(tmp_path / "r.db")
+    last = [
+        await _turn(store, db, q, "t1") for q in ("any sore throats?", "when was the last one?")
+    ]
+    assert last[1] == (
+        ["Acute viral pharyngitis: resolved, the latest of 2 episodes 2019-02-08 to 2019-02-17 "
+         "(earlier: 2013-06-17 to 2013-06-26)."], 0,
+    ), last  # fmt: skip
+
+
+async def test_a_twenty_second_sweep_why_stopped_the_last_three_and_a_class_for_a_topic(
+    tmp_path: Path,
+) -> None:
+    # a twenty-second sweep: "colchicine - why stopped?" went to the model and said what it
+    # was ordered for, as if that were why it was stopped; "a1c last 3?" gave the latest
+    # alone; "ear infection - what antibiotic?" went to the model
+    record = [
+        condition("c1", "90560007", "Gout", "1994-01-01"),
+        med("m1", "197409", "Colchicine 0.6 MG [Colcrys]", "2014-01-31", "stopped",
+            reasonReference=[{"reference": "Condition/c1"}]),
+        med("m2", "197319", "Allopurinol 100 MG Oral Tablet", "2014-01-31", "stopped",
+            reasonReference=[{"reference": "Condition/c1"}],
+            statusReason={"text": "Rash"}),
+        med("m3", "197361", "Amlodipine 5 MG Oral Tablet", "2020-01-31"),
+        *(obs(f"o{k}", "4548-4", v, "%", f"2017-{m:02d}-03T10:00:00+00:00",
+              display="Hemoglobin A1c/Hemoglobin.total in Blood")
+          for k, (m, v) in enumerate(((3, 6.1), (6, 6.4), (9, 6.9), (12, 7.2)))),
+        condition("c2", "65363002", "Otitis media", "2020-03-15", "resolved",
+                  abatement="2020-09-30"),
+        _visit("e1", "2020-03-15", "AMB", "185345009", "Encounter for symptom", reason="c2"),
+        med("m4", "309097", "Cefuroxime 250 MG Oral Tablet", "2020-03-15", "stopped",
+            encounter={"reference": "Encounter/e1"}),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "colchicine - why stopped?", "why did he stop allopurinol?",
+        "why was the amlodipine stopped?", "a1c last 3?", "ear infection - what antibiotic?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["colchicine - why stopped?"][0] == [
+        "Colchicine 0.6 MG [Colcrys]: past, last ordered 2014-01-31, for Gout — the record "
+        "gives no reason for stopping it."
+    ], said
+    assert said["why did he stop allopurinol?"][0] == [
+        "Allopurinol 100 MG Oral Tablet: past, last ordered 2014-01-31, for Gout — stopped for "
+        "Rash."
+    ], said
+    assert said["why was the amlodipine stopped?"][0][0].endswith(
+        "— not stopped: current on record."
+    ), said
+    assert said["a1c last 3?"][0] == [
+        "HbA1c: the last 3 results, the most recent first: 7.2 % on 2017-12-03; 6.9 % on "
+        "2017-09-03; 6.4 % on 2017-06-03."
+    ], said
+    antibiotic = said["ear infection - what antibiotic?"][0]
+    assert antibiotic[0].startswith("Cefuroxime 250 MG Oral Tablet: past, last ordered "
+                                    "2020-03-15"), antibiotic  # fmt: skip
+
+
+async def test_a_twenty_third_sweep_what_was_given_what_stage_and_what_a_visit_found(
+    tmp_path: Path,
+) -> None:
+    # a twenty-third sweep: "stroke - tpa given?" said "No, not currently" of the alteplase
+    # given that day; "ckd - stage 1 or 2?" said stage 1 alone, beside stage 2; "prostate ca
+    # - on hormone therapy?" gave the chemotherapy of another cancer, not the leuprolide;
+    # "burn - how was it treated?" found nothing, beside the acetaminophen ordered at the
+    # ER visit that recorded the burn and the burn care plan; "small cell - how was it
+    # diagnosed?" went to the model
+    record = [
+        condition("c1", "230690007", "Stroke", "2011-10-24"),
+        med("m1", "1804799", "Alteplase 100 MG Injection", "2011-10-24", "stopped"),
+        condition("c2", "431855005", "Chronic kidney disease stage 1 (disorder)", "2020-04-18"),
+        condition("c3", "431856006", "Chronic kidney disease stage 2 (disorder)", "2020-05-16"),
+        condition("c4", "126906006", "Neoplasm of prostate", "2003-01-07"),
+        med("m2", "752899", "0.25 ML Leuprolide Acetate 30 MG/ML Prefilled Syringe",
+            "2003-01-07"),
+        _visit("e1", "2020-09-04", "EMER", "50849002", "Emergency room admission"),
+        condition("c5", "403190006", "First degree burn", "2020-09-04", "resolved",
+                  abatement="2020-09-18") | {"encounter": {"reference": "Encounter/e1"}},
+        med("m3", "313782", "Acetaminophen 325 MG Oral Tablet", "2020-09-04", "stopped",
+            encounter={"reference": "Encounter/e1"}),
+        {"resourceType": "CarePlan", "id": "cp1", "status": "completed", "intent": "order",
+         "subject": {"reference": f"Patient/{PID}"},
+         "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "133901003",
+                                   "display": "Burn care"}]}],
+         "period": {"start": "2020-09-04T10:00:00+00:00", "end": "2020-09-18T10:00:00+00:00"},
+         "addresses": [{"reference": "Condition/c5"}],
+         "activity": [{"detail": {"status": "completed", "code": {"coding": [{
+             "system": "http://snomed.info/sct", "code": "385949008",
+             "display": "Dressing change management"}]}}}]},
+        condition("c6", "162573006", "Suspected lung cancer (situation)", "2009-07-25"),
+        condition("c7", "254632001", "Small cell carcinoma of lung (disorder)", "2009-07-31"),
+        _procedure("p1", "399208008", "Plain chest X-ray (procedure)", "2009-07-25", reason="c6"),
+        _procedure("p2", "85765000", "Diagnostic fiberoptic bronchoscopy", "2009-07-31",
+                   reason="c6"),
+        # one drug ordered at two visits, each of which diagnosed one thing
+        _visit("e2", "2016-08-30", "AMB", "185345009", "Encounter for symptom"),
+        condition("c8", "39848009", "Whiplash injury to neck", "2016-08-30", "resolved",
+                  abatement="2016-10-04") | {"encounter": {"reference": "Encounter/e2"}},
+        med("m4", "310965", "Ibuprofen 200 MG Oral Tablet", "2016-08-30", "stopped",
+            encounter={"reference": "Encounter/e2"}),
+        _visit("e3", "2019-10-19", "EMER", "50849002", "Emergency room admission"),
+        condition("c9", "44465007", "Sprain of ankle", "2019-10-19", "resolved",
+                  abatement="2019-11-09") | {"encounter": {"reference": "Encounter/e3"}},
+        med("m5", "310965", "Ibuprofen 200 MG Oral Tablet", "2019-10-19", "stopped",
+            encounter={"reference": "Encounter/e3"}),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "stroke - tpa given?", "ckd - stage 1 or 2?",
+        "prostate ca - on hormone therapy?", "burn - how was it treated?",
+        "small cell - how was it diagnosed?", "how was the ankle sprain treated?",
+    )  # fmt: skip
+    assert said["how was the ankle sprain treated?"][0] == [
+        "Ibuprofen 200 MG Oral Tablet: past, last ordered 2019-10-19 — ordered at the visit "
+        "where Sprain of ankle was diagnosed (2019-10-19)."
+    ], said
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert (
+        "Yes — Alteplase 100 MG Injection: past, last ordered 2011-10-24."
+        in said["stroke - tpa given?"][0]
+    ), said
+    assert said["ckd - stage 1 or 2?"][0] == [
+        "Chronic kidney disease stage 2: active, since 2020-05-16.",
+        "Chronic kidney disease stage 1: active, since 2020-04-18.",
+    ], said
+    assert any(
+        s.startswith("Yes — 0.25 ML Leuprolide Acetate 30 MG/ML Prefilled Syringe: current")
+        for s in said["prostate ca - on hormone therapy?"][0]
+    ), said
+    assert said["burn - how was it treated?"][0] == [
+        "Acetaminophen 325 MG Oral Tablet: past, last ordered 2020-09-04 — ordered at the "
+        "visit where First degree burn was diagnosed (2020-09-04).",
+        "Burn care (care plan): completed, 2020-09-04 to 2020-09-18; addresses First degree "
+        "burn; activities: dressing change management.",
+    ], said
+    assert said["small cell - how was it diagnosed?"][0] == [
+        "In all, 2 procedures up to 2009-07-31.",
+        "Diagnostic fiberoptic bronchoscopy: 2009-07-31, for Suspected lung cancer.",
+        "Plain chest X-ray: 2009-07-25, for Suspected lung cancer.",
     ], said

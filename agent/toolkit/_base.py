@@ -42,11 +42,13 @@ __all__ = [
     "at_death",
     "bounded",
     "coding_arg",
+    "diagnosed_at",
     "ensure_evidence",
     "holds_now",
     "named_concepts",
     "new_handle",
     "no_care_due",
+    "order_visits",
     "parse_date",
     "reason_lead",
     "statement",
@@ -221,6 +223,20 @@ def stay_statement(item: EvidenceItem) -> str | None:
         return None
     length = "the same day" if days == 0 else f"{days} day{'s' if days != 1 else ''}"
     return f"{_event_name(item)}: {start} to {end}, {length}"
+
+
+def latest_episode(item: EvidenceItem) -> str:
+    """A problem of several episodes said by its latest ("when was the last one?": the sore
+    throat of 2019, then the earlier ones); any other entry as :func:`statement` says it."""
+    episodes = _episode_spans(item) if item.kind == "condition" else []
+    if len(episodes) < 2:
+        return statement(item)
+    earlier = "; ".join(episodes[:-1][-4:])
+    status = f"{item.status}, " if item.status else ""
+    return (
+        f"{plain(item.name)}: {status}the latest of {len(episodes)} episodes {episodes[-1]}"
+        f" (earlier: {earlier})"
+    )
 
 
 def first_statement(item: EvidenceItem) -> str:
@@ -530,7 +546,10 @@ def bounded(
         # "when was it last ordered?": each medication with its last order; "when was the
         # appendectomy?", recorded only as a history of it: each entry with its dates;
         # "last covid test result?": a coded result, with its latest
-        result.leads["latest"] = list(result.statements)
+        result.leads["latest"] = [
+            (scrub(latest_episode(i), ctx.patient_id), [i.handle]) if i.kind == "condition" else st
+            for i, st in zip(shown, result.statements, strict=False)
+        ]
     entries = [i for i in shown if i.kind in _ENTRY_KINDS]
     if entries and not left and not events:  # "any fractures?" — "how many?": code counts
         total = sum(_episodes(i) for i in entries)
@@ -583,6 +602,20 @@ def ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
             handle = ctx.cache.by_reference().get(ref_of(visit))
             return ev.get(handle) if handle else None
     return None
+
+
+def order_visits(ctx: AgentContext, item: EvidenceItem) -> list[str]:
+    """The visits (``Encounter/…``) an order's resources were written at."""
+    view = ctx.cache.view
+    if view is None:
+        return []
+    out = []
+    for point in item.points:
+        resource = view.by_ref.get(point.source.reference) or {}
+        visit = view.resolve(resource.get("encounter"))
+        if visit is not None:
+            out.append(ref_of(visit))
+    return list(dict.fromkeys(out))
 
 
 def named_concepts(term: Terminology, name: str) -> list[Concept]:

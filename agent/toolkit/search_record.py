@@ -45,6 +45,7 @@ from tools.schedules import VACCINE
 from tools.terminology import (
     Concept,
     Terminology,
+    assertion_of,
     concerns,
     default_terminology,
     screenings,
@@ -62,10 +63,12 @@ from ._base import (
     at_death,
     bounded,
     coding_arg,
+    diagnosed_at,
     ensure_evidence,
     holds_now,
     named_concepts,
     no_care_due,
+    order_visits,
     ordered_at,
     parse_date,
     reason_lead,
@@ -89,6 +92,11 @@ class SearchRecordArgs(ToolArgs):
         max_length=120,
         description="medications or procedures: those given or done for this condition (or "
         "what shows it: 'blood pressure'), by their own reason (or the drug's class)",
+    )
+    suspected: bool = Field(
+        False,
+        description="with given_for: also those done or given for a suspicion of it (its "
+        "workup: 'Suspected lung cancer')",
     )
     site: str | None = Field(
         None,
@@ -323,7 +331,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     given_before: list[EvidenceItem] = []
     if args.given_for:  # "what is she taking for her blood pressure?"
         pool = items
-        items, why = _given_for(ctx, items, args.given_for)
+        items, why = _given_for(ctx, items, args.given_for, suspected=args.suspected)
         if rtype == "Encounter" and name and not items:
             # "any ER visits for his arm?", none with that reason: the visits of that
             # setting that record no reason (a visit often records none)
@@ -479,6 +487,12 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
                 result.leads["ended"] = ended
             if any(i.kind == "medication" for i in items):  # "has the dose changed?"
                 result.leads["dose"] = _doses(ctx, items, wanted, term)
+                # "why was the colchicine stopped?": the reason its order gives, or none
+                result.leads["stop_reason"] = [
+                    (scrub(_why_stopped(i), ctx.patient_id), [i.handle])
+                    for i in shown
+                    if i.kind == "medication"
+                ]
             first = next((i for i in shown if not taken or i.kind != "allergy"), shown[0])
             result.leads["ever"] = not_taken or (  # "has she ever had X?": any entry
                 [
@@ -565,6 +579,16 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         )
         said = f"Related on record ({how}): {statement(item)}{related_why.get(item.handle, '')}"
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
+    if related and not items and rtype == "Condition" and result.statements:
+        # "does she have asthma?", no such problem but its inhalers and care plan: none on
+        # the problem list, which is not "none in the record"
+        text, hs = result.statements[0]
+        result.statements[0] = (
+            re.sub(
+                r"^not in this patient's record: ", "Not on the problem list: ", text, flags=re.I
+            ),
+            hs,
+        )
     if related and not items:  # "any mental health issues?", none by that name: the
         # "nothing found" and what is related, whatever is asked ("my last Tdap?": a Td)
         result.leads.setdefault(ANY_ASK, list(result.statements))
@@ -633,12 +657,24 @@ def _severity(item: EvidenceItem) -> str:
     )
 
 
+def _why_stopped(item: EvidenceItem) -> str:
+    """Why an order was stopped, as its ``statusReason`` says it, or that the record gives
+    no reason (never the reason it was ordered for, which its statement says); a current
+    order was not stopped."""
+    said = statement(item).rstrip(".")
+    if holds_now(item):
+        return f"{said} — not stopped: current on record."
+    if item.stop_reasons:
+        return f"{said} — stopped for {'; '.join(item.stop_reasons)}."
+    return f"{said} — the record gives no reason for stopping it."
+
+
 def _plural(name: str) -> str:
     return name if name.endswith("s") else f"{name}s"
 
 
 def _given_for(
-    ctx: AgentContext, items: list[EvidenceItem], what: str
+    ctx: AgentContext, items: list[EvidenceItem], what: str, *, suspected: bool = False
 ) -> tuple[list[EvidenceItem], dict[str, str]]:
     """The medications given (or procedures done) for what is named: its own reason names it (or a
     kind of it: "Essential hypertension" for hypertension; or what it is monitored by:
@@ -646,13 +682,21 @@ def _given_for(
     given for it (:func:`tools.terminology.treating_class`: losartan, an
     antihypertensive; verapamil ordered for atrial fibrillation is not counted as a blood
     pressure drug). Those taken in by their class carry the class's name in their
-    statement."""
+    statement. ``suspected``: also those whose reason is a suspicion of it (a workup)."""
     term = ctx.terminology or default_terminology()
     wanted = [_allergy_to(term, c) for m in term.mentions(what) for c in m.concepts]
     sites = [w for w in wanted if w.kind == "body_site"]
     kept: list[EvidenceItem] = []
     why: dict[str, str] = {}
     for item in items:
+        if item.kind == "care_plan" and wanted and item.care is not None:
+            # "how was the burn treated?": the plan of care that addresses it
+            addressed = [
+                c for a in item.care.addresses for m in term.mentions(a) for c in m.concepts
+            ]
+            if any(term.implies(r, w) or concerns(term, r, w) for r in addressed for w in wanted):
+                kept.append(item)
+            continue
         if item.kind not in ("medication", "procedure", "encounter") or not wanted:
             continue
         if sites:  # "what does she take for her hip?": for what its reason names of the hip
@@ -661,6 +705,15 @@ def _given_for(
             continue
         reasons = _reason_concepts(ctx, term, item)
         if any(term.implies(r, w) or concerns(term, r, w) for r in reasons for w in wanted):
+            kept.append(item)
+            continue
+        if suspected and any(  # (a suspicion of lung cancer, found to be small cell)
+            term.implies(r, w) or term.implies(w, r)
+            for text in item.reasons
+            for r in _suspected(term, text)
+            for w in wanted
+        ):  # done or given for a suspicion of it ("Suspected lung cancer": the chest X-ray,
+            # the CT and the biopsy that found the cancer), said with that reason
             kept.append(item)
             continue
         symptoms = [w for w in wanted if w.kind == "finding"]
@@ -687,12 +740,77 @@ def _given_for(
             reason = "; ".join(plain(r) for r in visit.reasons) or "it"
             why[item.handle] = f" — ordered at the visit for {reason} ({(visit.date or '')[:10]})"
             continue
+        named = _diagnosed_there(ctx, term, item, wanted)
+        if named is not None:  # no reason of its own, ordered at a visit that diagnosed it
+            # and nothing else ("how was the burn treated?": the acetaminophen ordered at
+            # the ER visit where the burn was recorded; not the iron ordered at a check-up
+            # that found anemia and prediabetes, for the prediabetes)
+            kept.append(item)
+            why[item.handle] = (
+                f" — ordered at the visit where {plain(named.name)} was diagnosed"
+                f" ({(named.date or '')[:10]})"
+            )
+            continue
         drugs = item_concepts(item, term)
         k = next((k for w in wanted if (k := treating_class(term, drugs, w))), None)
         if k is not None:
             kept.append(item)
             why[item.handle] = f" — {plain(k.name)[:1].lower()}{plain(k.name)[1:]}"
     return kept, why
+
+
+def _suspected_in(term: Terminology, text: str) -> tuple[Concept, ...]:
+    """What a reason's words name as suspected, not found ("Suspected lung cancer",
+    "possible pneumonia", "rule out MI"): the concepts named after an uncertainty trigger
+    (:func:`tools.terminology.assertion_of`), with the trigger's words left out of the name
+    (the whole "Suspected lung cancer" names a situation of its own, which no cancer is)."""
+    words = list(re.finditer(r"\S+", text))
+    for k in range(1, min(4, len(words))):
+        rest = " " * words[k].start() + text[words[k].start() :]
+        found = tuple(
+            c
+            for m in term.mentions(rest)
+            if assertion_of(text, m.start, m.end).status == "uncertain"
+            for c in m.concepts
+        )
+        if found:
+            return found
+    return ()
+
+
+_SUSPECTED: dict[tuple[int, str], tuple[Concept, ...]] = {}
+
+
+def _suspected(term: Terminology, text: str) -> tuple[Concept, ...]:
+    key = (id(term), text)
+    if key not in _SUSPECTED:
+        if len(_SUSPECTED) > 4096:
+            _SUSPECTED.clear()
+        _SUSPECTED[key] = _suspected_in(term, plain(text))
+    return _SUSPECTED[key]
+
+
+def _diagnosed_there(
+    ctx: AgentContext, term: Terminology, item: EvidenceItem, wanted: list[Concept]
+) -> EvidenceItem | None:
+    """The problem of those wanted that a visit the order was written at diagnosed, when
+    that visit diagnosed nothing else (each visit of a folded order on its own: ibuprofen
+    ordered for a whiplash in 2016 and at the ankle sprain's ER visit in 2019), or
+    ``None``."""
+    for visit in order_visits(ctx, item):
+        found = diagnosed_at(ctx, [visit])
+        of_it = [
+            f
+            for f in found
+            if any(
+                term.implies(r, w) or concerns(term, r, w)
+                for r in item_concepts(f, term)
+                for w in wanted
+            )
+        ]
+        if of_it and len(of_it) == len(found):
+            return of_it[0]
+    return None
 
 
 def _allergy_to(term: Terminology, concept: Concept) -> Concept:
@@ -1010,7 +1128,7 @@ def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) 
     seen 20 times over the years shows the 2 of 2017), and the count in all: code counts,
     the model does not."""
     lo, hi = scope.date_from, scope.date_to
-    span = f"from {lo or 'the first entry'} to {hi or 'the last'}"
+    span = f"up to {hi}" if hi and not lo else f"from {lo} to {hi or 'the last'}"
     shown = [(i, in_window(i, lo, hi)) for i in items[: ctx.settings.max_lines]]
     result = ToolResult([])
     total = 0
@@ -1019,7 +1137,9 @@ def _windowed(ctx: AgentContext, items: list[EvidenceItem], scope: SearchScope) 
         total += n
         result.lines.append(scrub(w.line, ctx.patient_id))
         result.add(ctx, item, (), [p.source.reference for p in w.points])
-        if item.kind in ("encounter", "immunization", "procedure", "report") and n:
+        if item.kind == "procedure" and n == 1 and len(item.points) == 1:
+            said = statement(item)  # one procedure, with what it was done for
+        elif item.kind in ("encounter", "immunization", "procedure", "report") and n:
             days = [p.day for p in w.points if p.day]
             more = f", and {len(days) - 6} more" if len(days) > 6 else ""
             said = f"{plain(item.name)}: {n} {span} ({', '.join(days[-6:][::-1])}{more})"

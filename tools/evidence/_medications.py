@@ -178,6 +178,15 @@ def build(view: RecordView, end: dt.date) -> list[Draft]:
         )
         reasons = list(dict.fromkeys(x for r, _ in members for x in reasons_of(view, r)))
         reason_refs = tuple(dict.fromkeys(x for r, _ in members for x in reason_refs_of(view, r)))
+        stop_reasons = tuple(
+            dict.fromkeys(
+                cc_text(c, "")
+                for (r, _), s in zip(members, statuses, strict=True)
+                if s not in CURRENT
+                for c in _status_reasons(r)
+                if cc_text(c, "")
+            )
+        )
         primary = current[-1] if current else latest
         last = resource_date(latest)
         last_day = parse_date(last)
@@ -191,6 +200,8 @@ def build(view: RecordView, end: dt.date) -> list[Draft]:
             details.append("dosage: " + " | ".join(d.text for d in doses))
         if reasons:
             details.append("for " + ", ".join(reasons))
+        if stop_reasons:
+            details.append("stopped for " + ", ".join(stop_reasons))
         flags = (("stale",) if stale else ()) + (("folded",) if len(members) > 1 else ())
         item = EvidenceItem(
             handle="",
@@ -204,6 +215,7 @@ def build(view: RecordView, end: dt.date) -> list[Draft]:
             dosages=tuple(doses),
             reasons=tuple(reasons),
             reason_refs=reason_refs,
+            stop_reasons=stop_reasons,
             reference=source(primary, "").reference,
             path="medicationCodeableConcept",
             date=day(last),
@@ -233,3 +245,10 @@ def render(item: EvidenceItem) -> str:
     count = f"{len(item.points)} records: " if len(item.points) > 1 else ""
     text = f"{item.name}{code_tag(item.codings)}: {item.status}; {count}{dated_list(compact)}"
     return text + "".join("; " + d for d in item.details)
+
+
+def _status_reasons(r: Resource) -> list[Any]:
+    """A stopped order's ``statusReason``: one CodeableConcept on a MedicationRequest, a
+    list of them on a MedicationStatement."""
+    said = r.get("statusReason")
+    return said if isinstance(said, list) else [said] if isinstance(said, dict) else []

@@ -380,6 +380,8 @@ class EvidenceItem(BaseModel):
     reasons: tuple[str, ...] = ()
     #: the resources the reasons point to (``reasonReference``: ``Condition/…``)
     reason_refs: tuple[str, ...] = ()
+    #: why an order was stopped or put on hold, as its ``statusReason`` says it
+    stop_reasons: tuple[str, ...] = ()
     reactions: tuple[str, ...] = ()
     criticality: str | None = None
     #: an allergy's reactions' severities as recorded (mild, moderate, severe)
