@@ -570,10 +570,21 @@ def prefetch_calls(
                     **window,
                 )
             ) | ({"words": words} if "medications" in sections_words else {})
+            if focus.treated:  # "how was it treated?": not the exams and scans done for it
+                done["args"]["treatment"] = "true"
             if focus.workup:  # "how was it diagnosed?": and what was done for a suspicion
                 done["args"]["suspected"] = "true"
+                done["words"] = words
             calls.append(done)
             named.add("procedure")
+            if focus.workup:  # and the results that show it, as they stood then (the
+                # HbA1c of a diabetes, the troponin of an infarction); one found, the other
+                # search's "nothing found" is not said
+                calls.extend(
+                    {**_call("lab_trend", name=m.name, **window), "asks": "latest", "words": words}
+                    for m in _monitors(concept, term)[:2]
+                    if _has_results(evidence, m, term)
+                )
             if "medications" in sections_words and _planned_for(evidence, concept, term):
                 # "how was the burn treated?": and the plan of care that addresses it
                 calls.append(

@@ -112,6 +112,9 @@ class Focus:
     #: asks how a problem was found ("how was the lung cancer diagnosed?"): what was done
     #: for it or for a suspicion of it, up to its diagnosis (a follow-up does not keep it)
     workup: bool = False
+    #: asks how a problem was treated ("how was the fracture treated?", "lung cancer
+    #: treatment?"): what treats it, not the exams, imaging and tests done for it
+    treated: bool = False
 
     @property
     def about(self) -> list[tuple[str, Concept]]:
@@ -692,6 +695,7 @@ def _treatment_history(focus: Focus, question: str) -> None:
         return
     focus.sections = list(dict.fromkeys([*focus.sections, "medications", "procedures"]))
     focus.past = True
+    focus.treated = True
 
 
 #: "a physical", "his last physical": the examination visit (not "physical therapy")
@@ -1567,6 +1571,40 @@ _EITHER_STAGE = re.compile(
 )
 
 
+#: a side of the body, then its part ("right eye", "the left arm")
+_SIDE_OF = re.compile(
+    r"\b(?:the\s+)?(?:right|left|both|each|r|l)\s+(?:eyes?|ears?|arms?|legs?)\b", re.I
+)
+
+
+def _side_of_the_last(question: str, previous: Focus | None, terminology: Terminology) -> str:
+    """A follow-up that names a side and nothing measured ("eye pressure?" — "right eye
+    trend?"), said with what the turn before measured ("eye pressure right eye trend?"):
+    that side's series, not the eye's diseases."""
+    if previous is None or not previous.concepts or not _SIDE_OF.search(question):
+        return question
+    if not all(c.kind in _TESTED for _w, c in previous.concepts):
+        return question
+    if any(c.kind in _TESTED for m in terminology.mentions(question) for c in m.concepts):
+        return question
+    said = _SIDE_OF.search(question)
+    assert said is not None
+    side = {"r": "right", "l": "left"}.get(w := said.group().split()[-2].lower(), w)
+    sided = [  # the series of that side ("Right eye intraocular pressure"), if one is known
+        # (of what was measured, or of its parent: "and the left eye?" after the right)
+        c
+        for _w, p in previous.concepts
+        for g in (p.id, *p.parents)
+        for d in sorted(terminology.descendants(g))
+        if (c := terminology.concept(d)) is not None
+        and c.kind in _TESTED
+        and re.search(rf"\b{side}\b", c.name, re.I)
+    ]
+    if not sided:
+        return f"{previous.concepts[0][0]} {question}"
+    return question[: said.start()] + sided[0].name + question[said.end() :]
+
+
 def _cancer_said(question: str, terminology: Terminology) -> str:
     """A cancer said by its site and "ca" ("lung ca stage?"), said in full ("lung cancer
     stage?") where the terminology knows the cancer of that name; any other "ca" (calcium)
@@ -1819,6 +1857,7 @@ def understand(
     question = _cancer_said(question, terminology)  # "lung ca": lung cancer
     question = _EITHER_STAGE.sub("stage", question)  # "ckd - stage 1 or 2?": which stage
     question = _topic_first(question, terminology)  # "sepsis - when?": "when was sepsis?"
+    question = _side_of_the_last(question, previous, terminology)
     focus = Focus()
     seen: set[str] = set()
     visit_words = [m.span() for m in _VISIT_ABBREVIATION.finditer(question)]
@@ -2071,6 +2110,7 @@ def understand(
     focus.judge = bool(_JUDGE.search(plain))
     if re.search(_HOW_TREATED, plain, re.I):  # "how is his adhd being treated?": what is
         # given and done for it, not a judgement of it
+        focus.treated = True
         focus.judge = False
         focus.asks = None if focus.asks == "judge" else focus.asks
     if any(
@@ -2341,13 +2381,14 @@ def _diagnosed_how(
     focus.past = True
     focus.asks = None
     focus.which = False
-    days = [
+    days = [  # (each entry's first day: a problem recorded again at later visits)
         day
         for item in (evidence.section("conditions") if evidence is not None else [])
-        if (day := _day(item.date)) is not None
-        and any(
+        if any(
             terminology.implies(c, p) for c in item_concepts(item, terminology) for p in problems
         )
+        for point in item.points
+        if (day := _day(point.day)) is not None
     ]
     if days:
         onset = min(days)

@@ -2818,3 +2818,48 @@ async def test_a_twenty_third_sweep_what_was_given_what_stage_and_what_a_visit_f
         "Diagnostic fiberoptic bronchoscopy: 2009-07-31, for Suspected lung cancer.",
         "Plain chest X-ray: 2009-07-25, for Suspected lung cancer.",
     ], said
+
+
+async def test_a_twenty_fourth_sweep_the_results_at_diagnosis_a_side_and_no_exam_as_treatment(
+    tmp_path: Path,
+) -> None:
+    # a twenty-fourth sweep, of threads: "diabetes?" — "how was it diagnosed?" gave the eye
+    # exams of the years after (the window ran to a complication's onset), not the HbA1c
+    # that showed it; "treatment?" gave the eye exams done for it; "eye pressure?" —
+    # "right eye trend?" went to the model, which the eye's diseases answered
+    record = [
+        condition("c1", "44054006", "Diabetes mellitus type 2 (disorder)", "2016-12-14"),
+        condition("c2", "368581000119106", "Neuropathy due to type 2 diabetes mellitus",
+                  "2019-03-13"),
+        *(obs(f"a{k}", "4548-4", v, "%", f"{day}T10:00:00+00:00",
+              display="Hemoglobin A1c/Hemoglobin.total in Blood")
+          for k, (day, v) in enumerate((("2015-12-01", 6.1), ("2016-12-14", 6.9),
+                                        ("2018-01-01", 7.4)))),
+        _procedure("p1", "36228007", "Ophthalmic examination", "2017-01-14", reason="c1"),
+        *(obs(f"i{k}{side}", code, v, "mm[Hg]", f"{day}T10:00:00+00:00", category="vital-signs",
+              display=f"{side} eye Intraocular pressure")
+          for side, code in (("Right", "79892-6"), ("Left", "79893-4"))
+          for k, (day, v) in enumerate((("2017-01-14", 15.0), ("2025-01-14", 18.0)))),
+    ]  # fmt: skip
+    store = RecordStore(tmp_path / "r.db")
+    store.import_resources([patient(), *record])
+    db = tmp_path / "t.db"
+    one = [await _turn(store, db, q, "t1") for q in ("diabetes?", "how was it diagnosed?")]
+    assert one[1] == (
+        ["HbA1c: 6.9 % on 2016-12-14, the most recent of 2 results from 2015-12-01 to "
+         "2016-12-14."], 0,
+    ), one  # fmt: skip
+    two = [await _turn(store, db, q, "t2") for q in ("diabetes?", "treatment?")]
+    assert two[1][1] == 0, two
+    assert not any("Ophthalmic" in s for s in two[1][0]), two  # an exam, no treatment
+    eye = [
+        await _turn(store, db, q, "t3")
+        for q in ("eye pressure?", "right eye trend?", "and the left eye?")
+    ]
+    assert eye[1] == (
+        ["Right eye Intraocular pressure: changed by +3 mmHg (up) from the first, 15 mmHg on "
+         "2017-01-14, to the last, 18 mmHg on 2025-01-14; for Right eye Intraocular pressure, "
+         "lower is better."], 0,
+    ), eye  # fmt: skip
+    assert eye[2][1] == 0, eye
+    assert [s[:40] for s in eye[2][0]] == ["Left eye Intraocular pressure: changed b"], eye

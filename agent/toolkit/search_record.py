@@ -98,6 +98,11 @@ class SearchRecordArgs(ToolArgs):
         description="with given_for: also those done or given for a suspicion of it (its "
         "workup: 'Suspected lung cancer')",
     )
+    treatment: bool = Field(
+        False,
+        description="with given_for: only what treats it (not the exams, imaging, screening "
+        "or tests done for it)",
+    )
     site: str | None = Field(
         None,
         max_length=60,
@@ -332,6 +337,8 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     if args.given_for:  # "what is she taking for her blood pressure?"
         pool = items
         items, why = _given_for(ctx, items, args.given_for, suspected=args.suspected)
+        if args.treatment:  # "how was the fracture treated?": not the X-ray done for it
+            items = [i for i in items if not _examines(term, i)]
         if rtype == "Encounter" and name and not items:
             # "any ER visits for his arm?", none with that reason: the visits of that
             # setting that record no reason (a visit often records none)
@@ -788,6 +795,20 @@ def _suspected(term: Terminology, text: str) -> tuple[Concept, ...]:
             _SUSPECTED.clear()
         _SUSPECTED[key] = _suspected_in(term, plain(text))
     return _SUSPECTED[key]
+
+
+#: the kinds of procedure that examine or test rather than treat
+_EXAMINING = ("imaging", "screening", "assessment_procedure", "physical_exam", "lab_procedure",
+              "biopsy", "endoscopy", "respiratory_function_measurement", "history_taking")  # fmt: skip
+
+
+def _examines(term: Terminology, item: EvidenceItem) -> bool:
+    """A procedure that examines, images, screens or tests (an eye exam done for a
+    diabetes, the MRI that staged a cancer), not one that treats."""
+    if item.kind != "procedure":
+        return False
+    groups = [g for g in map(term.concept, _EXAMINING) if g is not None]
+    return any(term.implies(c, g) for c in item_concepts(item, term) for g in groups)
 
 
 def _diagnosed_there(
