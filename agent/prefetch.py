@@ -31,6 +31,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from tools.brief import plain
 from tools.evidence import EvidenceItem, EvidenceSet, item_concepts
 from tools.terminology import (
     LOINC,
@@ -246,7 +247,7 @@ def _planned_for(evidence: EvidenceSet | None, concept: Concept, term: Terminolo
         for i in evidence.items
         if i.kind == "care_plan" and i.care is not None
         for a in i.care.addresses
-        for m in term.mentions(a)
+        for m in term.mentions(plain(a))
         for c in m.concepts
     )
 

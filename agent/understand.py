@@ -669,6 +669,7 @@ _TREATMENT_NOUN = re.compile(r"\b(?:treatments?|tx)\b(?!\s+plans?\b)", re.I)
 _TAKEN_NOW = re.compile(r"\b(?:is|are|am|getting|receiving|taking|on)\b", re.I)
 
 
+_A_REASON = re.compile(r"\b(?:for\s+a\s+reason|reasons?|why)\b", re.I)
 #: a drug asked of as given, an event ("tpa given?", "did he get chemo?"), not as taken
 _GIVEN_ONCE = re.compile(
     r"\b(?:given|gave|give|received|receive|got|get|had|administered|tried|used)\b", re.I
@@ -1788,7 +1789,8 @@ _TOPIC_THEN_WH = re.compile(
     r"^\s*(?!(?:and|so|but|or|then|what|when|why|how|which|who|since|for)\b)"
     r"(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.|(?<=\w)\s)\s*"
     r"(?P<wh>when|why|when and why|why and when|since when|what for|for what|what was done|"
-    r"what was given|why (?:was it |were they )?(?:stopped|discontinued|held)|"
+    r"what was given|why (?:was it |were they )?(?:stopped|discontinued|held|started|"
+    r"prescribed|ordered|given)|"
     r"(?:what|which)\s+(?:drugs|meds|medications|medicines|ones?|kinds?|types?)|"
     # "ear infection - what antibiotic?": a class of drugs (read below, else as it is)
     r"(?:what|which)\s+(?P<cls>[a-z][\w-]*(?:\s+[a-z][\w-]*)?))\s*\??\s*$",
@@ -2051,11 +2053,13 @@ def understand(
         focus.asks = "latest"
     why_asked = focus.asks == "reason" and bool(_REASON.search(question))
     if (
-        focus.asks == "reason"
+        (focus.asks == "reason" or (focus.asks in ("yesno", "ended") and _A_REASON.search(plain)))
         and _STOP_ASKED.search(plain)
         and any(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
-    ):  # "why was the colchicine stopped?": why it ended, not what it was ordered for
+    ):  # "why was the colchicine stopped?", "was it discontinued for a reason?": why it
+        # ended, not what it was ordered for
         focus.asks = "stop_reason"
+        focus.judge = False
     if focus.asks == "reason" and not _REASON.search(question):
         # the names blanked out of the question had ended it ("what is she taking for
         # pain?" is no "what … for?"): what else it asks
@@ -2360,7 +2364,8 @@ def understand(
 #: "what was the workup?")
 _HOW_DIAGNOSED = re.compile(
     r"\bhow\s+(?:was|were|is|did\s+(?:they|we|you|the\s+doctors?))\s+(?:[\w'-]+\s+){0,4}?"
-    r"(?:diagnos\w*|found|detected|picked\s+up|confirmed|discovered)\b"
+    r"(?:diagnos\w*|found|find|detected|picked\s+up|pick\s+(?:it\s+)?up|caught|catch|"
+    r"confirmed|discovered)\b"
     r"|\bwork-?\s?ups?\b|\bwhat\s+(?:tests?|studies|imaging)\s+(?:led\s+to|confirmed|showed|found)\b",
     re.I,
 )

@@ -2863,3 +2863,62 @@ async def test_a_twenty_fourth_sweep_the_results_at_diagnosis_a_side_and_no_exam
     ), eye  # fmt: skip
     assert eye[2][1] == 0, eye
     assert [s[:40] for s in eye[2][0]] == ["Left eye Intraocular pressure: changed b"], eye
+
+
+async def test_a_twenty_fifth_sweep_plans_of_other_problems_and_doses_given_in_hospital(
+    tmp_path: Path,
+) -> None:
+    # a twenty-fifth sweep: "any treatment for the gout?" listed the heart failure plan too
+    # (its "(disorder)" read as any disease, gout among them); "nstemi treatment?" missed the
+    # nitroglycerin given at the visit (a MedicationAdministration names it "context");
+    # "was the colchicine discontinued for a reason?" said "Yes"; "how did they find the
+    # cancer?" and "statin - why started?" went to the model
+    def plan(pid: str, code: str, display: str, condition_id: str) -> dict[str, Any]:
+        return {"resourceType": "CarePlan", "id": pid, "status": "active", "intent": "order",
+                "subject": {"reference": f"Patient/{PID}"},
+                "category": [{"coding": [{"system": "http://snomed.info/sct", "code": code,
+                                          "display": display}]}],
+                "period": {"start": "2016-02-05T10:00:00+00:00"},
+                "addresses": [{"reference": f"Condition/{condition_id}"}]}  # fmt: skip
+
+    record = [
+        condition("c1", "90560007", "Gout", "1994-01-01"),
+        condition("c2", "88805009", "Chronic congestive heart failure (disorder)", "2016-02-05"),
+        plan("cp1", "735984001", "Heart failure self management plan", "c2"),
+        plan("cp2", "408869004", "Musculoskeletal care", "c1"),
+        med("m1", "197409", "Colchicine 0.6 MG [Colcrys]", "2014-01-31", "stopped",
+            reasonReference=[{"reference": "Condition/c1"}]),
+        _visit("e1", "2022-08-04", "EMER", "50849002", "Emergency Encounter"),
+        condition("c3", "401314000", "Acute non-ST segment elevation myocardial infarction",
+                  "2022-08-04") | {"encounter": {"reference": "Encounter/e1"}},
+        {"resourceType": "MedicationAdministration", "id": "ma1", "status": "completed",
+         "medicationCodeableConcept": {"coding": [{
+             "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "198039",
+             "display": "Nitroglycerin 0.4 MG Sublingual Tablet"}]},
+         "subject": {"reference": f"Patient/{PID}"},
+         "context": {"reference": "Encounter/e1"},
+         "effectiveDateTime": "2022-08-04T11:00:00+00:00"},
+        med("m2", "314231", "Simvastatin 10 MG Oral Tablet", "2020-02-27",
+            reasonReference=[{"reference": "Condition/c4"}]),
+        condition("c4", "55822004", "Hyperlipidemia", "2020-02-27"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "any treatment for the gout?", "nstemi treatment?",
+        "was the colchicine discontinued for a reason?", "statin - why started?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    gout = said["any treatment for the gout?"][0]
+    assert not any("Heart failure" in s for s in gout), gout
+    assert any(s.startswith("Musculoskeletal care (care plan)") for s in gout), gout
+    assert said["nstemi treatment?"][0] == [
+        "Nitroglycerin 0.4 MG Sublingual Tablet: past, last given 2022-08-04 — ordered at the "
+        "visit where Acute non-ST segment elevation myocardial infarction was diagnosed "
+        "(2022-08-04)."
+    ], said
+    assert said["was the colchicine discontinued for a reason?"][0] == [
+        "Colchicine 0.6 MG [Colcrys]: past, last ordered 2014-01-31, for Gout — the record "
+        "gives no reason for stopping it."
+    ], said
+    assert said["statin - why started?"][0][0].startswith(
+        "Simvastatin 10 MG Oral Tablet: current, last ordered 2020-02-27, for Hyperlipidemia"
+    ), said

@@ -589,6 +589,15 @@ def bounded(
     return result
 
 
+def _visit_of(resource: dict[str, Any]) -> Any:
+    """The visit a resource was written at: its ``encounter`` (a MedicationAdministration
+    names it ``context``, an Encounter or an EpisodeOfCare)."""
+    context = resource.get("context")
+    if isinstance(context, dict) and str(context.get("reference", "")).startswith("Encounter/"):
+        return resource.get("encounter") or context
+    return resource.get("encounter")
+
+
 def ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
     """The visit an order was written at (its latest resource's ``encounter``), as the
     evidence holds it."""
@@ -597,7 +606,7 @@ def ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
         return None
     for point in reversed(item.points):
         resource = view.by_ref.get(point.source.reference) or {}
-        visit = view.resolve(resource.get("encounter"))
+        visit = view.resolve(_visit_of(resource))
         if visit is not None:
             handle = ctx.cache.by_reference().get(ref_of(visit))
             return ev.get(handle) if handle else None
@@ -612,7 +621,7 @@ def order_visits(ctx: AgentContext, item: EvidenceItem) -> list[str]:
     out = []
     for point in item.points:
         resource = view.by_ref.get(point.source.reference) or {}
-        visit = view.resolve(resource.get("encounter"))
+        visit = view.resolve(_visit_of(resource))
         if visit is not None:
             out.append(ref_of(visit))
     return list(dict.fromkeys(out))

@@ -698,8 +698,8 @@ def _given_for(
     for item in items:
         if item.kind == "care_plan" and wanted and item.care is not None:
             # "how was the burn treated?": the plan of care that addresses it
-            addressed = [
-                c for a in item.care.addresses for m in term.mentions(a) for c in m.concepts
+            addressed = [  # (not the "(disorder)" of its display: any disease)
+                c for a in item.care.addresses for m in term.mentions(plain(a)) for c in m.concepts
             ]
             if any(term.implies(r, w) or concerns(term, r, w) for r in addressed for w in wanted):
                 kept.append(item)
@@ -802,6 +802,10 @@ _EXAMINING = ("imaging", "screening", "assessment_procedure", "physical_exam", "
               "biopsy", "endoscopy", "respiratory_function_measurement", "history_taking")  # fmt: skip
 
 
+#: the drugs given to examine, not to treat
+_EXAMINING_DRUGS = ("mydriatic", "local_anesthetic")
+
+
 def _examines(term: Terminology, item: EvidenceItem) -> bool:
     """A procedure that examines, images, screens or tests (an eye exam done for a
     diabetes, the MRI that staged a cancer), not one that treats."""
@@ -818,6 +822,9 @@ def _diagnosed_there(
     that visit diagnosed nothing else (each visit of a folded order on its own: ibuprofen
     ordered for a whiplash in 2016 and at the ankle sprain's ER visit in 2019), or
     ``None``."""
+    drugs = item_concepts(item, term)
+    if any(term.implies(d, g) for d in drugs for g in map(term.concept, _EXAMINING_DRUGS) if g):
+        return None  # drops that dilate the pupil for an eye exam treat nothing
     for visit in order_visits(ctx, item):
         found = diagnosed_at(ctx, [visit])
         of_it = [
