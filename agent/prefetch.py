@@ -299,6 +299,9 @@ _CONTROL = re.compile(
     re.I,
 )
 
+#: medications asked of as begun in a window ("started on", "new meds", "added")
+_BEGUN = re.compile(r"\b(?:started|start|new|begun|began|initiated|added|put\s+on)\b", re.I)
+
 #: what a care question asks for by name: the teams, the goals, the plans
 _CARE_KINDS = (
     ("CareTeam", re.compile(r"\bcare ?teams?\b", re.I)),
@@ -332,7 +335,12 @@ def _section_calls(
         if window and rtype and not focus.current and _KIND_OF.get(section) not in named:
             # "what medications was she on in 2015?": the entries of that window (orders
             # written, problems noted, doses given), counted by the tool
-            out.append(_call("search_record", resource_type=rtype, **window))
+            call = _call("search_record", resource_type=rtype, **window)
+            if rtype == "MedicationRequest" and _BEGUN.search(question):
+                # "what meds was he started on after the heart attack?": those begun then,
+                # not those ordered before and still active
+                call["args"]["begun"] = "true"
+            out.append(call)
             continue
         if section == "allergies" and not named & {"substance", "drug"}:
             # "allergic to latex?" is answered by that search, not by the whole list

@@ -864,6 +864,41 @@ def _span_of(
     return max(spans) if spans else None
 
 
+#: "after the heart attack", "since her stroke", "following the surgery": what dates it
+_AFTER = re.compile(
+    r"\b(?:after|since|following|post)\s+(?:(?:her|his|their|my|your|the|a|an)\s+)?$", re.I
+)
+_EVENTS = ("condition", "finding", "procedure")
+
+
+def _first_day(
+    concepts: Sequence[Concept], evidence: EvidenceSet, terminology: Terminology
+) -> dt.date | None:
+    """The first day the record holds a problem or a procedure of those concepts."""
+    days = [
+        day
+        for section in ("conditions", "procedures")
+        for item in evidence.section(section)
+        if any(
+            terminology.implies(k, c) for k in item_concepts(item, terminology) for c in concepts
+        )
+        for p in item.points
+        if (day := _day(p.day)) is not None
+    ]
+    return min(days) if days else None
+
+
+def _first_event_day(
+    previous: Focus, evidence: EvidenceSet | None, terminology: Terminology
+) -> dt.date | None:
+    """The first day of the problems or procedures the turn before asked of ("heart
+    attack?" — "what was he started on after?": from the infarction's first day)."""
+    events = [c for _w, c in previous.concepts if c.kind in _EVENTS]
+    if evidence is None or not events:
+        return None
+    return _first_day(events, evidence, terminology)
+
+
 def _day(text: str | None) -> dt.date | None:
     """The day of a FHIR date or dateTime, or ``None`` (absent or not a date)."""
     try:
@@ -1112,7 +1147,9 @@ _BEFORE_THAT = re.compile(
     _A_WHILE + r"\s+(?:before|earlier|prior)\b(?:\s+(?:to\s+)?(?:that|then|it))?", re.I
 )
 #: a follow-up dated by the last turn's window ("what about meds started since then?")
-_SINCE_THEN = re.compile(r"\b(?:since|after|from) (?:then|that (?:date|time|year))\b", re.I)
+_SINCE_THEN = re.compile(
+    r"\b(?:since|after|from) (?:then|that (?:date|time|year))\b|\b(?:after|since)(?=\W*$)", re.I
+)
 
 #: where one question ends and another begins: "?", ";", or ", and what …" (a new
 #: question word after "and")
@@ -1990,6 +2027,20 @@ def understand(
                 # meds was she on when she was pregnant?")
                 focus.concepts = [(w, c) for w, c in focus.concepts if w != m.text]
             break
+    if focus.window is None and evidence is not None:
+        for m in mentions:
+            events = [c for c in m.concepts if c.kind in _EVENTS]
+            if not events or not (said := _AFTER.search(question[: m.start])):
+                continue
+            day = _first_day(events, evidence, terminology)
+            others = {c.id for _w, c in focus.concepts} - {c.id for c in m.concepts}
+            if day is None or not (focus.sections or others):
+                continue
+            # "what meds was he started on after the heart attack?": from its first day;
+            # what dates the question is not asked of
+            focus.window = Window(day, as_of, f"{said.group(0)}{m.text} ({day.isoformat()})")
+            focus.concepts = [(w, c) for w, c in focus.concepts if w != m.text]
+            break
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now
     focus.current = (
@@ -2257,11 +2308,16 @@ def understand(
     if (
         previous is not None
         and focus.window is None
-        and previous.window is not None
-        and previous.window.start is not None
         and (then := _SINCE_THEN.search(question))
-    ):  # "any new diagnoses since 2020?" — "what about meds started since then?"
-        focus.window = Window(previous.window.start, as_of, then.group(0))
+        and (
+            start := (previous.window.start if previous.window is not None else None)
+            or _first_event_day(previous, evidence, terminology)
+            or previous.day
+        )
+        is not None
+    ):  # "any new diagnoses since 2020?" — "what about meds started since then?"; "heart
+        # attack?" — "what meds was he started on after?": from the day that answer was of
+        focus.window = Window(start, as_of, f"{then.group(0)} ({start.isoformat()})")
     if previous is not None and not focus.concepts:
         if not focus.sections and (
             _FOLLOW_UP.search(question) or len(re.findall(r"\w+", question)) <= 8

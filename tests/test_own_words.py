@@ -2922,3 +2922,31 @@ async def test_a_twenty_fifth_sweep_plans_of_other_problems_and_doses_given_in_h
     assert said["statin - why started?"][0][0].startswith(
         "Simvastatin 10 MG Oral Tablet: current, last ordered 2020-02-27, for Hyperlipidemia"
     ), said
+
+
+async def test_what_was_started_after_an_event_is_dated_from_its_first_day(
+    tmp_path: Path,
+) -> None:
+    # "what meds was he started on after?" (after "heart attack?") went to the model and
+    # listed every order; asked with the event named, it too: an event dates the window
+    # (from its first day), and what was ordered before and is still active was not
+    # started then
+    record = [
+        condition("c1", "401314000", "Acute non-ST segment elevation myocardial infarction",
+                  "2022-08-04"),
+        med("m1", "849574", "Naproxen sodium 220 MG Oral Tablet", "1996-05-04"),
+        med("m2", "243670", "Aspirin 81 MG Oral Tablet", "2022-08-05"),
+        med("m3", "859747", "Atorvastatin 40 MG Oral Tablet", "2022-08-05"),
+    ]  # fmt: skip
+    said = await _said(tmp_path, record, "what meds was he started on after the heart attack?")
+    lines, calls = said["what meds was he started on after the heart attack?"]
+    assert calls == 0, lines
+    assert lines[0] == "In all, 2 medication orders from 2022-08-04 to 2025-06-01.", lines
+    assert not any("Naproxen" in s for s in lines), lines  # ordered before, still active
+    store = RecordStore(tmp_path / "r.db")
+    db = tmp_path / "t.db"
+    turns = [
+        await _turn(store, db, q, "t1") for q in ("heart attack?", "what was he started on after?")
+    ]
+    assert turns[1][1] == 0, turns
+    assert turns[1][0][0] == "In all, 2 medication orders from 2022-08-04 to 2025-06-01.", turns

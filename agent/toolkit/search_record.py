@@ -98,6 +98,11 @@ class SearchRecordArgs(ToolArgs):
         description="with given_for: also those done or given for a suspicion of it (its "
         "workup: 'Suspected lung cancer')",
     )
+    begun: bool = Field(
+        False,
+        description="with a window: only what began in it (started, new), not what was "
+        "ordered before it and is still active",
+    )
     treatment: bool = Field(
         False,
         description="with given_for: only what treats it (not the exams, imaging, screening "
@@ -355,7 +360,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         items = [i for i in items if i.kind != "allergy"]
     spanning: list[EvidenceItem] = []
     if d_from or d_to:
-        spanning = [i for i in items if _active_through(i, d_from, d_to)]
+        spanning = [] if args.begun else [i for i in items if _active_through(i, d_from, d_to)]
         items = [i for i in items if _within(i, d_from, d_to)]
     scope = SearchScope(
         resource_types=tuple(kin) if rtype else ("any",),  # "any": the whole record
