@@ -243,6 +243,8 @@ _SECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "medications",
         re.compile(
             r"\bmedications?\b|\bmeds\b|\bmedicines?\b|\brxs?\b|(?<!adverse )\bdrugs?\b(?! reactions?\b)|\bprescri\w*|\bpills?\b|\btaking\b|\bon any\b"
+            # "the pain regimen", "migraine - what does he take?"
+            r"|\bregimens?\b|\bwhat\s+(?:does|do|did)\s+(?:she|he|they|I|you|we|the patient)\s+(?:take|use)\b"
             r"|(?<!behind )(?<!date )(?<!caught up )\b(?:on|taking|takes|given|prescribed) (?:any|some)thing\b"
             r"|\b(?:any|some)thing for\b"
             # "what is she on?", "what was he started on in 2016?"

@@ -2950,3 +2950,25 @@ async def test_what_was_started_after_an_event_is_dated_from_its_first_day(
     ]
     assert turns[1][1] == 0, turns
     assert turns[1][0][0] == "In all, 2 medication orders from 2022-08-04 to 2025-06-01.", turns
+
+
+async def test_a_drinking_problem_and_what_he_takes_for_a_topic(tmp_path: Path) -> None:
+    # "drinking problem?" listed the whole problem list after the alcoholism ("problem"
+    # read as the list); "migraine - what does he take?" gave the migraine, not what was
+    # given for it
+    record = [
+        condition("c1", "7200002", "Alcoholism", "1965-07-03"),
+        condition("c2", "38341003", "Hypertension", "1934-01-13"),
+        condition("c3", "124171000119105", "Chronic intractable migraine without aura",
+                  "1992-11-18"),
+        med("m1", "1049221", "Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet",
+            "1993-08-02", "stopped", reasonReference=[{"reference": "Condition/c3"}]),
+    ]  # fmt: skip
+    said = await _said(tmp_path, record, "drinking problem?", "migraine - what does he take?")
+    assert said["drinking problem?"] == (
+        ["Yes — Alcoholism: active, since 1965-07-03."], 0
+    ), said  # fmt: skip
+    lines, calls = said["migraine - what does he take?"]
+    assert calls == 0, lines
+    assert any(s.startswith("Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet: "
+                            "past") for s in lines), lines  # fmt: skip
