@@ -581,7 +581,12 @@ def prefetch_calls(
             ) | ({"words": words} if "medications" in sections_words else {})
             if focus.treated:  # "how was it treated?": not the exams and scans done for it
                 done["args"]["treatment"] = "true"
-            if focus.workup:  # "how was it diagnosed?": and what was done for a suspicion
+            if focus.workup:  # "how was it diagnosed?": when (its first entry), and what
+                # was done for it or for a suspicion of it up to then
+                calls.append(
+                    _call("search_record", name=concept.name, resource_type="Condition")
+                    | {"asks": "first", "words": f"{words} (diagnosed)"}
+                )
                 done["args"]["suspected"] = "true"
                 done["words"] = words
             calls.append(done)

@@ -1828,7 +1828,8 @@ _TOPIC_THEN_WH = re.compile(
     r"^\s*(?!(?:and|so|but|or|then|what|when|why|how|which|who|since|for)\b)"
     r"(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.|(?<=\w)\s)\s*"
     r"(?P<wh>when|why|when and why|why and when|since when|what for|for what|what was done|"
-    r"what was given|why (?:was it |were they )?(?:stopped|discontinued|held|started|"
+    r"what was given|(?:when and )?how (?:was it |were they )?(?:diagnosed|found)|"
+    r"why (?:was it |were they )?(?:stopped|discontinued|held|started|"
     r"prescribed|ordered|given)|"
     r"(?:what|which)\s+(?:drugs|meds|medications|medicines|ones?|kinds?|types?)|"
     # "ear infection - what antibiotic?": a class of drugs (read below, else as it is)
@@ -1866,6 +1867,8 @@ def _topic_first(question: str, terminology: Terminology) -> str:
         return f"what is {topic} for?"
     if wh in ("what was done", "what was given"):  # "nstemi - what was done?"
         return f"{wh} for {topic}?"
+    if " how " in f" {wh} ":  # "lung ca - when and how diagnosed?": its workup, dated
+        return f"how was {topic} {wh.split()[-1]}?"
     if wh.startswith("why ") and wh != "why and when":  # "colchicine - why stopped?"
         return f"why was {topic} {wh.split()[-1]}?"
     if said.group("cls"):  # "ear infection - what antibiotic?": that class, given for it

@@ -2657,6 +2657,7 @@ async def test_a_twenty_first_sweep_a_workup_a_treatment_a_reaction_and_a_result
         "lung cancer."
     ], said
     assert said["how was the lung cancer diagnosed?"][0] == [
+        "Non-small cell lung cancer: active, since 2008-10-11.",
         "In all, 3 procedures up to 2008-10-11.",
         "Fine needle aspiration biopsy of lung: 2008-10-11, for Suspected lung cancer.",
         "Computed tomography of chest and abdomen: 2008-10-05, for Suspected lung cancer.",
@@ -2814,6 +2815,7 @@ async def test_a_twenty_third_sweep_what_was_given_what_stage_and_what_a_visit_f
         "burn; activities: dressing change management.",
     ], said
     assert said["small cell - how was it diagnosed?"][0] == [
+        "Small cell carcinoma of lung: active, since 2009-07-31.",
         "In all, 2 procedures up to 2009-07-31.",
         "Diagnostic fiberoptic bronchoscopy: 2009-07-31, for Suspected lung cancer.",
         "Plain chest X-ray: 2009-07-25, for Suspected lung cancer.",
@@ -2846,7 +2848,9 @@ async def test_a_twenty_fourth_sweep_the_results_at_diagnosis_a_side_and_no_exam
     db = tmp_path / "t.db"
     one = [await _turn(store, db, q, "t1") for q in ("diabetes?", "how was it diagnosed?")]
     assert one[1] == (
-        ["HbA1c: 6.9 % on 2016-12-14, the most recent of 2 results from 2015-12-01 to "
+        ["Diabetes mellitus type 2: active, since 2016-12-14.",
+         "Neuropathy due to type 2 diabetes mellitus: active, since 2019-03-13.",
+         "HbA1c: 6.9 % on 2016-12-14, the most recent of 2 results from 2015-12-01 to "
          "2016-12-14."], 0,
     ), one  # fmt: skip
     two = [await _turn(store, db, q, "t2") for q in ("diabetes?", "treatment?")]
