@@ -240,6 +240,63 @@ def _whole(call: dict[str, Any]) -> dict[str, Any]:
     return {**call, "whole": True}
 
 
+def _done_for(
+    focus: Focus,
+    words: str,
+    concept: Concept,
+    term: Terminology,
+    evidence: EvidenceSet | None,
+    window: dict[str, str],
+    done_for: list[Concept],
+    with_medications: bool,
+) -> list[dict[str, Any]]:
+    """The searches of what was done for a problem: its procedures (of a treatment asked,
+    not the exams and scans; with the medications, one found is the answer); of "how was
+    it diagnosed?", when it was (its first entry), what was done for it or a suspicion of
+    it up to then and the results that showed it (the HbA1c of a diabetes, the troponin
+    of an infarction); of a treatment, the care plan that addresses it."""
+    calls: list[dict[str, Any]] = []
+    done = _whole(
+        _call(
+            "search_record",
+            resource_type="Procedure",
+            given_for=_treated(concept, term),
+            **({"name": done_for[0].name} if done_for else {}),
+            **window,
+        )
+    ) | ({"words": words} if with_medications else {})
+    if focus.treated:  # "how was it treated?": not the exams and scans done for it
+        done["args"]["treatment"] = "true"
+    if focus.workup:
+        calls.append(
+            _call("search_record", name=concept.name, resource_type="Condition")
+            | {"asks": "first", "words": f"{words} (diagnosed)"}
+        )
+        done["args"]["suspected"] = "true"
+        done["words"] = words  # (one found, the other search's "nothing found" is not said)
+    calls.append(done)
+    if focus.workup:
+        calls.extend(
+            {**_call("lab_trend", name=m.name, **window), "asks": "latest", "words": words}
+            for m in _monitors(concept, term)[:2]
+            if _has_results(evidence, m, term)
+        )
+    if with_medications and _planned_for(evidence, concept, term):
+        # "how was the burn treated?": and the plan of care that addresses it
+        calls.append(
+            _whole(
+                _call(
+                    "search_record",
+                    resource_type="CarePlan",
+                    given_for=_treated(concept, term),
+                    **window,
+                )
+            )
+            | {"words": words}
+        )
+    return calls
+
+
 def _planned_for(evidence: EvidenceSet | None, concept: Concept, term: Terminology) -> bool:
     """Whether a care plan in the record addresses the concept (or a kind of it)."""
     return evidence is not None and any(
@@ -570,48 +627,11 @@ def prefetch_calls(
         if "procedures" in sections_words and concept.id in focus.given_for:
             # (and the medications, above: "what did they do for her ankle sprain?")
             # "what procedures did he have for the cancer?": those whose reason names it
-            done = _whole(
-                _call(
-                    "search_record",
-                    resource_type="Procedure",
-                    given_for=_treated(concept, term),
-                    **({"name": done_for[0].name} if done_for else {}),
-                    **window,
-                )
-            ) | ({"words": words} if "medications" in sections_words else {})
-            if focus.treated:  # "how was it treated?": not the exams and scans done for it
-                done["args"]["treatment"] = "true"
-            if focus.workup:  # "how was it diagnosed?": when (its first entry), and what
-                # was done for it or for a suspicion of it up to then
-                calls.append(
-                    _call("search_record", name=concept.name, resource_type="Condition")
-                    | {"asks": "first", "words": f"{words} (diagnosed)"}
-                )
-                done["args"]["suspected"] = "true"
-                done["words"] = words
-            calls.append(done)
+            medications = "medications" in sections_words
+            calls.extend(
+                _done_for(focus, words, concept, term, evidence, window, done_for, medications)
+            )
             named.add("procedure")
-            if focus.workup:  # and the results that show it, as they stood then (the
-                # HbA1c of a diabetes, the troponin of an infarction); one found, the other
-                # search's "nothing found" is not said
-                calls.extend(
-                    {**_call("lab_trend", name=m.name, **window), "asks": "latest", "words": words}
-                    for m in _monitors(concept, term)[:2]
-                    if _has_results(evidence, m, term)
-                )
-            if "medications" in sections_words and _planned_for(evidence, concept, term):
-                # "how was the burn treated?": and the plan of care that addresses it
-                calls.append(
-                    _whole(
-                        _call(
-                            "search_record",
-                            resource_type="CarePlan",
-                            given_for=_treated(concept, term),
-                            **window,
-                        )
-                    )
-                    | {"words": words}
-                )
             continue
         if any(
             o is not concept

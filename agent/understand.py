@@ -670,7 +670,7 @@ _NARRATIVE = re.compile(
 _TREATMENT_NOUN = re.compile(r"\b(?:treatments?|tx)\b(?!\s+plans?\b)", re.I)
 _TAKEN_NOW = re.compile(r"\b(?:is|are|am|getting|receiving|taking|on)\b", re.I)
 
-
+#: a reason asked of in a yes or no ("was it discontinued for a reason?")
 _A_REASON = re.compile(r"\b(?:for\s+a\s+reason|reasons?|why)\b", re.I)
 #: a drug asked of as given, an event ("tpa given?", "did he get chemo?"), not as taken
 _GIVEN_ONCE = re.compile(
@@ -1621,14 +1621,13 @@ def _side_of_the_last(question: str, previous: Focus | None, terminology: Termin
     """A follow-up that names a side and nothing measured ("eye pressure?" — "right eye
     trend?"), said with what the turn before measured ("eye pressure right eye trend?"):
     that side's series, not the eye's diseases."""
-    if previous is None or not previous.concepts or not _SIDE_OF.search(question):
+    said = _SIDE_OF.search(question)
+    if said is None or previous is None or not previous.concepts:
         return question
     if not all(c.kind in _TESTED for _w, c in previous.concepts):
         return question
     if any(c.kind in _TESTED for m in terminology.mentions(question) for c in m.concepts):
         return question
-    said = _SIDE_OF.search(question)
-    assert said is not None
     side = {"r": "right", "l": "left"}.get(w := said.group().split()[-2].lower(), w)
     sided = [  # the series of that side ("Right eye intraocular pressure"), if one is known
         # (of what was measured, or of its parent: "and the left eye?" after the right)
@@ -2435,9 +2434,10 @@ _HOW_DIAGNOSED = re.compile(
 def _diagnosed_how(
     focus: Focus, question: str, evidence: EvidenceSet | None, terminology: Terminology
 ) -> None:
-    """How a problem was found ("how was the lung cancer diagnosed?"): the procedures done for it, or for a suspicion
-    of it, up to the day it was first recorded (the chest X-ray, the CT and the biopsy that
-    found it; not the chemotherapy after), not the day it was."""
+    """How a problem was found ("how was the lung cancer diagnosed?"): what was done for it
+    or for a suspicion of it up to the day it was first recorded (the chest X-ray, the CT
+    and the biopsy that found it; not the chemotherapy after), with the results that showed
+    it then (:func:`agent.prefetch._done_for`)."""
     problems = [c for _w, c in focus.concepts if c.kind in ("condition", "finding")]
     if not problems or not _HOW_DIAGNOSED.search(question):
         return

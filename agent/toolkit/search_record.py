@@ -790,16 +790,8 @@ def _suspected_in(term: Terminology, text: str) -> tuple[Concept, ...]:
     return ()
 
 
-_SUSPECTED: dict[tuple[int, str], tuple[Concept, ...]] = {}
-
-
 def _suspected(term: Terminology, text: str) -> tuple[Concept, ...]:
-    key = (id(term), text)
-    if key not in _SUSPECTED:
-        if len(_SUSPECTED) > 4096:
-            _SUSPECTED.clear()
-        _SUSPECTED[key] = _suspected_in(term, plain(text))
-    return _SUSPECTED[key]
+    return _suspected_in(term, plain(text))
 
 
 #: the kinds of procedure that examine or test rather than treat
