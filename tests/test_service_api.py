@@ -153,7 +153,9 @@ async def test_ask_streams_events_then_the_verified_answer(dep: Any) -> None:
     async with service_client(app) as c:
         resp = await c.post(
             f"/v1/patients/{CLEOTILDE}/ask",
-            json={"question": "What does she take?"},
+            # (a question code does not read, so the model plans and writes: "what does she
+            # take?" is her current medications, which code answers)
+            json={"question": "What does she rely on?"},
             headers={"Accept": "text/event-stream"},
         )
         assert resp.status_code == 200

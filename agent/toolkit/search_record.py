@@ -101,7 +101,7 @@ class SearchRecordArgs(ToolArgs):
     begun: bool = Field(
         False,
         description="with a window: only what began in it (started, new), not what was "
-        "ordered before it and is still active",
+        "ordered before it and is still active (unless nothing began in it)",
     )
     treatment: bool = Field(
         False,
@@ -360,8 +360,10 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         items = [i for i in items if i.kind != "allergy"]
     spanning: list[EvidenceItem] = []
     if d_from or d_to:
-        spanning = [] if args.begun else [i for i in items if _active_through(i, d_from, d_to)]
+        spanning = [i for i in items if _active_through(i, d_from, d_to)]
         items = [i for i in items if _within(i, d_from, d_to)]
+        if args.begun and items:  # "what was he started on after the MI?": those begun
+            spanning = []  # then (none begun: "nothing found", then what ran through it)
     scope = SearchScope(
         resource_types=tuple(kin) if rtype else ("any",),  # "any": the whole record
         codes=(code,) if code else (),
