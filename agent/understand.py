@@ -871,6 +871,8 @@ _AFTER = re.compile(
     r"\b(?:after|since|following|post)\s+(?:(?:her|his|their|my|your|the|a|an)\s+)?$", re.I
 )
 _EVENTS = ("condition", "finding", "procedure")
+#: the word after an event that names its diagnosis ("after the alzheimer's diagnosis")
+_ITS_DIAGNOSIS = re.compile(r"\s*(?:diagnos[ie]s|dx|onset)\b", re.I)
 
 
 def _first_day(
@@ -2044,6 +2046,10 @@ def understand(
             # what dates the question is not asked of
             focus.window = Window(day, as_of, f"{said.group(0)}{m.text} ({day.isoformat()})")
             focus.concepts = [(w, c) for w, c in focus.concepts if w != m.text]
+            if _ITS_DIAGNOSIS.match(question, m.end) and len(focus.sections) > 1:
+                # "any procedures after the heart disease diagnosis?": the diagnosis dates
+                # the window, it asks for no problem list
+                focus.sections = [x for x in focus.sections if x != "conditions"]
             break
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now

@@ -2941,12 +2941,23 @@ async def test_what_was_started_after_an_event_is_dated_from_its_first_day(
         med("m1", "849574", "Naproxen sodium 220 MG Oral Tablet", "1996-05-04"),
         med("m2", "243670", "Aspirin 81 MG Oral Tablet", "2022-08-05"),
         med("m3", "859747", "Atorvastatin 40 MG Oral Tablet", "2022-08-05"),
+        # renewed after it, begun before: not started then
+        med("m4", "314076", "Lisinopril 10 MG Oral Tablet", "2019-03-01", "stopped"),
+        med("m5", "314076", "Lisinopril 10 MG Oral Tablet", "2023-03-01"),
+        _procedure("p1", "415070008", "Percutaneous coronary intervention", "2022-08-05"),
     ]  # fmt: skip
+    done = await _said(tmp_path, record, "any procedures after the heart attack diagnosis?")
+    # (the diagnosis dates the window; it asks for no problem list)
+    assert done["any procedures after the heart attack diagnosis?"] == (
+        ["In all, 1 procedure from 2022-08-04 to 2025-06-01.",
+         "Percutaneous coronary intervention: 2022-08-05."], 0,
+    ), done  # fmt: skip
     said = await _said(tmp_path, record, "what meds was he started on after the heart attack?")
     lines, calls = said["what meds was he started on after the heart attack?"]
     assert calls == 0, lines
     assert lines[0] == "In all, 2 medication orders from 2022-08-04 to 2025-06-01.", lines
     assert not any("Naproxen" in s for s in lines), lines  # ordered before, still active
+    assert not any("Lisinopril" in s for s in lines), lines  # begun before, renewed after
     store = RecordStore(tmp_path / "r.db")
     db = tmp_path / "t.db"
     turns = [

@@ -362,8 +362,15 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
     if d_from or d_to:
         spanning = [i for i in items if _active_through(i, d_from, d_to)]
         items = [i for i in items if _within(i, d_from, d_to)]
-        if args.begun and items:  # "what was he started on after the MI?": those begun
-            spanning = []  # then (none begun: "nothing found", then what ran through it)
+        if args.begun:  # "what was he started on after the MI?": those first ordered then,
+            # not renewals of what was begun before (none begun: "nothing found", then
+            # what ran through it)
+            began_on = {
+                i.handle: min((str(p.day) for p in i.points if p.day), default="") for i in items
+            }
+            begun = [i for i in items if d_from is None or began_on[i.handle] >= d_from.isoformat()]
+            spanning = [] if begun else spanning
+            items = begun
     scope = SearchScope(
         resource_types=tuple(kin) if rtype else ("any",),  # "any": the whole record
         codes=(code,) if code else (),
