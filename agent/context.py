@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools._record import RecordView
+from tools._record import RecordView, ref_of
 from tools.evidence import EvidenceSet
 from tools.source import RecordSource
 from tools.terminology import Terminology
@@ -90,6 +90,25 @@ class RecordCache:
     absences: dict[str, str] = field(default_factory=dict)  # search scope -> handle
     next_handle: int = 0
     _by_ref: tuple[EvidenceSet, dict[str, str]] | None = field(default=None, repr=False)
+    _at_visit: tuple[EvidenceSet, dict[str, list[str]]] | None = field(default=None, repr=False)
+
+    def diagnosed_by_visit(self) -> dict[str, list[str]]:
+        """The handles of the problems recorded at each visit (``Encounter/…`` -> each
+        Condition whose ``encounter`` it is), built once per evidence, when a tool first
+        needs it (what a visit with no reason found; an order written at it)."""
+        ev, view = self.evidence, self.view
+        if ev is None or view is None:
+            return {}
+        if self._at_visit is None or self._at_visit[0] is not ev:
+            by_ref = self.by_reference()
+            at: dict[str, list[str]] = {}
+            for r in view.of_type("Condition"):
+                visit = view.resolve(r.get("encounter"))
+                handle = by_ref.get(ref_of(r))
+                if visit is not None and handle:
+                    at.setdefault(ref_of(visit), []).append(handle)
+            self._at_visit = (ev, at)
+        return self._at_visit[1]
 
     def by_reference(self) -> dict[str, str]:
         """The evidence's handles by reference (:meth:`EvidenceSet.by_reference`), built

@@ -31,7 +31,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from tools.brief import plain
 from tools.evidence import EvidenceItem, EvidenceSet, item_concepts
 from tools.terminology import (
     LOINC,
@@ -41,6 +40,7 @@ from tools.terminology import (
     default_terminology,
 )
 
+from .toolkit._base import addressed
 from .toolkit.risk_score import SCORES
 from .understand import Focus, names_a_section, understand
 
@@ -302,10 +302,8 @@ def _planned_for(evidence: EvidenceSet | None, concept: Concept, term: Terminolo
     return evidence is not None and any(
         term.implies(c, concept)
         for i in evidence.items
-        if i.kind == "care_plan" and i.care is not None
-        for a in i.care.addresses
-        for m in term.mentions(plain(a))
-        for c in m.concepts
+        if i.kind == "care_plan"
+        for c in addressed(term, i)
     )
 
 

@@ -2453,17 +2453,8 @@ def _diagnosed_how(
     focus.past = True
     focus.asks = None
     focus.which = False
-    days = [  # (each entry's first day: a problem recorded again at later visits)
-        day
-        for item in (evidence.section("conditions") if evidence is not None else [])
-        if any(
-            terminology.implies(c, p) for c in item_concepts(item, terminology) for p in problems
-        )
-        for point in item.points
-        if (day := _day(point.day)) is not None
-    ]
-    if days:
-        onset = min(days)
+    onset = _first_day(problems, evidence, terminology) if evidence is not None else None
+    if onset is not None:  # (each entry's first day: a problem recorded again later)
         focus.window = Window(
             None, onset, f"up to its diagnosis on {onset.isoformat()}", kept=False
         )

@@ -8,6 +8,7 @@ not used before; the records here are built by hand, in the shapes those records
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,17 @@ async def _turn(store: RecordStore, db: Path, q: str, thread: str) -> tuple[list
     a = await ask(q, patient_id=PID, source=store, model=SilentModel(), as_of=AS_OF,
                   thread_id=thread, threads_db=db)  # fmt: skip
     return [s.text for s in a.sentences], a.usage.model_calls
+
+
+async def _thread(
+    tmp_path: Path, record: list[Any], *questions: str
+) -> list[tuple[list[str], int]]:
+    """The turns of one thread over the record, in a store of its own: each turn's
+    sentences and model calls."""
+    here = Path(tempfile.mkdtemp(dir=tmp_path))
+    store = RecordStore(here / "r.db")
+    store.import_resources([patient(), *record])
+    return [await _turn(store, here / "t.db", q, "t") for q in questions]
 
 
 async def _answers(tmp_path: Path, record: list[Any], *questions: str) -> list[list[str]]:
@@ -2679,11 +2691,7 @@ async def test_a_twenty_first_sweep_a_workup_a_treatment_a_reaction_and_a_result
             "Emergency Encounter (emergency): 1983-03-31 — the record gives no reason for it; "
             "diagnosed at that visit: Cardiac Arrest."
         ], (q, said[q])
-    db = tmp_path / "t.db"
-    store = RecordStore(tmp_path / "r.db")
-    last = [
-        await _turn(store, db, q, "t1") for q in ("any sore throats?", "when was the last one?")
-    ]
+    last = await _thread(tmp_path, record, "any sore throats?", "when was the last one?")
     assert last[1] == (
         ["Acute viral pharyngitis: resolved, the latest of 2 episodes 2019-02-08 to 2019-02-17 "
          "(earlier: 2013-06-17 to 2013-06-26)."], 0,
@@ -2843,23 +2851,20 @@ async def test_a_twenty_fourth_sweep_the_results_at_diagnosis_a_side_and_no_exam
           for side, code in (("Right", "79892-6"), ("Left", "79893-4"))
           for k, (day, v) in enumerate((("2017-01-14", 15.0), ("2025-01-14", 18.0)))),
     ]  # fmt: skip
-    store = RecordStore(tmp_path / "r.db")
-    store.import_resources([patient(), *record])
-    db = tmp_path / "t.db"
-    one = [await _turn(store, db, q, "t1") for q in ("diabetes?", "how was it diagnosed?")]
+    one = await _thread(tmp_path, record, "diabetes?", "how was it diagnosed?")
     assert one[1] == (
         ["Diabetes mellitus type 2: active, since 2016-12-14.",
          "Neuropathy due to type 2 diabetes mellitus: active, since 2019-03-13.",
          "HbA1c: 6.9 % on 2016-12-14, the most recent of 2 results from 2015-12-01 to "
          "2016-12-14."], 0,
     ), one  # fmt: skip
-    two = [await _turn(store, db, q, "t2") for q in ("diabetes?", "treatment?")]
+    two = await _thread(tmp_path, record, "diabetes?", "treatment?")
     assert two[1][1] == 0, two
     assert not any("Ophthalmic" in s for s in two[1][0]), two  # an exam, no treatment
-    eye = [
-        await _turn(store, db, q, "t3")
-        for q in ("eye pressure?", "right eye trend?", "and the left eye?")
-    ]
+    assert two[1][0][0].startswith(  # (said, not left empty: nothing treats it here)
+        "Not in this patient's record: no medications given for Diabetes mellitus"
+    ), two
+    eye = await _thread(tmp_path, record, "eye pressure?", "right eye trend?", "and the left eye?")
     assert eye[1] == (
         ["Right eye Intraocular pressure: changed by +3 mmHg (up) from the first, 15 mmHg on "
          "2017-01-14, to the last, 18 mmHg on 2025-01-14; for Right eye Intraocular pressure, "
@@ -2958,11 +2963,7 @@ async def test_what_was_started_after_an_event_is_dated_from_its_first_day(
     assert lines[0] == "In all, 2 medication orders from 2022-08-04 to 2025-06-01.", lines
     assert not any("Naproxen" in s for s in lines), lines  # ordered before, still active
     assert not any("Lisinopril" in s for s in lines), lines  # begun before, renewed after
-    store = RecordStore(tmp_path / "r.db")
-    db = tmp_path / "t.db"
-    turns = [
-        await _turn(store, db, q, "t1") for q in ("heart attack?", "what was he started on after?")
-    ]
+    turns = await _thread(tmp_path, record, "heart attack?", "what was he started on after?")
     assert turns[1][1] == 0, turns
     assert turns[1][0][0] == "In all, 2 medication orders from 2022-08-04 to 2025-06-01.", turns
 

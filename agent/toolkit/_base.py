@@ -39,6 +39,7 @@ __all__ = [
     "ToolArgs",
     "ToolResult",
     "absence",
+    "addressed",
     "at_death",
     "bounded",
     "coding_arg",
@@ -48,6 +49,7 @@ __all__ = [
     "named_concepts",
     "new_handle",
     "no_care_due",
+    "none_on_the_list",
     "order_visits",
     "parse_date",
     "reason_lead",
@@ -601,20 +603,17 @@ def _visit_of(resource: dict[str, Any]) -> Any:
 def ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
     """The visit an order was written at (its latest resource's ``encounter``), as the
     evidence holds it."""
-    view, ev = ctx.cache.view, ctx.cache.evidence
-    if view is None or ev is None:
+    ev = ctx.cache.evidence
+    visits = order_visits(ctx, item)
+    if ev is None or not visits:
         return None
-    for point in reversed(item.points):
-        resource = view.by_ref.get(point.source.reference) or {}
-        visit = view.resolve(_visit_of(resource))
-        if visit is not None:
-            handle = ctx.cache.by_reference().get(ref_of(visit))
-            return ev.get(handle) if handle else None
-    return None
+    handle = ctx.cache.by_reference().get(visits[-1])
+    return ev.get(handle) if handle else None
 
 
 def order_visits(ctx: AgentContext, item: EvidenceItem) -> list[str]:
-    """The visits (``Encounter/…``) an order's resources were written at."""
+    """The visits (``Encounter/…``) an order's resources were written at, in the order of
+    their latest orders (the last is the visit of the latest)."""
     view = ctx.cache.view
     if view is None:
         return []
@@ -624,7 +623,7 @@ def order_visits(ctx: AgentContext, item: EvidenceItem) -> list[str]:
         visit = view.resolve(_visit_of(resource))
         if visit is not None:
             out.append(ref_of(visit))
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(out[::-1]))[::-1]  # (each once, at its latest order)
 
 
 def named_concepts(term: Terminology, name: str) -> list[Concept]:
@@ -640,20 +639,28 @@ def diagnosed_at(ctx: AgentContext, visits: Iterable[str]) -> list[EvidenceItem]
     """The problems recorded at the visits (each Condition whose ``encounter`` is one of
     those Encounter references), as the evidence holds them: what a visit the record gives
     no reason for found."""
-    view, ev = ctx.cache.view, ctx.cache.evidence
-    if view is None or ev is None:
+    ev = ctx.cache.evidence
+    if ev is None:
         return []
-    visits = set(visits)
-    at = [
-        r
-        for r in view.of_type("Condition")
-        if (e := view.resolve(r.get("encounter"))) is not None and ref_of(e) in visits
-    ]
-    if not at:
-        return []
-    by_ref = ctx.cache.by_reference()
-    handles = dict.fromkeys(h for r in at if (h := by_ref.get(ref_of(r))))
+    at = ctx.cache.diagnosed_by_visit()  # (built once per evidence)
+    handles = dict.fromkeys(h for v in visits for h in at.get(v, ()))
     return [ev.get(h) for h in handles]
+
+
+def addressed(term: Terminology, item: EvidenceItem) -> list[Concept]:
+    """The concepts a care plan addresses, by the names of its ``addresses`` (without
+    their semantic tag: "(disorder)" names any disease)."""
+    if item.care is None:
+        return []
+    return [c for a in item.care.addresses for m in term.mentions(plain(a)) for c in m.concepts]
+
+
+def none_on_the_list(item: EvidenceItem) -> str:
+    """A search of problems that found nothing, said as none on the problem list (beside
+    what the record holds that is related: "does she have asthma?", her inhalers), not as
+    none in the record."""
+    searched = f" (searched {item.scope.describe()}: nothing found)" if item.scope else ""
+    return f"Not on the problem list: no {item.name}{searched}."
 
 
 def reason_lead(

@@ -60,6 +60,8 @@ from ._base import (
     Tool,
     ToolArgs,
     ToolResult,
+    absence,
+    addressed,
     at_death,
     bounded,
     coding_arg,
@@ -68,6 +70,7 @@ from ._base import (
     holds_now,
     named_concepts,
     no_care_due,
+    none_on_the_list,
     order_visits,
     ordered_at,
     parse_date,
@@ -602,14 +605,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         result.statements.append((scrub(said, ctx.patient_id), [item.handle]))
     if related and not items and rtype == "Condition" and result.statements:
         # "does she have asthma?", no such problem but its inhalers and care plan: none on
-        # the problem list, which is not "none in the record"
-        text, hs = result.statements[0]
-        result.statements[0] = (
-            re.sub(
-                r"^not in this patient's record: ", "Not on the problem list: ", text, flags=re.I
-            ),
-            hs,
-        )
+        # the problem list, which is not "none in the record" (the search's own absence)
+        none = absence(ctx, ev, scope, what)
+        result.statements[0] = (scrub(none_on_the_list(none), ctx.patient_id), [none.handle])
     if related and not items:  # "any mental health issues?", none by that name: the
         # "nothing found" and what is related, whatever is asked ("my last Tdap?": a Td)
         result.leads.setdefault(ANY_ASK, list(result.statements))
@@ -712,10 +710,8 @@ def _given_for(
     for item in items:
         if item.kind == "care_plan" and wanted and item.care is not None:
             # "how was the burn treated?": the plan of care that addresses it
-            addressed = [  # (not the "(disorder)" of its display: any disease)
-                c for a in item.care.addresses for m in term.mentions(plain(a)) for c in m.concepts
-            ]
-            if any(term.implies(r, w) or concerns(term, r, w) for r in addressed for w in wanted):
+            plans_for = addressed(term, item)
+            if any(term.implies(r, w) or concerns(term, r, w) for r in plans_for for w in wanted):
                 kept.append(item)
             continue
         if item.kind not in ("medication", "procedure", "encounter") or not wanted:
