@@ -517,7 +517,7 @@ async def run_tool(arg: dict[str, Any], runtime: Runtime[AgentContext]) -> dict[
         "tool": call.tool,
         "args": args,
         "prefetch": bool(raw.get("prefetch")),
-        **{k: raw[k] for k in ("asks", "words", "whole") if k in raw},
+        **{k: raw[k] for k in ("asks", "words", "whole", "topic") if k in raw},
         "ok": True,
         "lines": result.lines,
         "handles": list(result.seen),
@@ -932,7 +932,9 @@ def _statements(
             for h in o.get("handles") or [] if h in seen
         )
     }  # fmt: skip
-    for obs in state.get("observations") or []:
+    # (the problem said as the topic of what is asked after what is asked: "stroke - tpa
+    # given?" — "Yes — Alteplase …", then the stroke)
+    for obs in sorted(state.get("observations") or [], key=lambda o: bool(o.get("topic"))):
         if not obs.get("prefetch") or not obs.get("ok"):
             continue
         if obs.get("words") in found and all(  # (the patient: a death said beside it)
@@ -960,6 +962,8 @@ def _statements(
         )
         for text, handles in said:
             hs = [h for h in handles if h in seen]
+            if obs.get("topic"):  # the problem said as the topic of what is asked
+                text = _VERDICT.sub("", text)  # ("stroke - any tpa?"): as it stands
             if text.startswith(_YES) and (
                 obs.get("words") in yes or (yes and not obs.get("words"))
             ):

@@ -598,6 +598,18 @@ def prefetch_calls(
             # medications given for it (by their orders' reasons or their class)
             # (asked in the past tense: "what was the strep throat treated with?", any status)
             status = {} if window or focus.asks == "ever" or focus.past else {"status": "active"}
+            if kind in ("condition", "finding") and focus.part_asks.get(concept.id) == "first":
+                # "chf - when diagnosed and what meds?": its first entry, then what is
+                # given for it
+                calls.append(
+                    _asked(
+                        focus,
+                        words,
+                        concept,
+                        _call("search_record", name=concept.name, resource_type="Condition"),
+                    )
+                )
+                named.add("condition")
             # (with its procedures, below: "how was the fracture treated?", one of the two
             # found is the answer, and the other's "nothing found" is not said)
             both = (
@@ -776,6 +788,8 @@ def prefetch_calls(
                 for m in _monitors(concept, term)
             )
         entry = _asked(focus, words, concept, _call("search_record", **args))
+        if concept.id in focus.topic:  # "stroke - any clot retrieval?": the stroke as it
+            entry = {**entry, "topic": True}  # stands, no "Yes —" of its own
         if kind == "condition" and words in screened:
             entry = {**entry, "asks": None, "whole": True}  # as it stands: no "yes" of it
         calls.append(entry)

@@ -115,6 +115,11 @@ class Focus:
     #: asks how a problem was treated ("how was the fracture treated?", "lung cancer
     #: treatment?"): what treats it, not the exams, imaging and tests done for it
     treated: bool = False
+    #: the problems said first as the topic of a question that asks of what was given or
+    #: done for them ("stroke - any clot retrieval?", "lung ca - chemo?"), by id: their
+    #: entries are said as they stand, with no yes or no of their own (a follow-up does
+    #: not keep it)
+    topic: list[str] = field(default_factory=list)
 
     @property
     def about(self) -> list[tuple[str, Concept]]:
@@ -220,8 +225,8 @@ _HOW_LONG = re.compile(r"\W*(?:and\s+)?(?:for\s+)?how\s+long(?:\s+for)?\W*", re.
 #: "what did they do for her ankle sprain?", "how was the fracture treated?"): its
 #: treatment, medicines and procedures
 _HOW_TREATED = (
-    r"\bhow\s+(?:was|were|is|are|has|have)\s+(?:[\w'-]+\s+){0,4}?(?:being\s+|been\s+)?"
-    r"(?:treated|managed)\b"
+    r"\bhow\s+(?:(?:was|were|is|are|has|have)\s+(?:[\w'-]+\s+){0,4}?(?:being\s+|been\s+)?)?"
+    r"(?:treated|managed)\b"  # ("colon ca - when diagnosed and how treated?")
 )
 _DONE_FOR = (
     r"|\b(?:was|were|is|are|being|been)\s+done\s+(?:for|about)\b|\bdoing\s+(?:for|about)\b"
@@ -1213,6 +1218,84 @@ _TOPIC = r"\W*(?:re:?\s*)?(?:(?:her|his|my|their|the|your)\s+)?"
 _TREATED_KINDS = ("condition", "finding", "lab", "vital", "assessment", "body_site", "substance")
 
 
+#: asks of the present ("on", "still", "taking", "currently"): what holds now
+_NOW_ASKED = re.compile(
+    r"\b(?:on|taking|takes|still|currently|current|now|today|active|anymore)\b", re.I
+)
+
+
+def _topic_of(focus: Focus, question: str) -> list[str]:
+    """The problems (or body sites) a question says first as its topic, or names as what
+    something was for, when what it asks of is a drug, a class of drugs, a procedure or a
+    vaccine ("stroke - any clot retrieval?", "any laser for her eyes?"): their ids (none
+    when the question asks of nothing else)."""
+    topics = [
+        (w, c)
+        for w, c in focus.concepts
+        if c.kind in ("condition", "finding", "body_site")
+        and (
+            re.match(_TOPIC + re.escape(w) + r"\s*(?:[-\u2013\u2014:,]|\.\.\.)", question, re.I)
+            # "has she had laser for her eyes?": what was done for them
+            or re.search(_FOR_BEFORE + re.escape(w) + r"\b", question, re.I)
+        )
+    ]
+    asked = [
+        c for w, c in focus.concepts
+        if c.kind in (*_DRUG_KINDS, "procedure", "vaccine") and (w, c) not in topics
+    ]  # fmt: skip
+    return [c.id for _w, c in topics] if asked else []
+
+
+#: a later part of a question asking what is given for a problem an earlier part named
+#: ("when was the chf diagnosed and what is he taking for it?", "when was he diagnosed with
+#: heart failure, and what was he started on?")
+_FOR_IT_LATER = re.compile(
+    r"\b(?:and|,)\s+(?:what|which|is|was|were|are|any)\b[^?;]*?(?:\bfor (?:it|that|this|them)\b"
+    r"|\b(?:started|put|begun) on\s*\??\s*$)",
+    re.I,
+)
+
+
+def _for_it(focus: Focus, question: str) -> list[str]:
+    """The problems a question names before a later part asks what is given for "it"
+    (:data:`_FOR_IT_LATER`), by id."""
+    later = _FOR_IT_LATER.search(question)
+    if later is None:
+        return []
+    before = question[: later.start()].lower()
+    return [c.id for w, c in focus.concepts if c.kind in _TREATED_KINDS and w.lower() in before]
+
+
+#: asks when a problem was diagnosed ("chf - when diagnosed and what meds?"), beside what
+#: else is asked of it (not how: "how was it diagnosed?" asks its workup)
+_DIAGNOSIS_ASKED = re.compile(
+    r"\b(?:when|date)\b[^?;]*?\b(?:diagnos[ie]s|diagnosed|dx'?d?)\b|\bonset\b|\bsince when\b",
+    re.I,
+)
+
+
+def _diagnosed_when(focus: Focus, question: str) -> None:
+    """Of a question asking when a problem was diagnosed and what is given for it ("chf -
+    when diagnosed and what meds?", "when did he have the mi and what was he started
+    on?"): the problem's own first entry is asked of, and what is given for it as it
+    stands (not the first of each medication)."""
+    if not focus.given_for:
+        return
+    if not (
+        _DIAGNOSIS_ASKED.search(question)
+        or (focus.part_asks and re.match(r"\W*when\b", question, re.I))
+    ):
+        return
+    problems = [
+        c.id for _w, c in focus.concepts
+        if c.id in focus.given_for and c.kind in ("condition", "finding")
+    ]  # fmt: skip
+    for cid in problems:
+        focus.part_asks[cid] = "first"
+    if problems and focus.asks == "first":
+        focus.asks = None
+
+
 def _given_for(question: str, words: str, concept: Concept) -> bool:
     """The question asks for the medications given for a condition, or for what a lab
     or vital shows ("for her blood pressure", "sugar meds"), not for the thing itself."""
@@ -1726,6 +1809,9 @@ def _spread(focus: Focus, question: str, terminology: Terminology) -> None:
         kept.append((cancers[0][0], secondary))
     focus.concepts = kept
     focus.given_for = [g for g in focus.given_for if g not in {c.id for _w, c in cancers}]
+    if focus.asks is None and re.match(r"\W*(?:where|to what|which)\b", question, re.I):
+        focus.which = True  # "where did the cancer spread?": the secondary cancers on record
+        # say where, as they stand (or that there is none)
 
 
 #: a name ending in a number a comparison follows: "bmi 30 or higher?", "bmi 40+?"
@@ -1830,6 +1916,11 @@ _TOPIC_THEN_WH = re.compile(
     r"(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.|(?<=\w)\s)\s*"
     r"(?P<wh>when|why|when and why|why and when|since when|what for|for what|what was done|"
     r"what was given|(?:when and )?how (?:was it |were they )?(?:diagnosed|found)|"
+    # "yaz - when started?", "implant - when was it removed?": when that was done to it
+    r"when (?:was it |were they )?(?:started|stopped|discontinued|removed|taken out|"
+    r"inserted|placed|put in|done|diagnosed)|"
+    # "pregnancy - outcome?": what happened with it (what was given and done for it)
+    r"(?:what was the |the )?outcomes?|what happened|"
     r"why (?:was it |were they )?(?:stopped|discontinued|held|started|"
     r"prescribed|ordered|given)|"
     r"(?:what|which)\s+(?:drugs|meds|medications|medicines|ones?|kinds?|types?)|"
@@ -1866,6 +1957,10 @@ def _topic_first(question: str, terminology: Terminology) -> str:
         )
     if wh in ("what for", "for what"):
         return f"what is {topic} for?"
+    if wh.startswith("when ") and not wh.startswith("when and "):  # "yaz - when started?"
+        return f"when was {topic} {re.sub(r'^when (?:was it |were they )?', '', wh)}?"
+    if "outcome" in wh or wh == "what happened":  # "pregnancy - outcome?"
+        return f"what happened with {topic}?"
     if wh in ("what was done", "what was given"):  # "nstemi - what was done?"
         return f"{wh} for {topic}?"
     if " how " in f" {wh} ":  # "lung ca - when and how diagnosed?": its workup, dated
@@ -2186,6 +2281,12 @@ def understand(
         focus.sections = list(dict.fromkeys([*focus.sections, "medications", "procedures"]))
         focus.past = True
     _treatment_history(focus, question)
+    focus.topic = _topic_of(focus, question)
+    if focus.topic and focus.asks == "yesno" and not _NOW_ASKED.search(question):
+        # "strep throat - antibiotics?", "stroke - any tpa?": whether it was ever given or
+        # done for it (a course for a past problem is past), not whether it is taken today
+        # ("copd - on an inhaler?", "gout - still on allopurinol?": now)
+        focus.asks = "ever"
     if (
         _REACTION.search(plain)
         and focus.concepts
@@ -2209,6 +2310,8 @@ def understand(
         or any(c.kind == "drug_class" for _w, c in focus.concepts)
     ):
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
+        if not focus.given_for and "medications" in focus.sections:
+            focus.given_for = _for_it(focus, question)
     # ("why is she on warfarin?" asks the order's reason, which the record gives or not)
     focus.narrative = bool(
         _NARRATIVE.search(
@@ -2244,6 +2347,7 @@ def understand(
                     for c in m.concepts:
                         if focus.part_asks.get(c.id) in (None, "latest"):
                             focus.part_asks[c.id] = also
+    _diagnosed_when(focus, question)
     if (
         focus.concepts
         and all(c.kind in _TESTED for _w, c in focus.concepts)

@@ -2988,3 +2988,130 @@ async def test_a_drinking_problem_and_what_he_takes_for_a_topic(tmp_path: Path) 
     assert calls == 0, lines
     assert any(s.startswith("Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet: "
                             "past") for s in lines), lines  # fmt: skip
+
+
+async def test_a_twenty_sixth_sweep_a_topic_s_treatment_a_diagnosis_with_its_meds_and_why(
+    tmp_path: Path,
+) -> None:
+    # a twenty-sixth sweep: "chf - when diagnosed and what meds?" gave the medications
+    # alone; "when was the chf diagnosed and what is he taking for it?" listed every
+    # current order; "stroke - any clot retrieval?" said "Yes" of the stroke; "strep
+    # throat - antibiotics?" said "No, not currently" of the penicillin given for it;
+    # "naproxen - why?" gave no more than "no reason", beside the laceration recorded at
+    # the visit that ordered it; "dre findings?" gave the exams, not what they found;
+    # "where did the cancer spread?" went to the model; "how many prostate biopsies?"
+    # said the count twice; a reason by the visit was dated by that kind of visit's
+    # latest, not by the order's
+    record = [
+        condition("c1", "88805009", "Chronic congestive heart failure (disorder)",
+                  "1995-07-02"),
+        med("m1", "866414", "24 HR metoprolol succinate 100 MG Extended Release Oral Tablet",
+            "1995-07-23", reasonReference=[{"reference": "Condition/c1"}]),
+        med("m2", "316049", "Hydrochlorothiazide 25 MG", "1990-01-13"),
+        condition("c2", "230690007", "Stroke", "2011-10-24"),
+        _procedure("p1", "433112001", "Percutaneous mechanical thrombectomy of portal vein "
+                   "using fluoroscopic guidance", "2011-10-24", reason="c2"),
+        condition("c3", "43878008", "Streptococcal sore throat (disorder)", "2018-12-24",
+                  "resolved", abatement="2018-12-31"),
+        med("m3", "834061", "Penicillin V Potassium 250 MG Oral Tablet", "2018-12-24",
+            "stopped", reasonReference=[{"reference": "Condition/c3"}]),
+        _visit("e1", "2019-08-11", "EMER", "50849002", "Emergency room admission"),
+        _visit("e2", "2021-02-01", "EMER", "50849002", "Emergency room admission"),
+        condition("c4", "284549007", "Laceration of forearm", "2019-08-11", "resolved",
+                  abatement="2019-09-01") | {"encounter": {"reference": "Encounter/e1"}},
+        med("m4", "849574", "Naproxen sodium 220 MG Oral Tablet", "2019-08-11", "stopped",
+            encounter={"reference": "Encounter/e1"}),
+        _procedure("p2", "410006001", "Digital examination of rectum", "2020-01-06"),
+        obs("o1", "32465-7", None, date="2020-01-06T10:00:00+00:00", category="exam",
+            display="Physical findings of Prostate",
+            valueCodeableConcept={"coding": [{"system": "http://snomed.info/sct",
+                                              "code": "275302008",
+                                              "display": "Prostate enlarged on PR"}]}),
+        condition("c5", "94503003", "Metastasis from malignant tumor of prostate (disorder)",
+                  "2020-02-01"),
+        _procedure("p3", "65575008", "Biopsy of prostate", "2019-06-01"),
+        _procedure("p4", "65575008", "Biopsy of prostate", "2020-01-20"),
+        # two visits of one kind for one reason (one entry of the record's visits): the
+        # order written at the first is dated by its own day
+        condition("c6", "10509002", "Acute bronchitis (disorder)", "2016-03-18", "resolved",
+                  abatement="2016-04-01"),
+        _visit("e3", "2016-03-18", "AMB", "185345009", "Encounter for symptom", reason="c6"),
+        _visit("e4", "2016-08-01", "AMB", "185345009", "Encounter for symptom", reason="c6"),
+        med("m5", "308182", "Amoxicillin 250 MG Oral Capsule", "2016-03-18", "stopped",
+            encounter={"reference": "Encounter/e3"}),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "why the amoxicillin?", "chf - when diagnosed and what meds?",
+        "when was the chf diagnosed and what is he taking for it?",
+        "stroke - any clot retrieval?", "strep throat - antibiotics?", "naproxen - why?",
+        "dre findings?", "where did the cancer spread?", "how many prostate biopsies?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    diagnosed = "Chronic congestive heart failure: active, since 1995-07-02."
+    for q in ("chf - when diagnosed and what meds?",
+              "when was the chf diagnosed and what is he taking for it?"):  # fmt: skip
+        lines = said[q][0]
+        assert lines[0] == diagnosed, (q, lines)
+        assert any(s.startswith("24 HR metoprolol succinate") for s in lines), (q, lines)
+        assert not any("Hydrochlorothiazide" in s for s in lines), (q, lines)  # for else
+    assert said["stroke - any clot retrieval?"][0] == [
+        "Yes — Percutaneous mechanical thrombectomy of portal vein using fluoroscopic "
+        "guidance: 2011-10-24, for Stroke.",
+        "Stroke: active, since 2011-10-24.",
+    ], said
+    assert said["strep throat - antibiotics?"][0][0] == (
+        "Yes — Penicillin V Potassium 250 MG Oral Tablet: past, last ordered 2018-12-24, "
+        "for Streptococcal sore throat."
+    ), said
+    assert said["naproxen - why?"][0] == [
+        "Naproxen sodium 220 MG Oral Tablet: past, last ordered 2019-08-11 — the record "
+        "gives no reason for it; diagnosed at the visit it was last ordered at "
+        "(2019-08-11): Laceration of forearm."
+    ], said
+    assert any(
+        s.startswith("Physical findings of Prostate: Prostate enlarged on PR on 2020-01-06")
+        for s in said["dre findings?"][0]
+    ), said
+    assert said["where did the cancer spread?"][0] == [
+        "Metastasis from malignant tumor of prostate: active, since 2020-02-01."
+    ], said
+    assert said["why the amoxicillin?"][0] == [
+        "Amoxicillin 250 MG Oral Capsule: past, last ordered 2016-03-18 — the record gives "
+        "no reason for it; ordered at the visit for Acute bronchitis (2016-03-18)."
+    ], said
+    assert said["how many prostate biopsies?"][0] == [
+        "Biopsy of prostate: 2 on record, most recent 2020-01-20 (earlier: 2019-06-01)."
+    ], said
+
+
+async def test_a_topic_then_when_it_was_done_or_its_outcome(tmp_path: Path) -> None:
+    # "yaz - when started?" went to the model; "implant - when was it removed?" searched
+    # devices; "pregnancy - outcome?" said "No, not currently" of the pregnancy;
+    # "retinopathy - any laser?" said "Yes" of the retinopathy (no word for laser)
+    record = [
+        med("m1", "748856", "Yaz 28 Day Pack", "2021-03-01"),
+        _procedure("p1", "301807007", "Removal of subcutaneous contraceptive", "2014-08-20"),
+        condition("c1", "72892002", "Normal pregnancy", "2019-09-04", "resolved",
+                  abatement="2019-10-02"),
+        _procedure("p2", "714812005", "Induced termination of pregnancy", "2019-09-18",
+                   reason="c1"),
+        condition("c2", "1551000119108", "Nonproliferative diabetic retinopathy due to type "
+                  "2 diabetes mellitus (disorder)", "2020-12-28"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "yaz - when started?", "implant - when was it removed?",
+        "pregnancy - outcome?", "retinopathy - any laser?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["yaz - when started?"][0] == [
+        "Yaz 28 Day Pack: first ordered 2021-03-01 (current)."
+    ], said
+    assert said["implant - when was it removed?"][0] == [
+        "The most recent: Removal of subcutaneous contraceptive: 2014-08-20."
+    ], said
+    assert said["pregnancy - outcome?"][0] == [
+        "Induced termination of pregnancy: 2019-09-18, for Normal pregnancy."
+    ], said
+    laser = said["retinopathy - any laser?"][0]
+    assert laser[0].startswith("Not in this patient's record: no Laser therapy"), laser
+    assert not any(s.startswith("Yes") for s in laser), laser

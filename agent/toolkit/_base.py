@@ -46,6 +46,7 @@ __all__ = [
     "diagnosed_at",
     "ensure_evidence",
     "holds_now",
+    "last_day",
     "named_concepts",
     "new_handle",
     "no_care_due",
@@ -532,9 +533,13 @@ def bounded(
                 # "how many eye exams?": 58 procedures, done at 9 visits
                 said += f", on {len(done_on)} days"
             result.leads["count"] = [
-                (scrub(said, ctx.patient_id), [i.handle for i in events]),
+                # (one kind done more than once: its statement says how many, "Biopsy of
+                # prostate: 3 on record, most recent …", not said twice)
+                *([] if len(shown) == 1 and total > 1 else [
+                    (scrub(said, ctx.patient_id), [i.handle for i in events])
+                ]),
                 *result.statements,
-            ]
+            ]  # fmt: skip
         stay = stay_statement(last)
         if stay is not None:  # "how long was her last hospital stay?"
             result.leads["length"] = [
@@ -598,6 +603,11 @@ def _visit_of(resource: dict[str, Any]) -> Any:
     if isinstance(context, dict) and str(context.get("reference", "")).startswith("Encounter/"):
         return resource.get("encounter") or context
     return resource.get("encounter")
+
+
+def last_day(item: EvidenceItem) -> str:
+    """The day of an item's latest entry ("" when none is dated)."""
+    return max((p.day or "" for p in item.points), default="")
 
 
 def ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
@@ -686,10 +696,15 @@ def reason_lead(
             # the inhaler?": ordered at the visit for asthma); the visit cited
             result.add(ctx, visit)
             reasons = "; ".join(dict.fromkeys(plain(r) for r in visit.reasons))
-            said = f"{said.rstrip('.')}{_NO_REASON}; ordered at the visit for {reasons} ({(visit.date or '')[:10]})."
+            said = f"{said.rstrip('.')}{_NO_REASON}; ordered at the visit for {reasons} ({last_day(i)[:10]})."
             cited.append(visit.handle)
         elif found:
             said = _found_there(ctx, result, said, found, cited)
+        elif visit is not None and (found := diagnosed_at(ctx, order_visits(ctx, i)[-1:])):
+            # a visit that gives no reason either: what was diagnosed at it ("naproxen -
+            # why?": ordered at the ER visit that recorded a laceration)
+            where = f"at the visit it was last ordered at ({last_day(i)[:10]})"
+            said = _found_there(ctx, result, said, found, cited, where)
         elif not _for(w):
             said = f"{said.rstrip('.')}{_NO_REASON}."
         out.append((scrub(said, ctx.patient_id), cited))
@@ -697,15 +712,20 @@ def reason_lead(
 
 
 def _found_there(
-    ctx: AgentContext, result: ToolResult, said: str, found: list[EvidenceItem], cited: list[str]
+    ctx: AgentContext,
+    result: ToolResult,
+    said: str,
+    found: list[EvidenceItem],
+    cited: list[str],
+    where: str = "at that visit",
 ) -> str:
-    """A visit's statement that gives no reason, with the problems diagnosed at it (each
-    added to the result and to ``cited``)."""
+    """A visit's (or an order's) statement that gives no reason, with the problems
+    diagnosed at the visit (each added to the result and to ``cited``)."""
     for f in found:
         result.add(ctx, f)
         cited.append(f.handle)
     names = "; ".join(dict.fromkeys(plain(f.name) for f in found))
-    return f"{said.rstrip('.')}{_NO_REASON}; diagnosed at that visit: {names}."
+    return f"{said.rstrip('.')}{_NO_REASON}; diagnosed {where}: {names}."
 
 
 def latest_reason_lead(

@@ -68,6 +68,7 @@ from ._base import (
     diagnosed_at,
     ensure_evidence,
     holds_now,
+    last_day,
     named_concepts,
     no_care_due,
     none_on_the_list,
@@ -464,7 +465,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         problems = [i for i in items if not {"social", "administrative"} & set(i.flags)]
         items = [
             *(i for i in problems if i.status == "active"),
-            *sorted((i for i in problems if i.status != "active"), key=_last_day, reverse=True),
+            *sorted((i for i in problems if i.status != "active"), key=last_day, reverse=True),
         ]
     limit = ctx.settings.max_lines * (3 if whole or history else 1)
     result = bounded(ctx, items, what, scope, limit, current=whole)
@@ -755,7 +756,7 @@ def _given_for(
             # ear infection?": the cefuroxime ordered at the visit for otitis media)
             kept.append(item)
             reason = "; ".join(plain(r) for r in visit.reasons) or "it"
-            why[item.handle] = f" — ordered at the visit for {reason} ({(visit.date or '')[:10]})"
+            why[item.handle] = f" — ordered at the visit for {reason} ({last_day(item)[:10]})"
             continue
         named = _diagnosed_there(ctx, term, item, wanted)
         if named is not None:  # no reason of its own, ordered at a visit that diagnosed it
@@ -875,10 +876,6 @@ def _reason_concepts(ctx: AgentContext, term: Terminology, item: EvidenceItem) -
             if handle and handle != item.handle:
                 found += item_concepts(ev.get(handle), term)
     return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
-
-
-def _last_day(item: EvidenceItem) -> str:
-    return max((p.day or "" for p in item.points), default="")
 
 
 def _doses(
@@ -1009,7 +1006,7 @@ def _ended(ctx: AgentContext, items: list[EvidenceItem]) -> list[tuple[str, list
     if not kept:
         return []
     now = [i for i in kept if holds_now(i)]
-    latest = sorted(kept, key=_last_day)
+    latest = sorted(kept, key=last_day)
     first = now[0] if now else latest[-1]
     return _verdict_first(ctx, "No" if now else "Yes", first, [i for i in kept if i is not first])
 
@@ -1036,7 +1033,7 @@ def _related(
                 and id(item) not in seen
                 and _named(item, group.name.lower(), [group], term)
             )
-    return sorted(out, key=lambda gi: _last_day(gi[1]), reverse=True)
+    return sorted(out, key=lambda gi: last_day(gi[1]), reverse=True)
 
 
 def _broader(
@@ -1056,7 +1053,7 @@ def _broader(
             concepts = item_concepts(item, term)
             if any(c.id != w.id and term.implies(w, c) and c.codes for c in concepts):
                 out.append((w, item))
-    return sorted(out, key=lambda wi: _last_day(wi[1]), reverse=True)
+    return sorted(out, key=lambda wi: last_day(wi[1]), reverse=True)
 
 
 def _treated_unlisted(
