@@ -920,7 +920,7 @@ def _statements(
 ) -> list[tuple[dict[str, Any], str, list[str]]]:
     """The statements of the question's own (prefetched, successful) searches; said with
     the statistic the question asks for first (how many, the mean, the change …)."""
-    out = []
+    out: list[tuple[dict[str, Any], str, list[str]]] = []
     said_before: set[str] = set()  # a test asked for by name and again in its group
     yes: set[str | None] = set()  # the words of the question a "Yes —" was said of
     found = {  # words of the question that some search found entries for
@@ -971,6 +971,15 @@ def _statements(
                 # the panel and the tests it groups (a search of no words of its own)
                 text = text[len(_YES) :]
             once = _once(text, hs)
+            if hs and asks == "stop_reason" and once in said_before and " — " in text:
+                # "on a statin, and why was the simvastatin stopped?": the order said
+                # once, with why it was stopped
+                why = " — " + _unprefixed(text).split(" — ", 1)[1]
+                out = [
+                    (o, f"{t.rstrip('.')}{why}" if _once(t, h) == once and why not in t else t, h)
+                    for o, t, h in out
+                ]
+                continue
             if hs and _unprefixed(text) not in said_before and once not in said_before:
                 said_before.add(_unprefixed(text))
                 said_before.add(once)

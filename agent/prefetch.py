@@ -310,6 +310,19 @@ def _planned_for(evidence: EvidenceSet | None, concept: Concept, term: Terminolo
 #: a procedure's result asked of ("biopsy result?", "what did the scope show?")
 _RESULT_OF = re.compile(r"\bresults?\b|\bfindings?\b|\bpath(?:ology)?\b|\bshow(?:ed)?\W*$", re.I)
 
+
+def _allergy_to(question: str, words: str) -> bool:
+    """Whether the question's allergy words are said of the drug ``words`` names
+    ("allergic to penicillin?", "sulfa allergy?", "penicillin - any reaction?"), not of
+    something else beside it ("bee sting allergy - does she have an epipen?")."""
+    w = re.escape(words)
+    allergy = r"(?:allerg\w*|intoleran\w*|reactions?|reacted|sensitiv\w*|ADRs?)"
+    return bool(
+        re.search(rf"{allergy}\s+(?:to\s+|with\s+)?(?:[\w'-]+\s+){{0,3}}?{w}\b", question, re.I)
+        or re.search(rf"\b{w}\W*(?:[\w'-]+\W+){{0,3}}?{allergy}", question, re.I)
+    )
+
+
 #: The sections a window narrows, and the resource type searched for them.
 _WINDOWED = {
     "medications": "MedicationRequest",
@@ -495,6 +508,20 @@ def _treated(concept: Concept, term: Terminology) -> str:
         treated = term.concept(concept.monitors[0])
         if treated is not None:
             return treated.name
+    if concept.kind == "lab" and not concept.monitors:
+        # a group of tests ("is she on anything for her kidneys?": the kidney function
+        # tests): the condition its tests monitor that includes every other they do
+        # (kidney disease: chronic kidney disease is one), if there is one
+        monitors = [
+            m
+            for cid in term.descendants(concept)
+            if (d := term.concept(cid)) is not None
+            for cm in d.monitors
+            if (m := term.concept(cm)) is not None
+        ]
+        broadest = [m for m in monitors if all(term.implies(o, m) for o in monitors)]
+        if broadest:
+            return broadest[0].name
     return concept.name
 
 
@@ -601,10 +628,10 @@ def prefetch_calls(
             if kind in ("condition", "finding") and focus.part_asks.get(concept.id) == "first":
                 # "chf - when diagnosed and what meds?": its first entry, then what is
                 # given for it
-                calls.append(
-                    _asked(
+                calls.append(  # (words of its own: what is given for it, found or
+                    _asked(  # not, is said beside it)
                         focus,
-                        words,
+                        f"{words} (diagnosed)",
                         concept,
                         _call("search_record", name=concept.name, resource_type="Condition"),
                     )
@@ -649,6 +676,9 @@ def prefetch_calls(
             and term.implies(o, concept)
             and not term.implies(concept, o)  # two drugs of one combination product
             and not _listed(question, w, words)
+            # (each asked in a part of its own: "on a statin, and why was the simvastatin
+            # stopped?")
+            and focus.part_asks.get(o.id) == focus.part_asks.get(concept.id)
             for w, o in focus.concepts
         ):
             continue  # a broader word for something named more precisely ("disorder")
@@ -756,8 +786,12 @@ def prefetch_calls(
             rtype = "Encounter"
         elif concept.recorded_as == "anywhere":  # "code status?": an entry, an observation,
             rtype = None  # a document or a consent: the whole record
-        if kind in ("drug", "drug_class") and "allergies" in sections_words:
-            rtype = "AllergyIntolerance"  # "allergic to penicillin?": not her prescriptions
+        if (
+            kind in ("drug", "drug_class")
+            and "allergies" in sections_words
+            and _allergy_to(question, words)
+        ):  # "allergic to penicillin?": not her prescriptions (but "bee sting allergy -
+            rtype = "AllergyIntolerance"  # does she have an epipen?": the prescription)
         if kind == "body_site" and others:
             continue  # "surgery on his knee?": the surgeries of the knee (site= below)
         args = {"name": concept.name, **window}

@@ -523,7 +523,10 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"tick\w*|inch\w*)\s+(?:up|down|higher|lower)\b"
             r"|\b(?:has|have|had|did|was|were|is|are)\b[^?]*\b(?:increas|decreas)(?:ed|ing)\b"
             r"|\bhow\s+(?:has|have|did|does|do|is|are)\s+(?:\w+\s+){0,3}"
-            r"(?:chang|mov|develop|evolv|progress)\w*",
+            r"(?:chang|mov|develop|evolv|progress)\w*"
+            # "weight - any loss?", "bp meds - any changes over the years?"
+            # (not "any loss of consciousness?": a thing of its own)
+            r"|\bany\s+(?:changes?|loss|gain|drop|rise|increase|decrease)\b(?!\s+(?:of|in)\b)",
             re.I,
         ),
     ),
@@ -565,7 +568,10 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # "when did the allergy shots start?", "when did her migraines begin?"
             r"|\bwhen did (?:the|her|his|their|my|your)\b[^?;]*?\b(?:start|begin)\b"
             r"|\bwhen (?:was|were) (?:it|that|this|they) (?:first )?started\b"
-            r"|\bwhen (?:was|were) (?:\w+\s+){1,5}?(?:found|discovered|detected|picked up)\b",
+            r"|\bwhen (?:was|were) (?:\w+\s+){1,5}?(?:found|discovered|detected|picked up)\b"
+            # "ckd - when did it progress to stage 2?": when that stage was first recorded
+            r"|\bwhen did (?:it|that|this|she|he|they|the \w+|her \w+|his \w+) "
+            r"(?:progress|advance|turn into|become|reach|go to)\w*\b",
             re.I,
         ),
     ),
@@ -908,6 +914,18 @@ def _first_event_day(
     return _first_day(events, evidence, terminology)
 
 
+def _over(concepts: Sequence[Concept], evidence: EvidenceSet, terminology: Terminology) -> bool:
+    """The record holds problems of those concepts, and none of them is active."""
+    entries = [
+        item
+        for item in evidence.section("conditions")
+        if any(
+            terminology.implies(k, c) for k in item_concepts(item, terminology) for c in concepts
+        )
+    ]
+    return bool(entries) and all(item.status != "active" for item in entries)
+
+
 def _day(text: str | None) -> dt.date | None:
     """The day of a FHIR date or dateTime, or ``None`` (absent or not a date)."""
     try:
@@ -1164,7 +1182,7 @@ _SINCE_THEN = re.compile(
 #: question word after "and")
 _PART = re.compile(
     r"\?\s*(?=\S)|;\s*|,?\s+\b(?:and|also|plus)\s+(?=(?:what|when|which|who|how|is|are|was|"
-    r"were|do|does|did|has|have|had|am|any)\b)",
+    r"were|do|does|did|has|have|had|am|any|why)\b)",
     re.I,
 )
 
@@ -1269,7 +1287,9 @@ def _for_it(focus: Focus, question: str) -> list[str]:
 #: asks when a problem was diagnosed ("chf - when diagnosed and what meds?"), beside what
 #: else is asked of it (not how: "how was it diagnosed?" asks its workup)
 _DIAGNOSIS_ASKED = re.compile(
-    r"\b(?:when|date)\b[^?;]*?\b(?:diagnos[ie]s|diagnosed|dx'?d?)\b|\bonset\b|\bsince when\b",
+    r"\b(?:when|date)\b[^?;]*?\b(?:diagnos[ie]s|diagnosed|dx'?d?)\b|\bonset\b"
+    # "preeclampsia - when and how was it managed?"
+    r"|^[^?;]*?\bwhen and\b",
     re.I,
 )
 
@@ -1918,7 +1938,7 @@ _TOPIC_THEN_WH = re.compile(
     r"what was given|(?:when and )?how (?:was it |were they )?(?:diagnosed|found)|"
     # "yaz - when started?", "implant - when was it removed?": when that was done to it
     r"when (?:was it |were they )?(?:started|stopped|discontinued|removed|taken out|"
-    r"inserted|placed|put in|done|diagnosed)|"
+    r"inserted|placed|put in|done|diagnosed|given|administered|performed)|"
     # "pregnancy - outcome?": what happened with it (what was given and done for it)
     r"(?:what was the |the )?outcomes?|what happened|"
     r"why (?:was it |were they )?(?:stopped|discontinued|held|started|"
@@ -2282,10 +2302,15 @@ def understand(
         focus.past = True
     _treatment_history(focus, question)
     focus.topic = _topic_of(focus, question)
-    if focus.topic and focus.asks == "yesno" and not _NOW_ASKED.search(question):
-        # "strep throat - antibiotics?", "stroke - any tpa?": whether it was ever given or
-        # done for it (a course for a past problem is past), not whether it is taken today
-        # ("copd - on an inhaler?", "gout - still on allopurinol?": now)
+    if (
+        focus.topic
+        and focus.asks == "yesno"
+        and not _NOW_ASKED.search(question)
+        and evidence is not None
+        and _over([c for _w, c in focus.concepts if c.id in focus.topic], evidence, terminology)
+    ):  # "strep throat - antibiotics?": whether it was ever given or done for a problem
+        # that is over (its course is past), not whether it is taken today (of a problem
+        # that is not: "knee arthritis - pain meds?", now; "copd - on an inhaler?": now)
         focus.asks = "ever"
     if (
         _REACTION.search(plain)
@@ -2347,6 +2372,14 @@ def understand(
                     for c in m.concepts:
                         if focus.part_asks.get(c.id) in (None, "latest"):
                             focus.part_asks[c.id] = also
+    if any(a == "reason" for a in focus.part_asks.values()) and _STOP_ASKED.search(plain):
+        # "on a statin, and why was the simvastatin stopped?": why the drug's part asks
+        # is why it ended (each other part its own)
+        for cid, of_part in focus.part_asks.items():
+            concept = terminology.concept(cid)
+            if of_part == "reason" and concept is not None and concept.kind in _DRUG_KINDS:
+                focus.part_asks[cid] = "stop_reason"
+        focus.narrative = bool(_NARRATIVE.search(_WHY.sub(" ", question)))
     _diagnosed_when(focus, question)
     if (
         focus.concepts

@@ -533,13 +533,9 @@ def bounded(
                 # "how many eye exams?": 58 procedures, done at 9 visits
                 said += f", on {len(done_on)} days"
             result.leads["count"] = [
-                # (one kind done more than once: its statement says how many, "Biopsy of
-                # prostate: 3 on record, most recent …", not said twice)
-                *([] if len(shown) == 1 and total > 1 else [
-                    (scrub(said, ctx.patient_id), [i.handle for i in events])
-                ]),
+                (scrub(said, ctx.patient_id), [i.handle for i in events]),
                 *result.statements,
-            ]  # fmt: skip
+            ]
         stay = stay_statement(last)
         if stay is not None:  # "how long was her last hospital stay?"
             result.leads["length"] = [
