@@ -996,7 +996,12 @@ _VERDICT = re.compile(r"^(?:Yes|No(?:, not (?:currently|at death))?|None current
 def _unprefixed(text: str) -> str:
     """A statement without its verdict, to say an entry once ("do I have nerve damage from
     my diabetes?": the neuropathy is found by both searches, "Yes —" by the first)."""
-    return _VERDICT.sub("", text)
+    return _RELATED.sub("", _VERDICT.sub("", text))
+
+
+#: what an absence says beside it ("Related on record (anaphylaxis): …"): the entry is said
+#: once, whichever search said it first
+_RELATED = re.compile(r"^Related on record \([^)]*\): ")
 
 
 def _once(text: str, handles: Sequence[str]) -> str:

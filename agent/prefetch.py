@@ -625,16 +625,17 @@ def prefetch_calls(
             # medications given for it (by their orders' reasons or their class)
             # (asked in the past tense: "what was the strep throat treated with?", any status)
             status = {} if window or focus.asks == "ever" or focus.past else {"status": "active"}
-            if kind in ("condition", "finding") and focus.part_asks.get(concept.id) == "first":
-                # "chf - when diagnosed and what meds?": its first entry, then what is
-                # given for it
+            if kind in ("condition", "finding") and concept.id in focus.part_asks:
+                # a part of its own asks of the problem ("chf - when diagnosed and what
+                # meds?", "is she diabetic, and what is she on for it?"): its entries (the
+                # first, unless that part asks otherwise), then what is given for it
+                of_part = focus.part_asks[concept.id]
                 calls.append(  # (words of its own: what is given for it, found or
-                    _asked(  # not, is said beside it)
-                        focus,
-                        f"{words} (diagnosed)",
-                        concept,
-                        _call("search_record", name=concept.name, resource_type="Condition"),
-                    )
+                    _call("search_record", name=concept.name, resource_type="Condition")
+                    | {  # not, is said beside it)
+                        "words": f"{words.lower()} (itself)",
+                        "asks": of_part if of_part in ("first", "latest", "yesno") else "first",
+                    }
                 )
                 named.add("condition")
             # (with its procedures, below: "how was the fracture treated?", one of the two

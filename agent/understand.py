@@ -526,11 +526,21 @@ _ASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:chang|mov|develop|evolv|progress)\w*"
             # "weight - any loss?", "bp meds - any changes over the years?"
             # (not "any loss of consciousness?": a thing of its own)
-            r"|\bany\s+(?:changes?|loss|gain|drop|rise|increase|decrease)\b(?!\s+(?:of|in)\b)",
+            r"|\bany\s+(?:changes?|loss|gain|drop|rise|increase|decrease)\b(?!\s+(?:of|in)\b)"
+            r"|\b(?:has|have|had)\b[^?]*\bchanged\b",
             re.I,
         ),
     ),
-    ("range", re.compile(r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b", re.I)),
+    (
+        "range",
+        re.compile(
+            r"\b(?:lowest|highest|minimum|maximum|min|max|peak)\b"
+            # "troponin - how high did it go?", "how low has her sodium been?"
+            r"|\bhow (?:high|low) (?:did|has|had|does|do|have) (?:[\w'-]+\s+){0,3}?"
+            r"(?:go|gone|get|gotten|got|reach|reached|been|run|ran)\b",
+            re.I,
+        ),
+    ),
     (  # "has he passed?", "is she deceased?", "did he die?": whether, a yes or no
         "dead",
         re.compile(
@@ -1269,7 +1279,9 @@ def _topic_of(focus: Focus, question: str) -> list[str]:
 #: heart failure, and what was he started on?")
 _FOR_IT_LATER = re.compile(
     r"\b(?:and|,)\s+(?:what|which|is|was|were|are|any)\b[^?;]*?(?:\bfor (?:it|that|this|them)\b"
-    r"|\b(?:started|put|begun) on\s*\??\s*$)",
+    r"|\b(?:started|put|begun) on\s*\??\s*$"
+    # "when was the heart attack and what was he given?"
+    r"|\b(?:given|prescribed|treated with)\s*\??\s*$)",
     re.I,
 )
 
@@ -1289,7 +1301,9 @@ def _for_it(focus: Focus, question: str) -> list[str]:
 _DIAGNOSIS_ASKED = re.compile(
     r"\b(?:when|date)\b[^?;]*?\b(?:diagnos[ie]s|diagnosed|dx'?d?)\b|\bonset\b"
     # "preeclampsia - when and how was it managed?"
-    r"|^[^?;]*?\bwhen and\b",
+    r"|^[^?;]*?\bwhen and\b"
+    # "retinopathy - when found and any treatment?"
+    r"|\bwhen\b[^?;]*?\b(?:found|discovered|detected|picked up|noticed|first seen)\b",
     re.I,
 )
 
@@ -1935,6 +1949,7 @@ _TOPIC_THEN_WH = re.compile(
     r"^\s*(?!(?:and|so|but|or|then|what|when|why|how|which|who|since|for)\b)"
     r"(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.|(?<=\w)\s)\s*"
     r"(?P<wh>when|why|when and why|why and when|since when|what for|for what|what was done|"
+    r"when (?:was it |were they )?(?:started|begun|prescribed|ordered) and why|"
     r"what was given|(?:when and )?how (?:was it |were they )?(?:diagnosed|found)|"
     # "yaz - when started?", "implant - when was it removed?": when that was done to it
     r"when (?:was it |were they )?(?:started|stopped|discontinued|removed|taken out|"
@@ -1968,6 +1983,9 @@ def _topic_first(question: str, terminology: Terminology) -> str:
             return f"why {asked.group('aux')} {asked.group('topic')}?"
         return question
     topic, wh = said.group("topic"), re.sub(r"\s+", " ", said.group("wh").lower())
+    if wh.endswith(" and why") and wh != "when and why":  # "sertraline - when started
+        # and why?": why it was started, said with its first order
+        return f"why was {topic} {wh.split()[-3]}?"
     if wh in ("when and why", "why and when"):  # "er visit - when and why?": its reason,
         # which is said with its date
         return f"why {topic}?"
@@ -2283,7 +2301,14 @@ def understand(
     if (
         focus.asks == "change"
         and focus.concepts
-        and all(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
+        and (
+            all(c.kind in _DRUG_KINDS for _w, c in focus.concepts)
+            # "any changes to her afib meds?": those given for it
+            or (
+                "medications" in focus.sections
+                and any(c.kind in _TREATED_KINDS for _w, c in focus.concepts)
+            )
+        )
         and re.search(rf"\b{_ADJUSTED}", plain, re.I)
     ):  # "was her lisinopril increased?": a drug's course is its dose
         focus.asks = "dose"
@@ -2337,6 +2362,10 @@ def understand(
         focus.given_for = [c.id for w, c in focus.concepts if _given_for(question, w, c)]
         if not focus.given_for and "medications" in focus.sections:
             focus.given_for = _for_it(focus, question)
+    elif _for_it(focus, question):  # "covid - when diagnosed and what was given?"
+        focus.sections = [*focus.sections, "medications"]
+        focus.given_for = _for_it(focus, question)
+        focus.past = focus.past or not _NOW_ASKED.search(question)
     # ("why is she on warfarin?" asks the order's reason, which the record gives or not)
     focus.narrative = bool(
         _NARRATIVE.search(
@@ -2365,6 +2394,14 @@ def understand(
             if any(bounds[k] <= m.start < bounds[k + 1] for m in mentions):
                 continue
             also = _asks(plain[bounds[k] : bounds[k + 1]])
+            if also == "reason" and _STOP_ASKED.search(plain[bounds[k] : bounds[k + 1]]):
+                also = "stop_reason"  # "on aspirin, and why was it stopped?"
+                for m in mentions:
+                    if bounds[k - 1] <= m.start < bounds[k]:
+                        for c in m.concepts:
+                            if c.kind in _DRUG_KINDS:
+                                focus.part_asks[c.id] = also
+                continue
             if also not in _SAYS_THE_LATEST:
                 continue
             for m in mentions:
@@ -2372,7 +2409,9 @@ def understand(
                     for c in m.concepts:
                         if focus.part_asks.get(c.id) in (None, "latest"):
                             focus.part_asks[c.id] = also
-    if any(a == "reason" for a in focus.part_asks.values()) and _STOP_ASKED.search(plain):
+    if any(a in ("reason", "stop_reason") for a in focus.part_asks.values()) and _STOP_ASKED.search(
+        plain
+    ):
         # "on a statin, and why was the simvastatin stopped?": why the drug's part asks
         # is why it ended (each other part its own)
         for cid, of_part in focus.part_asks.items():

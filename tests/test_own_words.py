@@ -3176,3 +3176,80 @@ async def test_a_twenty_seventh_sweep_changes_a_drug_beside_an_allergy_and_parts
     managed = said["preeclampsia - when and how was it managed?"][0]
     assert managed[0] == "Preeclampsia: resolved, since 2016-12-11, resolved 2017-02-12.", managed
     assert len(managed) > 1, managed  # (and what was given for it, or that none was)
+
+
+async def test_a_twenty_eighth_sweep_doses_of_a_problem_s_drugs_and_parts_that_point_back(
+    tmp_path: Path,
+) -> None:
+    # a twenty-eighth sweep: "any changes to her afib meds?" went to the model, and "have
+    # her bp meds changed?" said "Yes — 2 strengths or forms" of two different drugs;
+    # "when was the heart attack and what was he given?" gave the infarction alone (to
+    # the model); "on aspirin, and why was it stopped?", "troponin - how high did it go?"
+    # and "sertraline - when started and why?" went to the model; "retinopathy - when
+    # found and any treatment?" did not say when
+    record = [
+        condition("c1", "49436004", "Atrial fibrillation", "2025-02-22"),
+        med("m1", "197604", "Digoxin 0.125 MG Oral Tablet", "2025-04-30",
+            reasonReference=[{"reference": "Condition/c1"}]),
+        med("m2", "897718", "verapamil hydrochloride 80 MG Oral Tablet", "2025-04-30",
+            reasonReference=[{"reference": "Condition/c1"}]),
+        med("m3", "310798", "Hydrochlorothiazide 25 MG Oral Tablet", "1978-07-26"),
+        condition("c2", "401314000", "Acute non-ST segment elevation myocardial infarction",
+                  "2022-08-04"),
+        med("m4", "243670", "Aspirin 81 MG Oral Tablet", "2022-08-04", "stopped",
+            reasonReference=[{"reference": "Condition/c2"}]),
+        obs("t1", "89579-7", 42.87, "ng/L", "2022-08-04T10:00:00+00:00"),
+        obs("t2", "89579-7", 49.88, "ng/L", "2022-08-04T16:00:00+00:00"),
+        condition("c3", "21897009", "Generalized anxiety disorder", "2020-08-26"),
+        med("m5", "312940", "Sertraline 100 MG Oral Tablet", "2020-08-26",
+            reasonReference=[{"reference": "Condition/c3"}]),
+        condition("c4", "1551000119108", "Nonproliferative diabetic retinopathy due to type "
+                  "2 diabetes mellitus (disorder)", "2020-12-28"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "any changes to her afib meds?", "have her bp meds changed?",
+        "when was the heart attack and what was he given?",
+        "on aspirin, and why was it stopped?", "troponin - how high did it go?",
+        "sertraline - when started and why?", "retinopathy - when found and any treatment?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    afib = said["any changes to her afib meds?"][0]
+    assert len(afib) == 2, afib  # each drug given for it, its doses
+    assert all(s.startswith("No change of dose on record") for s in afib), afib
+    bp = said["have her bp meds changed?"][0]
+    assert not any("strengths or forms" in s for s in bp), bp  # two drugs, not two doses
+    given = said["when was the heart attack and what was he given?"][0]
+    assert given[0].startswith("Acute non-ST segment elevation myocardial infarction: active, "
+                               "since 2022-08-04"), given  # fmt: skip
+    assert any(s.startswith("Aspirin 81 MG Oral Tablet") for s in given), given
+    assert said["on aspirin, and why was it stopped?"][0] == [
+        "Aspirin 81 MG Oral Tablet: past, last ordered 2022-08-04, for Acute non-ST segment "
+        "elevation myocardial infarction — the record gives no reason for stopping it."
+    ], said
+    assert said["troponin - how high did it go?"][0][0].endswith(
+        "highest 49.88 ng/L on 2022-08-04 (2 results since 2022-08-04)."
+    ), said
+    assert said["sertraline - when started and why?"][0][0].startswith(
+        "Sertraline 100 MG Oral Tablet: current, last ordered 2020-08-26, for Generalized "
+        "anxiety disorder"
+    ), said
+    found = said["retinopathy - when found and any treatment?"][0]
+    assert found[0].startswith("Nonproliferative diabetic retinopathy due to type 2 diabetes "
+                               "mellitus: active, since 2020-12-28"), found  # fmt: skip
+
+
+async def test_an_entry_whose_name_says_it_is_no_diagnosis_of_the_thing_it_names(
+    tmp_path: Path,
+) -> None:
+    # an entry coded in a way the terminology does not know is read by its name, as the
+    # name asserts it: "Contact with and (suspected) exposure to COVID-19" (ICD-10-CM
+    # Z20.822) is no COVID-19 of the patient's; a history of it still is of it
+    record = [
+        {**condition("c1", "Z20.822", "Contact with and (suspected) exposure to COVID-19",
+                     "2021-06-07", "resolved", abatement="2021-06-07"),
+         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                              "code": "Z20.822",
+                              "display": "Contact with and (suspected) exposure to COVID-19"}]}},
+    ]  # fmt: skip
+    said = await _said(tmp_path, record, "covid?")
+    assert said["covid?"][0][0].startswith("Not in this patient's record: no"), said

@@ -474,6 +474,9 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             (f"{text}{why.get(hs[0], '')}" if len(hs) == 1 else text, hs)
             for text, hs in result.statements
         ]
+    if args.given_for and any(i.kind == "medication" for i in items):
+        # "any changes to her afib meds?": each drug given for it, its doses
+        result.leads["dose"] = _doses(ctx, items, [], term)
     if whole and items and len(items) <= limit:  # "how many meds is he on?": code counts
         listed = what if args.given_for else _CURRENT_LIST.get(rtype or "", f"current {what}")
         said = f"{sentence_case(listed)}: {len(items)} in all"
@@ -878,6 +881,11 @@ def _reason_concepts(ctx: AgentContext, term: Terminology, item: EvidenceItem) -
     return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
 
 
+def _wanted_drug(wanted: list[Concept]) -> bool:
+    """Whether a drug itself is asked of (not a class of them, nor what they are for)."""
+    return any(c.kind == "drug" for c in wanted)
+
+
 def _doses(
     ctx: AgentContext, items: list[EvidenceItem], wanted: list[Concept], term: Terminology
 ) -> list[tuple[str, list[str]]]:
@@ -895,6 +903,12 @@ def _doses(
         and drugs <= named | {a for d in drugs for a in term.ancestors(d) if a in named}
     ]
     products = sorted(alone or meds, key=lambda i: (i.points[0].day or "") if i.points else "")
+    by_drug: dict[frozenset[str], list[EvidenceItem]] = {}
+    for i in products:  # (a class's drugs each on its own: "have her bp meds changed?")
+        of = frozenset(c.id for c in item_concepts(i, term) if c.kind == "drug")
+        by_drug.setdefault(of or frozenset({i.handle}), []).append(i)
+    if len(by_drug) > 1 and not _wanted_drug(wanted):
+        return [said for group in by_drug.values() for said in _doses(ctx, group, [], term)]
 
     def said(i: EvidenceItem) -> str:
         days = [p.day for p in i.points if p.day]

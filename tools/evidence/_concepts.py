@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tools.terminology import ACT, KINDS, Concept, Terminology
+from tools.terminology import ACT, KINDS, Concept, Terminology, assertion_of
 
 from ._model import EvidenceItem
 
@@ -28,6 +28,11 @@ KINDS_BY_ITEM: dict[str, tuple[str, ...]] = {
 }
 
 
+#: what an entry's name says is not the patient's own, or not found: "No known allergy",
+#: "Suspected lung cancer", "Family history of diabetes"
+_NOT_THE_PATIENTS = frozenset({"negated", "uncertain", "hypothetical", "family"})
+
+
 def item_concepts(item: EvidenceItem, terminology: Terminology) -> list[Concept]:
     """The concepts an item records: by its codings first (code, then display, of the
     kinds its resource type can name), then mentioned in its other typed fields
@@ -46,9 +51,14 @@ def item_concepts(item: EvidenceItem, terminology: Terminology) -> list[Concept]
             for concept in terminology.concepts_of(c.system, c.code, c.display, kinds=kinds):
                 out.setdefault(concept.id, concept)
     if not out:
-        for concept in _mentioned(terminology, [item.name]):
-            if kinds is None or concept.kind in kinds:
-                out.setdefault(concept.id, concept)
+        # by its name's words, as they assert it: "Contact with and (suspected) exposure
+        # to COVID-19" names no COVID-19 the patient has
+        for m in terminology.mentions(item.name):
+            if assertion_of(item.name, m.start, m.end).status in _NOT_THE_PATIENTS:
+                continue  # (a history of it is still of it: "History of appendectomy")
+            for concept in m.concepts:
+                if kinds is None or concept.kind in kinds:
+                    out.setdefault(concept.id, concept)
     for p in item.points:
         if p.component is not None:
             for concept in terminology.concepts_of(
