@@ -620,7 +620,13 @@ def prefetch_calls(
             )
             named.update(("setting", "condition"))
             continue
-        if "medications" in sections_words and concept.id in focus.given_for:
+        if (
+            "medications" in sections_words
+            and concept.id in focus.given_for
+            # ("what antibiotic did she get for the uti?": the class's, searched below,
+            # not everything given for it)
+            and not any(c.kind == "drug_class" for _w, c in concepts)
+        ):
             # "what is she taking for her blood pressure?", "hypertension meds?": the
             # medications given for it (by their orders' reasons or their class)
             # (asked in the past tense: "what was the strep throat treated with?", any status)

@@ -2327,6 +2327,16 @@ def understand(
         focus.past = True
     _treatment_history(focus, question)
     focus.topic = _topic_of(focus, question)
+    if not focus.which and any(
+        c.kind == "drug_class"
+        and re.search(
+            rf"\b(?:what|which)\s+(?:(?:kinds?|types?|sorts?)\s+of\s+)?{re.escape(w)}\b",
+            question,
+            re.I,
+        )
+        for w, c in focus.concepts
+    ):  # "uti - when and what antibiotic?": which of that class (of any status), as the
+        focus.which = True  # entries found say it
     if (
         focus.topic
         and focus.asks == "yesno"

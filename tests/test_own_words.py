@@ -3253,3 +3253,35 @@ async def test_an_entry_whose_name_says_it_is_no_diagnosis_of_the_thing_it_names
     ]  # fmt: skip
     said = await _said(tmp_path, record, "covid?")
     assert said["covid?"][0][0].startswith("Not in this patient's record: no"), said
+
+
+async def test_which_of_a_class_in_a_part_and_a_class_for_a_problem(tmp_path: Path) -> None:
+    # "uti - when and what antibiotic?" went to the model; "what antibiotic did she get
+    # for the uti?" gave the bladder analgesic too (everything given for it, beside the
+    # antibiotics); "hand oa - any meds?" read no osteoarthritis ("oa")
+    record = [
+        condition("c1", "38822007", "Cystitis", "2013-02-18", "resolved", abatement="2013-04-11"),
+        med("m1", "311989", "Nitrofurantoin 5 MG/ML Oral Suspension", "2013-04-04", "stopped",
+            reasonReference=[{"reference": "Condition/c1"}]),
+        med("m2", "1094107", "Phenazopyridine hydrochloride 100 MG Oral Tablet", "2013-04-04",
+            "stopped", reasonReference=[{"reference": "Condition/c1"}]),
+        condition("c2", "201834006", "Localized, primary osteoarthritis of the hand",
+                  "1993-02-09"),
+        med("m3", "849574", "Naproxen sodium 220 MG Oral Tablet", "1993-02-09", "stopped",
+            reasonReference=[{"reference": "Condition/c2"}]),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "uti - when and what antibiotic?",
+        "what antibiotic did she get for the uti?", "hand oa - any meds?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    for q in ("uti - when and what antibiotic?", "what antibiotic did she get for the uti?"):
+        lines = said[q][0]
+        assert lines[0].startswith("Nitrofurantoin 5 MG/ML Oral Suspension: past"), (q, lines)
+        assert not any("Phenazopyridine" in s for s in lines), (q, lines)
+        assert "Cystitis: resolved, since 2013-02-18, resolved 2013-04-11." in lines, (q, lines)
+    assert any(
+        s.startswith("Naproxen sodium 220 MG Oral Tablet: past, last ordered 1993-02-09, for "
+                     "Localized, primary osteoarthritis of the hand")
+        for s in said["hand oa - any meds?"][0]
+    ), said  # fmt: skip
