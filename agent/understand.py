@@ -1949,7 +1949,7 @@ _TOPIC_THEN_WH = re.compile(
     r"^\s*(?!(?:and|so|but|or|then|what|when|why|how|which|who|since|for)\b)"
     r"(?P<topic>[^-\u2013\u2014:,?]{1,60}?)\s*(?:[-\u2013\u2014:,]|\.\.\.|(?<=\w)\s)\s*"
     r"(?P<wh>when|why|when and why|why and when|since when|what for|for what|what was done|"
-    r"when (?:was it |were they )?(?:started|begun|prescribed|ordered) and why|"
+    r"when (?:was it |were they )?(?:started|begun|prescribed|ordered) and (?:why|what for)|"
     r"what was given|(?:when and )?how (?:was it |were they )?(?:diagnosed|found)|"
     # "yaz - when started?", "implant - when was it removed?": when that was done to it
     r"when (?:was it |were they )?(?:started|stopped|discontinued|removed|taken out|"
@@ -1983,9 +1983,11 @@ def _topic_first(question: str, terminology: Terminology) -> str:
             return f"why {asked.group('aux')} {asked.group('topic')}?"
         return question
     topic, wh = said.group("topic"), re.sub(r"\s+", " ", said.group("wh").lower())
-    if wh.endswith(" and why") and wh != "when and why":  # "sertraline - when started
+    if (
+        wh.endswith((" and why", " and what for")) and wh != "when and why"
+    ):  # "sertraline - when started
         # and why?": why it was started, said with its first order
-        return f"why was {topic} {wh.split()[-3]}?"
+        return f"why was {topic} {re.sub(r' and (?:why|what for)$', '', wh).split()[-1]}?"
     if wh in ("when and why", "why and when"):  # "er visit - when and why?": its reason,
         # which is said with its date
         return f"why {topic}?"
@@ -2429,6 +2431,11 @@ def understand(
             if of_part == "reason" and concept is not None and concept.kind in _DRUG_KINDS:
                 focus.part_asks[cid] = "stop_reason"
         focus.narrative = bool(_NARRATIVE.search(_WHY.sub(" ", question)))
+    for cid, of_part in focus.part_asks.items():  # "is he still drinking, and any liver
+        # tests?": whether results were ever taken (a result is not held now or not)
+        of_it = terminology.concept(cid)
+        if of_part == "yesno" and of_it is not None and of_it.kind in _TESTED:
+            focus.part_asks[cid] = "ever"
     _diagnosed_when(focus, question)
     if (
         focus.concepts

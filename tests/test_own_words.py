@@ -3285,3 +3285,49 @@ async def test_which_of_a_class_in_a_part_and_a_class_for_a_problem(tmp_path: Pa
                      "Localized, primary osteoarthritis of the hand")
         for s in said["hand oa - any meds?"][0]
     ), said  # fmt: skip
+
+
+async def test_a_class_none_given_for_the_topic_but_on_record_and_a_part_asking_results(
+    tmp_path: Path,
+) -> None:
+    # "cad - when diagnosed and on a beta blocker?" read no CAD ("cad" in lower case),
+    # then said none given for it, not the metoprolol given for heart failure (a course
+    # ordered long before the problem asked of is not said); "is he still drinking, and
+    # any liver tests?" went to the model; "nitro - when was it started and what for?"
+    # said no reason
+    record = [
+        condition("c1", "53741008", "Coronary Heart Disease", "1976-12-25"),
+        condition("c2", "88805009", "Chronic congestive heart failure (disorder)",
+                  "1978-07-06"),
+        med("m1", "866414", "24 HR metoprolol succinate 100 MG Extended Release Oral Tablet",
+            "1978-07-27", reasonReference=[{"reference": "Condition/c2"}]),
+        condition("c3", "233604007", "Pneumonia", "2021-06-23"),
+        condition("c4", "43878008", "Streptococcal sore throat (disorder)", "1965-07-20",
+                  "resolved", abatement="1965-07-30"),
+        med("m2", "834061", "Penicillin V Potassium 250 MG Oral Tablet", "1965-07-20",
+            "stopped", reasonReference=[{"reference": "Condition/c4"}]),
+        condition("c5", "7200002", "Alcoholism", "1957-07-13"),
+        obs("l1", "1742-6", 21.59, "U/L", "1981-07-12T10:00:00+00:00"),
+        _visit("e1", "1976-12-25", "AMB", "185345009", "Encounter for symptom"),
+        condition("c6", "371435005", "Chronic ischemic heart disease", "1976-12-25")
+        | {"encounter": {"reference": "Encounter/e1"}},
+        med("m3", "705129", "Nitroglycerin 0.4 MG/ACTUAT Mucosal Spray", "1976-12-25",
+            encounter={"reference": "Encounter/e1"}),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "cad - when diagnosed and on a beta blocker?",
+        "pneumonia - antibiotics?", "is he still drinking, and any liver tests?",
+        "nitro - when was it started and what for?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    cad = said["cad - when diagnosed and on a beta blocker?"][0]
+    assert any(s.startswith("Related on record (beta blocker): 24 HR metoprolol succinate")
+               for s in cad), cad  # fmt: skip
+    assert "Coronary Heart Disease: active, since 1976-12-25." in cad, cad
+    assert not any("Penicillin" in s for s in said["pneumonia - antibiotics?"][0]), said
+    drinking = said["is he still drinking, and any liver tests?"][0]
+    assert any(s.startswith("Yes — ALT: 21.59 U/L on 1981-07-12") for s in drinking), drinking
+    assert said["nitro - when was it started and what for?"][0][0].endswith(
+        "diagnosed at the visit it was last ordered at (1976-12-25): Chronic ischemic heart "
+        "disease."
+    ), said

@@ -352,6 +352,19 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
             # "any ER visits for his arm?", none with that reason: the visits of that
             # setting that record no reason (a visit often records none)
             unlinked = [i for i in pool if not i.reasons]
+        named = [w for w in wanted if w.kind in _DRUGS]
+        if not items and named and not related:
+            # "cad - on a beta blocker?", none given for it: the drugs of that name on
+            # record for another reason that hold now, or were ordered since it began
+            # (the metoprolol given for heart failure; not a course for a sore throat
+            # decades before the pneumonia asked of)
+            began = _onset(ev, named_concepts(term, args.given_for), term)
+            related = [
+                (named[0], i)
+                for i in pool
+                if i.kind == "medication"
+                and ((holds_now(i) and "stale" not in i.flags) or last_day(i) >= began)
+            ]
         if status and not items and rtype == "MedicationRequest":
             # "is she on anything for her cholesterol?", nothing current: what was given
             # for it before, after that search's "nothing found"
@@ -879,6 +892,19 @@ def _reason_concepts(ctx: AgentContext, term: Terminology, item: EvidenceItem) -
             if handle and handle != item.handle:
                 found += item_concepts(ev.get(handle), term)
     return [c for c in found if not any(o is not c and term.implies(o, c) for o in found)]
+
+
+def _onset(ev: EvidenceSet, problems: list[Concept], term: Terminology) -> str:
+    """The first day the record holds any of those problems ("9999" when it holds
+    none: nothing is ordered since)."""
+    days = [
+        p.day
+        for item in ev.section("conditions")
+        if any(term.implies(k, c) for k in item_concepts(item, term) for c in problems)
+        for p in item.points
+        if p.day
+    ]
+    return min(days, default="9999")
 
 
 def _wanted_drug(wanted: list[Concept]) -> bool:
