@@ -240,6 +240,16 @@ def _whole(call: dict[str, Any]) -> dict[str, Any]:
     return {**call, "whole": True}
 
 
+def _its_entries(concept: Concept, words: str, asks: str) -> dict[str, Any]:
+    """The search of a problem's own entries beside what is given or done for it ("how
+    was it diagnosed?", "chf - when diagnosed and what meds?"), with words of its own: what
+    the other search found, or that it found nothing, is said beside it."""
+    return _call("search_record", name=concept.name, resource_type="Condition") | {
+        "asks": asks,
+        "words": words,
+    }
+
+
 def _done_for(
     focus: Focus,
     words: str,
@@ -268,10 +278,7 @@ def _done_for(
     if focus.treated:  # "how was it treated?": not the exams and scans done for it
         done["args"]["treatment"] = "true"
     if focus.workup:
-        calls.append(
-            _call("search_record", name=concept.name, resource_type="Condition")
-            | {"asks": "first", "words": f"{words} (diagnosed)"}
-        )
+        calls.append(_its_entries(concept, f"{words} (diagnosed)", "first"))
         done["args"]["suspected"] = "true"
         done["words"] = words  # (one found, the other search's "nothing found" is not said)
     calls.append(done)
@@ -311,7 +318,7 @@ def _planned_for(evidence: EvidenceSet | None, concept: Concept, term: Terminolo
 _RESULT_OF = re.compile(r"\bresults?\b|\bfindings?\b|\bpath(?:ology)?\b|\bshow(?:ed)?\W*$", re.I)
 
 
-def _allergy_to(question: str, words: str) -> bool:
+def _allergy_said_of(question: str, words: str) -> bool:
     """Whether the question's allergy words are said of the drug ``words`` names
     ("allergic to penicillin?", "sulfa allergy?", "penicillin - any reaction?"), not of
     something else beside it ("bee sting allergy - does she have an epipen?")."""
@@ -636,13 +643,8 @@ def prefetch_calls(
                 # meds?", "is she diabetic, and what is she on for it?"): its entries (the
                 # first, unless that part asks otherwise), then what is given for it
                 of_part = focus.part_asks[concept.id]
-                calls.append(  # (words of its own: what is given for it, found or
-                    _call("search_record", name=concept.name, resource_type="Condition")
-                    | {  # not, is said beside it)
-                        "words": f"{words.lower()} (itself)",
-                        "asks": of_part if of_part in ("first", "latest", "yesno") else "first",
-                    }
-                )
+                asks = of_part if of_part in ("first", "latest", "yesno") else "first"
+                calls.append(_its_entries(concept, f"{words.lower()} (itself)", asks))
                 named.add("condition")
             # (with its procedures, below: "how was the fracture treated?", one of the two
             # found is the answer, and the other's "nothing found" is not said)
@@ -796,7 +798,7 @@ def prefetch_calls(
         if (
             kind in ("drug", "drug_class")
             and "allergies" in sections_words
-            and _allergy_to(question, words)
+            and _allergy_said_of(question, words)
         ):  # "allergic to penicillin?": not her prescriptions (but "bee sting allergy -
             rtype = "AllergyIntolerance"  # does she have an epipen?": the prescription)
         if kind == "body_site" and others:

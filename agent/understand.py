@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tools._record import parse_date
-from tools.evidence import EvidenceSet, item_concepts
+from tools.evidence import EvidenceSet, item_concepts, items_of
 from tools.terminology import Concept, Mention, Terminology
 
 from .acts import Act, acts_of
@@ -902,11 +902,7 @@ def _first_day(
     """The first day the record holds a problem or a procedure of those concepts."""
     days = [
         day
-        for section in ("conditions", "procedures")
-        for item in evidence.section(section)
-        if any(
-            terminology.implies(k, c) for k in item_concepts(item, terminology) for c in concepts
-        )
+        for item in items_of(evidence, concepts, terminology, ("conditions", "procedures"))
         for p in item.points
         if (day := _day(p.day)) is not None
     ]
@@ -926,13 +922,7 @@ def _first_event_day(
 
 def _over(concepts: Sequence[Concept], evidence: EvidenceSet, terminology: Terminology) -> bool:
     """The record holds problems of those concepts, and none of them is active."""
-    entries = [
-        item
-        for item in evidence.section("conditions")
-        if any(
-            terminology.implies(k, c) for k in item_concepts(item, terminology) for c in concepts
-        )
-    ]
+    entries = items_of(evidence, concepts, terminology)
     return bool(entries) and all(item.status != "active" for item in entries)
 
 
@@ -1240,6 +1230,9 @@ _MEDS_AFTER = (
 
 #: the words before a topic said first ("her migraines - what's she on?")
 _TOPIC = r"\W*(?:re:?\s*)?(?:(?:her|his|my|their|the|your)\s+)?"
+#: what ends a topic said first ("migraines - ", "diabetes: "), not a list going on
+#: ("diabetes, and ...")
+_TOPIC_SEP = r"\s*(?:[-\u2013\u2014:,]|\.\.\.)(?!\s*(?:and|also|plus|or)\b)"
 
 #: what medications are given for: a problem or a symptom, or what a lab or vital shows
 #: (an allergen: what is given for the allergy to it)
@@ -1262,7 +1255,7 @@ def _topic_of(focus: Focus, question: str) -> list[str]:
         for w, c in focus.concepts
         if c.kind in ("condition", "finding", "body_site")
         and (
-            re.match(_TOPIC + re.escape(w) + r"\s*(?:[-\u2013\u2014:,]|\.\.\.)", question, re.I)
+            re.match(_TOPIC + re.escape(w) + _TOPIC_SEP, question, re.I)
             # "has she had laser for her eyes?": what was done for them
             or re.search(_FOR_BEFORE + re.escape(w) + r"\b", question, re.I)
         )
@@ -1353,7 +1346,7 @@ def _given_for(question: str, words: str, concept: Concept) -> bool:
         )
         # the topic first: "migraines - what's she on?", "diabetes: what meds?"
         or re.match(
-            _TOPIC + w + r"\s*(?:[-\u2013\u2014:,]|\.\.\.)(?!\s*(?:and|also|plus|or)\b)",
+            _TOPIC + w + _TOPIC_SEP,
             question,
             re.I,
         )

@@ -31,6 +31,7 @@ from tools.evidence import (
     age,
     in_window,
     item_concepts,
+    items_of,
 )
 from tools.fhir_version import (
     ACTIVE_CONDITION_STATUSES,
@@ -897,13 +898,7 @@ def _reason_concepts(ctx: AgentContext, term: Terminology, item: EvidenceItem) -
 def _onset(ev: EvidenceSet, problems: list[Concept], term: Terminology) -> str:
     """The first day the record holds any of those problems ("9999" when it holds
     none: nothing is ordered since)."""
-    days = [
-        p.day
-        for item in ev.section("conditions")
-        if any(term.implies(k, c) for k in item_concepts(item, term) for c in problems)
-        for p in item.points
-        if p.day
-    ]
+    days = [p.day for item in items_of(ev, problems, term) for p in item.points if p.day]
     return min(days, default="9999")
 
 
@@ -922,17 +917,19 @@ def _doses(
     combination product counts only when the drug is ordered in nothing else."""
     meds = [i for i in items if i.kind == "medication"]
     named = {c.id for c in wanted}
+    drugs_of = {
+        i.handle: frozenset(c.id for c in item_concepts(i, term) if c.kind == "drug") for i in meds
+    }
     alone = [
         i
         for i in meds
-        if (drugs := {c.id for c in item_concepts(i, term) if c.kind == "drug"})
+        if (drugs := drugs_of[i.handle])
         and drugs <= named | {a for d in drugs for a in term.ancestors(d) if a in named}
     ]
     products = sorted(alone or meds, key=lambda i: (i.points[0].day or "") if i.points else "")
     by_drug: dict[frozenset[str], list[EvidenceItem]] = {}
     for i in products:  # (a class's drugs each on its own: "have her bp meds changed?")
-        of = frozenset(c.id for c in item_concepts(i, term) if c.kind == "drug")
-        by_drug.setdefault(of or frozenset({i.handle}), []).append(i)
+        by_drug.setdefault(drugs_of[i.handle] or frozenset({i.handle}), []).append(i)
     if len(by_drug) > 1 and not _wanted_drug(wanted):
         return [said for group in by_drug.values() for said in _doses(ctx, group, [], term)]
 

@@ -52,7 +52,7 @@ always gets the same handles.
 """
 
 from ._build import build_evidence, counts_line
-from ._concepts import KINDS_BY_ITEM, item_concepts
+from ._concepts import KINDS_BY_ITEM, item_concepts, items_of
 from ._conditions import render_current as _condition_now
 from ._encounters import ENCOUNTER_CLASSES
 from ._events import in_window
@@ -99,6 +99,7 @@ __all__ = [
     "current_text",
     "in_window",
     "item_concepts",
+    "items_of",
 ]
 
 

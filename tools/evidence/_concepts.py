@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from tools.terminology import ACT, KINDS, Concept, Terminology, assertion_of
 
-from ._model import EvidenceItem
+from ._model import EvidenceItem, EvidenceSet
 
 __all__ = ["KINDS_BY_ITEM", "item_concepts"]
 
@@ -91,3 +91,22 @@ def item_concepts(item: EvidenceItem, terminology: Terminology) -> list[Concept]
 
 def _mentioned(terminology: Terminology, texts: Iterable[str]) -> list[Concept]:
     return [c for t in texts if t for m in terminology.mentions(t) for c in m.concepts]
+
+
+def items_of(
+    evidence: EvidenceSet,
+    concepts: Sequence[Concept],
+    terminology: Terminology,
+    sections: Iterable[str] = ("conditions",),
+) -> list[EvidenceItem]:
+    """The items of those sections that record any of the concepts or a kind of one
+    (:func:`item_concepts`): a problem's entries ("Chronic kidney disease stage 2" of
+    chronic kidney disease), a procedure's."""
+    return [
+        item
+        for section in sections
+        for item in evidence.section(section)
+        if any(
+            terminology.implies(k, c) for k in item_concepts(item, terminology) for c in concepts
+        )
+    ]
