@@ -22,7 +22,7 @@ from tests._record_fixtures import (
     shared,
 )
 from tools.errors import IncompatibleUnits, UnknownMeasure
-from tools.trends import lab_trends, theil_sen, trend
+from tools.trends import lab_trends, theil_sen, trend, trends_by_unit
 
 
 def one(record: list[dict[str, Any]], query: Any, **kw: Any) -> Any:
@@ -90,6 +90,24 @@ def test_incompatible_units_are_refused_naming_the_values() -> None:
     assert "3 kg" in str(info.value)
     # the bulk function skips the series instead of failing
     assert all(t.key != "glucose" for t in lab_trends(record, as_of=AS_OF))
+
+
+def test_values_refused_as_one_series_are_each_unit_s_own_series() -> None:
+    record = [
+        patient(),
+        obs("g1", "2339-0", 90, "mg/dL", "2020-01-01"),
+        obs("g2", "2339-0", 5.5, "mmol/L", "2020-03-01"),  # converts: glucose's own series
+        obs("g3", "2339-0", 3, "kg", "2020-02-01"),
+    ]
+    own, other = trends_by_unit(record, ["2339-0"], as_of=AS_OF)
+    assert own.unit == "mg/dL"
+    assert [p.ref for p in own.points] == ["Observation/g1", "Observation/g2"]
+    assert other.unit == "kg"
+    assert [p.value for p in other.points] == [3]
+    # every value in one unit the measure cannot read ("1" for a hemoglobin): as recorded
+    (hb,) = trend([patient(), obs("h1", "718-7", 13.1, "1", "2020-01-01")], "hemoglobin")
+    assert hb.unit == "1"
+    assert [p.value for p in hb.points] == [13.1]
 
 
 def test_missing_effective_dates() -> None:

@@ -64,6 +64,7 @@ __all__ = [
     "series_stats",
     "trend",
     "trend_of_codes",
+    "trends_by_unit",
 ]
 
 _DAYS_PER_YEAR = 365.25
@@ -294,9 +295,13 @@ def _convert(p: NumPoint, measure: Measure, target: str) -> float | None:
 def _target_unit(points: Sequence[NumPoint], measure: Measure, unit: str | None) -> str:
     if unit:
         return unit
-    if measure.unit:
-        return measure.unit
     counts = Counter(canonical_unit(p.unit) for p in points)
+    if measure.unit:
+        if len(counts) == 1 and all(_convert(p, measure, measure.unit) is None for p in points):
+            # every value in one unit that cannot be read in the measure's ("1" for a
+            # hemoglobin): the values as recorded, in that unit, not none at all
+            return next(iter(counts))
+        return measure.unit
     best = max(counts.values())
     latest = max(points, key=lambda p: p.date or dt.date.min)
     return (
@@ -337,8 +342,19 @@ def _range_in(p: NumPoint, measure: Measure, target: str) -> tuple[float | None,
     return conv(p.ref_low), conv(p.ref_high)
 
 
-def _build(view: RecordView, measure: Measure, unit: str | None, as_of: dt.date) -> Trend:
-    raw = [p for code in measure.codes for p in view.points_by_code.get(code, [])]
+def _build(
+    view: RecordView,
+    measure: Measure,
+    unit: str | None,
+    as_of: dt.date,
+    only: frozenset[str] | None = None,
+) -> Trend:
+    raw = [
+        p
+        for code in measure.codes
+        for p in view.points_by_code.get(code, [])
+        if only is None or canonical_unit(p.unit) in only
+    ]
     # one value per (Observation, path): a value coded with two codes of the same measure counts once
     seen: set[tuple[str, str]] = set()
     unique: list[NumPoint] = []
@@ -661,15 +677,56 @@ def trend_of_codes(
     unit are converted to the measure's unit; ``IncompatibleUnits`` when they cannot be,
     ``UnknownMeasure`` when no code is given.
     """
+    view = view_of(record)
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    return _build(view, _measure_of(codes, measure_key), None, as_of)
+
+
+def _measure_of(codes: Sequence[str], measure_key: str | None) -> Measure:
+    """The measure of those codes: the known one ``measure_key`` or a code names, with
+    the codes as given, else an ad-hoc measure of them."""
     wanted = tuple(dict.fromkeys(c for c in codes if c))
     if not wanted:
         raise UnknownMeasure("(no codes)")
-    view = view_of(record)
-    as_of = as_of or dt.datetime.now(dt.UTC).date()
     base = next((m for m in MEASURES if m.key == measure_key), None) if measure_key else None
     base = base or next((m for c in wanted if (m := measure_for_code(c))), None)
-    measure = replace(base, codes=wanted) if base else adhoc_measure(wanted)
-    return _build(view, measure, None, as_of)
+    return replace(base, codes=wanted) if base else adhoc_measure(wanted)
+
+
+def trends_by_unit(
+    record: Sequence[Resource] | RecordView,
+    codes: Sequence[str],
+    *,
+    measure_key: str | None = None,
+    as_of: dt.date | None = None,
+) -> list[Trend]:
+    """The series of those codes split by unit, where :func:`trend_of_codes` refuses
+    them (``IncompatibleUnits``): one series for each group of units that convert to one
+    another, the most used first, the measure's own unit kept for its group. A value in
+    a unit nothing else is in is a series of its own, never dropped."""
+    view = view_of(record)
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    measure = _measure_of(codes, measure_key)
+    used = Counter(
+        canonical_unit(p.unit) for c in measure.codes for p in view.points_by_code.get(c, [])
+    )
+    groups: list[list[str]] = []
+    for u, _n in used.most_common():
+        group = next(
+            (
+                g
+                for g in groups
+                if (u, g[0]) in measure.affine
+                or conversion(u, g[0], measure.molar_mass) is not None
+            ),
+            None,
+        )
+        if group is None:
+            groups.append([u])
+        else:
+            group.append(u)
+    own = canonical_unit(measure.unit) if measure.unit else None
+    return [_build(view, measure, own if own in g else g[0], as_of, frozenset(g)) for g in groups]
 
 
 def lab_trends(

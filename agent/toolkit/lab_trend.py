@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import Field
 
 from tools._record import fmt_num
 from tools.brief import ago_said, interval_said, overdue_lines, plain
-from tools.codes import MEASURES, measure_for_code
+from tools.codes import MEASURES, measure_for_code, resolve_measures
 from tools.errors import IncompatibleUnits, RecordToolError
 from tools.evidence import Coding, EvidenceItem, EvidenceSet, SearchScope, item_concepts
 from tools.summary import handle_index, trend_line
@@ -30,6 +31,7 @@ from tools.trends import (
     series_stats,
     trend,
     trend_of_codes,
+    trends_by_unit,
 )
 from tools.units import canonical_unit, display_unit
 
@@ -152,6 +154,13 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
     known: list[Trend] = []
     try:
         known = trend(record, query, as_of=as_of)
+    except IncompatibleUnits:  # values in units that cannot be read as one: each said in
+        # its own unit, never none
+        known = [
+            t
+            for m in resolve_measures(query)
+            for t in trends_by_unit(record, m.codes, measure_key=m.key, as_of=as_of)
+        ]
     except RecordToolError:
         known = []
     if any(t.points for t in known):
@@ -171,14 +180,11 @@ def _trends(ctx: AgentContext, ev: EvidenceSet, query: str) -> list[Trend]:
         codes = [c for c in codes if c not in shared] or codes
         if not codes:  # series named by their display alone: not a series of codes
             continue
+        measure_key = key if key in _MEASURE_KEYS else None
         try:
-            out.append(
-                trend_of_codes(
-                    record, codes, measure_key=key if key in _MEASURE_KEYS else None, as_of=as_of
-                )
-            )
-        except IncompatibleUnits:
-            continue
+            out.append(trend_of_codes(record, codes, measure_key=measure_key, as_of=as_of))
+        except IncompatibleUnits:  # each unit's values apart, never none
+            out.extend(trends_by_unit(record, codes, measure_key=measure_key, as_of=as_of))
     if out:
         return out
     if known:
@@ -700,7 +706,31 @@ async def lab_trend(ctx: AgentContext, args: LabTrendArgs) -> ToolResult:
             result.add(ctx, item, [stats], [r for r in stats.refs if r in mine] if window else ())
     if dead:  # "when is his next a1c due?", of a patient who has died
         result.leads["judge"] = dead
+    _units_apart(ctx, trends, result)
     return result
+
+
+def _units_apart(ctx: AgentContext, trends: Sequence[Trend], result: ToolResult) -> None:
+    """Of a test whose results are in units that cannot be read as one (split by
+    :func:`tools.trends.trends_by_unit`), say so first, whatever is asked: each unit's
+    series is said apart ("the only result" is the only one in that unit), and none
+    stands for all."""
+    units: dict[str, list[Trend]] = {}
+    for t in trends:
+        units.setdefault(t.key, []).append(t)
+    for split in (ts for ts in units.values() if len(ts) > 1):
+        name = plain(split[0].display) or _named(ctx, split[0])
+        shown = ", ".join(display_unit(t.unit) or t.unit or "no unit" for t in split)
+        n = sum(len(t.points) for t in split)
+        said = (
+            f"{name}: {n} results in units that cannot be read as one ({shown}); each unit's "
+            "said apart, not compared"
+        )
+        handles = [h for _s, hs in result.statements for h in hs if h in result.seen]
+        head = (scrub(said, ctx.patient_id), list(dict.fromkeys(handles)))
+        result.statements.insert(0, head)
+        for lead in result.leads.values():
+            lead.insert(0, head)
 
 
 def _due_statement(t: Trend, name: str) -> str | None:
