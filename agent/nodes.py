@@ -1020,9 +1020,18 @@ def _from_the_record(
     extractive — never an empty answer when the record speaks to the question. A whole
     list (current conditions or medications, allergies) is given whole."""
     out: list[AnswerSentence] = []
+    more: list[tuple[str, list[str]]] = []
+    at = 0  # where what is past the limit would have been said
     for obs, text, hs in _statements(state, seen):
         if len(out) < limit or _is_list(obs):
             out.append(_record_sentence(text, hs, seen, pid))
+        else:
+            at = at or len(out)
+            more.append((text, hs))
+    if more:  # what is past the limit is named, never dropped unsaid
+        names = list(dict.fromkeys(_unprefixed(t).split(":")[0].strip() for t, _hs in more))
+        text = f"{len(more)} more found (ask for each by name): {'; '.join(names)}"
+        out.insert(at, _record_sentence(text, [h for _t, hs in more for h in hs], seen, pid))
     return out
 
 

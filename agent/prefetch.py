@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from tools.evidence import EvidenceItem, EvidenceSet, item_concepts
+from tools.evidence import EvidenceItem, EvidenceSet, item_concepts, items_of
 from tools.terminology import (
     LOINC,
     Concept,
@@ -184,6 +184,18 @@ def _as_panel(concept: Concept, term: Terminology, evidence: EvidenceSet | None)
     if not reported:
         return None
     return next((p for p in map(term.concept, concept.parents) if p is not None), None)
+
+
+def _allergen_tests(concept: Concept, term: Terminology) -> list[Concept]:
+    """The allergen-specific IgE tests of a substance, by any of its names ("peanut
+    IgE")."""
+    found: dict[str, Concept] = {}
+    for name in (concept.name, *(n.lstrip("=") for n in concept.synonyms)):
+        said = f"{name} IgE"
+        for m in term.mentions(said):
+            if m.text.lower() == said.lower():
+                found.update({c.id: c for c in m.concepts if c.kind == "lab"})
+    return list(found.values())
 
 
 def _on_record(evidence: EvidenceSet, concept: Concept, term: Terminology) -> bool:
@@ -582,6 +594,10 @@ def prefetch_calls(
     # thing, of the site; a site alone: whatever the record says of it
     sites = [c for _w, c in concepts if c.kind == "body_site"]
     others = [c for _w, c in concepts if c.kind in _OF_A_SITE]
+    # "was the cut on his hand sutured?": the site is the cut's, not the suture's
+    site_of_topic = bool(sites) and any(
+        c.kind != "body_site" and c.id in focus.topic for _w, c in concepts
+    )
     done_for = [  # "did he have surgery for the colon cancer?": the surgeries whose reason
         # names it, not every surgery and every procedure done for it
         c for _w, c in concepts if c.kind == "procedure" and c.id not in focus.given_for
@@ -821,7 +837,7 @@ def prefetch_calls(
             )
         if rtype:
             args["resource_type"] = rtype
-        if sites and kind in _OF_A_SITE:
+        if sites and kind in _OF_A_SITE and not (kind == "procedure" and site_of_topic):
             args["site"] = sites[0].name
         if kind == "condition" and words in screened:
             # "was he screened for diabetes?", "any diabetes screening?": the tests that
@@ -861,15 +877,18 @@ def prefetch_calls(
         if (
             kind in ("condition", "finding")
             and focus.asks in (None, "yesno")
-            and not window
+            and (not window or kind == "finding")
             and evidence is not None
             and not _on_record(evidence, concept, term)
         ):  # "is she overweight?", with no such entry: what shows it (her BMI), judged
             # against its range, beside the search that found none
             shows = [m for m in _monitors(concept, term) if _has_results(evidence, m, term)]
-            # ("has he lost weight?", no such entry: his latest weight against the one before)
-            asks = "previous" if kind == "finding" else "judge"
-            calls.extend({**_call("lab_trend", name=m.name), "asks": asks} for m in shows[:1])
+            # ("has he lost weight?", no such entry: his latest weight against the one
+            # before; "any weight loss since?": its change over that window)
+            asks = ("change" if window else "previous") if kind == "finding" else "judge"
+            calls.extend(
+                {**_call("lab_trend", name=m.name, **window), "asks": asks} for m in shows[:1]
+            )
         if focus.asks == "judge":  # "is her diabetes controlled?": and what shows it
             shown_by = (
                 _control(concept, term, evidence)
@@ -905,6 +924,18 @@ def prefetch_calls(
                 calls[calls.index(entries)] = {**entries, "asks": None, "whole": True}
             calls.extend(
                 {**_call("lab_trend", name=m.name, **window), "asks": "change"} for m in shows
+            )
+        if (
+            kind == "substance"
+            and focus.asks in (None, "yesno")
+            and evidence is not None
+            and not items_of(evidence, [concept], term, ("allergies",))
+        ):  # "peanut allergy?", none recorded: the allergen's IgE results, beside the
+            # search that found none
+            calls.extend(
+                {**_call("lab_trend", name=t.name, **window), "asks": "latest"}
+                for t in _allergen_tests(concept, term)
+                if _has_results(evidence, t, term)
             )
         if kind == "body_site":  # "any problems with her knees?": not every problem
             named.update(("condition", "procedure"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tools._record import parse_date
-from tools.evidence import EvidenceSet, item_concepts, items_of
+from tools.evidence import EvidenceItem, EvidenceSet, item_concepts, items_of
 from tools.terminology import Concept, Mention, Terminology
 
 from .acts import Act, acts_of
@@ -852,7 +852,7 @@ def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
 #: "her blood pressure when she was pregnant", "his A1c while on metformin", "during her
 #: pregnancy": the span of that problem or medication dates the question
 _DURING = re.compile(
-    r"\b(?:during|when|while|whilst)\s+"
+    r"\b(?:during|when|while|whilst|in)\s+"
     r"(?:(?:she|he|they|I|you|we|the patient)\s+(?:was|were|is|are|had|has)\s+)?"
     r"(?:(?:on|taking|having|with)\s+)?(?:(?:her|his|their|my|your|the|a|an)\s+)?$",
     re.I,
@@ -892,6 +892,13 @@ _AFTER = re.compile(
     r"\b(?:after|since|following|post)\s+(?:(?:her|his|their|my|your|the|a|an)\s+)?$", re.I
 )
 _EVENTS = ("condition", "finding", "procedure")
+#: since a drug was started ("ldl since the statin?", "a1c since starting metformin?")
+_SINCE_STARTED = re.compile(
+    r"\b(?:after|since|following)\s+(?:(?:starting|beginning|going on|being on|"
+    r"(?:she|he|they|i|you) (?:started|began|went on|was put on|were put on))\s+)?"
+    r"(?:(?:her|his|their|my|your|the|a|an)\s+)?$",
+    re.I,
+)
 #: the word after an event that names its diagnosis ("after the alzheimer's diagnosis")
 _ITS_DIAGNOSIS = re.compile(r"\s*(?:diagnos[ie]s|dx|onset)\b", re.I)
 
@@ -902,7 +909,9 @@ def _first_day(
     """The first day the record holds a problem or a procedure of those concepts."""
     days = [
         day
-        for item in items_of(evidence, concepts, terminology, ("conditions", "procedures"))
+        for item in items_of(
+            evidence, concepts, terminology, ("conditions", "procedures", "medications")
+        )
         for p in item.points
         if (day := _day(p.day)) is not None
     ]
@@ -924,6 +933,44 @@ def _over(concepts: Sequence[Concept], evidence: EvidenceSet, terminology: Termi
     """The record holds problems of those concepts, and none of them is active."""
     entries = items_of(evidence, concepts, terminology)
     return bool(entries) and all(item.status != "active" for item in entries)
+
+
+#: how long after a problem began a treatment given once is taken as given for its onset
+_AT_ONSET = dt.timedelta(days=7)
+
+
+#: RxNorm dose forms given by a clinician, not taken over time
+_ADMINISTERED_FORM = re.compile(r"\b(?:injection|injectable|infusion|intravenous)\b", re.I)
+
+
+def _done_once(item: EvidenceItem) -> bool:
+    """A procedure, or a drug given by a clinician (an administration, an injection), not
+    a prescription taken over time."""
+    return (
+        item.kind == "procedure"
+        or all(p.source.type == "MedicationAdministration" for p in item.points)
+        or bool(_ADMINISTERED_FORM.search(item.name))
+    )
+
+
+def _given_at_onset(
+    asked: Sequence[Concept],
+    topics: Sequence[Concept],
+    evidence: EvidenceSet,
+    terminology: Terminology,
+) -> bool:
+    """Whether what is asked of (a drug, a procedure) was given only at a problem's onset —
+    every order or procedure of it within a week of the problem's first day, none held
+    now ("stroke - any tpa?": the alteplase of the stroke's day, for a stroke the record
+    keeps active)."""
+    first = _first_day(topics, evidence, terminology)
+    entries = items_of(evidence, asked, terminology, ("medications", "procedures"))
+    if first is None or not entries or any(i.status in ("active", "current") for i in entries):
+        return False
+    if not all(_done_once(i) for i in entries):  # "knee arthritis - pain meds?": a
+        return False  # prescription taken over time is asked of as it stands
+    days = [d for i in entries for p in i.points if (d := _day(p.day)) is not None]
+    return bool(days) and all(first <= d <= first + _AT_ONSET for d in days)
 
 
 def _day(text: str | None) -> dt.date | None:
@@ -1240,9 +1287,29 @@ _TREATED_KINDS = ("condition", "finding", "lab", "vital", "assessment", "body_si
 
 
 #: asks of the present ("on", "still", "taking", "currently"): what holds now
-_NOW_ASKED = re.compile(
+_TAKING_NOW = re.compile(
     r"\b(?:on|taking|takes|still|currently|current|now|today|active|anymore)\b", re.I
 )
+
+
+def _on_body(question: str, mentions: Sequence[Mention]) -> str:
+    """``question`` with "on" blanked where a body site follows it ("the cut on his hand"):
+    where something is, not a drug the patient is on."""
+    for m in mentions:
+        if any(c.kind == "body_site" for c in m.concepts):
+            said = re.search(
+                r"\bon\s+(?:(?:her|his|their|my|your|the)\s+)?(?:\w+\s+)?$",
+                question[: m.start],
+                re.I,
+            )
+            if said is not None:
+                question = question[: said.start()] + "  " + question[said.start() + 2 :]
+    return question
+
+
+#: a procedure asked of as what was done to a problem said before it, its participle
+#: ending the question ("was the cut on his hand sutured?", "was the polyp removed?")
+_DONE_TO = r"\s*\??\s*$"
 
 
 def _topic_of(focus: Focus, question: str) -> list[str]:
@@ -1260,6 +1327,17 @@ def _topic_of(focus: Focus, question: str) -> list[str]:
             or re.search(_FOR_BEFORE + re.escape(w) + r"\b", question, re.I)
         )
     ]
+    done = [
+        (w, c) for w, c in focus.concepts
+        if c.kind == "procedure" and w.lower().endswith("ed")
+        and re.search(re.escape(w) + _DONE_TO, question, re.I)
+    ]  # fmt: skip
+    if done and not topics and focus.asks in ("yesno", "ever"):
+        at = question.lower().rfind(done[-1][0].lower())
+        topics = [
+            (w, c) for w, c in focus.concepts
+            if c.kind in ("condition", "finding", "body_site") and question.lower().find(w.lower()) < at
+        ]  # fmt: skip
     asked = [
         c for w, c in focus.concepts
         if c.kind in (*_DRUG_KINDS, "procedure", "vaccine") and (w, c) not in topics
@@ -1663,6 +1741,20 @@ def _monitors_of(concept: Concept, terminology: Terminology) -> list[Concept]:
     return [m for mid in ids if (m := terminology.concept(mid)) is not None]
 
 
+def _shown_by(focus: Focus, terminology: Terminology) -> None:
+    """A yes or no of a problem beside the results that show it ("hemoglobin - anemic?",
+    "egfr - any ckd?"): the problem's entries (or none), and the results judged against
+    their range, not whether results exist."""
+    if focus.asks != "yesno":
+        return
+    problems = [c for _w, c in focus.concepts if c.kind in ("condition", "finding")]
+    shows = {m.id for p in problems for m in _monitors_of(p, terminology)}
+    tested = [c for _w, c in focus.concepts if c.kind in _TESTED]
+    if problems and tested and all(c.id in shows for c in tested):
+        focus.part_asks.update({c.id: "judge" for c in tested})
+        focus.part_asks.update({c.id: "yesno" for c in problems})
+
+
 def _labs_for(question: str, focus: Focus, terminology: Terminology) -> None:
     """Labs asked for by the problem they follow ("any labs for the diabetes recently?",
     "his kidney labs", "bloodwork for her cholesterol"): the labs that show how it is
@@ -1865,7 +1957,14 @@ def _supplement_instead(m: Mention, question: str, terminology: Terminology) -> 
     supplement"); none when the name is also a drug's or no supplement is known by it."""
     if not m.concepts or not all(c.kind in _TESTED for c in m.concepts):
         return []
-    if not (_TAKEN.search(question[: m.start]) or _ASKED_FOR_WHAT.search(question)):
+    if not (
+        _TAKEN.search(question[: m.start])
+        or _ASKED_FOR_WHAT.search(question)
+        # "preeclampsia - any magnesium?": what was given for the problem said first
+        or re.match(
+            rf"{_TOPIC}[^?]{{2,60}}?{_TOPIC_SEP}\s*(?:any|on|given)\s*$", question[: m.start], re.I
+        )
+    ):
         return []  # (asked what it is for: "b12 - what for?", an order has a reason)
     return _named_as(terminology, f"{m.text} supplement", _DRUG_KINDS)
 
@@ -1944,6 +2043,10 @@ _TOPIC_THEN_WH = re.compile(
     r"(?P<wh>when|why|when and why|why and when|since when|what for|for what|what was done|"
     r"when (?:was it |were they )?(?:started|begun|prescribed|ordered) and (?:why|what for)|"
     r"what was given|(?:when and )?how (?:was it |were they )?(?:diagnosed|found)|"
+    # "polyp - how big?": its size, where the record measures it
+    r"how (?:big|large)(?: was it| is it)?|(?:what )?size|"
+    # "emphysema - how long?": since when ("admission - how long?": the stay's length)
+    r"(?:for )?how long(?: ago| for| now| on it)?|"
     # "yaz - when started?", "implant - when was it removed?": when that was done to it
     r"when (?:was it |were they )?(?:started|stopped|discontinued|removed|taken out|"
     r"inserted|placed|put in|done|diagnosed|given|administered|performed)|"
@@ -1965,12 +2068,31 @@ _WHEN_AND_WHY = re.compile(
 )
 
 
+#: "how big was the polyp?", "what size was her polyp?": the thing's size
+_HOW_BIG = re.compile(
+    r"^\W*(?:how (?:big|large)|what size)\s+(?:was|were|is|are)\s+"
+    r"(?:the|her|his|their|my|your)\s+(?P<topic>[\w' -]{1,40}?)\s*\??\s*$",
+    re.I,
+)
+
+
+def _sized(topic: str, question: str, terminology: Terminology) -> str:
+    """What asks how big ``topic`` is, said as its size ("polyp size?") when the
+    terminology names a measurement of that; else ``question`` as it is."""
+    sized = f"{topic} size"
+    if any(m.text.lower() == sized.lower() for m in terminology.mentions(sized)):
+        return f"{sized}?"
+    return question
+
+
 def _topic_first(question: str, terminology: Terminology) -> str:
     """A topic, then only the question word asked of it ("sepsis - when?", "b12 - what
     for?", "chemo - what drugs?"), said as the question it is ("when was sepsis?", "what is
     b12 for?", "which chemo drugs?"); any other question as it is. "Which drugs" is read so
     only of a drug or a procedure named: "diabetes - what meds?" is what is given for it."""
     said = _TOPIC_THEN_WH.match(question)
+    if said is None and (big := _HOW_BIG.match(question)):  # "how big was the polyp?"
+        return _sized(big.group("topic"), question, terminology)
     if said is None:
         if asked := _WHEN_AND_WHY.match(question):  # "when was the er visit and why?"
             return f"why {asked.group('aux')} {asked.group('topic')}?"
@@ -1990,6 +2112,13 @@ def _topic_first(question: str, terminology: Terminology) -> str:
         )
     if wh in ("what for", "for what"):
         return f"what is {topic} for?"
+    if wh.startswith("how big") or wh.startswith("how large") or wh.endswith("size"):
+        return _sized(topic, question, terminology)
+    if "how long" in wh:
+        named = (c.kind for m in terminology.mentions(topic) for c in m.concepts)
+        if any(kind in ("setting", "encounter") for kind in named):
+            return f"how long was {topic}?"
+        return f"when did {topic} start?"
     if wh.startswith("when ") and not wh.startswith("when and "):  # "yaz - when started?"
         return f"when was {topic} {re.sub(r'^when (?:was it |were they )?', '', wh)}?"
     if "outcome" in wh or wh == "what happened":  # "pregnancy - outcome?"
@@ -2179,11 +2308,33 @@ def understand(
                 # the window, it asks for no problem list
                 focus.sections = [x for x in focus.sections if x != "conditions"]
             break
+    since_drug = False
+    if focus.window is None and evidence is not None:
+        for m in mentions:
+            drugs = [c for c in m.concepts if c.kind in _DRUG_KINDS]
+            if not drugs or not (said := _SINCE_STARTED.search(question[: m.start])):
+                continue
+            besides = [c for _w, c in focus.concepts if c.id not in {d.id for d in drugs}]
+            if not (
+                (besides and all(c.kind in _TESTED for c in besides))
+                or (previous is not None and not besides and _POINTS_BACK.search(question))
+            ):
+                continue
+            day = _first_day(drugs, evidence, terminology)
+            if day is None:
+                continue
+            # "ldl since the statin?", "is it better since the statin?" (of the cholesterol
+            # the turn before asked): the results from its first order on, their change
+            focus.window = Window(day, as_of, f"{said.group(0)}{m.text} ({day.isoformat()})")
+            focus.concepts = [(w, c) for w, c in focus.concepts if w != m.text]
+            since_drug = True
+            break
     past = focus.window is not None and focus.window.end is not None and focus.window.end < as_of
     # "what was she on in 2015?" asks about then, not now
+    # "was the cut on his hand sutured?": where, not what he is on
     focus.current = (
         bool(
-            _CURRENT.search(_PUT_ON.sub(" ", question))
+            _CURRENT.search(_on_body(_PUT_ON.sub(" ", question), mentions))
             # of a patient who has died, what held then: "meds at the time of death?"
             or (died and re.search(rf"\b(?:{_DEATH_NOW})\b", question, re.I))
         )
@@ -2207,6 +2358,8 @@ def understand(
     for anchored in (_AT_LAST, _SINCE_LAST):  # "at my last visit" asks for no latest
         plain = anchored.sub(lambda m: " " * len(m.group()), plain)
     focus.asks = _asks(plain)
+    if since_drug and focus.asks in (None, "yesno"):  # "ldl since the statin?": how it has gone
+        focus.asks = "change"
     if focus.asks == "language" or any(c.id == "preferred_language" for _w, c in focus.concepts):
         # "what language does he speak?", "preferred language?", "needs an interpreter?":
         # the Patient's communication (or a preferred-language observation), not a search
@@ -2322,6 +2475,7 @@ def understand(
         focus.past = True
     _treatment_history(focus, question)
     focus.topic = _topic_of(focus, question)
+    _shown_by(focus, terminology)
     if not focus.which and any(
         c.kind == "drug_class"
         and re.search(
@@ -2335,9 +2489,17 @@ def understand(
     if (
         focus.topic
         and focus.asks == "yesno"
-        and not _NOW_ASKED.search(question)
+        and not _TAKING_NOW.search(question)
         and evidence is not None
-        and _over([c for _w, c in focus.concepts if c.id in focus.topic], evidence, terminology)
+        and (
+            _over([c for _w, c in focus.concepts if c.id in focus.topic], evidence, terminology)
+            or _given_at_onset(
+                [c for _w, c in focus.concepts if c.id not in focus.topic],
+                [c for _w, c in focus.concepts if c.id in focus.topic],
+                evidence,
+                terminology,
+            )
+        )
     ):  # "strep throat - antibiotics?": whether it was ever given or done for a problem
         # that is over (its course is past), not whether it is taken today (of a problem
         # that is not: "knee arthritis - pain meds?", now; "copd - on an inhaler?": now)
@@ -2406,6 +2568,15 @@ def understand(
                         for c in m.concepts:
                             if c.kind in _DRUG_KINDS:
                                 focus.part_asks[c.id] = also
+                continue
+            if also == "reason":  # "on iron? why?", "is she on iron, and why?": why the
+                # drug was ordered, said with its order as it stands
+                for m in mentions:
+                    if bounds[k - 1] <= m.start < bounds[k]:
+                        for c in m.concepts:
+                            if c.kind in _DRUG_KINDS:
+                                focus.part_asks[c.id] = also
+                focus.narrative = bool(_NARRATIVE.search(_WHY.sub(" ", question)))
                 continue
             if also not in _SAYS_THE_LATEST:
                 continue

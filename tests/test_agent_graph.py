@@ -620,7 +620,10 @@ _COMPUTED = [
     ("Since when does she have diabetes?", "Diabetes mellitus type 2: active, since 2016-12-14"),
     ("When was her first flu shot?", "The first: Influenza"),
     ("What are her current medications?", "Losartan potassium 25 MG Oral Tablet: current"),
-    ("How many flu shots has she had?", "Influenza vaccine: 5 in all"),
+    (
+        "How many flu shots has she had?",
+        "Influenza, seasonal, injectable, preservative free: 5 on record",
+    ),
     ("Is she off losartan?", "No — losartan potassium 25 MG Oral Tablet: current"),
     ("Is she due for a flu shot?", "Influenza, seasonal, injectable, preservative free: last"),
     ("Has her hypertension improved?", "Essential hypertension: active, since 2019-03-13"),

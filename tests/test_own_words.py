@@ -1406,7 +1406,9 @@ async def test_what_was_given_for_it_at_the_visit_and_kinds_of_visit(tmp_path: P
         "In all, 2 encounters from 2024-01-01 to 2024-12-31.",
         "Follow-up encounter: 2 from 2024-01-01 to 2024-12-31 (2024-08-15, 2024-02-15).",
     ]
-    assert said["how many pt sessions?"][0][0] == "Physical therapy procedure: 2 in all."
+    assert said["how many pt sessions?"][0][0] == (
+        "Physical therapy procedure: 2 on record, most recent 2023-06-15 (earlier: 2023-06-01)."
+    )
     assert said["was he in hospice?"][0] == [
         "Not in this patient's record: no Hospice care (searched Encounter named 'Hospice "
         "care': nothing found)."
@@ -1729,7 +1731,9 @@ async def test_a_sixth_sweep_other_names_thresholds_crossed_and_history(tmp_path
     said = await _said(tmp_path, record, *asked)
     assert all(calls == 0 for _s, calls in said.values()), said
     assert said["when was the arrest?"][0][0] == "Cardiac Arrest: active, since 1983-03-31."
-    assert said["pulm rehab - how many sessions?"][0][0] == "Pulmonary rehabilitation: 2 in all."
+    assert said["pulm rehab - how many sessions?"][0][0] == (
+        "Pulmonary rehabilitation: 2 on record, most recent 2021-03-13 (earlier: 2021-02-13)."
+    )
     assert said["any GI scopes?"][0][0].startswith("Yes — Colonoscopy: 2 on record"), said
     assert said["urine albumin last?"][0] == [
         "Albumin/creatinine ratio: 18.75 mg/g on 2021-03-13, the only result."
@@ -1921,7 +1925,6 @@ async def test_an_eighth_sweep_sessions_a_veteran_and_a_ratio_said_as_a_fraction
     assert first["pt visits?"].startswith("Yes — Physical therapy procedure: 2 on record"), first
     assert first["ot?"] == "Yes — Occupational therapy: 2023-05-18."
     assert said["how many pulm rehab visits in total?"][0] == [
-        "Pulmonary rehabilitation: 2 in all.",
         "Pulmonary rehabilitation: 2 on record, most recent 2020-09-12 (earlier: 2019-09-07).",
     ]
     assert first["is he a veteran?"] == (
@@ -2275,10 +2278,9 @@ async def test_a_thirteenth_sweep_visits_tests_pregnancies_and_shots(tmp_path: P
     assert said["tetanus shot?"][0][0].startswith(
         "Yes — Vaccination for diphtheria, pertussis, and tetanus: 2017-12-10"
     ), said
-    assert said["spinal cord injury?"][0][1] == (
-        "Related on record (of the spine): Chronic paralysis due to lesion of spinal cord: "
-        "active, since 1947-10-10."
-    ), said
+    assert said["spinal cord injury?"][0] == [
+        "Yes — Chronic paralysis due to lesion of spinal cord: active, since 1947-10-10."
+    ], said  # a disorder of the spinal cord, since the twenty-seventh sweep
     vaccines = said["what vaccines has she had?"][0]
     assert sorted(s.split(":")[0] for s in vaccines) == [
         "Influenza, seasonal, injectable", "Td (adult) preservative free"
@@ -3078,7 +3080,9 @@ async def test_a_twenty_sixth_sweep_a_topic_s_treatment_a_diagnosis_with_its_med
         "Amoxicillin 250 MG Oral Capsule: past, last ordered 2016-03-18 — the record gives "
         "no reason for it; ordered at the visit for Acute bronchitis (2016-03-18)."
     ], said
-    assert said["how many prostate biopsies?"][0][0] == "Biopsy of prostate: 2 in all.", said
+    assert said["how many prostate biopsies?"][0][0] == (
+        "Biopsy of prostate: 2 on record, most recent 2020-01-20 (earlier: 2019-06-01)."
+    ), said
 
 
 async def test_a_topic_then_when_it_was_done_or_its_outcome(tmp_path: Path) -> None:
@@ -3324,6 +3328,8 @@ async def test_a_class_none_given_for_the_topic_but_on_record_and_a_part_asking_
     assert any(s.startswith("Related on record (beta blocker): 24 HR metoprolol succinate")
                for s in cad), cad  # fmt: skip
     assert "Coronary Heart Disease: active, since 1976-12-25." in cad, cad
+    # none given for it, one for another reason: not "Not in this patient's record"
+    assert cad[0].startswith("Not recorded as given for Coronary Heart Disease: no Beta blocker")
     assert not any("Penicillin" in s for s in said["pneumonia - antibiotics?"][0]), said
     drinking = said["is he still drinking, and any liver tests?"][0]
     assert any(s.startswith("Yes — ALT: 21.59 U/L on 1981-07-12") for s in drinking), drinking
@@ -3331,3 +3337,235 @@ async def test_a_class_none_given_for_the_topic_but_on_record_and_a_part_asking_
         "diagnosed at the visit it was last ordered at (1976-12-25): Chronic ischemic heart "
         "disease."
     ), said
+
+
+async def test_a_twenty_seventh_sweep_what_was_done_to_a_problem_its_size_and_its_onset(
+    tmp_path: Path,
+) -> None:
+    # a twenty-seventh sweep: "hand laceration - stitched?" said "No, not currently" of
+    # the laceration beside the suture done for it ("stitched" was no name of it; "was the
+    # cut on his hand sutured?" searched for a suture of the hand, read the hand as where
+    # the suture was named); "emphysema - how long?", "on iron? why?", "polyp - how
+    # big?" and "hemoglobin - anemic?" went to the model; "stroke - any tpa?" said "No,
+    # not currently" of the alteplase given the day of a stroke the record keeps active;
+    # "spinal cord injury - since when?" found none beside the spinal cord lesion; "peanut
+    # allergy?" said none recorded, not the peanut IgE result beside it
+    record = [
+        _visit("e1", "2018-08-12", "EMER", "50849002", "Emergency room admission"),
+        condition("c1", "284549007", "Laceration of hand", "2018-08-12", "resolved",
+                  abatement="2018-09-02") | {"encounter": {"reference": "Encounter/e1"}},
+        _procedure("p1", "288086009", "Suture open wound", "2018-08-12", reason="c1"),
+        condition("c2", "87433001", "Pulmonary emphysema (disorder)", "1994-01-12"),
+        _visit("e2", "1987-02-18", "AMB", "185345009", "Encounter for symptom"),
+        condition("c3", "271737000", "Anemia (disorder)", "1987-02-18", "resolved",
+                  abatement="1987-06-01") | {"encounter": {"reference": "Encounter/e2"}},
+        med("m1", "310325", "ferrous sulfate 325 MG Oral Tablet", "1987-02-18",
+            encounter={"reference": "Encounter/e2"}),
+        condition("c4", "68496003", "Polyp of colon", "2010-12-16"),
+        obs("o1", "33756-8", 5.287, "mm", "2010-12-16T10:00:00+00:00",
+            display="Polyp size greatest dimension by CAP cancer protocols"),
+        obs("o2", "718-7", 15.78, "g/dL", "2024-08-15T10:00:00+00:00", display="Hemoglobin"),
+        condition("c5", "230690007", "Stroke", "2019-01-26"),
+        med("m2", "1804799", "Alteplase 100 MG Injection", "2019-01-26", "stopped"),
+        med("m3", "309362", "Clopidogrel 75 MG Oral Tablet", "2019-01-26", "stopped"),
+        condition("c6", "698754002", "Chronic paralysis due to lesion of spinal cord",
+                  "1947-10-10"),
+        obs("o3", "6206-7", 0.2632, "kU/L", "2013-09-19T10:00:00+00:00",
+            display="Peanut IgE Ab in Serum"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "hand laceration - stitched?", "was the cut on his hand sutured?",
+        "did they stitch up his hand?", "emphysema - how long?", "on iron? why?",
+        "polyp - how big?", "how big was the polyp?", "hemoglobin - anemic?",
+        "stroke - any tpa?", "stroke - on a blood thinner?", "spinal cord injury - since when?",
+        "peanut allergy?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    sutured = "Yes — Suture open wound: 2018-08-12, for Laceration of hand."
+    for q in ("hand laceration - stitched?", "was the cut on his hand sutured?",
+              "did they stitch up his hand?"):  # fmt: skip
+        assert said[q][0][0] == sutured, (q, said[q])
+    assert said["emphysema - how long?"][0] == ["Pulmonary emphysema: active, since 1994-01-12."]
+    assert said["on iron? why?"][0][0].endswith(
+        "the record gives no reason for it; diagnosed at the visit it was last ordered at "
+        "(1987-02-18): Anemia."
+    ), said
+    for q in ("polyp - how big?", "how big was the polyp?"):
+        assert said[q][0][0].startswith(
+            "Polyp size greatest dimension by CAP cancer protocols: 5.287 mm on 2010-12-16"
+        ), said[q]
+    anemic = said["hemoglobin - anemic?"][0]
+    assert any(s.startswith("Hemoglobin: the latest, 15.78 g/dL") and "reference range" in s
+               for s in anemic), anemic  # fmt: skip
+    assert any("Anemia" in s for s in anemic), anemic
+    assert said["stroke - any tpa?"][0][0] == (
+        "Yes — Alteplase 100 MG Injection: past, last ordered 2019-01-26."
+    ), said
+    # now asked ("on"): the clopidogrel taken after it is over, so is the alteplase
+    assert said["stroke - on a blood thinner?"][0][0].startswith("No, not currently — "), said
+    assert said["spinal cord injury - since when?"][0] == [
+        "Chronic paralysis due to lesion of spinal cord: active, since 1947-10-10."
+    ], said
+    peanut = said["peanut allergy?"][0]
+    assert peanut[0].startswith("Not in this patient's record: no Allergy to peanuts"), peanut
+    assert peanut[1].startswith("Peanut IgE Ab in Serum: 0.2632 kU/L on 2013-09-19"), peanut
+
+
+async def test_results_since_a_drug_was_started_and_weight_lost_since(tmp_path: Path) -> None:
+    # "ldl since the statin?", "is it better since the statin?" (after "cholesterol?")
+    # were read without the statin's day (the second went to the model); "any weight loss
+    # since 2022?" searched for a diagnosis of weight loss alone, not the weights since
+    record = [
+        med("m1", "312961", "Simvastatin 10 MG Oral Tablet", "2015-03-02"),
+        obs("l1", "18262-6", 150.0, "mg/dL", "2014-03-01T10:00:00+00:00",
+            display="Low Density Lipoprotein Cholesterol"),
+        obs("l2", "18262-6", 125.1, "mg/dL", "2016-03-01T10:00:00+00:00",
+            display="Low Density Lipoprotein Cholesterol"),
+        obs("l3", "18262-6", 80.31, "mg/dL", "2020-05-06T10:00:00+00:00",
+            display="Low Density Lipoprotein Cholesterol"),
+        obs("w1", "29463-7", 80.0, "kg", "2021-06-01T10:00:00+00:00", category="vital-signs",
+            display="Body Weight"),
+        obs("w2", "29463-7", 78.0, "kg", "2022-06-01T10:00:00+00:00", category="vital-signs",
+            display="Body Weight"),
+        obs("w3", "29463-7", 74.5, "kg", "2023-06-01T10:00:00+00:00", category="vital-signs",
+            display="Body Weight"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "has her ldl improved since starting simvastatin?",
+        "ldl since the statin?", "any weight loss since 2022?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["has her ldl improved since starting simvastatin?"][0][0] == (
+        "LDL cholesterol: changed by -44.79 mg/dL (down) from the first, 125.1 mg/dL on "
+        "2016-03-01, to the last, 80.31 mg/dL on 2020-05-06; for LDL cholesterol, lower is "
+        "better."
+    ), said  # (not from the 150 of 2014, before the statin)
+    assert (
+        said["ldl since the statin?"][0]
+        == said["has her ldl improved since starting simvastatin?"][0]
+    )
+    lost = said["any weight loss since 2022?"][0]
+    assert any(s.startswith("Body weight: changed by -3.5 kg (down) from the first, 78 kg")
+               for s in lost), lost  # fmt: skip
+    turns = await _thread(tmp_path, record, "ldl?", "is it better since the statin?")
+    assert [calls for _s, calls in turns] == [0, 0], turns
+    assert turns[1][0][0].startswith("LDL cholesterol: changed by -44.79 mg/dL"), turns
+
+
+async def test_a_referral_the_assistant_wrote_is_found_by_specialty_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    # "any nephrology referral?", "was he referred to nephrology?" went to the model: no
+    # name read a referral, and a referral (the ServiceRequest the assistant writes on
+    # approval) was read without its reason
+    from tools.writes import referral
+
+    written = referral(PID, specialty="nephrology", reason="CKD stage 3, eGFR falling")
+    record = [
+        written | {"id": "sr1", "authoredOn": "2025-05-01T10:00:00+00:00"},
+        _procedure("p1", "103697008", "Patient referral for dental care", "2021-05-01"),
+    ]
+    said = await _said(
+        tmp_path, record, "any nephrology referral?", "was he referred to nephrology?",
+        "why was he referred to nephrology?", "has he been referred to a cardiologist?",
+        "any referrals?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    found = (
+        "ServiceRequest 2025-05-01: Referral to nephrology (active), for CKD stage 3, eGFR falling."
+    )
+    assert said["any nephrology referral?"][0] == [f"Yes — {found}"], said
+    assert said["was he referred to nephrology?"][0] == [f"Yes — {found}"], said
+    assert said["why was he referred to nephrology?"][0] == [found], said
+    assert said["has he been referred to a cardiologist?"][0][0].startswith(
+        "Not in this patient's record: no Referral to cardiology"
+    ), said
+    assert len(said["any referrals?"][0]) == 2, said
+
+
+async def test_what_is_past_the_answer_s_limit_is_named_not_dropped(tmp_path: Path) -> None:
+    # "last cbc?" said eight of the panel's eleven results and dropped three unsaid
+    cbc = [("718-7", "Hemoglobin"), ("6690-2", "Leukocytes"), ("777-3", "Platelets"),
+           ("789-8", "Erythrocytes"), ("4544-3", "Hematocrit"), ("787-2", "MCV"),
+           ("785-6", "MCH"), ("786-4", "MCHC"), ("21000-5", "Erythrocyte distribution width"),
+           ("32207-3", "Platelet distribution width"), ("32623-1", "Platelet mean volume")]  # fmt: skip
+    record = [
+        obs(f"o{k}", code, 10.0 + k, "1", "2024-02-13T10:00:00+00:00", display=name)
+        for k, (code, name) in enumerate(cbc)
+    ]
+    said = await _said(tmp_path, record, "last cbc?")
+    lines, calls = said["last cbc?"]
+    assert calls == 0, said
+    assert len(lines) == 9, lines
+    more = lines[-1]
+    assert more.startswith("3 more found (ask for each by name): "), lines
+    named = [name for _c, name in cbc if any(s.startswith(f"{name}:") for s in lines[:-1])]
+    assert len(named) == 8, lines
+    assert all(name in more for _c, name in cbc if name not in named), lines
+
+
+async def test_results_in_units_not_read_as_one_are_said_not_found_missing(
+    tmp_path: Path,
+) -> None:
+    # a hemoglobin recorded in a unit the measure cannot read ("1") was answered "no
+    # Hemoglobin results … nothing found"; results in two units that do not convert had
+    # gone the same way
+    one_unit = [obs("h1", "718-7", 13.1, "1", "2024-02-13T10:00:00+00:00", display="Hemoglobin")]
+    said = await _said(tmp_path / "a", one_unit, "hemoglobin?")
+    assert said["hemoglobin?"] == (["Hemoglobin: 13.1 1 on 2024-02-13, the only result."], 0)
+    two_units = [
+        obs("h1", "718-7", 14.0, "g/dL", "2023-02-13T10:00:00+00:00", display="Hemoglobin"),
+        obs("h2", "718-7", 12.0, "furlongs", "2024-05-13T10:00:00+00:00", display="Hemoglobin"),
+    ]
+    said = await _said(tmp_path / "b", two_units, "hemoglobin?")
+    assert said["hemoglobin?"] == (
+        [
+            "Hemoglobin: 2 results in units that cannot be read as one (g/dL, furlongs); each "
+            "unit's said apart, not compared.",
+            "Hemoglobin: 14 g/dL on 2023-02-13, the only result.",
+            "Hemoglobin: 12 furlongs on 2024-05-13, the only result.",
+        ],
+        0,
+    )
+
+
+async def test_a_twenty_eighth_sweep_how_long_ago_a_treatment_said_first_and_in_pregnancy(
+    tmp_path: Path,
+) -> None:
+    # the sweep written after the twenty-seventh's changes: "cardiac arrest - how long
+    # ago?" and "how many times has she given birth?" went to the model (the second was
+    # answered with her demographics); "preeclampsia - any magnesium?" searched for
+    # magnesium results and said "No, not currently" of the preeclampsia; "tdap in
+    # pregnancy?" was not read for the pregnancy's days
+    record = [
+        condition("c1", "410429000", "Cardiac Arrest", "1983-03-31"),
+        condition("c2", "72892002", "Normal pregnancy", "2017-07-23", "resolved",
+                  abatement="2018-02-18"),
+        condition("c3", "398254007", "Preeclampsia", "2017-12-11", "resolved",
+                  abatement="2018-02-18"),
+        med("m1", "206977", "Magnesium Sulfate 500 MG/ML Injectable Solution", "2017-12-11",
+            "stopped", reasonReference=[{"reference": "Condition/c3"}]),
+        _procedure("p1", "66348005", "Childbirth", "2011-01-30"),
+        _procedure("p2", "66348005", "Childbirth", "2018-02-18"),
+        _procedure("p3", "399014008", "Vaccination for diphtheria, pertussis, and tetanus",
+                   "2017-12-10"),
+        _procedure("p4", "399014008", "Vaccination for diphtheria, pertussis, and tetanus",
+                   "2010-11-14"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "cardiac arrest - how long ago?", "preeclampsia - any magnesium?",
+        "how many times has she given birth?", "tdap in pregnancy?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["cardiac arrest - how long ago?"][0] == [
+        "Cardiac Arrest: active, since 1983-03-31."
+    ]
+    assert said["preeclampsia - any magnesium?"][0][0] == (
+        "Yes — Magnesium Sulfate 500 MG/ML Injectable Solution: past, last ordered 2017-12-11, "
+        "for Preeclampsia."
+    ), said
+    assert said["how many times has she given birth?"][0][0].startswith(
+        "Childbirth: 2 on record, most recent 2018-02-18"
+    ), said
+    tdap = said["tdap in pregnancy?"][0]
+    assert "dated 2017-07-23 to 2018-02-18" in tdap[0], tdap

@@ -249,8 +249,9 @@ def first_statement(item: EvidenceItem) -> str:
     days = sorted({p.day for p in item.points if p.day})
     name = plain(item.name)
     if item.kind == "medication" and days:
-        more = f"; {len(days)} orders, the last {days[-1]}" if len(days) > 1 else ""
-        return f"{name}: first ordered {days[0]}{more} ({item.status or 'status not recorded'})"
+        n = max(len(item.points), len(days))
+        more = f"; {n} orders, the last {days[-1]}" if len(days) > 1 else ""
+        return f"{name}: first ordered {days[0]}{more} ({_status(item)})"
     if item.kind in _EVENT_KINDS and len(days) > 1:
         return f"{_event_name(item)}: {days[0]}, the first of {len(item.points)} on record"
     episodes = _episode_spans(item) if item.kind == "condition" else []
@@ -494,7 +495,7 @@ def _episodes(item: EvidenceItem) -> int:
 
 
 #: what an order, a procedure or a visit records as its reason (:func:`_for`)
-_REASONED_KINDS = frozenset({"medication", "procedure", "encounter"})
+_REASONED_KINDS = frozenset({"medication", "procedure", "encounter", "other"})
 _NO_REASON = " — the record gives no reason for it"
 
 
@@ -536,6 +537,10 @@ def bounded(
                 (scrub(said, ctx.patient_id), [i.handle for i in events]),
                 *result.statements,
             ]
+            if len(events) == 1 and f": {total} on record" in result.statements[0][0]:
+                # one entry whose statement says its count ("Pulmonary rehabilitation: 8 on
+                # record, most recent …"): said once
+                result.leads["count"] = list(result.statements)
         stay = stay_statement(last)
         if stay is not None:  # "how long was her last hospital stay?"
             result.leads["length"] = [

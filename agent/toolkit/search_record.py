@@ -626,6 +626,13 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         # the problem list, which is not "none in the record" (the search's own absence)
         none = absence(ctx, ev, scope, what)
         result.statements[0] = (scrub(none_on_the_list(none), ctx.patient_id), [none.handle])
+    if related and not items and args.given_for and result.statements:
+        # "cad - on a beta blocker?", none given for it but one for another reason: none
+        # recorded for it, which is not none on record (the related one said next)
+        none = absence(ctx, ev, scope, what)
+        searched = f" (searched {none.scope.describe()}: nothing found)" if none.scope else ""
+        said = f"Not recorded as given for {args.given_for}: no {args.name or what}{searched}."
+        result.statements[0] = (scrub(said, ctx.patient_id), [none.handle])
     if related and not items:  # "any mental health issues?", none by that name: the
         # "nothing found" and what is related, whatever is asked ("my last Tdap?": a Td)
         result.leads.setdefault(ANY_ASK, list(result.statements))
@@ -1121,8 +1128,11 @@ def _treated_unlisted(
 
 
 def _at_site(item: EvidenceItem, site: re.Pattern[str]) -> bool:
-    """Whether an entry's name or a coding's display names the part of the body."""
-    return any(site.search(t) for t in (item.name, *(c.display or "" for c in item.codings)))
+    """Whether an entry's name, a coding's display or a reason names the part of the body
+    (a suture done for a laceration of the hand is of the hand)."""
+    return any(
+        site.search(t) for t in (item.name, *(c.display or "" for c in item.codings), *item.reasons)
+    )
 
 
 def _coded(item: EvidenceItem, code: Coding) -> bool:

@@ -3,7 +3,7 @@ devices, …), one item each."""
 
 from __future__ import annotations
 
-from tools._record import RecordView, cc_text, resource_date
+from tools._record import RecordView, cc_text, reasons_of, resource_date
 
 from ._common import Draft, coding_objs, day, sort_key_date, source
 from ._medications import MED_TYPES
@@ -26,7 +26,8 @@ def build(view: RecordView) -> list[Draft]:
             continue
         cc = r.get("code") or r.get("type") or r.get("relationship")
         what = cc_text(cc, rtype)
-        conditions: tuple[str, ...] = ()
+        # a referral's or an order's reasons ("Referral to nephrology", for CKD stage 3)
+        conditions: tuple[str, ...] = tuple(reasons_of(view, r))
         if rtype == "FamilyMemberHistory":
             conds = [cc_text(c.get("code")) for c in r.get("condition") or []]
             conditions = tuple(c for c in conds if c)
@@ -60,4 +61,7 @@ def render(item: EvidenceItem) -> str:
         listed = ", ".join(item.reasons) or "no conditions listed"
         what = f"family history: {item.name}: {listed}"
     status = f" ({item.status})" if item.status else ""
-    return f"{item.category} {day(item.date) or 'undated'}: {what}{status}"
+    why = (
+        f", for {'; '.join(item.reasons)}" if item.reasons and item.kind != "family_history" else ""
+    )
+    return f"{item.category} {day(item.date) or 'undated'}: {what}{status}{why}"
