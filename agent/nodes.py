@@ -246,6 +246,8 @@ def _asks_of(obs: dict[str, Any], state: AgentState) -> str | None:
         and "latest_reason" in (obs.get("leads") or {})
     ):
         return "latest_reason"  # "what was his last ER visit for?": the last, with its reason
+    if focus.get("asks") == "results" and "results" not in (obs.get("leads") or {}):
+        return None  # "chest ct results?", nothing recorded at its visit: its entries
     return cast("str | None", focus.get("asks"))
 
 
@@ -605,7 +607,7 @@ _COMPUTED = frozenset(
     {"count", "mean", "change", "previous", "range", "first", "latest", "judge", "yesno", "ever",
      "ended", "death", "dead", "alive", "sex", "birth", "pcp", "recent", "score", "length", "dose",
      "reason", "latest_reason", "kin", "phone", "address", "insurance", "marital", "language",
-     "threshold", "beyond", "stop_reason",
+     "threshold", "beyond", "stop_reason", "results",
      "count_beyond"}
 )  # fmt: skip
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from tools._record import parse_date
 from tools.evidence import EvidenceItem, EvidenceSet, item_concepts, items_of
-from tools.terminology import Concept, Mention, Terminology
+from tools.terminology import LOINC, Concept, Mention, Terminology
 
 from .acts import Act, acts_of
 from .conditions import COMPARISONS
@@ -1320,9 +1320,17 @@ def _topic_of(focus: Focus, question: str) -> list[str]:
     topics = [
         (w, c)
         for w, c in focus.concepts
-        if c.kind in ("condition", "finding", "body_site")
+        if (
+            c.kind in ("condition", "finding", "body_site")
+            # "shellfish allergy - epipen?": the allergy said first is the topic
+            or c.kind == "substance"
+        )
         and (
             re.match(_TOPIC + re.escape(w) + _TOPIC_SEP, question, re.I)
+            # "bee sting allergy - does she have an epipen?"
+            or re.match(
+                _TOPIC + re.escape(w) + r"\s+allerg(?:y|ies|ic)" + _TOPIC_SEP, question, re.I
+            )
             # "has she had laser for her eyes?": what was done for them
             or re.search(_FOR_BEFORE + re.escape(w) + r"\b", question, re.I)
         )
@@ -2046,12 +2054,12 @@ _TOPIC_THEN_WH = re.compile(
     # "polyp - how big?": its size, where the record measures it
     r"how (?:big|large)(?: was it| is it)?|(?:what )?size|"
     # "emphysema - how long?": since when ("admission - how long?": the stay's length)
-    r"(?:for )?how long(?: ago| for| now| on it)?|"
+    r"(?:for )?how long(?: ago| for| now| on it| (?:did|has|have) (?:she|he|they) (?:had|have) (?:it|them))?|"
     # "yaz - when started?", "implant - when was it removed?": when that was done to it
     r"when (?:was it |were they )?(?:started|stopped|discontinued|removed|taken out|"
     r"inserted|placed|put in|done|diagnosed|given|administered|performed)|"
     # "pregnancy - outcome?": what happened with it (what was given and done for it)
-    r"(?:what was the |the )?outcomes?|what happened|"
+    r"(?:what was the |the )?outcomes?|(?:when and )?what happened|"
     r"why (?:was it |were they )?(?:stopped|discontinued|held|started|"
     r"prescribed|ordered|given)|"
     r"(?:what|which)\s+(?:drugs|meds|medications|medicines|ones?|kinds?|types?)|"
@@ -2118,10 +2126,10 @@ def _topic_first(question: str, terminology: Terminology) -> str:
         named = (c.kind for m in terminology.mentions(topic) for c in m.concepts)
         if any(kind in ("setting", "encounter") for kind in named):
             return f"how long was {topic}?"
-        return f"when did {topic} start?"
+        return f"when did {topic} first start?"
     if wh.startswith("when ") and not wh.startswith("when and "):  # "yaz - when started?"
         return f"when was {topic} {re.sub(r'^when (?:was it |were they )?', '', wh)}?"
-    if "outcome" in wh or wh == "what happened":  # "pregnancy - outcome?"
+    if "outcome" in wh or wh.endswith("what happened"):  # "pregnancy - outcome?"
         return f"what happened with {topic}?"
     if wh in ("what was done", "what was given"):  # "nstemi - what was done?"
         return f"{wh} for {topic}?"
@@ -2470,9 +2478,12 @@ def understand(
         c.kind in ("condition", "finding")
         and re.search(_HAPPENED_WITH + re.escape(w) + r"\b", question, re.I)
         for w, c in focus.concepts
-    ):  # "what happened with her stroke?": what was given and done for it, then
+    ):  # "what happened with her stroke?": when it was, what was given and done for it
         focus.sections = list(dict.fromkeys([*focus.sections, "medications", "procedures"]))
         focus.past = True
+        for _w, c in focus.concepts:
+            if c.kind in ("condition", "finding"):
+                focus.part_asks.setdefault(c.id, "first")
     _treatment_history(focus, question)
     focus.topic = _topic_of(focus, question)
     _shown_by(focus, terminology)
@@ -2780,7 +2791,71 @@ def understand(
             # warfarin?" — "how long?": since when
             focus.asks = "length" if kinds <= {"setting", "encounter"} else "first"
     _diagnosed_how(focus, question, evidence, terminology)
+    _complications(focus, question, terminology)
+    if (
+        focus.concepts
+        and all(c.kind == "procedure" for _w, c in focus.concepts)
+        # (not of one the terminology knows its result by: "dre findings?", the prostate
+        # findings coded for it)
+        and not any(code.system == LOINC for _w, c in focus.concepts for code in c.codes)
+        and _SHOWED.search(question)
+    ):  # "what did the allergy screening show?": what was recorded at its last visit
+        focus.asks = "results"
     return focus
+
+
+#: what a procedure found asked of ("what did the colonoscopy show?", "allergy screening
+#: results?", "echo findings?")
+_SHOWED = re.compile(
+    r"\bwhat\s+(?:did|does|do)\b[^?]*\b(?:show|find|reveal|say)\b|\bresults?\b|\bfindings?\b"
+    r"|\bshowed\b",
+    re.I,
+)
+
+
+#: complications asked of ("pregnancy - any complications?", "any complications from
+#: the diabetes?", "pregnancies?" — "any complications?")
+_COMPLICATIONS = re.compile(r"\bcomplicat(?:ions?|ed)\b", re.I)
+
+
+def _complications(focus: Focus, question: str, terminology: Terminology) -> None:
+    """A problem's complications asked of: the group the terminology names "<problem>
+    complication" (Complication of pregnancy: preeclampsia, miscarriage; of diabetes:
+    retinopathy, neuropathy …) in the problem's place, whether ever recorded; nothing when
+    the terminology names no such group."""
+    if not _COMPLICATIONS.search(question) or any(
+        _COMPLICATIONS.search(w) for w, _c in focus.concepts
+    ):  # ("when was 'Type 2 diabetes mellitus without complications' first recorded?": a
+        return  # name of its own)
+    if re.search(r"\b(?:without|no|uncomplicated)\s+complicat", question, re.I):
+        return
+    out: list[tuple[str, Concept]] = []
+    for w, c in focus.concepts:
+        names = (w, c.name, *(n.lstrip("=") for n in c.synonyms)) if c.kind == "condition" else ()
+        group = next(
+            (
+                g
+                for n in names
+                for m in terminology.mentions(f"{n} complication")
+                if m.start == 0 and m.end == len(f"{n} complication")
+                for g in m.concepts
+                if g.kind == "condition"
+            ),
+            None,
+        )
+        out.append((w, group) if group is not None and group.id != c.id else (w, c))
+    if out == focus.concepts:  # "lung cancer - any complications?": the terminology
+        # names none of it; not a "Yes —" of the cancer itself (the model reads)
+        focus.narrative = focus.narrative or any(c.kind == "condition" for _w, c in out)
+        return
+    if out != focus.concepts:
+        focus.concepts = out
+        focus.topic = [t for t in focus.topic if any(c.id == t for _w, c in out)]
+        if focus.asks in ("yesno", None):
+            focus.asks = "ever"
+        # ("pregnancies?" — "any complications?": a search of its own, not what the turn
+        # before said, which the model would read)
+        focus.follow_up = False
 
 
 #: how a problem was found ("how was it diagnosed?", "how was the cancer picked up?",

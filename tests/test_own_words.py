@@ -3111,7 +3111,8 @@ async def test_a_topic_then_when_it_was_done_or_its_outcome(tmp_path: Path) -> N
         "The most recent: Removal of subcutaneous contraceptive: 2014-08-20."
     ], said
     assert said["pregnancy - outcome?"][0] == [
-        "Induced termination of pregnancy: 2019-09-18, for Normal pregnancy."
+        "Normal pregnancy: resolved, since 2019-09-04, resolved 2019-10-02.",  # when it was
+        "Induced termination of pregnancy: 2019-09-18, for Normal pregnancy.",
     ], said
     laser = said["retinopathy - any laser?"][0]
     assert laser[0].startswith("Not in this patient's record: no Laser therapy"), laser
@@ -3156,9 +3157,11 @@ async def test_a_twenty_seventh_sweep_changes_a_drug_beside_an_allergy_and_parts
         "preeclampsia - when and how was it managed?",
     )  # fmt: skip
     assert all(calls == 0 for _s, calls in said.values()), said
-    assert said["bee sting allergy - does she have an epipen?"][0][1].startswith(
+    epipen = said["bee sting allergy - does she have an epipen?"][0]
+    assert epipen[0].startswith(  # the allergy said first is the topic, said after it
         "Yes — NDA020800 0.3 ML Epinephrine 1 MG/ML Auto-Injector: current"
     ), said
+    assert epipen[1].startswith("Allergy to bee venom"), said
     assert said["bp meds - any changes over the years?"][0][0].startswith(
         "No change of dose on record — every order (5) the same: amLODIPine"
     ), said
@@ -3569,3 +3572,98 @@ async def test_a_twenty_eighth_sweep_how_long_ago_a_treatment_said_first_and_in_
     ), said
     tdap = said["tdap in pregnancy?"][0]
     assert "dated 2017-07-23 to 2018-02-18" in tdap[0], tdap
+
+
+async def test_complications_what_happened_and_what_a_procedure_found_at_its_visit(
+    tmp_path: Path,
+) -> None:
+    # left from earlier sweeps: "pregnancies?" — "any complications?", "cardiac arrest -
+    # when and what happened?" and "what did the allergy screening show?" went to the
+    # model ("what happened with …" said what was given and done, not when it was)
+    at = {"encounter": {"reference": "Encounter/e1"}}
+    at2 = {"encounter": {"reference": "Encounter/e2"}}
+    record = [
+        condition("c1", "72892002", "Normal pregnancy", "2016-06-26", "resolved",
+                  abatement="2017-02-12"),
+        condition("c2", "398254007", "Preeclampsia", "2016-12-11", "resolved",
+                  abatement="2017-02-12"),
+        condition("c3", "44054006", "Diabetes mellitus type 2 (disorder)", "2001-01-01"),
+        condition("c4", "422034002", "Diabetic retinopathy associated with type II diabetes "
+                  "mellitus (disorder)", "2010-01-01"),
+        condition("c5", "410429000", "Cardiac Arrest", "1983-03-31"),
+        _visit("e1", "2019-09-30", "AMB", "185349003", "Encounter for check up"),
+        _procedure("p1", "395142003", "Allergy screening test", "2019-09-30") | at,
+        obs("o1", "6206-7", 0.04, "kU/L", "2019-09-30T10:00:00+00:00",
+            display="Peanut IgE Ab in Serum", **at),
+        obs("o2", "6276-0", 26.59, "kU/L", "2019-09-30T10:00:00+00:00",
+            display="Wheat IgE Ab in Serum", **at),
+        obs("o3", "29463-7", 20.1, "kg", "2019-09-30T10:00:00+00:00", category="vital-signs",
+            display="Body Weight", **at),
+        _visit("e2", "2010-12-16", "AMB", "185349003", "Encounter for check up"),
+        _procedure("p2", "73761001", "Colonoscopy", "2010-12-16") | at2,
+        obs("o4", "33756-8", 5.287, "mm", "2010-12-16T10:00:00+00:00",
+            display="Polyp size greatest dimension by CAP cancer protocols", **at2),
+        condition("c6", "68496003", "Polyp of colon", "2010-12-16") | at2,
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "pregnancy - any complications?",
+        "any complications from the diabetes?", "cardiac arrest - when and what happened?",
+        "what did the allergy screening show?", "what did the colonoscopy show?",
+    )  # fmt: skip
+    assert all(calls == 0 for _s, calls in said.values()), said
+    assert said["pregnancy - any complications?"][0] == [
+        "Yes — Preeclampsia: resolved, since 2016-12-11, resolved 2017-02-12."
+    ], said
+    assert said["any complications from the diabetes?"][0][0].startswith(
+        "Yes — Diabetic retinopathy associated with type II diabetes mellitus: active"
+    ), said
+    assert said["cardiac arrest - when and what happened?"][0][0] == (
+        "Cardiac Arrest: active, since 1983-03-31."
+    ), said
+    assert said["what did the allergy screening show?"][0] == [
+        "The most recent: Allergy screening test: 2019-09-30.",
+        "Peanut IgE Ab in Serum: 0.04 kU/L on 2019-09-30.",
+        "Wheat IgE Ab in Serum: 26.59 kU/L on 2019-09-30.",
+    ], said  # (not the weight taken at that visit)
+    assert said["what did the colonoscopy show?"][0] == [
+        "The most recent: Colonoscopy: 2010-12-16.",
+        "Polyp size greatest dimension by CAP cancer protocols: 5.287 mm on 2010-12-16.",
+        "Diagnosed at that visit: Polyp of colon: active, since 2010-12-16.",
+    ], said
+    turns = await _thread(tmp_path, record, "pregnancies?", "any complications?")
+    assert turns[1] == (
+        ["Yes — Preeclampsia: resolved, since 2016-12-11, resolved 2017-02-12."],
+        0,
+    ), turns
+
+
+async def test_a_twenty_ninth_sweep_how_long_of_an_event_and_complications_not_named(
+    tmp_path: Path,
+) -> None:
+    # the sweep written after the complications: "allergy shots - how long?" gave the
+    # latest shot; "lung cancer - any complications?" said "Yes —" of the cancer itself
+    # (the terminology names no complications of it); "shellfish allergy - epipen?" said
+    # "Yes —" of the allergy as if it were asked of
+    record = [
+        *(_procedure(f"p{k}", "180256009", "Subcutaneous immunotherapy", f"20{17 + k}-08-17")
+          for k in range(3)),
+        condition("c1", "254637007", "Non-small cell lung cancer (disorder)", "2008-10-11"),
+        {"resourceType": "AllergyIntolerance", "id": "a1", "patient": {"reference": f"Patient/{PID}"},
+         "clinicalStatus": {"coding": [{"code": "active"}]},
+         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "300913006",
+                              "display": "Shellfish allergy"}]}, "recordedDate": "2005-07-31"},
+        med("m1", "1870230", "NDA020800 0.3 ML Epinephrine 1 MG/ML Auto-Injector", "2005-07-31"),
+    ]  # fmt: skip
+    said = await _said(
+        tmp_path, record, "allergy shots - how long?", "lung cancer - any complications?",
+        "shellfish allergy - epipen?",
+    )  # fmt: skip
+    assert said["allergy shots - how long?"] == (
+        ["The first: Subcutaneous immunotherapy: 2017-08-17, the first of 3 on record."],
+        0,
+    ), said
+    assert said["lung cancer - any complications?"][1] == 1, said  # the model's to read
+    epipen = said["shellfish allergy - epipen?"]
+    assert epipen[1] == 0, said
+    assert epipen[0][0].startswith("Yes — NDA020800 0.3 ML Epinephrine"), said
+    assert epipen[0][1].startswith("Shellfish allergy"), said

@@ -899,3 +899,13 @@ def test_kinds_of_visit_stages_and_what_was_given_for_it() -> None:
         f = _read(q)
         assert f.sections == ["medications"], (q, f)
         assert f.given_for, (q, f)
+
+
+def test_complications_read_as_the_group_named_for_the_problem_not_within_a_name() -> None:
+    asked = _read("pregnancy - any complications?")
+    assert [c.id for _w, c in asked.concepts] == ["pregnancy_complication"]
+    assert asked.asks == "ever"
+    # a name that says "complications" is that name ("… without complications")
+    named = _read("When was 'Type 2 diabetes mellitus without complications' first recorded?")
+    assert all(c.id != "diabetic_complication" for _w, c in named.concepts)
+    assert not named.narrative

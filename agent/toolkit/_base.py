@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from tools._record import fmt_num, ref_of, view_of
+from tools._record import fmt_num, observation_category, ref_of, view_of
 from tools.brief import plain, sentence_case
 from tools.evidence import (
     ENCOUNTER_CLASSES,
@@ -526,6 +526,13 @@ def bounded(
         result.leads["latest"] = [(scrub(said, ctx.patient_id), [last.handle])]
         if last.kind in _REASONED_KINDS:  # "what was his last ER visit for?"
             result.leads["latest_reason"] = latest_reason_lead(ctx, result, last)
+        if (
+            last.kind == "procedure"
+            and not any(i.kind == "observation" for i in shown)
+            and (found := results_at(ctx, result, last))
+        ):  # "what did the allergy screening show?": what was recorded at its visit (not
+            # when the search found the results it names: "dre findings?")
+            result.leads["results"] = [(scrub(said, ctx.patient_id), [last.handle]), *found]
         if not left and len(events) == len(shown):  # "how many ER visits?": code counts
             total = sum(len(i.points) for i in events)
             said = f"{sentence_case(plain(what))}: {total} in all"
@@ -620,6 +627,57 @@ def ordered_at(ctx: AgentContext, item: EvidenceItem) -> EvidenceItem | None:
         return None
     handle = ctx.cache.by_reference().get(visits[-1])
     return ev.get(handle) if handle else None
+
+
+#: observation categories a visit records that are no procedure's result
+_NOT_RESULTS = frozenset({"social-history", "survey", "vital-signs"})
+
+
+def results_at(
+    ctx: AgentContext, result: ToolResult, item: EvidenceItem
+) -> list[tuple[str, list[str]]]:
+    """What was recorded at the visit of an item's latest entry (a procedure's: "what did
+    the allergy screening show?"): each result with its value that day, then the problems
+    diagnosed there, each cited and added to ``result``; none when the entry names no
+    visit."""
+    view, ev = ctx.cache.view, ctx.cache.evidence
+    visits = order_visits(ctx, item)
+    if view is None or ev is None or not visits:
+        return []
+    visit, by_ref = visits[-1], ctx.cache.by_reference()
+    reported = {  # a panel's results are its report's (a lab order of their own), not
+        # what the procedure found ("echo results?": not the metabolic panel drawn then)
+        ref_of(res)
+        for report in view.of_type("DiagnosticReport")
+        for link in report.get("result") or []
+        if (res := view.resolve(link)) is not None
+    }
+    out: list[tuple[str, list[str]]] = []
+    for r in view.of_type("Observation"):
+        if ref_of(r) in reported:
+            continue
+        at = view.resolve(_visit_of(r))
+        handle = by_ref.get(ref_of(r)) if at is not None and ref_of(at) == visit else None
+        if handle is None:
+            continue
+        if observation_category(r) in _NOT_RESULTS:
+            continue  # the visit's vital signs and questionnaires are not what it found
+        found = ev.get(handle)
+        point = next((p for p in found.points if p.source.reference == ref_of(r)), None)
+        if point is None or (point.value is None and not point.value_text):
+            continue
+        shown = (
+            f"{fmt_num(point.value.value)} {display_unit(point.value.unit)}".strip()
+            if point.value is not None
+            else plain(point.value_text or "")
+        )
+        result.add(ctx, found)
+        out.append((f"{plain(found.name)}: {shown} on {point.day}", [handle]))
+    for problem in diagnosed_at(ctx, [visit]):
+        result.add(ctx, problem)
+        out.append((f"Diagnosed at that visit: {statement(problem)}", [problem.handle]))
+    said = {t: hs for t, hs in out}  # (a result recorded twice: said once)
+    return [(scrub(t, ctx.patient_id), hs) for t, hs in said.items()]
 
 
 def order_visits(ctx: AgentContext, item: EvidenceItem) -> list[str]:
