@@ -42,7 +42,7 @@ from tools.terminology import (
 
 from .toolkit._base import addressed
 from .toolkit.risk_score import SCORES
-from .understand import Focus, names_a_section, understand
+from .understand import Focus, allergen_tests, names_a_section, understand
 
 __all__ = ["CONTEXT", "prefetch_calls"]
 
@@ -184,18 +184,6 @@ def _as_panel(concept: Concept, term: Terminology, evidence: EvidenceSet | None)
     if not reported:
         return None
     return next((p for p in map(term.concept, concept.parents) if p is not None), None)
-
-
-def _allergen_tests(concept: Concept, term: Terminology) -> list[Concept]:
-    """The allergen-specific IgE tests of a substance, by any of its names ("peanut
-    IgE")."""
-    found: dict[str, Concept] = {}
-    for name in (concept.name, *(n.lstrip("=") for n in concept.synonyms)):
-        said = f"{name} IgE"
-        for m in term.mentions(said):
-            if m.text.lower() == said.lower():
-                found.update({c.id: c for c in m.concepts if c.kind == "lab"})
-    return list(found.values())
 
 
 def _on_record(evidence: EvidenceSet, concept: Concept, term: Terminology) -> bool:
@@ -934,7 +922,7 @@ def prefetch_calls(
             # search that found none
             calls.extend(
                 {**_call("lab_trend", name=t.name, **window), "asks": "latest"}
-                for t in _allergen_tests(concept, term)
+                for t in allergen_tests([concept], term)
                 if _has_results(evidence, t, term)
             )
         if kind == "body_site":  # "any problems with her knees?": not every problem

@@ -1996,6 +1996,16 @@ _ALLERGEN_TESTED = re.compile(
 _TESTED_AFTER = re.compile(r"\s*(?:tested|testing|tests?|screened|screening)\b", re.I)
 
 
+def allergen_tests(
+    substances: Sequence[Concept], terminology: Terminology, said: str = ""
+) -> list[Concept]:
+    """The allergen-specific IgE tests of substances, by any of their names or the words
+    ``said`` ("peanut IgE", "walnut IgE"): none when no test is known by those names."""
+    names = [said, *(n.lstrip("=") for c in substances for n in (c.name, *c.synonyms))]
+    found = (c for n in names if n for c in _named_as(terminology, f"{n} IgE", _TESTED))
+    return list({c.id: c for c in found}.values())
+
+
 def _test_instead(m: Mention, question: str, terminology: Terminology) -> list[Concept]:
     """Of an allergen named where its test is asked for ("IgE for peanut and shrimp?",
     "nut allergy - ige level?": the terminology knows peanut as what an allergy is to),
@@ -2008,9 +2018,7 @@ def _test_instead(m: Mention, question: str, terminology: Terminology) -> list[C
     if all(c.kind == "substance" for c in m.concepts):
         if not _ALLERGEN_TESTED.search(question):
             return []
-        names = [m.text, *(n.lstrip("=") for c in m.concepts for n in (c.name, *c.synonyms))]
-        found = (c for n in names for c in _named_as(terminology, f"{n} IgE", _TESTED))
-        return list({c.id: c for c in found}.values())
+        return allergen_tests(m.concepts, terminology, m.text)
     if (
         all(c.kind in ("condition", "finding") for c in m.concepts)
         and (_TESTED_AFTER.match(question, m.end) or _TESTED_FOR.search(question[: m.start]))
