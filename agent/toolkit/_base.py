@@ -249,8 +249,7 @@ def first_statement(item: EvidenceItem) -> str:
     days = sorted({p.day for p in item.points if p.day})
     name = plain(item.name)
     if item.kind == "medication" and days:
-        n = max(len(item.points), len(days))
-        more = f"; {n} orders, the last {days[-1]}" if len(days) > 1 else ""
+        more = f"; {len(item.points)} orders, the last {days[-1]}" if len(days) > 1 else ""
         return f"{name}: first ordered {days[0]}{more} ({_status(item)})"
     if item.kind in _EVENT_KINDS and len(days) > 1:
         return f"{_event_name(item)}: {days[0]}, the first of {len(item.points)} on record"
@@ -730,6 +729,14 @@ def none_on_the_list(item: EvidenceItem) -> str:
     none in the record."""
     searched = f" (searched {item.scope.describe()}: nothing found)" if item.scope else ""
     return f"Not on the problem list: no {item.name}{searched}."
+
+
+def none_given_for(item: EvidenceItem, given_for: str, name: str) -> str:
+    """A search of what is given for a problem that found nothing, said as none recorded
+    for it (beside one of that kind given for another reason: "cad - on a beta blocker?",
+    the metoprolol for his heart failure), not as none in the record."""
+    searched = f" (searched {item.scope.describe()}: nothing found)" if item.scope else ""
+    return f"Not recorded as given for {given_for}: no {name}{searched}."
 
 
 def reason_lead(

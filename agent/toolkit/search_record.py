@@ -72,6 +72,7 @@ from ._base import (
     last_day,
     named_concepts,
     no_care_due,
+    none_given_for,
     none_on_the_list,
     order_visits,
     ordered_at,
@@ -630,8 +631,7 @@ async def search_record(ctx: AgentContext, args: SearchRecordArgs) -> ToolResult
         # "cad - on a beta blocker?", none given for it but one for another reason: none
         # recorded for it, which is not none on record (the related one said next)
         none = absence(ctx, ev, scope, what)
-        searched = f" (searched {none.scope.describe()}: nothing found)" if none.scope else ""
-        said = f"Not recorded as given for {args.given_for}: no {args.name or what}{searched}."
+        said = none_given_for(none, args.given_for, args.name or what)
         result.statements[0] = (scrub(said, ctx.patient_id), [none.handle])
     if related and not items:  # "any mental health issues?", none by that name: the
         # "nothing found" and what is related, whatever is asked ("my last Tdap?": a Td)
